@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# ansible-lint with the production profile on roles and example playbooks.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV:-$root/.venv}
+cd "$root"
+targets=()
+for d in roles playbooks; do
+  [ -n "$(find "$d" -name '*.yml' 2>/dev/null | head -1)" ] && targets+=("$d")
+done
+if [ ${#targets[@]} -eq 0 ]; then echo "ansible-lint: no roles or playbooks yet"; exit 0; fi
+PATH="$venv/bin:$PATH" ansible-lint --profile production --offline "${targets[@]}"
