@@ -534,10 +534,12 @@ class Authenticator:
             known = self._hosts.get(host.lower())
             if known is None or known.scheme != "bearer":
                 return
-            wanted = clean_scopes(scopes)
-            for key in [k for k in self._tokens if k[:2] == (known.realm, known.service or "")]:
-                if scopes_cover(key[2], wanted):
-                    del self._tokens[key]
+            self._forget(known.realm or "", known.service or "", clean_scopes(scopes))
+
+    def _forget(self, realm: str, service: str, scopes: tuple[str, ...]) -> None:
+        """Drop cached tokens of realm+service that cover ``scopes`` (caller holds the lock)."""
+        for key in [k for k in self._tokens if k[:2] == (realm, service) and scopes_cover(k[2], scopes)]:
+            del self._tokens[key]
 
     # -- Basic ---------------------------------------------------------------------------
 
@@ -576,6 +578,9 @@ class Authenticator:
         token = self._fetch_token(host, realm, service, wanted)
         with self._lock:
             self._hosts[host] = _HostAuth("bearer", realm, service)
+            # The 401 says whatever header_for handed out for these scopes failed:
+            # drop it, or it would shadow the new token (an exact-key hit wins).
+            self._forget(realm, service, clean_scopes(scopes))
             self._store(realm, service, wanted, token)
         return f"Bearer {token.value}"
 

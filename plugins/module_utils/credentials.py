@@ -348,6 +348,7 @@ def resolve_credentials(
     or ``host/repository`` to let podman-style namespace keys match. See the
     module docstring for the lookup order.
     """
+    _split_registry(registry)  # a bad registry name is an error even when credentials are explicit
     if registry_token:
         return Credentials(username=username or None, registry_token=registry_token, source="explicit")
     if username or password:

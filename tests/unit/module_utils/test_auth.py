@@ -615,6 +615,18 @@ def test_authorize_always_fetches_a_fresh_token(httpserver: HTTPServer, session)
     assert auth.header_for(HOST, [SCOPE_APP]) == "Bearer second"
 
 
+def test_a_new_token_replaces_the_one_that_drew_the_401(httpserver: HTTPServer, session) -> None:
+    """insufficient_scope names a wider scope: the new, wider token must win over the stale exact match."""
+    tokens = iter(["narrow", "wide"])
+    httpserver.expect_request("/token").respond_with_handler(lambda _: Response(json.dumps({"token": next(tokens)})))
+    auth = make(session)
+    auth.authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
+    assert auth.header_for(HOST, [SCOPE_APP]) == "Bearer narrow"
+    challenge = bearer(httpserver, scope="repository:team/app:pull repository:base:pull")
+    assert auth.authorize(HOST, [challenge], [SCOPE_APP]) == "Bearer wide"
+    assert auth.header_for(HOST, [SCOPE_APP]) == "Bearer wide"
+
+
 def test_invalidate_forgets_tokens_covering_the_scopes(httpserver: HTTPServer, session) -> None:
     tokens = iter(["a-token", "b-token"])
     httpserver.expect_request("/token").respond_with_handler(lambda _: Response(json.dumps({"token": next(tokens)})))
