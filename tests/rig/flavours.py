@@ -77,9 +77,10 @@ class RigRegistry(RegistryServer):
         certs = self.workdir / "certs"
         certs.mkdir()
         server = ca.issue_cert("127.0.0.1", "localhost")
-        server_chain = certs / "server.pem"
+        # Not in cert_dir: skopeo treats every *.key there as a client key.
+        server_chain = self.workdir / "server.pem"
         server_chain.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
-        server_key = certs / "server.key"
+        server_key = self.workdir / "server.key"
         server_key.write_bytes(server.private_key_pem.bytes())
         ca_file = certs / "ca.crt"
         ca_file.write_bytes(ca.cert_pem.bytes())

@@ -107,17 +107,8 @@ class Layer(Blob):
 
 
 @dataclass(frozen=True)
-class Image(Blob):
-    """One manifest (image or artifact) with the blobs it references.
-
-    ``data`` is the raw manifest; ``platform`` (``os/arch[/variant]``) goes into
-    index descriptors; ``subject`` is the manifest this one refers to, if any.
-    """
-
-    config: Blob | None = None
-    layers: tuple[Blob, ...] = ()
-    platform: str | None = None
-    artifact_type: str | None = None
+class ManifestBlob(Blob):
+    """A blob that is a manifest: ``raw`` is its bytes, ``manifest`` the parsed JSON."""
 
     @property
     def raw(self) -> bytes:
@@ -126,6 +117,20 @@ class Image(Blob):
     @property
     def manifest(self) -> dict[str, Any]:
         return json.loads(self.data)
+
+
+@dataclass(frozen=True)
+class Image(ManifestBlob):
+    """One manifest (image or artifact) with the blobs it references.
+
+    ``data`` is the raw manifest; ``platform`` (``os/arch[/variant]``) goes into
+    index descriptors.
+    """
+
+    config: Blob | None = None
+    layers: tuple[Blob, ...] = ()
+    platform: str | None = None
+    artifact_type: str | None = None
 
     def blobs(self) -> tuple[Blob, ...]:
         """Config then layers: what must be pushed before the manifest."""
@@ -142,19 +147,11 @@ class Image(Blob):
 
 
 @dataclass(frozen=True)
-class Index(Blob):
+class Index(ManifestBlob):
     """An OCI index or Docker manifest list and the manifests it lists."""
 
     children: tuple[Union["Image", "Index"], ...] = ()
     artifact_type: str | None = None
-
-    @property
-    def raw(self) -> bytes:
-        return self.data
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads(self.data)
 
     def index_descriptor(self) -> dict[str, Any]:
         extra = {"artifactType": self.artifact_type} if self.artifact_type else {}
@@ -434,9 +431,9 @@ class RawClient:
         self.username = username
         self.password = password
         self.session = requests.Session()
-        self.session.verify = verify
-        if cert:
-            self.session.cert = cert
+        # Passed on every request, not set on the session: requests lets
+        # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify.
+        self._tls: dict[str, Any] = {"verify": verify, "cert": cert}
         self.sent: list[SentRequest] = []
         self._basic = False
         self._tokens: dict[str, str] = {}
@@ -456,7 +453,7 @@ class RawClient:
         return {}
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        response = self.session.request(method, url, timeout=30, **kwargs)
+        response = self.session.request(method, url, timeout=30, **self._tls, **kwargs)
         self.sent.append(SentRequest(method, url, requests.utils.urlparse(url).path, response.status_code))
         return response
 
