@@ -295,6 +295,10 @@ class Transport:
         self.authenticator = authenticator
         self.session = requests.Session()
         self.session.auth = _keep_headers
+        # Set on the session too, so the token requests of the authenticator
+        # (which shares this session) use the same TLS settings.
+        self.session.verify = self.options.verify
+        self.session.cert = self.options.cert
         self.session.headers["User-Agent"] = self.options.user_agent
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.options.pool_size, max_retries=0)
         self.session.mount("https://", adapter)
