@@ -19,9 +19,9 @@ re-running an interrupted one completes it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils.digest import validate_digest
 from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
@@ -30,6 +30,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference, validate_tag
+
+if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
+    from ansible_collections.ocireg.registry.plugins.module_utils.manifest import Manifest
+    from ansible_collections.ocireg.registry.plugins.module_utils.registry import Repository
 
 #: ``expected_digest`` value meaning "every tag that changes must not exist yet".
 ABSENT = "absent"
@@ -214,3 +219,249 @@ def plan_promotion(
         expected,
         tuple(notes),
     )
+
+
+# -- I/O: reading state, applying a plan -------------------------------------------------------
+
+
+def check_tags(tags: Iterable[str]) -> list[str]:
+    """Validate tags, keeping their order and dropping repeats."""
+    found: list[str] = []
+    for tag in tags:
+        validate_tag(tag)
+        if tag not in found:
+            found.append(tag)
+    if not found:
+        raise InvalidInputError("tags is empty: name at least one tag to promote or remove")
+    return found
+
+
+def read_tags(repository: Repository, tags: Iterable[str]) -> dict[str, str | None]:
+    """tag -> digest it points to now (``None`` when absent): one ``HEAD`` per tag, no writes."""
+    current: dict[str, str | None] = {}
+    for tag in tags:
+        descriptor = repository.resolve(tag)
+        current[tag] = descriptor.digest if descriptor is not None else None
+    return current
+
+
+def read_repository_tags(repository: Repository) -> dict[str, str | None]:
+    """Every tag of the repository -> its digest: the tag list, then one ``HEAD`` per tag.
+
+    Needed only to protect other tags when a manifest is deleted; a repository
+    the registry does not know has no tags.
+    """
+    try:
+        names = repository.tags()
+    except NotFoundError:
+        return {}
+    return read_tags(repository, names)
+
+
+def resolve_source(repository: Repository, reference: Reference) -> str:
+    """The digest a source reference names; a digest in the reference wins over its tag, as in ``docker pull``.
+
+    Raises :class:`NotFoundError` saying which source is missing.
+    """
+    descriptor = repository.resolve(reference.identifier)
+    if descriptor is None:
+        raise NotFoundError(
+            f"source {reference} does not exist on {reference.registry}: check the tag or digest "
+            "(a tag must be pushed before it can be promoted)")
+    return descriptor.digest
+
+
+def fetch_source(repository: Repository, digest: str) -> Manifest:
+    """Fetch the source manifest by digest; the client hashes it, so a changed or corrupt manifest fails here."""
+    manifest = repository.fetch_manifest(digest)
+    if manifest.digest != digest:  # the client already verified; this guards a future client change
+        raise DigestMismatchError(f"source manifest {digest} hashed to {manifest.digest}; nothing was tagged")
+    return manifest
+
+
+def apply_promotion(
+    plan: PromotionPlan,
+    repository: Repository,
+    *,
+    manifest: Manifest | None = None,
+) -> dict[str, str | None]:
+    """Perform the writes of ``plan`` on ``repository``; return tag -> method used (absent) or None.
+
+    present: the exact bytes of ``manifest`` (which must have the plan's
+    digest and already exist in ``repository``) are ``PUT`` under each tag
+    that has to move. absent: each tag is removed with
+    :meth:`Repository.delete_tag` (``tag_delete`` or ``dummy_manifest``), or,
+    with ``delete_manifest``, the digests are deleted (every tag pointing at
+    them goes with them). A blocked plan raises :class:`ConflictError` before
+    any request.
+    """
+    if plan.blocked:
+        raise ConflictError(blocked_message(plan, repository_name=getattr(repository, "name", "")),
+                            detail={"violations": list(plan.violations)})
+    methods: dict[str, str | None] = {}
+    if plan.state == PRESENT:
+        if plan.tags_to_write and (manifest is None or manifest.digest != plan.digest):
+            raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
+        for tag in plan.tags_to_write:
+            # The manifest already lives in this repository (by digest), so its
+            # referrers are registered; do not touch the fallback index again.
+            repository.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
+            methods[tag] = None
+        return methods
+    if plan.delete_digests:
+        for digest in plan.delete_digests:
+            repository.delete_manifest(digest)
+        return {change.tag: METHOD_MANIFEST_DELETE for change in plan.changes if change.changed}
+    for tag in plan.tags_to_write:
+        try:
+            methods[tag] = repository.delete_tag(tag)
+        except NotFoundError:
+            methods[tag] = None  # removed by someone else meanwhile: the desired state holds
+    return methods
+
+
+def blocked_message(plan: PromotionPlan, repository_name: str = "") -> str:
+    """The failure message of a blocked plan: every violation, and that nothing changed."""
+    where = f" in {repository_name}" if repository_name else ""
+    return f"promotion{where} blocked, nothing was changed: " + "; ".join(plan.violations)
+
+
+def short_digest(digest: str | None) -> str:
+    """``sha256:0123456789ab`` (12 hex characters) for summaries; ``absent`` for no digest."""
+    if digest is None:
+        return "absent"
+    algorithm, _, encoded = digest.partition(":")
+    return f"{algorithm}:{encoded[:12]}"
+
+
+_ACTION_WORDS = {
+    "none": ("unchanged", "unchanged"),
+    "create": ("created", "would be created"),
+    "move": ("moved", "would move"),
+    "remove": ("removed", "would be removed"),
+}
+
+
+def summary_lines(plan: PromotionPlan, name: str, check_mode: bool = False) -> list[str]:
+    """One readable line per tag: ``name:tag  before -> after  (moved)``."""
+    lines = []
+    after = plan.after()
+    for change in plan.changes:
+        shown = TagChange(change.tag, change.before, after[change.tag], change.sibling)
+        word = _ACTION_WORDS[shown.action][1 if check_mode else 0]
+        if plan.blocked:
+            word = "blocked"
+        extra = ", shared digest deleted" if change.sibling else ""
+        lines.append(f"{name}:{change.tag}  {short_digest(change.before)} -> "
+                     f"{short_digest(after[change.tag])}  ({word}{extra})")
+    return lines
+
+
+#: Copies content from another repository into the target: ``(source_repo,
+#: source_digest, target_repo, check_mode) -> (digest at the target, copy details)``.
+CopyContent = Callable[["Repository", str, "Repository", bool], "tuple[str, dict[str, Any]]"]
+
+
+def promote(
+    repository: Repository,
+    tags: Sequence[str],
+    *,
+    state: str = PRESENT,
+    source: Reference | None = None,
+    source_repository: Repository | None = None,
+    expected_digest: str | None = None,
+    delete_manifest: bool = False,
+    force: bool = False,
+    copy_content: CopyContent | None = None,
+    check_mode: bool = False,
+) -> dict[str, Any]:
+    """Read, plan and (unless ``check_mode``) apply a promotion; return the result as plain data.
+
+    ``source_repository`` is where ``source`` lives; when it is not
+    ``repository``, ``copy_content`` brings the content over first (by
+    digest, untagged), then the guard is checked again and the tags are
+    written as for a same-repository promotion. Raises
+    :class:`ConflictError` when the guard blocks the plan (``detail`` holds
+    the result data: tags, before, after), having written nothing.
+    """
+    tags = check_tags(tags)
+    current = read_tags(repository, tags)
+    same_repository = source_repository is None or source_repository is repository
+    manifest = None
+    copied: dict[str, Any] | None = None
+    if state == PRESENT:
+        if source is None:
+            raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
+        source_repo = repository if same_repository else source_repository
+        source_digest = resolve_source(source_repo, source)
+        plan = plan_promotion(current, state=PRESENT, source_digest=source_digest,
+                              expected_digest=expected_digest)
+        if plan.changed:
+            if same_repository:
+                manifest = fetch_source(repository, source_digest)
+            else:
+                if copy_content is None:
+                    raise InvalidInputError("a source in another repository needs a copy function")
+                target_digest, copied = copy_content(source_repo, source_digest, repository, check_mode)
+                if target_digest != source_digest:  # a platform subset rewrote the index
+                    plan = plan_promotion(current, state=PRESENT, source_digest=target_digest,
+                                          expected_digest=expected_digest)
+                if not check_mode and plan.changed:
+                    # The copy may have taken long: read the tags again so the
+                    # guard and the plan see what is there right before tagging.
+                    current = read_tags(repository, tags)
+                    plan = plan_promotion(current, state=PRESENT, source_digest=target_digest,
+                                          expected_digest=expected_digest)
+                if plan.changed:
+                    manifest = fetch_source(repository, target_digest) if not check_mode else None
+    else:
+        repository_tags = read_repository_tags(repository) if delete_manifest else None
+        plan = plan_promotion(current, state=ABSENT, expected_digest=expected_digest,
+                              delete_manifest=delete_manifest, force=force, repository_tags=repository_tags)
+
+    name = f"{repository.registry.host}/{repository.name}"
+    result = promotion_result(plan, name, check_mode=check_mode, copied=copied)
+    if plan.blocked:
+        raise ConflictError(blocked_message(plan, name), detail=result)
+    if check_mode or not plan.changed:
+        result["method"] = _planned_method(plan, repository)
+        return result
+    methods = apply_promotion(plan, repository, manifest=manifest)
+    if state == ABSENT:
+        used = sorted({m for m in methods.values() if m})
+        result["method"] = used[0] if len(used) == 1 else ("mixed" if used else None)
+        for tag, method in methods.items():
+            result["tags"][tag]["method"] = method
+    return result
+
+
+def _planned_method(plan: PromotionPlan, repository: Repository) -> str | None:
+    """The removal method a run would use, when known without writing (None otherwise)."""
+    if plan.state != ABSENT or not plan.changed:
+        return None
+    if plan.delete_digests:
+        return METHOD_MANIFEST_DELETE
+    known = repository.registry.supports_tag_delete
+    if known is None:
+        return None  # only a DELETE would tell, and check mode does not write
+    return "tag_delete" if known else "dummy_manifest"
+
+
+def promotion_result(plan: PromotionPlan, name: str, *, check_mode: bool = False,
+                     copied: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The module result of a plan: changed, digest, tags, before / after maps, summary."""
+    tags = plan.tags_result()
+    for entry in tags.values():
+        entry["method"] = None
+    return {
+        "changed": plan.changed,
+        "digest": plan.digest,
+        "tags": tags,
+        "before": plan.before(),
+        "after": plan.after(),
+        "deleted": list(plan.delete_digests) if plan.changed else [],
+        "method": None,
+        "copied": dict(copied) if copied is not None else None,
+        "summary": summary_lines(plan, name, check_mode),
+        "notes": list(plan.notes),
+    }
