@@ -344,6 +344,7 @@ def test_skopeo_seeds_a_registry_from_an_oci_layout(plain_registry: RigRegistry,
 
 
 # -- playbook runner -------------------------------------------------------------------
+@pytest.mark.ansible216
 def test_playbook_runner_returns_parsed_task_results(run_playbook: PlaybookRunner, tmp_path: Path) -> None:
     target = tmp_path / "written.txt"
     result = run_playbook(tasks=[
@@ -367,6 +368,7 @@ def test_playbook_runner_returns_parsed_task_results(run_playbook: PlaybookRunne
     assert "TASK [say]" in result.stdout
 
 
+@pytest.mark.ansible216
 def test_playbook_runner_uses_the_built_collection(run_playbook: PlaybookRunner, tmp_path: Path) -> None:
     collection = run_playbook.collection
     assert collection.tarball.name == "ocireg-registry-0.1.0.tar.gz"
@@ -380,6 +382,7 @@ def test_playbook_runner_uses_the_built_collection(run_playbook: PlaybookRunner,
     assert found == {str(collection.collections_path / "ansible_collections"): {"ocireg.registry": {"version": "0.1.0"}}}
 
 
+@pytest.mark.ansible216
 def test_playbook_runner_reports_failures_and_yaml_input(run_playbook: PlaybookRunner) -> None:
     result = run_playbook("""
 - hosts: localhost

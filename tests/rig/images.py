@@ -324,8 +324,7 @@ def make_cosign_signature(subject: Content, *, identity: str = "registry.example
 
 
 def _tag_for(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}-{hexpart}"
+    return digest.replace(":", "-", 1)
 
 
 def cosign_tag(subject: Content | str, suffix: str = "sig") -> str:
@@ -413,7 +412,7 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    scheme, _, rest = header.strip().partition(" ")
+    scheme, rest = (header.strip().split(" ", 1) + [""])[:2]
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
 
 

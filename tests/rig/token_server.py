@@ -94,9 +94,9 @@ class Scope:
     @classmethod
     def parse(cls, text: str) -> "Scope":
         """Parse ``repository:team/app:pull,push``; the name may hold ``:`` (a port)."""
-        type_, _, rest = text.partition(":")
-        name, _, actions = rest.rpartition(":")
-        if not type_ or not name:
+        type_, sep, rest = text.partition(":")
+        name, sep2, actions = rest.rpartition(":")
+        if not (type_ and sep and sep2 and name):
             raise ValueError(f"malformed scope {text!r}")
         return cls(type_, name, tuple(a for a in actions.split(",") if a))
 
@@ -325,11 +325,11 @@ def _make_handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
 
         def _basic_user(self) -> str | None:
             header = self.headers.get("Authorization", "")
-            scheme, _, value = header.partition(" ")
+            scheme, value = (header.split(" ", 1) + [""])[:2]
             if scheme.lower() != "basic":
                 return None
             try:
-                username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+                username, password = (base64.b64decode(value.strip()).decode("utf-8").split(":", 1) + [""])[:2]
             except ValueError:
                 return None
             return username if server.check_password(username, password) else None
