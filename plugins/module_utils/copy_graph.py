@@ -293,12 +293,6 @@ def _note_foreign(graph: CopyGraph) -> None:
             f"their URLs, as skopeo does: {', '.join(sorted(graph.foreign))}")
 
 
-def referrers_tag(digest: str) -> str:
-    """The referrers tag-schema tag of a subject digest (``sha256-<hex>``, distribution-spec)."""
-    algorithm, _, encoded = digest.partition(":")
-    return f"{algorithm[:32]}-{encoded[:64]}"
-
-
 def tag_targets(dest_before: Mapping[str, str | None], digest: str) -> bool:
     """True when every destination tag already points at ``digest`` (the idempotent fast path)."""
     return bool(dest_before) and all(value == digest for value in dest_before.values())
