@@ -54,7 +54,13 @@ Token server (``token_server``; :class:`tests.rig.token_server.TokenServer`):
   ``tests.rig.token_server.grant``).
 * Knobs (plain attributes, change them in the test): ``.reject_post = 404|405``
   makes POST fail so clients fall back to GET; ``.expires_in = N`` sets token
-  lifetime (``exp`` too).
+  lifetime (``exp`` too; negative gives already-expired tokens);
+  ``.strict_oauth`` (default True) answers a POST lacking ``client_id`` or with
+  another ``service`` with 400 ``invalid_request``; ``.acl`` / ``.users`` can be
+  replaced.
+* OAuth2 POST: ``grant_type=password`` (+ ``access_type=offline`` for a
+  ``refresh_token``) and ``grant_type=refresh_token``; GET: Basic or
+  anonymous, ``offline_token=true`` adds a ``refresh_token`` for a user.
 * Request log: ``.requests`` / ``.mark()`` / ``.requests_since(m)`` ->
   ``TokenRequest(method, path, params, username, grant_type, scopes, status,
   granted, authorization)``.

@@ -189,12 +189,16 @@ def test_token_post_password_and_refresh_grants(token_registry: RigRegistry, tok
 
     assert _post_token(token_server, grant_type="password", username="alice", password="nope").status_code == 401
     assert _post_token(token_server, grant_type="refresh_token", refresh_token="forged").status_code == 400
+    no_client_id = requests.post(token_server.realm, timeout=10, data={
+        "service": token_server.service, "grant_type": "password", "username": "alice", "password": "secret"})
+    assert no_client_id.status_code == 400 and no_client_id.json()["error"] == "invalid_request"
     posts = [(r.method, r.grant_type, r.scopes, r.status) for r in token_server.requests if r.method == "POST"]
     assert posts == [
         ("POST", "password", ["repository:team/app:pull"], 200),
         ("POST", "refresh_token", ["repository:team/app:pull,push", "repository:team/other:pull"], 200),
         ("POST", "password", [], 401),
         ("POST", "refresh_token", [], 400),
+        ("POST", "password", [], 400),
     ]
 
 

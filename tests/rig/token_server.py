@@ -23,7 +23,9 @@ intersection of what was asked and what the ACL allows, never an error
 Every request is recorded (:attr:`TokenServer.requests`, :meth:`mark`,
 :meth:`requests_since`) so tests can assert POST vs GET and which scopes a
 client asked for. Knobs for tests: ``reject_post`` (answer POST with 404 or
-405 so clients fall back to GET) and ``expires_in`` (short-lived tokens).
+405 so clients fall back to GET), ``expires_in`` (short-lived tokens) and
+``strict_oauth`` (default on: a POST without ``client_id`` or with another
+``service`` gets 400 ``invalid_request``, as oauth.md marks both REQUIRED).
 """
 from __future__ import annotations
 
@@ -143,13 +145,14 @@ class TokenServer:
 
     def __init__(self, *, service: str = "ocireg-test-registry", issuer: str = "ocireg-test-issuer",
                  users: dict[str, str] | None = None, acl: Iterable[Grant] | None = None,
-                 expires_in: int = 300, reject_post: int | None = None) -> None:
+                 expires_in: int = 300, reject_post: int | None = None, strict_oauth: bool = True) -> None:
         self.service = service
         self.issuer = issuer
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.acl: list[Grant] = list(DEFAULT_ACL if acl is None else acl)
         self.expires_in = expires_in
         self.reject_post = reject_post
+        self.strict_oauth = strict_oauth
         self.requests: list[TokenRequest] = []
         self._lock = threading.Lock()
         self._refresh_tokens: dict[str, str] = {}  # opaque token -> user name
@@ -298,6 +301,10 @@ def _make_handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 return self._finish(entry, server.reject_post, {"error": "POST not supported here"})
             if url.path != "/token":
                 return self._finish(entry, 404, {"error": "not_found"})
+            # oauth.md marks both REQUIRED; real OAuth2 token services refuse requests without them.
+            if server.strict_oauth and (not one.get("client_id") or one.get("service") != server.service):
+                return self._finish(entry, 400, {"error": "invalid_request",
+                                                 "error_description": "client_id and service are required"})
             grant_type = one.get("grant_type")
             if grant_type == "password":
                 username = one.get("username", "")
