@@ -486,13 +486,14 @@ class Transport:
     def _downgrade_after(self, exc: Exception, failed_url: str) -> bool:
         """Switch a loopback registry to plain http when its https port does not speak TLS.
 
-        Only a TLS protocol failure on the registry's own https origin counts;
-        a certificate that does not verify means the server speaks TLS, and
-        that is reported, never downgraded. The switch happens once, before
+        Only an answer that is not TLS at all, from the registry's own https
+        origin, counts; any other TLS failure (a certificate that does not
+        verify, a client certificate required) means the server speaks TLS,
+        and that is reported, never downgraded. The switch happens once, before
         any request got an answer; concurrent first requests all follow it.
         """
         https_origin = origin_of(f"https://{self.host}")
-        if _is_verify_failure(exc) or origin_of(failed_url) != https_origin:
+        if not _speaks_no_tls(exc) or origin_of(failed_url) != https_origin:
             return False
         with self._lock:
             if self._may_downgrade:
@@ -627,9 +628,13 @@ class Transport:
             return TransportError(
                 f"TLS certificate verify failed for {self.host} ({what}): set ca_path to your CA "
                 "bundle or validate_certs: false")
+        if _speaks_no_tls(exc):
+            return TransportError(
+                f"TLS handshake with {self.host} failed ({what}): the server does not speak TLS on this port; "
+                "if the registry serves plain HTTP set plain_http: true")
         return TransportError(
             f"TLS handshake with {self.host} failed ({what}): {_reason(exc)}; if the registry needs a "
-            "client certificate set client_cert and client_key, if it speaks plain HTTP set plain_http: true")
+            "client certificate set client_cert and client_key (and check validate_certs / ca_path)")
 
     def _connection_message(self, exc: Exception, what: str) -> str:
         if isinstance(exc, requests.exceptions.Timeout):
@@ -638,6 +643,18 @@ class Transport:
                     "timeout or check the network path to the registry")
         return (f"{what}: cannot reach {self.host} ({_reason(exc)}); check the host name and port, that "
                 "the registry is running, and any proxy settings")
+
+
+# What OpenSSL says when the peer answered a ClientHello with something that is
+# not TLS (a plain HTTP server): 1.1/3.0 and 3.2+ wordings.
+_NOT_TLS_MARKERS = ("WRONG_VERSION_NUMBER", "wrong version number", "RECORD_LAYER_FAILURE",
+                    "record layer failure", "packet length too long", "PACKET_LENGTH_TOO_LONG",
+                    "unknown protocol", "UNKNOWN_PROTOCOL", "http request", "HTTP_REQUEST")
+
+
+def _speaks_no_tls(exc: Exception) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _NOT_TLS_MARKERS)
 
 
 def _is_verify_failure(exc: Exception) -> bool:
