@@ -30,6 +30,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
 from ansible_collections.ocireg.registry.plugins.module_utils.manifest import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry, Repository
 from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from tests.unit.module_utils.test_transport import oci_error
+from tests.unit.module_utils.test_transport import sequence as recorder
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -63,11 +65,6 @@ def entry(digest: str, artifact_type: str | None = None, **extra: object) -> dic
     return data
 
 
-def oci_error(code: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps({"errors": [{"code": code, "message": code.lower()}]}), status=status,
-                    headers=headers or {}, content_type="application/json")
-
-
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
@@ -82,18 +79,6 @@ def registry(httpserver: HTTPServer, sleeps: list[float]) -> Registry:
 @pytest.fixture
 def repo(registry: Registry) -> Repository:
     return registry.repository("team/app")
-
-
-def recorder(*responses: Response):
-    """A handler that records requests and answers with the next response (the last repeats)."""
-    calls: list[Request] = []
-
-    def handler(request: Request) -> Response:
-        calls.append(request)
-        return responses[min(len(calls), len(responses)) - 1]
-
-    handler.calls = calls  # type: ignore[attr-defined]
-    return handler
 
 
 def manifest_response(raw: bytes, media_type: str = OCI_MANIFEST, digest: str | None = "auto",
@@ -183,7 +168,7 @@ def test_push_with_subject_updates_the_fallback_index(httpserver: HTTPServer, re
     httpserver.expect_request(f"/v2/team/app/manifests/{sha256(raw)}", method="PUT").respond_with_data(
         "", 201, {"Docker-Content-Digest": sha256(raw)})
     httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
-        oci_error("MANIFEST_UNKNOWN", 404))
+        oci_error("MANIFEST_UNKNOWN", status=404))
     put_index = recorder(Response("", 201))
     httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="PUT").respond_with_handler(put_index)
 
@@ -240,7 +225,7 @@ def test_tag_delete_202_is_used_and_remembered(httpserver: HTTPServer, registry:
 
 def test_tag_delete_404_for_a_missing_tag(httpserver: HTTPServer, registry: Registry, repo: Repository) -> None:
     httpserver.expect_request("/v2/team/app/manifests/nope", method="DELETE").respond_with_response(
-        oci_error("MANIFEST_UNKNOWN", 404))
+        oci_error("MANIFEST_UNKNOWN", status=404))
     httpserver.expect_request("/v2/team/app/manifests/nope", method="HEAD").respond_with_data("", 404)
     with pytest.raises(NotFoundError):
         repo.delete_tag("nope")
@@ -250,7 +235,7 @@ def test_tag_delete_404_for_a_missing_tag(httpserver: HTTPServer, registry: Regi
 def dummy_untag_server(httpserver: HTTPServer, tag: str, delete_status: int) -> dict[str, list[Request]]:
     seen: dict[str, list[Request]] = {"put": [], "delete": []}
     httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="DELETE").respond_with_response(
-        oci_error("UNSUPPORTED", delete_status))
+        oci_error("UNSUPPORTED", status=delete_status))
     httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="HEAD").respond_with_data(
         IMAGE, content_type=OCI_MANIFEST, headers={"Docker-Content-Digest": IMAGE_DIGEST})
     httpserver.expect_request(f"/v2/team/app/blobs/{EMPTY_DIGEST}", method="HEAD").respond_with_data(b"{}")
@@ -335,7 +320,7 @@ class FakeUploads:
                 headers["OCI-Chunk-Min-Length"] = str(self.min_chunk)
             return Response("", 202, headers)
         if upload not in self.sessions:
-            return oci_error("BLOB_UPLOAD_UNKNOWN", 404)
+            return oci_error("BLOB_UPLOAD_UNKNOWN", status=404)
         data = self.sessions[upload]
         if self.fail.get(request.method):
             if self.store_before_failing and request.method == "PATCH":
@@ -344,13 +329,13 @@ class FakeUploads:
             return self.fail[request.method].pop(0)
         if request.method == "GET":
             if self.status_gone:
-                return oci_error("BLOB_UPLOAD_UNKNOWN", 404)
+                return oci_error("BLOB_UPLOAD_UNKNOWN", status=404)
             return Response("", 204, {"Location": self.location(upload), "Range": f"0-{max(len(data) - 1, 0)}"})
         if request.method == "DELETE":
             del self.sessions[upload]
             return Response("", 204)
         if request.method == "PATCH" and request.args.get("state") != str(self.state[upload]):
-            return oci_error("BLOB_UPLOAD_INVALID", 404)
+            return oci_error("BLOB_UPLOAD_INVALID", status=404)
         if request.method == "PATCH":
             start = int(request.headers["Content-Range"].split("-")[0])
             if start != len(data):
@@ -363,7 +348,7 @@ class FakeUploads:
         data.extend(body)
         digest = request.args["digest"]
         if sha256(bytes(data)) != digest:
-            return oci_error("DIGEST_INVALID", 400)
+            return oci_error("DIGEST_INVALID", status=400)
         self.blobs[digest] = bytes(data)
         del self.sessions[upload]
         return Response("", 201, {"Location": f"/v2/team/app/blobs/{digest}", "Docker-Content-Digest": digest})
@@ -592,7 +577,7 @@ def test_push_manifest_sends_exact_bytes_and_type(httpserver: HTTPServer, repo: 
 
 def test_manifest_fetch_waits_out_429(httpserver: HTTPServer, repo: Repository, sleeps: list[float]) -> None:
     httpserver.expect_request("/v2/team/app/manifests/v1").respond_with_handler(recorder(
-        oci_error("TOOMANYREQUESTS", 429, {"Retry-After": "3"}), manifest_response(IMAGE)))
+        oci_error("TOOMANYREQUESTS", status=429, headers={"Retry-After": "3"}), manifest_response(IMAGE)))
     assert repo.fetch_manifest("v1").digest == IMAGE_DIGEST
     assert sleeps == [3.0]
 
