@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import threading
 import time
@@ -170,8 +171,7 @@ class _Parser:
         return rest < len(self.text) and self.text[rest] == "="
 
     def quoted_string(self) -> str:
-        assert self.peek() == '"'
-        self.pos += 1
+        self.pos += 1  # the opening quote, checked by the caller
         out = []
         while self.pos < len(self.text):
             char = self.text[self.pos]
@@ -336,10 +336,10 @@ def split_host_port(netloc: str) -> tuple[str, str]:
     """``host[:port]`` (IPv6 in brackets) -> (host lower-cased without brackets, port or '')."""
     netloc = netloc.rsplit("@", 1)[-1].strip().lower()
     if netloc.startswith("["):
-        host, _, rest = netloc[1:].partition("]")
+        host, rest = netloc[1:].split("]", 1) if "]" in netloc else (netloc[1:], "")
         return host, rest[1:] if rest.startswith(":") else ""
     if netloc.count(":") == 1:
-        host, _, port = netloc.partition(":")
+        host, port = netloc.split(":")
         return host, port
     return netloc, ""
 
@@ -364,7 +364,8 @@ def check_realm(realm: str | None, registry_host: str, plain_http_hosts: frozens
         parts = urlsplit(realm)
         netloc = parts.netloc
         scheme = parts.scheme.lower()
-        _ = parts.port  # raises ValueError for a bad port
+        if parts.port is not None and parts.port <= 0:  # .port raises ValueError for a malformed port
+            raise ValueError(realm)
     except ValueError:
         raise AuthenticationError(f"the registry {registry_host} named a token realm that is not a valid URL: {realm!r}") from None
     if scheme not in ("http", "https") or not parts.hostname:
@@ -440,7 +441,7 @@ def token_from_response(body: bytes, realm: str, now: float) -> _Token:
             f"the token service at {realm} answered without a token (no 'token' or 'access_token' field)"
         )
     expires_in = data.get("expires_in")
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in != expires_in:
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not math.isfinite(expires_in):
         expires_in = MIN_TOKEN_LIFETIME
     expires_in = max(float(expires_in), MIN_TOKEN_LIFETIME)
     issued = parse_issued_at(data.get("issued_at"))
@@ -632,10 +633,8 @@ class Authenticator:
             params.append(("service", service))
         params.extend(("scope", s) for s in scopes)  # token.md: one scope parameter per scope
         headers = None
-        if with_basic:
-            creds = self.credentials
-            assert creds is not None
-            params.append(("account", creds.username or ""))
+        if with_basic and self.credentials is not None:
+            params.append(("account", self.credentials.username or ""))
             headers = {"Authorization": self._basic_header() or ""}
         response = self._send(host, "GET", realm, params=params, headers=headers, with_secret=with_basic)
         with response:
@@ -646,7 +645,7 @@ class Authenticator:
         """One token request, following redirects only where credentials may go."""
         if requests is None:  # pragma: no cover - module_utils import without requests
             raise TransportError(f"the Python library 'requests' is needed to talk to registries: {REQUESTS_IMPORT_ERROR}")
-        for _ in range(_MAX_REDIRECTS + 1):
+        for _redirect in range(_MAX_REDIRECTS + 1):
             try:
                 response = self.session.request(
                     method, url, data=data, params=params, headers=dict(headers or {}),

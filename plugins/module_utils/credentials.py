@@ -130,7 +130,7 @@ def scrub(text: str, credentials: Credentials | None) -> str:
 
 def _split_registry(registry: str) -> tuple[str, str]:
     """``host/path`` -> (normalised host, path); the path may be empty."""
-    host, _, path = registry.strip().strip("/").partition("/")
+    host, path = (registry.strip().strip("/") + "/").split("/", 1)
     if not host:
         raise InvalidInputError("registry must not be empty: give a registry host such as registry.example.com")
     return normalize_registry(host), path.strip("/")
@@ -324,8 +324,12 @@ def run_credential_helper(name: str, host: str, environ: Mapping[str, str]) -> C
     return Credentials(username=username, password=secret, source=source)
 
 
-def credentials_from_file(path: Path, registry: str, environ: Mapping[str, str] = os.environ) -> Credentials | None:
-    """Credentials for ``registry`` (``host`` or ``host/repository``) from one auth file, or None."""
+def credentials_from_file(path: Path, registry: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
+    """Credentials for ``registry`` (``host`` or ``host/repository``) from one auth file, or None.
+
+    ``environ`` (default ``os.environ``) gives the PATH a credential helper is looked up on.
+    """
+    environ = os.environ if environ is None else environ
     host, repo_path = _split_registry(registry)
     config = load_auth_file(path)
     helper = _helper_for(config, host)
@@ -340,14 +344,16 @@ def resolve_credentials(
     password: str | None = None,
     registry_token: str | None = None,
     auth_file: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] = os.environ,
+    environ: Mapping[str, str] | None = None,
 ) -> Credentials | None:
     """The credentials to use for ``registry``, or None for anonymous access.
 
     ``registry`` is a host (``registry.example.com:5000``, any Docker Hub alias)
     or ``host/repository`` to let podman-style namespace keys match. See the
-    module docstring for the lookup order.
+    module docstring for the lookup order. ``environ`` (default ``os.environ``)
+    supplies HOME, DOCKER_CONFIG, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR and PATH.
     """
+    environ = os.environ if environ is None else environ
     _split_registry(registry)  # a bad registry name is an error even when credentials are explicit
     if registry_token:
         return Credentials(username=username or None, registry_token=registry_token, source="explicit")

@@ -32,7 +32,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.credentials import
     secrets_of,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils.errors import AuthenticationError
-from tests.rig.images import RawPusher, make_image
+from tests.rig.images import RawPusher
 
 PULL_APP = scope_for("team/app", ["pull"])
 PUSH_APP = scope_for("team/app", ["pull", "push"])

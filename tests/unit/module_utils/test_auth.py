@@ -354,8 +354,14 @@ def token_json(token: str, **extra) -> dict:
     return {"token": token, **extra}
 
 
+def answer_in_turn(*tokens: str):
+    """A handler answering each token request with the next of ``tokens``."""
+    remaining = iter(tokens)
+    return lambda _request: Response(json.dumps({"token": next(remaining)}))
+
+
 def only_request(httpserver: HTTPServer) -> Request:
-    assert len(httpserver.log) == 1, [r.url for r, _ in httpserver.log]
+    assert len(httpserver.log) == 1, [r.url for r, _response in httpserver.log]
     return httpserver.log[0][0]
 
 
@@ -398,7 +404,7 @@ def test_password_grant_falls_back_to_get_with_basic_on_404_and_405(httpserver: 
     httpserver.expect_request("/token", method="GET").respond_with_json(token_json("basic-token"))
     header = make(session, ALICE).authorize(HOST, [bearer(httpserver)], ["repository:a:pull", "repository:b:push"])
     assert header == "Bearer basic-token"
-    assert [r.method for r, _ in httpserver.log] == ["POST", "GET"]
+    assert [r.method for r, _response in httpserver.log] == ["POST", "GET"]
     get = httpserver.log[1][0]
     assert get.args.getlist("scope") == ["repository:a:pull", "repository:b:push"]
     assert get.args["account"] == "alice" and get.args["service"] == "svc"
@@ -415,7 +421,7 @@ def test_rejected_password_says_what_to_check_and_hides_it(httpserver: HTTPServe
         "(source: auth_file:/home/a/.docker/config.json)"
     )
     assert info.value.status == 401
-    assert [r.method for r, _ in httpserver.log] == ["POST"]  # a 401 is an answer, not a reason to fall back
+    assert [r.method for r, _response in httpserver.log] == ["POST"]  # a 401 is an answer, not a reason to fall back
     assert_no_secret(info.value)
 
 
@@ -499,8 +505,8 @@ def test_oversized_token_answer_is_refused(httpserver: HTTPServer, session) -> N
 
 
 def test_oversized_token_answer_without_content_length_is_cut_off(httpserver: HTTPServer, session) -> None:
-    def streamed(_: Request) -> Response:
-        return Response((b"x" * 1000 for _ in range(100)), content_type="application/json")  # chunked
+    def streamed(_request: Request) -> Response:
+        return Response((b"x" * 1000 for _chunk in range(100)), content_type="application/json")  # chunked
 
     httpserver.expect_request("/token").respond_with_handler(streamed)
     with pytest.raises(TooLargeError):
@@ -607,8 +613,7 @@ def test_expiry_counts_from_issued_at(httpserver: HTTPServer, session, clock) ->
 
 def test_authorize_always_fetches_a_fresh_token(httpserver: HTTPServer, session) -> None:
     """A 401 means the token sent (if any) did not work: authorize never hands the cached one back."""
-    answers = iter(["first", "second"])
-    httpserver.expect_request("/token").respond_with_handler(lambda _: Response(json.dumps({"token": next(answers)})))
+    httpserver.expect_request("/token").respond_with_handler(answer_in_turn("first", "second"))
     auth = make(session)
     assert auth.authorize(HOST, [bearer(httpserver)], [SCOPE_APP]) == "Bearer first"
     assert auth.authorize(HOST, [bearer(httpserver)], [SCOPE_APP]) == "Bearer second"
@@ -617,8 +622,7 @@ def test_authorize_always_fetches_a_fresh_token(httpserver: HTTPServer, session)
 
 def test_a_new_token_replaces_the_one_that_drew_the_401(httpserver: HTTPServer, session) -> None:
     """insufficient_scope names a wider scope: the new, wider token must win over the stale exact match."""
-    tokens = iter(["narrow", "wide"])
-    httpserver.expect_request("/token").respond_with_handler(lambda _: Response(json.dumps({"token": next(tokens)})))
+    httpserver.expect_request("/token").respond_with_handler(answer_in_turn("narrow", "wide"))
     auth = make(session)
     auth.authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
     assert auth.header_for(HOST, [SCOPE_APP]) == "Bearer narrow"
@@ -628,8 +632,7 @@ def test_a_new_token_replaces_the_one_that_drew_the_401(httpserver: HTTPServer, 
 
 
 def test_invalidate_forgets_tokens_covering_the_scopes(httpserver: HTTPServer, session) -> None:
-    tokens = iter(["a-token", "b-token"])
-    httpserver.expect_request("/token").respond_with_handler(lambda _: Response(json.dumps({"token": next(tokens)})))
+    httpserver.expect_request("/token").respond_with_handler(answer_in_turn("a-token", "b-token"))
     auth = make(session)
     auth.authorize(HOST, [bearer(httpserver)], ["repository:a:pull,push"])
     auth.authorize(HOST, [bearer(httpserver)], ["repository:b:pull"])
@@ -645,7 +648,7 @@ def test_each_request_asks_for_its_own_scopes_not_a_growing_union(httpserver: HT
     auth = make(session)
     auth.authorize(HOST, [bearer(httpserver)], ["repository:src:pull", "repository:dst:pull,push"])
     auth.authorize(HOST, [bearer(httpserver)], ["repository:next:pull"])
-    assert [r.args.getlist("scope") for r, _ in httpserver.log] == [
+    assert [r.args.getlist("scope") for r, _response in httpserver.log] == [
         ["repository:dst:pull,push", "repository:src:pull"], ["repository:next:pull"],
     ]
 

@@ -163,7 +163,10 @@ def test_podman_namespace_keys_match_by_longest_prefix(tmp_path: Path, env) -> N
         "quay.io/team": {"auth": b64("team:k")},
         "quay.io/team/app": {"auth": b64("app:k")},
     }})
-    user = lambda registry: resolve_credentials(registry, auth_file=path, environ=env).username  # noqa: E731
+
+    def user(registry: str) -> str:
+        return resolve_credentials(registry, auth_file=path, environ=env).username
+
     assert user("quay.io/team/app") == "app"
     assert user("quay.io/team/app/sub") == "app"
     assert user("quay.io/team/application") == "team"  # a prefix of path components, not of characters
