@@ -176,6 +176,29 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_scheme_strategy = st.sampled_from(["Bearer", "Basic", "Negotiate", "X-Custom"])
+_param_strategy = st.tuples(st.sampled_from(["realm", "service", "scope", "error", "Realm"]),
+                            st.text(alphabet='\\", =a/:é', max_size=8))
+
+
+@st.composite
+def _damaged_headers(draw) -> str:
+    """A well-formed header, then cut and spliced at random: unterminated quotes, trailing escapes, stray '='."""
+    challenges = draw(st.lists(st.tuples(_scheme_strategy, st.lists(_param_strategy, max_size=3)), min_size=1,
+                               max_size=3))
+    header = ", ".join(f"{scheme} " + ",".join(f"{k}={_quote(v)}" for k, v in params) for scheme, params in challenges)
+    cut = draw(st.integers(0, len(header)))
+    skip = draw(st.integers(0, 3))
+    splice = draw(st.text(alphabet=_GRAMMAR_CHARS, max_size=3))
+    return header[:cut] + splice + header[cut + skip:] if draw(st.booleans()) else header[:cut]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_damaged_headers())
+def test_fuzz_damaged_headers_parse_or_raise_invalid_input_only(header: str) -> None:
+    _parse_or_invalid(header)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(_tokens, st.dictionaries(_tokens, _values, min_size=1, max_size=4)), min_size=1, max_size=3),
        st.sampled_from([",", ", ", " ,\t"]))
