@@ -406,7 +406,7 @@ def reference_texts():
     return reference_parts().map(lambda parts: parts[0])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(reference_parts())
 def test_round_trip_through_canonical_string(parts):
     text, host, path, tag, digest = parts
@@ -419,9 +419,7 @@ def test_round_trip_through_canonical_string(parts):
     assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, path, tag, digest)
 
 
-@settings(max_examples=2000, deadline=None)
-@given(st.one_of(st.text(max_size=80), reference_texts().map(lambda t: t[: len(t) // 2] + "/:@A."[len(t) % 5])))
-def test_parse_only_raises_registry_errors(text):
+def _parse_or_registry_error(text):
     try:
         ref = Reference.parse(text)
     except RegistryError as exc:
@@ -430,7 +428,19 @@ def test_parse_only_raises_registry_errors(text):
     assert Reference.parse(str(ref)) == ref
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=80), st.text("ab0.-_/:@[]Ax", max_size=40)))
+def test_parse_only_raises_registry_errors(text):
+    _parse_or_registry_error(text)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(reference_texts(), st.integers(0, 200), st.sampled_from("/:@A.[] -_"))
+def test_parse_of_damaged_references_only_raises_registry_errors(text, position, character):
+    _parse_or_registry_error(text[:position] + character + text[position + 1:])
+
+
+@settings(max_examples=500, deadline=None, database=None)
 @given(st.text(max_size=30))
 def test_parse_relative_only_raises_registry_errors(text):
     try:
