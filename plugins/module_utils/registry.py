@@ -373,12 +373,29 @@ class Repository:
         finally:
             reader.close()
 
+    def blob_chunks(self, digest: str, size: int | None = None, offset: int = 0) -> Iterator[bytes]:
+        """The verified chunks of :meth:`fetch_blob` from byte ``offset``, as a plain generator.
+
+        The whole blob is still read and verified (the digest covers every
+        byte); the first ``offset`` bytes are just not handed out. Closing the
+        generator ends the download.
+        """
+        with self.fetch_blob(digest, size) as chunks:
+            for chunk in chunks:
+                if offset >= len(chunk):
+                    offset -= len(chunk)
+                    continue
+                yield chunk[offset:] if offset else chunk
+                offset = 0
+
     def push_blob(self, digest: str, size: int | None, chunks: BlobSource, *, chunked: bool = False,
                   chunk_size: int | None = None) -> None:
         """Upload a blob (see :mod:`.uploads`): monolithic when ``size`` is known, else chunked.
 
         ``chunks`` is the content as bytes, a one-shot iterable of chunks, or
-        an opener ``(offset) -> chunks`` that lets a failed upload restart.
+        an opener ``(offset) -> chunks`` that lets a failed upload restart:
+        to copy between repositories pass
+        ``functools.partial(source.blob_chunks, digest, size)``.
         A session left open by a :meth:`mount_blob` the registry could not do
         is used instead of opening a new one.
         """

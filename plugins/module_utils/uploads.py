@@ -17,8 +17,10 @@ Failures are not replayed blindly:
   ``PATCH`` is resumed from the offset an upload-status ``GET`` reports;
 * when the session cannot be resumed (or a monolithic ``PUT`` failed), the
   session is cancelled and the upload restarts with a new one, which needs the
-  content again: pass ``bytes`` or an *opener* ``(offset) -> chunks``; a plain
-  iterator can only be read once and then the failure is reported.
+  content again: pass ``bytes`` or an *opener* ``(offset) -> chunks`` (e.g.
+  ``functools.partial(src.blob_chunks, digest, size)``); a plain iterator can
+  only be read once and then the failure is reported. Restarts ask the opener
+  for offset 0: a resume within a chunk uses the chunk kept in memory.
 
 A digest mismatch is never retried: the content is wrong, not the network.
 """
@@ -38,7 +40,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
 from ansible_collections.ocireg.registry.plugins.module_utils.transport import backoff_delay
 
 #: Content for :func:`push_blob`: the bytes, a one-shot iterable of chunks, or
-#: an opener that returns the chunks from a byte offset (restartable).
+#: an opener that returns the chunks from a byte offset each time it is called.
 BlobSource = Union[bytes, bytearray, memoryview, Iterable[bytes], Callable[[int], Iterable[bytes]]]
 
 # Codes with which a registry says it no longer knows an upload session.
@@ -165,12 +167,13 @@ class _Source:
     def restartable(self) -> bool:
         return self.data is not None or self.opener is not None
 
-    def open(self, offset: int = 0) -> Iterator[bytes]:
+    def open(self) -> Iterator[bytes]:
+        """The content from its first byte."""
         if self.data is not None:
-            return (self.data[i:i + _SLICE] for i in range(offset, len(self.data), _SLICE))
+            return (self.data[i:i + _SLICE] for i in range(0, len(self.data), _SLICE))
         if self.opener is not None:
-            return iter(self.opener(offset))
-        if self.used or offset:
+            return iter(self.opener(0))
+        if self.used:
             raise TransportError("the blob content was already read and cannot be read again")
         self.used = True
         assert self.iterable is not None
@@ -248,11 +251,11 @@ def push_blob(
                 _push_chunks(session, digest, content, max(chunk_size or options.chunk_size, session.min_chunk or 0))
             elif size == 0:
                 # An empty streamed body would make requests send chunked encoding; send b"" instead.
-                for _ in _SizedBody(content.open(0), 0, digest):
+                for _ in _SizedBody(content.open(), 0, digest):
                     pass
                 session.put(digest, b"", 0)
             else:
-                session.put(digest, _SizedBody(content.open(0), size, digest), size)
+                session.put(digest, _SizedBody(content.open(), size, digest), size)
             return
         except DigestMismatchError:
             if session is not None:
@@ -278,7 +281,7 @@ def push_blob(
 def _push_chunks(session: BlobUpload, digest: str, content: _Source, chunk_size: int) -> None:
     hasher = Hasher(digest)
     buffer = bytearray()
-    for piece in content.open(0):
+    for piece in content.open():
         buffer += piece
         while len(buffer) >= chunk_size:
             chunk = bytes(buffer[:chunk_size])

@@ -10,8 +10,11 @@ tests/unit/module_utils/test_registry_fakes.py.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import socket
+import threading
 
 import pytest
 
@@ -20,6 +23,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
     AuthorizationError,
     DigestMismatchError,
     NotFoundError,
+    TransportError,
     UnsupportedError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils.manifest import Descriptor
@@ -28,6 +32,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.transport import T
 from tests.rig.flavours import RigRegistry
 from tests.rig.token_server import grant
 from tests.rig.images import (
+    Blob,
     RawPuller,
     RawPusher,
     make_artifact,
@@ -351,3 +356,134 @@ def test_mount_from_a_repository_the_user_cannot_read_falls_back(token_registry:
     assert dest.mount_blob(layer.digest, "private/src") is False
     dest.push_blob(layer.digest, layer.size, layer.data)
     assert dest.blob_exists(layer.digest) == layer.size
+
+
+# -- broken connections to a real registry ----------------------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy in front of a registry that drops one connection after N bytes in one direction.
+
+    It is transparent (TLS passes through), so the registry behind it is real
+    Distribution 2.8 with its real Range and upload-session behaviour; only
+    the network fault is injected.
+    """
+
+    def __init__(self, upstream_port: int, *, cut_down_after: int | None = None,
+                 cut_up_after: int | None = None) -> None:
+        self.upstream_port = upstream_port
+        self.cut_down_after = cut_down_after
+        self.cut_up_after = cut_up_after
+        self.cuts = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self._open += [client, upstream]
+            for source, sink, limit in ((client, upstream, self.cut_up_after),
+                                        (upstream, client, self.cut_down_after)):
+                threading.Thread(target=self._pump, args=(source, sink, limit, (client, upstream)),
+                                       daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, limit: int | None,
+              pair: tuple[socket.socket, socket.socket]) -> None:
+        moved = 0
+        try:
+            while data := source.recv(65536):
+                moved += len(data)
+                if limit is not None and moved > limit:
+                    with self._lock:
+                        cut, self.cuts = self.cuts == 0, self.cuts + (self.cuts == 0)
+                    if cut:
+                        for sock in pair:
+                            sock.shutdown(socket.SHUT_RDWR)
+                            sock.close()
+                        return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._open:
+            sock.close()
+
+
+def proxied_client(reg: RigRegistry, proxy: CuttingProxy) -> Registry:
+    """Our client talking to ``reg`` through ``proxy`` (same credentials and TLS files)."""
+    credentials = Credentials(reg.username, reg.password) if reg.username else None
+    opts = TransportOptions(ca_path=reg.ca_path, client_cert=reg.client_cert, client_key=reg.client_key,
+                            sleep=lambda _s: None)
+    return Registry(f"127.0.0.1:{proxy.port}", opts, credentials)
+
+
+BIG = hashlib.sha256(b"big").digest() * (96 * 1024)  # 3 MiB
+BIG_DIGEST = sha256_digest(BIG)
+
+
+def test_download_resumes_with_range_after_a_dropped_connection(each_registry: RigRegistry) -> None:
+    RawPusher.for_registry(each_registry).push_blob("team/big", Blob(BIG, "application/octet-stream"))
+    proxy = CuttingProxy(each_registry.port, cut_down_after=1024 * 1024)
+    try:
+        repo = proxied_client(each_registry, proxy).repository("team/big")
+        mark = each_registry.mark()
+        with repo.fetch_blob(BIG_DIGEST, len(BIG)) as chunks:
+            assert b"".join(chunks) == BIG
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    gets = [r.status for r in each_registry.requests_since(mark) if r.method == "GET" and "/blobs/" in r.path]
+    assert 206 in gets  # Distribution answered the resume with a partial response
+
+
+def test_upload_restarts_after_a_dropped_connection(each_registry: RigRegistry) -> None:
+    proxy = CuttingProxy(each_registry.port, cut_up_after=1536 * 1024)
+    try:
+        repo = proxied_client(each_registry, proxy).repository("team/big")
+        repo.push_blob(BIG_DIGEST, len(BIG), BIG, chunked=True, chunk_size=1024 * 1024)
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert RawPuller.for_registry(each_registry).blob("team/big", BIG_DIGEST) == BIG
+
+
+def test_one_shot_upload_cut_is_reported_not_corrupted(each_registry: RigRegistry) -> None:
+    proxy = CuttingProxy(each_registry.port, cut_up_after=1536 * 1024)
+    try:
+        repo = proxied_client(each_registry, proxy).repository("team/big")
+        with pytest.raises(TransportError) as caught:
+            repo.push_blob(BIG_DIGEST, len(BIG), iter([BIG[i:i + 65536] for i in range(0, len(BIG), 65536)]))
+    finally:
+        proxy.close()
+    assert "cannot be re-read" in str(caught.value)
+    assert client(each_registry).repository("team/big").blob_exists(BIG_DIGEST) is None
+
+
+def test_copy_with_a_reopenable_source_survives_a_dropped_upload(each_registry: RigRegistry) -> None:
+    """A monolithic PUT streamed from another repository is cut; the upload restarts and re-reads the source."""
+    RawPusher.for_registry(each_registry).push_blob("team/source", Blob(BIG, "application/octet-stream"))
+    source = client(each_registry).repository("team/source")
+    proxy = CuttingProxy(each_registry.port, cut_up_after=1536 * 1024)
+    try:
+        dest = proxied_client(each_registry, proxy).repository("team/copy")
+        dest.push_blob(BIG_DIGEST, len(BIG), functools.partial(source.blob_chunks, BIG_DIGEST, len(BIG)))
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert RawPuller.for_registry(each_registry).blob("team/copy", BIG_DIGEST) == BIG
+    assert b"".join(source.blob_chunks(BIG_DIGEST, len(BIG), 1_500_000)) == BIG[1_500_000:]
