@@ -25,7 +25,7 @@ _NOT_TAG_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 
 def referrers_tag(digest: str) -> str:
     """The fallback tag for ``digest``: algorithm (32 chars max) ``-`` encoded part (64 chars max)."""
-    algorithm, _, encoded = validate_digest(digest).partition(":")
+    algorithm, _sep, encoded = validate_digest(digest).partition(":")
     return _NOT_TAG_CHARS.sub("-", f"{algorithm[:32]}-{encoded[:64]}")
 
 

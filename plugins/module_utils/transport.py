@@ -665,7 +665,7 @@ def _is_verify_failure(exc: Exception) -> bool:
 def _reason(exc: Exception) -> str:
     # requests nests urllib3 errors; the innermost reason reads best.
     reason: Any = exc
-    for _ in range(4):
+    for _depth in range(4):
         inner = reason.args[0] if getattr(reason, "args", None) else None
         inner = getattr(inner, "reason", inner)
         if inner is None or inner is reason or isinstance(inner, str):

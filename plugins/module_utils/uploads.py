@@ -176,8 +176,7 @@ class _Source:
         if self.used:
             raise TransportError("the blob content was already read and cannot be read again")
         self.used = True
-        assert self.iterable is not None
-        return iter(self.iterable)
+        return iter(self.iterable or ())
 
 
 class _SizedBody:
@@ -251,7 +250,7 @@ def push_blob(
                 _push_chunks(session, digest, content, max(chunk_size or options.chunk_size, session.min_chunk or 0))
             elif size == 0:
                 # An empty streamed body would make requests send chunked encoding; send b"" instead.
-                for _ in _SizedBody(content.open(), 0, digest):
+                for _chunk in _SizedBody(content.open(), 0, digest):
                     pass
                 session.put(digest, b"", 0)
             else:
