@@ -372,11 +372,13 @@ class Transport:
         attempt = 0
         answered_challenge = False
         refreshed_token = False
+        downgraded = False
         while True:
             try:
                 response, sent_auth = self._send(method, url, scopes, headers, params, data, replayable)
             except requests.exceptions.SSLError as exc:
-                if self._downgrade_after(exc, getattr(exc, "failed_url", url)):
+                if not downgraded and self._downgrade_after(exc, getattr(exc, "failed_url", url)):
+                    downgraded = True
                     url = self._with_scheme(url)
                     continue
                 raise self._tls_error(exc, what) from None
@@ -393,7 +395,10 @@ class Transport:
             self._observe(response)
             status = response.status_code
 
-            if status == 401 and self.authenticator is not None and not answered_challenge:
+            # Only the registry's own challenges are answered: a 401 from a host it
+            # redirected to must not mix that host's auth into the registry's.
+            if (status == 401 and self.authenticator is not None and not answered_challenge
+                    and self.is_registry_origin(response.url)):
                 challenges = self._challenges(response)
                 if challenges:
                     answered_challenge = True
@@ -429,7 +434,7 @@ class Transport:
                 if not stream and method != "HEAD":
                     self._read_body(response, max_body or self.options.max_manifest_bytes, what)
                 return response
-            raise self.error_for(response, what)
+            raise self.error_for(response, what, retried=attempt)
 
     def _send(
         self,
@@ -573,8 +578,8 @@ class Transport:
             response.close()
         return bytes(body[:cap])
 
-    def error_for(self, response: "requests.Response", what: str) -> RegistryError:
-        """The typed error for a response whose status the caller did not expect."""
+    def error_for(self, response: "requests.Response", what: str, retried: int = 0) -> RegistryError:
+        """The typed error for a response whose status the caller did not expect (after ``retried`` retries)."""
         status = response.status_code
         body = b"" if response.request is not None and response.request.method == "HEAD" else self.read_error_body(response)
         oci = parse_oci_errors(body)
@@ -601,8 +606,8 @@ class Transport:
         if status == 429 or "TOOMANYREQUESTS" in codes:
             limit = f" (rate limit: {self.rate_limit.describe()})" if self.rate_limit else ""
             return RateLimitedError(
-                f"{head}{limit}: the registry kept rate limiting after {self.options.retries} retries; "
-                "wait, authenticate for a higher limit, or raise retries", **kwargs)
+                f"{head}{limit}: the registry is rate limiting{_after(retried)}; wait, authenticate for a "
+                "higher limit, or raise retries", **kwargs)
         if status == 404 or any(c.endswith("_UNKNOWN") for c in codes):
             return NotFoundError(f"{head}: not found; check the repository name and the tag or digest", **kwargs)
         if status == 405 or "UNSUPPORTED" in codes:
@@ -617,8 +622,8 @@ class Transport:
                 "corrupt or changed in transit", **kwargs)
         if status >= 500:
             return TransportError(
-                f"{head}: the registry failed after {self.options.retries} retries; retry later or "
-                "check the registry's logs", **kwargs)
+                f"{head}: the registry failed{_after(retried)}; retry later or check the registry's logs",
+                **kwargs)
         if status in _REDIRECT_STATUSES:
             return TransportError(f"{head}: unexpected redirect for this request", **kwargs)
         return RegistryError(f"{head}: the registry refused the request", **kwargs)
@@ -643,6 +648,10 @@ class Transport:
                     "timeout or check the network path to the registry")
         return (f"{what}: cannot reach {self.host} ({_reason(exc)}); check the host name and port, that "
                 "the registry is running, and any proxy settings")
+
+
+def _after(retried: int) -> str:
+    return f" after {retried} retries" if retried else ""
 
 
 # What OpenSSL says when the peer answered a ClientHello with something that is

@@ -248,6 +248,7 @@ def test_429_after_every_retry_is_rate_limited_with_hub_counters(httpserver: HTT
     message = str(caught.value)
     assert host_of(httpserver) in message and "HTTP 429" in message and "TOOMANYREQUESTS" in message
     assert "0 of 100 requests left" in message
+    assert "after 2 retries" in message
     assert caught.value.status == 429 and caught.value.code == "TOOMANYREQUESTS"
 
 
@@ -513,6 +514,21 @@ def test_same_origin_redirect_keeps_authorization(httpserver: HTTPServer, sleeps
     transport = make_transport(httpserver, sleeps, credentials=Credentials("alice", "pw"))
     transport.request("GET", "/v2/a/manifests/old")
     assert seen == [None, expected, expected]
+
+
+def test_challenge_from_a_redirect_target_is_not_answered(httpserver: HTTPServer, second_server: HTTPServer,
+                                                         sleeps: Sleeps) -> None:
+    """Storage asking for credentials must not get (or change) the registry's."""
+    httpserver.expect_request("/v2/a/blobs/sha256:abc").respond_with_data(
+        "", 307, {"Location": f"http://{host_of(second_server)}/blob"})
+    storage = sequence(Response("", 401, {"WWW-Authenticate": 'Basic realm="storage"'}))
+    second_server.expect_request("/blob").respond_with_handler(storage)
+    transport = make_transport(httpserver, sleeps, credentials=Credentials("alice", "pw"))
+    with pytest.raises(AuthenticationError):
+        transport.request("GET", "/v2/a/blobs/sha256:abc")
+    assert len(storage.calls) == 1
+    assert "Authorization" not in storage.calls[0].headers
+    assert transport.authenticator.header_for(transport.host, ()) is None  # nothing learnt from storage
 
 
 def test_redirect_of_a_streamed_put_is_not_followed(httpserver: HTTPServer, second_server: HTTPServer,
