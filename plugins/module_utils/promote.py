@@ -19,10 +19,12 @@ re-running an interrupted one completes it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.ocireg.registry.plugins.module_utils.copy import CopyOptions, copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils.copy_graph import parse_platforms
 from ansible_collections.ocireg.registry.plugins.module_utils.digest import validate_digest
 from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
     ConflictError,
@@ -357,9 +359,61 @@ def summary_lines(plan: PromotionPlan, name: str, check_mode: bool = False) -> l
     return lines
 
 
-#: Copies content from another repository into the target: ``(source_repo,
-#: source_digest, target_repo, check_mode) -> (digest at the target, copy details)``.
-CopyContent = Callable[["Repository", str, "Repository", bool], "tuple[str, dict[str, Any]]"]
+@dataclass(frozen=True)
+class SourceCopy:
+    """Options for a source in another repository, passed to the copy engine (see :mod:`.copy`).
+
+    ``platforms`` None (or ``all``) copies an index as it is, keeping its
+    digest; a subset of an index makes a new index with another digest, which
+    needs ``allow_index_rewrite``.
+    """
+
+    platforms: tuple[str, ...] | None = None
+    allow_index_rewrite: bool = False
+    referrers: bool = False
+
+
+def target_digest(source_repository: Repository, source_digest: str, repository: Repository,
+                  options: SourceCopy) -> str:
+    """The digest the tags will point to: the source's, or that of the reduced index a platform subset makes.
+
+    Read-only: for a subset the copy engine runs in check mode to compute the
+    reduced index (no writes).
+    """
+    if parse_platforms(options.platforms) is None:
+        return source_digest
+    preview = copy_image(source_repository, source_digest, repository, [],
+                         CopyOptions(platforms=options.platforms, allow_index_rewrite=True, check_mode=True))
+    if preview.digest != source_digest and not options.allow_index_rewrite:
+        raise InvalidInputError(
+            f"the platforms {', '.join(options.platforms)} are only part of the index {source_digest}, so the tags "
+            f"would point to a new, reduced index ({preview.digest}) instead of the source digest: set "
+            "allow_index_rewrite: true to accept that, or leave platforms unset to promote every platform")
+    return preview.digest
+
+
+def copy_source(source_repository: Repository, source_digest: str, repository: Repository, digest: str,
+                options: SourceCopy, check_mode: bool) -> dict[str, Any]:
+    """Copy the source graph into ``repository`` by digest, untagged; return what was copied.
+
+    No tag is written here: the tags are set afterwards, once the guard has
+    been read again, so a long copy cannot hide a concurrent promotion.
+    """
+    result = copy_image(source_repository, source_digest, repository, [], CopyOptions(
+        platforms=options.platforms,
+        allow_index_rewrite=digest != source_digest,
+        referrers=options.referrers,
+        check_mode=check_mode,
+    ))
+    if result.digest != digest:
+        raise DigestMismatchError(
+            f"copying {source_digest} produced {result.digest}, not the {digest} that was planned; nothing was "
+            "tagged: retry, and report it if it persists")
+    return {
+        **dict(result.copied),
+        "mounted": len(result.mounted),
+        "skipped": dict(result.skipped),
+    }
 
 
 def promote(
@@ -369,57 +423,55 @@ def promote(
     state: str = PRESENT,
     source: Reference | None = None,
     source_repository: Repository | None = None,
+    source_copy: SourceCopy | None = None,
     expected_digest: str | None = None,
     delete_manifest: bool = False,
     force: bool = False,
-    copy_content: CopyContent | None = None,
     check_mode: bool = False,
 ) -> dict[str, Any]:
     """Read, plan and (unless ``check_mode``) apply a promotion; return the result as plain data.
 
-    ``source_repository`` is where ``source`` lives; when it is not
-    ``repository``, ``copy_content`` brings the content over first (by
-    digest, untagged), then the guard is checked again and the tags are
-    written as for a same-repository promotion. Raises
-    :class:`ConflictError` when the guard blocks the plan (``detail`` holds
-    the result data: tags, before, after), having written nothing.
+    ``source_repository`` is where ``source`` lives. When it is another
+    repository (of this registry or another one), the content is first copied
+    by digest with the copy engine (``source_copy`` options), then the tags
+    are read again and the guard checked before they are written as for a
+    same-repository promotion. Raises :class:`ConflictError` when the guard
+    blocks the plan (``detail`` holds the result data: tags, before, after),
+    having written nothing.
     """
     tags = check_tags(tags)
     current = read_tags(repository, tags)
-    same_repository = source_repository is None or source_repository is repository
-    manifest = None
+    name = f"{repository.registry.host}/{repository.name}"
     copied: dict[str, Any] | None = None
+    manifest = None
     if state == PRESENT:
         if source is None:
             raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
+        same_repository = source_repository is None or source_repository is repository
         source_repo = repository if same_repository else source_repository
         source_digest = resolve_source(source_repo, source)
-        plan = plan_promotion(current, state=PRESENT, source_digest=source_digest,
-                              expected_digest=expected_digest)
-        if plan.changed:
-            if same_repository:
-                manifest = fetch_source(repository, source_digest)
-            else:
-                if copy_content is None:
-                    raise InvalidInputError("a source in another repository needs a copy function")
-                target_digest, copied = copy_content(source_repo, source_digest, repository, check_mode)
-                if target_digest != source_digest:  # a platform subset rewrote the index
-                    plan = plan_promotion(current, state=PRESENT, source_digest=target_digest,
-                                          expected_digest=expected_digest)
-                if not check_mode and plan.changed:
-                    # The copy may have taken long: read the tags again so the
-                    # guard and the plan see what is there right before tagging.
-                    current = read_tags(repository, tags)
-                    plan = plan_promotion(current, state=PRESENT, source_digest=target_digest,
-                                          expected_digest=expected_digest)
-                if plan.changed:
-                    manifest = fetch_source(repository, target_digest) if not check_mode else None
+        digest = source_digest if same_repository else \
+            target_digest(source_repo, source_digest, repository, source_copy or SourceCopy())
+        plan = plan_promotion(current, source_digest=digest, expected_digest=expected_digest)
+        if plan.changed and not same_repository:
+            copied = copy_source(source_repo, source_digest, repository, digest, source_copy or SourceCopy(),
+                                 check_mode)
+            if not check_mode:
+                # The copy may have taken minutes: read the tags again so the
+                # guard sees what is there right before tagging.
+                plan = plan_promotion(read_tags(repository, tags), source_digest=digest,
+                                      expected_digest=expected_digest)
+                if plan.blocked:
+                    result = promotion_result(plan, name, copied=copied)
+                    raise ConflictError(blocked_message(plan, name) + f" ({digest} was copied but not tagged)",
+                                        detail=result)
+        if plan.changed and not check_mode:
+            manifest = fetch_source(repository, digest)
     else:
         repository_tags = read_repository_tags(repository) if delete_manifest else None
         plan = plan_promotion(current, state=ABSENT, expected_digest=expected_digest,
                               delete_manifest=delete_manifest, force=force, repository_tags=repository_tags)
 
-    name = f"{repository.registry.host}/{repository.name}"
     result = promotion_result(plan, name, check_mode=check_mode, copied=copied)
     if plan.blocked:
         raise ConflictError(blocked_message(plan, name), detail=result)

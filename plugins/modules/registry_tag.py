@@ -80,9 +80,18 @@ options:
     description:
       - For a O(source) in another repository or registry, the platforms to copy from a multi-platform
         index (C(os/arch[/variant])). V(all) or unset copies the index as it is and keeps its digest.
-      - A subset gives a new, smaller index with another digest; the tags then point to that digest.
+      - A subset gives a new, smaller index with another digest; that needs O(allow_index_rewrite=true),
+        and the tags then point to the new digest.
+      - Ignored for a O(source) in O(repository) itself, which is never rewritten.
     type: list
     elements: str
+  allow_index_rewrite:
+    description:
+      - Accept that O(platforms) selects only part of a multi-platform index, so the tags point to a new,
+        reduced index with a digest different from the source's.
+      - Without it, such a promotion fails before anything is copied.
+    type: bool
+    default: false
   referrers:
     description:
       - For a O(source) in another repository or registry, also copy the manifests that refer to it
@@ -258,7 +267,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue impor
     tag_diff,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils.promote import promote
+from ansible_collections.ocireg.registry.plugins.module_utils.promote import SourceCopy, promote
 from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
 
 
@@ -284,6 +293,7 @@ def main() -> None:
             "delete_manifest": {"type": "bool", "default": False},
             "force": {"type": "bool", "default": False},
             "platforms": {"type": "list", "elements": "str"},
+            "allow_index_rewrite": {"type": "bool", "default": False},
             "referrers": {"type": "bool", "default": False},
             "src_auth": side_auth_argument_spec(),
             **connection_argument_spec(),
@@ -301,10 +311,13 @@ def main() -> None:
         source = Reference.parse_relative(params["source"], target) if params["source"] else None
         repository = factory.repository(target)
         source_repository = repository
-        copy_content = None
         if source is not None and source.name != target.name:
             source_repository = factory.repository(source, params["src_auth"])
-            copy_content = _copy_function(params)
+        source_copy = SourceCopy(
+            platforms=tuple(params["platforms"]) if params["platforms"] is not None else None,
+            allow_index_rewrite=params["allow_index_rewrite"],
+            referrers=params["referrers"],
+        )
         try:
             result = promote(
                 repository,
@@ -315,7 +328,7 @@ def main() -> None:
                 expected_digest=params["expected_digest"],
                 delete_manifest=params["delete_manifest"],
                 force=params["force"],
-                copy_content=copy_content,
+                source_copy=source_copy,
                 check_mode=module.check_mode,
             )
         except ConflictError as err:
@@ -323,13 +336,6 @@ def main() -> None:
             module.fail_json(msg=scrub(str(err), factory.secrets()), error=err.to_dict(), **data)
     result["diff"] = tag_diff(result["before"], result["after"])
     exit_with(module, factory, result)
-
-
-def _copy_function(params):
-    """The copy step for a source in another repository (the registry_copy engine)."""
-    from ansible_collections.ocireg.registry.plugins.module_utils.promote import copy_with_engine
-
-    return copy_with_engine(platforms=params["platforms"], referrers=params["referrers"])
 
 
 if __name__ == "__main__":

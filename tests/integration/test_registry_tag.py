@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from typing import Any
 
 import pytest
+from werkzeug.wrappers import Response
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
@@ -152,4 +154,208 @@ def test_missing_source_fails_cleanly(plain_registry: RigRegistry, staged: dict[
     run = run_playbook(tasks=[tag_task(plain_registry, source=":nope", tags=["prod"])])
     assert run.rc != 0
     assert "does not exist" in run.task("promote")["msg"] and "nope" in run.task("promote")["msg"]
+    assert plain_registry.writes_since(mark) == []
+
+
+# -- absent --------------------------------------------------------------------------------
+@needs_skopeo
+def test_untag_on_distribution_keeps_sibling_tags(plain_registry: RigRegistry, staged: dict[str, str],
+                                                  run_playbook) -> None:
+    """Distribution 2.8 has no tag DELETE: the dummy-manifest untag must leave 'staging' on A."""
+    RawPusher.for_registry(plain_registry).push_image(REPO, make_image("a"), tag="old")  # old and staging share A
+    task = tag_task(plain_registry, tags=["old", "never-existed"], state="absent")
+
+    mark = plain_registry.mark()
+    checked = run_playbook(tasks=[task], check=True, diff=True)
+    assert checked.rc == 0, checked.explain()
+    assert plain_registry.writes_since(mark) == []
+    assert checked.task("promote").changed
+    assert checked.task("promote")["method"] is None  # unknown until a DELETE is tried
+    assert checked.task("promote").diff["after"] == {"old": "absent", "never-existed": "absent"}
+
+    run = run_playbook(tasks=[task])
+    assert run.rc == 0, run.explain()
+    result = run.task("promote")
+    assert result.changed and result["method"] == "dummy_manifest"
+    assert result["tags"]["old"]["method"] == "dummy_manifest"
+    assert result["digest"] is None and result["deleted"] == []
+    assert digest_of(plain_registry, REPO, "old") is None
+    assert skopeo_digest(plain_registry, REPO, "staging") == staged["a"]
+    assert RawPuller.for_registry(plain_registry).pull(REPO, staged["a"]).digest == staged["a"]
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["prod", "staging"]
+
+    mark = plain_registry.mark()
+    again = run_playbook(tasks=[task])
+    assert again.rc == 0 and not again.task("promote").changed
+    assert plain_registry.writes_since(mark) == []
+
+
+def test_delete_manifest_refuses_without_force_when_other_tags_share_it(
+        plain_registry: RigRegistry, staged: dict[str, str], run_playbook) -> None:
+    RawPusher.for_registry(plain_registry).push_image(REPO, make_image("a"), tag="old")  # old, staging -> A
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[tag_task(plain_registry, tags=["old"], state="absent", delete_manifest=True)])
+    assert run.rc != 0
+    message = run.task("promote")["msg"]
+    assert staged["a"] in message and "staging" in message and "force" in message
+    assert plain_registry.writes_since(mark) == []
+    assert digest_of(plain_registry, REPO, "old") == staged["a"]
+
+    forced = run_playbook(tasks=[tag_task(plain_registry, tags=["old"], state="absent", delete_manifest=True,
+                                          force=True)], diff=True)
+    assert forced.rc == 0, forced.explain()
+    result = forced.task("promote")
+    assert result["method"] == "manifest_delete" and result["deleted"] == [staged["a"]]
+    assert result["tags"]["staging"]["sibling"] is True  # the casualty is reported, not hidden
+    assert result.diff["after"] == {"old": "absent", "staging": "absent"}
+    assert digest_of(plain_registry, REPO, "staging") is None
+    assert digest_of(plain_registry, REPO, "prod") == staged["b"]
+
+
+def test_delete_manifest_without_siblings(plain_registry: RigRegistry, staged: dict[str, str],
+                                          run_playbook) -> None:
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[tag_task(plain_registry, tags=["prod"], state="absent", delete_manifest=True)])
+    assert run.rc == 0, run.explain()
+    assert run.task("promote")["deleted"] == [staged["b"]]
+    writes = plain_registry.writes_since(mark)
+    assert [(w.method, w.path) for w in writes] == [("DELETE", f"/v2/{REPO}/manifests/{staged['b']}")]
+    assert RawPuller.for_registry(plain_registry).head_manifest(REPO, staged["b"]).status_code == 404
+    assert digest_of(plain_registry, REPO, "staging") == staged["a"]
+
+
+def test_tag_delete_used_where_the_registry_supports_it(httpserver, run_playbook) -> None:
+    """A fake registry, because Distribution 2.8 has no OCI 1.1 tag DELETE (it refuses DELETE by tag).
+
+    The fake answers HEAD for tags and DELETE by tag with 202; the module must
+    use that single DELETE and no dummy manifest.
+    """
+    manifest = make_image("fake").data
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    tags = {"old": digest, "keep": digest}
+    seen: list[tuple[str, str]] = []
+
+    def handler(request):
+        seen.append((request.method, request.path))
+        if request.path == "/v2/":
+            return Response("{}", status=200, content_type="application/json")
+        prefix = f"/v2/{REPO}/manifests/"
+        if not request.path.startswith(prefix):
+            return Response(json.dumps({"errors": [{"code": "UNSUPPORTED"}]}), status=405)
+        tag = request.path[len(prefix):]
+        if tag not in tags:
+            return Response(json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN"}]}), status=404,
+                            content_type="application/json")
+        if request.method == "DELETE":
+            del tags[tag]
+            return Response("", status=202)
+        headers = {"Docker-Content-Digest": tags[tag], "Content-Length": str(len(manifest))}
+        body = manifest if request.method == "GET" else b""
+        response = Response(body, status=200, headers=headers,
+                            content_type="application/vnd.oci.image.manifest.v1+json")
+        response.headers["Content-Length"] = str(len(manifest))
+        return response
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)
+    host = f"127.0.0.1:{httpserver.port}"
+    run = run_playbook(tasks=[{"name": "untag", "ocireg.registry.registry_tag": {
+        "repository": f"{host}/{REPO}", "tags": ["old"], "state": "absent"}}])
+    assert run.rc == 0, run.explain()
+    assert run.task("untag")["method"] == "tag_delete"
+    assert tags == {"keep": digest}
+    assert [s for s in seen if s[0] in ("PUT", "POST", "PATCH", "DELETE")] == [("DELETE", f"/v2/{REPO}/manifests/old")]
+
+
+# -- sources in another repository or registry --------------------------------------------
+@needs_skopeo
+def test_promotion_across_repositories_mounts_and_keeps_the_digest(plain_registry: RigRegistry,
+                                                                   run_playbook) -> None:
+    index = RawPusher.for_registry(plain_registry).push("build/app", make_multiarch("cross"), tag="1.0")
+    task = tag_task(plain_registry, source=f"{plain_registry.host}/build/app:1.0", tags=["prod", "1.0"])
+
+    mark = plain_registry.mark()
+    checked = run_playbook(tasks=[task], check=True)
+    assert checked.rc == 0, checked.explain()
+    assert plain_registry.writes_since(mark) == []
+    assert checked.task("promote")["digest"] == index.digest
+
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[task])
+    assert run.rc == 0, run.explain()
+    result = run.task("promote")
+    assert result.changed and result["digest"] == index.digest
+    assert result["copied"]["mounted"] == 4  # two platforms, a config and a layer each
+    writes = plain_registry.writes_since(mark)
+    # Mounted, not uploaded: no blob upload was completed with PUT or PATCH.
+    assert not [w for w in writes if w.method in ("PUT", "PATCH") and "/blobs/uploads/" in w.path]
+    assert len([w for w in writes if w.method == "POST" and "mount=" in w.path]) == 4
+    # Tags come last, after the index and its children were pushed by digest.
+    manifest_puts = [w.path for w in writes if w.method == "PUT" and "/manifests/" in w.path]
+    assert manifest_puts[-2:] == [f"/v2/{REPO}/manifests/prod", f"/v2/{REPO}/manifests/1.0"]
+    assert skopeo_digest(plain_registry, REPO, "prod") == index.digest
+    assert skopeo_digest(plain_registry, REPO, "1.0") == index.digest
+
+    mark = plain_registry.mark()
+    again = run_playbook(tasks=[task])
+    assert again.rc == 0 and not again.task("promote").changed
+    assert plain_registry.writes_since(mark) == []
+
+
+@needs_skopeo
+def test_promotion_across_registries_with_src_auth(plain_registry: RigRegistry, registry_factory,
+                                                   run_playbook) -> None:
+    build = registry_factory(users={"reader": "readpass"})
+    index = RawPusher.for_registry(build).push("team/app", make_multiarch("remote"), tag="rc1")
+    task = tag_task(plain_registry, source=f"{build.host}/team/app:rc1", tags=["prod"],
+                    src_auth={"username": "reader", "password": "readpass"}, expected_digest="absent")
+
+    run = run_playbook(tasks=[task], diff=True)
+    assert run.rc == 0, run.explain()
+    result = run.task("promote")
+    assert result["digest"] == index.digest
+    assert result["copied"]["blobs"] == 4 and result["copied"]["mounted"] == 0
+    assert result.diff["after"] == {"prod": index.digest}
+    assert skopeo_digest(plain_registry, REPO, "prod") == index.digest
+    assert "readpass" not in run.output
+
+    marks = (plain_registry.mark(), build.mark())
+    again = run_playbook(tasks=[task])
+    assert again.rc == 0 and not again.task("promote").changed
+    assert plain_registry.writes_since(marks[0]) == [] and build.writes_since(marks[1]) == []
+
+
+def test_stale_guard_across_registries_copies_nothing(plain_registry: RigRegistry, staged: dict[str, str],
+                                                      registry_factory, run_playbook) -> None:
+    build = registry_factory()
+    RawPusher.for_registry(build).push_image("team/app", make_image("elsewhere"), tag="rc1")
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[tag_task(plain_registry, source=f"{build.host}/team/app:rc1", tags=["prod"],
+                                       expected_digest=staged["a"])])
+    assert run.rc != 0
+    assert staged["a"] in run.task("promote")["msg"] and staged["b"] in run.task("promote")["msg"]
+    assert plain_registry.writes_since(mark) == []
+
+
+def test_platform_subset_needs_allow_index_rewrite(plain_registry: RigRegistry, registry_factory,
+                                                   run_playbook) -> None:
+    build = registry_factory()
+    index = RawPusher.for_registry(build).push("team/app", make_multiarch("subset"), tag="rc1")
+    options = {"source": f"{build.host}/team/app:rc1", "tags": ["prod"], "platforms": ["linux/arm64"]}
+
+    mark = plain_registry.mark()
+    refused = run_playbook(tasks=[tag_task(plain_registry, **options)])
+    assert refused.rc != 0 and "allow_index_rewrite" in refused.task("promote")["msg"]
+    assert plain_registry.writes_since(mark) == []
+
+    task = tag_task(plain_registry, **options, allow_index_rewrite=True)
+    run = run_playbook(tasks=[task])
+    assert run.rc == 0, run.explain()
+    reduced = run.task("promote")["digest"]
+    assert reduced != index.digest and digest_of(plain_registry, REPO, "prod") == reduced
+    children = json.loads(RawPuller.for_registry(plain_registry).manifest(REPO, "prod")[0])["manifests"]
+    assert [c["platform"]["architecture"] for c in children] == ["arm64"]
+
+    mark = plain_registry.mark()
+    again = run_playbook(tasks=[task])
+    assert again.rc == 0 and not again.task("promote").changed
     assert plain_registry.writes_since(mark) == []
