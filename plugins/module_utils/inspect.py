@@ -324,9 +324,7 @@ def _as_reference(repo: Repository, ref: Reference | str) -> tuple[str, str]:
 
 
 def _repo_name(repo: Repository) -> str:
-    name = getattr(repo, "name", "")
-    registry = getattr(getattr(repo, "registry", None), "host", None)
-    return f"{registry}/{name}" if registry and not name.startswith(f"{registry}/") else name
+    return f"{repo.registry.host}/{repo.name}"
 
 
 def fetch_manifest_or_none(repo: Repository, identifier: str) -> Manifest | None:
@@ -577,7 +575,7 @@ def query_image(repo: Repository, ref: Reference | str, query: str, *, platform:
 
 def split_catalog_term(term: str) -> tuple[str, str]:
     """``host[/prefix]`` -> ``(host, prefix)`` for the ``repositories`` query."""
-    host, _, prefix = term.strip().partition("/")
+    host, prefix = term.strip().partition("/")[::2]
     host = normalize_registry(host)
     prefix = prefix.strip("/")
     if prefix:

@@ -149,7 +149,7 @@ def test_map_bounded_never_runs_more_than_the_bound_at_once():
     running = {"now": 0, "peak": 0}
     release = threading.Event()
 
-    def work(_):
+    def work(_index):
         with lock:
             running["now"] += 1
             running["peak"] = max(running["peak"], running["now"])
