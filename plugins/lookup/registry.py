@@ -1,0 +1,254 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: registry
+short_description: Read digests, tags, platforms, configs and more from OCI and Docker registries
+version_added: 0.1.0
+author:
+  - ocireg.registry contributors (@ocireg)
+description:
+  - Answers one question (O(query)) about each term, straight from the registry's HTTP API,
+    on the controller. No Docker daemon or skopeo is needed.
+  - Terms are image references, C(host/repository:tag) or C(host/repository@sha256:...); without a
+    host the image is on Docker Hub, without a tag or digest C(latest) is used.
+    For O(query=repositories) a term is C(host) or C(host/prefix).
+  - Terms are answered concurrently, at most O(max_concurrency) at a time.
+  - "Queries with one value per term (V(digest), V(exists), V(config), V(labels), V(manifest))
+    return a list with one element per term, in term order: C(lookup()) with one term gives that
+    element itself, as every lookup does."
+  - "Queries whose answer is a list (V(tags), V(platforms), V(referrers), V(repositories)) return
+    the elements of all terms in one flat list, as C(ansible.builtin.fileglob) does. Use
+    C(query()) or C(wantlist=true) to get a list even for one term (C(lookup()) joins a list of
+    strings with commas), and give one term per call when you need the answers apart."
+  - Options are given only as keyword arguments of the lookup (C(username=...)); they are not read
+    from variables or environment variables. Credentials left out are read from the Docker or
+    podman auth files, as for the modules (see O(auth_file)).
+options:
+  _terms:
+    description:
+      - Image references, or registry hosts with an optional repository prefix for O(query=repositories).
+    type: list
+    elements: str
+    required: true
+  query:
+    description:
+      - What to return for each term.
+      - V(digest) the manifest digest the tag points to (of the O(platform)'s image, when set).
+      - V(exists) V(true) or V(false); never fails for a missing tag, digest or repository.
+      - V(tags) the repository's tags (the term's tag is ignored), filtered by O(pattern), ordered by O(sort).
+      - V(platforms) C(os/arch[/variant]) of each image of an index, or of a single image (from its config).
+      - V(config) the image config facts (architecture, os, created, labels, env, entrypoint, cmd,
+        user, working_dir, exposed_ports, history_length); an index needs O(platform).
+      - V(labels) the image's labels (a dict); an index needs O(platform).
+      - V(manifest) the manifest JSON as data.
+      - V(referrers) the manifests whose subject is the image (signatures, SBOMs),
+        each with digest, media_type, size, artifact_type and annotations.
+      - V(repositories) the names of the repositories under the term's prefix (from the catalog API,
+        which many hosted registries do not offer), filtered by O(pattern), sorted.
+      - Every query except V(exists) fails for a missing image, with a message saying so.
+    type: str
+    choices: [digest, tags, exists, platforms, config, labels, manifest, referrers, repositories]
+    default: digest
+  pattern:
+    description:
+      - For O(query=tags) and O(query=repositories), keep only names this Python regular expression
+        matches in full (C(v1\..*) matches C(v1.2) but not C(xv1.2)).
+      - Repository names are matched whole, with their prefix (C(team/app)).
+    type: str
+  sort:
+    description:
+      - Order of O(query=tags).
+      - V(lexical) by code point (C(1.10) before C(1.9)).
+      - V(semver) by semantic version precedence (C(v) prefix and missing minor or patch allowed,
+        pre-releases before their release); tags that are not versions come first, lexically,
+        so the last element is the newest version.
+      - V(none) keeps the registry's order.
+    type: str
+    choices: [lexical, semver, none]
+    default: lexical
+  platform:
+    description:
+      - For a multi-platform image, answer about the image for this platform, C(os/arch[/variant]),
+        such as C(linux/arm64) (which matches C(linux/arm64/v8)).
+      - Used by V(digest), V(exists), V(config), V(labels), V(manifest) and V(referrers).
+        With V(exists), an index without that platform gives V(false); the other queries fail
+        and list the platforms the index has.
+    type: str
+  max_concurrency:
+    description:
+      - How many terms are answered at the same time (1 to 64).
+    type: int
+    default: 8
+extends_documentation_fragment:
+  - ocireg.registry.registry
+notes:
+  - The lookup runs on the controller, so C(requests) must be installed in the Python that runs Ansible.
+  - Add C(errors='ignore') or C(errors='warn') to the lookup call to get V(null) instead of a failure.
+seealso:
+  - module: ocireg.registry.registry_manifest_info
+    description: The same facts, and more, as a task.
+"""
+
+EXAMPLES = r"""
+- name: Pin a deployment to the digest prod points to (query=digest is the default)
+  ansible.builtin.set_fact:
+    app_image: "registry.example.com/team/app@{{ lookup('ocireg.registry.registry', 'registry.example.com/team/app:prod') }}"
+
+- name: Digest of the arm64 image of a multi-platform tag
+  ansible.builtin.debug:
+    msg: "{{ lookup('ocireg.registry.registry', 'docker.io/library/alpine:3.20', platform='linux/arm64') }}"
+
+- name: Does the release exist yet?
+  ansible.builtin.debug:
+    msg: "{{ lookup('ocireg.registry.registry', 'registry.example.com/team/app:' ~ release, query='exists') }}"
+
+- name: Newest v1 release (semver order, last element)
+  ansible.builtin.set_fact:
+    newest_v1: >-
+      {{ query('ocireg.registry.registry', 'registry.example.com/team/app',
+               query='tags', pattern='v1\.[0-9]+\.[0-9]+', sort='semver') | last }}
+
+- name: Platforms of a multi-platform image, as a list
+  ansible.builtin.debug:
+    msg: "{{ query('ocireg.registry.registry', 'docker.io/library/alpine:3.20', query='platforms') }}"
+
+- name: Creation time and user of an image
+  ansible.builtin.debug:
+    msg: >-
+      {% set c = lookup('ocireg.registry.registry', 'registry.example.com/team/app:prod', query='config') %}
+      built {{ c.created }}, runs as {{ c.user or 'root' }}
+
+- name: One label, with credentials
+  ansible.builtin.debug:
+    msg: >-
+      {{ lookup('ocireg.registry.registry', 'registry.example.com/team/app:prod', query='labels',
+                username='ci', password=registry_password)['org.opencontainers.image.revision'] }}
+
+- name: The manifest as data
+  ansible.builtin.debug:
+    msg: "{{ lookup('ocireg.registry.registry', 'registry.example.com/team/app:prod', query='manifest').layers | length }}"
+
+- name: Is the image signed? (referrers such as cosign signatures or notation signatures)
+  ansible.builtin.debug:
+    msg: "{{ query('ocireg.registry.registry', 'registry.example.com/team/app:prod', query='referrers') | length > 0 }}"
+
+- name: Every repository under team/ whose name ends in -api
+  ansible.builtin.debug:
+    msg: "{{ query('ocireg.registry.registry', 'registry.example.com/team', query='repositories', pattern='team/.*-api') }}"
+
+- name: Digests of several tags at once, in a template
+  ansible.builtin.template:
+    src: images.env.j2
+    dest: /etc/app/images.env
+  vars:
+    refs: [registry.example.com/team/app:1.0, registry.example.com/team/app:1.1]
+    digests: "{{ query('ocireg.registry.registry', *refs) }}"
+
+- name: A private registry with its own CA
+  ansible.builtin.debug:
+    msg: "{{ lookup('ocireg.registry.registry', 'registry.internal:5000/app:prod', ca_path='/etc/pki/internal-ca.pem') }}"
+"""
+
+RETURN = r"""
+_list:
+  description:
+    - One element per term for V(digest) (str), V(exists) (bool), V(config), V(labels) and
+      V(manifest) (dicts).
+    - For V(tags), V(platforms), V(repositories) (str) and V(referrers) (dicts) the elements of
+      every term's answer, in one list.
+  type: list
+  elements: raw
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible.errors import AnsibleError, AnsibleOptionsError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils.errors import RegistryError
+from ansible_collections.ocireg.registry.plugins.module_utils.inspect import (
+    LIST_QUERIES,
+    QUERIES,
+    TAG_SORTS,
+    check_concurrency,
+    check_platform,
+    compile_full_match,
+    list_repositories,
+    map_bounded,
+    query_image,
+    split_catalog_term,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+
+try:
+    # Probed so that a controller without requests gets a clear message, not a traceback.
+    import requests  # noqa: F401  # pylint: disable=unused-import
+except ImportError:
+    HAS_REQUESTS = False
+else:
+    HAS_REQUESTS = True
+
+display = Display()
+
+
+class LookupModule(LookupBase):
+    """The ``ocireg.registry.registry`` lookup."""
+
+    def run(self, terms: list[Any], variables: Mapping[str, Any] | None = None, **kwargs: Any) -> list[Any]:
+        """Answer ``query`` for every term (see DOCUMENTATION)."""
+        try:
+            self.set_options(var_options=variables, direct=kwargs)
+        except AnsibleOptionsError as err:
+            # Ansible's message names the bad value but not the good ones.
+            raise AnsibleError(
+                f"ocireg.registry.registry lookup: {err.message} Valid values: query is one of "
+                f"{', '.join(QUERIES)}; sort is one of {', '.join(TAG_SORTS)}."
+            ) from None
+        if not HAS_REQUESTS:
+            raise AnsibleError(
+                "the ocireg.registry.registry lookup needs the Python library 'requests' on the controller: "
+                "install it into the Python that runs ansible (for example 'pip install requests')"
+            )
+        # Imported here, after the check above: the client needs requests.
+        from ansible_collections.ocireg.registry.plugins.module_utils.clients import (
+            CONNECTION_OPTIONS,
+            ClientFactory,
+        )
+
+        query = self.get_option("query")
+        options = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
+        factory = ClientFactory(options)
+        try:
+            answers = self._answer(factory, query, [str(term) for term in terms])
+        except RegistryError as err:
+            raise AnsibleError(f"ocireg.registry.registry lookup (query={query}): "
+                               f"{scrub(str(err), factory.secrets())}") from None
+        finally:
+            for text in factory.warnings():
+                display.warning(scrub(text, factory.secrets()))
+        if query in LIST_QUERIES:
+            return [item for answer in answers for item in answer]
+        return answers
+
+    def _answer(self, factory: Any, query: str, terms: list[str]) -> list[Any]:
+        """One answer per term, in term order; options are checked before any request."""
+        pattern = self.get_option("pattern")
+        platform = check_platform(self.get_option("platform"))
+        workers = check_concurrency(self.get_option("max_concurrency"))
+        compile_full_match(pattern)
+        if query == "repositories":
+            catalogs = [split_catalog_term(term) for term in terms]
+            return map_bounded(
+                lambda item: list_repositories(factory.registry(item[0]), item[1], pattern), catalogs, workers)
+        references = [Reference.parse(term) for term in terms]
+        sort = self.get_option("sort")
+        return map_bounded(
+            lambda ref: query_image(factory.repository(ref), ref, query, platform=platform, pattern=pattern,
+                                    order=sort),
+            references, workers)
