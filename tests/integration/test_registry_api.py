@@ -15,6 +15,7 @@ import hashlib
 import json
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -317,6 +318,20 @@ def test_referrers_written_by_a_raw_client_are_read(each_registry: RigRegistry) 
     repo = client(each_registry).repository("team/rawrefs")
     assert [d.digest for d in repo.referrers(image.digest)] == [artifact.digest]
     assert repo.referrers(artifact.digest) == []
+
+
+def test_one_client_shared_by_many_threads(each_registry: RigRegistry) -> None:
+    """The copy engine pushes and pulls from a thread pool through one Registry (one pooled session)."""
+    repo = client(each_registry).repository("team/threads")
+    blobs = [hashlib.sha256(str(i).encode()).digest() * (1000 + i) for i in range(24)]
+
+    def roundtrip(data: bytes) -> bool:
+        digest = sha256_digest(data)
+        repo.push_blob(digest, len(data), data)
+        return read_blob(repo, digest, len(data)) == data
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(roundtrip, blobs))
 
 
 # -- flavour specifics -------------------------------------------------------------------
