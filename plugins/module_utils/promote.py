@@ -332,7 +332,7 @@ def short_digest(digest: str | None) -> str:
     """``sha256:0123456789ab`` (12 hex characters) for summaries; ``absent`` for no digest."""
     if digest is None:
         return "absent"
-    algorithm, _, encoded = digest.partition(":")
+    algorithm, encoded = digest.split(":", 1)
     return f"{algorithm}:{encoded[:12]}"
 
 

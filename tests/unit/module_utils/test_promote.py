@@ -7,11 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils.promote import (
     ABSENT,
     TagChange,
+    apply_promotion,
+    check_tags,
     plan_promotion,
+    promotion_result,
+    short_digest,
+    summary_lines,
 )
 
 
@@ -212,3 +217,118 @@ def test_property_delete_manifest_never_silently_removes_other_tags(
         # Every tag a deleted digest takes away is shown in the result, never hidden.
         assert hit <= set(plan.after())
         assert all(plan.after()[t] is None for t in hit)
+
+
+# -- apply_promotion against recording stand-ins (no HTTP: this is about which calls are made) --
+class NoRepository:
+    """Any use fails: proves a blocked plan is refused before touching the repository."""
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"blocked plan touched repository.{name}")
+
+
+class RecordingRepository:
+    """Records the write calls apply_promotion makes."""
+
+    name = "team/app"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def push_manifest(self, reference, raw, media_type, *, update_referrers=True):
+        self.calls.append(("push_manifest", reference))
+        return digest(raw.decode())
+
+    def delete_tag(self, tag, method="auto"):
+        self.calls.append(("delete_tag", tag))
+        return "dummy_manifest"
+
+    def delete_manifest(self, digest_, *, subject=None):
+        self.calls.append(("delete_manifest", digest_))
+
+
+class FakeManifest:
+    def __init__(self, seed: str) -> None:
+        self.raw = seed.encode()
+        self.digest = digest(seed)
+        self.media_type = "application/vnd.oci.image.manifest.v1+json"
+
+
+def test_apply_refuses_a_blocked_plan_before_any_call() -> None:
+    plan = plan_promotion({"prod": D3}, source_digest=D2, expected_digest=D1)
+    with pytest.raises(ConflictError, match="nothing was changed"):
+        apply_promotion(plan, NoRepository(), manifest=FakeManifest("two"))
+
+
+def test_apply_present_puts_only_the_tags_that_move() -> None:
+    repo = RecordingRepository()
+    plan = plan_promotion({"prod": D1, "stable": D2, "new": None}, source_digest=D2)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"))
+    assert repo.calls == [("push_manifest", "prod"), ("push_manifest", "new")]
+
+
+def test_apply_present_needs_the_planned_manifest() -> None:
+    plan = plan_promotion({"prod": D1}, source_digest=D2)
+    with pytest.raises(InvalidInputError):
+        apply_promotion(plan, RecordingRepository(), manifest=FakeManifest("one"))
+
+
+def test_apply_absent_untags_or_deletes_manifests() -> None:
+    repo = RecordingRepository()
+    methods = apply_promotion(plan_promotion({"a": D1, "b": None}, state=ABSENT), repo)
+    assert repo.calls == [("delete_tag", "a")] and methods == {"a": "dummy_manifest"}
+
+    repo = RecordingRepository()
+    plan = plan_promotion({"a": D1, "b": D1}, state=ABSENT, delete_manifest=True, repository_tags={"a": D1, "b": D1})
+    methods = apply_promotion(plan, repo)
+    assert repo.calls == [("delete_manifest", D1)]
+    assert methods == {"a": "manifest_delete", "b": "manifest_delete"}
+
+
+@given(current=tag_maps, source=digests, expected=expected_values, absent=st.booleans())
+def test_property_applied_writes_are_exactly_the_plan(current: dict[str, str | None], source: str,
+                                                       expected: str | None, absent: bool) -> None:
+    plan = plan_promotion(current, state=ABSENT if absent else "present", source_digest=source,
+                          expected_digest=expected)
+    repo = RecordingRepository()
+    manifest = next(FakeManifest(str(i)) for i in range(4) if digest(str(i)) == source)
+    if plan.blocked:
+        with pytest.raises(ConflictError):
+            apply_promotion(plan, repo, manifest=manifest)
+        assert repo.calls == []
+        return
+    apply_promotion(plan, repo, manifest=manifest)
+    assert [call[1] for call in repo.calls] == list(plan.tags_to_write)
+    assert [tag for tag, before in current.items() if before == plan.after()[tag]] == \
+        [tag for tag in current if tag not in plan.tags_to_write]
+
+
+# -- results and summaries ----------------------------------------------------------------
+def test_check_tags_keeps_order_drops_repeats_and_validates() -> None:
+    assert check_tags(["b", "a", "b"]) == ["b", "a"]
+    with pytest.raises(InvalidInputError):
+        check_tags([])
+    with pytest.raises(InvalidInputError):
+        check_tags(["-bad"])
+
+
+def test_summary_lines_read_before_to_after() -> None:
+    plan = plan_promotion({"prod": D1, "stable": D2}, source_digest=D2)
+    assert short_digest(D1) == D1[:19] and short_digest(None) == "absent"
+    assert summary_lines(plan, "reg/team/app") == [
+        f"reg/team/app:prod  {D1[:19]} -> {D2[:19]}  (moved)",
+        f"reg/team/app:stable  {D2[:19]} -> {D2[:19]}  (unchanged)",
+    ]
+    assert "(would move)" in summary_lines(plan, "r/x", check_mode=True)[0]
+    blocked = plan_promotion({"prod": D1}, source_digest=D2, expected_digest=D3)
+    assert summary_lines(blocked, "r/x") == [f"r/x:prod  {D1[:19]} -> {D1[:19]}  (blocked)"]
+
+
+def test_promotion_result_shape_is_the_same_for_every_state() -> None:
+    present = promotion_result(plan_promotion({"prod": D1}, source_digest=D2), "r/x")
+    absent = promotion_result(plan_promotion({"prod": D1}, state=ABSENT), "r/x")
+    assert set(present) == set(absent)
+    assert present["tags"]["prod"] == {"before": D1, "after": D2, "action": "move", "sibling": False,
+                                       "method": None}
+    assert present["before"] == {"prod": D1} and present["after"] == {"prod": D2}
+    assert absent["after"] == {"prod": None} and absent["digest"] is None
