@@ -1,0 +1,313 @@
+"""retention.py against a real Distribution 2.8: collect_snapshot and apply_plan.
+
+Images are seeded and checked with the rig's raw clients (tests/rig/images.py),
+never with our own client. Each race test plans, then changes the repository
+with the raw pusher, then applies: the deletion the change makes unsafe must
+be skipped as ``changed_since_plan`` while the rest of the plan goes ahead.
+Write requests are counted in the registry's access log.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError
+from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry, Repository
+from ansible_collections.ocireg.registry.plugins.module_utils.retention import (
+    CHANGED_SINCE_PLAN,
+    apply_plan,
+    collect_snapshot,
+    deletion_groups,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils.retention_plan import (
+    Cascade,
+    PlanEntry,
+    RetentionPlan,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils.retention_policy import build_policy
+from ansible_collections.ocireg.registry.plugins.module_utils.retention import plan_retention
+from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from tests.rig.flavours import RigRegistry
+from tests.rig.images import (
+    RawPuller,
+    RawPusher,
+    cosign_tag,
+    make_artifact,
+    make_cosign_signature,
+    make_image,
+    make_index,
+    make_multiarch,
+    make_referrers_index,
+    referrers_tag,
+)
+
+REPO = "team/app"
+DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}]}
+
+
+def client(reg: RigRegistry) -> Repository:
+    """Our client for the rig registry's test repository."""
+    return Registry(reg.host, TransportOptions(sleep=lambda _s: None)).repository(REPO)
+
+
+def plan_for(reg: RigRegistry, params: dict[str, Any]):
+    """Collect ``REPO`` and plan it with ``params`` (now = the real clock)."""
+    repo = client(reg)
+    snapshot = collect_snapshot(repo)
+    return repo, plan_retention(snapshot, build_policy(params), datetime.now(timezone.utc))
+
+
+def exists(reg: RigRegistry, reference: str) -> bool:
+    status = RawPuller.for_registry(reg).head_manifest(REPO, reference).status_code
+    assert status in (200, 404)
+    return status == 200
+
+
+def head(reg: RigRegistry, tag: str) -> str | None:
+    response = RawPuller.for_registry(reg).head_manifest(REPO, tag)
+    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+
+
+def by_reason(result, reason: str) -> set[str]:
+    return {s["digest"] for s in result.skipped if s["reason"] == reason}
+
+
+def deleted(result) -> list[str]:
+    return [a["digest"] for a in result.applied if a["action"] == "delete"]
+
+
+# -- collect_snapshot ---------------------------------------------------------------------------------
+
+
+def test_collect_snapshot_reads_tags_children_configs_and_referrers(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    image = pusher.push_image(REPO, make_image("v1", created="2025-02-03T04:05:06Z",
+                                               labels={"quay.expires-after": "2w"}), tag="v1")
+    multi = pusher.push(REPO, make_multiarch("multi", created="2025-01-01T00:00:00Z"), tag="multi")
+    sbom = make_artifact(image.content)
+    pusher.push(REPO, sbom, tag=None)
+    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(image.digest))
+    signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
+
+    mark = plain_registry.mark()
+    snapshot = collect_snapshot(client(plain_registry))
+    sent = plain_registry.requests_since(mark)
+
+    assert snapshot.repository == f"{plain_registry.host}/{REPO}"
+    assert snapshot.tags["v1"] == image.digest and snapshot.tags["multi"] == multi.digest
+    assert snapshot.tags[cosign_tag(image.digest)] == signature.digest
+    v1 = snapshot.manifests[image.digest]
+    assert (v1.created, v1.labels) == ("2025-02-03T04:05:06Z", {"quay.expires-after": "2w"})
+    index = snapshot.manifests[multi.digest]
+    assert index.children == tuple(c.digest for c in multi.children) and index.is_index
+    for child in multi.children:  # children are read, with their configs (an index takes their time)
+        assert snapshot.manifests[child.digest].created == "2025-01-01T00:00:00Z"
+    assert snapshot.referrers == {image.digest: [sbom.digest]}
+    assert snapshot.manifests[sbom.digest].subject == image.digest
+    # Cosign artifacts follow their subject: their (epoch) config is never fetched.
+    assert snapshot.manifests[signature.digest].created is None
+    assert not [r for r in sent if signature.content.config.digest in r.path]
+    # One referrers API probe (404 on 2.8); afterwards the fallback tags already read answer.
+    assert len([r for r in sent if "/referrers/" in r.path]) == 1
+    assert not [r for r in sent if r.method not in ("GET", "HEAD")]
+
+
+def test_collect_snapshot_of_a_missing_repository_is_empty(plain_registry: RigRegistry) -> None:
+    snapshot = collect_snapshot(client(plain_registry))
+    assert (snapshot.tags, snapshot.manifests) == ({}, {})
+
+
+# -- guardrails and check mode ----------------------------------------------------------------------------
+
+
+def test_guardrail_refuses_before_any_request(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    for n in range(3):
+        pusher.push_image(REPO, make_image(f"dev{n}"), tag=f"dev-{n}")
+    repo, plan = plan_for(plain_registry, {**DEV_OLD, "max_deletions": 2})
+    assert len(plan.deletions) == 3 and plan.violations
+
+    mark = plain_registry.mark()
+    with pytest.raises(ConflictError, match="max_deletions"):
+        apply_plan(repo, plan, check_mode=False)
+    with pytest.raises(ConflictError, match="max_deletions"):
+        apply_plan(repo, plan, check_mode=True)
+    assert plain_registry.requests_since(mark) == []
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["dev-0", "dev-1", "dev-2"]
+
+
+def test_check_mode_walks_the_same_path_without_writing(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    shared = make_image("shared")
+    pusher.push_image(REPO, shared, tag="dev-shared")
+    pusher.push_image(REPO, shared, tag="release")
+    pusher.push_image(REPO, make_image("gone"), tag="dev-gone")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+
+    mark = plain_registry.mark()
+    checked = apply_plan(repo, plan, check_mode=True)
+    assert plain_registry.writes_since(mark) == []
+    applied = apply_plan(repo, plan, check_mode=False)
+
+    def strip(actions):
+        return [{k: v for k, v in a.items() if k != "method"} for a in actions]
+
+    assert strip(checked.applied) == strip(applied.applied)
+    assert [(a["action"], a["tags"]) for a in applied.applied] == [("delete", ["dev-gone"]), ("untag", ["dev-shared"])]
+    assert applied.applied[1]["method"] == "dummy_manifest" and checked.applied[1]["method"] == "auto"
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["release"]
+    assert head(plain_registry, "release") == shared.digest  # the sibling tag keeps its digest
+
+
+# -- race safety -------------------------------------------------------------------------------------------
+
+
+def test_condemned_tag_moved_between_plan_and_apply_is_skipped(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    first = pusher.push_image(REPO, make_image("first"), tag="dev-1")
+    second = pusher.push_image(REPO, make_image("second"), tag="dev-2")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+    assert {e.digest for e in plan.deletions} == {first.digest, second.digest}
+
+    moved = pusher.push_image(REPO, make_image("rebuilt", created=datetime.now(timezone.utc).isoformat()), tag="dev-1")
+    result = apply_plan(repo, plan, check_mode=False)
+
+    assert deleted(result) == [second.digest]
+    assert by_reason(result, CHANGED_SINCE_PLAN) == {first.digest}
+    assert head(plain_registry, "dev-1") == moved.digest
+    assert exists(plain_registry, first.digest) and not exists(plain_registry, second.digest)
+
+
+def test_kept_tag_moved_onto_a_condemned_digest_blocks_its_deletion(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    old = pusher.push_image(REPO, make_image("old"), tag="dev-old")
+    pusher.push_image(REPO, make_image("current"), tag="prod")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+    assert [e.digest for e in plan.deletions] == [old.digest]
+
+    pusher.push_manifest(REPO, "prod", old.manifest, old.media_type)  # a rollback lands on the old image
+    mark = plain_registry.mark()
+    result = apply_plan(repo, plan, check_mode=False)
+
+    assert result.applied == [] and by_reason(result, CHANGED_SINCE_PLAN) == {old.digest}
+    assert plain_registry.writes_since(mark) == []
+    assert head(plain_registry, "prod") == old.digest == head(plain_registry, "dev-old")
+
+
+def test_new_index_referencing_a_condemned_child_blocks_the_whole_group(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    multi = make_multiarch("old-multi")
+    pushed = pusher.push(REPO, multi, tag="dev-multi")
+    other = pusher.push_image(REPO, make_image("other"), tag="dev-other")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+    group = {pushed.digest, *(c.digest for c in pushed.children)}
+    assert {e.digest for e in plan.deletions} == group | {other.digest}
+
+    # Someone builds a new index that reuses one platform image of the condemned one.
+    fresh = make_index([multi.children[0], make_image("fresh-arm", platform="linux/arm64/v8")])
+    pusher.push(REPO, fresh, tag="next")
+    result = apply_plan(repo, plan, check_mode=False)
+
+    assert deleted(result) == [other.digest]
+    assert by_reason(result, CHANGED_SINCE_PLAN) == group
+    puller = RawPuller.for_registry(plain_registry)
+    assert puller.pull(REPO, "next").digest == fresh.digest  # every child and blob still there
+
+
+def test_new_cosign_signature_of_a_condemned_subject_blocks_it(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    old = pusher.push_image(REPO, make_image("signed-late"), tag="dev-x")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+    pusher.push(REPO, make_cosign_signature(old.content), tag=cosign_tag(old.digest))
+    result = apply_plan(repo, plan, check_mode=False)
+    assert result.applied == [] and by_reason(result, CHANGED_SINCE_PLAN) == {old.digest}
+    assert exists(plain_registry, "dev-x")
+
+
+def test_untag_skips_a_tag_that_moved(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    shared = make_image("both")
+    pusher.push_image(REPO, shared, tag="dev-a")
+    pusher.push_image(REPO, shared, tag="dev-b")
+    pusher.push_image(REPO, shared, tag="stable")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+    assert [e.untag_tags for e in plan.untags] == [("dev-a", "dev-b")]
+
+    moved = pusher.push_image(REPO, make_image("new-b"), tag="dev-b")
+    result = apply_plan(repo, plan, check_mode=False)
+
+    assert [(a["action"], a["tags"]) for a in result.applied] == [("untag", ["dev-a"])]
+    assert [(s["tags"], s["reason"]) for s in result.skipped] == [(["dev-b"], CHANGED_SINCE_PLAN)]
+    assert head(plain_registry, "dev-b") == moved.digest and head(plain_registry, "stable") == shared.digest
+    assert head(plain_registry, "dev-a") is None
+
+
+# -- deletion order --------------------------------------------------------------------------------------
+
+
+def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    multi = pusher.push(REPO, make_multiarch("doomed"), tag="dev-multi")
+    sbom = make_artifact(multi.content)
+    pusher.push(REPO, sbom, tag=None)
+    fallback = pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(multi.digest))
+    signature = pusher.push(REPO, make_cosign_signature(multi.content), tag=cosign_tag(multi.digest))
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+
+    mark = plain_registry.mark()
+    result = apply_plan(repo, plan, check_mode=False)
+
+    order = deleted(result)
+    logged = [r.path.rsplit("/", 1)[1] for r in plain_registry.writes_since(mark) if r.method == "DELETE"]
+    assert logged == order  # exactly the planned deletes, nothing else written
+    children = [c.digest for c in multi.children]
+    assert set(order) == {multi.digest, sbom.digest, fallback.digest, signature.digest, *children}
+    position = {digest: i for i, digest in enumerate(order)}
+    assert all(position[multi.digest] < position[c] for c in children)  # index before children
+    assert position[fallback.digest] < position[sbom.digest] < position[multi.digest]
+    assert position[signature.digest] < position[multi.digest]
+    assert RawPuller.for_registry(plain_registry).tags(REPO) == []
+
+
+def test_deletion_groups_are_ordered_without_a_registry() -> None:
+    def entry(digest: str, *cascaded: tuple[str, str]) -> PlanEntry:
+        return PlanEntry("r", digest, "", (), "delete", cascaded=tuple(Cascade(d, rel) for d, rel in cascaded))
+
+    entries = [
+        entry("sha256:subject", ("sha256:ref", "referrer"), ("sha256:fallback", "referrers_index")),
+        entry("sha256:fallback", ("sha256:ref", "child")),
+        entry("sha256:ref"),
+        entry("sha256:alone"),
+        PlanEntry("r", "sha256:kept", "", ("v1",), "keep"),
+    ]
+    groups = [[e.digest for e in group] for group in deletion_groups(entries)]
+    assert groups == [["sha256:alone"], ["sha256:fallback", "sha256:ref", "sha256:subject"]]
+
+
+def test_referrer_leaving_a_fallback_index_that_stays_is_removed_from_it(plain_registry: RigRegistry) -> None:
+    """A hand-made plan (the planner itself always deletes the index with its subject) exercises the update."""
+    pusher = RawPusher.for_registry(plain_registry)
+    image = pusher.push_image(REPO, make_image("subject"), tag="v1")
+    keep = make_artifact(image.content, payload=b"keep")
+    drop = make_artifact(image.content, payload=b"drop")
+    for artifact in (keep, drop):
+        pusher.push(REPO, artifact, tag=None)
+    fallback_tag = referrers_tag(image.digest)
+    pusher.push(REPO, make_referrers_index([keep, drop]), tag=fallback_tag)
+    name = f"{plain_registry.host}/{REPO}"
+    plan = RetentionPlan(
+        entries=(PlanEntry(name, drop.digest, drop.media_type, (), "delete", delete_method="manifest_delete",
+                           fallback_index=fallback_tag),),
+        skipped=(), summary={}, gc_required=True,
+        tags_before={name: {"v1": image.digest, fallback_tag: head(plain_registry, fallback_tag)}},
+        tags_after={}, violations=())
+
+    result = apply_plan(client(plain_registry), plan, check_mode=False)
+
+    assert result.applied[0]["fallback_index_updated"] == fallback_tag
+    raw, _media_type, _digest = RawPuller.for_registry(plain_registry).manifest(REPO, fallback_tag)
+    assert json.loads(raw)["manifests"] == json.loads(make_referrers_index([keep]).raw)["manifests"]
+    assert not exists(plain_registry, drop.digest) and exists(plain_registry, keep.digest)
