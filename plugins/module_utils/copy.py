@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils.copy_graph import (
     CopyGraph,
@@ -51,6 +51,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils.manifest import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils.reference import validate_tag
+
+if TYPE_CHECKING:
+    from ansible_collections.ocireg.registry.plugins.module_utils.registry import Repository
 
 #: Blobs in flight. Chosen with bench/run.py (docs/performance.md): on loopback
 #: 4 streams saturate two cores; more adds memory without speed.
@@ -126,7 +129,8 @@ def _where(repository: Any, reference: str = "") -> str:
     return f"{host}/{repository.name}{separator}{reference}"
 
 
-def copy_image(src: Any, src_ref: str, dest: Any, dest_tags: Sequence[str], options: CopyOptions) -> CopyResult:
+def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Sequence[str],
+               options: CopyOptions) -> CopyResult:
     """Copy the image ``src_ref`` (tag or digest) of ``src`` to ``dest`` under ``dest_tags``.
 
     ``src`` and ``dest`` are :class:`~.registry.Repository` objects. With no
@@ -320,7 +324,7 @@ def select_tags(tags: Sequence[str], patterns: Sequence[str], *, skip_referrer_t
     return sorted(set(chosen))
 
 
-def mirror_repository(src: Any, dest: Any, tag_patterns: Sequence[str], options: CopyOptions,
+def mirror_repository(src: Repository, dest: Repository, tag_patterns: Sequence[str], options: CopyOptions,
                       keep_going: bool) -> dict:
     """Copy every tag of ``src`` matching ``tag_patterns`` to the same tag in ``dest``.
 

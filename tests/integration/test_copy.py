@@ -367,7 +367,9 @@ def test_platform_subset_with_rewrite(plain_registry, registry_factory):
     marks = plain_registry.mark(), dest_registry.mark()
     again = copy_image(src, "v1", dest, ["v1"], options)
     assert not again.changed and again.digest == result.digest
-    assert dest_registry.writes_since(marks[1]) == []
+    # HEAD + GET of the source index (the new digest is only known then), HEAD of the tag.
+    assert [r.method for r in plain_registry.requests_since(marks[0])] == ["HEAD", "GET"]
+    assert [r.method for r in dest_registry.requests_since(marks[1])] == ["HEAD"]
 
 
 # --- referrers ---------------------------------------------------------------------------------
