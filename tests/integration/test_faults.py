@@ -35,7 +35,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
 from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
 from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
 from tests.rig import images
-from tests.rig.fault_proxy import TRANSIENT_KINDS, FaultProxy
+from tests.rig.fault_proxy import TRANSIENT_KINDS, FaultProxy, proxy_pool
 from tests.rig.images import RawPuller, RawPusher
 
 BLOBS = r"/blobs/sha256:"
@@ -54,17 +54,9 @@ class Sleeps(list):
 
 @pytest.fixture
 def proxies() -> Iterator[Callable[..., FaultProxy]]:
-    """``proxies(registry, **options)`` starts a FaultProxy in front of ``registry`` (stopped at teardown)."""
-    started: list[FaultProxy] = []
-
-    def start(registry, **options) -> FaultProxy:
-        proxy = FaultProxy.for_registry(registry, **options).start()
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
+    """``proxies(registry, **options)``: a FaultProxy in front of ``registry`` (stopped at teardown)."""
+    with proxy_pool() as start:
+        yield start
 
 
 def client(proxy: FaultProxy, sleeps: Sleeps, **options) -> Registry:

@@ -46,7 +46,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils.transport import (
     TransportOptions,
 )
 from tests.rig import images
-from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply
+from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, proxy_pool
 from tests.rig.images import RawPuller, RawPusher
 from tests.rig.registry_server import free_port
 
@@ -59,17 +59,9 @@ SOCKET_SLACK = 8 * MiB
 
 @pytest.fixture
 def proxies() -> Iterator[Callable[..., FaultProxy]]:
-    """``proxies(registry)`` starts a FaultProxy in front of ``registry`` (stopped at teardown)."""
-    started: list[FaultProxy] = []
-
-    def start(registry, **options) -> FaultProxy:
-        proxy = FaultProxy.for_registry(registry, **options).start()
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
+    """``proxies(registry, **options)``: a FaultProxy in front of ``registry`` (stopped at teardown)."""
+    with proxy_pool() as start:
+        yield start
 
 
 @pytest.fixture

@@ -70,7 +70,8 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -529,3 +530,28 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 pass  # the socket was reset on purpose
 
     return Handler
+
+
+@contextmanager
+def proxy_pool() -> Iterator[Callable[..., FaultProxy]]:
+    """``start(registry, **options)`` starts a :class:`FaultProxy` in front of ``registry``; all stop on exit.
+
+    Test modules turn it into a fixture::
+
+        @pytest.fixture
+        def proxies():
+            with proxy_pool() as start:
+                yield start
+    """
+    started: list[FaultProxy] = []
+
+    def start(registry: Any, **options: Any) -> FaultProxy:
+        proxy = FaultProxy.for_registry(registry, **options).start()
+        started.append(proxy)
+        return proxy
+
+    try:
+        yield start
+    finally:
+        for proxy in started:
+            proxy.stop()
