@@ -210,6 +210,13 @@ class LookupModule(LookupBase):
                 f"ocireg.registry.registry lookup: {err.message} Valid values: query is one of "
                 f"{', '.join(QUERIES)}; sort is one of {', '.join(TAG_SORTS)}."
             ) from None
+        unknown = sorted(name for name in kwargs if not self.has_option(name))
+        if unknown:
+            # A misspelt password= would otherwise silently mean "anonymous".
+            raise AnsibleError(
+                f"ocireg.registry.registry lookup: unknown option(s) {', '.join(unknown)}; it takes "
+                f"{', '.join(sorted(n for n in self.option_definitions if not n.startswith('_')))}"
+            )
         if not HAS_REQUESTS:
             raise AnsibleError(
                 "the ocireg.registry.registry lookup needs the Python library 'requests' on the controller: "

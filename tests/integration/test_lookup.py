@@ -206,12 +206,14 @@ def test_errors_say_what_to_fix(seeded, run_playbook):
         {**debug("bad pattern", f"query('{LOOKUP}', '{h}/team/app', query='tags', pattern='(')"),
          "ignore_errors": True},
         {**debug("bad ref", f"lookup('{LOOKUP}', 'Not A Ref')"), "ignore_errors": True},
+        {**debug("typo", f"lookup('{LOOKUP}', '{h}/team/app:main', pasword='x')"), "ignore_errors": True},
         {**debug("artifact config", f"lookup('{LOOKUP}', '{h}/team/app@{seeded.artifact.digest}', query='labels')"),
          "ignore_errors": True},
         debug("ignored", f"lookup('{LOOKUP}', '{h}/team/app:nope', errors='ignore')"),
     ])
     failures = {name: run.task(name) for name in
-                ("missing", "index config", "bad platform", "bad query", "bad pattern", "bad ref", "artifact config")}
+                ("missing", "index config", "bad platform", "bad query", "bad pattern", "bad ref", "artifact config",
+                 "typo")}
     for name, task in failures.items():
         assert task.failed, f"{name} should fail: {task.result}"
     assert "does not exist" in failures["missing"]["msg"] and "query=exists" in failures["missing"]["msg"]
@@ -221,7 +223,9 @@ def test_errors_say_what_to_fix(seeded, run_playbook):
     assert "regular expression" in failures["bad pattern"]["msg"]
     assert "not a valid image reference" in failures["bad ref"]["msg"]
     assert "query=manifest" in failures["artifact config"]["msg"]
-    assert msg(run, "ignored") is None
+    assert "unknown option(s) pasword" in failures["typo"]["msg"] and "password" in failures["typo"]["msg"]
+    assert msg(run, "ignored") in (None, "")  # errors='ignore' gives None; ansible-core < 2.19 renders it as ''
+
 
 
 def test_basic_auth(basic_registry, run_playbook):
@@ -273,3 +277,17 @@ def test_missing_requests_on_the_controller_is_explained(seeded, run_playbook, t
     task = run.task("no requests")
     assert task.failed
     assert "requests" in task["msg"] and "controller" in task["msg"] and "pip install" in task["msg"]
+
+
+def test_tls_options_reach_the_lookup(tls_registry, run_playbook):
+    image = make_image("lookup-tls")
+    RawPusher.for_registry(tls_registry).push("secure/app", image, tag="v1")
+    ref = f"{tls_registry.host}/secure/app:v1"
+    run = run_playbook(tasks=[
+        debug("ca", f"lookup('{LOOKUP}', '{ref}', ca_path='{tls_registry.ca_path}')"),
+        debug("no verify", f"lookup('{LOOKUP}', '{ref}', query='exists', validate_certs=false)"),
+        {**debug("no ca", f"lookup('{LOOKUP}', '{ref}')"), "ignore_errors": True},
+    ])
+    assert msg(run, "ca") == image.digest
+    assert msg(run, "no verify") is True
+    assert run.task("no ca").failed and "ca_path" in run.task("no ca")["msg"]

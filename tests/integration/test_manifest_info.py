@@ -344,3 +344,58 @@ def test_token_auth_with_module_defaults(token_registry, run_playbook):
     assert res["layers"] == [descriptor(image.layers[0])]
     assert ok(run, "token missing")["exists"] is False
     assert "secret" not in run.stdout
+
+
+def test_config_over_the_cap_fails_without_downloading_it(plain_registry, run_playbook):
+    layers = [make_layer("big-config", 100)]
+    huge = json.dumps({"architecture": "amd64", "os": "linux",
+                       "config": {"Labels": {"padding": "x" * (4 * 1024 * 1024)}},
+                       "rootfs": {"type": "layers", "diff_ids": [layers[0].diff_id]}}).encode()
+    image = make_image(layers=layers, config=Blob(huge, OCI_CONFIG))
+    RawPusher.for_registry(plain_registry).push("big/config", image, tag="v1")
+    ref = f"{plain_registry.host}/big/config:v1"
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[
+        {**info_task("big", ref, include=["config"]), "ignore_errors": True},
+        info_task("no config asked", ref, include=["layers"]),
+    ])
+    task = run.task("big")
+    assert task.failed and "4 MiB" in task["msg"] and "leave 'config' out of include" in task["msg"]
+    assert ok(run, "no config asked")["digest"] == image.digest
+    # The descriptor's size is enough to refuse: the blob is never requested.
+    assert not [r for r in plain_registry.requests_since(mark) if image.config.digest in r.path]
+
+
+def test_tls_registry_with_its_ca(tls_registry, run_playbook):
+    image = make_image("tls-img")
+    RawPusher.for_registry(tls_registry).push("secure/app", image, tag="v1")
+    ref = f"{tls_registry.host}/secure/app:v1"
+    run = run_playbook(tasks=[
+        info_task("with ca", ref, ca_path=tls_registry.ca_path),
+        {**info_task("without ca", ref), "ignore_errors": True},
+    ])
+    assert ok(run, "with ca")["digest"] == image.digest
+    without = run.task("without ca")
+    assert without.failed and "exists" not in without.result and "ca_path" in without["msg"]
+
+
+def test_resolve_digests_of_many_tags(plain_registry):
+    """The W5 path (bench/): every tag of a repository resolved on a bounded pool, one HEAD each."""
+    from ansible_collections.ocireg.registry.plugins.module_utils.clients import ClientFactory
+    from ansible_collections.ocireg.registry.plugins.module_utils.inspect import list_tags, resolve_digests
+    from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+
+    image = make_image("many-tags")
+    pusher = RawPusher.for_registry(plain_registry)
+    pusher.push("many/app", image, tag="t0")
+    for i in range(1, 40):
+        pusher.push_manifest("many/app", f"t{i}", image.data, image.media_type)
+    repo = ClientFactory({}).repository(Reference.parse(f"{plain_registry.host}/many/app"))
+    tags = list_tags(repo, order="none")
+    assert len(tags) == 40
+    mark = plain_registry.mark()
+    digests = resolve_digests(repo, [*tags, "gone"], max_concurrency=4)
+    assert digests == {**{tag: image.digest for tag in tags}, "gone": None}
+    sent = plain_registry.requests_since(mark)
+    assert sorted(r.path for r in sent) == sorted(f"/v2/many/app/manifests/{t}" for t in [*tags, "gone"])
+    assert {r.method for r in sent} == {"HEAD"}
