@@ -320,7 +320,7 @@ def floor_copy(src_url: str, src_repo: str, dest_url: str, dest_repo: str, image
         location = requests.post(f"{dest_url}/v2/{dest_repo}/blobs/uploads/", timeout=30).headers["Location"]
         commands.append(f"curl -sfS '{src_url}/v2/{src_repo}/blobs/{blob.digest}' | curl -sfS -o /dev/null "
                         f"-X PUT -T - -H 'Content-Type: application/octet-stream' '{location}&digest={blob.digest}'")
-    _, rss = _pipelines(commands)
+    rss = _pipelines(commands)[1]
     with tempfile.TemporaryDirectory() as tmp:
         puts = []
         for i, manifest in enumerate([*image.children, image]):
@@ -600,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in WORKERS:
         WORKERS[argv[0]](json.loads(argv[1]) if len(argv) > 1 else {})
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed runs per tool and workload (default 5)")
     parser.add_argument("--layer-mib", type=int, default=64, help="W1 layer size in MiB (default 64)")
     parser.add_argument("--big", action="store_true", help="add W1-big: one 512 MiB layer")
