@@ -660,7 +660,8 @@ class PruneResult:
             "repositories": list(self.repositories),
             "policy": self.policy.to_dict(),
             "plan": data["plan"],
-            "skipped": skipped,
+            # Not "skipped": Ansible reads a truthy "skipped" key as "this task was skipped".
+            "skipped_items": skipped,
             "summary": summary,
             "applied": list(self.applied.applied),
             "gc_required": self.applied.gc_required,

@@ -123,20 +123,24 @@ def test_collect_snapshot_of_a_missing_repository_is_empty(plain_registry: RigRe
 # -- guardrails and check mode ----------------------------------------------------------------------------
 
 
-def test_guardrail_refuses_before_any_request(plain_registry: RigRegistry) -> None:
+@pytest.mark.parametrize("guard", [
+    {"max_deletions": 2}, {"max_delete_ratio": 0.5}, {"min_keep": 2}, {"on_unknown_age": "fail"},
+], ids=lambda guard: next(iter(guard)))
+def test_guardrail_refuses_before_any_request(plain_registry: RigRegistry, guard: dict[str, Any]) -> None:
     pusher = RawPusher.for_registry(plain_registry)
     for n in range(3):
         pusher.push_image(REPO, make_image(f"dev{n}"), tag=f"dev-{n}")
-    repo, plan = plan_for(plain_registry, {**DEV_OLD, "max_deletions": 2})
-    assert len(plan.deletions) == 3 and plan.violations
+    pusher.push_image(REPO, make_image("epoch", created="1970-01-01T00:00:00Z"), tag="dev-epoch")
+    repo, plan = plan_for(plain_registry, {**DEV_OLD, **guard})
+    assert len(plan.deletions) == 3 and len(plan.violations) == 1
 
     mark = plain_registry.mark()
-    with pytest.raises(ConflictError, match="max_deletions"):
-        apply_plan(repo, plan, check_mode=False)
-    with pytest.raises(ConflictError, match="max_deletions"):
-        apply_plan(repo, plan, check_mode=True)
+    for check_mode in (False, True):
+        with pytest.raises(ConflictError, match=next(iter(guard))) as raised:
+            apply_plan(repo, plan, check_mode=check_mode)
+        assert raised.value.detail == {"violations": list(plan.violations)}
     assert plain_registry.requests_since(mark) == []
-    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["dev-0", "dev-1", "dev-2"]
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["dev-0", "dev-1", "dev-2", "dev-epoch"]
 
 
 def test_check_mode_walks_the_same_path_without_writing(plain_registry: RigRegistry) -> None:

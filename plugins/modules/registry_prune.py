@@ -1,0 +1,581 @@
+#!/usr/bin/python
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_prune
+short_description: Delete old images from OCI or Docker registries by retention rules, with an exact plan first
+version_added: 0.1.0
+description:
+  - Applies a retention policy to one repository, or to every repository of a registry matching glob patterns,
+    over the OCI Distribution API (no Docker daemon, no registry-side tooling).
+  - Rules select B(tags); deletions act on B(digests). A digest is deleted only when every tag on it is
+    condemned and nothing that stays reaches it. When only some of its tags are condemned, those tags are removed
+    one by one (untagged) and the digest stays, because deleting a digest deletes every tag that points at it.
+  - Everything reachable from a kept tag is kept, always - children of a multi-platform index, referrers
+    (signatures, SBOMs, attestations found with the referrers API or the C(sha256-<hex>) fallback tag) and cosign
+    C(.sig), C(.att), C(.sbom) tags. When a digest is deleted, what it owns goes with it.
+  - Ages come from O(timestamp_sources). A missing, unparsable, pre-2000 or future timestamp is I(unknown), and a
+    digest of unknown age is never deleted (O(on_unknown_age)). Nothing younger than O(grace_period) is deleted.
+  - The module plans first, then applies. Just before deleting, it re-reads the tags; a deletion that a change
+    since planning makes unsafe (a tag moved, a new tag or a new image that references the digest, a new
+    signature) is skipped with reason C(changed_since_plan).
+  - Guardrails (O(max_deletions), O(max_delete_ratio), O(min_keep)) fail the task before anything is deleted.
+  - Check mode is the dry run, through the same code path with the writes left out; RV(plan) is exactly what a
+    real run does with the same registry state.
+  - Deleting manifests does not free disk space on a self-hosted registry until its garbage collection runs
+    (RV(gc_required)); the C(ocireg.registry.retention) role can run it.
+options:
+  repository:
+    description:
+      - The repository to prune, C(host/repository) such as C(registry.example.com/team/app), without tag or digest.
+      - Mutually exclusive with O(repositories).
+    type: str
+  repositories:
+    description:
+      - Repository names or glob patterns (C(team/*), C(*/cache-*)) on O(registry).
+      - Patterns are matched against the registry's catalog (C(GET /v2/_catalog)), which needs the catalog
+        permission; names without C(*), C(?) or C([) are used as they are and need no catalog.
+      - C(*) matches across C(/) (Python C(fnmatch) rules), and matching is case-sensitive.
+    type: list
+    elements: str
+  registry:
+    description:
+      - The registry host of O(repositories), such as C(registry.example.com) or C(127.0.0.1:5000).
+      - Required with O(repositories).
+    type: str
+  exclude_repositories:
+    description:
+      - Glob patterns of repositories O(repositories) must not touch.
+    type: list
+    elements: str
+  rules:
+    description:
+      - Ordered retention rules. Each rule selects tags; conditions inside one rule are ANDed.
+      - A tag matched by any V(keep) rule is kept whatever the order (keep beats delete). A tag matched only by
+        V(delete) rules is condemned. Other tags get O(default_action).
+      - Cannot be combined with the shorthands O(keep_latest), O(older_than) and O(match) (O(protect) and
+        O(untagged) combine with rules).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - Name of the rule, shown in RV(plan) and in messages. Defaults to C(rules[N]).
+        type: str
+      action:
+        description:
+          - What happens to the tags this rule matches.
+        type: str
+        choices: [keep, delete]
+        required: true
+      names:
+        description: Tags matched by exact name.
+        type: list
+        elements: str
+      prefix:
+        description: Tags matched by prefix.
+        type: list
+        elements: str
+      glob:
+        description: Tags matched by shell glob (case-sensitive).
+        type: list
+        elements: str
+      regex:
+        description: Tags matched by Python regular expression; the whole tag must match (always anchored).
+        type: list
+        elements: str
+      exclude_names:
+        description: Tags never matched by this rule, by exact name.
+        type: list
+        elements: str
+      exclude_prefix:
+        description: Tags never matched by this rule, by prefix.
+        type: list
+        elements: str
+      exclude_glob:
+        description: Tags never matched by this rule, by glob.
+        type: list
+        elements: str
+      exclude_regex:
+        description: Tags never matched by this rule, by full-match regular expression.
+        type: list
+        elements: str
+      most_recent:
+        description:
+          - Keep rules only. Of the digests with a tag meeting the rule's other conditions, match the N newest by
+            O(rules[].order_by). Counts digests, not tags, per repository; cosign tags never take a slot.
+        type: int
+      order_by:
+        description:
+          - How O(rules[].most_recent) ranks digests. V(age) uses the timestamp (unknown ages rank last),
+            V(semver) the highest semantic-version tag, V(tag_name) the highest tag in string order.
+        type: str
+        choices: [age, semver, tag_name]
+      older_than:
+        description: Match digests older than this duration (C(30d), C(12h), C(2w), C(1d12h)).
+        type: str
+      newer_than:
+        description: Match digests newer than this duration.
+        type: str
+      expires_after_label:
+        description:
+          - Delete rules only. Match digests whose label (or annotation) of this name holds a quay-style lifetime
+            (C(2w), C(10d), C(12h)) that has run out, counted from the digest's timestamp, for example
+            C(quay.expires-after).
+        type: str
+      untagged:
+        description:
+          - Select untagged digests that nothing owns instead of tags. Cannot be combined with tag selectors or
+            O(rules[].most_recent).
+        type: bool
+        default: false
+  default_action:
+    description:
+      - What happens to tags no rule matches.
+    type: str
+    choices: [keep, delete]
+    default: keep
+  keep_latest:
+    description:
+      - Shorthand. Keep the N newest digests (of the tags matching O(match)) and delete the other matched tags,
+        or with O(older_than) only those that are also older than it.
+    type: int
+  older_than:
+    description:
+      - Shorthand. Delete the tags (matching O(match)) whose digest is older than this duration, such as C(30d).
+    type: str
+  match:
+    description:
+      - Shorthand. Full-match regular expressions limiting O(keep_latest) and O(older_than) to some tags;
+        alone, every matched tag is deleted. Default is every tag.
+    type: list
+    elements: str
+  protect:
+    description:
+      - Full-match regular expressions of tags that are always kept (a keep rule that wins over everything).
+    type: list
+    elements: str
+  untagged:
+    description:
+      - V(delete) adds a rule deleting untagged digests that nothing owns.
+      - The registry API cannot list untagged manifests, so over it this only concerns untagged manifests that a
+        tag leads to and nothing owns; removing the rest is the registry's garbage collection job
+        (C(--delete-untagged) on Distribution, see the C(ocireg.registry.retention) role).
+    type: str
+    choices: [keep, delete]
+    default: keep
+  timestamp_sources:
+    description:
+      - Where a digest's age comes from, tried in order; the first plausible time wins.
+      - V(annotation) is the manifest annotation C(org.opencontainers.image.created), V(label) the config label of
+        the same name, V(created) the image config's C(created); V(annotation:NAME) and V(label:NAME) name another key.
+      - An index without a plausible annotation takes its newest child's time.
+    type: list
+    elements: str
+    default: [annotation, label, created]
+  on_unknown_age:
+    description:
+      - A digest a rule condemns but whose age is unknown is always kept and reported in RV(skipped_items).
+        V(fail) also fails the task before anything is deleted.
+    type: str
+    choices: [keep, fail]
+    default: keep
+  referrers:
+    description:
+      - How referrers (signatures, SBOMs, attestations) are treated. V(follow_subject) keeps them while their
+        subject stays and deletes them with it.
+    type: str
+    choices: [follow_subject]
+    default: follow_subject
+  tag_delete_method:
+    description:
+      - How a condemned tag is removed while its digest stays.
+      - V(auto) uses the OCI tag C(DELETE) where the registry supports it, else pushes a unique tiny manifest
+        under the tag and deletes that (CNCF Distribution 2.8); other tags never change.
+      - V(dummy_manifest) always uses the second way. V(never) leaves such tags in place (RV(skipped_items) says
+        C(tag_delete_unsupported)).
+    type: str
+    choices: [auto, dummy_manifest, never]
+    default: auto
+  max_deletions:
+    description:
+      - Fail before deleting anything when the plan deletes more digests than this, over all repositories.
+    type: int
+  max_delete_ratio:
+    description:
+      - Fail before deleting anything when the plan deletes more than this share (0 to 1) of a repository's digests.
+    type: float
+  min_keep:
+    description:
+      - Fail before deleting anything when the plan would leave a repository it changes with fewer tagged digests.
+    type: int
+  grace_period:
+    description:
+      - Nothing younger than this duration is deleted, whatever the rules say (RV(skipped_items) says C(grace_period)).
+      - The default protects images pushed during the last hour, whose tags may still be on their way.
+    type: str
+    default: 1h
+  max_concurrency:
+    description:
+      - How many requests run at the same time while reading tags and manifests (1 to 64).
+    type: int
+    default: 8
+extends_documentation_fragment:
+  - ocireg.registry.registry
+attributes:
+  check_mode:
+    support: full
+    description:
+      - The dry run. Reads everything a real run reads and sends no write request; RV(plan) and RV(applied) are
+        what a real run would do.
+  diff_mode:
+    support: full
+    description: Shows each repository's tag -> digest map before and after.
+author:
+  - ocireg.registry contributors (@ocireg)
+seealso:
+  - module: ocireg.registry.registry_tag
+    description: Remove single tags, or promote them.
+  - module: ocireg.registry.registry_manifest_info
+    description: Look at an image's timestamps, labels and referrers before writing rules.
+  - name: Distribution garbage collection
+    description: Why deleted manifests still use disk until the registry collects garbage.
+    link: https://distribution.github.io/distribution/about/garbage-collection/
+notes:
+  - The action group C(ocireg.registry.registry) lets you set the connection options once in C(module_defaults).
+  - Deleting needs the C(delete) permission (Distribution needs C(storage.delete.enabled=true)).
+  - The registry API has no compare-and-swap for deletes. The checks before each deletion narrow the race with
+    concurrent pushes to a moment; schedule retention when few pushes happen.
+"""
+
+EXAMPLES = r"""
+- name: Keep the 10 newest builds of each dev branch tag, delete dev tags older than 30 days
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    match: ['dev-.*']
+    keep_latest: 10
+    older_than: 30d
+    protect: ['latest', 'v[0-9]+(\.[0-9]+)*']
+
+- name: Full rules over every team repository, with guardrails
+  ocireg.registry.registry_prune:
+    registry: registry.example.com
+    repositories: ['team/*']
+    exclude_repositories: ['team/base-images']
+    rules:
+      - name: releases
+        action: keep
+        regex: ['v[0-9]+\.[0-9]+\.[0-9]+']
+      - name: recent-main
+        action: keep
+        prefix: [main-]
+        most_recent: 20
+      - name: pull-requests
+        action: delete
+        prefix: [pr-]
+        older_than: 14d
+      - name: expired
+        action: delete
+        expires_after_label: quay.expires-after
+    max_deletions: 500
+    max_delete_ratio: 0.5
+    min_keep: 3
+  register: pruned
+
+- name: Show the dry run's plan first
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 90d
+  check_mode: true
+  diff: true
+  register: dry_run
+
+- name: How many digests would go
+  ansible.builtin.debug:
+    msg: "{{ dry_run.summary.delete }} digests, {{ dry_run.summary.tags_removed }} tags"
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - One entry per digest of every repository, ordered by repository then digest.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    repository:
+      description: C(host/repository).
+      type: str
+    digest:
+      description: The manifest digest.
+      type: str
+    media_type:
+      description: The manifest media type.
+      type: str
+    tags:
+      description: Every tag on the digest when planned.
+      type: list
+      elements: str
+    action:
+      description: V(keep), V(untag) (only RV(plan[].untag_tags) are removed) or V(delete).
+      type: str
+    untag_tags:
+      description: Tags removed from a digest that stays.
+      type: list
+      elements: str
+    matched_rules:
+      description: Per rule (V(default_action) for tags no rule matched), its action and the tags it matched.
+      type: list
+      elements: dict
+    timestamp:
+      description: The digest's time (RFC 3339 UTC), V(null) when unknown.
+      type: str
+    timestamp_source:
+      description: Which O(timestamp_sources) entry gave the time.
+      type: str
+    timestamp_via:
+      description: For an index that took its newest child's time, that child's digest.
+      type: str
+    unknown_age_reason:
+      description: V(missing), V(unparsable), V(before_2000), V(future) or V(children_unknown) when the time is unknown.
+      type: str
+    reachable_from:
+      description: Kept tags that reach this digest (as an index child, referrer, subject or cosign artifact).
+      type: list
+      elements: str
+    cascaded:
+      description: Digests deleted with this one (children, referrers, cosign artifacts), with their relation.
+      type: list
+      elements: dict
+    cascaded_from:
+      description: The deleted digests this one is deleted with.
+      type: list
+      elements: str
+    delete_method:
+      description: V(manifest_delete) for a deletion; the tag removal method for V(untag).
+      type: str
+    fallback_index:
+      description: The C(sha256-<hex>) fallback index tag listing this referrer, if any.
+      type: str
+  sample:
+    - repository: registry.example.com/team/app
+      digest: sha256:4f2c6b0a0c1e8d3f3a1c2b9e8f7d6c5b4a3928171615141312111009080706a5
+      media_type: application/vnd.oci.image.manifest.v1+json
+      tags: [dev-41]
+      action: delete
+      untag_tags: []
+      matched_rules: [{rule: older_than, action: delete, tags: [dev-41]}]
+      timestamp: "2026-01-02T03:04:05Z"
+      timestamp_source: label:org.opencontainers.image.created
+      timestamp_via: null
+      unknown_age_reason: null
+      reachable_from: []
+      cascaded: []
+      cascaded_from: []
+      delete_method: manifest_delete
+      fallback_index: null
+skipped_items:
+  description:
+    - What the rules asked for that was not done, and why. O(on_unknown_age) aside, a skip never fails the task.
+    - Named so because Ansible reads a result key C(skipped) as "the task was skipped".
+    - Reasons are V(unknown_age), V(grace_period), V(shared_digest) (other tags keep the digest, only the condemned
+      tags are removed), V(reachable) (a kept tag reaches the digest), V(tag_delete_unsupported) and
+      V(changed_since_plan).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - repository: registry.example.com/team/app
+      digest: sha256:1c2f9dc4d6c1f2f4b8e8a3b2d1c0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2
+      tags: [dev-7]
+      reason: unknown_age
+      message: "rule(s) 'older_than' condemn tag(s) dev-7 but its age is unknown (before_2000: ...); kept. ..."
+summary:
+  description:
+    - Counts. V(keep), V(untag), V(delete) and V(delete_cascaded) count plan entries (digests); V(tags_before),
+      V(tags_after) and V(tags_removed) count tags; V(skipped) counts skips per reason; V(applied) counts what was
+      done (in check mode, what would be done).
+  returned: always
+  type: dict
+  sample:
+    repositories: 1
+    digests: 12
+    keep: 8
+    untag: 1
+    delete: 3
+    delete_cascaded: 2
+    tags_before: 14
+    tags_after: 10
+    tags_removed: 4
+    skipped: {unknown_age: 1}
+    violations: 0
+    applied: {delete: 3, untag: 1}
+applied:
+  description:
+    - The writes done (in check mode, that would be done), in order. Deletions of one cascade group come
+      index before children and referrer before subject.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - repository: registry.example.com/team/app
+      action: delete
+      digest: sha256:4f2c6b0a0c1e8d3f3a1c2b9e8f7d6c5b4a3928171615141312111009080706a5
+      media_type: application/vnd.oci.image.manifest.v1+json
+      tags: [dev-41]
+      cascaded_from: []
+      method: manifest_delete
+      fallback_index_updated: null
+gc_required:
+  description:
+    - V(true) when manifests were deleted (in check mode, would be). Their blobs use disk until the registry's
+      garbage collection runs.
+  returned: always
+  type: bool
+  sample: true
+repositories:
+  description: The repositories the policy was applied to, C(host/repository), sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: [registry.example.com/team/app]
+policy:
+  description: The compiled policy, with the shorthands turned into rules.
+  returned: always
+  type: dict
+  sample:
+    rules: [{name: older_than, action: delete, older_than: 30d}]
+    default_action: keep
+    timestamp_sources: [annotation:org.opencontainers.image.created, label:org.opencontainers.image.created, created]
+    on_unknown_age: keep
+    referrers: follow_subject
+    tag_delete_method: auto
+    grace_period: 1h
+    max_deletions: null
+    max_delete_ratio: null
+    min_keep: null
+violations:
+  description: Guardrails the plan breaks; the task then fails and nothing is written.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+diff:
+  description: Per repository, the tag -> digest map before and after.
+  returned: always
+  type: dict
+  sample:
+    before: {registry.example.com/team/app: {dev-41: "sha256:4f2c...", latest: "sha256:9b2a..."}}
+    after: {registry.example.com/team/app: {latest: "sha256:9b2a..."}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import (
+    connection_argument_spec,
+    exit_with,
+    new_factory,
+    registry_errors,
+    scrub,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference, normalize_registry
+from ansible_collections.ocireg.registry.plugins.module_utils.retention import ApplyError, build_policy, prune
+from ansible_collections.ocireg.registry.plugins.module_utils.retention_policy import POLICY_KEYS
+
+_TAG_LISTS = ("names", "prefix", "glob", "regex", "exclude_names", "exclude_prefix", "exclude_glob", "exclude_regex")
+
+
+def rule_spec() -> dict:
+    """Argument spec of one entry of ``rules`` (validated further by the policy model)."""
+    spec = {
+        "name": {"type": "str"},
+        "action": {"type": "str", "choices": ["keep", "delete"], "required": True},
+        "most_recent": {"type": "int"},
+        "order_by": {"type": "str", "choices": ["age", "semver", "tag_name"]},
+        "older_than": {"type": "str"},
+        "newer_than": {"type": "str"},
+        "expires_after_label": {"type": "str"},
+        "untagged": {"type": "bool", "default": False},
+    }
+    spec.update({key: {"type": "list", "elements": "str"} for key in _TAG_LISTS})
+    return spec
+
+
+def policy_params(params: dict) -> dict:
+    """The policy options, with the unset rule keys Ansible fills with None left out."""
+    options = {key: params.get(key) for key in POLICY_KEYS}
+    if options["rules"] is not None:
+        options["rules"] = [{k: v for k, v in rule.items() if v is not None} for rule in options["rules"]]
+    return options
+
+
+def target(params: dict) -> tuple[str, list[str]]:
+    """``(registry host, repository names or patterns)`` from ``repository`` or ``registry`` + ``repositories``."""
+    if params["repository"]:
+        reference = Reference.parse(params["repository"])
+        if reference.tag is not None or reference.digest is not None:
+            raise InvalidInputError(
+                f"repository {params['repository']!r} carries a tag or digest: give only host/repository; "
+                "rules select the tags")
+        return reference.registry, [reference.repository]
+    return normalize_registry(params["registry"]), list(params["repositories"])
+
+
+def main() -> None:
+    """Plan retention over the selected repositories, apply it (or not, in check mode), return the plan."""
+    module = AnsibleModule(
+        argument_spec={
+            "repository": {"type": "str"},
+            "repositories": {"type": "list", "elements": "str"},
+            "registry": {"type": "str"},
+            "exclude_repositories": {"type": "list", "elements": "str"},
+            "rules": {"type": "list", "elements": "dict", "options": rule_spec()},
+            "default_action": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
+            "keep_latest": {"type": "int"},
+            "older_than": {"type": "str"},
+            "match": {"type": "list", "elements": "str"},
+            "protect": {"type": "list", "elements": "str"},
+            "untagged": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
+            "timestamp_sources": {"type": "list", "elements": "str",
+                                  "default": ["annotation", "label", "created"]},
+            "on_unknown_age": {"type": "str", "choices": ["keep", "fail"], "default": "keep"},
+            "referrers": {"type": "str", "choices": ["follow_subject"], "default": "follow_subject"},
+            "tag_delete_method": {"type": "str", "choices": ["auto", "dummy_manifest", "never"], "default": "auto"},
+            "max_deletions": {"type": "int"},
+            "max_delete_ratio": {"type": "float"},
+            "min_keep": {"type": "int"},
+            "grace_period": {"type": "str", "default": "1h"},
+            "max_concurrency": {"type": "int", "default": 8},
+            **connection_argument_spec(),
+        },
+        mutually_exclusive=[("repository", "repositories"), ("repository", "registry")],
+        required_one_of=[("repository", "repositories")],
+        required_by={"repositories": "registry", "exclude_repositories": "repositories"},
+        supports_check_mode=True,
+    )
+    factory = new_factory(module)
+    params = module.params
+    with registry_errors(module, factory):
+        policy = build_policy(policy_params(params))
+        host, names = target(params)
+        try:
+            outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
+                            check_mode=module.check_mode, max_concurrency=params["max_concurrency"])
+        except ConflictError as err:
+            # Guardrails: nothing was written; return the plan so the user can see why.
+            data = err.detail if isinstance(err.detail, dict) and "plan" in err.detail else {}
+            data.pop("changed", None)
+            module.fail_json(msg=scrub(str(err), factory.secrets()), error=err.to_dict(),
+                             **scrub(data, factory.secrets()))
+        except ApplyError as err:
+            module.fail_json(msg=scrub(str(err), factory.secrets()), error=err.to_dict(),
+                             applied=err.result.applied, skipped_items=err.result.skipped)
+    exit_with(module, factory, outcome.to_result())
+
+
+if __name__ == "__main__":
+    main()
