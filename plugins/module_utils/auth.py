@@ -650,6 +650,9 @@ class Authenticator:
                 response = self.session.request(
                     method, url, data=data, params=params, headers=dict(headers or {}),
                     timeout=self.timeout, allow_redirects=False, stream=True,
+                    # Explicit, because requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+                    # override a session's verify (and so validate_certs / ca_path).
+                    verify=self.session.verify, cert=self.session.cert,
                 )
             except requests.RequestException as exc:
                 raise TransportError(self._scrub(

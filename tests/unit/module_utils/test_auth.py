@@ -738,3 +738,26 @@ def test_error_messages_never_hold_secrets_even_if_the_url_did(httpserver: HTTPS
         make(session, ALICE).authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
     assert_no_secret(info.value)
     assert re.search("another host", str(info.value))
+
+
+def test_token_requests_use_the_sessions_tls_settings_over_ca_bundle_variables(
+        httpserver: HTTPServer, session, monkeypatch) -> None:
+    """requests lets REQUESTS_CA_BUNDLE override a session's verify unless verify is passed per request;
+    validate_certs / ca_path must win, so the token request passes them explicitly."""
+    httpserver.expect_request("/token", method="GET").respond_with_json(token_json("anon"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/nonexistent/bundle.pem")
+    session.verify = "/path/to/private-ca.pem"
+    session.cert = ("/path/client.crt", "/path/client.key")
+    seen: list[tuple[object, object]] = []
+    adapter = session.get_adapter("http://")
+    original_send = adapter.send
+
+    def recording_send(request, **kwargs):
+        seen.append((kwargs.get("verify"), kwargs.get("cert")))
+        # The fake token service is plain HTTP; the paths above need not exist.
+        return original_send(request, **{**kwargs, "verify": True, "cert": None})
+
+    monkeypatch.setattr(adapter, "send", recording_send)
+    make(session).authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
+    assert seen == [("/path/to/private-ca.pem", ("/path/client.crt", "/path/client.key"))]
