@@ -126,6 +126,16 @@ def test_shared_connection_options_with_registry_promote_defaults(basic_registry
         "Docker-Content-Digest"] == staging
     assert basic_registry.password not in run.output
 
+    # The documented alternative: play-level module_defaults for the action group reach the role's task.
+    other = pusher.push_image("team/app", make_image("group"), tag="next").digest
+    play = role_play([{**promotion, "source": ":next"}])
+    play["module_defaults"] = {"group/ocireg.registry.registry": {
+        "username": basic_registry.username, "password": basic_registry.password}}
+    grouped = run_playbook(play)
+    assert grouped.rc == 0, grouped.explain()
+    assert RawPuller.for_registry(basic_registry).head_manifest("team/app", "prod").headers[
+        "Docker-Content-Digest"] == other
+
 
 def test_argument_spec_rejects_a_promotion_without_tags(plain_registry: RigRegistry, run_playbook) -> None:
     mark = plain_registry.mark()

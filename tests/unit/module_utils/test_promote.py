@@ -286,8 +286,9 @@ def test_apply_absent_untags_or_deletes_manifests() -> None:
 
 
 @given(current=tag_maps, source=digests, expected=expected_values, absent=st.booleans())
-def test_property_applied_writes_are_exactly_the_plan(current: dict[str, str | None], source: str,
-                                                       expected: str | None, absent: bool) -> None:
+def test_property_applied_writes_are_exactly_the_plan(
+    current: dict[str, str | None], source: str, expected: str | None, absent: bool
+) -> None:
     plan = plan_promotion(current, state=ABSENT if absent else "present", source_digest=source,
                           expected_digest=expected)
     repo = RecordingRepository()
