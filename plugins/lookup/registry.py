@@ -249,13 +249,12 @@ class LookupModule(LookupBase):
         platform = check_platform(self.get_option("platform"))
         workers = check_concurrency(self.get_option("max_concurrency"))
         compile_full_match(pattern)
+        # Clients are built here, before the threads: ClientFactory is not meant to be shared while it fills its cache.
         if query == "repositories":
-            catalogs = [split_catalog_term(term) for term in terms]
-            return map_bounded(
-                lambda item: list_repositories(factory.registry(item[0]), item[1], pattern), catalogs, workers)
-        references = [Reference.parse(term) for term in terms]
+            catalogs = [(factory.registry(host), prefix) for host, prefix in map(split_catalog_term, terms)]
+            return map_bounded(lambda item: list_repositories(item[0], item[1], pattern), catalogs, workers)
+        targets = [(factory.repository(ref), ref) for ref in map(Reference.parse, terms)]
         sort = self.get_option("sort")
         return map_bounded(
-            lambda ref: query_image(factory.repository(ref), ref, query, platform=platform, pattern=pattern,
-                                    order=sort),
-            references, workers)
+            lambda item: query_image(item[0], item[1], query, platform=platform, pattern=pattern, order=sort),
+            targets, workers)

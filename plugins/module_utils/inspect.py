@@ -113,9 +113,8 @@ def compile_full_match(pattern: str | None, option: str = "pattern") -> re.Patte
         ) from None
 
 
-def filter_names(names: Iterable[str], pattern: str | None) -> list[str]:
-    """Keep the names ``pattern`` matches in full (all of them without a pattern)."""
-    regex = compile_full_match(pattern)
+def keep_matching(names: Iterable[str], regex: re.Pattern[str] | None) -> list[str]:
+    """The names ``regex`` (from :func:`compile_full_match`) matches in full; all of them for None."""
     return [name for name in names if regex is None or regex.fullmatch(name)]
 
 
@@ -260,11 +259,6 @@ def shape_config(config: ImageConfig, descriptor: Descriptor | None = None) -> d
     return shaped
 
 
-def config_platform(config: Mapping[str, Any]) -> str | None:
-    """``os/arch[/variant]`` of a shaped config, when it names one."""
-    return platform_string(config)
-
-
 def shape_layers(manifest: Manifest) -> tuple[list[dict[str, Any]], int]:
     """``layers`` and ``total_size`` (sum of the layer blob sizes, as stored: compressed)."""
     layers = [shape_descriptor(layer) for layer in (manifest.layers or ())]
@@ -407,7 +401,7 @@ def describe(repo: Repository, ref: Reference | str, platform: str | None = None
         result["platforms"] = [child_platform]
     if "config" in include:
         result["config"] = fetch_config(repo, manifest)
-        own = config_platform(result["config"]) if result["config"] else None
+        own = platform_string(result["config"]) if result["config"] else None
         if own and not manifest.is_index and not result["platforms"]:
             result["platforms"] = [own]
     if "layers" in include:
@@ -470,7 +464,7 @@ def list_tags(repo: Repository, pattern: str | None = None, order: str = "lexica
         tags = repo.tags()
     except NotFoundError:
         return []
-    return sort_tags([t for t in tags if regex is None or regex.fullmatch(t)], order)
+    return sort_tags(keep_matching(tags, regex), order)
 
 
 def list_repositories(registry: Registry, prefix: str = "", pattern: str | None = None) -> list[str]:
@@ -481,7 +475,7 @@ def list_repositories(registry: Registry, prefix: str = "", pattern: str | None 
     """
     regex = compile_full_match(pattern)
     found = [name for name in registry.catalog() if under_prefix(name, prefix)]
-    return sorted(name for name in found if regex is None or regex.fullmatch(name))
+    return sorted(keep_matching(found, regex))
 
 
 # -- single answers (the registry lookup's queries) --------------------------------------
@@ -565,7 +559,7 @@ def query_image(repo: Repository, ref: Reference | str, query: str, *, platform:
         if manifest.is_index:
             return shape_manifest(manifest)["platforms"]
         config = fetch_config(repo, manifest)
-        own = config_platform(config) if config else None
+        own = platform_string(config) if config else None
         return [own] if own else []
     if query in ("config", "labels"):
         config = _image_config(repo, manifest, text)

@@ -91,10 +91,13 @@ def test_none_keeps_registry_order_and_unknown_order_is_refused():
 
 def test_pattern_must_match_the_whole_name():
     names = ["v1.0", "v1.0-debug", "xv1.0", "v2.0"]
-    assert ins.filter_names(names, r"v1\..*") == ["v1.0", "v1.0-debug"]
-    assert ins.filter_names(names, r"v\d\.\d") == ["v1.0", "v2.0"]
-    assert ins.filter_names(names, None) == names
-    assert ins.filter_names(names, "") == names
+    def keep(pattern):
+        return ins.keep_matching(names, ins.compile_full_match(pattern))
+
+    assert keep(r"v1\..*") == ["v1.0", "v1.0-debug"]
+    assert keep(r"v\d\.\d") == ["v1.0", "v2.0"]
+    assert keep(None) == names
+    assert keep("") == names
 
 
 def test_bad_pattern_says_which_option_and_how_to_fix():
@@ -248,7 +251,7 @@ def test_shape_config_keeps_every_reported_field():
                       "created": "2020-01-01T00:00:00Z", "labels": {"l": "v"}, "env": ["A=1"],
                       "entrypoint": ["/e"], "cmd": ["serve"], "user": "app", "working_dir": "/w",
                       "exposed_ports": ["443/tcp", "80/tcp"], "history_length": 2}
-    assert ins.config_platform(shaped) == "linux/arm/v7"
+    assert ins.platform_string(shaped) == "linux/arm/v7"
 
 
 def test_select_child_matches_normalised_platforms_and_lists_the_others():
