@@ -309,6 +309,12 @@ def test_promotion_across_registries_with_src_auth(plain_registry: RigRegistry, 
     task = tag_task(plain_registry, source=f"{build.host}/team/app:rc1", tags=["prod"],
                     src_auth={"username": "reader", "password": "readpass"}, expected_digest="absent")
 
+    marks = (plain_registry.mark(), build.mark())
+    checked = run_playbook(tasks=[task], check=True)
+    assert checked.rc == 0, checked.explain()
+    assert checked.task("promote").changed and checked.task("promote")["copied"]["blobs"] == 4
+    assert plain_registry.writes_since(marks[0]) == [] and build.writes_since(marks[1]) == []
+
     run = run_playbook(tasks=[task], diff=True)
     assert run.rc == 0, run.explain()
     result = run.task("promote")
