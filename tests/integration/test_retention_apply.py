@@ -9,6 +9,7 @@ Write requests are counted in the registry's access log.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -315,3 +316,97 @@ def test_referrer_leaving_a_fallback_index_that_stays_is_removed_from_it(plain_r
     raw, _media_type, _digest = RawPuller.for_registry(plain_registry).manifest(REPO, fallback_tag)
     assert json.loads(raw)["manifests"] == json.loads(make_referrers_index([keep]).raw)["manifests"]
     assert not exists(plain_registry, drop.digest) and exists(plain_registry, keep.digest)
+
+
+# -- an OCI 1.1 registry (fake) --------------------------------------------------------------------------
+
+
+class Oci11Fake:
+    """A tiny in-memory registry with what Distribution 2.8 lacks: the referrers API and tag DELETE.
+
+    Why a fake: the real rig registry has neither, and on a registry with the
+    referrers API, referrers are untagged manifests only that API reveals.
+    Only what retention uses is served: tag list, manifests (HEAD / GET /
+    DELETE by tag or digest), blobs (GET), referrers.
+    """
+
+    def __init__(self) -> None:
+        self.manifests: dict[str, tuple[bytes, str]] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.tags: dict[str, str] = {}
+        self.requests: list[tuple[str, str]] = []
+
+    def add(self, content, tag: str | None = None) -> str:
+        for blob in content.blobs():
+            self.blobs[blob.digest] = blob.data
+        self.manifests[content.digest] = (content.data, content.media_type)
+        if tag:
+            self.tags[tag] = content.digest
+        return content.digest
+
+    def handle(self, request):
+        from werkzeug import Response
+
+        self.requests.append((request.method, request.path))
+        prefix = f"/v2/{REPO}/"
+        if request.path == "/v2/":
+            return Response("{}", 200)
+        kind, _sep, ref = request.path[len(prefix):].partition("/")
+        if kind == "tags":
+            return Response(json.dumps({"name": REPO, "tags": sorted(self.tags)}), 200,
+                            content_type="application/json")
+        if kind == "blobs" and ref in self.blobs:
+            return Response(self.blobs[ref], 200, content_type="application/octet-stream")
+        if kind == "referrers":
+            found = []
+            for digest, (raw, media_type) in sorted(self.manifests.items()):
+                doc = json.loads(raw)
+                if doc.get("subject", {}).get("digest") == ref:
+                    found.append({"mediaType": media_type, "digest": digest, "size": len(raw),
+                                  "artifactType": doc.get("artifactType") or doc["config"]["mediaType"]})
+            return Response(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                        "manifests": found}), 200,
+                            content_type="application/vnd.oci.image.index.v1+json")
+        if kind == "manifests":
+            digest = ref if ":" in ref else self.tags.get(ref)
+            if digest not in self.manifests:
+                return Response('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', 404, content_type="application/json")
+            if request.method == "DELETE":
+                if ":" in ref:
+                    del self.manifests[ref]
+                    self.tags = {t: d for t, d in self.tags.items() if d != ref}
+                else:
+                    del self.tags[ref]
+                return Response("", 202)
+            raw, media_type = self.manifests[digest]
+            return Response(raw, 200, content_type=media_type, headers={"Docker-Content-Digest": digest})
+        return Response('{"errors":[{"code":"NAME_UNKNOWN"}]}', 404, content_type="application/json")
+
+
+def test_referrers_api_and_tag_delete_on_an_oci_1_1_registry(httpserver) -> None:
+    fake = Oci11Fake()
+    httpserver.expect_request(re.compile(r"^/v2/.*")).respond_with_handler(fake.handle)
+    kept = make_image("api-kept")
+    fake.add(kept, "v1")
+    kept_sbom = fake.add(make_artifact(kept, payload=b"kept"))
+    old = make_image("api-old")
+    fake.add(old, "dev-old")
+    old_sbom = fake.add(make_artifact(old, payload=b"old"))
+    shared = make_image("api-shared")
+    fake.add(shared, "dev-shared")
+    fake.tags["release"] = shared.digest
+
+    repo = Registry(f"{httpserver.host}:{httpserver.port}", TransportOptions(sleep=lambda _s: None)).repository(REPO)
+    snapshot = collect_snapshot(repo)
+    assert snapshot.referrers == {kept.digest: [kept_sbom], old.digest: [old_sbom]}
+    plan = plan_retention(snapshot, build_policy(DEV_OLD), datetime.now(timezone.utc))
+    assert {e.digest for e in plan.deletions} == {old.digest, old_sbom}
+
+    result = apply_plan(repo, plan, check_mode=False)
+
+    assert [(a["action"], a["digest"], a["method"]) for a in result.applied] == [
+        ("delete", old_sbom, "manifest_delete"), ("delete", old.digest, "manifest_delete"),
+        ("untag", shared.digest, "tag_delete")]
+    assert set(fake.manifests) == {kept.digest, kept_sbom, shared.digest}
+    assert fake.tags == {"v1": kept.digest, "release": shared.digest}
+    assert not [path for _method, path in fake.requests if "/manifests/sha256-" in path]  # no fallback tags needed
