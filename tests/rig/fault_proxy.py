@@ -18,28 +18,33 @@ Faults (:data:`FAULT_KINDS`), chosen per request:
 ``reset``
     A TCP reset. For a ``GET`` the request is forwarded and the reset comes
     after the headers and half the body (mid-body); any other request is reset
-    before it is forwarded, so a write never half-happens.
+    before it is read or forwarded, so a write never half-happens.
 ``stall``
     Send nothing for ``stall`` seconds (longer than the client's timeout),
-    then close the connection; upstream never sees the request.
+    then close the connection; upstream never sees the request. Stopping the
+    proxy ends every stall at once.
 ``truncate``
     ``GET`` only: forward, send the headers (with the full ``Content-Length``)
     and half the body, then close the connection cleanly.
 ``flip``
-    ``GET`` of a blob only: forward and flip one byte in the middle of the
-    body (same length, so only a digest check can notice).
+    ``GET`` only (random faults: of ``flip_paths``, blobs by default): forward
+    and flip one byte in the middle of the body (same length, so only a
+    digest check can notice).
 
 Two ways to choose them:
 
 * **random**: ``FaultProxy(upstream, rate=0.1, kinds=(...), seed=7)`` injects
   a fault into each request with probability ``rate``. Each decision comes
   from a ``random.Random`` seeded with ``(seed, method, path, n)`` where ``n``
-  counts earlier requests with the same method and path, so decisions do not
-  depend on how concurrent requests interleave. ``max_consecutive`` (default
-  2) bounds how many times in a row one method+path is hit, which models
+  counts earlier requests with the same method and path (all upload-session
+  URLs of a repository count as one path), so decisions do not depend on how
+  requests to *different* paths interleave. ``max_consecutive`` (default 2)
+  bounds how many times in a row one method+path is hit, which models
   *transient* faults: a client that retries more often than that must get
-  through. Body faults (``truncate``, ``flip``) are only drawn for requests
-  they apply to (``truncate`` GETs, ``flip`` GETs of ``flip_paths``).
+  through. Body faults are only drawn for requests they apply to:
+  ``truncate`` and a mid-body ``reset`` for GETs matching ``body_paths``
+  (None = every GET; a ``reset`` elsewhere comes before the answer),
+  ``flip`` for GETs matching ``flip_paths`` (blobs by default).
 * **scripted**: ``proxy.add("503", method="GET", path=r"/manifests/", times=2,
   after=1)`` fires on the matching requests after skipping ``after`` of them,
   ``times`` times (``None`` = forever). Rules are checked in the order added
@@ -53,7 +58,7 @@ iterable and ``length`` None is sent with chunked encoding (no
 ``Content-Length``).
 
 Records: :attr:`FaultProxy.requests` (every request: method, path, status
-sent, fault) and :attr:`FaultProxy.injected` (every fault, with the
+sent, fault, a monotonic timestamp, the ``Authorization`` it carried) and :attr:`FaultProxy.injected` (every fault, with the
 ``Retry-After`` or stall it carried and a monotonic timestamp);
 :meth:`~FaultProxy.counts`, :meth:`~FaultProxy.mark` /
 :meth:`~FaultProxy.injected_since`, and :meth:`~FaultProxy.wait_for` (block
@@ -89,6 +94,7 @@ TRANSIENT_KINDS = ("500", "502", "503", "429", "reset", "truncate")
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailer", "transfer-encoding", "upgrade"})
 _BLOB_PATH = r"/blobs/sha(256|512):"
+_UPLOAD_SESSION = re.compile(r"/blobs/uploads/[^/]+$")
 
 
 @dataclass
@@ -297,7 +303,9 @@ class FaultProxy:
     # -- decisions (called by the handler) -------------------------------------------
     def _decide(self, request: ProxyRequest) -> tuple[str | None, Rule | None]:
         """The fault for this request (kind, scripted rule or None), counting it."""
-        key = (request.method, request.route)
+        # Upload sessions get a new random URL on every retry; one key for them all keeps
+        # decisions reproducible and max_consecutive meaningful for "the upload of a blob".
+        key = (request.method, _UPLOAD_SESSION.sub("/blobs/uploads/<session>", request.route))
         with self._lock:
             occurrence = self._occurrences[key]
             self._occurrences[key] += 1
@@ -314,7 +322,7 @@ class FaultProxy:
             if self.max_consecutive is not None and self._streak[key] >= self.max_consecutive:
                 self._streak[key] = 0
                 return None, None
-            rng = random.Random(f"{self.seed}:{request.method}:{request.route}:{occurrence}")
+            rng = random.Random(f"{self.seed}:{key[0]}:{key[1]}:{occurrence}")
             if rng.random() >= self.rate:
                 self._streak[key] = 0
                 return None, None
