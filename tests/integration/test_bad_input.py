@@ -127,6 +127,9 @@ def cases(plain: str, basic: str, token: str) -> dict[str, Case]:
                                         "max_delete_ratio": 2.0}, ("max_delete_ratio",)),
         "prune bad rule": Case(prune, {"repository": f"{plain}/src/app",
                                        "rules": [{"action": "delete", "regex": ["("]}]}, ("regex", "regular")),
+        "prune rules and shorthands": Case(prune, {"repository": f"{plain}/src/app", "keep_latest": 3,
+                                                   "rules": [{"action": "delete", "prefix": ["dev-"]}]},
+                                           ("cannot be mixed",)),
     }
 
 

@@ -31,8 +31,11 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils.clients import ClientFactory
 from ansible_collections.ocireg.registry.plugins.module_utils.credentials import Credentials
 from ansible_collections.ocireg.registry.plugins.module_utils.errors import AuthenticationError, RegistryError
+from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
 from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
 from tests.rig import images
@@ -244,3 +247,25 @@ def test_a_rejected_registry_token_is_not_repeated(ran):
                           "".join(traceback.format_exception(caught.value))])
     assert bogus not in rendered
 
+
+
+@pytest.mark.xfail(strict=True, reason="the scrub list (ClientFactory.secrets) holds passwords and registry_token, "
+                   "not the bearer tokens the token service issued: a registry that echoes one gets it printed")
+def test_an_echoed_bearer_token_is_scrubbed(ran):
+    """What modules do with an error (ansible_glue.scrub with the factory's secrets), against an echoing registry."""
+    with FaultProxy.for_registry(ran.token) as echo:
+        def echo_bearer(request: ProxyRequest, reply: Reply) -> Reply:
+            if reply.status == 401 or not request.route.endswith("/tags/list"):
+                return reply
+            sent = request.headers.get("Authorization", "")
+            body = json.dumps({"errors": [{"code": "DENIED", "message": f"token rejected: {sent}"}]}).encode()
+            return Reply(403, [("Content-Type", "application/json")], body, len(body))
+
+        echo.add("rewrite", times=None, handler=echo_bearer)
+        factory = ClientFactory({"username": USER, "password": ran.passwords["token password"], "plain_http": True,
+                                 "retries": 0})
+        with pytest.raises(RegistryError) as caught:
+            factory.repository(Reference.parse(f"{echo.host}/src/app")).tags()
+    shown = scrub(str(caught.value), factory.secrets())
+    assert "token rejected: Bearer" in shown  # the echo happened
+    assert JWT.findall(shown) == []
