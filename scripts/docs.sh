@@ -29,8 +29,9 @@ if [ "${DOCS_FROM:-worktree}" = head ]; then
     # What is committed, untouched by work in progress: for the committed reference.
     git -C "$root" archive HEAD | tar -x -C "$work/src"
 else
+    # A file deleted but still in the index cannot be copied; skip it, as sanity.sh does.
     (cd "$root" && git ls-files -z --cached --others --exclude-standard \
-        | xargs -0 -I{} cp --parents {} "$work/src/" 2>/dev/null || true)
+        | xargs -0 -I{} cp --parents {} "$work/src/" 2>/dev/null) || true
 fi
 "$venv/bin/ansible-galaxy" collection build "$work/src" --output-path "$work" >/dev/null
 "$venv/bin/ansible-galaxy" collection install "$work"/ocireg-registry-*.tar.gz -p "$work/collections" >/dev/null 2>&1
@@ -60,6 +61,6 @@ else
     rm -rf "$root/docs/reference"
     mkdir -p "$root/docs/reference"
     cp "$work"/out/*.rst "$root/docs/reference/"
-    echo "wrote $(ls "$root/docs/reference" | wc -l) files to docs/reference/"
+    echo "wrote $(find "$root/docs/reference" -name '*.rst' | wc -l) files to docs/reference/"
 fi
 exit "$status"
