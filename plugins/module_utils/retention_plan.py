@@ -530,7 +530,7 @@ class _RepositoryPlanner:
         alive = self.graph.protected_closure(seeds)
         doomed = candidates - alive
 
-        removed = condemned_tags | {t for t, (subject, _) in self.attached.items() if subject in doomed}
+        removed = condemned_tags | {t for t, (subject, _kind) in self.attached.items() if subject in doomed}
         # Kept attached tags are not listed as protectors: they stay only because their subject does.
         protectors = self.reachable_from(alive, sorted(set(kept_normal) | self.orphan_attached))
         entries = [

@@ -90,7 +90,7 @@ class ScriptedRegistry:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        for _ in range(200):
+        for _attempt in range(200):
             try:
                 os.kill(pid, 0)
                 if "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text():
