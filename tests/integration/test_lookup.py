@@ -227,7 +227,6 @@ def test_errors_say_what_to_fix(seeded, run_playbook):
     assert msg(run, "ignored") in (None, "")  # errors='ignore' gives None; ansible-core < 2.19 renders it as ''
 
 
-
 def test_basic_auth(basic_registry, run_playbook):
     image = make_image("lookup-basic")
     RawPusher.for_registry(basic_registry).push("team/app", image, tag="v1")

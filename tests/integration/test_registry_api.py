@@ -299,7 +299,7 @@ def test_referrers_fallback_written_and_read(each_registry: RigRegistry) -> None
     assert [d.digest for d in repo.referrers(image.digest, "application/vnd.example.sig")] == [sig.digest]
 
     # The fallback tag holds what a raw client expects from the tag schema.
-    raw, media_type, _ = RawPuller.for_registry(each_registry).manifest("team/refs", referrers_tag(image))
+    raw, media_type, _unused = RawPuller.for_registry(each_registry).manifest("team/refs", referrers_tag(image))
     assert media_type == "application/vnd.oci.image.index.v1+json"
     assert json.loads(raw)["manifests"] == json.loads(make_referrers_index([sbom, sig]).raw)["manifests"]
 
@@ -399,7 +399,7 @@ class CuttingProxy:
     def _accept(self) -> None:
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _unused = self._listener.accept()
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
@@ -407,7 +407,7 @@ class CuttingProxy:
             for source, sink, limit in ((client, upstream, self.cut_up_after),
                                         (upstream, client, self.cut_down_after)):
                 threading.Thread(target=self._pump, args=(source, sink, limit, (client, upstream)),
-                                       daemon=True).start()
+                                 daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, limit: int | None,
               pair: tuple[socket.socket, socket.socket]) -> None:

@@ -244,7 +244,7 @@ def test_token_claims_and_expiry_knob(token_registry: RigRegistry, token_server:
 
 
 def test_token_mode_counts_registry_and_token_requests_separately(token_registry: RigRegistry,
-                                                                   token_server: TokenServer) -> None:
+                                                                  token_server: TokenServer) -> None:
     pushed = RawPusher.for_registry(token_registry).push_image("count/token", seed="tok")
     puller = RawPuller.for_registry(token_registry)
     registry_mark, token_mark = token_registry.mark(), token_server.mark()

@@ -182,7 +182,7 @@ class TestVerifyStream:
                 seen.append(chunk)
         assert seen == [b"hel"]
         assert produced == [b"hel", b"lo!"]
-        assert type(info.value) is DigestMismatchError
+        assert type(info.value) is DigestMismatchError  # pylint: disable=unidiomatic-typecheck
 
     def test_invalid_digest_fails_when_iteration_starts(self):
         with pytest.raises(InvalidDigestError):
@@ -211,6 +211,6 @@ def test_validate_digest_only_raises_registry_errors(text):
         assert validate_digest(text) == text
     except RegistryError:
         return
-    algorithm, _, encoded = text.partition(":")
+    algorithm, _unused, encoded = text.partition(":")
     assert len(encoded) == ALGORITHMS[algorithm]
     assert hashlib.new(algorithm)  # the algorithm really exists in hashlib

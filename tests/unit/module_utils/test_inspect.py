@@ -91,6 +91,7 @@ def test_none_keeps_registry_order_and_unknown_order_is_refused():
 
 def test_pattern_must_match_the_whole_name():
     names = ["v1.0", "v1.0-debug", "xv1.0", "v2.0"]
+
     def keep(pattern):
         return ins.keep_matching(names, ins.compile_full_match(pattern))
 

@@ -420,7 +420,7 @@ class TestSchema2:
             b'","mediaType":"application/vnd.oci.empty.v1+json"},"mediaType":"application/vnd.oci.image.manifest.v1+json"}\n'
         )
         m = parse_manifest(bytearray(raw))
-        assert m.raw == raw and type(m.raw) is bytes
+        assert m.raw == raw and type(m.raw) is bytes  # pylint: disable=unidiomatic-typecheck
         assert m.digest == compute_digest(raw)
         assert m.digest != compute_digest(json.dumps(json.loads(raw)).encode())
 

@@ -88,5 +88,5 @@ def test_predicates(row):
 
 @pytest.mark.parametrize("predicate", PREDICATES, ids=lambda p: p.__name__)
 def test_predicates_ignore_parameters_and_case(predicate):
-    for media_type, *_ in TABLE[:-1]:
+    for media_type, *_unused in TABLE[:-1]:
         assert predicate(media_type.upper() + " ; charset=utf-8") == predicate(media_type)

@@ -352,7 +352,7 @@ _separator = st.sampled_from([".", "_", "__", "-", "--", "---"])
 @st.composite
 def path_components(draw, separators=_separator):
     parts = [draw(_alnum)]
-    for _ in range(draw(st.integers(0, 2))):
+    for _unused in range(draw(st.integers(0, 2))):
         parts += [draw(separators), draw(_alnum)]
     return "".join(parts)
 

@@ -106,7 +106,7 @@ def test_referrers_api_pages_and_server_side_filter(httpserver: HTTPServer, repo
     assert api.calls[0].args["artifactType"] == sbom
     assert api.calls[1].args["page"] == "2"
     assert repo.registry._referrers_api is True
-    assert all("/manifests/" not in req.path for req, _ in httpserver.log)  # no fallback lookup
+    assert all("/manifests/" not in req.path for req, _unused in httpserver.log)  # no fallback lookup
 
 
 def test_referrers_api_without_filter_support_is_filtered_here(httpserver: HTTPServer, repo: Repository) -> None:
@@ -206,7 +206,7 @@ def test_fallback_tag_holding_something_else_is_never_overwritten(httpserver: HT
     with pytest.raises(ManifestError) as caught:
         repo.put_referrer_fallback(IMAGE_DIGEST, Descriptor(OCI_MANIFEST, sha256(b"x"), 1))
     assert "refusing to overwrite" in str(caught.value)
-    assert [req.method for req, _ in httpserver.log] == ["GET"]
+    assert [req.method for req, _unused in httpserver.log] == ["GET"]
 
 
 # -- tag DELETE (OCI 1.1; Distribution 2.8 answers 400) ------------------------------------
@@ -220,7 +220,7 @@ def test_tag_delete_202_is_used_and_remembered(httpserver: HTTPServer, registry:
     assert repo.delete_tag("v1") == "tag_delete"
     assert registry.supports_tag_delete is True
     assert repo.delete_tag("v2", method="tag_delete") == "tag_delete"
-    assert [req.method for req, _ in httpserver.log] == ["DELETE", "DELETE"]  # no HEAD, no dummy push
+    assert [req.method for req, _unused in httpserver.log] == ["DELETE", "DELETE"]  # no HEAD, no dummy push
 
 
 def test_tag_delete_404_for_a_missing_tag(httpserver: HTTPServer, registry: Registry, repo: Repository) -> None:
@@ -354,7 +354,7 @@ class FakeUploads:
         return Response("", 201, {"Location": f"/v2/team/app/blobs/{digest}", "Docker-Content-Digest": digest})
 
     def methods(self) -> list[str]:
-        return [method for method, *_ in self.requests]
+        return [method for method, *_unused in self.requests]
 
 
 DATA = bytes(range(256)) * 4 + b"tail"  # 1028 bytes
@@ -364,7 +364,7 @@ DATA_DIGEST = sha256(DATA)
 def test_chunks_honour_oci_chunk_min_length(httpserver: HTTPServer, repo: Repository) -> None:
     uploads = FakeUploads(httpserver, min_chunk=300)
     repo.push_blob(DATA_DIGEST, len(DATA), DATA, chunked=True, chunk_size=100)
-    patches = [(h["Content-Range"], len(b)) for m, _, h, b in uploads.requests if m == "PATCH"]
+    patches = [(h["Content-Range"], len(b)) for m, _unused, h, b in uploads.requests if m == "PATCH"]
     assert patches == [("0-299", 300), ("300-599", 300), ("600-899", 300), ("900-1027", 128)]
     assert uploads.blobs == {DATA_DIGEST: DATA}
 
@@ -372,7 +372,7 @@ def test_chunks_honour_oci_chunk_min_length(httpserver: HTTPServer, repo: Reposi
 def test_our_chunk_size_wins_when_larger(httpserver: HTTPServer, repo: Repository) -> None:
     uploads = FakeUploads(httpserver, min_chunk=100)
     repo.push_blob(DATA_DIGEST, None, iter([DATA[:10], DATA[10:]]), chunk_size=600)
-    assert [len(b) for m, _, _, b in uploads.requests if m == "PATCH"] == [600, 428]
+    assert [len(b) for m, _unused, _unused, b in uploads.requests if m == "PATCH"] == [600, 428]
     assert uploads.blobs == {DATA_DIGEST: DATA}
 
 
@@ -381,7 +381,7 @@ def test_patch_answers_201_204_and_the_newest_location_is_followed(httpserver: H
                                                                    absolute: bool) -> None:
     uploads = FakeUploads(httpserver, patch_status=(201, 204, 202), absolute=absolute)
     repo.push_blob(DATA_DIGEST, len(DATA), DATA, chunked=True, chunk_size=300)
-    sent_to = [path for method, path, *_ in uploads.requests if method in ("PATCH", "PUT")]
+    sent_to = [path for method, path, *_unused in uploads.requests if method in ("PATCH", "PUT")]
     issued = [loc.split(f"{httpserver.port}")[-1] for loc in uploads.locations]
     # Every request after the POST goes to the Location of the answer just before it.
     assert [p.split("&digest=")[0] for p in sent_to] == issued[:len(sent_to)]
@@ -396,7 +396,7 @@ def test_failed_patch_resumes_from_the_upload_status(httpserver: HTTPServer, rep
     uploads.store_before_failing = True
     repo.push_blob(DATA_DIGEST, len(DATA), DATA, chunked=True, chunk_size=500)
     assert uploads.methods() == ["POST", "PATCH", "GET", "PATCH", "PATCH", "PUT"]
-    patches = [h["Content-Range"] for m, _, h, _ in uploads.requests if m == "PATCH"]
+    patches = [h["Content-Range"] for m, _unused, h, _unused in uploads.requests if m == "PATCH"]
     assert patches == ["0-499", "500-999", "1000-1027"]
     assert uploads.blobs == {DATA_DIGEST: DATA}
     assert sleeps == [0.5]

@@ -517,7 +517,7 @@ def test_same_origin_redirect_keeps_authorization(httpserver: HTTPServer, sleeps
 
 
 def test_challenge_from_a_redirect_target_is_not_answered(httpserver: HTTPServer, second_server: HTTPServer,
-                                                         sleeps: Sleeps) -> None:
+                                                          sleeps: Sleeps) -> None:
     """Storage asking for credentials must not get (or change) the registry's."""
     httpserver.expect_request("/v2/a/blobs/sha256:abc").respond_with_data(
         "", 307, {"Location": f"http://{host_of(second_server)}/blob"})
@@ -620,7 +620,7 @@ def test_huge_error_body_still_maps_by_status(httpserver: HTTPServer, sleeps: Sl
     (400, "MANIFEST_INVALID", RegistryError),
 ])
 def test_statuses_and_oci_codes_map_to_typed_errors(httpserver: HTTPServer, sleeps: Sleeps, status: int,
-                                                     code: str, expected: type) -> None:
+                                                    code: str, expected: type) -> None:
     httpserver.expect_request("/v2/team/app/manifests/v1").respond_with_response(
         oci_error(code, "what the registry said", status))
     with pytest.raises(RegistryError) as caught:
