@@ -23,7 +23,9 @@ options:
     type: str
   registry_token:
     description:
-      - A bearer token sent as-is (for example an OAuth2 access token from a cloud provider).
+      - A bearer token sent as-is in C(Authorization: Bearer) to registries that use token auth.
+      - Most cloud registries (ECR, Artifact Registry, ACR) want their short-lived tokens as O(password)
+        with a fixed O(username) instead; see the authentication guide in C(docs/guide_authentication.md).
       - Takes precedence over O(username) and O(password). Never logged or returned.
     type: str
   auth_file:
@@ -33,6 +35,7 @@ options:
         C($DOCKER_CONFIG/config.json), C(~/.docker/config.json), C($REGISTRY_AUTH_FILE),
         C($XDG_RUNTIME_DIR/containers/auth.json), C(~/.config/containers/auth.json).
       - C(credHelpers) and C(credsStore) entries run C(docker-credential-<name> get).
+      - Entries are matched by registry host; podman-style C(host/namespace) keys are not used yet.
     type: path
   validate_certs:
     description:

@@ -14,7 +14,8 @@ Token requests follow the Distribution token spec (token.md, oauth.md):
 * an ``identity_token`` is exchanged with an OAuth2 ``refresh_token`` POST;
 * a username/password uses an OAuth2 ``password`` POST, falling back to a GET
   with Basic credentials when the token service answers 404 or 405 (as docker
-  and containerd do);
+  does), 400, or 401 without an OAuth2 error body (some token services answer
+  so to a password POST they do not take, and containerd falls back there too);
 * without credentials, an anonymous GET.
 
 Safety rules: the realm must be an absolute http(s) URL; plain-HTTP realms
@@ -66,6 +67,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from requests import Response, Session
 
 CLIENT_ID = "ocireg.registry"
+# Answers to an OAuth2 password POST after which a GET with Basic credentials is
+# tried. A 401 counts only without an OAuth2 error body: {"error": "invalid_grant"}
+# is the token service's real answer to a wrong password, not a missing feature.
+_PASSWORD_GRANT_FALLBACK = (400, 401, 404, 405)
 REGISTRY_CATALOG_SCOPE = "registry:catalog:*"
 DEFAULT_TIMEOUT = (10, 60)
 # Token responses are a few KiB; 1 MiB bounds a broken or hostile token service.
@@ -616,7 +621,8 @@ class Authenticator:
             form["scope"] = " ".join(scopes)  # oauth.md: one space-separated scope field
         response = self._send(host, "POST", realm, data=form, headers=None, with_secret=True)
         with response:
-            if response.status_code in (404, 405) and form["grant_type"] == "password":
+            if (response.status_code in _PASSWORD_GRANT_FALLBACK and form["grant_type"] == "password"
+                    and not (response.status_code == 401 and _has_oauth_error(response))):
                 raise _OAuthUnsupported()
             if response.status_code in (404, 405):
                 raise AuthenticationError(
@@ -751,3 +757,12 @@ class _OAuthUnsupported(RegistryError):
 
     def __init__(self) -> None:
         super().__init__("token service does not support OAuth2 POST")
+
+
+def _has_oauth_error(response: Response) -> bool:
+    """Whether a token-service error answer carries an OAuth2 ``error`` field (reads at most 64 KiB)."""
+    try:
+        body = json.loads(next(response.iter_content(64 * 1024), b"") or b"{}")
+    except (ValueError, requests.RequestException):
+        return False
+    return isinstance(body, dict) and bool(body.get("error"))

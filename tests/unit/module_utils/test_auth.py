@@ -761,3 +761,16 @@ def test_token_requests_use_the_sessions_tls_settings_over_ca_bundle_variables(
     monkeypatch.setattr(adapter, "send", recording_send)
     make(session).authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
     assert seen == [("/path/to/private-ca.pem", ("/path/client.crt", "/path/client.key"))]
+
+
+@pytest.mark.parametrize("status, body", [(400, ""), (401, ""), (401, "<html>unauthorized</html>")])
+def test_password_post_refused_without_an_oauth_error_falls_back_to_get(
+        httpserver: HTTPServer, session, status: int, body: str) -> None:
+    """Some token services answer a password POST they do not take with 400, or 401 without an OAuth2
+    error body; containerd then asks again with GET and Basic credentials, and so do we."""
+    httpserver.expect_request("/token", method="POST").respond_with_data(body, status=status)
+    httpserver.expect_request("/token", method="GET").respond_with_json(token_json("via-get"))
+    header = make(session, ALICE).authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
+    assert header == "Bearer via-get"
+    assert [r.method for r, _response in httpserver.log] == ["POST", "GET"]
+    assert httpserver.log[1][0].headers["Authorization"].startswith("Basic ")
