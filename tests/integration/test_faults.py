@@ -165,15 +165,15 @@ def test_proxy_resets_a_write_before_the_registry_sees_it(plain_registry, proxie
 
 def test_proxy_random_faults_are_seeded_and_bounded(plain_registry, proxies):
     """Same seed, same decisions; ``max_consecutive`` caps a streak on one request."""
-    runs = []
-    for _ in range(2):
-        proxy = proxies(plain_registry, rate=0.5, seed=11, kinds=("500", "503"))
-        statuses = [requests.get(f"{proxy.url}/v2/", timeout=10).status_code for _ in range(40)]
-        runs.append(statuses)
-    assert runs[0] == runs[1]
-    assert {500, 503, 200} <= set(runs[0])
+    def statuses(proxy: FaultProxy, count: int) -> list[int]:
+        return [requests.get(f"{proxy.url}/v2/", timeout=10).status_code for _n in range(count)]
+
+    first, second = (statuses(proxies(plain_registry, rate=0.5, seed=11, kinds=("500", "503")), 40)
+                     for _run in range(2))
+    assert first == second
+    assert {500, 503, 200} <= set(first)
     always = proxies(plain_registry, rate=1.0, kinds=("502",), max_consecutive=2)
-    assert [requests.get(f"{always.url}/v2/", timeout=10).status_code for _ in range(6)] == [502, 502, 200] * 2
+    assert statuses(always, 6) == [502, 502, 200] * 2
 
 
 # --- transient faults: every copy succeeds ------------------------------------------------------------------
