@@ -32,6 +32,7 @@ from tests.rig.images import Image, RawPuller, RawPusher, make_image, make_multi
 from tests.rig.registry_server import REGISTRY_BIN, free_port
 
 WRITE = re.compile(r'"(PUT|POST|PATCH|DELETE) /v2/')
+SECRET = "ocireg-role-test-http-secret"  # in the registry config: the role must never print it
 
 
 class ScriptedRegistry:
@@ -52,7 +53,7 @@ class ScriptedRegistry:
             "log": {"level": "info", "accesslog": {"disabled": False}},
             "storage": {"filesystem": {"rootdirectory": str(self.storage)}, "delete": {"enabled": True},
                         "maintenance": {"uploadpurging": {"enabled": False}}},
-            "http": {"addr": self.host, "secret": "ocireg-role-test"},
+            "http": {"addr": self.host, "secret": SECRET},
         }
         # A comment and a key order a YAML round trip would lose: the restore must be byte for byte.
         self.config_text = "# managed by hand\n" + yaml.safe_dump(config, sort_keys=False)
@@ -178,8 +179,11 @@ def test_role_check_mode_then_prune_and_collect_garbage_read_only(scripted_regis
     assert line.startswith("old dev images: 2 repositories, 3 digests: delete 2")
     assert "would apply 2 deletions and 0 untags" in line and "garbage collection needed" in line
 
-    done = run_playbook(play)
+    done = run_playbook(play, diff=True, verbosity=1)
     assert done.rc == 0, done.explain()
+    # The configuration (secrets included) is read and rewritten without being shown, not even with --diff.
+    assert SECRET not in done.output
+    assert "content" not in done.task("Read the configuration, to restore it byte for byte afterwards").result
     (line,) = done.task("Show the summary")["msg"]
     assert "applied 2 deletions" in line
     # Garbage-collect ran while the registry refused uploads (read-only maintenance mode) ...
