@@ -259,7 +259,7 @@ def test_random_flips_amid_transient_faults_fail_exactly_the_copies_they_hit(pla
     dest_registry = registry_factory()
     src_proxy = proxies(plain_registry, rate=0.08, seed=3, kinds=("flip",),
                         flip_paths=r"/(blobs|manifests)/sha256:")
-    dest_proxy = proxies(dest_registry, rate=FAULT_RATE, seed=4)
+    dest_proxy = proxies(dest_registry, rate=FAULT_RATE, seed=4, body_paths=BLOBS)
     sleeps = Sleeps()
     src, dest = client(src_proxy, sleeps), client(dest_proxy, sleeps)
     outcomes: Counter[str] = Counter()

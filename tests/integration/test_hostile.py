@@ -22,6 +22,7 @@ import json
 import re
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -53,8 +54,21 @@ from tests.rig.registry_server import free_port
 IMAGE = images.make_image("hostile", layers=2, layer_size=64 * 1024)
 OTHER = images.make_image("impostor", layers=1, layer_size=1024)
 MiB = 1024 * 1024
-# What a client may have pulled from a socket beyond a cap: kernel buffers on both ends.
-SOCKET_SLACK = 8 * MiB
+
+
+def _socket_slack() -> int:
+    """What can be in flight beyond what a client read: the largest kernel socket buffers on both ends."""
+    total = MiB  # the proxy's pieces and Python-side buffering
+    for name in ("tcp_rmem", "tcp_wmem"):
+        try:
+            total += int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+        except (OSError, IndexError, ValueError):
+            total += 8 * MiB
+    return total
+
+
+#: Bytes an endless body may have handed out beyond a cap without the client reading them.
+SOCKET_SLACK = _socket_slack()
 
 
 @pytest.fixture
@@ -89,17 +103,22 @@ def seed(registry) -> None:
 
 
 class Endless:
-    """An endless body in 64 KiB pieces that counts what it handed out (the proxy stops when the client hangs up)."""
+    """A body far beyond any cap (256 MiB) in 64 KiB pieces, counting what it handed out.
 
-    def __init__(self, piece: bytes = b" " * 65536, prefix: bytes = b"") -> None:
+    The proxy stops pulling pieces when the client hangs up. It is finite only
+    so that a client without a cap fails the test instead of hanging it.
+    """
+
+    def __init__(self, piece: bytes = b" " * 65536, prefix: bytes = b"", total: int = 256 * MiB) -> None:
         self.piece = piece
         self.prefix = prefix
+        self.total = total
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
         self.sent += len(self.prefix)
         yield self.prefix
-        while True:
+        while self.sent < self.total:
             self.sent += len(self.piece)
             yield self.piece
 
