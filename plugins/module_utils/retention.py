@@ -564,7 +564,9 @@ class _RepositoryApply:
                 try:
                     used = self.repo.delete_tag(tag, method)
                 except UnsupportedError as err:
-                    self._skip(entry.digest, (tag,), TAG_DELETE_UNSUPPORTED, f"tag {tag} not removed: {err.message}")
+                    note = self._restore_tag(tag, entry)
+                    self._skip(entry.digest, (tag,), TAG_DELETE_UNSUPPORTED,
+                               f"tag {tag} not removed: {err.message}{note}")
                     continue
             self.result.applied.append({
                 "repository": self.name,
@@ -576,6 +578,22 @@ class _RepositoryApply:
                 "method": used,
                 "fallback_index_updated": None,
             })
+
+    def _restore_tag(self, tag: str, entry: PlanEntry) -> str:
+        """Point ``tag`` back at the plan's digest when a refused untag left it elsewhere.
+
+        The dummy-manifest method pushes a placeholder under the tag before
+        deleting it; a registry that refuses deletes keeps the placeholder, so
+        the tag would point at it. The original bytes are pushed back (same
+        digest). Returns a note for the skip message.
+        """
+        descriptor = self.repo.resolve(tag)
+        if descriptor is None or descriptor.digest == entry.digest:
+            return ""
+        manifest = self.repo.fetch_manifest(entry.digest)
+        self.repo.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
+        return (f"; the placeholder manifest {descriptor.digest} pushed to remove it could not be deleted, so the tag "
+                f"was pointed back at {entry.digest} (the placeholder stays, untagged)")
 
     def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:
         self.result.skipped.append({"repository": self.name, "digest": digest, "tags": list(tags),

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError
+from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, UnsupportedError
 from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry, Repository
 from ansible_collections.ocireg.registry.plugins.module_utils.retention import (
     CHANGED_SINCE_PLAN,
+    ApplyError,
     apply_plan,
     collect_snapshot,
     deletion_groups,
@@ -410,3 +411,38 @@ def test_referrers_api_and_tag_delete_on_an_oci_1_1_registry(httpserver) -> None
     assert set(fake.manifests) == {kept.digest, kept_sbom, shared.digest}
     assert fake.tags == {"v1": kept.digest, "release": shared.digest}
     assert not [path for _method, path in fake.requests if "/manifests/sha256-" in path]  # no fallback tags needed
+
+
+@pytest.fixture
+def no_delete_registry() -> Iterator[RigRegistry]:
+    """A rig registry with storage.delete.enabled false (the rig enables deletes by default)."""
+    server = RigRegistry()
+    server.config["storage"]["delete"] = {"enabled": False}
+    with server:
+        yield server
+
+
+def test_registry_refusing_deletes(no_delete_registry: RigRegistry) -> None:
+    """Distribution with storage.delete.enabled false: deletions fail the run, untags leave the tag as it was."""
+    server = no_delete_registry
+    pusher = RawPusher.for_registry(server)
+    shared = make_image("no-delete")
+    pusher.push_image(REPO, shared, tag="dev-shared")
+    pusher.push_image(REPO, shared, tag="release")
+    repo, plan = plan_for(server, DEV_OLD)
+    assert [e.untag_tags for e in plan.untags] == [("dev-shared",)] and not plan.deletions
+
+    result = apply_plan(repo, plan, check_mode=False)
+
+    assert result.applied == []
+    (skip,) = result.skipped
+    assert skip["reason"] == "tag_delete_unsupported" and "pointed back at" in skip["message"]
+    # The placeholder the dummy-manifest method pushed could not be deleted; the tag is back on its image.
+    assert head(server, "dev-shared") == shared.digest == head(server, "release")
+
+    doomed = pusher.push_image(REPO, make_image("doomed"), tag="dev-doomed")
+    repo, plan = plan_for(server, DEV_OLD)
+    with pytest.raises(ApplyError, match="storage.delete.enabled") as raised:
+        apply_plan(repo, plan, check_mode=False)
+    assert raised.value.result.applied == [] and isinstance(raised.value.cause, UnsupportedError)
+    assert head(server, "dev-doomed") == doomed.digest
