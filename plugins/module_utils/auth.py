@@ -486,6 +486,14 @@ class Authenticator:
         self._lock = threading.Lock()
         self._hosts: dict[str, _HostAuth] = {}
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
+        # Every token handed out, even after it left the cache, so callers can
+        # scrub a registry error that echoes one back (bounded like the cache).
+        self._issued: dict[str, None] = {}
+
+    def issued_tokens(self) -> list[str]:
+        """The bearer tokens this authenticator obtained, for scrubbing output; never logged."""
+        with self._lock:
+            return list(self._issued)
 
     # -- what the transport calls ------------------------------------------------------
 
@@ -597,6 +605,9 @@ class Authenticator:
         if len(self._tokens) >= _MAX_CACHED_TOKENS:
             del self._tokens[min(self._tokens, key=lambda k: self._tokens[k].expires_at)]
         self._tokens[(realm, service, scopes)] = token
+        self._issued[token.value] = None
+        while len(self._issued) > 4 * _MAX_CACHED_TOKENS:
+            del self._issued[next(iter(self._issued))]
 
     def _fetch_token(self, host: str, realm: str, service: str, scopes: tuple[str, ...]) -> _Token:
         creds = self.credentials

@@ -102,4 +102,7 @@ class ClientFactory:
         found = [self._options.get(k) for k in ("password", "registry_token")]
         for registry in self._registries.values():
             found.extend(secrets_of(registry.credentials))
+            authenticator = registry.transport.authenticator
+            if authenticator is not None:
+                found.extend(authenticator.issued_tokens())
         return [s for s in found if s]

@@ -249,8 +249,6 @@ def test_a_rejected_registry_token_is_not_repeated(ran):
 
 
 
-@pytest.mark.xfail(strict=True, reason="the scrub list (ClientFactory.secrets) holds passwords and registry_token, "
-                   "not the bearer tokens the token service issued: a registry that echoes one gets it printed")
 def test_an_echoed_bearer_token_is_scrubbed(ran):
     """What modules do with an error (ansible_glue.scrub with the factory's secrets), against an echoing registry."""
     with FaultProxy.for_registry(ran.token) as echo:
