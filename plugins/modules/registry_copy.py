@@ -250,8 +250,10 @@ mounted:
   type: list
   elements: str
   sample: []
-skipped:
-  description: What the destination already had.
+already_present:
+  description:
+    - What the destination already had, so was neither transferred nor mounted.
+    - Not called C(skipped), because Ansible reads a true C(skipped) key as a skipped task.
   returned: success
   type: dict
   contains:
@@ -291,7 +293,7 @@ tag_results:
       dest_after: {"1.0.0": sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb}
       copied: {manifests: 0, blobs: 0, bytes: 0}
       mounted: []
-      skipped: {manifests: 1, blobs: 0, bytes: 0}
+      already_present: {manifests: 1, blobs: 0, bytes: 0}
       notes: []
       duration: 0.012
 failed_tags:
@@ -399,6 +401,9 @@ def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     """Shape a single copy's result (and its diff) and exit."""
     data = copied.to_dict()
     before, after = data.pop("dest_before"), data.pop("dest_after")
+    # Ansible reads a truthy top-level 'skipped' as "task skipped", so the
+    # counts of what the destination already had go out as 'already_present'.
+    data["already_present"] = data.pop("skipped")
     result.update(data)
     result["dest_tags"] = {tag: {"before": before[tag], "after": after[tag]} for tag in before}
     if module._diff:  # pylint: disable=protected-access
@@ -410,7 +415,7 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     """Shape a mirror's result; fail (with everything done so far) when a tag failed."""
     result.update(
         changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
-        skipped=summary["skipped"], notes=summary["notes"], duration=summary["duration"],
+        already_present=summary["skipped"], notes=summary["notes"], duration=summary["duration"],
         tag_results=summary["tags"], failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
     )
     if module._diff:  # pylint: disable=protected-access

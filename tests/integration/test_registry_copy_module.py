@@ -45,6 +45,9 @@ def test_check_then_copy_then_no_change(plain_registry, registry_factory, run_pl
     result = again.task("copy")
     assert not result.failed and not result.changed, again.explain()
     assert result["copied"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+    # A truthy top-level 'skipped' would make Ansible report the task as skipped.
+    assert result.status == "ok" and "skipped" not in result.result, again.explain()
+    assert result["already_present"]["manifests"] == 1
     assert len(plain_registry.requests_since(marks[0])) == 1
     assert len(dest_registry.requests_since(marks[1])) == 1
 
