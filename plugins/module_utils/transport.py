@@ -182,6 +182,10 @@ class ReplayRequired(TransportError):
     """
 
 
+class _BodyCut(TransportError):
+    """Internal: a response body broke off after its headers (the request may be sent again)."""
+
+
 def parse_oci_errors(body: bytes) -> list[OciError]:
     """The entries of an OCI error body; ``[]`` when the body is not one."""
     try:
@@ -432,7 +436,15 @@ class Transport:
                 continue
             if status in ok:
                 if not stream and method != "HEAD":
-                    self._read_body(response, max_body or self.options.max_manifest_bytes, what)
+                    try:
+                        self._read_body(response, max_body or self.options.max_manifest_bytes, what)
+                    except _BodyCut as exc:
+                        # The answer broke after its headers; a GET can simply be asked again.
+                        if method == "GET" and retry and attempt < self.options.retries:
+                            self.options.sleep(backoff_delay(attempt, self.options))
+                            attempt += 1
+                            continue
+                        raise TransportError(str(exc)) from None
                 return response
             raise self.error_for(response, what, retried=attempt)
 
@@ -554,7 +566,7 @@ class Transport:
                         status=response.status_code,
                     )
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise TransportError(self._connection_message(exc, what)) from None
+            raise _BodyCut(self._connection_message(exc, what)) from None
         finally:
             response.close()
         # Hand the capped body to callers through the normal requests API.

@@ -209,8 +209,6 @@ def test_fifty_copies_through_ten_percent_faults_are_all_identical(plain_registr
     assert sum(injected.values()) >= requests_sent * FAULT_RATE / 2
 
 
-@pytest.mark.xfail(strict=True, reason="transport.py reads a 200 body outside its retry loop: a GET whose body "
-                   "breaks after the headers is not sent again (see docs/reliability.md, known gaps)")
 @pytest.mark.parametrize("kind", ["reset", "truncate"])
 def test_a_manifest_body_cut_midway_is_fetched_again(plain_registry, proxies, kind):
     seeded(plain_registry)
