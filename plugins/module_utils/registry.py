@@ -120,6 +120,11 @@ class Registry:
         return f"Registry({self.host!r})"
 
     @property
+    def supports_referrers_api(self) -> bool | None:
+        """Whether the registry serves the OCI 1.1 referrers API: None until a referrers call found out."""
+        return self._referrers_api
+
+    @property
     def warnings(self) -> list[str]:
         """``Warning`` texts the registry sent, deduplicated (modules show them as Ansible warnings)."""
         return self.transport.warnings
@@ -306,9 +311,10 @@ class Repository:
                 raise UnsupportedError(
                     f"{self.registry.host} does not support deleting tag {self._display(tag)} by name (DELETE by "
                     "tag was refused); use the dummy_manifest method")
-        if self.resolve(tag) is None:
+        current = self.resolve(tag)
+        if current is None:
             raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}")
-        self._untag_with_dummy(tag)
+        self._untag_with_dummy(tag, current.digest)
         return "dummy_manifest"
 
     def _delete_by_tag(self, tag: str) -> bool:
@@ -326,7 +332,7 @@ class Repository:
         self.registry._learn("_tag_delete", False)
         return False
 
-    def _untag_with_dummy(self, tag: str) -> None:
+    def _untag_with_dummy(self, tag: str, original: str) -> None:
         if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
             self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
         empty = EMPTY_DESCRIPTOR.to_oci()
@@ -341,7 +347,16 @@ class Repository:
         }
         raw = json.dumps(dummy, separators=(",", ":"), sort_keys=True).encode("utf-8")
         digest = self.push_manifest(tag, raw, mt.OCI_MANIFEST, update_referrers=False)
-        self.delete_manifest(digest)
+        try:
+            self.delete_manifest(digest)
+        except UnsupportedError as err:
+            # A registry that refuses deletes keeps the placeholder under the tag:
+            # point the tag back at its image (same bytes, same digest) before failing.
+            manifest = self.fetch_manifest(original)
+            self.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
+            raise UnsupportedError(
+                f"{err.message}; tag {self._display(tag)} still points at {original} (the placeholder manifest "
+                f"{digest} pushed to remove it stays, untagged)", status=err.status, code=err.code) from None
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob_exists(self, digest: str) -> int | None:

@@ -105,8 +105,8 @@ def _referrers_api_absent(registry: Registry) -> bool:
     Then the ``sha256-<hex>`` fallback indexes (tags, already read) are the
     whole truth and no per-digest request is needed.
     """
-    # Repository.referrers learns this on its first call; registry.py has no public name for it yet.
-    return getattr(registry, "_referrers_api", None) is False
+    # Repository.referrers learns this on its first call.
+    return registry.supports_referrers_api is False
 
 
 def resolve_tags(repo: Repository, tags: Sequence[str], max_concurrency: int | None = None) -> dict[str, str]:
@@ -564,9 +564,8 @@ class _RepositoryApply:
                 try:
                     used = self.repo.delete_tag(tag, method)
                 except UnsupportedError as err:
-                    note = self._restore_tag(tag, entry)
-                    self._skip(entry.digest, (tag,), TAG_DELETE_UNSUPPORTED,
-                               f"tag {tag} not removed: {err.message}{note}")
+                    # delete_tag has already pointed the tag back at its image.
+                    self._skip(entry.digest, (tag,), TAG_DELETE_UNSUPPORTED, f"tag {tag} not removed: {err.message}")
                     continue
             self.result.applied.append({
                 "repository": self.name,
@@ -578,22 +577,6 @@ class _RepositoryApply:
                 "method": used,
                 "fallback_index_updated": None,
             })
-
-    def _restore_tag(self, tag: str, entry: PlanEntry) -> str:
-        """Point ``tag`` back at the plan's digest when a refused untag left it elsewhere.
-
-        The dummy-manifest method pushes a placeholder under the tag before
-        deleting it; a registry that refuses deletes keeps the placeholder, so
-        the tag would point at it. The original bytes are pushed back (same
-        digest). Returns a note for the skip message.
-        """
-        descriptor = self.repo.resolve(tag)
-        if descriptor is None or descriptor.digest == entry.digest:
-            return ""
-        manifest = self.repo.fetch_manifest(entry.digest)
-        self.repo.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
-        return (f"; the placeholder manifest {descriptor.digest} pushed to remove it could not be deleted, so the tag "
-                f"was pointed back at {entry.digest} (the placeholder stays, untagged)")
 
     def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:
         self.result.skipped.append({"repository": self.name, "digest": digest, "tags": list(tags),

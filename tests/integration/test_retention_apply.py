@@ -436,7 +436,7 @@ def test_registry_refusing_deletes(no_delete_registry: RigRegistry) -> None:
 
     assert result.applied == []
     (skip,) = result.skipped
-    assert skip["reason"] == "tag_delete_unsupported" and "pointed back at" in skip["message"]
+    assert skip["reason"] == "tag_delete_unsupported" and "still points at" in skip["message"]
     # The placeholder the dummy-manifest method pushed could not be deleted; the tag is back on its image.
     assert head(server, "dev-shared") == shared.digest == head(server, "release")
 
