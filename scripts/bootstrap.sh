@@ -25,4 +25,5 @@ PY
 
 venv=${VENV:-$root/.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/tests/requirements.txt" ${EXTRA_PIP:-}
+read -r -a extra <<< "${EXTRA_PIP:-}"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/tests/requirements.txt" "${extra[@]}"

@@ -19,7 +19,9 @@ trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/ocireg/registry"
 mkdir -p "$dest"
 # Only what git would ship: tracked files plus untracked ones that are not ignored.
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$dest/" 2>/dev/null || true)
+# (A tracked file deleted in the working tree is left out.)
+(cd "$root" && git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' f; do if [ -e "$f" ]; then cp --parents "$f" "$dest/"; fi; done)
 cd "$dest"
 git init -q && git add -A && git -c user.email=ci@localhost -c user.name=ci commit -qm sanity
 export PATH="$venv/bin:$PATH"

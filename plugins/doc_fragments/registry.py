@@ -23,7 +23,7 @@ options:
     type: str
   registry_token:
     description:
-      - A bearer token sent as-is in C(Authorization: Bearer) to registries that use token auth.
+      - A bearer token sent as-is (C(Authorization) header, C(Bearer) scheme) to registries that use token auth.
       - Most cloud registries (ECR, Artifact Registry, ACR) want their short-lived tokens as O(password)
         with a fixed O(username) instead; see the authentication guide in C(docs/guide_authentication.md).
       - Takes precedence over O(username) and O(password). Never logged or returned.

@@ -17,7 +17,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    import requests  # noqa: F401 pylint: disable=unused-import - only probed here; the client imports it itself
+    import requests  # noqa: F401 pylint: disable=unused-import
+    # (only probed here; the client imports it itself)
 except ImportError:
     REQUESTS_IMPORT_ERROR: str | None = traceback.format_exc()
 else:

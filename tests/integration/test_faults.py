@@ -251,7 +251,7 @@ def test_a_flipped_byte_is_detected_and_nothing_is_tagged(plain_registry, regist
 
 
 def test_random_flips_amid_transient_faults_fail_exactly_the_copies_they_hit(plain_registry, registry_factory,
-                                                                            proxies):
+                                                                             proxies):
     """A copy fails with DigestMismatchError if and only if a byte it read was flipped; failed ones tag nothing."""
     seeded(plain_registry)
     dest_registry = registry_factory()
@@ -335,7 +335,7 @@ def test_retry_after_is_capped_and_an_endless_rate_limit_is_reported(plain_regis
 
 
 def test_modules_ride_out_faults_time_out_and_honour_retry_after(plain_registry, registry_factory, proxies,
-                                                                  run_playbook):
+                                                                 run_playbook):
     """Real module runs: a copy through faults, a stall against ``timeout: 1``, a 429 with ``Retry-After: 1``.
 
     Here the client really sleeps; the only time check is a lower bound taken

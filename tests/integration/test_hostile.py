@@ -212,7 +212,7 @@ def test_a_manifest_by_tag_must_match_the_digest_the_registry_announces(plain_re
 
 @pytest.mark.parametrize("flavour", ["basic_registry", "token_registry"])
 def test_a_redirect_to_another_host_never_carries_authorization(request, flavour, proxies, other_host,
-                                                               registry_factory):
+                                                                registry_factory):
     """Blob downloads are redirected to "storage" on another origin; the copy completes without credentials there."""
     registry = request.getfixturevalue(flavour)
     RawPusher.for_registry(registry).push("src/app", IMAGE, tag="v1")

@@ -159,7 +159,7 @@ def role_play(registry: ScriptedRegistry, wrapper: Path, **overrides: Any) -> di
 
 
 def test_role_check_mode_then_prune_and_collect_garbage_read_only(scripted_registry: ScriptedRegistry,
-                                                                   run_playbook) -> None:
+                                                                  run_playbook) -> None:
     registry = scripted_registry
     pusher = RawPusher(registry.url)
     kept = make_image("release")

@@ -167,7 +167,7 @@ def playbook(setup: Setup, workdir: Path) -> tuple[list[dict[str, Any]], dict[st
         {"name": "lookup basic", **lookup(f"{basic.host}/src/app:v1", "basic_password")},
         {"name": "lookup token", **lookup(f"{token.host}/src/app", "token_password", query="tags")},
         {"name": "prune", "ocireg.registry.registry_prune": {"repository": f"{basic.host}/src/app", "keep_latest": 5,
-                                                              **basic_auth}},
+                                                             **basic_auth}},
         {"name": "wrong basic", "ignore_errors": True, info: {"reference": f"{basic.host}/src/app:v1", **wrong_auth}},
         {"name": "wrong token", "ignore_errors": True, info: {"reference": f"{token.host}/src/app:v1", **wrong_auth}},
         {"name": "wrong lookup", "ignore_errors": True, **lookup(f"{token.host}/src/app:v1", "wrong_password")},
@@ -175,7 +175,7 @@ def playbook(setup: Setup, workdir: Path) -> tuple[list[dict[str, Any]], dict[st
         {"name": "echoed error", "ignore_errors": True,
          info: {"reference": f"{setup.echo.host}/src/app:v1", "include": ["tags"], **basic_auth}},
         {"name": "echoed lookup", "ignore_errors": True, **lookup(f"{setup.echo.host}/src/app", "basic_password",
-                                                                   query="tags")},
+                                                                  query="tags")},
     ]
     return tasks, variables
 
@@ -246,7 +246,6 @@ def test_a_rejected_registry_token_is_not_repeated(ran):
     rendered = "\n".join([str(caught.value), repr(caught.value), json.dumps(caught.value.to_dict()),
                           "".join(traceback.format_exception(caught.value))])
     assert bogus not in rendered
-
 
 
 def test_an_echoed_bearer_token_is_scrubbed(ran):

@@ -465,7 +465,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             chunked = not isinstance(reply.body, bytes) and reply.length is None
             for name, value in reply.headers:
                 if name.lower() not in _HOP_BY_HOP and not (name.lower() == "content-length" and
-                                                          request.method != "HEAD"):
+                                                            request.method != "HEAD"):
                     self.send_header(name, value)
             if request.method != "HEAD":
                 if chunked:

@@ -256,7 +256,7 @@ def test_5xx_after_every_retry_is_a_transport_error(httpserver: HTTPServer, slee
     httpserver.expect_request("/v2/").respond_with_handler(sequence(Response("boom", 500)))
     with pytest.raises(TransportError) as caught:
         make_transport(httpserver, sleeps, retries=1).request("GET", "/v2/", operation="ping")
-    assert type(caught.value) is TransportError
+    assert type(caught.value) is TransportError  # pylint: disable=unidiomatic-typecheck
     assert "ping on " in str(caught.value) and "HTTP 500" in str(caught.value)
     assert caught.value.status == 500
 
@@ -560,7 +560,7 @@ def test_document_over_the_cap_is_refused_by_content_length(httpserver: HTTPServ
 
 def test_document_over_the_cap_is_refused_without_content_length(httpserver: HTTPServer, sleeps: Sleeps) -> None:
     def stream(_request: Request) -> Response:
-        return Response((b"y" * 65536 for _ in range(80)), direct_passthrough=True)
+        return Response((b"y" * 65536 for _unused in range(80)), direct_passthrough=True)
 
     httpserver.expect_request("/v2/a/manifests/chunked").respond_with_handler(stream)
     with pytest.raises(TooLargeError):
@@ -626,7 +626,7 @@ def test_statuses_and_oci_codes_map_to_typed_errors(httpserver: HTTPServer, slee
     with pytest.raises(RegistryError) as caught:
         make_transport(httpserver, sleeps, retries=0).request(
             "GET", "/v2/team/app/manifests/v1", operation="fetch manifest team/app:v1")
-    assert type(caught.value) is expected
+    assert type(caught.value) is expected  # pylint: disable=unidiomatic-typecheck
     assert caught.value.status == status and caught.value.code == code
     message = str(caught.value)
     assert message.startswith(f"fetch manifest team/app:v1 on {host_of(httpserver)} failed: HTTP {status}")
