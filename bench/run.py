@@ -3,7 +3,7 @@
 
 Run from the checkout with the project venv (see bench/README.md):
 
-    .venv/bin/python bench/run.py            # default run, about 5 minutes on 2 cores
+    .venv/bin/python bench/run.py            # default run, about 4 minutes on 2 cores
     .venv/bin/python bench/run.py --big      # adds W1-big, one 512 MiB layer
     .venv/bin/python bench/run.py --rounds 1 --layer-mib 8 --no-write   # smoke run
 
@@ -90,9 +90,10 @@ def worker_resolve(args: dict[str, Any]) -> None:
     """Resolve many tags concurrently with Repository.resolve; prints how many resolved."""
     mods = _collection_imports()
     repo = mods["Registry"](args["host"], mods["TransportOptions"](plain_http=True)).repository(args["repo"])
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args["concurrency"]) as pool:
         found = [d for d in pool.map(repo.resolve, args["tags"]) if d is not None]
-    print(json.dumps({"resolved": len(found)}))
+    print(json.dumps({"resolved": len(found), "duration": time.perf_counter() - started}))
 
 
 def worker_noop(_args: dict[str, Any]) -> None:
@@ -384,6 +385,13 @@ class Result:
     def rss_mib(self) -> float:
         return max(r.rss_kib for r in self.runs) / 1024
 
+    @property
+    def engine(self) -> float | None:
+        """Median of the time ours reported itself (without Python start-up and imports)."""
+        own = [json.loads(r.stdout)["duration"] for r in self.runs if r.stdout.strip().startswith("{")
+               and "duration" in json.loads(r.stdout)]
+        return statistics.median(own) if own else None
+
 
 def uploads_in(requests_logged: Sequence[Any]) -> int:
     return sum(1 for r in requests_logged if r.method in ("PUT", "PATCH") and "/blobs/uploads/" in r.path)
@@ -429,29 +437,27 @@ def bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, Any]]:
             seed(source.url, "w1big/app", big, "v1")
         facts["w1_bytes"], facts["w3_bytes"] = w1.total_bytes, w3.total_bytes
         facts["big_bytes"] = big.total_bytes if big else None
-        facts["noop_rss_mib"] = measured(self_command("worker-noop", {})).rss_kib / 1024
+        noop = [measured(self_command("worker-noop", {})) for _attempt in range(3)]
+        facts["noop_rss_mib"] = max(r.rss_kib for r in noop) / 1024
+        facts["noop_wall"] = statistics.median(r.wall for r in noop)
 
         cross = [("W1", "w1/app", w1)] + ([("W1-big", "w1big/app", big)] if big else []) + [("W3", "w3/app", w3)]
+        # The concurrency sweep runs in the same rounds as the other tools, so all see the same conditions.
+        sweep = [f"ours c={c}" for c in SWEEP if c != args.concurrency] if args.sweep else []
         for workload, repo, image in cross:
+            tools = [*TOOLS, *(sweep if workload in ("W1", "W3") else [])]
             log(f"{workload}: {image.total_bytes / MiB:.0f} MiB across registries")
             for rnd in range(args.rounds):
-                for tool in rotated(TOOLS, rnd):
+                for tool in rotated(tools, rnd):
                     with Fresh() as dest:
-                        if tool == "ours":
-                            run = ours(source.host, repo, dest.host, "copy/app", args.concurrency)
+                        if tool.startswith("ours"):
+                            concurrency = int(tool.partition("c=")[2] or args.concurrency)
+                            run = ours(source.host, repo, dest.host, "copy/app", concurrency)
                         elif tool == "skopeo":
                             run = skopeo(source.host, repo, dest.host, "copy/app")
                         else:
                             run = floor_copy(source.url, repo, dest.url, "copy/app", image, mount=False)
                         record(workload, tool, run)
-        if args.sweep:
-            for workload, repo, image in [c for c in cross if c[0] in ("W1", "W3")]:
-                log(f"{workload}: concurrency sweep {SWEEP}")
-                for rnd in range(args.rounds):
-                    for concurrency in rotated([str(c) for c in SWEEP], rnd):
-                        with Fresh() as dest:
-                            run = ours(source.host, repo, dest.host, "copy/app", int(concurrency))
-                        record(workload, f"ours c={concurrency}", run)
 
         log("W2: the W1 image into another repository of the same registry")
         for rnd in range(args.rounds):
@@ -553,7 +559,7 @@ def report(results: list[Result], facts: dict[str, Any], args: argparse.Namespac
     by_key = {(r.workload, r.tool): r for r in results}
     env = environment()
     lines = [
-        "# Performance",
+        "## Measurements",
         "",
         "Measured with `bench/run.py` (see `bench/README.md`); every number below comes from one run of it.",
         f"Command: `python bench/run.py {' '.join(args.argv)}`".rstrip() + f" ({args.rounds} rounds, medians).",
@@ -568,15 +574,19 @@ def report(results: list[Result], facts: dict[str, Any], args: argparse.Namespac
         "at once as `curl GET | curl PUT` (W2: one `curl` mount POST per blob; W4: `curl -I` of the two tags; "
         f"W5: one `curl --parallel -I` over all tags, {args.resolve_concurrency} at a time).",
         "Cross-registry runs go to a fresh destination registry each time. Peak RSS is GNU time's `%M` for the "
-        f"process (max over rounds); a Python process that only imports our code peaks at {facts['noop_rss_mib']:.1f} MiB.",
+        f"process (max over rounds); a Python process that only imports our code peaks at {facts['noop_rss_mib']:.1f} MiB "
+        f"and takes {facts['noop_wall']:.3f} s to start. *In-process s* is the time ours measured itself "
+        "(`CopyResult.duration`; W5: the resolve loop), without that start-up.",
         "",
-        "| workload | tool | median s | min s | max s | vs skopeo | vs floor | peak RSS MiB | requests | blob uploads |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | tool | median s | min s | max s | vs skopeo | vs floor | in-process s | peak RSS MiB | requests "
+        "| blob uploads |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = ["W1", "W1-big", "W2", "W3", "W4", "W5"]
     text = {k: v.format(layer=args.layer_mib, half=args.layer_mib // 2, tags=args.tags) for k, v in WORKLOAD_TEXT.items()}
     for workload in order:
         tools = [t for t in (*TOOLS, *(f"ours c={c}" for c in SWEEP)) if (workload, t) in by_key]
+        labels = {"ours": f"ours ({args.resolve_concurrency} threads)" if workload == "W5" else f"ours (c={args.concurrency})"}
         for tool in tools:
             item = by_key[(workload, tool)]
             walls = [r.wall for r in item.runs]
@@ -586,13 +596,59 @@ def report(results: list[Result], facts: dict[str, Any], args: argparse.Namespac
             vs_floor = f"{item.median / floor_median:.2f}×" if floor_median and tool != "floor" else ""
             requests = f"{statistics.median(item.requests):g}" if item.requests else ""
             uploads = f"{max(item.uploads)}" if item.uploads else ""
-            lines.append(f"| {text[workload] if tool == tools[0] else ''} | {tool} | {item.median:.3f} | "
-                         f"{min(walls):.3f} | {max(walls):.3f} | {vs_skopeo} | {vs_floor} | {item.rss_mib:.1f} | "
-                         f"{requests} | {uploads} |")
+            engine = f"{item.engine:.3f}" if item.engine is not None else ""
+            lines.append(f"| {text[workload] if tool == tools[0] else ''} | {labels.get(tool, tool)} | {item.median:.3f} | "
+                         f"{min(walls):.3f} | {max(walls):.3f} | {vs_skopeo} | {vs_floor} | {engine} | "
+                         f"{item.rss_mib:.1f} | {requests} | {uploads} |")
     lines.append("")
     lines.append(f"Bytes per workload: W1 {facts['w1_bytes'] / MiB:.1f} MiB, W3 {facts['w3_bytes'] / MiB:.1f} MiB"
                  + (f", W1-big {facts['big_bytes'] / MiB:.1f} MiB." if facts.get("big_bytes") else "."))
+    lines += ["", *verdict(by_key)]
     return "\n".join(lines) + "\n"
+
+
+def verdict(by_key: dict[tuple[str, str], Result]) -> list[str]:
+    """The issue's targets, checked against this run's numbers."""
+    def get(workload: str, tool: str) -> Result | None:
+        return by_key.get((workload, tool))
+
+    lines = ["Against the targets of the issue, in this run:", ""]
+    ours_w1, skopeo_w1 = get("W1", "ours"), get("W1", "skopeo")
+    if ours_w1 and skopeo_w1:
+        ratio = ours_w1.median / skopeo_w1.median
+        lines.append(f"- W1 median wall ≤ skopeo's (aim 0.8×): {ratio:.2f}× "
+                     f"({'met' if ratio <= 1 else 'NOT met'}; {'aim met' if ratio <= 0.8 else 'aim not met'}).")
+    w2 = get("W2", "ours")
+    if w2:
+        lines.append(f"- W2 moves zero blob bytes: {max(w2.uploads)} blob upload requests "
+                     f"({'met' if max(w2.uploads) == 0 else 'NOT met'}).")
+    w4 = get("W4", "ours")
+    if w4:
+        lines.append(f"- W4 ≤ 2 requests per image: {max(w4.requests)} requests "
+                     f"({'met' if max(w4.requests) <= 2 else 'NOT met'}).")
+    ours_rows = [r for (w, t), r in by_key.items() if t.startswith("ours")]
+    peak = max(r.rss_mib for r in ours_rows)
+    lines.append(f"- Peak RSS within 64 MB (61.0 MiB): {peak:.1f} MiB at most ({'met' if peak <= 61.0 else 'NOT met'}).")
+    one_stream, big = get("W1", "ours c=1"), get("W1-big", "ours")
+    if one_stream and big:
+        lines.append(f"- Flat from 64 MiB to 512 MiB layers: one 64 MiB layer at a time (W1, c=1) peaks at "
+                     f"{one_stream.rss_mib:.1f} MiB, one 512 MiB layer (W1-big) at {big.rss_mib:.1f} MiB.")
+    return lines
+
+
+BEGIN, END = "<!-- bench/run.py output begins -->", "<!-- bench/run.py output ends -->"
+
+
+def write_report(path: Path, text: str) -> None:
+    """Replace the generated part of ``path`` (between the markers), keeping what was written around it."""
+    block = f"{BEGIN}\n{text}{END}\n"
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        path.write_text(head + block + ("\n" + tail if tail else ""))
+    else:
+        path.write_text(f"# Performance\n\n{block}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -607,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None,
                         help="our blobs in flight (default: the engine's DEFAULT_CONCURRENCY)")
     parser.add_argument("--no-sweep", dest="sweep", action="store_false",
-                        help=f"skip timing ours at concurrency {', '.join(map(str, SWEEP))}")
+                        help=f"W1 and W3: skip timing ours at the other concurrencies of {', '.join(map(str, SWEEP))}")
     parser.add_argument("--tags", type=int, default=500, help="W5 tag count (default 500)")
     parser.add_argument("--resolve-concurrency", type=int, default=8, help="W5 parallel resolves (default 8)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"), help="markdown file to write")
@@ -626,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{', '.join(f'{x:.2f}' for x in load_after)}.\n")
     print(table)
     if not args.no_write:
-        Path(args.out).write_text(table)
+        write_report(Path(args.out), table)
         log(f"wrote {args.out}")
     return 0
 

@@ -55,9 +55,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils.reference import v
 if TYPE_CHECKING:
     from ansible_collections.ocireg.registry.plugins.module_utils.registry import Repository
 
-#: Blobs in flight. Chosen with bench/run.py (docs/performance.md): on loopback
-#: 4 streams saturate two cores; more adds memory without speed.
-DEFAULT_CONCURRENCY = 4
+#: Blobs in flight. Chosen with bench/run.py (docs/performance.md): 8 was the
+#: fastest of 1/2/4/8 on the multi-blob workloads; each stream adds about 2.5 MiB.
+DEFAULT_CONCURRENCY = 8
 #: Each stream holds a pooled connection per side; the transport pools 16.
 MAX_CONCURRENCY = 16
 
