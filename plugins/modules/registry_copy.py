@@ -398,13 +398,22 @@ def main() -> None:
         finish_copy(module, factory, result, copied)
 
 
+def public_copy(data: dict) -> dict:
+    """A copy result as the module returns it.
+
+    Ansible reads a truthy top-level 'skipped' as "task skipped", so the counts
+    of what the destination already had go out as 'already_present' (per-tag
+    results of a mirror too, so every copy result has the same keys).
+    """
+    data = dict(data)
+    data["already_present"] = data.pop("skipped")
+    return data
+
+
 def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     """Shape a single copy's result (and its diff) and exit."""
-    data = copied.to_dict()
+    data = public_copy(copied.to_dict())
     before, after = data.pop("dest_before"), data.pop("dest_after")
-    # Ansible reads a truthy top-level 'skipped' as "task skipped", so the
-    # counts of what the destination already had go out as 'already_present'.
-    data["already_present"] = data.pop("skipped")
     result.update(data)
     result["dest_tags"] = {tag: {"before": before[tag], "after": after[tag]} for tag in before}
     if module._diff:  # pylint: disable=protected-access
@@ -417,7 +426,7 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     result.update(
         changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
         already_present=summary["skipped"], notes=summary["notes"], duration=summary["duration"],
-        tag_results=summary["tags"], failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
+        tag_results={tag: public_copy(data) for tag, data in summary["tags"].items()}, failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
     )
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(summary["dest_before"], summary["dest_after"])

@@ -133,6 +133,8 @@ def test_mirror_with_keep_going(plain_registry, registry_factory, run_playbook):
     result = run.task("mirror")
     assert result.failed and "1 of 3 tag(s) failed to mirror: 1.0" in result["msg"]
     assert sorted(result["tag_results"]) == ["1.1", "2.0"]
+    assert result["tag_results"]["2.0"]["already_present"]["blobs"] == 0  # same keys as a single copy
+    assert "skipped" not in result["tag_results"]["2.0"]
     assert result.diff == {"before": {"1.1": "absent", "2.0": "absent"},
                            "after": {"1.1": contents["1.1"].digest, "2.0": contents["2.0"].digest}}
     assert result["failed_tags"]["1.0"]["type"] == "DigestMismatchError"
