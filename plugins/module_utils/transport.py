@@ -445,6 +445,8 @@ class Transport:
                             attempt += 1
                             continue
                         raise TransportError(str(exc)) from None
+                elif method == "HEAD":
+                    _release_connection(response)
                 return response
             raise self.error_for(response, what, retried=attempt)
 
@@ -694,3 +696,12 @@ def _reason(exc: Exception) -> str:
         reason = inner
     text = str(reason)
     return text[:300]
+
+
+def _release_connection(response: "requests.Response") -> bytes:
+    """Read a body-less answer (HEAD) so its connection goes back to the pool.
+
+    Responses are streamed; one nobody reads keeps its connection, so every
+    HEAD (resolve, blob_exists) would otherwise open a new one.
+    """
+    return response.content

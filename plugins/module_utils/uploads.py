@@ -182,14 +182,17 @@ class _Source:
 class _SizedBody:
     """A streamed request body with a known length (so requests sends Content-Length, not chunked).
 
-    It hashes what passes and stops the request if the source yields more or
-    fewer bytes than announced, rather than let the registry wait or truncate.
+    It stops the request if the source yields more or fewer bytes than
+    announced, rather than let the registry wait or truncate. It does not hash:
+    a copy's source stream is already verified as it is read (fetch_blob), and
+    the registry checks the digest of what it receives before committing it.
     """
 
     def __init__(self, chunks: Iterator[bytes], size: int, digest: str) -> None:
         self.chunks = chunks
         self.size = size
-        self.hasher = Hasher(digest, expected_size=size)
+        self.digest = digest
+        self.sent = 0
 
     def __len__(self) -> int:
         return self.size
@@ -198,17 +201,17 @@ class _SizedBody:
         for chunk in self.chunks:
             if not chunk:
                 continue
-            if self.hasher.size + len(chunk) > self.size:
+            if self.sent + len(chunk) > self.size:
                 raise DigestMismatchError(
-                    f"blob {self.hasher.expected} is larger than the {self.size} bytes announced: the source "
+                    f"blob {self.digest} is larger than the {self.size} bytes announced: the source "
                     "is corrupt or changed; nothing was committed", detail={"expected_size": self.size})
-            self.hasher.update(chunk)
+            self.sent += len(chunk)
             yield chunk
-        if self.hasher.size != self.size:
+        if self.sent != self.size:
             raise DigestMismatchError(
-                f"blob {self.hasher.expected} ended after {self.hasher.size} of {self.size} bytes: the source is "
+                f"blob {self.digest} ended after {self.sent} of {self.size} bytes: the source is "
                 "truncated; nothing was committed",
-                detail={"expected_size": self.size, "actual_size": self.hasher.size})
+                detail={"expected_size": self.size, "actual_size": self.sent})
 
 
 def push_blob(

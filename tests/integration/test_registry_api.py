@@ -502,3 +502,19 @@ def test_copy_with_a_reopenable_source_survives_a_dropped_upload(each_registry: 
     assert proxy.cuts == 1
     assert RawPuller.for_registry(each_registry).blob("team/copy", BIG_DIGEST) == BIG
     assert b"".join(source.blob_chunks(BIG_DIGEST, len(BIG), 1_500_000)) == BIG[1_500_000:]
+
+
+def test_head_requests_reuse_one_pooled_connection(plain_registry: RigRegistry) -> None:
+    """resolve / blob_exists answer from HEADs; an unread streamed HEAD response would keep its
+    connection out of the pool and every HEAD would open a new one (seen before the fix: 60 for 60)."""
+    image = make_image("pool")
+    RawPusher.for_registry(plain_registry).push("pool/app", image, tag="t")
+    registry = Registry(plain_registry.host)
+    repo = registry.repository("pool/app")
+    for _round in range(30):
+        assert repo.resolve("t").digest == image.digest
+        assert repo.blob_exists(image.config.digest) == image.config.size
+    adapter = registry.transport.session.get_adapter(plain_registry.url)
+    pools = [p for key, p in adapter.poolmanager.pools._container.items() if key.key_scheme == "http"]
+    assert sum(p.num_requests for p in pools) >= 60
+    assert sum(p.num_connections for p in pools) == 1
