@@ -40,45 +40,6 @@ options:
       - With O(tags), a repository without tag.
     type: str
     required: true
-  src_auth:
-    description:
-      - Connection options for the source registry only. A key left out falls back to the module's
-        top-level option of the same name.
-    type: dict
-    suboptions: &auth_suboptions
-      username:
-        description: Username for the registry.
-        type: str
-      password:
-        description: Password or access token for O(src_auth.username). Never logged or returned.
-        type: str
-      registry_token:
-        description: A bearer token sent as-is; takes precedence over username and password.
-        type: str
-      auth_file:
-        description: Docker C(config.json) or podman C(auth.json) to read credentials from.
-        type: path
-      validate_certs:
-        description: Verify the registry's TLS certificate.
-        type: bool
-      ca_path:
-        description: PEM file with the CA certificates to trust.
-        type: path
-      client_cert:
-        description: PEM client certificate for mutual TLS.
-        type: path
-      client_key:
-        description: PEM private key of the client certificate.
-        type: path
-      plain_http:
-        description: Talk plain HTTP instead of HTTPS; when not set, only loopback hosts use plain HTTP.
-        type: bool
-  dest_auth:
-    description:
-      - Connection options for the destination registry only, with the same keys as O(src_auth).
-        A key left out falls back to the module's top-level option of the same name.
-    type: dict
-    suboptions: *auth_suboptions
   platforms:
     description:
       - V([all]) copies a multi-platform image whole, byte-exact.
@@ -130,6 +91,8 @@ options:
     default: false
 extends_documentation_fragment:
   - ocireg.registry.registry
+  - ocireg.registry.registry.src_auth
+  - ocireg.registry.registry.dest_auth
 attributes:
   check_mode:
     support: full

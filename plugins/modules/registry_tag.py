@@ -98,42 +98,9 @@ options:
         (signatures, SBOMs, attestations).
     type: bool
     default: false
-  src_auth:
-    description:
-      - Connection options for the registry of a O(source) in another repository, when they differ from
-        the module's own (which apply to O(repository)). A key left out falls back to the module's
-        top-level option of the same name.
-    type: dict
-    suboptions:
-      username:
-        description: Username for the source registry.
-        type: str
-      password:
-        description: Password or access token for O(src_auth.username). Never logged or returned.
-        type: str
-      registry_token:
-        description: A bearer token for the source registry, sent as-is. Never logged or returned.
-        type: str
-      auth_file:
-        description: Docker C(config.json) or podman C(auth.json) to read the source registry's credentials from.
-        type: path
-      validate_certs:
-        description: Verify the source registry's TLS certificate.
-        type: bool
-      ca_path:
-        description: PEM file with the CA certificates to trust for the source registry.
-        type: path
-      client_cert:
-        description: PEM client certificate for the source registry.
-        type: path
-      client_key:
-        description: PEM private key of O(src_auth.client_cert).
-        type: path
-      plain_http:
-        description: Talk plain HTTP to the source registry.
-        type: bool
 extends_documentation_fragment:
   - ocireg.registry.registry
+  - ocireg.registry.registry.src_auth
 attributes:
   check_mode:
     support: full
