@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the copy engine side by side with skopeo and a raw curl floor.
 
 Run from the checkout with the project venv (see bench/README.md):

@@ -212,7 +212,8 @@ class _Walker:
         return node
 
     def visit_referrers(self, subject: str) -> None:
-        assert self.referrers is not None
+        if self.referrers is None:
+            raise RuntimeError("visit_referrers needs a referrers source (internal error)")
         for descriptor in self.referrers(subject):
             if descriptor.digest not in self.graph.nodes:
                 self.visit(self._fetch(descriptor), ROLE_REFERRER)

@@ -176,6 +176,7 @@ def test_schema1_copied_as_is(registry_factory):
     assert result.media_type == "application/vnd.docker.distribution.manifest.v1+prettyjws"
     # Distribution re-signs schema 1 on every GET (ECDSA is randomised), so the signatures differ between
     # any two reads; the digest covers the signed payload, which must be identical.
+
     def payload(raw: bytes) -> dict:
         return {k: v for k, v in json.loads(raw).items() if k != "signatures"}
 

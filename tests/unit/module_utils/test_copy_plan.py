@@ -361,6 +361,7 @@ def test_property_push_order_and_completeness(shape, present_mask):
     assert root.digest in pushed
     assert not pushed & present
     # Every manifest not covered by a present ancestor is pushed, with its blobs.
+
     def walk(content, covered):
         is_covered = covered or content.digest in present
         if not is_covered:
