@@ -77,8 +77,15 @@ requirements:
   - requests >= 2.28 (on the host that executes the module)
 """
 
-    # The keys of src_auth / dest_auth, shared by both fragments below.
-    _SIDE_SUBOPTIONS = r"""
+    # src_auth of modules that read from a second registry (registry_copy, registry_tag).
+    SRC_AUTH = r"""
+options:
+  src_auth:
+    description:
+      - Connection options for the source registry only, when they differ from the module's own.
+        A key left out falls back to the module's top-level option of the same name.
+    type: dict
+    suboptions:
       username:
         description: Username for this registry.
         type: str
@@ -108,16 +115,6 @@ requirements:
         type: bool
 """
 
-    # src_auth of modules that read from a second registry (registry_copy, registry_tag).
-    SRC_AUTH = r"""
-options:
-  src_auth:
-    description:
-      - Connection options for the source registry only, when they differ from the module's own.
-        A key left out falls back to the module's top-level option of the same name.
-    type: dict
-    suboptions:""" + _SIDE_SUBOPTIONS
-
     # dest_auth of modules that write to a second registry (registry_copy).
     DEST_AUTH = r"""
 options:
@@ -126,4 +123,32 @@ options:
       - Connection options for the destination registry only, with the same keys as O(src_auth).
         A key left out falls back to the module's top-level option of the same name.
     type: dict
-    suboptions:""" + _SIDE_SUBOPTIONS
+    suboptions:
+      username:
+        description: Username for this registry.
+        type: str
+      password:
+        description: Password or access token for the username. Never logged or returned.
+        type: str
+      registry_token:
+        description: A bearer token sent as-is; takes precedence over username and password. Never logged or returned.
+        type: str
+      auth_file:
+        description: Docker C(config.json) or podman C(auth.json) to read credentials from.
+        type: path
+      validate_certs:
+        description: Verify the registry's TLS certificate.
+        type: bool
+      ca_path:
+        description: PEM file with the CA certificates to trust.
+        type: path
+      client_cert:
+        description: PEM client certificate for mutual TLS.
+        type: path
+      client_key:
+        description: PEM private key of the client certificate.
+        type: path
+      plain_http:
+        description: Talk plain HTTP instead of HTTPS; when not set, only loopback hosts use plain HTTP.
+        type: bool
+"""
