@@ -569,10 +569,11 @@ def main() -> None:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = err.detail if isinstance(err.detail, dict) and "plan" in err.detail else {}
             data.pop("changed", None)
-            module.fail_json(msg=scrub(str(err), factory.secrets()), error=err.to_dict(),
-                             **scrub(data, factory.secrets()))
+            secrets = factory.secrets()
+            module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
         except ApplyError as err:
-            module.fail_json(msg=scrub(str(err), factory.secrets()), error=err.to_dict(),
+            secrets = factory.secrets()
+            module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets),
                              applied=err.result.applied, skipped_items=err.result.skipped)
     exit_with(module, factory, outcome.to_result())
 

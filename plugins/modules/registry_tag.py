@@ -328,7 +328,8 @@ def main() -> None:
             )
         except ConflictError as err:
             data = err.detail if isinstance(err.detail, dict) else {}
-            module.fail_json(msg=scrub(str(err), factory.secrets()), error=err.to_dict(), **data)
+            secrets = factory.secrets()
+            module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
     result["diff"] = tag_diff(result["before"], result["after"])
     exit_with(module, factory, result)
 
