@@ -59,9 +59,9 @@ TIME = "/usr/bin/time"  # GNU time, for peak RSS
 
 def _collection_imports() -> dict[str, Any]:
     import tests.conftest  # noqa: F401 - puts ansible_collections.ocireg.registry on sys.path
-    from ansible_collections.ocireg.registry.plugins.module_utils import copy as engine
-    from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
-    from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying import image as engine
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 
     return {"engine": engine, "Registry": Registry, "TransportOptions": TransportOptions}
 

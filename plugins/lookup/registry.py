@@ -169,22 +169,33 @@ from typing import Any
 from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
-
-from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import scrub
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils.inspect import (
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    RegistryError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
+    TAG_SORTS,
+    compile_full_match,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.describe import (
+    list_repositories,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.options import (
+    check_platform,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.query import (
     LIST_QUERIES,
     QUERIES,
-    TAG_SORTS,
-    check_concurrency,
-    check_platform,
-    compile_full_match,
-    list_repositories,
-    map_bounded,
     query_image,
     split_catalog_term,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
+    check_concurrency,
+    map_bounded,
+)
 
 try:
     # Probed so that a controller without requests gets a clear message, not a traceback.
@@ -223,7 +234,7 @@ class LookupModule(LookupBase):
                 "install it into the Python that runs ansible (for example 'pip install requests')"
             )
         # Imported here, after the check above: the client needs requests.
-        from ansible_collections.ocireg.registry.plugins.module_utils.clients import (
+        from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
             CONNECTION_OPTIONS,
             ClientFactory,
         )

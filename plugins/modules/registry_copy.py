@@ -274,8 +274,7 @@ not_attempted:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import (
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
     new_factory,
@@ -284,14 +283,18 @@ from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue impor
     side_auth_argument_spec,
     tag_diff,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.copy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
     CopyOptions,
     copy_image,
     mirror_repository,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
 
 
 def destination_tags(src, dest) -> list:

@@ -358,21 +358,26 @@ results:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import (
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
     new_factory,
     registry_errors,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.inspect import (
-    DEFAULT_MAX_CONCURRENCY,
-    INCLUDE_CHOICES,
-    check_concurrency,
-    check_platform,
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.describe import (
     describe_many,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.options import (
+    INCLUDE_CHOICES,
+    check_platform,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
+    DEFAULT_MAX_CONCURRENCY,
+    check_concurrency,
+)
 
 
 def main() -> None:

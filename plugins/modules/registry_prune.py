@@ -473,18 +473,31 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import (
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
     new_factory,
     registry_errors,
     scrub,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference, normalize_registry
-from ansible_collections.ocireg.registry.plugins.module_utils.retention import ApplyError, build_policy, prune
-from ansible_collections.ocireg.registry.plugins.module_utils.retention_policy import POLICY_KEYS
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    ConflictError,
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+    normalize_registry,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
+    ApplyError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
+    POLICY_KEYS,
+    build_policy,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
+    prune,
+)
 
 _TAG_LISTS = ("names", "prefix", "glob", "regex", "exclude_names", "exclude_prefix", "exclude_glob", "exclude_regex")
 

@@ -251,8 +251,7 @@ after:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import (
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
     new_factory,
@@ -261,9 +260,17 @@ from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue impor
     side_auth_argument_spec,
     tag_diff,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils.promote import SourceCopy, promote
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    ConflictError,
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import (
+    SourceCopy,
+    promote,
+)
 
 
 def parse_repository(text: str) -> Reference:

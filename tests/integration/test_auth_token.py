@@ -18,20 +18,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from ansible_collections.ocireg.registry.plugins.module_utils.auth import (
-    EXPIRY_MARGIN,
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
     REGISTRY_CATALOG_SCOPE,
-    Authenticator,
     Challenge,
     parse_www_authenticate,
     scope_for,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.credentials import (
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token import EXPIRY_MARGIN, Authenticator
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
     Credentials,
     resolve_credentials,
     secrets_of,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import AuthenticationError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import AuthenticationError
 from tests.rig.images import RawPusher
 
 PULL_APP = scope_for("team/app", ["pull"])

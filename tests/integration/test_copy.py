@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from ansible_collections.ocireg.registry.plugins.module_utils.clients import ClientFactory
-from ansible_collections.ocireg.registry.plugins.module_utils.copy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import ClientFactory
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
     copy_image,
     mirror_repository,
     select_tags,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
     InvalidInputError,
     NotFoundError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
 from tests.rig import images
 from tests.rig.images import RawPuller, RawPusher
 

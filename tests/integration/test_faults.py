@@ -26,14 +26,14 @@ from typing import Any
 import pytest
 import requests
 
-from ansible_collections.ocireg.registry.plugins.module_utils.copy import CopyOptions, copy_image
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import CopyOptions, copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
     RateLimitedError,
     TransportError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from tests.rig import images
 from tests.rig.fault_proxy import TRANSIENT_KINDS, FaultProxy, proxy_pool
 from tests.rig.images import RawPuller, RawPusher

@@ -28,10 +28,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from ansible_collections.ocireg.registry.plugins.module_utils import pagination
-from ansible_collections.ocireg.registry.plugins.module_utils.copy import CopyOptions, copy_image
-from ansible_collections.ocireg.registry.plugins.module_utils.credentials import Credentials
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
+from ansible_collections.ocireg.registry.plugins.module_utils._client import pagination
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import CopyOptions, copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthenticationError,
     DigestMismatchError,
     NotFoundError,
@@ -39,8 +39,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
     TooLargeError,
     TransportError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import (
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     DEFAULT_MAX_ERROR_BYTES,
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_MAX_TOKEN_BYTES,

@@ -22,11 +22,12 @@ import pytest
 import requests
 import yaml
 
-from ansible_collections.ocireg.registry.plugins.module_utils.copy import CopyOptions, copy_image
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import RegistryError, TransportError
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils.retention import build_policy, prune
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import CopyOptions, copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import RegistryError, TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from tests.rig import images
 from tests.rig.fault_proxy import FaultProxy, proxy_pool
 from tests.rig.images import RawPuller, RawPusher

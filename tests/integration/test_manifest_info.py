@@ -381,9 +381,9 @@ def test_tls_registry_with_its_ca(tls_registry, run_playbook):
 
 def test_resolve_digests_of_many_tags(plain_registry):
     """The W5 path (bench/): every tag of a repository resolved on a bounded pool, one HEAD each."""
-    from ansible_collections.ocireg.registry.plugins.module_utils.clients import ClientFactory
-    from ansible_collections.ocireg.registry.plugins.module_utils.inspect import list_tags, resolve_digests
-    from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
+    from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import ClientFactory
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.describe import list_tags, resolve_digests
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
 
     image = make_image("many-tags")
     pusher = RawPusher.for_registry(plain_registry)

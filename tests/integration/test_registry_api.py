@@ -6,7 +6,7 @@ cross-checked with the rig's raw clients (tests/rig/images.py), which share no
 code with the client: what we push they pull and verify, what they push we
 read. What Distribution 2.8 lacks (referrers API, tag DELETE, 429, chunk
 minimums, Link quirks...) is covered with fakes in
-tests/unit/module_utils/test_registry_fakes.py.
+tests/unit/plugins/module_utils/_client/test_registry_fakes.py.
 """
 from __future__ import annotations
 
@@ -19,17 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils.credentials import Credentials
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import (
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthorizationError,
     DigestMismatchError,
     NotFoundError,
     TransportError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.manifest import Descriptor
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry, Repository
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from tests.rig.flavours import RigRegistry
 from tests.rig.token_server import grant
 from tests.rig.images import (

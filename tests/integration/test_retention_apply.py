@@ -15,23 +15,18 @@ from typing import Any, Iterator
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import ConflictError, UnsupportedError
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry, Repository
-from ansible_collections.ocireg.registry.plugins.module_utils.retention import (
-    CHANGED_SINCE_PLAN,
-    ApplyError,
-    apply_plan,
-    collect_snapshot,
-    deletion_groups,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils.retention_plan import (
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, UnsupportedError
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import CHANGED_SINCE_PLAN, ApplyError, apply_plan, deletion_groups
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
     Cascade,
     PlanEntry,
     RetentionPlan,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils.retention_policy import build_policy
-from ansible_collections.ocireg.registry.plugins.module_utils.retention import plan_retention
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import plan_retention
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import (
     RawPuller,

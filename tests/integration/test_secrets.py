@@ -31,13 +31,13 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils.ansible_glue import scrub
-from ansible_collections.ocireg.registry.plugins.module_utils.clients import ClientFactory
-from ansible_collections.ocireg.registry.plugins.module_utils.credentials import Credentials
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import AuthenticationError, RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils.reference import Reference
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import ClientFactory
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import AuthenticationError, RegistryError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from tests.rig import images
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply
 from tests.rig.flavours import RigRegistry

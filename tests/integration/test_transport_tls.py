@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils.errors import TransportError
-from ansible_collections.ocireg.registry.plugins.module_utils.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils.transport import Transport, TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import Transport, TransportOptions
 from tests.rig.flavours import RigRegistry
 
 

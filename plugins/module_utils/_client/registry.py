@@ -1,0 +1,703 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The registry API: :class:`Registry` and :class:`Repository`, one method per endpoint.
+
+Everything read is verified: manifests are hashed and compared with the digest
+asked for (or the registry's ``Docker-Content-Digest``), blobs are hashed while
+they stream and a mismatch raises :class:`DigestMismatchError` before the
+consumer sees the last chunk. Everything written is byte-exact: a manifest is
+pushed as the bytes given and the digest the registry reports must match.
+
+Token scopes: reads ask for ``pull``, writes for ``pull,push``, deletes for
+``delete`` (what Distribution checks for ``DELETE``), a cross-repository mount
+adds ``pull`` on the source repository, the catalog ``registry:catalog:*``.
+
+This module knows HTTP and the distribution spec, nothing of Ansible.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+try:
+    import urllib3
+except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
+    urllib3 = None
+
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
+    REGISTRY_CATALOG_SCOPE,
+    scope_for,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token import (
+    Authenticator,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination import (
+    MAX_PAGE_SIZE,
+    follow_link,
+    paginate,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    Transport,
+    TransportOptions,
+    backoff_delay,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import (
+    BlobSource,
+    BlobUpload,
+    push_blob,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model import (
+    mediatypes as mt,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model import (
+    referrers as refs,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
+    Hasher,
+    compute_digest,
+    validate_digest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    AuthenticationError,
+    DigestMismatchError,
+    InvalidInputError,
+    ManifestError,
+    NotFoundError,
+    RegistryError,
+    TransportError,
+    UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    EMPTY_DESCRIPTOR,
+    EMPTY_JSON,
+    Descriptor,
+    Manifest,
+    parse_manifest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_API_HOST,
+    normalize_registry,
+    validate_repository,
+    validate_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    referrers_tag,
+)
+
+#: Blobs are handed to the consumer in pieces of this size.
+BLOB_CHUNK = 1024 * 1024
+#: The Accept header for manifests: every kind we can read.
+MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
+#: Annotation that makes each dummy manifest of :meth:`Repository.delete_tag` unique.
+UNTAG_ANNOTATION = "io.ocireg.registry.untag"
+UNTAG_ARTIFACT_TYPE = "application/vnd.ocireg.untag.v1"
+TAG_DELETE_METHODS = ("auto", "tag_delete", "dummy_manifest")
+_RANGE_START = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$")
+
+
+def is_digest(reference: str) -> bool:
+    """True when a manifest reference is a digest rather than a tag (tags cannot hold ':')."""
+    return ":" in reference
+
+
+class Registry:
+    """One registry host: its transport (connections, auth, retries) and the registry-wide endpoints.
+
+    ``host`` is a registry as users write it (``docker.io``, ``ghcr.io``,
+    ``127.0.0.1:5000``); Docker Hub's API host is used for ``docker.io``.
+    ``credentials`` come from :func:`~.credentials.resolve_credentials` (None = anonymous).
+    """
+
+    def __init__(self, host: str, options: TransportOptions | None = None, credentials: Any = None,
+                 *, transport: Transport | None = None) -> None:
+        self.host = normalize_registry(host)
+        self.api_host = DOCKER_HUB_API_HOST if self.host == DOCKER_HUB else self.host
+        self.options = options or TransportOptions()
+        self.credentials = credentials
+        self.transport = transport or Transport(self.api_host, self.options)
+        if self.transport.authenticator is None:
+            self.transport.authenticator = Authenticator(
+                credentials, self.transport.session, timeout=self.options.timeout,
+                max_token_bytes=self.options.max_token_bytes,
+                plain_http_hosts=frozenset({self.api_host}) if self.options.plain_http else frozenset(),
+                clock=self.options.clock,
+            )
+        self._lock = threading.Lock()
+        self._tag_delete: bool | None = None
+        self._referrers_api: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"Registry({self.host!r})"
+
+    @property
+    def supports_referrers_api(self) -> bool | None:
+        """Whether the registry serves the OCI 1.1 referrers API: None until a referrers call found out."""
+        return self._referrers_api
+
+    @property
+    def warnings(self) -> list[str]:
+        """``Warning`` texts the registry sent, deduplicated (modules show them as Ansible warnings)."""
+        return self.transport.warnings
+
+    @property
+    def rate_limit(self) -> Any:
+        """Docker Hub's last reported pull rate limit (:class:`~.transport.RateLimit`) or None."""
+        return self.transport.rate_limit
+
+    @property
+    def supports_tag_delete(self) -> bool | None:
+        """Whether ``DELETE /v2/<name>/manifests/<tag>`` works here: None until a delete_tag found out.
+
+        It is learnt by :meth:`Repository.delete_tag` rather than probed
+        separately, because the only probe is itself a DELETE (a write).
+        """
+        return self._tag_delete
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.transport.close()
+
+    def ping(self) -> bool:
+        """``GET /v2/``: True when the registry answers (after authenticating if it asks).
+
+        False when it requires authentication and no credentials were given;
+        rejected credentials raise :class:`AuthenticationError`. A host that
+        answers 404 is not a registry (:class:`NotFoundError`).
+        """
+        try:
+            self.transport.request("GET", "/v2/", operation="ping")
+        except AuthenticationError:
+            if self.credentials is None:
+                return False
+            raise
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"{self.host} answered 404 for /v2/: it is not a container registry (or not at this address); "
+                "check the host name and port", status=exc.status) from None
+        return True
+
+    def catalog(self, page_size: int = MAX_PAGE_SIZE) -> Iterator[str]:
+        """Every repository name of ``GET /v2/_catalog``, following pagination (page size <= 1000)."""
+        return paginate(self.transport, "/v2/_catalog", "repositories", size=page_size,
+                        scopes=(REGISTRY_CATALOG_SCOPE,), operation="list repositories (catalog)")
+
+    def repository(self, name: str) -> Repository:
+        """A handle on repository ``name`` (``team/app``; Docker Hub's ``library/`` is the caller's)."""
+        return Repository(self, name)
+
+    def _learn(self, attribute: str, value: bool) -> None:
+        with self._lock:
+            setattr(self, attribute, value)
+
+
+class Repository:
+    """One repository: manifests, tags, blobs, uploads, referrers."""
+
+    def __init__(self, registry: Registry, name: str) -> None:
+        self.registry = registry
+        self.name = validate_repository(name)
+        self.transport = registry.transport
+        self._pull = (scope_for(self.name, ("pull",)),)
+        self._push = (scope_for(self.name, ("pull", "push")),)
+        self._delete = (scope_for(self.name, ("delete",)),)
+        self._lock = threading.Lock()
+        self._mount_sessions: dict[str, BlobUpload] = {}
+
+    def __repr__(self) -> str:
+        return f"Repository({self.registry.host!r}, {self.name!r})"
+
+    def _path(self, kind: str, reference: str = "") -> str:
+        return f"/v2/{self.name}/{kind}/{reference}" if reference else f"/v2/{self.name}/{kind}/"
+
+    def _display(self, reference: str) -> str:
+        return f"{self.name}@{reference}" if is_digest(reference) else f"{self.name}:{reference}"
+
+    # -- manifests ---------------------------------------------------------------------------
+    def resolve(self, reference: str) -> Descriptor | None:
+        """``HEAD`` a manifest: its descriptor, or None when the tag or digest does not exist.
+
+        The registry's ``Docker-Content-Digest``, ``Content-Type`` and
+        ``Content-Length`` are used when they are complete and consistent;
+        otherwise the manifest is fetched and hashed.
+        """
+        _check_reference(reference)
+        response = self.transport.request(
+            "HEAD", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}, scopes=self._pull,
+            ok=(200, 404), operation=f"resolve {self._display(reference)}")
+        if response.status_code == 404:
+            return None
+        descriptor = _trusted_head(response, reference)
+        if descriptor is not None:
+            return descriptor
+        try:
+            return self.fetch_manifest(reference).descriptor()
+        except NotFoundError:
+            return None
+
+    def fetch_manifest(self, reference: str) -> Manifest:
+        """``GET`` a manifest (at most the manifest size cap), verified.
+
+        By digest: the content must hash to it. By tag: it must match the
+        registry's ``Docker-Content-Digest`` when that is sent.
+        """
+        _check_reference(reference)
+        what = f"fetch manifest {self._display(reference)}"
+        response = self.transport.request(
+            "GET", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}, scopes=self._pull,
+            max_body=self.registry.options.max_manifest_bytes, operation=what)
+        expected = reference if is_digest(reference) else _header_digest(response)
+        try:
+            return parse_manifest(response.content, response.headers.get("Content-Type"), digest=expected)
+        except DigestMismatchError as exc:
+            raise DigestMismatchError(
+                f"{what} on {self.registry.host}: {exc.message}", status=exc.status, detail=exc.detail) from None
+
+    def push_manifest(self, reference: str, raw: bytes, media_type: str, *, update_referrers: bool = True) -> str:
+        """``PUT`` a manifest as these exact bytes under a tag or digest; return its digest.
+
+        The digest the registry reports must equal ours. A manifest with a
+        ``subject`` pushed to a registry that does not process subjects
+        (no ``OCI-Subject`` answer) is added to the referrers fallback index.
+        """
+        _check_reference(reference)
+        raw = bytes(raw)
+        algorithm = reference.partition(":")[0] if is_digest(reference) else "sha256"
+        digest = _manifest_digest(raw, media_type, algorithm)
+        if is_digest(reference) and digest != reference:
+            raise DigestMismatchError(
+                f"refusing to push a manifest to {self._display(reference)}: its bytes hash to {digest}",
+                detail={"expected": reference, "actual": digest})
+        what = f"push manifest {self._display(reference)}"
+        response = self.transport.request(
+            "PUT", self._path("manifests", reference), data=raw, headers={"Content-Type": media_type},
+            scopes=self._push, ok=(201,), operation=what)
+        reported = _header_digest(response)
+        if reported is not None and reported != digest and \
+                _manifest_digest(raw, media_type, reported.partition(":")[0]) != reported:
+            raise DigestMismatchError(
+                f"{what} on {self.registry.host}: the registry stored it as {reported}, not {digest}; it changed "
+                "the bytes, so the pushed manifest cannot be trusted", detail={"expected": digest, "actual": reported})
+        if update_referrers and b'"subject"' in raw and not response.headers.get("OCI-Subject"):
+            manifest = parse_manifest(raw, media_type, digest=digest)
+            if manifest.subject is not None:
+                self.put_referrer_fallback(manifest.subject.digest, refs.referrer_descriptor(manifest))
+        return digest
+
+    def delete_manifest(self, digest: str, *, subject: str | None = None) -> None:
+        """``DELETE`` a manifest by digest (every tag pointing at it goes with it).
+
+        When the manifest had a ``subject`` (pass its digest) and the registry
+        has no referrers API, it is also removed from the fallback index.
+        """
+        validate_digest(digest)
+        self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete, ok=(202,),
+                               operation=f"delete manifest {self._display(digest)}")
+        if subject is not None and not self.registry._referrers_api:
+            self.remove_referrer_fallback(subject, digest)
+
+    # -- tags ----------------------------------------------------------------------------------
+    def tags(self) -> list[str]:
+        """Every tag (``GET /v2/<name>/tags/list`` with pagination). NotFoundError if the repository is unknown."""
+        return list(paginate(self.transport, self._path("tags", "list"), "tags", scopes=self._pull,
+                             operation=f"list tags of {self.name}"))
+
+    def delete_tag(self, tag: str, method: str = "auto") -> str:
+        """Remove one tag without touching the digest it points at; return the method used.
+
+        ``tag_delete``: ``DELETE /v2/<name>/manifests/<tag>`` (OCI 1.1; 202).
+        ``dummy_manifest``: push a unique tiny manifest to the tag, then delete
+        that manifest by digest. Other tags sharing the old digest keep it;
+        nothing but the dummy is deleted. ``auto`` tries the first and falls
+        back to the second when the registry refuses it (400/405/UNSUPPORTED),
+        remembering the answer for the registry.
+        """
+        validate_tag(tag)
+        if method not in TAG_DELETE_METHODS:
+            raise InvalidInputError(f"tag delete method {method!r} is unknown: use one of {', '.join(TAG_DELETE_METHODS)}")
+        if method == "tag_delete" or (method == "auto" and self.registry.supports_tag_delete is not False):
+            if self._delete_by_tag(tag):
+                return "tag_delete"
+            if method == "tag_delete":
+                raise UnsupportedError(
+                    f"{self.registry.host} does not support deleting tag {self._display(tag)} by name (DELETE by "
+                    "tag was refused); use the dummy_manifest method")
+        current = self.resolve(tag)
+        if current is None:
+            raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}")
+        self._untag_with_dummy(tag, current.digest)
+        return "dummy_manifest"
+
+    def _delete_by_tag(self, tag: str) -> bool:
+        response = self.transport.request(
+            "DELETE", self._path("manifests", tag), scopes=self._delete, ok=(202, 400, 404, 405),
+            operation=f"delete tag {self._display(tag)}")
+        if response.status_code == 202:
+            self.registry._learn("_tag_delete", True)
+            return True
+        if response.status_code == 404:
+            # A registry that deletes tags says 404 for a missing tag; one that does
+            # not may say 404 for every tag. Only the tag's existence tells them apart.
+            if self.resolve(tag) is None:
+                raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}", status=404)
+        self.registry._learn("_tag_delete", False)
+        return False
+
+    def _untag_with_dummy(self, tag: str, original: str) -> None:
+        if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
+            self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
+        empty = EMPTY_DESCRIPTOR.to_oci()
+        dummy = {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": UNTAG_ARTIFACT_TYPE,
+            "config": empty,
+            "layers": [empty],
+            # Unique content gives a digest no other tag can share, so deleting it is safe.
+            "annotations": {UNTAG_ANNOTATION: f"{tag} {uuid.uuid4()}"},
+        }
+        raw = json.dumps(dummy, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        digest = self.push_manifest(tag, raw, mt.OCI_MANIFEST, update_referrers=False)
+        try:
+            self.delete_manifest(digest)
+        except UnsupportedError as err:
+            # A registry that refuses deletes keeps the placeholder under the tag:
+            # point the tag back at its image (same bytes, same digest) before failing.
+            manifest = self.fetch_manifest(original)
+            self.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
+            raise UnsupportedError(
+                f"{err.message}; tag {self._display(tag)} still points at {original} (the placeholder manifest "
+                f"{digest} pushed to remove it stays, untagged)", status=err.status, code=err.code) from None
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def blob_exists(self, digest: str) -> int | None:
+        """``HEAD`` a blob: its size, or None when the repository does not have it."""
+        validate_digest(digest)
+        response = self.transport.request("HEAD", self._path("blobs", digest), scopes=self._pull, ok=(200, 404),
+                                          operation=f"check blob {self._display(digest)}")
+        if response.status_code == 404:
+            return None
+        length = response.headers.get("Content-Length", "")
+        if not length.isdigit():
+            raise RegistryError(f"check blob {self._display(digest)} on {self.registry.host}: the registry answered "
+                                "without a Content-Length; it does not follow the distribution spec")
+        return int(length)
+
+    @contextmanager
+    def fetch_blob(self, digest: str, size: int | None = None) -> Iterator[Iterator[bytes]]:
+        """``GET`` a blob as a context manager yielding verified 1 MiB chunks.
+
+        A broken connection resumes with a ``Range`` request (up to the
+        transport's retries). The last chunk is only released once the whole
+        content matched ``digest`` (and ``size`` when given), else
+        :class:`DigestMismatchError`: a consumer never sees all of a corrupt blob.
+        """
+        validate_digest(digest)
+        reader = _BlobReader(self, digest, size)
+        try:
+            yield reader.chunks()
+        finally:
+            reader.close()
+
+    def blob_chunks(self, digest: str, size: int | None = None, offset: int = 0) -> Iterator[bytes]:
+        """The verified chunks of :meth:`fetch_blob` from byte ``offset``, as a plain generator.
+
+        The whole blob is still read and verified (the digest covers every
+        byte); the first ``offset`` bytes are just not handed out. Closing the
+        generator ends the download.
+        """
+        with self.fetch_blob(digest, size) as chunks:
+            for chunk in chunks:
+                if offset >= len(chunk):
+                    offset -= len(chunk)
+                    continue
+                yield chunk[offset:] if offset else chunk
+                offset = 0
+
+    def push_blob(self, digest: str, size: int | None, chunks: BlobSource, *, chunked: bool = False,
+                  chunk_size: int | None = None) -> None:
+        """Upload a blob (see :mod:`.uploads`): monolithic when ``size`` is known, else chunked.
+
+        ``chunks`` is the content as bytes, a one-shot iterable of chunks, or
+        an opener ``(offset) -> chunks`` that lets a failed upload restart:
+        to copy between repositories pass
+        ``functools.partial(source.blob_chunks, digest, size)``.
+        A session left open by a :meth:`mount_blob` the registry could not do
+        is used instead of opening a new one.
+        """
+        validate_digest(digest)
+        with self._lock:
+            session = self._mount_sessions.pop(digest, None)
+        push_blob(self.transport, self.name, digest, size, chunks, self._push, upload=session,
+                  chunk_size=chunk_size, chunked=chunked)
+
+    def mount_blob(self, digest: str, from_repository: str) -> bool:
+        """Cross-repository mount (``POST ?mount=&from=``): True when the registry mounted it.
+
+        False when it could not (202: the upload session it opened is kept for
+        the next :meth:`push_blob` of this digest) or refused (401, 403, any
+        error): the caller then uploads normally.
+        """
+        validate_digest(digest)
+        validate_repository(from_repository)
+        scopes = self._push + (scope_for(from_repository, ("pull",)),)
+        try:
+            response = self.transport.request(
+                "POST", self._path("blobs", "uploads") + "/", params={"mount": digest, "from": from_repository},
+                headers={"Content-Length": "0"}, data=b"", scopes=scopes, ok=(201, 202),
+                operation=f"mount blob {digest} from {from_repository} into {self.name}")
+        except TransportError:
+            raise
+        except RegistryError:
+            return False
+        if response.status_code == 201:
+            return True
+        try:
+            session = BlobUpload.from_response(self.transport, self.name, response, self._push)
+        except RegistryError:
+            return False
+        with self._lock:
+            previous = self._mount_sessions.pop(digest, None)
+            self._mount_sessions[digest] = session
+        if previous is not None:
+            previous.cancel()
+        return False
+
+    def discard_uploads(self) -> None:
+        """Cancel upload sessions opened by failed mounts that no push used."""
+        with self._lock:
+            sessions, self._mount_sessions = list(self._mount_sessions.values()), {}
+        for session in sessions:
+            session.cancel()
+
+    def delete_blob(self, digest: str) -> None:
+        """``DELETE`` a blob from this repository."""
+        validate_digest(digest)
+        self.transport.request("DELETE", self._path("blobs", digest), scopes=self._delete, ok=(202,),
+                               operation=f"delete blob {self._display(digest)}")
+
+    # -- referrers -----------------------------------------------------------------------------
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
+        """Manifests whose ``subject`` is ``digest``, optionally of one ``artifact_type``.
+
+        The referrers API when the registry has it; on 404 the tag-schema
+        fallback index (``sha256-<hex>``). Filtering is done here when the
+        registry did not apply it.
+        """
+        validate_digest(digest)
+        if self.registry._referrers_api is not False:
+            found = self._referrers_from_api(digest, artifact_type)
+            if found is not None:
+                return found
+        document = self._fallback_index(digest)
+        entries = [] if document is None else document.get("manifests") or []
+        return refs.filter_referrers(_descriptors(entries, f"referrers index {referrers_tag(digest)}"),
+                                     artifact_type)
+
+    def _referrers_from_api(self, digest: str, artifact_type: str | None) -> list[Descriptor] | None:
+        what = f"list referrers of {self._display(digest)}"
+        params = {"artifactType": artifact_type} if artifact_type else None
+        url: str | None = self._path("referrers", digest)
+        found: list[Descriptor] = []
+        visited: set[str] = set()
+        while url:
+            response = self.transport.request(
+                "GET", url, params=params, headers={"Accept": mt.OCI_INDEX}, scopes=self._pull, ok=(200, 404),
+                max_body=self.registry.options.max_manifest_bytes, operation=what)
+            if response.status_code == 404:
+                if visited:
+                    raise NotFoundError(f"{what} on {self.registry.host}: a next page vanished (404)", status=404)
+                self.registry._learn("_referrers_api", False)
+                return None
+            self.registry._learn("_referrers_api", True)
+            visited.add(response.url)
+            document = _json_object(response.content, f"{what} on {self.registry.host}")
+            page = _descriptors(document.get("manifests") or [], what)
+            applied = {f.strip() for f in response.headers.get("OCI-Filters-Applied", "").split(",")}
+            found.extend(page if "artifactType" in applied else refs.filter_referrers(page, artifact_type))
+            url, params = follow_link(response, visited, f"{what} on {self.registry.host}"), None
+        return found
+
+    def _fallback_index(self, subject: str) -> dict[str, Any] | None:
+        """The fallback index document for ``subject``; None when the tag is absent or not an index."""
+        try:
+            manifest = self.fetch_manifest(referrers_tag(subject))
+        except NotFoundError:
+            return None
+        if not manifest.is_index:
+            return None
+        return _json_object(manifest.raw, f"referrers index {referrers_tag(subject)}")
+
+    def put_referrer_fallback(self, subject_digest: str, descriptor: Descriptor) -> bool:
+        """Add ``descriptor`` to the fallback index of ``subject_digest``; True if the index changed."""
+        validate_digest(subject_digest)
+        tag = referrers_tag(subject_digest)
+        try:
+            current = self.fetch_manifest(tag)
+        except NotFoundError:
+            current = None
+        if current is not None and not current.is_index:
+            raise ManifestError(
+                f"tag {self._display(tag)} holds a {current.media_type}, not a referrers index; refusing to "
+                "overwrite it (something else uses the referrers tag name)")
+        document = refs.empty_index() if current is None else _json_object(current.raw, f"referrers index {tag}")
+        updated = refs.with_referrer(document, descriptor)
+        if updated is None:
+            return False
+        self.push_manifest(tag, refs.encode_index(updated), mt.OCI_INDEX, update_referrers=False)
+        return True
+
+    def remove_referrer_fallback(self, subject_digest: str, referrer_digest: str) -> bool:
+        """Remove ``referrer_digest`` from the fallback index of ``subject_digest``; True if it changed."""
+        validate_digest(subject_digest)
+        validate_digest(referrer_digest)
+        document = self._fallback_index(subject_digest)
+        updated = None if document is None else refs.without_referrer(document, referrer_digest)
+        if updated is None:
+            return False
+        self.push_manifest(referrers_tag(subject_digest), refs.encode_index(updated), mt.OCI_INDEX,
+                           update_referrers=False)
+        return True
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _check_reference(reference: str) -> None:
+    if is_digest(reference):
+        validate_digest(reference)
+    else:
+        validate_tag(reference)
+
+
+def _header_digest(response: Any) -> str | None:
+    """``Docker-Content-Digest`` when it is a well-formed digest (a malformed one is ignored)."""
+    value = (response.headers.get("Docker-Content-Digest") or "").strip()
+    try:
+        return validate_digest(value) if value else None
+    except RegistryError:
+        return None
+
+
+def _manifest_digest(raw: bytes, media_type: str, algorithm: str) -> str:
+    if mt.is_schema1(media_type):
+        # Schema 1 digests cover the signed payload, not the whole bytes.
+        return parse_manifest(raw, media_type).digest
+    return compute_digest(raw, algorithm)
+
+
+def _trusted_head(response: Any, reference: str) -> Descriptor | None:
+    """The descriptor a manifest HEAD answer gives, or None when it is incomplete or inconsistent."""
+    digest = _header_digest(response)
+    media_type = mt.base_type(response.headers.get("Content-Type"))
+    length = response.headers.get("Content-Length", "")
+    if not (mt.is_manifest(media_type) and length.isdigit()):
+        return None
+    if is_digest(reference):
+        if digest not in (None, reference):
+            return None
+        digest = reference
+    if digest is None:
+        return None
+    return Descriptor(media_type, digest, int(length))
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ManifestError(f"{what}: the registry answered with something that is not JSON") from None
+    if not isinstance(document, dict):
+        raise ManifestError(f"{what}: the registry answered with JSON that is not an object")
+    return document
+
+
+def _descriptors(entries: Any, what: str) -> list[Descriptor]:
+    if not isinstance(entries, list):
+        raise ManifestError(f"{what}: 'manifests' is not a list")
+    return [Descriptor.from_dict(entry) for entry in entries]
+
+
+class _BlobReader:
+    """Streams one blob with Range resume and verification (see :meth:`Repository.fetch_blob`)."""
+
+    def __init__(self, repository: Repository, digest: str, size: int | None) -> None:
+        self.repository = repository
+        self.digest = digest
+        self.size = size
+        self.response: Any = None
+
+    def _open(self, offset: int) -> int:
+        """Send the GET from ``offset``; return how many leading bytes to skip (a server that ignored Range)."""
+        headers = {"Accept-Encoding": "identity"}  # the bytes as stored: they are what the digest covers
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        self.response = self.repository.transport.request(
+            "GET", self.repository._path("blobs", self.digest), headers=headers, scopes=self.repository._pull,
+            stream=True, ok=(200, 206), operation=f"fetch blob {self.repository._display(self.digest)}")
+        if offset and self.response.status_code == 206:
+            match = _RANGE_START.match(self.response.headers.get("Content-Range", ""))
+            if match and int(match.group(1)) == offset:
+                return 0
+            self.response.close()
+            raise TransportError(f"fetch blob {self.digest}: the registry answered a resume from byte {offset} with "
+                                 "a different range; retry the task")
+        return offset
+
+    def chunks(self) -> Iterator[bytes]:
+        options = self.repository.transport.options
+        hasher = Hasher(self.digest, expected_size=self.size)
+        skip = self._open(0)
+        attempt = 0
+        held: bytes | None = None
+        while True:
+            try:
+                for piece in self.response.raw.stream(BLOB_CHUNK, decode_content=False):
+                    if skip:
+                        dropped = min(skip, len(piece))
+                        piece, skip = piece[dropped:], skip - dropped
+                    if not piece:
+                        continue
+                    if self.size is not None and hasher.size + len(piece) > self.size:
+                        raise DigestMismatchError(
+                            f"blob {self.digest} is larger than the {self.size} bytes announced: the registry "
+                            "serves corrupt content", detail={"expected_size": self.size})
+                    hasher.update(piece)
+                    if held is not None:
+                        yield held
+                    held = piece
+                break
+            except _STREAM_ERRORS as exc:
+                self.close()
+                if attempt >= options.retries:
+                    raise TransportError(
+                        f"fetch blob {self.digest} from {self.repository.registry.host}: the connection broke after "
+                        f"{hasher.size} bytes and {attempt} resumes ({type(exc).__name__}); check the network and "
+                        "retry") from None
+                options.sleep(backoff_delay(attempt, options))
+                attempt += 1
+                skip = self._open(hasher.size)
+        self.close()
+        try:
+            hasher.verify()
+        except DigestMismatchError as exc:
+            raise DigestMismatchError(f"fetch blob from {self.repository.registry.host}: {exc.message}",
+                                      detail=exc.detail) from None
+        if held is not None:
+            yield held
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+
+
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError,)
+if urllib3 is not None:
+    _STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError)

@@ -1,0 +1,7 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""HTTP transport: session, TLS fallback, retry policy, redirects, size limits.
+
+Imports: ``_model``, ``_client.auth``; never ``_client.registry`` or anything above.
+"""

@@ -1,0 +1,711 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""HTTP transport to one registry host: session, TLS, auth challenges, retries, redirects, limits.
+
+:class:`Transport` sends every request of a :class:`~.registry.Registry`. It
+knows HTTP and the parts of the distribution spec that apply to every
+endpoint, and nothing of manifests or blobs:
+
+* one pooled ``requests.Session`` per registry, default connect/read timeouts;
+* https, or plain http for loopback hosts (tried after https, like Docker) or
+  when ``plain_http`` is set;
+* an ``Authorization`` header from the authenticator before each request; a 401
+  is answered once with the challenge it carries, a 403 with a bearer token
+  once with a fresh token;
+* retries with exponential backoff and full jitter on connection errors and on
+  408/429/500/502/503/504, honouring ``Retry-After``. A request whose body is a
+  one-shot stream is never replayed: :class:`ReplayRequired` tells the caller
+  (the upload code resumes or restarts instead);
+* redirects followed by hand, and ``Authorization`` only ever sent to the
+  registry's own origin (scheme, host and port);
+* capped reads: documents (manifests, lists) and error bodies;
+* ``Warning: 299`` texts (deduplicated) and Docker Hub rate limits recorded;
+* every failure mapped to a typed :mod:`errors` exception whose message names
+  the host, the operation, the status / OCI code and what to check. Header
+  values (credentials) never appear in messages.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+except ImportError as _exc:  # pragma: no cover - ansible-test sanity imports without requests
+    requests = None
+    HTTPAdapter = object
+    REQUESTS_IMPORT_ERROR: ImportError | None = _exc
+else:
+    REQUESTS_IMPORT_ERROR = None
+
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
+    parse_www_authenticate,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    DigestMismatchError,
+    NotFoundError,
+    RateLimitedError,
+    RegistryError,
+    TooLargeError,
+    TransportError,
+    UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    is_loopback,
+)
+
+MiB = 1024 * 1024
+KiB = 1024
+
+#: The distribution spec asks registries and clients to handle manifests of at
+#: least 4 MB; more than that is almost certainly not a manifest.
+DEFAULT_MAX_MANIFEST_BYTES = 4 * MiB
+#: Error bodies are only read for their OCI error codes; a huge one is abuse.
+DEFAULT_MAX_ERROR_BYTES = 64 * KiB
+#: Token responses are small JSON documents.
+DEFAULT_MAX_TOKEN_BYTES = 1 * MiB
+#: The spec's common minimum chunk size for chunked uploads.
+DEFAULT_CHUNK_SIZE = 5 * MiB
+
+#: Statuses that mean "try again later" rather than "you asked wrong".
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+# The spec caps warning data at 4096 bytes from all headers combined; keeping
+# more than that would only let a misbehaving registry grow our memory.
+_MAX_WARNING_BYTES = 4096
+_WARNING_RE = re.compile(r'299\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?")
+
+
+def _user_agent() -> str:
+    return "ocireg.registry/0.1.0 (+https://github.com/ocireg/registry)"
+
+
+@dataclass
+class TransportOptions:
+    """How to talk to a registry. Every field has a safe default.
+
+    ``timeout`` is ``(connect, read)`` seconds (a single number sets both).
+    ``retries`` is how many times a failed request is sent again;
+    ``backoff`` the base delay of the exponential backoff (full jitter, capped
+    at ``backoff_max``); ``retry_after_cap`` caps a server's ``Retry-After``.
+    ``plain_http``: ``None`` means https, except for loopback hosts where plain
+    http is used when the server does not speak TLS; ``True`` forces http,
+    ``False`` forces https. ``sleep``, ``jitter`` and ``clock`` exist so tests
+    do not wait.
+    """
+
+    timeout: tuple[float, float] | float = (10.0, 60.0)
+    retries: int = 3
+    backoff: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_cap: float = 60.0
+    validate_certs: bool = True
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    plain_http: bool | None = None
+    user_agent: str = field(default_factory=_user_agent)
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    max_error_bytes: int = DEFAULT_MAX_ERROR_BYTES
+    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    pool_size: int = 16
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+    jitter: Callable[[float], float] = field(default=lambda high: random.uniform(0.0, high), repr=False, compare=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.timeout, (int, float)):
+            self.timeout = (float(self.timeout), float(self.timeout))
+        else:
+            connect, read = self.timeout
+            self.timeout = (float(connect), float(read))
+        if self.retries < 0:
+            raise ValueError("retries must be 0 or more")
+
+    @property
+    def verify(self) -> bool | str:
+        """The ``verify`` argument of requests: a CA bundle path, or whether to verify."""
+        if not self.validate_certs:
+            return False
+        return self.ca_path or True
+
+    @property
+    def cert(self) -> str | tuple[str, str] | None:
+        """The ``cert`` argument of requests for a TLS client certificate."""
+        if self.client_cert and self.client_key:
+            return (self.client_cert, self.client_key)
+        return self.client_cert or None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Docker Hub's pull rate limit as last reported (``RateLimit-Limit: 100;w=21600``)."""
+
+    limit: int | None
+    remaining: int | None
+    window: int | None
+    source: str | None = None
+
+    def describe(self) -> str:
+        """One phrase for messages: ``"0 of 100 pulls left per 21600 s"``."""
+        window = f" per {self.window} s" if self.window else ""
+        remaining = "?" if self.remaining is None else str(self.remaining)
+        limit = "?" if self.limit is None else str(self.limit)
+        return f"{remaining} of {limit} requests left{window}"
+
+
+@dataclass(frozen=True)
+class OciError:
+    """One entry of an OCI error body: ``{"code", "message", "detail"}``."""
+
+    code: str
+    message: str = ""
+    detail: Any = None
+
+
+class ReplayRequired(TransportError):
+    """A request with a one-shot body must be sent again (auth refresh, retryable failure).
+
+    The body was a stream that is already consumed, so the transport cannot
+    resend it; the caller (the upload code) resumes or restarts the upload.
+    """
+
+
+class _BodyCut(TransportError):
+    """Internal: a response body broke off after its headers (the request may be sent again)."""
+
+
+def parse_oci_errors(body: bytes) -> list[OciError]:
+    """The entries of an OCI error body; ``[]`` when the body is not one."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return []
+    entries = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        return []
+    found = []
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("code"), str):
+            message = entry.get("message")
+            found.append(OciError(entry["code"], message if isinstance(message, str) else "", entry.get("detail")))
+    return found
+
+
+def parse_warnings(values: Iterable[str]) -> list[str]:
+    """The texts of ``Warning: 299 - "text"`` header values (other warn-codes are ignored)."""
+    texts = []
+    for value in values:
+        for match in _WARNING_RE.finditer(value):
+            texts.append(re.sub(r"\\(.)", r"\1", match.group(1)))
+    return texts
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """Docker Hub's ``RateLimit-Limit`` / ``RateLimit-Remaining`` headers, if present."""
+    limit_header = headers.get("RateLimit-Limit")
+    remaining_header = headers.get("RateLimit-Remaining")
+    if limit_header is None and remaining_header is None:
+        return None
+    limit = window = remaining = None
+    if limit_header and (match := _RATE_RE.match(limit_header)):
+        limit = int(match.group(1))
+        window = int(match.group(2)) if match.group(2) else None
+    if remaining_header and (match := _RATE_RE.match(remaining_header)):
+        remaining = int(match.group(1))
+        if window is None and match.group(2):
+            window = int(match.group(2))
+    return RateLimit(limit, remaining, window, headers.get("Docker-RateLimit-Source"))
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or HTTP-date); ``None`` if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(attempt: int, options: TransportOptions, retry_after: float | None = None) -> float:
+    """How long to sleep before retry number ``attempt`` (0-based).
+
+    A server's ``Retry-After`` wins, capped by ``retry_after_cap``; otherwise
+    exponential backoff with full jitter spreads clients that failed together.
+    """
+    if retry_after is not None:
+        return min(retry_after, options.retry_after_cap)
+    return options.jitter(min(options.backoff_max, options.backoff * (2 ** attempt)))
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def _describe_url(url: str) -> str:
+    # Query strings are left out of messages: upload states and signed storage
+    # URLs carry tokens there.
+    parts = urlsplit(url)
+    return parts.path or "/"
+
+
+def _is_replayable(data: Any) -> bool:
+    return data is None or isinstance(data, (bytes, bytearray, memoryview, str))
+
+
+def _keep_headers(request: Any) -> Any:
+    # Installed as the session's ``auth`` so requests never applies ~/.netrc
+    # credentials over the Authorization header this module manages.
+    return request
+
+
+class Transport:
+    """Sends requests to one registry host (see the module docstring for what it handles).
+
+    ``host`` is the API host with an optional port (``registry-1.docker.io``,
+    ``127.0.0.1:5000``). ``authenticator`` answers challenges (see
+    :class:`~.auth.Authenticator`); without one every request is anonymous.
+    """
+
+    def __init__(self, host: str, options: TransportOptions | None = None, authenticator: Any = None) -> None:
+        if requests is None:
+            raise TransportError(
+                "the Python library 'requests' is required to talk to registries: install it on the "
+                f"host that runs the module ({REQUESTS_IMPORT_ERROR})"
+            )
+        self.host = host
+        self.options = options or TransportOptions()
+        self.authenticator = authenticator
+        self.session = requests.Session()
+        self.session.auth = _keep_headers
+        # Set on the session too, so the token requests of the authenticator
+        # (which shares this session) use the same TLS settings.
+        self.session.verify = self.options.verify
+        self.session.cert = self.options.cert
+        self.session.headers["User-Agent"] = self.options.user_agent
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.options.pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        if self.options.plain_http is True:
+            self.scheme = "http"
+        else:
+            self.scheme = "https"
+        # Docker talks plain http to loopback registries that do not speak
+        # TLS; that downgrade is decided once, on the first TLS failure.
+        self._may_downgrade = self.options.plain_http is None and is_loopback(host)
+        self._lock = threading.Lock()
+        self._warnings: list[str] = []
+        self._warning_bytes = 0
+        self.rate_limit: RateLimit | None = None
+
+    # -- public state ------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """``scheme://host`` of the registry's API."""
+        return f"{self.scheme}://{self.host}"
+
+    @property
+    def warnings(self) -> list[str]:
+        """``Warning: 299`` texts seen so far, deduplicated, in order of arrival."""
+        with self._lock:
+            return list(self._warnings)
+
+    def url_for(self, url_or_path: str) -> str:
+        """An absolute URL: paths are joined to :attr:`base_url`, URLs kept (relative ones resolved)."""
+        if url_or_path.startswith(("http://", "https://")):
+            return url_or_path
+        return urljoin(self.base_url + "/", url_or_path)
+
+    def is_registry_origin(self, url: str) -> bool:
+        """Whether ``url`` is on this registry's scheme, host and port (so may carry credentials)."""
+        return origin_of(url) == origin_of(self.base_url)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    # -- the request loop ----------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url_or_path: str,
+        *,
+        scopes: Collection[str] = (),
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        data: Any = None,
+        stream: bool = False,
+        ok: Collection[int] = (200,),
+        retry: bool = True,
+        max_body: int | None = None,
+        operation: str | None = None,
+    ) -> "requests.Response":
+        """Send one request and return its response once its status is in ``ok``.
+
+        ``scopes`` are the token scopes the request needs. With ``stream=False``
+        the body is read now, at most ``max_body`` bytes (default: the manifest
+        cap), else :class:`TooLargeError`; with ``stream=True`` the caller reads
+        and closes it. Statuses outside ``ok`` raise the matching typed error.
+        ``operation`` names the request in messages ("push manifest a/b:1").
+        """
+        method = method.upper()
+        url = self.url_for(url_or_path)
+        what = operation or f"{method} {_describe_url(url)}"
+        replayable = _is_replayable(data)
+        attempt = 0
+        answered_challenge = False
+        refreshed_token = False
+        downgraded = False
+        while True:
+            try:
+                response, sent_auth = self._send(method, url, scopes, headers, params, data, replayable)
+            except requests.exceptions.SSLError as exc:
+                if not downgraded and self._downgrade_after(exc, getattr(exc, "failed_url", url)):
+                    downgraded = True
+                    url = self._with_scheme(url)
+                    continue
+                raise self._tls_error(exc, what) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                if retry and attempt < self.options.retries:
+                    if not replayable:
+                        raise ReplayRequired(self._connection_message(exc, what)) from None
+                    self.options.sleep(backoff_delay(attempt, self.options))
+                    attempt += 1
+                    continue
+                raise TransportError(self._connection_message(exc, what)) from None
+            self._settle_scheme()
+            self._observe(response)
+            status = response.status_code
+
+            # Only the registry's own challenges are answered: a 401 from a host it
+            # redirected to must not mix that host's auth into the registry's.
+            if (status == 401 and self.authenticator is not None and not answered_challenge
+                    and self.is_registry_origin(response.url)):
+                challenges = self._challenges(response)
+                if challenges:
+                    answered_challenge = True
+                    value = self.authenticator.authorize(self.host, challenges, tuple(scopes))
+                    if value is not None:
+                        response.close()
+                        if not replayable:
+                            raise ReplayRequired(f"{what} on {self.host} must be sent again with fresh credentials")
+                        continue
+            if (status == 403 and sent_auth and self.authenticator is not None and not refreshed_token
+                    and sent_auth.lower().startswith("bearer ")):
+                # A cached token may have lost its grants (revoked, narrowed
+                # scope): drop it and ask the token service once more.
+                refreshed_token = True
+                answered_challenge = False
+                self.authenticator.invalidate(self.host, tuple(scopes))
+                response.close()
+                if not replayable:
+                    raise ReplayRequired(f"{what} on {self.host} must be sent again with a fresh token")
+                continue
+            if status in RETRY_STATUSES and status not in ok and retry and attempt < self.options.retries:
+                delay = backoff_delay(
+                    attempt, self.options,
+                    parse_retry_after(response.headers.get("Retry-After"), self.options.clock()),
+                )
+                response.close()
+                if not replayable:
+                    raise ReplayRequired(f"{what} on {self.host} answered HTTP {status}; it must be sent again")
+                self.options.sleep(delay)
+                attempt += 1
+                continue
+            if status in ok:
+                if not stream and method != "HEAD":
+                    try:
+                        self._read_body(response, max_body or self.options.max_manifest_bytes, what)
+                    except _BodyCut as exc:
+                        # The answer broke after its headers; a GET can simply be asked again.
+                        if method == "GET" and retry and attempt < self.options.retries:
+                            self.options.sleep(backoff_delay(attempt, self.options))
+                            attempt += 1
+                            continue
+                        raise TransportError(str(exc)) from None
+                elif method == "HEAD":
+                    _release_connection(response)
+                return response
+            raise self.error_for(response, what, retried=attempt)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        scopes: Collection[str],
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        data: Any,
+        replayable: bool,
+    ) -> tuple["requests.Response", str | None]:
+        """Send, following redirects by hand; return the final response and the auth header sent to it."""
+        for _hop in range(_MAX_REDIRECTS + 1):
+            sent = dict(headers or {})
+            auth_value = None
+            if self.authenticator is not None and self.is_registry_origin(url):
+                auth_value = self.authenticator.header_for(self.host, tuple(scopes))
+                if auth_value:
+                    sent["Authorization"] = auth_value
+            try:
+                response = self.session.request(
+                    method, url, headers=sent, params=params, data=data, stream=True,
+                    allow_redirects=False, timeout=self.options.timeout,
+                    verify=self.options.verify, cert=self.options.cert,
+                )
+            except requests.exceptions.SSLError as exc:
+                exc.failed_url = url  # which hop failed decides whether a downgrade applies
+                raise
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECT_STATUSES or not location:
+                return response, auth_value
+            follow = method in ("GET", "HEAD") or (response.status_code in (307, 308) and replayable)
+            if not follow:
+                return response, auth_value
+            response.close()
+            url = urljoin(response.url, location)
+            params = None  # the Location carries its own query
+            if response.status_code == 303 and method != "HEAD":
+                method, data = "GET", None
+        raise TransportError(
+            f"{method} {_describe_url(url)} on {self.host} was redirected more than {_MAX_REDIRECTS} times: "
+            "the registry or its storage is misconfigured"
+        )
+
+    def _challenges(self, response: "requests.Response") -> list[Any]:
+        try:
+            return parse_www_authenticate(response.headers.get("WWW-Authenticate", ""))
+        except RegistryError as exc:
+            response.close()
+            raise AuthenticationError(f"{self.host} answered 401 with a challenge that cannot be read: {exc}",
+                                      status=401) from None
+
+    # -- scheme detection ----------------------------------------------------------
+    def _downgrade_after(self, exc: Exception, failed_url: str) -> bool:
+        """Switch a loopback registry to plain http when its https port does not speak TLS.
+
+        Only an answer that is not TLS at all, from the registry's own https
+        origin, counts; any other TLS failure (a certificate that does not
+        verify, a client certificate required) means the server speaks TLS,
+        and that is reported, never downgraded. The switch happens once, before
+        any request got an answer; concurrent first requests all follow it.
+        """
+        https_origin = origin_of(f"https://{self.host}")
+        if not _speaks_no_tls(exc) or origin_of(failed_url) != https_origin:
+            return False
+        with self._lock:
+            if self._may_downgrade:
+                self.scheme = "http"
+                self._may_downgrade = False
+            return self.scheme == "http"
+
+    def _settle_scheme(self) -> None:
+        if self._may_downgrade:
+            with self._lock:
+                self._may_downgrade = False
+
+    def _with_scheme(self, url: str) -> str:
+        if origin_of(url) == origin_of(f"https://{self.host}"):
+            return urlsplit(url)._replace(scheme="http").geturl()
+        return url
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def _observe(self, response: "requests.Response") -> None:
+        raw_headers = getattr(getattr(response, "raw", None), "headers", None)
+        values = raw_headers.getlist("Warning") if hasattr(raw_headers, "getlist") else []
+        if not values and response.headers.get("Warning"):
+            values = [response.headers["Warning"]]
+        texts = parse_warnings(values)
+        rate = parse_rate_limit(response.headers)
+        if not texts and rate is None:
+            return
+        with self._lock:
+            if rate is not None:
+                self.rate_limit = rate
+            for text in texts:
+                if text not in self._warnings and self._warning_bytes + len(text) <= _MAX_WARNING_BYTES:
+                    self._warnings.append(text)
+                    self._warning_bytes += len(text)
+
+    def _read_body(self, response: "requests.Response", cap: int, what: str) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            response.close()
+            raise TooLargeError(
+                f"{what} on {self.host}: the response is {declared} bytes, over the {cap} byte limit; "
+                "this is not a document a registry should send here",
+                status=response.status_code,
+            )
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(64 * KiB):
+                body.extend(chunk)
+                if len(body) > cap:
+                    raise TooLargeError(
+                        f"{what} on {self.host}: the response exceeds the {cap} byte limit; "
+                        "this is not a document a registry should send here",
+                        status=response.status_code,
+                    )
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _BodyCut(self._connection_message(exc, what)) from None
+        finally:
+            response.close()
+        # Hand the capped body to callers through the normal requests API.
+        response._content = bytes(body)  # noqa: SLF001 - documented requests behaviour for pre-read bodies
+        response._content_consumed = True  # noqa: SLF001
+        return response._content
+
+    # -- errors --------------------------------------------------------------------
+    def read_error_body(self, response: "requests.Response") -> bytes:
+        """At most ``max_error_bytes`` of an error response's body (never raises)."""
+        cap = self.options.max_error_bytes
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(8 * KiB):
+                body.extend(chunk)
+                if len(body) >= cap:
+                    break
+        except requests.exceptions.RequestException:
+            pass
+        finally:
+            response.close()
+        return bytes(body[:cap])
+
+    def error_for(self, response: "requests.Response", what: str, retried: int = 0) -> RegistryError:
+        """The typed error for a response whose status the caller did not expect (after ``retried`` retries)."""
+        status = response.status_code
+        body = b"" if response.request is not None and response.request.method == "HEAD" else self.read_error_body(response)
+        oci = parse_oci_errors(body)
+        code = oci[0].code if oci else None
+        codes = {entry.code for entry in oci}
+        challenge = response.headers.get("WWW-Authenticate", "")
+        summary = "; ".join(f"{e.code}: {e.message}" if e.message else e.code for e in oci)
+        head = f"{what} on {self.host} failed: HTTP {status}" + (f" ({summary})" if summary else "")
+        detail = {"errors": [e.__dict__ for e in oci]} if oci else None
+        kwargs = {"status": status, "code": code, "detail": detail}
+
+        if status == 401 and "insufficient_scope" in challenge:
+            return AuthorizationError(
+                f"{head}: the token service did not grant the access this needs; check the account's "
+                "permissions on the repository", **kwargs)
+        if status == 401 or "UNAUTHORIZED" in codes:
+            return AuthenticationError(
+                f"{head}: authentication failed; check username/password, registry_token or the "
+                f"auth_file entry for {self.host}", **kwargs)
+        if status == 403 or "DENIED" in codes:
+            return AuthorizationError(
+                f"{head}: access denied; the credentials are valid but lack permission for this "
+                "(check the account's rights on the repository)", **kwargs)
+        if status == 429 or "TOOMANYREQUESTS" in codes:
+            limit = f" (rate limit: {self.rate_limit.describe()})" if self.rate_limit else ""
+            return RateLimitedError(
+                f"{head}{limit}: the registry is rate limiting{_after(retried)}; wait, authenticate for a "
+                "higher limit, or raise retries", **kwargs)
+        if status == 404 or any(c.endswith("_UNKNOWN") for c in codes):
+            return NotFoundError(f"{head}: not found; check the repository name and the tag or digest", **kwargs)
+        if status == 405 or "UNSUPPORTED" in codes:
+            return UnsupportedError(
+                f"{head}: the registry does not allow this operation (a Distribution registry needs "
+                "storage.delete.enabled: true to delete)", **kwargs)
+        if status == 413:
+            return TooLargeError(f"{head}: the registry refused the body as too large", **kwargs)
+        if "DIGEST_INVALID" in codes:
+            return DigestMismatchError(
+                f"{head}: the registry says the content does not match its digest; the source is "
+                "corrupt or changed in transit", **kwargs)
+        if status >= 500:
+            return TransportError(
+                f"{head}: the registry failed{_after(retried)}; retry later or check the registry's logs",
+                **kwargs)
+        if status in _REDIRECT_STATUSES:
+            return TransportError(f"{head}: unexpected redirect for this request", **kwargs)
+        return RegistryError(f"{head}: the registry refused the request", **kwargs)
+
+    def _tls_error(self, exc: Exception, what: str) -> TransportError:
+        if _is_verify_failure(exc):
+            return TransportError(
+                f"TLS certificate verify failed for {self.host} ({what}): set ca_path to your CA "
+                "bundle or validate_certs: false")
+        if _speaks_no_tls(exc):
+            return TransportError(
+                f"TLS handshake with {self.host} failed ({what}): the server does not speak TLS on this port; "
+                "if the registry serves plain HTTP set plain_http: true")
+        return TransportError(
+            f"TLS handshake with {self.host} failed ({what}): {_reason(exc)}; if the registry needs a "
+            "client certificate set client_cert and client_key (and check validate_certs / ca_path)")
+
+    def _connection_message(self, exc: Exception, what: str) -> str:
+        if isinstance(exc, requests.exceptions.Timeout):
+            connect, read = self.options.timeout
+            return (f"{what} on {self.host} timed out (connect {connect:g} s, read {read:g} s): raise "
+                    "timeout or check the network path to the registry")
+        return (f"{what}: cannot reach {self.host} ({_reason(exc)}); check the host name and port, that "
+                "the registry is running, and any proxy settings")
+
+
+def _after(retried: int) -> str:
+    return f" after {retried} retries" if retried else ""
+
+
+# What OpenSSL says when the peer answered a ClientHello with something that is
+# not TLS (a plain HTTP server): 1.1/3.0 and 3.2+ wordings.
+_NOT_TLS_MARKERS = ("WRONG_VERSION_NUMBER", "wrong version number", "RECORD_LAYER_FAILURE",
+                    "record layer failure", "packet length too long", "PACKET_LENGTH_TOO_LONG",
+                    "unknown protocol", "UNKNOWN_PROTOCOL", "http request", "HTTP_REQUEST")
+
+
+def _speaks_no_tls(exc: Exception) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _NOT_TLS_MARKERS)
+
+
+def _is_verify_failure(exc: Exception) -> bool:
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+
+
+def _reason(exc: Exception) -> str:
+    # requests nests urllib3 errors; the innermost reason reads best.
+    reason: Any = exc
+    for _depth in range(4):
+        inner = reason.args[0] if getattr(reason, "args", None) else None
+        inner = getattr(inner, "reason", inner)
+        if inner is None or inner is reason or isinstance(inner, str):
+            break
+        reason = inner
+    text = str(reason)
+    return text[:300]
+
+
+def _release_connection(response: "requests.Response") -> bytes:
+    """Read a body-less answer (HEAD) so its connection goes back to the pool.
+
+    Responses are streamed; one nobody reads keeps its connection, so every
+    HEAD (resolve, blob_exists) would otherwise open a new one.
+    """
+    return response.content

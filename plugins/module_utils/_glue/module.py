@@ -1,0 +1,124 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The only module_utils file that knows Ansible.
+
+It gives modules the common argument spec, a :class:`ClientFactory` built from
+their params, and one place where a :class:`RegistryError` becomes a clean
+``fail_json`` (message, typed error data, no traceback, no secrets).
+"""
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import requests  # noqa: F401 pylint: disable=unused-import
+    # (only probed here; the client imports it itself)
+except ImportError:
+    REQUESTS_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    REQUESTS_IMPORT_ERROR = None
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    RegistryError,
+)
+
+
+def connection_argument_spec() -> dict[str, Any]:
+    """The argument spec of the common options (doc fragment ``ocireg.registry.registry``)."""
+    return {
+        "username": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+        "registry_token": {"type": "str", "no_log": True},
+        "auth_file": {"type": "path"},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
+        "client_cert": {"type": "path"},
+        "client_key": {"type": "path"},
+        "plain_http": {"type": "bool"},
+        "timeout": {"type": "float", "default": 60},
+        "retries": {"type": "int", "default": 3},
+    }
+
+
+def side_auth_argument_spec() -> dict[str, Any]:
+    """Argument spec of ``src_auth`` / ``dest_auth``: the per-side subset of the common options."""
+    common = connection_argument_spec()
+    keys = ("username", "password", "registry_token", "auth_file", "validate_certs",
+            "ca_path", "client_cert", "client_key", "plain_http")
+    options = {}
+    for key in keys:
+        spec = dict(common[key])
+        spec.pop("default", None)  # unset keys fall back to the top-level option
+        options[key] = spec
+    return {"type": "dict", "options": options}
+
+
+def require_requests(module: AnsibleModule) -> None:
+    """Fail cleanly when ``requests`` is missing on the managed host."""
+    if REQUESTS_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+
+
+def new_factory(module: AnsibleModule):
+    """A :class:`ClientFactory` for the module's connection options."""
+    require_requests(module)
+    # Imported late so a missing requests fails in require_requests, not at import.
+    from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
+        ClientFactory,
+    )
+
+    return ClientFactory(module.params)
+
+
+def scrub(value: Any, secrets: list[str]) -> Any:
+    """Replace every secret string inside ``value`` (nested data) with ``********``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, "********")
+        return value
+    if isinstance(value, Mapping):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+@contextmanager
+def registry_errors(module: AnsibleModule, factory: Any = None, **partial: Any) -> Iterator[None]:
+    """Turn a :class:`RegistryError` raised inside the block into ``fail_json``.
+
+    ``partial`` is extra result data to return with the failure (for example
+    what was done before the error). Warnings the registries sent are added.
+    """
+    try:
+        yield
+    except RegistryError as err:
+        secrets = factory.secrets() if factory is not None else []
+        for text in factory.warnings() if factory is not None else []:
+            module.warn(scrub(text, secrets))
+        module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(partial, secrets))
+
+
+def exit_with(module: AnsibleModule, factory: Any, result: Mapping[str, Any]) -> None:
+    """``exit_json`` with the registries' warnings turned into Ansible warnings, secrets scrubbed."""
+    secrets = factory.secrets()
+    for text in factory.warnings():
+        module.warn(scrub(text, secrets))
+    module.exit_json(**scrub(dict(result), secrets))
+
+
+def tag_diff(before: Mapping[str, str | None], after: Mapping[str, str | None]) -> dict[str, Any]:
+    """An Ansible diff of tag -> digest maps (``absent`` for a missing tag)."""
+    def render(tags: Mapping[str, str | None]) -> dict[str, str]:
+        return {tag: digest or "absent" for tag, digest in sorted(tags.items())}
+
+    return {"before": render(before), "after": render(after)}

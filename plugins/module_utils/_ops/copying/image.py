@@ -1,0 +1,373 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The copy engine: byte-exact, streamed, parallel copy of an image graph, and repository mirroring.
+
+:func:`copy_image` runs in this order, and every step before the last writes
+only what nothing points at yet:
+
+1. ``HEAD`` the source reference and each destination tag. When every tag
+   already holds the source digest the copy stops there (2 requests for one
+   tag): a registry accepts a manifest only once its blobs and child manifests
+   are stored, so a tag at the destination stands for its complete graph
+   (Distribution checks this, and the distribution spec lets every registry do
+   so; copy_graph.py relies on the same fact for present children).
+2. ``GET`` the source manifest by digest (verified) and walk the graph
+   (:func:`~.copy_graph.build_graph`): child manifests, blobs, referrers when
+   asked; a manifest the destination has (``HEAD``) is not walked further.
+3. Blobs, ``concurrency`` at a time: skip the ones the destination has
+   (``HEAD``), mount the others from the source repository when both are on
+   the same registry, otherwise stream the source ``GET`` straight into the
+   destination upload. Each blob is hashed while it streams and its last chunk
+   is held back until the digest matched, so a corrupt blob is never
+   committed; the first failure cancels the rest.
+4. Manifests, children and referrers first, by digest; the tags last. A failed
+   blob or manifest therefore leaves no tag behind (no dangling tags).
+
+In check mode steps 1-3 run with ``HEAD`` / ``GET`` only: the result says what
+would be copied, mounted and skipped, and nothing is written.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+    NotFoundError,
+    RegistryError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Descriptor,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    validate_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    is_referrers_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
+    CopyGraph,
+    build_graph,
+    parse_platforms,
+    select_children,
+    tag_targets,
+)
+
+if TYPE_CHECKING:
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+        Repository,
+    )
+
+#: Blobs in flight. Chosen with bench/run.py (docs/performance.md): 8 was the
+#: fastest of 1/2/4/8 on the multi-blob workloads; each stream adds about 2.5 MiB.
+DEFAULT_CONCURRENCY = 8
+#: Each stream holds a pooled connection per side; the transport pools 16.
+MAX_CONCURRENCY = 16
+
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """How to copy. ``platforms`` None copies the whole index byte-exact."""
+
+    platforms: tuple[str, ...] | None = None
+    allow_index_rewrite: bool = False
+    referrers: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    check_mode: bool = False
+
+
+@dataclass
+class CopyResult:
+    """What one copy did (or, in check mode, would do)."""
+
+    digest: str
+    media_type: str
+    changed: bool
+    dest_before: dict[str, str | None]
+    copied: dict = field(default_factory=lambda: {"manifests": 0, "blobs": 0, "bytes": 0})
+    mounted: list[str] = field(default_factory=list)
+    skipped: dict = field(default_factory=lambda: {"blobs": 0, "manifests": 0, "bytes": 0})
+    notes: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def dest_after(self) -> dict[str, str | None]:
+        """Tag -> digest once the copy is done (what it would be, in check mode)."""
+        return {tag: self.digest for tag in self.dest_before}
+
+    def to_dict(self) -> dict:
+        """Plain data for module results."""
+        return {
+            "digest": self.digest,
+            "media_type": self.media_type,
+            "changed": self.changed,
+            "dest_before": dict(self.dest_before),
+            "dest_after": self.dest_after,
+            "copied": dict(self.copied),
+            "mounted": list(self.mounted),
+            "skipped": dict(self.skipped),
+            "notes": list(self.notes),
+            "duration": round(self.duration, 3),
+        }
+
+
+def _check_options(dest_tags: Sequence[str], options: CopyOptions) -> tuple:
+    for tag in dest_tags:
+        validate_tag(tag)
+    concurrency = options.concurrency
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise InvalidInputError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    return parse_platforms(options.platforms)
+
+
+def _where(repository: Any, reference: str = "") -> str:
+    host = repository.registry.host
+    if not reference:
+        return f"{host}/{repository.name}"
+    separator = "@" if ":" in reference else ":"
+    return f"{host}/{repository.name}{separator}{reference}"
+
+
+def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Sequence[str],
+               options: CopyOptions) -> CopyResult:
+    """Copy the image ``src_ref`` (tag or digest) of ``src`` to ``dest`` under ``dest_tags``.
+
+    ``src`` and ``dest`` are :class:`~.registry.Repository` objects. With no
+    ``dest_tags`` the manifest is pushed by digest only. Raises a
+    :class:`RegistryError` subclass on failure; a failure never leaves a tag
+    written that points at an incomplete graph.
+    """
+    started = time.monotonic()
+    dest_tags = list(dict.fromkeys(dest_tags))
+    platforms = _check_options(dest_tags, options)
+    source = src.resolve(src_ref)
+    if source is None:
+        raise NotFoundError(f"the source image {_where(src, src_ref)} does not exist: check the reference "
+                            "(and the credentials, registries answer 404 for what you may not see)")
+    dest_before = {tag: _digest_of(dest.resolve(tag)) for tag in dest_tags}
+    if platforms is None and not options.referrers:
+        # The fast path: one HEAD per side, see the module docstring for why it is enough.
+        if tag_targets(dest_before, source.digest):
+            return _unchanged(source, dest_before, f"every destination tag already points at {source.digest}",
+                              started)
+        if not dest_tags and dest.resolve(source.digest) is not None:
+            return _unchanged(source, dest_before, f"the destination already holds {source.digest}", started)
+
+    root = src.fetch_manifest(source.digest)
+    if (platforms is not None and root.is_index and dest_tags and not options.allow_index_rewrite
+            and select_children(root, platforms).reduced):
+        raise InvalidInputError(
+            f"the platforms {', '.join(str(p) for p in platforms)} are only part of the index "
+            f"{_where(src, source.digest)}, and tagging {', '.join(dest_tags)} would need a reduced index with a "
+            "new digest: set allow_index_rewrite to write one, copy all platforms, or copy by digest without a "
+            "destination tag to transfer just those platforms' images")
+
+    known = {digest for digest in dest_before.values() if digest}
+    graph = build_graph(
+        root,
+        lambda descriptor: src.fetch_manifest(descriptor.digest),
+        platforms=platforms,
+        allow_index_rewrite=options.allow_index_rewrite,
+        referrers=src.referrers if options.referrers else None,
+        present=lambda descriptor: descriptor.digest in known or dest.resolve(descriptor.digest) is not None,
+    )
+    result = CopyResult(graph.root.digest if graph.root else root.digest,
+                        graph.root.media_type if graph.root else root.media_type,
+                        False, dest_before, notes=list(graph.notes))
+    result.skipped["manifests"] = len(graph.present_manifests)
+    try:
+        _transfer_blobs(src, dest, graph, options, result)
+        _push_manifests(dest, graph, dest_tags, options, result)
+    finally:
+        if not options.check_mode:
+            dest.discard_uploads()
+    if options.check_mode:
+        result.notes.append("check mode: nothing was written")
+    result.duration = time.monotonic() - started
+    return result
+
+
+def _unchanged(source: Descriptor, dest_before: dict[str, str | None], note: str, started: float) -> CopyResult:
+    return CopyResult(source.digest, source.media_type, False, dest_before, notes=[note],
+                      skipped={"blobs": 0, "manifests": 1, "bytes": 0}, duration=time.monotonic() - started)
+
+
+def _digest_of(descriptor: Descriptor | None) -> str | None:
+    return descriptor.digest if descriptor is not None else None
+
+
+def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], options: CopyOptions,
+                    result: CopyResult) -> None:
+    """Children and referrers by digest, then the root under each tag that needs it (tags last)."""
+    for node in graph.push_order():
+        if node is graph.root and dest_tags:
+            continue
+        if not options.check_mode:
+            dest.push_manifest(node.digest, node.raw, node.media_type)
+        result.copied["manifests"] += 1
+        result.changed = True
+    root = graph.root
+    if root is None:
+        return
+    stale = [tag for tag in dest_tags if result.dest_before.get(tag) != root.digest]
+    if stale and not root.present:
+        result.copied["manifests"] += 1
+    for tag in stale:
+        if not options.check_mode:
+            dest.push_manifest(tag, root.raw, root.media_type)
+        result.changed = True
+
+
+# --- blobs ---------------------------------------------------------------------------------------
+
+
+class _Cancelled(Exception):
+    """Raised inside a blob stream once another blob failed: stop sending, nothing is committed."""
+
+
+@dataclass
+class _BlobOutcome:
+    digest: str
+    action: str  # "skipped", "mounted", "copied"
+    size: int
+
+
+def _transfer_blobs(src: Any, dest: Any, graph: CopyGraph, options: CopyOptions, result: CopyResult) -> None:
+    """Make every blob of the graph present at ``dest``; the first failure cancels the others and is raised."""
+    blobs = sorted(graph.blobs.values(), key=lambda d: d.size or 0, reverse=True)  # biggest first: shorter tail
+    if not blobs:
+        return
+    mountable = src.registry.host == dest.registry.host and src.name != dest.name
+    stop = threading.Event()
+    workers = min(options.concurrency, len(blobs))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-copy") as pool:
+        futures: list[Future] = [
+            pool.submit(_ensure_blob, src, dest, blob, mountable, options.check_mode, stop) for blob in blobs]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            stop.set()
+            for future in pending:
+                future.cancel()
+            wait(pending)
+            errors = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+            # The first real error explains the failure; the others were cancelled because of it.
+            raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])
+    for future in futures:
+        outcome: _BlobOutcome = future.result()
+        if outcome.action == "skipped":
+            result.skipped["blobs"] += 1
+            result.skipped["bytes"] += outcome.size
+        elif outcome.action == "mounted":
+            result.mounted.append(outcome.digest)
+        else:
+            result.copied["blobs"] += 1
+            result.copied["bytes"] += outcome.size
+    if result.mounted or result.copied["blobs"]:
+        result.changed = True
+
+
+def _ensure_blob(src: Any, dest: Any, blob: Descriptor, mountable: bool, check_mode: bool,
+                 stop: threading.Event) -> _BlobOutcome:
+    if stop.is_set():
+        raise _Cancelled()
+    size = dest.blob_exists(blob.digest)
+    if size is not None:
+        return _BlobOutcome(blob.digest, "skipped", size)
+    if check_mode:
+        if mountable:
+            return _BlobOutcome(blob.digest, "mounted", blob.size or 0)
+        # Schema 1 layers carry no size: ask the source, still read-only.
+        return _BlobOutcome(blob.digest, "copied", blob.size if blob.size is not None else
+                            (src.blob_exists(blob.digest) or 0))
+    if mountable and dest.mount_blob(blob.digest, src.name):
+        return _BlobOutcome(blob.digest, "mounted", blob.size or 0)
+    counter = [0]
+    dest.push_blob(blob.digest, blob.size, _opener(src, blob, counter, stop))
+    return _BlobOutcome(blob.digest, "copied", counter[0])
+
+
+def _opener(src: Any, blob: Descriptor, counter: list[int], stop: threading.Event) -> Callable[[int], Iterator[bytes]]:
+    """Restartable content for ``push_blob``: each call streams the source blob again from the start."""
+    def open_stream(offset: int) -> Iterator[bytes]:
+        counter[0] = 0
+        with src.fetch_blob(blob.digest, blob.size) as chunks:
+            for chunk in chunks:
+                if stop.is_set():
+                    raise _Cancelled()
+                if offset:
+                    # A resumed upload wants the bytes after ``offset``; the source stream starts at 0.
+                    cut = min(offset, len(chunk))
+                    chunk, offset = chunk[cut:], offset - cut
+                    if not chunk:
+                        continue
+                counter[0] += len(chunk)
+                yield chunk
+    return open_stream
+
+
+# --- mirrors -------------------------------------------------------------------------------------
+
+
+def select_tags(tags: Sequence[str], patterns: Sequence[str], *, skip_referrer_tags: bool) -> list[str]:
+    """Tags matching any of ``patterns`` (full-match regexes), sorted; referrers-schema tags left out if asked."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise InvalidInputError(f"tags pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    chosen = [t for t in tags if any(c.fullmatch(t) for c in compiled)]
+    if skip_referrer_tags:
+        chosen = [t for t in chosen if not is_referrers_tag(t)]
+    return sorted(set(chosen))
+
+
+def mirror_repository(src: Repository, dest: Repository, tag_patterns: Sequence[str], options: CopyOptions,
+                      keep_going: bool) -> dict:
+    """Copy every tag of ``src`` matching ``tag_patterns`` to the same tag in ``dest``.
+
+    Returns ``changed``, ``tags`` (tag -> :meth:`CopyResult.to_dict`),
+    ``failed`` (tag -> error data), ``not_attempted`` (tags left after a
+    failure without ``keep_going``), summed ``copied`` / ``skipped`` /
+    ``mounted``, ``dest_before`` / ``dest_after`` and ``duration``. Per-tag
+    failures are reported, not raised; the caller decides how to fail.
+    """
+    started = time.monotonic()
+    if not tag_patterns:
+        raise InvalidInputError("mirroring needs at least one tags pattern (use '.*' for every tag)")
+    _check_options([], options)
+    selected = select_tags(src.tags(), tag_patterns, skip_referrer_tags=options.referrers)
+    summary: dict = {
+        "changed": False, "tags": {}, "failed": {}, "not_attempted": [],
+        "copied": {"manifests": 0, "blobs": 0, "bytes": 0}, "skipped": {"blobs": 0, "manifests": 0, "bytes": 0},
+        "mounted": [], "dest_before": {}, "dest_after": {}, "notes": [],
+    }
+    if not selected:
+        summary["notes"].append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")
+    for position, tag in enumerate(selected):
+        try:
+            outcome = copy_image(src, tag, dest, [tag], options)
+        except RegistryError as exc:
+            summary["failed"][tag] = exc.to_dict()
+            if not keep_going:
+                summary["not_attempted"] = selected[position + 1:]
+                break
+            continue
+        summary["tags"][tag] = outcome.to_dict()
+        summary["changed"] = summary["changed"] or outcome.changed
+        for key in ("manifests", "blobs", "bytes"):
+            summary["copied"][key] += outcome.copied[key]
+            summary["skipped"][key] += outcome.skipped[key]
+        summary["mounted"].extend(d for d in outcome.mounted if d not in summary["mounted"])
+        summary["dest_before"][tag] = outcome.dest_before[tag]
+        summary["dest_after"][tag] = outcome.digest
+    summary["duration"] = round(time.monotonic() - started, 3)
+    return summary

@@ -1,0 +1,289 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The pure decision of a promotion: from what each tag points to now and where it should point,
+a :class:`PromotionPlan` with every tag's before / after, the manifests to delete and the guard
+violations; and the messages and result shape of a plan.
+
+The compare-and-swap guard (``expected_digest``) is checked per tag that needs a change: such a
+tag must currently point to ``expected_digest`` (or be absent when it is :data:`ABSENT`). A tag
+already in the desired state satisfies the guard, so re-running a finished promotion is a no-op
+rather than a failure, and re-running an interrupted one completes it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
+    validate_digest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    validate_tag,
+)
+
+if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
+    pass
+
+
+#: ``expected_digest`` value meaning "every tag that changes must not exist yet".
+ABSENT = "absent"
+
+
+PRESENT = "present"
+
+
+STATES = (PRESENT, ABSENT)
+
+
+# Result ``method`` when the digest itself is deleted (rather than only the tag).
+METHOD_MANIFEST_DELETE = "manifest_delete"
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """One tag's move: the digest it points to before and after (``None`` = absent).
+
+    ``sibling`` marks a tag outside the requested list that disappears only
+    because ``delete_manifest`` + ``force`` deletes the digest it shares.
+    """
+
+    tag: str
+    before: str | None
+    after: str | None
+    sibling: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """True when the tag moves, appears or disappears."""
+        return self.before != self.after
+
+    @property
+    def action(self) -> str:
+        """``none``, ``create`` (new tag), ``move`` (retag) or ``remove``."""
+        if not self.changed:
+            return "none"
+        if self.after is None:
+            return "remove"
+        return "create" if self.before is None else "move"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for results."""
+        return {"before": self.before, "after": self.after, "action": self.action, "sibling": self.sibling}
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """What a promotion would do, computed without I/O by :func:`plan_promotion`."""
+
+    state: str
+    digest: str | None
+    changes: tuple[TagChange, ...]
+    delete_digests: tuple[str, ...] = ()
+    violations: tuple[str, ...] = ()
+    expected_digest: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def blocked(self) -> bool:
+        """True when a guard failed: the plan must not be applied."""
+        return bool(self.violations)
+
+    @property
+    def changed(self) -> bool:
+        """True when applying the plan would write anything."""
+        return not self.blocked and (bool(self.delete_digests) or any(c.changed for c in self.changes))
+
+    @property
+    def tags_to_write(self) -> tuple[str, ...]:
+        """Requested tags whose digest must change (present: PUT; absent: untag)."""
+        if self.blocked:
+            return ()
+        return tuple(c.tag for c in self.changes if c.changed and not c.sibling)
+
+    def before(self) -> dict[str, str | None]:
+        """tag -> digest before the promotion (siblings included when they would change)."""
+        return {c.tag: c.before for c in self.changes}
+
+    def after(self) -> dict[str, str | None]:
+        """tag -> digest after the promotion; equal to :meth:`before` when the plan is blocked."""
+        if self.blocked:
+            return self.before()
+        return {c.tag: c.after for c in self.changes}
+
+    def tags_result(self) -> dict[str, dict[str, Any]]:
+        """The ``tags`` result: per tag before / after / action (after = before when blocked)."""
+        after = self.after()
+        result = {}
+        for change in self.changes:
+            shown = TagChange(change.tag, change.before, after[change.tag], change.sibling)
+            result[change.tag] = shown.to_dict()
+        return result
+
+
+def _check_expected(expected_digest: str | None) -> str | None:
+    if expected_digest is None or expected_digest == ABSENT:
+        return expected_digest
+    try:
+        return validate_digest(expected_digest)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"expected_digest: {exc.message}; or use 'absent'") from None
+
+
+def _render(digest: str | None) -> str:
+    return digest if digest is not None else "absent"
+
+
+def _guard_violations(changes: Iterable[TagChange], expected_digest: str | None) -> list[str]:
+    """Tags that must change but do not currently point where the guard expects."""
+    if expected_digest is None:
+        return []
+    wanted = None if expected_digest == ABSENT else expected_digest
+    return [
+        f"tag {c.tag!r} points to {_render(c.before)}, but expected_digest is {expected_digest} "
+        f"(the promotion would set it to {_render(c.after)}); someone else moved it since the "
+        "expected digest was read: read the current digest again and decide before retrying"
+        for c in changes
+        if c.changed and not c.sibling and c.before != wanted
+    ]
+
+
+def plan_promotion(
+    current: Mapping[str, str | None],
+    *,
+    state: str = PRESENT,
+    source_digest: str | None = None,
+    expected_digest: str | None = None,
+    delete_manifest: bool = False,
+    force: bool = False,
+    repository_tags: Mapping[str, str | None] | None = None,
+) -> PromotionPlan:
+    """Plan a promotion. Pure: no I/O.
+
+    ``current`` maps each requested tag (in order) to the digest it points to
+    now, ``None`` when the tag does not exist. ``present`` points every tag at
+    ``source_digest``; ``absent`` removes the tags, and with ``delete_manifest``
+    the digests they point to. ``repository_tags`` (every tag of the
+    repository -> digest) is required with ``delete_manifest``: a digest that a
+    tag outside ``current`` also points to is only deleted with ``force`` (and
+    that tag is then listed as a removed ``sibling``).
+    """
+    if state not in STATES:
+        raise InvalidInputError(f"state must be one of {', '.join(STATES)}, got {state!r}")
+    if not current:
+        raise InvalidInputError("tags is empty: name at least one tag to promote or remove")
+    expected = _check_expected(expected_digest)
+
+    if state == PRESENT:
+        if source_digest is None:
+            raise InvalidInputError("state=present needs the source digest")
+        validate_digest(source_digest)
+        changes = [TagChange(tag, before, source_digest) for tag, before in current.items()]
+        violations = _guard_violations(changes, expected)
+        return PromotionPlan(PRESENT, source_digest, tuple(changes), (), tuple(violations), expected)
+
+    changes = [TagChange(tag, before, None) for tag, before in current.items()]
+    violations = _guard_violations(changes, expected)
+    delete_digests: list[str] = []
+    notes: list[str] = []
+    if delete_manifest:
+        if repository_tags is None:
+            raise InvalidInputError("delete_manifest needs the repository's tag list to protect other tags")
+        for digest in current.values():
+            if digest is not None and digest not in delete_digests:
+                delete_digests.append(digest)
+        for digest in delete_digests:
+            siblings = sorted(t for t, d in repository_tags.items() if d == digest and t not in current)
+            if not siblings:
+                continue
+            if force:
+                changes.extend(TagChange(tag, digest, None, sibling=True) for tag in siblings)
+                notes.append(f"force: deleting {digest} also removes the tags {', '.join(siblings)}")
+            else:
+                violations.append(
+                    f"deleting manifest {digest} would also remove the tags {', '.join(siblings)}, which are "
+                    "not in tags: add them to tags, set force: true to delete them too, or use "
+                    "delete_manifest: false to remove only the listed tags"
+                )
+    return PromotionPlan(
+        ABSENT,
+        None,
+        tuple(changes),
+        tuple(delete_digests),
+        tuple(violations),
+        expected,
+        tuple(notes),
+    )
+
+
+def check_tags(tags: Iterable[str]) -> list[str]:
+    """Validate tags, keeping their order and dropping repeats."""
+    found: list[str] = []
+    for tag in tags:
+        validate_tag(tag)
+        if tag not in found:
+            found.append(tag)
+    if not found:
+        raise InvalidInputError("tags is empty: name at least one tag to promote or remove")
+    return found
+
+
+def blocked_message(plan: PromotionPlan, repository_name: str = "") -> str:
+    """The failure message of a blocked plan: every violation, and that nothing changed."""
+    where = f" in {repository_name}" if repository_name else ""
+    return f"promotion{where} blocked, nothing was changed: " + "; ".join(plan.violations)
+
+
+def short_digest(digest: str | None) -> str:
+    """``sha256:0123456789ab`` (12 hex characters) for summaries; ``absent`` for no digest."""
+    if digest is None:
+        return "absent"
+    algorithm, encoded = digest.split(":", 1)
+    return f"{algorithm}:{encoded[:12]}"
+
+
+_ACTION_WORDS = {
+    "none": ("unchanged", "unchanged"),
+    "create": ("created", "would be created"),
+    "move": ("moved", "would move"),
+    "remove": ("removed", "would be removed"),
+}
+
+
+def summary_lines(plan: PromotionPlan, name: str, check_mode: bool = False) -> list[str]:
+    """One readable line per tag: ``name:tag  before -> after  (moved)``."""
+    lines = []
+    after = plan.after()
+    for change in plan.changes:
+        shown = TagChange(change.tag, change.before, after[change.tag], change.sibling)
+        word = _ACTION_WORDS[shown.action][1 if check_mode else 0]
+        if plan.blocked:
+            word = "blocked"
+        extra = ", shared digest deleted" if change.sibling else ""
+        lines.append(f"{name}:{change.tag}  {short_digest(change.before)} -> "
+                     f"{short_digest(after[change.tag])}  ({word}{extra})")
+    return lines
+
+
+def promotion_result(plan: PromotionPlan, name: str, *, check_mode: bool = False,
+                     copied: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The module result of a plan: changed, digest, tags, before / after maps, summary."""
+    tags = plan.tags_result()
+    for entry in tags.values():
+        entry["method"] = None
+    return {
+        "changed": plan.changed,
+        "digest": plan.digest,
+        "tags": tags,
+        "before": plan.before(),
+        "after": plan.after(),
+        "deleted": list(plan.delete_digests) if plan.changed else [],
+        "method": None,
+        "copied": dict(copied) if copied is not None else None,
+        "summary": summary_lines(plan, name, check_mode),
+        "notes": list(plan.notes),
+    }

@@ -1,0 +1,730 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The retention planner: a snapshot and a policy in, an exact plan out.
+
+Pure and deterministic: no I/O, no clock (``now`` is an argument), output
+ordered by repository then digest. A later ``collect_snapshot(repo)`` fills
+the snapshot dataclasses from a registry; the apply step acts on the plan.
+
+How a plan is made (one repository at a time):
+
+1. Tags are split into *normal* tags and *attached* tags: cosign
+   ``sha256-<hex>.sig|.att|.sbom`` and the referrers fallback index
+   ``sha256-<hex>``. Attached tags are never matched by rules and never take
+   ``most_recent`` slots: they follow the digest they name (kept while it
+   stays, removed when it is deleted). An attached tag whose subject is not
+   in the repository is kept.
+2. Every rule is evaluated on every normal tag (see ``retention_policy``);
+   keep beats delete; unmatched tags get ``default_action``.
+3. A condemned tag on a digest of unknown age, or younger than
+   ``grace_period``, is kept instead (skipped: ``unknown_age`` /
+   ``grace_period``); with ``on_unknown_age: fail`` the plan also carries a
+   violation. Decisions never act on an age we cannot trust.
+4. Digests are the unit of deletion. A digest is a deletion candidate when
+   all its normal tags are condemned (or, for an untagged digest nothing
+   owns, when an ``untagged`` delete rule selects it). Everything a
+   candidate owns -- index children, referrers, cosign artifacts and the
+   fallback index of its subject -- is a candidate with it (cascade,
+   ``referrers: follow_subject``); cascaded digests follow their owner and
+   their own age is not consulted (signatures often carry no real time).
+5. Everything reachable from what stays is protected: from every kept tag
+   and every digest with no reason to go, follow index children, referrers,
+   a referrer's subject and attached tags, transitively. A candidate that is
+   protected stays; its condemned tags are untagged (skipped: ``reachable``
+   or ``shared_digest``). With ``tag_delete_method: never`` such tags stay
+   too (skipped: ``tag_delete_unsupported``).
+6. Guardrails (``max_deletions`` over the whole plan, ``max_delete_ratio``
+   and ``min_keep`` per repository) turn into ``violations``; the apply step
+   must refuse to delete anything when there is one.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
+    is_index as is_index_type,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
+    semver_key,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    attached_subject,
+    referrers_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
+    Timestamp,
+    format_duration,
+    label_or_annotation,
+    parse_expires_after,
+    resolve_timestamps,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
+    DELETE,
+    KEEP,
+    RetentionPolicy,
+    Rule,
+)
+
+# Actions on a plan entry.
+ACTION_KEEP = "keep"
+ACTION_UNTAG = "untag"
+ACTION_DELETE = "delete"
+# Skip reasons (the apply step adds changed_since_plan).
+UNKNOWN_AGE = "unknown_age"
+GRACE_PERIOD = "grace_period"
+SHARED_DIGEST = "shared_digest"
+REACHABLE = "reachable"
+TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
+DEFAULT_RULE = "default_action"
+DELETE_BY_DIGEST = "manifest_delete"
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """What the planner needs to know about one manifest in a repository.
+
+    ``children`` are an index's manifests; ``subject`` is a referrer's
+    subject digest; ``annotations`` are the manifest's, ``labels`` and
+    ``created`` come from the image config (raw strings, parsed here).
+    """
+
+    digest: str
+    media_type: str = ""
+    size: int = 0
+    children: tuple[str, ...] = ()
+    subject: str | None = None
+    artifact_type: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created: str | None = None
+
+    @property
+    def is_index(self) -> bool:
+        """True for an OCI index / Docker manifest list."""
+        return is_index_type(self.media_type) or bool(self.children)
+
+
+@dataclass(frozen=True)
+class RepositorySnapshot:
+    """One repository as seen at planning time.
+
+    ``tags`` maps tag to digest, ``manifests`` digest to record (every
+    tagged digest, every index child and every referrer that exists), and
+    ``referrers`` subject digest to referrer digests (from the referrers API
+    or the ``sha256-<hex>`` fallback index; a record's ``subject`` counts too).
+    """
+
+    repository: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    manifests: Mapping[str, ManifestRecord] = field(default_factory=dict)
+    referrers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Which tags of a digest one rule matched (``default_action`` for unmatched tags)."""
+
+    rule: str
+    action: str
+    tags: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for module results."""
+        return {"rule": self.rule, "action": self.action, "tags": list(self.tags)}
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """A digest deleted because the digest that owns it is deleted."""
+
+    digest: str
+    relation: str  # child, referrer, signature, attestation, sbom, referrers_index
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain data for module results."""
+        return {"digest": self.digest, "relation": self.relation}
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """The plan for one digest."""
+
+    repository: str
+    digest: str
+    media_type: str
+    tags: tuple[str, ...]
+    action: str
+    untag_tags: tuple[str, ...] = ()
+    matched_rules: tuple[RuleMatch, ...] = ()
+    timestamp: str | None = None
+    timestamp_source: str | None = None
+    timestamp_via: str | None = None
+    unknown_age_reason: str | None = None
+    reachable_from: tuple[str, ...] = ()
+    cascaded: tuple[Cascade, ...] = ()
+    cascaded_from: tuple[str, ...] = ()
+    delete_method: str | None = None
+    fallback_index: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for module results."""
+        return {
+            "repository": self.repository,
+            "digest": self.digest,
+            "media_type": self.media_type,
+            "tags": list(self.tags),
+            "action": self.action,
+            "untag_tags": list(self.untag_tags),
+            "matched_rules": [match.to_dict() for match in self.matched_rules],
+            "timestamp": self.timestamp,
+            "timestamp_source": self.timestamp_source,
+            "timestamp_via": self.timestamp_via,
+            "unknown_age_reason": self.unknown_age_reason,
+            "reachable_from": list(self.reachable_from),
+            "cascaded": [c.to_dict() for c in self.cascaded],
+            "cascaded_from": list(self.cascaded_from),
+            "delete_method": self.delete_method,
+            "fallback_index": self.fallback_index,
+        }
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """Something a rule asked for that the plan does not do, and why."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    reason: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for module results."""
+        return {
+            "repository": self.repository,
+            "digest": self.digest,
+            "tags": list(self.tags),
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """The whole plan: entries per digest, skips, counts, tag lists and violations."""
+
+    entries: tuple[PlanEntry, ...]
+    skipped: tuple[SkippedItem, ...]
+    summary: Mapping[str, Any]
+    gc_required: bool
+    tags_before: Mapping[str, Mapping[str, str]]
+    tags_after: Mapping[str, Mapping[str, str]]
+    violations: tuple[str, ...]
+
+    @property
+    def deletions(self) -> tuple[PlanEntry, ...]:
+        """Entries whose digest is deleted."""
+        return tuple(e for e in self.entries if e.action == ACTION_DELETE)
+
+    @property
+    def untags(self) -> tuple[PlanEntry, ...]:
+        """Entries whose digest stays but loses some tags."""
+        return tuple(e for e in self.entries if e.action == ACTION_UNTAG)
+
+    @property
+    def changes(self) -> bool:
+        """True when applying the plan would change the registry."""
+        return any(e.action != ACTION_KEEP for e in self.entries)
+
+    def diff(self) -> dict[str, Any]:
+        """``before``/``after`` tag -> digest maps per repository, for ``--diff``."""
+        return {"before": _plain(self.tags_before), "after": _plain(self.tags_after)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for module results (``plan``, ``skipped``, ``summary``...)."""
+        return {
+            "plan": [entry.to_dict() for entry in self.entries],
+            "skipped": [item.to_dict() for item in self.skipped],
+            "summary": dict(self.summary),
+            "gc_required": self.gc_required,
+            "tags_before": _plain(self.tags_before),
+            "tags_after": _plain(self.tags_after),
+            "violations": list(self.violations),
+        }
+
+
+def _plain(tag_maps: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    return {repo: dict(tags) for repo, tags in tag_maps.items()}
+
+
+class _Graph:
+    """Ownership and protection edges between the digests of one repository."""
+
+    def __init__(self, snapshot: RepositorySnapshot, manifests: Mapping[str, ManifestRecord],
+                 attached: Mapping[str, tuple[str, str]]) -> None:
+        # owner -> {owned digest: relation}; deleting the owner deletes what it owns.
+        self.owned: dict[str, dict[str, str]] = defaultdict(dict)
+        # referrer/attached digest -> subject digests; a kept referrer protects its subject.
+        self.subjects: dict[str, set[str]] = defaultdict(set)
+        for digest in sorted(manifests):
+            record = manifests[digest]
+            for child in record.children:
+                if child in manifests and child != digest:
+                    self.owned[digest].setdefault(child, "child")
+            if record.subject in manifests and record.subject != digest:
+                self._referrer(record.subject, digest, "referrer")
+        for subject in sorted(snapshot.referrers):
+            if subject in manifests:
+                for referrer in sorted(snapshot.referrers[subject]):
+                    if referrer in manifests and referrer != subject:
+                        self._referrer(subject, referrer, "referrer")
+        for tag in sorted(attached):
+            subject, kind = attached[tag]
+            self._referrer(subject, snapshot.tags[tag], kind)
+        self.owners: dict[str, set[str]] = defaultdict(set)
+        for owner, owned in self.owned.items():
+            for digest in owned:
+                self.owners[digest].add(owner)
+
+    def _referrer(self, subject: str, digest: str, relation: str) -> None:
+        self.owned[subject].setdefault(digest, relation)
+        self.subjects[digest].add(subject)
+
+    def owned_closure(self, roots: Iterable[str]) -> set[str]:
+        """Roots plus everything they own, transitively."""
+        return self._closure(roots, lambda d: self.owned.get(d, {}))
+
+    def protected_closure(self, roots: Iterable[str]) -> set[str]:
+        """Roots plus everything they reach: owned digests and subjects of referrers."""
+        return self._closure(roots, lambda d: list(self.owned.get(d, {})) + sorted(self.subjects.get(d, ())))
+
+    @staticmethod
+    def _closure(roots: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[str]:
+        seen = set(roots)
+        stack = list(seen)
+        while stack:
+            for nxt in edges(stack.pop()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+
+@dataclass
+class _RepoResult:
+    entries: list[PlanEntry]
+    skipped: list[SkippedItem]
+    violations: list[str]
+    tags_after: dict[str, str]
+    total: int
+    deleted: int
+    tagged_after: int
+    removed_tags: int
+
+
+class _RepositoryPlanner:
+    """Plans one repository; split into steps so each reads on its own."""
+
+    def __init__(self, snapshot: RepositorySnapshot, policy: RetentionPolicy, now: datetime) -> None:
+        self.snapshot = snapshot
+        self.policy = policy
+        self.now = now
+        self.repo = snapshot.repository
+        self.tags = dict(snapshot.tags)
+        self.manifests: dict[str, ManifestRecord] = dict(snapshot.manifests)
+        for digest in self.tags.values():
+            # A tag whose manifest the snapshot lacks still counts; with no data its age is unknown.
+            self.manifests.setdefault(digest, ManifestRecord(digest))
+        self.times: dict[str, Timestamp] = resolve_timestamps(self.manifests, policy.timestamp_sources, now)
+        self.attached: dict[str, tuple[str, str]] = {}
+        self.orphan_attached: set[str] = set()
+        self.normal: dict[str, str] = {}
+        for tag in sorted(self.tags):
+            found = attached_subject(tag, self.manifests)
+            if found is None:
+                self.normal[tag] = self.tags[tag]
+            elif found[0] in self.manifests and found[0] != self.tags[tag]:
+                self.attached[tag] = found
+            else:
+                self.orphan_attached.add(tag)
+        self.graph = _Graph(snapshot, self.manifests, self.attached)
+        self.tags_of: dict[str, list[str]] = defaultdict(list)
+        for tag in sorted(self.tags):
+            self.tags_of[self.tags[tag]].append(tag)
+        self.normal_of: dict[str, list[str]] = defaultdict(list)
+        for tag in sorted(self.normal):
+            self.normal_of[self.normal[tag]].append(tag)
+        # Untagged digests that nothing owns: the only ones untagged rules select.
+        self.orphans = sorted(d for d in self.manifests if d not in self.tags_of and not self.graph.owners.get(d))
+        self.skipped: list[SkippedItem] = []
+        self.violations: list[str] = []
+
+    # -- step 2: rules ---------------------------------------------------------------------
+
+    def _age_condition(self, rule: Rule, digest: str) -> bool | None:
+        """True/False when the age conditions decide, None when they need an unknown age."""
+        ts = self.times[digest]
+        age = ts.age(self.now)
+        results: list[bool | None] = []
+        if rule.older_than is not None:
+            results.append(None if age is None else age > rule.older_than)
+        if rule.newer_than is not None:
+            results.append(None if age is None else age < rule.newer_than)
+        if rule.expires_after_label is not None:
+            lifetime = parse_expires_after(self._label(digest, rule.expires_after_label))
+            if lifetime is None:
+                results.append(False)  # quay: no label or an invalid value means no expiry
+            else:
+                results.append(None if ts.value is None else self.now >= ts.value + lifetime)
+        if False in results:
+            return False
+        return None if None in results else True
+
+    def _label(self, digest: str, key: str, visiting: frozenset[str] = frozenset()) -> str | None:
+        """A label/annotation; an index without its own takes its children's when they all agree."""
+        record = self.manifests[digest]
+        value = label_or_annotation(record, key)
+        if value is not None or not record.is_index:
+            return value
+        inner = visiting | {digest}
+        found = {
+            self._label(child, key, inner)
+            for child in record.children
+            if child in self.manifests and child not in inner
+        } - {None}
+        return found.pop() if len(found) == 1 else None
+
+    def _matches(self, rule: Rule, digest: str) -> bool:
+        # Keep rules need a known, true age condition; delete rules also match on unknown age so
+        # the plan can report the digest as skipped (unknown_age) instead of silently passing it.
+        outcome = self._age_condition(rule, digest)
+        return outcome is True or (outcome is None and rule.action == DELETE)
+
+    def _most_recent(self, rule: Rule, candidates: Mapping[str, list[str]]) -> set[str]:
+        """The ``rule.most_recent`` newest digests among ``candidates`` (digest -> matching tags)."""
+        def key(digest: str) -> tuple:
+            if rule.order_by == "semver":
+                versions = [v for v in (semver_key(t) for t in candidates[digest]) if v is not None]
+                return (bool(versions), max(versions) if versions else ())
+            if rule.order_by == "tag_name":
+                return (max(candidates[digest]),)
+            value = self.times[digest].value
+            return (value is not None, value.timestamp() if value is not None else 0.0)
+
+        # sorted() is stable with reverse=True, so equal keys stay in digest order.
+        ranked = sorted(sorted(candidates), key=key, reverse=True)
+        return set(ranked[: rule.most_recent])
+
+    def evaluate_rules(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Rule indexes matching each normal tag, and each orphan digest."""
+        tag_matches: dict[str, list[int]] = defaultdict(list)
+        orphan_matches: dict[str, list[int]] = defaultdict(list)
+        for index, rule in enumerate(self.policy.rules):
+            if rule.untagged:
+                for digest in self.orphans:
+                    if self._matches(rule, digest):
+                        orphan_matches[digest].append(index)
+                continue
+            candidates: dict[str, list[str]] = defaultdict(list)
+            for tag, digest in self.normal.items():
+                if rule.selector.matches(tag) and self._matches(rule, digest):
+                    candidates[digest].append(tag)
+            if rule.most_recent is not None:
+                chosen = self._most_recent(rule, candidates)
+                candidates = {d: tags for d, tags in candidates.items() if d in chosen}
+            for tags in candidates.values():
+                for tag in tags:
+                    tag_matches[tag].append(index)
+        return tag_matches, orphan_matches
+
+    def _verdict(self, matched: Sequence[int], default: str) -> str:
+        actions = {self.policy.rules[i].action for i in matched}
+        if KEEP in actions:
+            return KEEP
+        return DELETE if DELETE in actions else default
+
+    # -- step 3: age protections -------------------------------------------------------------
+
+    def protect_by_age(self, condemned: dict[str, list[str]], rule_names: dict[str, list[str]]) -> None:
+        """Drop condemnations of digests whose age is unknown or within the grace period."""
+        for digest in sorted(condemned):
+            ts = self.times[digest]
+            tags = tuple(condemned[digest])
+            rules = ", ".join(f"'{name}'" for name in rule_names[digest])
+            what = f"tag(s) {', '.join(tags)}" if tags else "this untagged digest"
+            if not ts.known:
+                del condemned[digest]
+                self._skip(digest, tags, UNKNOWN_AGE,
+                           f"rule(s) {rules} condemn {what} but its age is unknown ({ts.reason}: {ts.detail}); "
+                           "kept. Give the image a timestamp or list another timestamp_sources entry")
+                if self.policy.on_unknown_age == "fail":
+                    self.violations.append(
+                        f"{self.repo}@{digest}: rule(s) {rules} condemn {what} but its age is unknown "
+                        f"({ts.reason}: {ts.detail}) and on_unknown_age is fail; fix the image's timestamp, "
+                        "list another timestamp_sources entry, or set on_unknown_age: keep"
+                    )
+            elif ts.age(self.now) < self.policy.grace_period:
+                del condemned[digest]
+                self._skip(digest, tags, GRACE_PERIOD,
+                           f"rule(s) {rules} condemn {what} but it was made {ts.iso()}, within grace_period "
+                           f"{format_duration(self.policy.grace_period)}; kept")
+
+    def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:
+        self.skipped.append(SkippedItem(self.repo, digest, tuple(tags), reason, message))
+
+    # -- steps 4 and 5: digests --------------------------------------------------------------
+
+    def reachable_from(self, alive: set[str], kept_tags: Iterable[str]) -> dict[str, set[str]]:
+        """For each digest that stays, the kept tags (or kept untagged digests) that reach it."""
+        protectors: dict[str, list[str]] = defaultdict(list)
+        for tag in kept_tags:
+            protectors[self.tags[tag]].append(tag)
+        for digest in self.orphans:
+            if digest in alive and digest not in protectors:
+                protectors[digest].append(digest)
+        result: dict[str, set[str]] = defaultdict(set)
+        for start in sorted(protectors):
+            for digest in self.graph.protected_closure([start]) - {start}:
+                result[digest].update(protectors[start])
+        return result
+
+    def plan(self) -> _RepoResult:
+        """Run every step and build the entries."""
+        rules = self.policy.rules
+        tag_matches, orphan_matches = self.evaluate_rules()
+        condemned: dict[str, list[str]] = {}  # digest -> condemned normal tags ([] for an orphan)
+        rule_names: dict[str, list[str]] = {}
+        for digest, tags in self.normal_of.items():
+            bad = [t for t in tags if self._verdict(tag_matches[t], self.policy.default_action) == DELETE]
+            if bad:
+                condemned[digest] = bad
+                names = {rules[i].name for t in bad for i in tag_matches[t]}
+                by_default = [DEFAULT_RULE] if any(not tag_matches[t] for t in bad) else []
+                rule_names[digest] = [r.name for r in rules if r.name in names] + by_default
+        for digest in self.orphans:
+            if self._verdict(orphan_matches[digest], KEEP) == DELETE:
+                condemned[digest] = []
+                rule_names[digest] = [rules[i].name for i in orphan_matches[digest]]
+        self.protect_by_age(condemned, rule_names)
+
+        condemned_tags = {t for tags in condemned.values() for t in tags}
+        kept_normal = [t for t in self.normal if t not in condemned_tags]
+        roots = {d for d in condemned if len(condemned[d]) == len(self.normal_of.get(d, ()))}
+        candidates = self.graph.owned_closure(roots)
+        no_reason = set(self.manifests) - candidates
+        seeds = {self.normal[t] for t in kept_normal} | no_reason | {self.tags[t] for t in self.orphan_attached}
+        alive = self.graph.protected_closure(seeds)
+        doomed = candidates - alive
+
+        removed = condemned_tags | {t for t, (subject, _kind) in self.attached.items() if subject in doomed}
+        # Kept attached tags are not listed as protectors: they stay only because their subject does.
+        protectors = self.reachable_from(alive, sorted(set(kept_normal) | self.orphan_attached))
+        entries = [
+            self._entry(digest, doomed, removed, tag_matches, orphan_matches, protectors, digest in candidates)
+            for digest in sorted(self.manifests)
+        ]
+        gone = self._removed_tags(entries)
+        tags_after = {t: d for t, d in sorted(self.tags.items()) if t not in gone}
+        tagged_after = len({d for t, d in tags_after.items() if t in self.normal})
+        return _RepoResult(
+            entries=entries,
+            skipped=self.skipped,
+            violations=self.violations,
+            tags_after=tags_after,
+            total=len(self.manifests),
+            deleted=sum(1 for e in entries if e.action == ACTION_DELETE),
+            tagged_after=tagged_after,
+            removed_tags=len(self.tags) - len(tags_after),
+        )
+
+    @staticmethod
+    def _removed_tags(entries: Sequence[PlanEntry]) -> set[str]:
+        out: set[str] = set()
+        for entry in entries:
+            out.update(entry.tags if entry.action == ACTION_DELETE else entry.untag_tags)
+        return out
+
+    def _entry(
+        self,
+        digest: str,
+        doomed: set[str],
+        removed: set[str],
+        tag_matches: Mapping[str, list[int]],
+        orphan_matches: Mapping[str, list[int]],
+        protectors: Mapping[str, set[str]],
+        wanted_gone: bool,
+    ) -> PlanEntry:
+        record = self.manifests[digest]
+        tags = tuple(self.tags_of.get(digest, ()))
+        ts = self.times[digest]
+        action, untag, method = ACTION_KEEP, (), None
+        cascaded: tuple[Cascade, ...] = ()
+        fallback = None
+        if digest in doomed:
+            action, method = ACTION_DELETE, DELETE_BY_DIGEST
+            cascaded = tuple(
+                Cascade(d, rel) for d, rel in sorted(self.graph.owned.get(digest, {}).items()) if d in doomed
+            )
+            fallback = self._fallback_index(digest)
+        else:
+            untag = tuple(t for t in tags if t in removed)
+            if untag:
+                self._explain_untag(digest, tags, untag, protectors.get(digest, set()), wanted_gone)
+                if self.policy.tag_delete_method == "never":
+                    self._skip(digest, untag, TAG_DELETE_UNSUPPORTED,
+                               f"tag(s) {', '.join(untag)} should be removed while the digest stays, but "
+                               "tag_delete_method is never; set tag_delete_method: auto to untag them")
+                    untag = ()
+                else:
+                    action, method = ACTION_UNTAG, self.policy.tag_delete_method
+        return PlanEntry(
+            repository=self.repo,
+            digest=digest,
+            media_type=record.media_type,
+            tags=tags,
+            action=action,
+            untag_tags=untag,
+            matched_rules=self._rule_matches(digest, tag_matches, orphan_matches),
+            timestamp=ts.iso(),
+            timestamp_source=ts.source,
+            timestamp_via=ts.via,
+            unknown_age_reason=ts.reason,
+            reachable_from=tuple(sorted(protectors.get(digest, ()))) if digest not in doomed else (),
+            cascaded=cascaded,
+            cascaded_from=tuple(sorted(o for o in self.graph.owners.get(digest, ()) if o in doomed))
+            if digest in doomed else (),
+            delete_method=method,
+            fallback_index=fallback,
+        )
+
+    def _explain_untag(
+        self, digest: str, tags: Sequence[str], untag: Sequence[str], protectors: set[str], wanted_gone: bool
+    ) -> None:
+        kept_here = [t for t in tags if t not in untag]
+        if kept_here:
+            self._skip(digest, untag, SHARED_DIGEST,
+                       f"tag(s) {', '.join(untag)} are condemned but {', '.join(kept_here)} point at the same "
+                       "digest, and deleting a digest deletes every tag on it; only the condemned tags are removed")
+        elif wanted_gone:
+            self._skip(digest, untag, REACHABLE,
+                       f"every tag on this digest is condemned but it is reachable from "
+                       f"{', '.join(sorted(protectors)) or 'a digest that stays'}; only the tags are removed")
+
+    def _fallback_index(self, digest: str) -> str | None:
+        """The fallback index tag (``sha256-<hex>``) listing this referrer, when the repository has one."""
+        for subject in sorted(self.graph.subjects.get(digest, ())):
+            if self.graph.owned[subject].get(digest) != "referrer":
+                continue
+            tag = referrers_tag(subject)
+            if tag in self.tags:
+                return tag
+        return None
+
+    def _rule_matches(
+        self, digest: str, tag_matches: Mapping[str, list[int]], orphan_matches: Mapping[str, list[int]]
+    ) -> tuple[RuleMatch, ...]:
+        normal = self.normal_of.get(digest, [])
+        by_rule: dict[int, list[str]] = defaultdict(list)
+        for tag in normal:
+            for index in tag_matches.get(tag, ()):
+                by_rule[index].append(tag)
+        for index in orphan_matches.get(digest, ()):
+            by_rule.setdefault(index, [])
+        rules = self.policy.rules
+        out = [RuleMatch(rules[i].name, rules[i].action, tuple(by_rule[i])) for i in sorted(by_rule)]
+        unmatched = tuple(t for t in normal if not tag_matches.get(t))
+        if unmatched:
+            out.append(RuleMatch(DEFAULT_RULE, self.policy.default_action, unmatched))
+        return tuple(out)
+
+
+def plan_retention(
+    snapshot: RepositorySnapshot | Iterable[RepositorySnapshot],
+    policy: RetentionPolicy,
+    now: datetime,
+) -> RetentionPlan:
+    """Plan retention for one repository snapshot or several (pure, deterministic).
+
+    ``now`` must be timezone-aware. The plan is ordered by repository then
+    digest whatever the order of the input mappings.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInputError("plan_retention needs a timezone-aware now, e.g. datetime.now(timezone.utc)")
+    snapshots = [snapshot] if isinstance(snapshot, RepositorySnapshot) else list(snapshot)
+    names = [s.repository for s in snapshots]
+    if len(set(names)) != len(names):
+        raise InvalidInputError("plan_retention got the same repository twice; pass one snapshot per repository")
+    results = {s.repository: _RepositoryPlanner(s, policy, now).plan() for s in sorted(snapshots, key=lambda s: s.repository)}
+    violations: list[str] = []
+    entries: list[PlanEntry] = []
+    skipped: list[SkippedItem] = []
+    for repo, result in results.items():
+        entries.extend(result.entries)
+        skipped.extend(result.skipped)
+        violations.extend(result.violations)
+        violations.extend(_repository_guardrails(repo, result, policy))
+    deleted = sum(r.deleted for r in results.values())
+    if policy.max_deletions is not None and deleted > policy.max_deletions:
+        violations.append(
+            f"the plan deletes {deleted} digests, more than max_deletions ({policy.max_deletions}); nothing is "
+            "deleted. Check the plan, then raise max_deletions or narrow the rules"
+        )
+    skipped.sort(key=lambda s: (s.repository, s.digest, s.reason, s.tags))
+    return RetentionPlan(
+        entries=tuple(entries),
+        skipped=tuple(skipped),
+        summary=_summary(results, entries, skipped, violations),
+        gc_required=deleted > 0,
+        tags_before={s.repository: dict(sorted(s.tags.items())) for s in sorted(snapshots, key=lambda s: s.repository)},
+        tags_after={repo: result.tags_after for repo, result in results.items()},
+        violations=tuple(violations),
+    )
+
+
+def _repository_guardrails(repo: str, result: _RepoResult, policy: RetentionPolicy) -> list[str]:
+    out = []
+    if policy.max_delete_ratio is not None and result.total and result.deleted / result.total > policy.max_delete_ratio:
+        out.append(
+            f"{repo}: the plan deletes {result.deleted} of {result.total} digests "
+            f"({result.deleted / result.total:.0%}), more than max_delete_ratio ({policy.max_delete_ratio:.0%}); "
+            "nothing is deleted. Check the plan, then raise max_delete_ratio or narrow the rules"
+        )
+    changed = result.deleted or result.removed_tags
+    if policy.min_keep is not None and changed and result.tagged_after < policy.min_keep:
+        out.append(
+            f"{repo}: the plan would leave {result.tagged_after} tagged digests, fewer than min_keep "
+            f"({policy.min_keep}); nothing is deleted. Keep more (e.g. a keep rule with most_recent: "
+            f"{policy.min_keep}) or lower min_keep"
+        )
+    return out
+
+
+def _summary(
+    results: Mapping[str, _RepoResult],
+    entries: Sequence[PlanEntry],
+    skipped: Sequence[SkippedItem],
+    violations: Sequence[str],
+) -> dict[str, Any]:
+    reasons: dict[str, int] = defaultdict(int)
+    for item in skipped:
+        reasons[item.reason] += 1
+    return {
+        "repositories": len(results),
+        "digests": len(entries),
+        "keep": sum(1 for e in entries if e.action == ACTION_KEEP),
+        "untag": sum(1 for e in entries if e.action == ACTION_UNTAG),
+        "delete": sum(1 for e in entries if e.action == ACTION_DELETE),
+        "delete_cascaded": sum(1 for e in entries if e.action == ACTION_DELETE and e.cascaded_from),
+        "tags_before": sum(len(r.tags_after) + r.removed_tags for r in results.values()),
+        "tags_after": sum(len(r.tags_after) for r in results.values()),
+        "tags_removed": sum(r.removed_tags for r in results.values()),
+        "skipped": dict(sorted(reasons.items())),
+        "violations": len(violations),
+    }
