@@ -31,6 +31,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     NotFoundError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    EMPTY_DESCRIPTOR,
+    EMPTY_JSON,
     Descriptor,
     parse_manifest,
 )
@@ -152,6 +154,9 @@ def push_artifact(repository: Any, tag: str | None, files: list[FileSpec], *, ar
         digest, size = file_digest(config.path)
         config_descriptor = Descriptor(config.media_type or "application/vnd.oci.image.config.v1+json", digest, size)
         blobs.append((config_descriptor, _file_opener(config.path)))
+    else:
+        # The empty config ``{}`` is a blob like any other: the registry checks it exists.
+        blobs.append((EMPTY_DESCRIPTOR, lambda offset: [EMPTY_JSON[offset:]]))
     subject_descriptor = None
     if subject is not None:
         subject_descriptor = repository.resolve(subject)

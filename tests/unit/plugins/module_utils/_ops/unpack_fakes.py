@@ -94,6 +94,9 @@ class FakeRepository:
         self.writes.append(f"blob {digest}")
 
     def push_manifest(self, reference: str, raw: bytes, media_type: str, *, update_referrers: bool = True) -> str:
+        manifest = parse_manifest(raw, media_type)
+        missing = [d.digest for d in manifest.blobs() if d.digest not in self.blobs]
+        assert not missing, f"manifest pushed before its blobs {missing}"  # what a registry refuses too
         self.manifests[sha(raw)] = (raw, media_type)
         if not reference.startswith("sha256:"):
             self.tags_[reference] = sha(raw)
