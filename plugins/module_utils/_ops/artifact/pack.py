@@ -105,7 +105,7 @@ def tar_gzip_chunks(directory: str, arcname: str) -> Iterator[bytes]:
     compressed = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0,  # type: ignore[arg-type]
                                compresslevel=GZIP_LEVEL)
     raw = _HashingWriter(compressed)
-    archive = tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+    archive = tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115 - closed below, after the last chunk
     seen: dict[tuple[int, int], str] = {}
     names = [""] + _entries(directory)
     for name in names:

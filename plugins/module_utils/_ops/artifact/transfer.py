@@ -238,7 +238,7 @@ def _same_file(path: str, digest: str) -> bool:
 def write_blob(repository: Any, descriptor: Descriptor, path: str, mode: int | None = None) -> None:
     """Stream a verified blob into ``path`` through a temporary file renamed at the end."""
     directory, name = os.path.split(path)
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{name}.ocireg-", delete=False)
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{name}.ocireg-", delete=False)  # noqa: SIM115 - renamed or removed below
     try:
         with handle, repository.fetch_blob(descriptor.digest, descriptor.size) as chunks:
             for chunk in chunks:
@@ -321,7 +321,7 @@ def pull_artifact(repository: Any, reference: str, dest: str, *, limits: Limits 
         else:
             write_blob(repository, target.descriptor, entry["path"], 0o644)
     if any(t.unpack for t in targets):
-        handle = tempfile.NamedTemporaryFile("w", dir=dest, prefix=f".{PULL_MARKER}.", delete=False, encoding="utf-8")
+        handle = tempfile.NamedTemporaryFile("w", dir=dest, prefix=f".{PULL_MARKER}.", delete=False, encoding="utf-8")  # noqa: SIM115
         with handle:
             json.dump(marker, handle, sort_keys=True)
         os.replace(handle.name, os.path.join(dest, PULL_MARKER))

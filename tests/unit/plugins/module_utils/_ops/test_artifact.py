@@ -13,17 +13,35 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import Descriptor, parse_manifest
-from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import UnsafePathError
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.pack import measure, tar_gzip_chunks
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Descriptor,
+    parse_manifest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import (
+    UnsafePathError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.pack import (
+    measure,
+    tar_gzip_chunks,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.plan import (
-    TITLE, artifact_manifest, file_targets, newest_referrer,
+    TITLE,
+    artifact_manifest,
+    file_targets,
+    newest_referrer,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.transfer import (
-    FileSpec, find_artifact, pull_artifact, pull_blob_file, push_artifact, push_blob_file,
+    FileSpec,
+    find_artifact,
+    pull_artifact,
+    pull_blob_file,
+    push_artifact,
+    push_blob_file,
 )
+
 from tests.unit.plugins.module_utils._ops.unpack_fakes import FakeRepository, sha
 
 

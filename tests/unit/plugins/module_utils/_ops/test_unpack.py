@@ -11,7 +11,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -23,14 +22,22 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths 
     selection,
     symlink_escapes,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply import MARKER, unpack_image
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply import (
+    MARKER,
+    unpack_image,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
     LimitExceededError,
     Limits,
     UnsafeLayerError,
     check_entry,
 )
-from tests.unit.plugins.module_utils._ops.unpack_fakes import FakeRepository, entry, tar_layer
+
+from tests.unit.plugins.module_utils._ops.unpack_fakes import (
+    FakeRepository,
+    entry,
+    tar_layer,
+)
 
 
 def info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, link: str = "") -> tarfile.TarInfo:

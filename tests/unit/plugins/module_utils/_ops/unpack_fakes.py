@@ -13,9 +13,16 @@ import tarfile
 from contextlib import contextmanager
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._model import mediatypes as mt
-from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import verify_stream
-from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import Descriptor, parse_manifest
+from ansible_collections.ocireg.registry.plugins.module_utils._model import (
+    mediatypes as mt,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
+    verify_stream,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Descriptor,
+    parse_manifest,
+)
 
 
 def entry(name: str, kind: str = "file", data: bytes = b"", mode: int = 0o644, link: str = "") -> tuple:
