@@ -5,6 +5,7 @@ attaching uses the client's tag-schema fallback index; the test reads that index
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ def test_push_attach_pull_round_trip(plain_registry: RigRegistry, run_playbook, 
     pushed = run_playbook(tasks=[push])
     assert pushed.rc == 0, pushed.explain()
     digest = pushed.task("artifact")["digest"]
-    index = RawPuller.for_registry(plain_registry).manifest("team/app", referrers_tag(subject.digest))
-    assert [m["digest"] for m in index.json()["manifests"]] == [digest]
+    raw, _media_type, _digest = RawPuller.for_registry(plain_registry).manifest("team/app",
+                                                                                 referrers_tag(subject.digest))
+    assert [m["digest"] for m in json.loads(raw)["manifests"]] == [digest]
 
     mark = plain_registry.mark()
     again = run_playbook(tasks=[push])
