@@ -95,6 +95,7 @@ attributes:
     support: full
     description: Shows the tag's digest (push) or each file's digest (pull) before and after.
   action_group:
+    description: Use C(group/ocireg.registry.registry) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - ocireg.registry.registry

@@ -10,7 +10,7 @@ short_description: Write an image's filesystem, or chosen paths of it, into a di
 version_added: 0.2.0
 description:
   - Reads an image from a registry and writes its flattened filesystem into O(dest), without a container
-    runtime: layers are applied in order with OCI whiteouts (C(.wh.) files and opaque directories), hard links,
+    runtime; layers are applied in order with OCI whiteouts (C(.wh.) files and opaque directories), hard links,
     symlinks and modes.
   - For a multi-platform index one platform is unpacked, O(platform) or the host's.
   - Nothing is written outside O(dest). Absolute names and C(..) are refused; a relative symlink climbing
@@ -72,6 +72,7 @@ attributes:
     support: full
     description: Shows the digest unpacked in O(dest) before and after.
   action_group:
+    description: Use C(group/ocireg.registry.registry) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - ocireg.registry.registry
