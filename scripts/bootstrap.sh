@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a Debian/Ubuntu machine:
-# Distribution (docker-registry), skopeo and git from apt, and a Python venv
+# Distribution (docker-registry), skopeo, umoci and git from apt, and a Python venv
 # at .venv with tests/requirements.txt. Safe to run again: it skips what is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,6 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 need=()
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+# umoci: the interop check of registry_unpack (it unpacks the same image from an OCI layout).
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v git >/dev/null 2>&1 || need+=(git)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

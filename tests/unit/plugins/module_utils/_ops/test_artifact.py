@@ -1,0 +1,151 @@
+"""registry_artifact's planner, packer and transfers against the in-memory repository.
+
+The fake stands in for the registry because these tests are about reproducible bytes and
+what lands on disk; round trips with a real registry and oras are in tests/integration.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Descriptor,
+    parse_manifest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import (
+    UnsafePathError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.pack import (
+    measure,
+    tar_gzip_chunks,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.plan import (
+    TITLE,
+    artifact_manifest,
+    file_targets,
+    newest_referrer,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.transfer import (
+    FileSpec,
+    find_artifact,
+    pull_artifact,
+    pull_blob_file,
+    push_artifact,
+    push_blob_file,
+)
+
+from tests.unit.plugins.module_utils._ops.unpack_fakes import FakeRepository, sha
+
+
+def make_dir(root: Path) -> Path:
+    (root / "bundle" / "sub").mkdir(parents=True)
+    (root / "bundle" / "a.txt").write_text("alpha")
+    (root / "bundle" / "sub" / "b.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "bundle" / "sub" / "b.sh", 0o755)
+    os.symlink("a.txt", root / "bundle" / "link")
+    return root / "bundle"
+
+
+def test_directory_archive_is_reproducible(tmp_path: Path) -> None:
+    bundle = make_dir(tmp_path)
+    first = measure(str(bundle), "bundle")
+    os.utime(bundle / "a.txt", (1, 1))  # times do not matter
+    assert measure(str(bundle), "bundle") == first
+    data = b"".join(tar_gzip_chunks(str(bundle), "bundle"))
+    assert sha(data) == first[0] and len(data) == first[1]
+    assert data[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["bundle", "bundle/a.txt", "bundle/link", "bundle/sub", "bundle/sub/b.sh"]
+    assert {(m.uid, m.gid, m.mtime, m.uname) for m in members} == {(0, 0, 0, "")}
+    assert members[4].mode == 0o755 and members[2].linkname == "a.txt"
+
+
+def test_manifest_is_oras_shaped_and_titles_are_checked() -> None:
+    layer = Descriptor("text/plain", "sha256:" + "a" * 64, 3, annotations={TITLE: "a.txt"})
+    raw = artifact_manifest([layer], artifact_type="application/vnd.test")
+    doc = json.loads(raw)
+    assert doc["artifactType"] == "application/vnd.test"
+    assert doc["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+    assert artifact_manifest([layer], artifact_type="application/vnd.test") == raw
+    with pytest.raises(InvalidInputError, match="same title"):
+        artifact_manifest([layer, layer])
+    for title in ("../x", "/etc/passwd"):
+        bad = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "config": doc["config"], "layers": [dict(doc["layers"][0], annotations={TITLE: title})]})
+        with pytest.raises(UnsafePathError):
+            file_targets(parse_manifest(bad.encode()))
+
+
+def test_newest_referrer() -> None:
+    old = Descriptor("m", "sha256:" + "1" * 64, 1, annotations={"org.opencontainers.image.created": "2024"})
+    new = Descriptor("m", "sha256:" + "2" * 64, 1, annotations={"org.opencontainers.image.created": "2025"})
+    assert newest_referrer([new, old], "s", "t") is new
+    with pytest.raises(InvalidInputError, match="no referrer"):
+        newest_referrer([], "s", "t")
+
+
+def test_push_pull_round_trip_idempotent(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    subject = repo.add_image([gzip.compress(b"", mtime=0)], tag="v1")
+    src = tmp_path / "src"
+    src.mkdir()
+    bundle = make_dir(src)
+    (src / "sbom.json").write_text('{"sbom": 1}')
+    files = [FileSpec(str(src / "sbom.json"), media_type="application/json"), FileSpec(str(bundle))]
+    checked = push_artifact(repo, "sbom", files, artifact_type="application/vnd.test", subject="v1",
+                            check_mode=True)
+    assert checked["changed"] and repo.writes == []
+    pushed = push_artifact(repo, "sbom", files, artifact_type="application/vnd.test", subject="v1")
+    assert pushed["digest"] == checked["digest"] and pushed["subject"] == subject
+    writes = list(repo.writes)
+    again = push_artifact(repo, "sbom", files, artifact_type="application/vnd.test", subject="v1")
+    assert again["changed"] is False and repo.writes == writes
+
+    found = find_artifact(repo, None, "v1", "application/vnd.test")
+    assert found == pushed["digest"]
+    dest = tmp_path / "out"
+    assert pull_artifact(repo, found, str(dest), check_mode=True)["changed"] and not dest.exists()
+    pulled = pull_artifact(repo, found, str(dest))
+    assert pulled["changed"]
+    assert (dest / "sbom.json").read_text() == '{"sbom": 1}'
+    assert (dest / "bundle" / "sub" / "b.sh").stat().st_mode & 0o777 == 0o755
+    assert os.readlink(dest / "bundle" / "link") == "a.txt"
+    assert pull_artifact(repo, found, str(dest))["changed"] is False
+    (dest / "sbom.json").write_text("changed locally")
+    assert [f["name"] for f in pull_artifact(repo, found, str(dest))["files"] if f["changed"]] == ["sbom.json"]
+
+
+def test_pull_refuses_symlinked_parent(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    src = tmp_path / "f.txt"
+    src.write_text("x")
+    push_artifact(repo, "a", [FileSpec(str(src), title="sub/f.txt")], artifact_type="t")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", dest / "sub")
+    with pytest.raises(UnsafePathError, match="symlink"):
+        pull_artifact(repo, "a", str(dest))
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_single_blobs(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    src = tmp_path / "blob.bin"
+    src.write_bytes(b"payload")
+    assert push_blob_file(repo, str(src), check_mode=True)["changed"] and repo.writes == []
+    pushed = push_blob_file(repo, str(src))
+    assert pushed["digest"] == sha(b"payload") and push_blob_file(repo, str(src))["changed"] is False
+    out = tmp_path / "copy.bin"
+    assert pull_blob_file(repo, pushed["digest"], str(out))["changed"]
+    assert out.read_bytes() == b"payload"
+    assert pull_blob_file(repo, pushed["digest"], str(out))["changed"] is False

@@ -1,0 +1,189 @@
+"""registry_unpack's checker and applier on layers built here (safety first).
+
+Layers are built in the test with tarfile; the repository is the in-memory fake of
+unpack_fakes.py because these tests are about the file system, not the protocol.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    DigestMismatchError,
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import (
+    UnsafePathError,
+    name_parts,
+    resolve_link_target,
+    selection,
+    symlink_escapes,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply import (
+    MARKER,
+    unpack_image,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+    LimitExceededError,
+    Limits,
+    UnsafeLayerError,
+    check_entry,
+)
+
+from tests.unit.plugins.module_utils._ops.unpack_fakes import (
+    FakeRepository,
+    entry,
+    tar_layer,
+)
+
+
+def info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, link: str = "") -> tarfile.TarInfo:
+    item = tarfile.TarInfo(name)
+    item.type, item.mode, item.linkname = kind, mode, link
+    return item
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../x", "a/..", "x\x00y", "", "/"])
+def test_bad_names_are_refused(name: str) -> None:
+    with pytest.raises(UnsafePathError):
+        name_parts(name)
+
+
+def test_names_are_cleaned() -> None:
+    assert name_parts("./usr//bin/./tool/") == ("usr", "bin", "tool")
+
+
+def test_symlink_escape_and_resolution() -> None:
+    assert symlink_escapes(("a", "l"), "../../etc")
+    assert not symlink_escapes(("a", "l"), "../etc")
+    assert not symlink_escapes(("l",), "/etc")  # absolute: read inside the root
+    assert resolve_link_target(("a", "l"), "/../../etc") == ("etc",)
+    assert resolve_link_target(("a", "l"), "../../../etc") == ("etc",)
+    assert selection(["/usr/bin", "etc/"]) == (("usr", "bin"), ("etc",))
+    assert selection(["/"]) == ()
+
+
+def test_checker_classifies_and_strips_setuid() -> None:
+    limits = Limits()
+    assert check_entry(info("./", tarfile.DIRTYPE), limits) is None
+    step = check_entry(info("usr/bin/su", mode=0o4755), limits)
+    assert step.kind == "file" and step.mode == 0o755 and step.dropped_bits
+    assert check_entry(info("usr/bin/su", mode=0o4755), Limits(allow_setuid=True)).mode == 0o4755
+    assert check_entry(info("tmp", tarfile.DIRTYPE, 0o1777), limits).mode == 0o1777  # sticky is kept
+    assert check_entry(info("a/.wh.b"), limits).kind == "whiteout"
+    assert check_entry(info("a/.wh..wh..opq"), limits).parts == ("a",)
+    with pytest.raises(UnsafeLayerError, match="device"):
+        check_entry(info("dev/sda", tarfile.BLKTYPE), limits)
+    with pytest.raises(UnsafeLayerError, match="climbs above"):
+        check_entry(info("a/l", tarfile.SYMTYPE, link="../../etc"), limits)
+    with pytest.raises(UnsafePathError):
+        check_entry(info("x", tarfile.LNKTYPE, link="../outside"), limits)
+    with pytest.raises(UnsafePathError):
+        check_entry(info("x", tarfile.LNKTYPE, link="/etc/passwd"), limits)
+    with pytest.raises(UnsafeLayerError):
+        check_entry(info("a/.wh..wh.other"), limits)
+
+
+def tree_of(root: Path) -> dict[str, tuple]:
+    found = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if rel == MARKER:
+            continue
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            found[rel] = ("symlink", os.readlink(path))
+        elif stat.S_ISDIR(st.st_mode):
+            found[rel] = ("dir", oct(stat.S_IMODE(st.st_mode)))
+        else:
+            found[rel] = ("file", oct(stat.S_IMODE(st.st_mode)), path.read_bytes(), st.st_nlink)
+    return found
+
+
+def test_layers_whiteouts_opaque_links(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    lower = tar_layer([entry("etc", "dir", mode=0o755), entry("etc/old", data=b"old"),
+                       entry("opq", "dir", mode=0o755), entry("opq/gone", data=b"x"),
+                       entry("bin", "dir", mode=0o755), entry("bin/tool", data=b"tool", mode=0o755),
+                       entry("data", "dir", mode=0o700), entry("data/file", data=b"d")])
+    upper = tar_layer([entry("etc/.wh.old"), entry("opq/kept", data=b"new"), entry("opq/.wh..wh..opq"),
+                       entry("bin/alias", "hardlink", link="bin/tool", mode=0o755),
+                       entry("bin/link", "symlink", link="tool"), entry("abs", "symlink", link="/etc")])
+    repo.add_image([lower, upper])
+    dest = tmp_path / "root"
+    result = unpack_image(repo, "latest", str(dest))
+    assert result["changed"] and result["layers"] == 2
+    tree = tree_of(dest)
+    assert "etc/old" not in tree and "opq/gone" not in tree
+    assert tree["opq/kept"][2] == b"new"  # same-layer content survives its opaque marker
+    assert tree["bin/alias"][2] == b"tool" and tree["bin/alias"][3] == 2
+    assert tree["bin/link"] == ("symlink", "tool") and tree["abs"] == ("symlink", "/etc")
+    assert tree["bin/tool"][1] == "0o755" and tree["data"] == ("dir", "0o700")
+    again = unpack_image(repo, "latest", str(dest))
+    assert again["changed"] is False
+
+
+def test_symlinked_parent_stays_inside(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    first = tar_layer([entry("escape", "symlink", link=str(outside))])
+    second = tar_layer([entry("escape/pwned", data=b"x")])
+    repo.add_image([first, second])
+    dest = tmp_path / "root"
+    unpack_image(repo, "latest", str(dest))
+    assert list(outside.iterdir()) == []
+    # The entry went where the link points when read inside the root.
+    assert (dest / outside.relative_to("/") / "pwned").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("layer,message", [
+    ([entry("../evil", data=b"x")], "'..'"),
+    ([entry("/abs", data=b"x")], "absolute"),
+    ([entry("l", "symlink", link="../../../../tmp")], "climbs above"),
+    ([entry("h", "hardlink", link="../../etc/passwd")], "'..'"),
+    ([entry("h", "hardlink", link="missing")], "not a file written before"),
+    ([entry("dev", "chr")], "device node"),
+])
+def test_hostile_layers_refused_nothing_left(tmp_path: Path, layer: list, message: str) -> None:
+    repo = FakeRepository()
+    repo.add_image([tar_layer(layer)])
+    dest = tmp_path / "root"
+    with pytest.raises(InvalidInputError, match=message):
+        unpack_image(repo, "latest", str(dest))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no dest, no temp dir left
+
+
+def test_limits(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    repo.add_image([tar_layer([entry(f"f{i}", data=b"x" * 100) for i in range(5)])])
+    with pytest.raises(LimitExceededError, match="max_entries"):
+        unpack_image(repo, "latest", str(tmp_path / "a"), limits=Limits(max_entries=3))
+    with pytest.raises(LimitExceededError, match="max_bytes"):
+        unpack_image(repo, "latest", str(tmp_path / "b"), limits=Limits(max_bytes=250))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_check_mode_corrupt_and_foreign_dest(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    layer = tar_layer([entry("usr/bin/tool", data=b"t"), entry("etc/conf", data=b"c")])
+    repo.add_image([layer])
+    dest = tmp_path / "root"
+    assert unpack_image(repo, "latest", str(dest), check_mode=True)["changed"]
+    assert not dest.exists()
+    unpack_image(repo, "latest", str(dest), paths=["/usr/bin/tool"])
+    assert sorted(tree_of(dest)) == ["usr", "usr/bin", "usr/bin/tool"]
+    assert unpack_image(repo, "latest", str(dest), paths=["/usr/bin/tool"])["changed"] is False
+    assert unpack_image(repo, "latest", str(dest))["changed"]  # other paths: unpacked again
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "mine").write_text("keep")
+    with pytest.raises(InvalidInputError, match="did not unpack"):
+        unpack_image(repo, "latest", str(foreign))
+    repo.blobs[next(iter(repo.blobs))] = layer[:-3] + b"bad"
+    with pytest.raises((DigestMismatchError, InvalidInputError)):
+        unpack_image(repo, "latest", str(tmp_path / "corrupt"))
+    assert not (tmp_path / "corrupt").exists()
