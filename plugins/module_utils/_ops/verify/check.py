@@ -198,7 +198,8 @@ def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descrip
             found = find_signatures(repo, descriptor.digest, keys)
             good = [item for item in found if item.verdict.ok and item.verdict.kind == sg.SIGNATURE]
             if not good:
-                reasons.append(f"{descriptor.digest}: " + (_reasons(found) if found else "no signature"))
+                rejected = [item for item in found if not item.verdict.ok]
+                reasons.append(f"{descriptor.digest}: " + (_reasons(rejected) if rejected else "no signature"))
                 continue
             signed_by = good[0].verdict.key.fingerprint if good[0].verdict.key else None
         results.append({"artifact_type": requirement.artifact_type, "digest": descriptor.digest,
@@ -272,16 +273,17 @@ def _signature_result(item: _Found) -> dict[str, Any]:
 
 
 def _missing(kind: str, display: str, digest: str, found: Sequence[_Found]) -> str:
-    if not found:
-        places = [f"no {cosign_tag(digest, 'sig' if kind == sg.SIGNATURE else 'att')} tag"] \
-            if cosign_tag(digest, "sig") else []
-        places.append("no signature referrer")
+    # Valid signatures of the other kind are no failed attempts at this one: leave them out.
+    rejected = [item for item in found if not item.verdict.ok]
+    if not rejected:
+        tag = cosign_tag(digest, "sig" if kind == sg.SIGNATURE else "att")
+        places = ([f"no {tag} tag"] if tag else []) + [f"no {kind} referrer"]
         return f"verify: {display} has no {kind} ({', '.join(places)})"
-    return f"verify: {display} has no valid {kind} by the given keys ({_reasons(found)})"
+    return f"verify: {display} has no valid {kind} by the given keys ({_reasons(rejected)})"
 
 
 def _reasons(found: Sequence[_Found]) -> str:
-    return _join([f"{item.where}: {item.verdict.reason or 'a valid ' + item.verdict.kind}" for item in found])
+    return _join([f"{item.where}: {item.verdict.reason}" for item in found])
 
 
 def _join(reasons: Sequence[str], limit: int = 3) -> str:
