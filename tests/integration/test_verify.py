@@ -20,12 +20,22 @@ import json
 import re
 
 import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+    Registry,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    VerificationError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    parse_manifest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
+    verify_image,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+    parse_verify,
+)
 
-from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import VerificationError
-from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import parse_manifest
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import verify_image
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import parse_verify
 from tests.rig.images import (
     RawPusher,
     cosign_tag,
@@ -77,7 +87,9 @@ def sign(pusher, subject_digest, signer, *, optional=None, extra=()):
 
 
 def fingerprint(pem):
-    from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.signatures import load_public_key
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.signatures import (
+        load_public_key,
+    )
     return load_public_key(pem, "k").fingerprint
 
 

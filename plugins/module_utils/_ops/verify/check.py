@@ -38,7 +38,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
     read_small_blob,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import signatures as sg
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
+    signatures as sg,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
 )

@@ -11,26 +11,30 @@ import hashlib
 import json
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import signatures as sg
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
+    signatures as sg,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     KeySource,
     ReferrerRequirement,
     parse_verify,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
 from tests.rig.signing import (
     Signer,
     dsse_envelope,
     fixture_bytes,
     fixture_signature,
     in_toto_statement,
-    simple_signing_payload,
     sigstore_bundle,
+    simple_signing_payload,
 )
 
 OTHER = "sha256:" + "ab" * 32
