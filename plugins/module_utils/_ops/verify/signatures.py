@@ -133,7 +133,9 @@ def load_public_key(pem: str | bytes, where: str) -> PublicKey:
     return PublicKey(key, "sha256:" + hashlib.sha256(der).hexdigest(), algorithm)
 
 
-_EC_HASHES = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+_EC_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512,
+}
 
 
 def signature_verifies(key: PublicKey, signature: bytes, message: bytes) -> bool:
