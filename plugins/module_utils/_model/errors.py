@@ -94,3 +94,7 @@ class RateLimitedError(TransportError):
 
 class CredentialsError(RegistryError):
     """Credentials could not be read: a broken auth file, a failing credential helper."""
+
+
+class VerificationError(ConflictError):
+    """An image did not meet the ``verify`` requirements (signature, attestation, referrer) asked of it."""

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
@@ -55,15 +56,28 @@ def fetch_config(repo: Repository, manifest: Manifest) -> dict[str, Any] | None:
     descriptor = None if manifest.is_index else manifest.config
     if descriptor is None or not is_config(descriptor.media_type):
         return None
-    if descriptor.size is not None and descriptor.size > CONFIG_SIZE_CAP:
-        raise TooLargeError(_config_too_large(descriptor.digest, descriptor.size))
+    data = read_small_blob(repo, descriptor.digest, descriptor.size, CONFIG_SIZE_CAP,
+                           lambda size: _config_too_large(descriptor.digest, size))
+    return shape_config(parse_config(data), descriptor)
+
+
+def read_small_blob(repo: Repository, digest: str, size: int | None, cap: int,
+                    too_large: Callable[[int], str]) -> bytes:
+    """A blob read whole into memory, verified against ``digest``: at most ``cap`` bytes.
+
+    For blobs that are parsed, not streamed (configs, signature payloads): a size announced above
+    the cap fails before the download, an unannounced one as soon as it passes the cap.
+    :class:`TooLargeError` carries ``too_large(size)`` as its message.
+    """
+    if size is not None and size > cap:
+        raise TooLargeError(too_large(size))
     data = bytearray()
-    with repo.fetch_blob(descriptor.digest, size=descriptor.size) as chunks:
+    with repo.fetch_blob(digest, size=size) as chunks:
         for chunk in chunks:
             data += chunk
-            if len(data) > CONFIG_SIZE_CAP:
-                raise TooLargeError(_config_too_large(descriptor.digest, len(data)))
-    return shape_config(parse_config(bytes(data)), descriptor)
+            if len(data) > cap:
+                raise TooLargeError(too_large(len(data)))
+    return bytes(data)
 
 
 def _config_too_large(digest: str, size: int) -> str:

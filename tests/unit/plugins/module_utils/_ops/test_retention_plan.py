@@ -22,7 +22,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
     RepositorySnapshot,
     plan_retention,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import attached_subject
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    attached_subject,
+    referrers_tag,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import OCI_CREATED, format_timestamp
 
@@ -405,6 +408,30 @@ def test_orphan_cosign_tag_is_kept_and_not_matched():
     sig = repo.image("sig", cosign_tag(dg("gone")))
     result = plan(repo, rules=[{"name": "all", "action": "delete"}])
     assert actions(result) == {sig: "keep"}
+
+
+def test_sha512_fallback_tag_written_by_this_collection_follows_its_subject():
+    """The fallback tag the client writes for a sha512 subject holds only 64 of its 128 hex digits
+    (distribution-spec cuts it); the planner must still tie it to that subject, both ways."""
+    repo = Repo()
+    subject = "sha512:" + hashlib.sha512(b"app").hexdigest()
+    repo.manifests[subject] = ManifestRecord(subject, OCI_MANIFEST, created=days_ago(200))
+    repo.tags["v1"] = subject
+    sbom = repo.referrer("sbom", subject, created=days_ago(300))
+    tag = referrers_tag(subject)  # the very name Repository.put_referrer_fallback pushes
+    assert tag == "sha512-" + subject[len("sha512:"):][:64]
+    fallback = repo.index("fallback", [sbom], tag)
+
+    kept = plan(repo, rules=[{"name": "keep-v1", "action": "keep", "names": "v1"},
+                             {"name": "all", "action": "delete"}], untagged="delete")
+    assert set(actions(kept).values()) == {"keep"}
+    assert "v1" in by_digest(kept)[fallback].reachable_from
+    assert kept_tags(kept) == {"v1", tag}
+
+    dropped = plan(repo, older_than="30d")
+    assert actions(dropped) == {subject: "delete", sbom: "delete", fallback: "delete"}
+    relations = {c.digest: c.relation for c in by_digest(dropped)[subject].cascaded}
+    assert relations[fallback] == "referrers_index"
 
 
 def test_attached_tag_parsing():
