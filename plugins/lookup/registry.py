@@ -170,6 +170,10 @@ from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.options import (
+    CONNECTION_OPTIONS,
+    REGISTRY_AUTH,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     RegistryError,
 )
@@ -207,6 +211,9 @@ else:
 
 display = Display()
 
+# The lookup reads the same option table as the modules (documented by the same doc fragment).
+LOOKUP_CONNECTION_OPTIONS = (*CONNECTION_OPTIONS, REGISTRY_AUTH)
+
 
 class LookupModule(LookupBase):
     """The ``ocireg.registry.registry`` lookup."""
@@ -235,18 +242,20 @@ class LookupModule(LookupBase):
             )
         # Imported here, after the check above: the client needs requests.
         from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
-            CONNECTION_OPTIONS,
             ClientFactory,
         )
 
         query = self.get_option("query")
-        options = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
-        factory = ClientFactory(options)
+        options = {name: self.get_option(name) for name in LOOKUP_CONNECTION_OPTIONS}
+        try:
+            factory = ClientFactory(options)
+        except RegistryError as err:  # a malformed registry_auth: says what, never a secret
+            raise AnsibleError(f"ocireg.registry.registry lookup: {err}") from None
         try:
             answers = self._answer(factory, query, [str(term) for term in terms])
         except RegistryError as err:
             raise AnsibleError(f"ocireg.registry.registry lookup (query={query}): "
-                               f"{scrub(str(err), factory.secrets())}") from None
+                               f"{scrub(str(factory.explain(err)), factory.secrets())}") from None
         finally:
             for text in factory.warnings():
                 display.warning(scrub(text, factory.secrets()))
@@ -262,9 +271,13 @@ class LookupModule(LookupBase):
         compile_full_match(pattern)
         # Clients are built here, before the threads: ClientFactory is not meant to be shared while it fills its cache.
         if query == "repositories":
-            catalogs = [(factory.registry(host), prefix) for host, prefix in map(split_catalog_term, terms)]
+            split = [split_catalog_term(term) for term in terms]
+            factory.bind_reads((host for host, _prefix in split), what="terms")
+            catalogs = [(factory.registry(host), prefix) for host, prefix in split]
             return map_bounded(lambda item: list_repositories(item[0], item[1], pattern), catalogs, workers)
-        targets = [(factory.repository(ref), ref) for ref in map(Reference.parse, terms)]
+        references = [Reference.parse(term) for term in terms]
+        factory.bind_reads((ref.registry for ref in references), what="terms")
+        targets = [(factory.repository(ref), ref) for ref in references]
         sort = self.get_option("sort")
         return map_bounded(
             lambda item: query_image(item[0], item[1], query, platform=platform, pattern=pattern, order=sort),

@@ -403,6 +403,7 @@ def main() -> None:
         references = [Reference.parse(text) for text in texts]
         platform = check_platform(params["platform"])
         workers = check_concurrency(params["max_concurrency"])
+        factory.bind_reads(ref.registry for ref in references)
         targets = [(factory.repository(ref), ref) for ref in references]
         results = describe_many(targets, platform, params["include"], workers)
     if params["reference"] is not None:
