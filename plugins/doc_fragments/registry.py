@@ -209,3 +209,15 @@ options:
         description: Talk plain HTTP instead of HTTPS; when not set, only loopback hosts use plain HTTP.
         type: bool
 """
+
+    # The action group every module belongs to (meta/runtime.yml), for module_defaults.
+    ACTION_GROUP = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/ocireg.registry.registry) in C(module_defaults) to set defaults for this module,
+        such as the credentials of O(registry_auth).
+    support: full
+    membership:
+      - ocireg.registry.registry
+"""

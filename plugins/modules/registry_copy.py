@@ -93,6 +93,7 @@ extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
   - ocireg.registry.registry.dest_auth
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full

@@ -101,6 +101,7 @@ options:
 extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full
