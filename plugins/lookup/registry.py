@@ -26,6 +26,8 @@ description:
   - Options are given only as keyword arguments of the lookup (C(username=...)); they are not read
     from variables or environment variables. Credentials left out are read from the Docker or
     podman auth files, as for the modules (see O(auth_file)).
+  - O(username), O(password) and O(registry_token) are for the one registry the terms name; with
+    terms on several registries they are refused, and O(registry_auth) gives each registry its own.
 options:
   _terms:
     description:
@@ -146,6 +148,15 @@ EXAMPLES = r"""
   vars:
     refs: [registry.example.com/team/app:1.0, registry.example.com/team/app:1.1]
     digests: "{{ query('ocireg.registry.registry', *refs) }}"
+
+- name: Digests from two private registries, each with its own credentials
+  ansible.builtin.debug:
+    msg: "{{ query('ocireg.registry.registry', 'registry.example.com/team/app:prod', 'ghcr.io/acme/tool:1.4',
+                   registry_auth=registry_logins) }}"
+  vars:
+    registry_logins:
+      - {registry: registry.example.com, username: ci, password: "{{ registry_password }}"}
+      - {registry: ghcr.io, username: my-bot, password: "{{ ghcr_token }}"}
 
 - name: A private registry with its own CA
   ansible.builtin.debug:
