@@ -16,7 +16,7 @@ options:
       - Username for the registry the task writes to (the destination of a copy, the repository of
         M(ocireg.registry.registry_tag)), or the one registry a read-only task reads.
       - These top-level credentials (O(username), O(password), O(registry_token)) are sent to that
-        registry only, never to another host the task reads from; give those O(src_auth) or an entry in
+        registry only, never to another host the task reads from; give those C(src_auth) or an entry in
         O(registry_auth). A read-only task whose references are on several registries refuses
         top-level credentials; use O(registry_auth) there.
       - When no credentials are given for a registry, they are read from O(auth_file) or the default
@@ -82,7 +82,7 @@ options:
       - Credentials for many registries at once, each entry used only for the registry it names,
         like the C(auths) of a Docker config. Suits C(module_defaults) for the action group
         C(group/ocireg.registry.registry).
-      - For a registry, O(src_auth) or O(dest_auth) win over its entry here, and its entry wins over the
+      - For a registry, C(src_auth) or C(dest_auth) win over its entry here, and its entry wins over the
         top-level options, except that the top-level credentials win for the registry the task writes to.
       - The entries' passwords and tokens are secrets (no_log), scrubbed from results and errors.
     type: list
