@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
     ClientFactory,
     merge_options,
@@ -22,7 +21,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     InvalidInputError,
     NotFoundError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
 
 OURS = "registry.example.com"
 THEIRS = "registry.other.io"

@@ -6,9 +6,13 @@ such), so it cannot be generated from the table; this test is what keeps the two
 from __future__ import annotations
 
 import yaml
-
-from ansible_collections.ocireg.registry.plugins.doc_fragments.registry import ModuleDocFragment
-from ansible_collections.ocireg.registry.plugins.module_utils._glue import clients, options
+from ansible_collections.ocireg.registry.plugins.doc_fragments.registry import (
+    ModuleDocFragment,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._glue import (
+    clients,
+    options,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     side_auth_argument_spec,
