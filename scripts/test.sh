@@ -3,7 +3,7 @@
 # exactly what CI (.ci/run) runs. It installs what it needs first.
 #   1. unit + integration tests (pytest, real Distribution registries, skopeo)
 #   2. a smoke subset on the oldest ansible-core we claim (2.16)
-#   3. ansible-test sanity, ansible-lint, collection build + install
+#   3. ansible-test sanity, the docs check, ansible-lint, collection build + install
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,6 +28,9 @@ run_pytest .venv-2.16/bin/python -m pytest -m ansible216 -p no:cacheprovider
 
 step "ansible-test sanity"
 bash scripts/sanity.sh
+
+step "docs: the generated reference is current and docs/index.md lists every page"
+bash scripts/docs.sh --check
 
 step "changelog fragments"
 .venv/bin/antsibull-changelog lint

@@ -13,9 +13,14 @@ class ModuleDocFragment:
 options:
   username:
     description:
-      - Username for the registry.
-      - When neither O(username) nor O(registry_token) is given, credentials are read from
-        O(auth_file) or the default auth files (see O(auth_file)), including credential helpers.
+      - Username for the registry the task writes to (the destination of a copy, the repository of
+        M(ocireg.registry.registry_tag)), or the one registry a read-only task reads.
+      - These top-level credentials (O(username), O(password), O(registry_token)) are sent to that
+        registry only, never to another host the task reads from; give those C(src_auth) or an entry in
+        O(registry_auth). A read-only task whose references are on several registries refuses
+        top-level credentials; use O(registry_auth) there.
+      - When no credentials are given for a registry, they are read from O(auth_file) or the default
+        auth files (see O(auth_file)), including credential helpers.
     type: str
   password:
     description:
@@ -35,7 +40,9 @@ options:
         C($DOCKER_CONFIG/config.json), C(~/.docker/config.json), C($REGISTRY_AUTH_FILE),
         C($XDG_RUNTIME_DIR/containers/auth.json), C(~/.config/containers/auth.json).
       - C(credHelpers) and C(credsStore) entries run C(docker-credential-<name> get).
-      - Entries are matched by registry host; podman-style C(host/namespace) keys are not used yet.
+      - Entries are matched by registry host, and podman-style C(host/namespace) keys by the
+        repository, the longest prefix winning (C(quay.io/team/app) beats C(quay.io/team) beats C(quay.io)).
+      - An auth file's entries are per host, so one file serves every registry of a task.
     type: path
   validate_certs:
     description:
@@ -70,9 +77,55 @@ options:
       - Waits grow exponentially with jitter; C(Retry-After) is honoured up to 60 seconds.
     type: int
     default: 3
+  registry_auth:
+    description:
+      - Credentials for many registries at once, each entry used only for the registry it names,
+        like the C(auths) of a Docker config. Suits C(module_defaults) for the action group
+        C(group/ocireg.registry.registry).
+      - For a registry, C(src_auth) or C(dest_auth) win over its entry here, and its entry wins over the
+        top-level options, except that the top-level credentials win for the registry the task writes to.
+      - The entries' passwords and tokens are secrets (no_log), scrubbed from results and errors.
+    type: list
+    elements: dict
+    suboptions:
+      registry:
+        description:
+          - The registry host the entry is for, such as C(ghcr.io) or C(registry.example.com:5000);
+            Docker Hub's names (C(docker.io), C(index.docker.io)) are one registry.
+        type: str
+        required: true
+      username:
+        description: Username for this registry.
+        type: str
+      password:
+        description: Password or access token for the username. Never logged or returned.
+        type: str
+      registry_token:
+        description: A bearer token sent as-is; takes precedence over username and password. Never logged or returned.
+        type: str
+      auth_file:
+        description: Docker C(config.json) or podman C(auth.json) to read credentials from.
+        type: path
+      validate_certs:
+        description: Verify the registry's TLS certificate.
+        type: bool
+      ca_path:
+        description: PEM file with the CA certificates to trust.
+        type: path
+      client_cert:
+        description: PEM client certificate for mutual TLS.
+        type: path
+      client_key:
+        description: PEM private key of the client certificate.
+        type: path
+      plain_http:
+        description: Talk plain HTTP instead of HTTPS; when not set, only loopback hosts use plain HTTP.
+        type: bool
 notes:
   - Passwords, tokens and the C(auth) strings of auth files never appear in results, warnings or errors.
   - C(Authorization) is never sent to another host after a redirect.
+  - A credential is sent only to the registry it was given for (and to the token service that registry's
+    own challenge names).
 requirements:
   - requests >= 2.28 (on the host that executes the module)
 """
@@ -83,7 +136,10 @@ options:
   src_auth:
     description:
       - Connection options for the source registry only, when they differ from the module's own.
-        A key left out falls back to the module's top-level option of the same name.
+      - Credentials given here reach only the source's registry. When none are given, the source gets
+        its O(registry_auth) entry or auth files; the top-level credentials only when it is on the same
+        registry as the destination. A source that answers 401 without credentials fails naming this option.
+      - A non-credential key left out falls back to the module's top-level option of the same name.
     type: dict
     suboptions:
       username:
@@ -121,6 +177,7 @@ options:
   dest_auth:
     description:
       - Connection options for the destination registry only, with the same keys as O(src_auth).
+      - Credentials given here win over the top-level ones for the destination.
         A key left out falls back to the module's top-level option of the same name.
     type: dict
     suboptions:
@@ -151,4 +208,16 @@ options:
       plain_http:
         description: Talk plain HTTP instead of HTTPS; when not set, only loopback hosts use plain HTTP.
         type: bool
+"""
+
+    # The action group every module belongs to (meta/runtime.yml), for module_defaults.
+    ACTION_GROUP = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/ocireg.registry.registry) in C(module_defaults) to set defaults for this module,
+        such as the credentials of O(registry_auth).
+    support: full
+    membership:
+      - ocireg.registry.registry
 """

@@ -26,6 +26,8 @@ description:
   - Options are given only as keyword arguments of the lookup (C(username=...)); they are not read
     from variables or environment variables. Credentials left out are read from the Docker or
     podman auth files, as for the modules (see O(auth_file)).
+  - O(username), O(password) and O(registry_token) are for the one registry the terms name; with
+    terms on several registries they are refused, and O(registry_auth) gives each registry its own.
 options:
   _terms:
     description:
@@ -147,6 +149,15 @@ EXAMPLES = r"""
     refs: [registry.example.com/team/app:1.0, registry.example.com/team/app:1.1]
     digests: "{{ query('ocireg.registry.registry', *refs) }}"
 
+- name: Digests from two private registries, each with its own credentials
+  ansible.builtin.debug:
+    msg: "{{ query('ocireg.registry.registry', 'registry.example.com/team/app:prod', 'ghcr.io/acme/tool:1.4',
+                   registry_auth=registry_logins) }}"
+  vars:
+    registry_logins:
+      - {registry: registry.example.com, username: ci, password: "{{ registry_password }}"}
+      - {registry: ghcr.io, username: my-bot, password: "{{ ghcr_token }}"}
+
 - name: A private registry with its own CA
   ansible.builtin.debug:
     msg: "{{ lookup('ocireg.registry.registry', 'registry.internal:5000/app:prod', ca_path='/etc/pki/internal-ca.pem') }}"
@@ -170,6 +181,10 @@ from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.options import (
+    CONNECTION_OPTIONS,
+    REGISTRY_AUTH,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     RegistryError,
 )
@@ -207,6 +222,9 @@ else:
 
 display = Display()
 
+# The lookup reads the same option table as the modules (documented by the same doc fragment).
+LOOKUP_CONNECTION_OPTIONS = (*CONNECTION_OPTIONS, REGISTRY_AUTH)
+
 
 class LookupModule(LookupBase):
     """The ``ocireg.registry.registry`` lookup."""
@@ -235,18 +253,20 @@ class LookupModule(LookupBase):
             )
         # Imported here, after the check above: the client needs requests.
         from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
-            CONNECTION_OPTIONS,
             ClientFactory,
         )
 
         query = self.get_option("query")
-        options = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
-        factory = ClientFactory(options)
+        options = {name: self.get_option(name) for name in LOOKUP_CONNECTION_OPTIONS}
+        try:
+            factory = ClientFactory(options)
+        except RegistryError as err:  # a malformed registry_auth: says what, never a secret
+            raise AnsibleError(f"ocireg.registry.registry lookup: {err}") from None
         try:
             answers = self._answer(factory, query, [str(term) for term in terms])
         except RegistryError as err:
             raise AnsibleError(f"ocireg.registry.registry lookup (query={query}): "
-                               f"{scrub(str(err), factory.secrets())}") from None
+                               f"{scrub(str(factory.explain(err)), factory.secrets())}") from None
         finally:
             for text in factory.warnings():
                 display.warning(scrub(text, factory.secrets()))
@@ -262,9 +282,13 @@ class LookupModule(LookupBase):
         compile_full_match(pattern)
         # Clients are built here, before the threads: ClientFactory is not meant to be shared while it fills its cache.
         if query == "repositories":
-            catalogs = [(factory.registry(host), prefix) for host, prefix in map(split_catalog_term, terms)]
+            split = [split_catalog_term(term) for term in terms]
+            factory.bind_reads((host for host, _prefix in split), what="terms")
+            catalogs = [(factory.registry(host), prefix) for host, prefix in split]
             return map_bounded(lambda item: list_repositories(item[0], item[1], pattern), catalogs, workers)
-        targets = [(factory.repository(ref), ref) for ref in map(Reference.parse, terms)]
+        references = [Reference.parse(term) for term in terms]
+        factory.bind_reads((ref.registry for ref in references), what="terms")
+        targets = [(factory.repository(ref), ref) for ref in references]
         sort = self.get_option("sort")
         return map_bounded(
             lambda item: query_image(item[0], item[1], query, platform=platform, pattern=pattern, order=sort),

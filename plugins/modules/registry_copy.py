@@ -93,6 +93,7 @@ extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
   - ocireg.registry.registry.dest_auth
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full
@@ -352,8 +353,9 @@ def main() -> None:
             check_mirror(src_ref, dest_ref)
         else:
             tags = destination_tags(src_ref, dest_ref)
-        src_repo = factory.repository(src_ref, params["src_auth"])
-        dest_repo = factory.repository(dest_ref, params["dest_auth"])
+        factory.bind(dest_ref.registry)  # the top-level credentials are for the registry written to
+        src_repo = factory.repository(src_ref, params["src_auth"], side="src")
+        dest_repo = factory.repository(dest_ref, params["dest_auth"], side="dest")
         if params["tags"] is not None:
             summary = mirror_repository(src_repo, dest_repo, params["tags"], options, params["keep_going"])
         else:

@@ -62,6 +62,7 @@ options:
     default: 8
 extends_documentation_fragment:
   - ocireg.registry.registry
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full
@@ -403,6 +404,7 @@ def main() -> None:
         references = [Reference.parse(text) for text in texts]
         platform = check_platform(params["platform"])
         workers = check_concurrency(params["max_concurrency"])
+        factory.bind_reads(ref.registry for ref in references)
         targets = [(factory.repository(ref), ref) for ref in references]
         results = describe_many(targets, platform, params["include"], workers)
     if params["reference"] is not None:

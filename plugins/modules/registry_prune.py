@@ -225,6 +225,7 @@ options:
     default: 8
 extends_documentation_fragment:
   - ocireg.registry.registry
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full

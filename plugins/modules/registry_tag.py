@@ -101,6 +101,7 @@ options:
 extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full
@@ -311,10 +312,11 @@ def main() -> None:
         if state == "present" and (params["delete_manifest"] or params["force"]):
             raise InvalidInputError("delete_manifest and force only apply to state=absent")
         source = Reference.parse_relative(params["source"], target) if params["source"] else None
+        factory.bind(target.registry)  # the top-level credentials are for the registry written to
         repository = factory.repository(target)
         source_repository = repository
         if source is not None and source.name != target.name:
-            source_repository = factory.repository(source, params["src_auth"])
+            source_repository = factory.repository(source, params["src_auth"], side="src")
         source_copy = SourceCopy(
             platforms=tuple(params["platforms"]) if params["platforms"] is not None else None,
             allow_index_rewrite=params["allow_index_rewrite"],

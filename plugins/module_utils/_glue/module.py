@@ -24,39 +24,18 @@ except ImportError:
 else:
     REQUESTS_IMPORT_ERROR = None
 
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.options import (
+    connection_argument_spec,
+    side_auth_argument_spec,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     RegistryError,
 )
 
-
-def connection_argument_spec() -> dict[str, Any]:
-    """The argument spec of the common options (doc fragment ``ocireg.registry.registry``)."""
-    return {
-        "username": {"type": "str"},
-        "password": {"type": "str", "no_log": True},
-        "registry_token": {"type": "str", "no_log": True},
-        "auth_file": {"type": "path"},
-        "validate_certs": {"type": "bool", "default": True},
-        "ca_path": {"type": "path"},
-        "client_cert": {"type": "path"},
-        "client_key": {"type": "path"},
-        "plain_http": {"type": "bool"},
-        "timeout": {"type": "float", "default": 60},
-        "retries": {"type": "int", "default": 3},
-    }
-
-
-def side_auth_argument_spec() -> dict[str, Any]:
-    """Argument spec of ``src_auth`` / ``dest_auth``: the per-side subset of the common options."""
-    common = connection_argument_spec()
-    keys = ("username", "password", "registry_token", "auth_file", "validate_certs",
-            "ca_path", "client_cert", "client_key", "plain_http")
-    options = {}
-    for key in keys:
-        spec = dict(common[key])
-        spec.pop("default", None)  # unset keys fall back to the top-level option
-        options[key] = spec
-    return {"type": "dict", "options": options}
+__all__ = [
+    "connection_argument_spec", "exit_with", "new_factory", "registry_errors", "require_requests", "scrub",
+    "side_auth_argument_spec", "tag_diff",
+]
 
 
 def require_requests(module: AnsibleModule) -> None:
@@ -98,10 +77,13 @@ def registry_errors(module: AnsibleModule, factory: Any = None, **partial: Any) 
 
     ``partial`` is extra result data to return with the failure (for example
     what was done before the error). Warnings the registries sent are added.
+    A 401 from a registry that was given no credentials says which option to set.
     """
     try:
         yield
     except RegistryError as err:
+        if factory is not None:
+            err = factory.explain(err)  # a 401 from a registry given no credentials names the option to set
         secrets = factory.secrets() if factory is not None else []
         for text in factory.warnings() if factory is not None else []:
             module.warn(scrub(text, secrets))
