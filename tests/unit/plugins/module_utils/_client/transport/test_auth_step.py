@@ -10,14 +10,17 @@ from collections.abc import Sequence
 
 import pytest
 import requests
-
-from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import Challenge
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
+    Challenge,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.auth_step import (
     FRESH_CREDENTIALS,
     FRESH_TOKEN,
     AuthStep,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import AuthenticationError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    AuthenticationError,
+)
 
 BEARER = 'Bearer realm="https://auth.example/token",service="r.example",scope="repository:a:pull"'
 

@@ -5,13 +5,14 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import (
     BodyCut,
     read_document,
     read_error_body,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TooLargeError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    TooLargeError,
+)
 
 
 class FakeBody(requests.Response):

@@ -4,7 +4,6 @@ from __future__ import annotations
 from email.utils import formatdate
 
 import pytest
-
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.retry import (
     NO_RETRY,
     RETRY_STATUSES,

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import pytest
 import requests
-from pytest_httpserver import HTTPServer
-
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     Transport,
     TransportOptions,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import RegistrySession
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
+    RegistrySession,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    TransportError,
+)
+from pytest_httpserver import HTTPServer
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
               "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

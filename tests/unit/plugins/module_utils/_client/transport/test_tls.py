@@ -4,7 +4,6 @@ from __future__ import annotations
 import ssl
 
 import pytest
-
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.tls import (
     SchemeFallback,
     origin_of,
