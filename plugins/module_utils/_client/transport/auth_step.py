@@ -52,6 +52,9 @@ class Authorizer(Protocol):
     def invalidate(self, host: str, scopes: Sequence[str]) -> None:
         """Forget the cached token :meth:`header_for` would hand out for ``scopes``."""
 
+    def issued_tokens(self) -> list[str]:
+        """Every token obtained so far, for scrubbing output (not used by the transport itself)."""
+
 
 def read_challenges(host: str, response: Response) -> list[Challenge]:
     """The parsed ``WWW-Authenticate`` challenges of a 401; one clear error when they cannot be read."""

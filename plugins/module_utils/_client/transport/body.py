@@ -84,7 +84,7 @@ def read_document(response: Response, cap: int, what: str, host: str) -> bytes:
     # Hand the capped body to callers through the normal requests API.
     content = bytes(body)
     response._content = content
-    response._content_consumed = True
+    setattr(response, "_content_consumed", True)  # noqa: B010 - absent from some versions of the type information
     return content
 
 

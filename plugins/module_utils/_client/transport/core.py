@@ -493,7 +493,8 @@ class Transport:
     # -- bookkeeping -----------------------------------------------------------------
     def _observe(self, response: requests.Response) -> None:
         raw_headers = getattr(getattr(response, "raw", None), "headers", None)
-        values = raw_headers.getlist("Warning") if hasattr(raw_headers, "getlist") else []
+        getlist = getattr(raw_headers, "getlist", None)
+        values: list[str] = getlist("Warning") if getlist is not None else []
         if not values and response.headers.get("Warning"):
             values = [response.headers["Warning"]]
         texts = parse_warnings(values)

@@ -22,22 +22,20 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 try:
-    import requests
+    from requests import Session as _Session
     from requests.cookies import RequestsCookieJar, cookiejar_from_dict, merge_cookies
     from requests.models import PreparedRequest
     from requests.structures import CaseInsensitiveDict
     from requests.utils import should_bypass_proxies
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
-    requests = None  # type: ignore[assignment]
-
-_Session: type = requests.Session if requests is not None else object
+    _Session = object  # type: ignore[assignment,misc]
 
 
 def _merge(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:
@@ -60,7 +58,7 @@ def _merge(request_setting: Any, session_setting: Any, dict_class: type = Ordere
     return merged
 
 
-class RegistrySession(_Session):  # type: ignore[misc,valid-type]
+class RegistrySession(_Session):
     """A ``requests.Session`` that reads the proxy and CA-bundle environment once, at creation.
 
     The answers are requests' own: the proxies of ``getproxies()`` unless
@@ -94,9 +92,9 @@ class RegistrySession(_Session):  # type: ignore[misc,valid-type]
                     self._proxy_cache[key] = cached
         return cached
 
-    def merge_environment_settings(  # type: ignore[override]
-        self, url: str, proxies: MutableMapping[str, str] | None, stream: bool | None, verify: Any, cert: Any,
-    ) -> dict[str, Any]:
+    # Parameters typed loosely on purpose: requests' inline types and the
+    # types-requests stubs describe this method differently.
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         """requests' environment merge (with ``trust_env``), from the snapshot instead of ``os.environ``."""
         if proxies is not None:
             for key, value in self.environ_proxies(url).items():
@@ -114,8 +112,8 @@ class RegistrySession(_Session):  # type: ignore[misc,valid-type]
         """requests' ``prepare_request`` with the dict merges done by :func:`_merge` (same result)."""
         cookies = request.cookies or {}
         if not isinstance(cookies, CookieJar):
-            cookies = cookiejar_from_dict(cookies)
-        merged_cookies = merge_cookies(merge_cookies(RequestsCookieJar(), self.cookies), cookies)
+            cookies = _cookiejar_from_dict(cookies)
+        merged_cookies = _merge_cookies(_merge_cookies(RequestsCookieJar(), self.cookies), cookies)
         prepared = PreparedRequest()
         prepared.prepare(
             method=request.method.upper(),
@@ -130,6 +128,11 @@ class RegistrySession(_Session):  # type: ignore[misc,valid-type]
             hooks=_merge_hooks(request.hooks, self.hooks),
         )
         return prepared
+
+
+# Typed handles: some versions of the requests type information leave these untyped.
+_cookiejar_from_dict: Callable[..., Any] = cookiejar_from_dict
+_merge_cookies: Callable[..., Any] = merge_cookies
 
 
 def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:

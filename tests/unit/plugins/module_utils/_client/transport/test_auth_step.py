@@ -43,6 +43,9 @@ class Recorder:
     def invalidate(self, host: str, scopes: Sequence[str]) -> None:
         self.calls.append(("invalidate", tuple(scopes)))
 
+    def issued_tokens(self) -> list[str]:
+        return []
+
 
 class Answer(requests.Response):
     def __init__(self, status: int, challenge: str | None = None) -> None:
