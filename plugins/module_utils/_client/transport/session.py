@@ -122,7 +122,8 @@ class RegistrySession(_Session):
             data=request.data,
             json=request.json,
             headers=_merge(request.headers, self.headers, dict_class=CaseInsensitiveDict),
-            params=_merge(request.params, self.params),
+            # No parameters as None, not {}: the same URL without requests' runtime Protocol check.
+            params=_merge(request.params, self.params) or None,
             auth=_merge(request.auth, self.auth),
             cookies=merged_cookies,
             hooks=_merge_hooks(request.hooks, self.hooks),
