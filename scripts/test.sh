@@ -22,6 +22,9 @@ run_pytest() {  # pytest's "no tests collected" (exit 5) is a failure here
 step "pytest: unit and integration (ansible-core $(.venv/bin/python -c 'import ansible; print(ansible.__version__)'))"
 run_pytest .venv/bin/python -m pytest
 
+step "mypy: strict on _client and _model"
+bash scripts/typecheck.sh
+
 step "pytest: smoke subset on ansible-core 2.16"
 VENV="$root/.venv-2.16" EXTRA_PIP="ansible-core==2.16.*" bash scripts/bootstrap.sh
 run_pytest .venv-2.16/bin/python -m pytest -m ansible216 -p no:cacheprovider

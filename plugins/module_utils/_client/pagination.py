@@ -19,13 +19,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     RegistryError,
     TransportError,
 )
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from requests import Response
+
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import Transport
 
 #: The spec lets registries cap ``n``; 1000 is what Distribution and Docker Hub accept.
 MAX_PAGE_SIZE = 1000
@@ -56,7 +61,7 @@ def next_link(header: str | None) -> str | None:
     return None
 
 
-def follow_link(response: Any, visited: set[str], what: str) -> str | None:
+def follow_link(response: Response, visited: set[str], what: str) -> str | None:
     """The absolute URL of the next page a response links to; None on the last page.
 
     ``visited`` holds the URLs already read; a link back to one of them is a
@@ -65,7 +70,7 @@ def follow_link(response: Any, visited: set[str], what: str) -> str | None:
     link = next_link(response.headers.get("Link"))
     if not link:
         return None
-    target = urljoin(response.url, link)
+    target: str = urljoin(response.url, link)
     if target in visited:
         raise TransportError(
             f"{what}: the registry's next-page link points at a page already read ({target.split('?')[0]}); "
@@ -78,7 +83,7 @@ def page_size(requested: int) -> int:
     return max(1, min(int(requested), MAX_PAGE_SIZE))
 
 
-def _items(response: Any, key: str, what: str) -> list[str]:
+def _items(response: Response, key: str, what: str) -> list[str]:
     try:
         document = json.loads(response.content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -94,7 +99,7 @@ def _items(response: Any, key: str, what: str) -> list[str]:
 
 
 def paginate(
-    transport: Any,
+    transport: Transport,
     path: str,
     key: str,
     *,

@@ -23,12 +23,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import urllib3
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
-    urllib3 = None
+    urllib3 = None  # type: ignore[assignment]
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
     REGISTRY_CATALOG_SCOPE,
@@ -37,12 +37,16 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.chall
 from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token import (
     Authenticator,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
+    Credentials,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination import (
     MAX_PAGE_SIZE,
     follow_link,
     paginate,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    RateLimit,
     Transport,
     TransportOptions,
     backoff_delay,
@@ -91,6 +95,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
     referrers_tag,
 )
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from requests import Response
+
 #: Blobs are handed to the consumer in pieces of this size.
 BLOB_CHUNK = 1024 * 1024
 #: The Accept header for manifests: every kind we can read.
@@ -115,7 +122,7 @@ class Registry:
     ``credentials`` come from :func:`~.credentials.resolve_credentials` (None = anonymous).
     """
 
-    def __init__(self, host: str, options: TransportOptions | None = None, credentials: Any = None,
+    def __init__(self, host: str, options: TransportOptions | None = None, credentials: Credentials | None = None,
                  *, transport: Transport | None = None) -> None:
         self.host = normalize_registry(host)
         self.api_host = DOCKER_HUB_API_HOST if self.host == DOCKER_HUB else self.host
@@ -147,7 +154,7 @@ class Registry:
         return self.transport.warnings
 
     @property
-    def rate_limit(self) -> Any:
+    def rate_limit(self) -> RateLimit | None:
         """Docker Hub's last reported pull rate limit (:class:`~.transport.RateLimit`) or None."""
         return self.transport.rate_limit
 
@@ -576,7 +583,7 @@ def _check_reference(reference: str) -> None:
         validate_tag(reference)
 
 
-def _header_digest(response: Any) -> str | None:
+def _header_digest(response: Response) -> str | None:
     """``Docker-Content-Digest`` when it is a well-formed digest (a malformed one is ignored)."""
     value = (response.headers.get("Docker-Content-Digest") or "").strip()
     try:
@@ -592,7 +599,7 @@ def _manifest_digest(raw: bytes, media_type: str, algorithm: str) -> str:
     return compute_digest(raw, algorithm)
 
 
-def _trusted_head(response: Any, reference: str) -> Descriptor | None:
+def _trusted_head(response: Response, reference: str) -> Descriptor | None:
     """The descriptor a manifest HEAD answer gives, or None when it is incomplete or inconsistent."""
     digest = _header_digest(response)
     media_type = mt.base_type(response.headers.get("Content-Type"))

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urljoin
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    Transport,
     backoff_delay,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
@@ -43,6 +44,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     RegistryError,
     TransportError,
 )
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from requests import Response
 
 #: Content for :func:`push_blob`: the bytes, a one-shot iterable of chunks, or
 #: an opener that returns the chunks from a byte offset each time it is called.
@@ -61,7 +65,7 @@ class UploadSessionLost(TransportError):
 class BlobUpload:
     """One upload session: where to send the next request and how much the registry holds."""
 
-    def __init__(self, transport: Any, repository: str, location: str, scopes: Collection[str],
+    def __init__(self, transport: Transport, repository: str, location: str, scopes: Collection[str],
                  *, min_chunk: int | None = None, offset: int = 0) -> None:
         self.transport = transport
         self.repository = repository
@@ -71,7 +75,8 @@ class BlobUpload:
         self.offset = offset
 
     @classmethod
-    def from_response(cls, transport: Any, repository: str, response: Any, scopes: Collection[str]) -> "BlobUpload":
+    def from_response(cls, transport: Transport, repository: str, response: Response,
+                      scopes: Collection[str]) -> BlobUpload:
         """The session a ``202 Accepted`` (POST, or a mount the registry could not do) opened."""
         location = response.headers.get("Location")
         if not location:
@@ -83,19 +88,19 @@ class BlobUpload:
                    min_chunk=int(minimum) if minimum.strip().isdigit() else None)
 
     @classmethod
-    def start(cls, transport: Any, repository: str, scopes: Collection[str]) -> "BlobUpload":
+    def start(cls, transport: Transport, repository: str, scopes: Collection[str]) -> BlobUpload:
         """Open a new session with ``POST /v2/<name>/blobs/uploads/``."""
         response = transport.request(
             "POST", f"/v2/{repository}/blobs/uploads/", scopes=scopes, headers={"Content-Length": "0"},
             data=b"", ok=(202,), operation=f"start blob upload to {repository}")
         return cls.from_response(transport, repository, response, scopes)
 
-    def _follow(self, response: Any) -> None:
+    def _follow(self, response: Response) -> None:
         location = response.headers.get("Location")
         if location:
             self.location = urljoin(response.url, location)
 
-    def _send(self, method: str, operation: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, operation: str, **kwargs: Any) -> Response:
         """One request on the session; a session the registry forgot becomes :class:`UploadSessionLost`."""
         try:
             return self.transport.request(method, self.location, scopes=self.scopes, retry=False,
@@ -220,7 +225,7 @@ class _SizedBody:
 
 
 def push_blob(
-    transport: Any,
+    transport: Transport,
     repository: str,
     digest: str,
     size: int | None,

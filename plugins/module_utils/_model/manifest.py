@@ -18,7 +18,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
@@ -201,6 +201,14 @@ def _is_int(value: Any) -> bool:
 
 def _fail(where: str, problem: str) -> ManifestError:
     return ManifestError(f"invalid {where}: {problem}")
+
+
+@overload
+def _string(data: Mapping[str, Any], key: str, where: str, path: str, required: Literal[True]) -> str: ...
+
+
+@overload
+def _string(data: Mapping[str, Any], key: str, where: str, path: str, required: bool = False) -> str | None: ...
 
 
 def _string(data: Mapping[str, Any], key: str, where: str, path: str, required: bool = False) -> str | None:
@@ -430,7 +438,7 @@ def _schema1_payload(raw: bytes, doc: Mapping[str, Any], where: str) -> bytes:
     if not isinstance(signatures, list) or not signatures:
         raise _fail(where, "signatures must be a non-empty list")
     format_length: int | None = None
-    format_tail: bytes | None = None
+    format_tail = b""  # set with format_length by the first signature (the list is not empty)
     for i, signature in enumerate(signatures):
         protected = signature.get("protected") if isinstance(signature, dict) else None
         if not isinstance(protected, str):
@@ -536,9 +544,9 @@ def _schema1_manifest(raw: bytes, kind: str, digest: str, doc: Mapping[str, Any]
         raise _fail(where, "fsLayers must be a list")
     layers = []
     for i, layer in enumerate(fs_layers):
-        blob_sum = layer.get("blobSum") if isinstance(layer, dict) else None
+        blob_sum: Any = layer.get("blobSum") if isinstance(layer, dict) else None
         try:
-            validate_digest(blob_sum)
+            validate_digest(blob_sum)  # not a string: rejected here
         except InvalidDigestError as exc:
             raise _fail(where, f"fsLayers[{i}].blobSum: {exc.message}") from None
         layers.append(Descriptor(mt.DOCKER_LAYER, blob_sum, None))
@@ -638,9 +646,9 @@ def parse_config(raw: bytes) -> ImageConfig:
         raise ManifestError("the image config is not valid JSON: the blob is damaged or not an image config") from None
     if not isinstance(doc, dict):
         raise ManifestError(f"the image config must be a JSON object, got {type(doc).__name__}")
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
-    labels = config.get("Labels") if isinstance(config.get("Labels"), dict) else {}
-    env = config.get("Env") if isinstance(config.get("Env"), list) else []
+    config: dict[Any, Any] = doc["config"] if isinstance(doc.get("config"), dict) else {}
+    labels: dict[Any, Any] = config["Labels"] if isinstance(config.get("Labels"), dict) else {}
+    env: list[Any] = config["Env"] if isinstance(config.get("Env"), list) else []
     ports = config.get("ExposedPorts")
     history = doc.get("history")
     return ImageConfig(

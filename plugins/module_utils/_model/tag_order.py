@@ -92,6 +92,6 @@ def sort_tags(tags: Iterable[str], order: str = "lexical") -> list[str]:
         return sorted(tags)
     if order == "semver":
         plain = sorted(t for t in tags if semver_key(t) is None)
-        versions = sorted((t for t in tags if semver_key(t) is not None), key=semver_key)
+        versions = sorted((t for t in tags if semver_key(t) is not None), key=lambda t: semver_key(t) or ())
         return plain + versions
     raise InvalidInputError(f"sort: unknown order {order!r}: use one of {', '.join(TAG_SORTS)}")

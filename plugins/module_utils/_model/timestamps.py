@@ -171,6 +171,8 @@ class TimestampSource:
         if self.kind == "created":
             return manifest.created
         values = manifest.annotations if self.kind == "annotation" else manifest.labels
+        if self.key is None:
+            return None
         return (values or {}).get(self.key)
 
 
@@ -188,10 +190,18 @@ DEFAULT_TIMESTAMP_SOURCES: tuple[TimestampSource, ...] = (
 class TimestampInputs(Protocol):
     """What this module reads from a manifest (the planner's snapshot records fit)."""
 
-    annotations: Mapping[str, str]
-    labels: Mapping[str, str]
-    created: str | None
-    children: Sequence[str]
+    # Read-only properties, so frozen records (the planner's) fit.
+    @property
+    def annotations(self) -> Mapping[str, str]: ...  # pragma: no cover - protocol
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...  # pragma: no cover - protocol
+
+    @property
+    def created(self) -> str | None: ...  # pragma: no cover - protocol
+
+    @property
+    def children(self) -> Sequence[str]: ...  # pragma: no cover - protocol
 
     @property
     def is_index(self) -> bool: ...  # pragma: no cover - protocol
@@ -255,7 +265,7 @@ def _own_timestamp(
         value, reason = judge_timestamp(raw, now)
         if value is not None:
             return Timestamp(value, source=source.name), problems
-        if reason != MISSING:
+        if reason is not None and reason != MISSING:
             first_reason = first_reason or reason
             problems.append(f"{source.name} {raw!r} is {reason.replace('_', ' ')}")
         else:
@@ -309,7 +319,7 @@ def _from_children(
             continue
         child_ts = resolve(child, visiting | {digest})
         seen_child = True
-        if child_ts.known and (newest is None or (child_ts.value, child) > newest[:2]):
+        if child_ts.value is not None and (newest is None or (child_ts.value, child) > newest[:2]):
             newest = (child_ts.value, child, child_ts)
     if newest is not None:
         value, child, child_ts = newest

@@ -66,7 +66,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 try:
     import requests
 except ImportError as _exc:  # ansible-test's import sanity check runs without requests
-    requests = None
+    requests = None  # type: ignore[assignment]
     REQUESTS_IMPORT_ERROR: ImportError | None = _exc
 else:
     REQUESTS_IMPORT_ERROR = None
@@ -180,7 +180,7 @@ class Authenticator:
         credentials: Credentials | None,
         session: Session,
         *,
-        timeout: Any = DEFAULT_TIMEOUT,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         max_token_bytes: int = MAX_TOKEN_BYTES,
         plain_http_hosts: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.time,

@@ -24,12 +24,16 @@ endpoint, and nothing of manifests or blobs:
 * every failure mapped to a typed :mod:`errors` exception whose message names
   the host, the operation, the status / OCI code and what to check. Header
   values (credentials) never appear in messages.
+
+The request loop only composes small steps, each in its own file and tested
+alone: :mod:`.retry` (the retry policy), :mod:`.auth_step` (401 challenge,
+403 token refresh), :mod:`.tls` (the loopback https -> http fallback and TLS
+messages), :mod:`.body` (capped reads) and :mod:`.session` (the pooled
+session, environment read once).
 """
 from __future__ import annotations
 
-import email.utils
 import json
-import random
 import re
 import threading
 import time
@@ -42,14 +46,35 @@ try:
     import requests
     from requests.adapters import HTTPAdapter
 except ImportError as _exc:  # pragma: no cover - ansible-test sanity imports without requests
-    requests = None
-    HTTPAdapter = object
+    requests = None  # type: ignore[assignment]
+    HTTPAdapter = object  # type: ignore[assignment,misc]
     REQUESTS_IMPORT_ERROR: ImportError | None = _exc
 else:
     REQUESTS_IMPORT_ERROR = None
 
-from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
-    parse_www_authenticate,
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.auth_step import (
+    Authorizer,
+    AuthStep,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import (
+    BodyCut,
+    read_document,
+    read_error_body,
+    release_connection,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.retry import (
+    NO_RETRY,
+    RetryPolicy,
+    full_jitter,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
+    RegistrySession,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.tls import (
+    SchemeFallback,
+    origin_of,
+    reason_of,
+    tls_error,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthenticationError,
@@ -61,9 +86,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     TooLargeError,
     TransportError,
     UnsupportedError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
-    is_loopback,
 )
 
 MiB = 1024 * 1024
@@ -79,8 +101,6 @@ DEFAULT_MAX_TOKEN_BYTES = 1 * MiB
 #: The spec's common minimum chunk size for chunked uploads.
 DEFAULT_CHUNK_SIZE = 5 * MiB
 
-#: Statuses that mean "try again later" rather than "you asked wrong".
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 # The spec caps warning data at 4096 bytes from all headers combined; keeping
@@ -125,7 +145,7 @@ class TransportOptions:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     pool_size: int = 16
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    jitter: Callable[[float], float] = field(default=lambda high: random.uniform(0.0, high), repr=False, compare=False)
+    jitter: Callable[[float], float] = field(default=full_jitter, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -150,6 +170,20 @@ class TransportOptions:
         if self.client_cert and self.client_key:
             return (self.client_cert, self.client_key)
         return self.client_cert or None
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """``(connect, read)`` seconds (``timeout`` after ``__post_init__`` normalised it)."""
+        timeout = self.timeout
+        if isinstance(timeout, tuple):
+            return timeout
+        return (float(timeout), float(timeout))
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The :class:`~.retry.RetryPolicy` these options describe."""
+        return RetryPolicy(self.retries, self.backoff, self.backoff_max, self.retry_after_cap,
+                           jitter=self.jitter, clock=self.clock)
 
 
 @dataclass(frozen=True)
@@ -233,38 +267,9 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     return RateLimit(limit, remaining, window, headers.get("Docker-RateLimit-Source"))
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta seconds or HTTP-date); ``None`` if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def backoff_delay(attempt: int, options: TransportOptions, retry_after: float | None = None) -> float:
-    """How long to sleep before retry number ``attempt`` (0-based).
-
-    A server's ``Retry-After`` wins, capped by ``retry_after_cap``; otherwise
-    exponential backoff with full jitter spreads clients that failed together.
-    """
-    if retry_after is not None:
-        return min(retry_after, options.retry_after_cap)
-    return options.jitter(min(options.backoff_max, options.backoff * (2 ** attempt)))
-
-
-def origin_of(url: str) -> tuple[str, str, int | None]:
-    """``(scheme, host, port)`` with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return (parts.scheme, (parts.hostname or "").lower(), port)
+    """How long to sleep before retry number ``attempt`` (0-based): see :meth:`.retry.RetryPolicy.backoff_delay`."""
+    return options.retry_policy.backoff_delay(attempt, retry_after)
 
 
 def _describe_url(url: str) -> str:
@@ -274,7 +279,7 @@ def _describe_url(url: str) -> str:
     return parts.path or "/"
 
 
-def _is_replayable(data: Any) -> bool:
+def _is_replayable(data: object) -> bool:
     return data is None or isinstance(data, (bytes, bytearray, memoryview, str))
 
 
@@ -289,10 +294,11 @@ class Transport:
 
     ``host`` is the API host with an optional port (``registry-1.docker.io``,
     ``127.0.0.1:5000``). ``authenticator`` answers challenges (see
-    :class:`~.auth.Authenticator`); without one every request is anonymous.
+    :class:`~.auth.token.Authenticator`); without one every request is anonymous.
     """
 
-    def __init__(self, host: str, options: TransportOptions | None = None, authenticator: Any = None) -> None:
+    def __init__(self, host: str, options: TransportOptions | None = None,
+                 authenticator: Authorizer | None = None) -> None:
         if requests is None:
             raise TransportError(
                 "the Python library 'requests' is required to talk to registries: install it on the "
@@ -301,7 +307,7 @@ class Transport:
         self.host = host
         self.options = options or TransportOptions()
         self.authenticator = authenticator
-        self.session = requests.Session()
+        self.session = RegistrySession()
         self.session.auth = _keep_headers
         # Set on the session too, so the token requests of the authenticator
         # (which shares this session) use the same TLS settings.
@@ -311,13 +317,9 @@ class Transport:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.options.pool_size, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        if self.options.plain_http is True:
-            self.scheme = "http"
-        else:
-            self.scheme = "https"
         # Docker talks plain http to loopback registries that do not speak
         # TLS; that downgrade is decided once, on the first TLS failure.
-        self._may_downgrade = self.options.plain_http is None and is_loopback(host)
+        self._scheme = SchemeFallback(host, self.options.plain_http)
         self._lock = threading.Lock()
         self._warnings: list[str] = []
         self._warning_bytes = 0
@@ -325,9 +327,14 @@ class Transport:
 
     # -- public state ------------------------------------------------------------
     @property
+    def scheme(self) -> str:
+        """``https`` or ``http``: how the registry is spoken to now."""
+        return self._scheme.scheme
+
+    @property
     def base_url(self) -> str:
         """``scheme://host`` of the registry's API."""
-        return f"{self.scheme}://{self.host}"
+        return f"{self._scheme.scheme}://{self.host}"
 
     @property
     def warnings(self) -> list[str]:
@@ -364,7 +371,7 @@ class Transport:
         retry: bool = True,
         max_body: int | None = None,
         operation: str | None = None,
-    ) -> "requests.Response":
+    ) -> requests.Response:
         """Send one request and return its response once its status is in ``ok``.
 
         ``scopes`` are the token scopes the request needs. With ``stream=False``
@@ -372,114 +379,100 @@ class Transport:
         cap), else :class:`TooLargeError`; with ``stream=True`` the caller reads
         and closes it. Statuses outside ``ok`` raise the matching typed error.
         ``operation`` names the request in messages ("push manifest a/b:1").
+
+        Each send's outcome goes through the steps in turn: a TLS failure to
+        the TLS fallback, a connection failure to the retry policy, an answer
+        to the auth step, then to the retry policy, then to the body reader.
+        A step that wants the request sent again gets it sent again, unless the
+        body is a one-shot stream (:class:`ReplayRequired`).
         """
         method = method.upper()
         url = self.url_for(url_or_path)
         what = operation or f"{method} {_describe_url(url)}"
         replayable = _is_replayable(data)
+        policy = self.options.retry_policy if retry else NO_RETRY
+        auth = AuthStep(self.host, self.authenticator, tuple(scopes))
         attempt = 0
-        answered_challenge = False
-        refreshed_token = False
         downgraded = False
         while True:
             try:
-                response, sent_auth = self._send(method, url, scopes, headers, params, data, replayable)
+                response, sent_auth = self._send(method, url, auth, headers, params, data, replayable)
             except requests.exceptions.SSLError as exc:
-                if not downgraded and self._downgrade_after(exc, getattr(exc, "failed_url", url)):
+                if not downgraded and self._scheme.downgrade_after(exc, getattr(exc, "failed_url", url)):
                     downgraded = True
-                    url = self._with_scheme(url)
+                    url = self._scheme.rewrite(url)
                     continue
-                raise self._tls_error(exc, what) from None
+                raise tls_error(self.host, exc, what) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
-                if retry and attempt < self.options.retries:
-                    if not replayable:
-                        raise ReplayRequired(self._connection_message(exc, what)) from None
-                    self.options.sleep(backoff_delay(attempt, self.options))
-                    attempt += 1
-                    continue
-                raise TransportError(self._connection_message(exc, what)) from None
-            self._settle_scheme()
-            self._observe(response)
-            status = response.status_code
-
-            # Only the registry's own challenges are answered: a 401 from a host it
-            # redirected to must not mix that host's auth into the registry's.
-            if (status == 401 and self.authenticator is not None and not answered_challenge
-                    and self.is_registry_origin(response.url)):
-                challenges = self._challenges(response)
-                if challenges:
-                    answered_challenge = True
-                    value = self.authenticator.authorize(self.host, challenges, tuple(scopes))
-                    if value is not None:
-                        response.close()
-                        if not replayable:
-                            raise ReplayRequired(f"{what} on {self.host} must be sent again with fresh credentials")
-                        continue
-            if (status == 403 and sent_auth and self.authenticator is not None and not refreshed_token
-                    and sent_auth.lower().startswith("bearer ")):
-                # A cached token may have lost its grants (revoked, narrowed
-                # scope): drop it and ask the token service once more.
-                refreshed_token = True
-                answered_challenge = False
-                self.authenticator.invalidate(self.host, tuple(scopes))
-                response.close()
+                delay = policy.delay_after(attempt)
+                if delay is None:
+                    raise TransportError(self._connection_message(exc, what)) from None
                 if not replayable:
-                    raise ReplayRequired(f"{what} on {self.host} must be sent again with a fresh token")
-                continue
-            if status in RETRY_STATUSES and status not in ok and retry and attempt < self.options.retries:
-                delay = backoff_delay(
-                    attempt, self.options,
-                    parse_retry_after(response.headers.get("Retry-After"), self.options.clock()),
-                )
-                response.close()
-                if not replayable:
-                    raise ReplayRequired(f"{what} on {self.host} answered HTTP {status}; it must be sent again")
+                    raise ReplayRequired(self._connection_message(exc, what)) from None
                 self.options.sleep(delay)
                 attempt += 1
                 continue
-            if status in ok:
-                if not stream and method != "HEAD":
-                    try:
-                        self._read_body(response, max_body or self.options.max_manifest_bytes, what)
-                    except _BodyCut as exc:
-                        # The answer broke after its headers; a GET can simply be asked again.
-                        if method == "GET" and retry and attempt < self.options.retries:
-                            self.options.sleep(backoff_delay(attempt, self.options))
-                            attempt += 1
-                            continue
-                        raise TransportError(str(exc)) from None
-                elif method == "HEAD":
-                    _release_connection(response)
-                return response
-            raise self.error_for(response, what, retried=attempt)
+            self._scheme.settle()
+            self._observe(response)
+            status = response.status_code
+
+            reason = auth.replay_reason(response, sent_auth, self.is_registry_origin(response.url))
+            if reason is not None:
+                if not replayable:
+                    raise ReplayRequired(f"{what} on {self.host} must be sent again with {reason}")
+                continue
+            if status not in ok:
+                delay = policy.delay_after(attempt, status, response.headers.get("Retry-After"))
+                if delay is not None:
+                    response.close()
+                    if not replayable:
+                        raise ReplayRequired(f"{what} on {self.host} answered HTTP {status}; it must be sent again")
+                    self.options.sleep(delay)
+                    attempt += 1
+                    continue
+                raise self.error_for(response, what, retried=attempt)
+            if method == "HEAD":
+                release_connection(response)
+            elif not stream:
+                try:
+                    read_document(response, max_body or self.options.max_manifest_bytes, what, self.host)
+                except BodyCut as exc:
+                    # The answer broke after its headers; a GET can simply be asked again.
+                    delay = policy.delay_after(attempt) if method == "GET" else None
+                    if delay is None:
+                        raise TransportError(self._connection_message(exc.cause, what)) from None
+                    self.options.sleep(delay)
+                    attempt += 1
+                    continue
+            return response
 
     def _send(
         self,
         method: str,
         url: str,
-        scopes: Collection[str],
+        auth: AuthStep,
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
         data: Any,
         replayable: bool,
-    ) -> tuple["requests.Response", str | None]:
+    ) -> tuple[requests.Response, str | None]:
         """Send, following redirects by hand; return the final response and the auth header sent to it."""
         for _hop in range(_MAX_REDIRECTS + 1):
             sent = dict(headers or {})
             auth_value = None
-            if self.authenticator is not None and self.is_registry_origin(url):
-                auth_value = self.authenticator.header_for(self.host, tuple(scopes))
+            if auth.authenticator is not None and self.is_registry_origin(url):
+                auth_value = auth.header()
                 if auth_value:
                     sent["Authorization"] = auth_value
             try:
                 response = self.session.request(
                     method, url, headers=sent, params=params, data=data, stream=True,
-                    allow_redirects=False, timeout=self.options.timeout,
+                    allow_redirects=False, timeout=self.options.timeouts,
                     verify=self.options.verify, cert=self.options.cert,
                 )
             except requests.exceptions.SSLError as exc:
-                exc.failed_url = url  # which hop failed decides whether a downgrade applies
+                exc.failed_url = url  # type: ignore[attr-defined]  # which hop failed decides a downgrade
                 raise
             location = response.headers.get("Location")
             if response.status_code not in _REDIRECT_STATUSES or not location:
@@ -497,47 +490,11 @@ class Transport:
             "the registry or its storage is misconfigured"
         )
 
-    def _challenges(self, response: "requests.Response") -> list[Any]:
-        try:
-            return parse_www_authenticate(response.headers.get("WWW-Authenticate", ""))
-        except RegistryError as exc:
-            response.close()
-            raise AuthenticationError(f"{self.host} answered 401 with a challenge that cannot be read: {exc}",
-                                      status=401) from None
-
-    # -- scheme detection ----------------------------------------------------------
-    def _downgrade_after(self, exc: Exception, failed_url: str) -> bool:
-        """Switch a loopback registry to plain http when its https port does not speak TLS.
-
-        Only an answer that is not TLS at all, from the registry's own https
-        origin, counts; any other TLS failure (a certificate that does not
-        verify, a client certificate required) means the server speaks TLS,
-        and that is reported, never downgraded. The switch happens once, before
-        any request got an answer; concurrent first requests all follow it.
-        """
-        https_origin = origin_of(f"https://{self.host}")
-        if not _speaks_no_tls(exc) or origin_of(failed_url) != https_origin:
-            return False
-        with self._lock:
-            if self._may_downgrade:
-                self.scheme = "http"
-                self._may_downgrade = False
-            return self.scheme == "http"
-
-    def _settle_scheme(self) -> None:
-        if self._may_downgrade:
-            with self._lock:
-                self._may_downgrade = False
-
-    def _with_scheme(self, url: str) -> str:
-        if origin_of(url) == origin_of(f"https://{self.host}"):
-            return urlsplit(url)._replace(scheme="http").geturl()
-        return url
-
     # -- bookkeeping -----------------------------------------------------------------
-    def _observe(self, response: "requests.Response") -> None:
+    def _observe(self, response: requests.Response) -> None:
         raw_headers = getattr(getattr(response, "raw", None), "headers", None)
-        values = raw_headers.getlist("Warning") if hasattr(raw_headers, "getlist") else []
+        getlist = getattr(raw_headers, "getlist", None)
+        values: list[str] = getlist("Warning") if getlist is not None else []
         if not values and response.headers.get("Warning"):
             values = [response.headers["Warning"]]
         texts = parse_warnings(values)
@@ -552,51 +509,12 @@ class Transport:
                     self._warnings.append(text)
                     self._warning_bytes += len(text)
 
-    def _read_body(self, response: "requests.Response", cap: int, what: str) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > cap:
-            response.close()
-            raise TooLargeError(
-                f"{what} on {self.host}: the response is {declared} bytes, over the {cap} byte limit; "
-                "this is not a document a registry should send here",
-                status=response.status_code,
-            )
-        body = bytearray()
-        try:
-            for chunk in response.iter_content(64 * KiB):
-                body.extend(chunk)
-                if len(body) > cap:
-                    raise TooLargeError(
-                        f"{what} on {self.host}: the response exceeds the {cap} byte limit; "
-                        "this is not a document a registry should send here",
-                        status=response.status_code,
-                    )
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _BodyCut(self._connection_message(exc, what)) from None
-        finally:
-            response.close()
-        # Hand the capped body to callers through the normal requests API.
-        response._content = bytes(body)  # noqa: SLF001 - documented requests behaviour for pre-read bodies
-        response._content_consumed = True  # noqa: SLF001
-        return response._content
-
     # -- errors --------------------------------------------------------------------
-    def read_error_body(self, response: "requests.Response") -> bytes:
+    def read_error_body(self, response: Any) -> bytes:
         """At most ``max_error_bytes`` of an error response's body (never raises)."""
-        cap = self.options.max_error_bytes
-        body = bytearray()
-        try:
-            for chunk in response.iter_content(8 * KiB):
-                body.extend(chunk)
-                if len(body) >= cap:
-                    break
-        except requests.exceptions.RequestException:
-            pass
-        finally:
-            response.close()
-        return bytes(body[:cap])
+        return read_error_body(response, self.options.max_error_bytes)
 
-    def error_for(self, response: "requests.Response", what: str, retried: int = 0) -> RegistryError:
+    def error_for(self, response: requests.Response, what: str, retried: int = 0) -> RegistryError:
         """The typed error for a response whose status the caller did not expect (after ``retried`` retries)."""
         status = response.status_code
         body = b"" if response.request is not None and response.request.method == "HEAD" else self.read_error_body(response)
@@ -607,7 +525,7 @@ class Transport:
         summary = "; ".join(f"{e.code}: {e.message}" if e.message else e.code for e in oci)
         head = f"{what} on {self.host} failed: HTTP {status}" + (f" ({summary})" if summary else "")
         detail = {"errors": [e.__dict__ for e in oci]} if oci else None
-        kwargs = {"status": status, "code": code, "detail": detail}
+        kwargs: dict[str, Any] = {"status": status, "code": code, "detail": detail}
 
         if status == 401 and "insufficient_scope" in challenge:
             return AuthorizationError(
@@ -646,66 +564,14 @@ class Transport:
             return TransportError(f"{head}: unexpected redirect for this request", **kwargs)
         return RegistryError(f"{head}: the registry refused the request", **kwargs)
 
-    def _tls_error(self, exc: Exception, what: str) -> TransportError:
-        if _is_verify_failure(exc):
-            return TransportError(
-                f"TLS certificate verify failed for {self.host} ({what}): set ca_path to your CA "
-                "bundle or validate_certs: false")
-        if _speaks_no_tls(exc):
-            return TransportError(
-                f"TLS handshake with {self.host} failed ({what}): the server does not speak TLS on this port; "
-                "if the registry serves plain HTTP set plain_http: true")
-        return TransportError(
-            f"TLS handshake with {self.host} failed ({what}): {_reason(exc)}; if the registry needs a "
-            "client certificate set client_cert and client_key (and check validate_certs / ca_path)")
-
-    def _connection_message(self, exc: Exception, what: str) -> str:
+    def _connection_message(self, exc: BaseException, what: str) -> str:
         if isinstance(exc, requests.exceptions.Timeout):
-            connect, read = self.options.timeout
+            connect, read = self.options.timeouts
             return (f"{what} on {self.host} timed out (connect {connect:g} s, read {read:g} s): raise "
                     "timeout or check the network path to the registry")
-        return (f"{what}: cannot reach {self.host} ({_reason(exc)}); check the host name and port, that "
+        return (f"{what}: cannot reach {self.host} ({reason_of(exc)}); check the host name and port, that "
                 "the registry is running, and any proxy settings")
 
 
 def _after(retried: int) -> str:
     return f" after {retried} retries" if retried else ""
-
-
-# What OpenSSL says when the peer answered a ClientHello with something that is
-# not TLS (a plain HTTP server): 1.1/3.0 and 3.2+ wordings.
-_NOT_TLS_MARKERS = ("WRONG_VERSION_NUMBER", "wrong version number", "RECORD_LAYER_FAILURE",
-                    "record layer failure", "packet length too long", "PACKET_LENGTH_TOO_LONG",
-                    "unknown protocol", "UNKNOWN_PROTOCOL", "http request", "HTTP_REQUEST")
-
-
-def _speaks_no_tls(exc: Exception) -> bool:
-    text = str(exc)
-    return any(marker in text for marker in _NOT_TLS_MARKERS)
-
-
-def _is_verify_failure(exc: Exception) -> bool:
-    text = str(exc)
-    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
-
-
-def _reason(exc: Exception) -> str:
-    # requests nests urllib3 errors; the innermost reason reads best.
-    reason: Any = exc
-    for _depth in range(4):
-        inner = reason.args[0] if getattr(reason, "args", None) else None
-        inner = getattr(inner, "reason", inner)
-        if inner is None or inner is reason or isinstance(inner, str):
-            break
-        reason = inner
-    text = str(reason)
-    return text[:300]
-
-
-def _release_connection(response: "requests.Response") -> bytes:
-    """Read a body-less answer (HEAD) so its connection goes back to the pool.
-
-    Responses are streamed; one nobody reads keeps its connection, so every
-    HEAD (resolve, blob_exists) would otherwise open a new one.
-    """
-    return response.content

@@ -38,9 +38,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
     backoff_delay,
     parse_oci_errors,
     parse_rate_limit,
-    parse_retry_after,
     parse_warnings,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.retry import parse_retry_after
 from tests.rig.registry_server import free_port
 
 MiB = 1024 * 1024

@@ -1,0 +1,112 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Reading response bodies with caps: documents, error bodies, and body-less answers.
+
+Every body the transport reads itself goes through a cap, so a registry (or
+something pretending to be one) can never make the client hold more than the
+cap in memory: a document over its cap is :class:`TooLargeError` before or
+while it is read; an error body is cut at its cap and read no further.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+try:
+    from requests.exceptions import ChunkedEncodingError, RequestException
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
+    ChunkedEncodingError = RequestException = RequestsConnectionError = OSError  # type: ignore[assignment,misc]
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    TooLargeError,
+    TransportError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from collections.abc import Iterator
+
+    from requests import Response
+
+KiB = 1024
+
+
+class BodyCut(TransportError):
+    """A response body broke off after its headers (the request may be sent again).
+
+    ``cause`` is the connection error, for the transport's message.
+    """
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"the response body broke off: {type(cause).__name__}")
+        self.cause = cause
+
+
+class ChunkSource(Protocol):
+    """The part of a response :func:`read_error_body` needs (static typing only)."""
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        """The body in chunks."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+def read_document(response: Response, cap: int, what: str, host: str) -> bytes:
+    """Read all of ``response``'s body, at most ``cap`` bytes, and keep it as ``response.content``.
+
+    Raises :class:`TooLargeError` when the declared or the actual length is
+    over ``cap`` and :class:`BodyCut` when the connection broke mid-body (the
+    message says what and where). The response is closed either way.
+    """
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        response.close()
+        raise TooLargeError(
+            f"{what} on {host}: the response is {declared} bytes, over the {cap} byte limit; "
+            "this is not a document a registry should send here",
+            status=response.status_code,
+        )
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(64 * KiB):
+            body.extend(chunk)
+            if len(body) > cap:
+                raise TooLargeError(
+                    f"{what} on {host}: the response exceeds the {cap} byte limit; "
+                    "this is not a document a registry should send here",
+                    status=response.status_code,
+                )
+    except (RequestsConnectionError, ChunkedEncodingError) as exc:
+        raise BodyCut(exc) from None
+    finally:
+        response.close()
+    # Hand the capped body to callers through the normal requests API.
+    content = bytes(body)
+    response._content = content
+    setattr(response, "_content_consumed", True)  # noqa: B010 - absent from some versions of the type information
+    return content
+
+
+def read_error_body(response: ChunkSource, cap: int) -> bytes:
+    """At most ``cap`` bytes of an error response's body (never raises); the response is closed."""
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(8 * KiB):
+            body.extend(chunk)
+            if len(body) >= cap:
+                break
+    except RequestException:
+        pass
+    finally:
+        response.close()
+    return bytes(body[:cap])
+
+
+def release_connection(response: Response) -> bytes:
+    """Read a body-less answer (HEAD) so its connection goes back to the pool.
+
+    Responses are streamed; one nobody reads keeps its connection, so every
+    HEAD (resolve, blob_exists) would otherwise open a new one.
+    """
+    return response.content

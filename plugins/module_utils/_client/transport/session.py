@@ -1,0 +1,146 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The pooled HTTP session of one registry, with the environment read once, not per request.
+
+A plain ``requests.Session`` reads the environment on every request: the
+proxy variables twice (``getproxies_environment`` via ``get_environ_proxies``
+and ``proxy_bypass``), and ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
+Profiling 500 manifest reads put that among the client's top CPU costs, next
+to the runtime ``Protocol`` isinstance checks requests' ``merge_setting``
+does for every dict it merges (``to_key_val_list``).
+
+:class:`RegistrySession` keeps requests' rules and answers, but resolves the
+environment once per session (``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
+``NO_PROXY`` and the CA bundle variables at creation; the proxy-or-bypass
+answer once per target host and port) and merges plain dicts without those checks. Its
+``trust_env`` is False so requests itself never reads the environment again;
+the snapshot taken at creation stands in for it.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from http.cookiejar import CookieJar
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
+
+try:
+    from requests import Session as _Session
+    from requests.cookies import RequestsCookieJar, cookiejar_from_dict, merge_cookies
+    from requests.models import PreparedRequest
+    from requests.structures import CaseInsensitiveDict
+    from requests.utils import should_bypass_proxies
+except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
+    _Session = object  # type: ignore[assignment,misc]
+
+
+def _merge(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:
+    """requests' ``merge_setting`` for the settings a session merges, without its runtime Protocol check.
+
+    Same answers: a missing side yields the other; two mappings merge with
+    the request's keys winning and None values removed; otherwise the
+    request's setting wins.
+    """
+    if session_setting is None:
+        return request_setting
+    if request_setting is None:
+        return session_setting
+    if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
+        return request_setting
+    merged = dict_class(session_setting.items())
+    merged.update(request_setting.items())
+    for key in [k for k, v in merged.items() if v is None]:
+        del merged[key]
+    return merged
+
+
+class RegistrySession(_Session):
+    """A ``requests.Session`` that reads the proxy and CA-bundle environment once, at creation.
+
+    The answers are requests' own: the proxies of ``getproxies()`` unless
+    ``should_bypass_proxies`` says NO_PROXY covers the target (CIDRs, ports,
+    domain suffixes), computed once per target ``(host, port)`` from the
+    NO_PROXY value of the snapshot; ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``
+    replace ``verify=True`` as requests does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env_proxies: dict[str, str] = dict(getproxies())
+        # requests' own lookup order for NO_PROXY; "" (not None) so requests never reads it again.
+        self._no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+        self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._proxy_cache: dict[tuple[str, int | None], dict[str, str]] = {}
+        self._proxy_lock = threading.Lock()
+        self.trust_env = False
+
+    def environ_proxies(self, url: str) -> dict[str, str]:
+        """The proxies the environment (as read at creation) gives for ``url``; empty when bypassed."""
+        parts = urlsplit(url)
+        key = ((parts.hostname or "").lower(), parts.port)
+        cached = self._proxy_cache.get(key)
+        if cached is None:
+            with self._proxy_lock:
+                cached = self._proxy_cache.get(key)
+                if cached is None:
+                    bypass = should_bypass_proxies(url, no_proxy=self._no_proxy)
+                    cached = {} if bypass else dict(self._env_proxies)
+                    self._proxy_cache[key] = cached
+        return cached
+
+    # Parameters typed loosely on purpose: requests' inline types and the
+    # types-requests stubs describe this method differently.
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        """requests' environment merge (with ``trust_env``), from the snapshot instead of ``os.environ``."""
+        if proxies is not None:
+            for key, value in self.environ_proxies(url).items():
+                proxies.setdefault(key, value)
+        if (verify is True or verify is None) and self._ca_bundle:
+            verify = self._ca_bundle
+        return {
+            "proxies": _merge(proxies, self.proxies),
+            "stream": _merge(stream, self.stream),
+            "verify": _merge(verify, self.verify),
+            "cert": _merge(cert, self.cert),
+        }
+
+    def prepare_request(self, request: Any) -> PreparedRequest:
+        """requests' ``prepare_request`` with the dict merges done by :func:`_merge` (same result)."""
+        cookies = request.cookies or {}
+        if not isinstance(cookies, CookieJar):
+            cookies = _cookiejar_from_dict(cookies)
+        merged_cookies = _merge_cookies(_merge_cookies(RequestsCookieJar(), self.cookies), cookies)
+        prepared = PreparedRequest()
+        prepared.prepare(
+            method=request.method.upper(),
+            url=request.url,
+            files=request.files,
+            data=request.data,
+            json=request.json,
+            headers=_merge(request.headers, self.headers, dict_class=CaseInsensitiveDict),
+            # No parameters as None, not {}: the same URL without requests' runtime Protocol check.
+            params=_merge(request.params, self.params) or None,
+            auth=_merge(request.auth, self.auth),
+            cookies=merged_cookies,
+            hooks=_merge_hooks(request.hooks, self.hooks),
+        )
+        return prepared
+
+
+# Typed handles: some versions of the requests type information leave these untyped.
+_cookiejar_from_dict: Callable[..., Any] = cookiejar_from_dict
+_merge_cookies: Callable[..., Any] = merge_cookies
+
+
+def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:
+    # requests' merge_hooks: a session without response hooks adds nothing.
+    if session_hooks is None or session_hooks.get("response") == []:
+        return request_hooks
+    if request_hooks is None or request_hooks.get("response") == []:
+        return session_hooks
+    return _merge(request_hooks, session_hooks)
+
