@@ -115,3 +115,16 @@ def test_sibling_tags_of_a_kept_image_survive_by_default(plain_registry: RigRegi
     run = run_playbook(tasks=[prune_task(plain_registry, protect=["prod"], older_than="1d", untag_kept_images=True)])
     assert run.rc == 0, run.explain()
     assert tags(plain_registry) == ["prod"]
+
+
+def test_a_mirror_that_selects_no_tag_says_so_as_a_warning(plain_registry: RigRegistry, run_playbook) -> None:
+    RawPusher.for_registry(plain_registry).push_image("src/app", make_image("v1"), tag="v1.0")
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[{"name": "mirror", "register": "out", "ocireg.registry.registry_copy": {
+        "src": f"{plain_registry.host}/src/app", "dest": f"{plain_registry.host}/dst/app", "tags": ["^v1"]}}])
+    assert run.rc == 0, run.explain()
+    assert not run.task("mirror").changed
+    warnings = warnings_of(run, "mirror")
+    assert any(w.startswith("tags pattern '^v1' selects none of the 1 tag(s)") and "'v1.*'" in w for w in warnings)
+    assert any("the mirror selects no tag of" in w and "nothing was copied" in w for w in warnings)
+    assert plain_registry.writes_since(mark) == []

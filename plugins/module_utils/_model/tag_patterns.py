@@ -11,6 +11,9 @@ like a search regex written for ``grep``.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 
 def search_regex_hint(pattern: str) -> str:
     """A hint when ``pattern`` reads like a search (``^``/``$`` anchors, or no ``.*``); else ``""``."""
@@ -27,3 +30,19 @@ def unmatched_pattern_warning(label: str, pattern: str, tag_count: int, where: s
     """The warning for a pattern that selected none of ``tag_count`` tags in ``where``."""
     hint = search_regex_hint(pattern) if regex else ""
     return f"{label} {pattern!r} selects none of the {tag_count} tag(s) in {where}{hint}"
+
+
+def unmatched_regexes(tags: Sequence[str], patterns: Sequence[str], where: str,
+                      label: str = "tags pattern") -> list[str]:
+    """Warnings for the full-match regexes of ``patterns`` that select none of ``tags`` (none when no tags)."""
+    if not tags:
+        return []
+    out = []
+    for pattern in patterns:
+        try:
+            compiled = re.compile(pattern)
+        except re.error:
+            continue  # the caller reports invalid patterns as errors
+        if not any(compiled.fullmatch(tag) for tag in tags):
+            out.append(unmatched_pattern_warning(label, pattern, len(tags), where))
+    return out
