@@ -4,14 +4,18 @@ on a registry that needs a login, each say what is wrong and which option fixes 
 from __future__ import annotations
 
 import pytest
-
-from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
-from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+    Registry,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    TransportOptions,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthenticationError,
     AuthorizationError,
     TransportError,
 )
+
 from tests.rig.flavours import RigRegistry
 
 

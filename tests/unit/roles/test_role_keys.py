@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def prune_option_names() -> list[str]:
-    from ansible_collections.ocireg.registry.plugins.modules.registry_prune import argument_spec
+    from ansible_collections.ocireg.registry.plugins.modules.registry_prune import (
+        argument_spec,
+    )
     return sorted(argument_spec())
 
 
