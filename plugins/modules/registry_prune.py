@@ -13,7 +13,7 @@ description:
     over the OCI Distribution API (no Docker daemon, no registry-side tooling).
   - Rules select B(tags); deletions act on B(digests). A digest is deleted only when every tag on it is
     condemned and nothing that stays reaches it. A digest that stays keeps B(all) its tags (keep wins for whole
-    images, as in Harbor, GAR and ECR): a tag condemned on a kept image stays, and RV(skipped_items) says
+    images, as in Harbor, GAR and ECR); a tag condemned on a kept image stays, and RV(skipped_items) says
     C(kept_image). O(untag_kept_images=true) removes such tags one by one (untagged) instead.
   - A repository that does not exist fails the task (O(missing_repository)), and a tag pattern that selects no tag
     while the repository has tags gives a warning naming it, so a misspelt name or pattern is never a silent

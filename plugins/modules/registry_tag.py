@@ -56,12 +56,12 @@ options:
     description:
       - A compare-and-swap guard. Every tag that has to change must currently point to this digest;
         with V(absent), every tag that has to change must not exist yet.
-      - A mapping gives each tag its own expected digest or V(absent), for example
-        C({prod: sha256:..., stable: absent}) to move C(prod) and create C(stable) in one task; tags the
-        mapping does not list are not guarded, and a key that is not in O(tags) is refused.
       - If one does not, the module fails, naming the tag, the digest it points to and the expected
         digest, and changes nothing, not even the tags that matched. A tag that does not exist yet is
         reported as such, not as moved by someone else.
+      - A mapping gives each tag its own expected digest or V(absent), for example C(prod) mapped to its
+        current digest and C(stable) mapped to V(absent), to move C(prod) and create C(stable) in one task.
+        Tags the mapping does not list are not guarded, and a key that is not in O(tags) is refused.
       - A tag already in the desired state satisfies the guard, so re-running a finished promotion
         is a no-op and re-running an interrupted one completes it.
       - The guard is read just before writing (and again after a copy from another repository);
