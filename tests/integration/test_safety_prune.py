@@ -45,8 +45,8 @@ def test_a_missing_repository_fails_naming_it_or_warns_on_request(plain_registry
     assert "missing_repository: warn" in failed["msg"]
     warned = run.task("warn")
     assert not warned.failed and not warned.changed
-    assert f"repository {misspelt} does not exist on {plain_registry.host}; nothing was pruned there" in \
-        warnings_of(run, "warn")
+    expected = f"repository {misspelt} does not exist on {plain_registry.host}; nothing was pruned there"
+    assert expected in warnings_of(run, "warn")
     assert plain_registry.writes_since(mark) == []
     assert tags(plain_registry) == ["dev-1"]
 

@@ -52,11 +52,9 @@ _GLOB_CHARS = frozenset("*?[")
 MISSING_REPOSITORY = ("fail", "warn")
 
 
-
 def is_pattern(text: str) -> bool:
     """True when a ``repositories`` entry is a glob rather than a literal repository name."""
     return any(char in _GLOB_CHARS for char in text)
-
 
 
 def select_repositories(registry: Registry, patterns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
@@ -79,7 +77,6 @@ def select_repositories(registry: Registry, patterns: Sequence[str], exclude: Se
     if globs:
         found |= {name for name in registry.catalog() if any(fnmatch.fnmatchcase(name, g) for g in globs)}
     return sorted(n for n in found if not any(fnmatch.fnmatchcase(n, x) for x in exclude))
-
 
 
 @dataclass
@@ -126,7 +123,6 @@ class PruneResult:
             "violations": data["violations"],
             "diff": {"before": before, "after": self.tags_after()},
         }
-
 
 
 def missing_repositories(names: Sequence[str], host: str, mode: str) -> list[str]:
