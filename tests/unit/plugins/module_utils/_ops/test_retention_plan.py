@@ -869,7 +869,7 @@ def test_no_kept_tag_ever_loses_its_digest_or_what_it_reaches(snapshot, params, 
         # attached tags following a deleted subject -- never a tag a plain keep rule holds (checked above).
         for entry in result.entries:
             if entry.action == "untag":
-                assert entry.digest in {d for d in before.values()}
+                assert entry.digest in set(before.values())
     # Guardrail: a plan that leaves no tagged digest or deletes every digest is refused unless opted in.
     normal_before = {t for t in before if attached_subject(t) is None}
     normal_after = {t for t in after if attached_subject(t) is None}
