@@ -398,6 +398,8 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     )
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(summary["dest_before"], summary["dest_after"])
+    for text in summary.get("warnings", []):
+        module.warn(scrub(text, factory.secrets()))
     if summary["failed"]:
         secrets = factory.secrets()
         failures = "; ".join(f"{tag}: {error['message']}" for tag, error in summary["failed"].items())

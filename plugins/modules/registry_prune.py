@@ -12,8 +12,12 @@ description:
   - Applies a retention policy to one repository, or to every repository of a registry matching glob patterns,
     over the OCI Distribution API (no Docker daemon, no registry-side tooling).
   - Rules select B(tags); deletions act on B(digests). A digest is deleted only when every tag on it is
-    condemned and nothing that stays reaches it. When only some of its tags are condemned, those tags are removed
-    one by one (untagged) and the digest stays, because deleting a digest deletes every tag that points at it.
+    condemned and nothing that stays reaches it. A digest that stays keeps B(all) its tags (keep wins for whole
+    images, as in Harbor, GAR and ECR); a tag condemned on a kept image stays, and RV(skipped_items) says
+    C(kept_image). O(untag_kept_images=true) removes such tags one by one (untagged) instead.
+  - A repository that does not exist fails the task (O(missing_repository)), and a tag pattern that selects no tag
+    while the repository has tags gives a warning naming it, so a misspelt name or pattern is never a silent
+    no-op.
   - Everything reachable from a kept tag is kept, always - children of a multi-platform index, referrers
     (signatures, SBOMs, attestations found with the referrers API or the C(sha256-<hex>) fallback tag) and cosign
     C(.sig), C(.att), C(.sbom) tags. When a digest is deleted, what it owns goes with it.
@@ -22,7 +26,8 @@ description:
   - The module plans first, then applies. Just before deleting, it re-reads the tags; a deletion that a change
     since planning makes unsafe (a tag moved, a new tag or a new image that references the digest, a new
     signature) is skipped with reason C(changed_since_plan).
-  - Guardrails (O(max_deletions), O(max_delete_ratio), O(min_keep)) fail the task before anything is deleted.
+  - Guardrails (O(max_deletions), O(max_delete_ratio), O(min_keep), and O(allow_empty_repository), on by default)
+    fail the task before anything is deleted.
   - Check mode is the dry run, through the same code path with the writes left out; RV(plan) is exactly what a
     real run does with the same registry state.
   - Deleting manifests does not free disk space on a self-hosted registry until its garbage collection runs
@@ -212,6 +217,29 @@ options:
     description:
       - Fail before deleting anything when the plan would leave a repository it changes with fewer tagged digests.
     type: int
+  allow_empty_repository:
+    description:
+      - By default the task fails before anything is written when the plan would leave a repository with no tagged
+        digest or delete every digest it has (for example O(older_than=1d) over a repository whose images are all
+        old); the message shows the plan's counts.
+      - V(true) allows such a plan, for a repository you really mean to empty.
+    type: bool
+    default: false
+  untag_kept_images:
+    description:
+      - By default a digest that stays keeps every tag on it, so C(protect=prod) also keeps the other names of the
+        image C(prod) runs (such as its version tag).
+      - V(true) removes condemned tags from digests that stay (tag-level retention, the behaviour of 0.1.0).
+    type: bool
+    default: false
+  missing_repository:
+    description:
+      - What happens when a repository of O(repository) or O(repositories) does not exist on the registry.
+      - V(fail) (the default) fails the task naming it, before anything is written; V(warn) gives a warning and
+        prunes the other repositories, for example with catalog globs that may list a repository being removed.
+    type: str
+    choices: [fail, warn]
+    default: fail
   grace_period:
     description:
       - Nothing younger than this duration is deleted, whatever the rules say (RV(skipped_items) says C(grace_period)).
@@ -242,6 +270,9 @@ seealso:
     description: Remove single tags, or promote them.
   - module: ocireg.registry.registry_manifest_info
     description: Look at an image's timestamps, labels and referrers before writing rules.
+  - name: Retention guide
+    description: Rules, guardrails and the opt-ins, with examples.
+    link: https://github.com/ocireg/registry/blob/main/docs/guide_retention.md
   - name: Distribution garbage collection
     description: Why deleted manifests still use disk until the registry collects garbage.
     link: https://distribution.github.io/distribution/about/garbage-collection/
@@ -458,6 +489,8 @@ policy:
     max_deletions: null
     max_delete_ratio: null
     min_keep: null
+    allow_empty_repository: false
+    untag_kept_images: false
 violations:
   description: Guardrails the plan breaks; the task then fails and nothing is written.
   returned: always
@@ -497,6 +530,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     build_policy,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
+    MISSING_REPOSITORY,
     prune,
 )
 
@@ -539,33 +573,41 @@ def target(params: dict) -> tuple[str, list[str]]:
     return normalize_registry(params["registry"]), list(params["repositories"])
 
 
+def argument_spec() -> dict:
+    """The module's options; roles/retention's list of valid policy keys is checked against it."""
+    return {
+        "repository": {"type": "str"},
+        "repositories": {"type": "list", "elements": "str"},
+        "registry": {"type": "str"},
+        "exclude_repositories": {"type": "list", "elements": "str"},
+        "rules": {"type": "list", "elements": "dict", "options": rule_spec()},
+        "default_action": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
+        "keep_latest": {"type": "int"},
+        "older_than": {"type": "str"},
+        "match": {"type": "list", "elements": "str"},
+        "protect": {"type": "list", "elements": "str"},
+        "untagged": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
+        "timestamp_sources": {"type": "list", "elements": "str",
+                              "default": ["annotation", "label", "created"]},
+        "on_unknown_age": {"type": "str", "choices": ["keep", "fail"], "default": "keep"},
+        "referrers": {"type": "str", "choices": ["follow_subject"], "default": "follow_subject"},
+        "tag_delete_method": {"type": "str", "choices": ["auto", "dummy_manifest", "never"], "default": "auto"},
+        "max_deletions": {"type": "int"},
+        "max_delete_ratio": {"type": "float"},
+        "min_keep": {"type": "int"},
+        "allow_empty_repository": {"type": "bool", "default": False},
+        "untag_kept_images": {"type": "bool", "default": False},
+        "missing_repository": {"type": "str", "choices": list(MISSING_REPOSITORY), "default": "fail"},
+        "grace_period": {"type": "str", "default": "1h"},
+        "max_concurrency": {"type": "int", "default": 8},
+        **connection_argument_spec(),
+    }
+
+
 def main() -> None:
     """Plan retention over the selected repositories, apply it (or not, in check mode), return the plan."""
     module = AnsibleModule(
-        argument_spec={
-            "repository": {"type": "str"},
-            "repositories": {"type": "list", "elements": "str"},
-            "registry": {"type": "str"},
-            "exclude_repositories": {"type": "list", "elements": "str"},
-            "rules": {"type": "list", "elements": "dict", "options": rule_spec()},
-            "default_action": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
-            "keep_latest": {"type": "int"},
-            "older_than": {"type": "str"},
-            "match": {"type": "list", "elements": "str"},
-            "protect": {"type": "list", "elements": "str"},
-            "untagged": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
-            "timestamp_sources": {"type": "list", "elements": "str",
-                                  "default": ["annotation", "label", "created"]},
-            "on_unknown_age": {"type": "str", "choices": ["keep", "fail"], "default": "keep"},
-            "referrers": {"type": "str", "choices": ["follow_subject"], "default": "follow_subject"},
-            "tag_delete_method": {"type": "str", "choices": ["auto", "dummy_manifest", "never"], "default": "auto"},
-            "max_deletions": {"type": "int"},
-            "max_delete_ratio": {"type": "float"},
-            "min_keep": {"type": "int"},
-            "grace_period": {"type": "str", "default": "1h"},
-            "max_concurrency": {"type": "int", "default": 8},
-            **connection_argument_spec(),
-        },
+        argument_spec=argument_spec(),
         mutually_exclusive=[("repository", "repositories"), ("repository", "registry")],
         required_one_of=[("repository", "repositories")],
         required_by={"repositories": "registry", "exclude_repositories": "repositories"},
@@ -578,17 +620,22 @@ def main() -> None:
         host, names = target(params)
         try:
             outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
-                            check_mode=module.check_mode, max_concurrency=params["max_concurrency"])
+                            check_mode=module.check_mode, max_concurrency=params["max_concurrency"],
+                            missing_repository=params["missing_repository"])
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = err.detail if isinstance(err.detail, dict) and "plan" in err.detail else {}
             data.pop("changed", None)
             secrets = factory.secrets()
+            for text in data.pop("warnings", []):
+                module.warn(scrub(text, secrets))
             module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
         except ApplyError as err:
             secrets = factory.secrets()
             module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets),
                              applied=err.result.applied, skipped_items=err.result.skipped)
+    for text in outcome.warnings:
+        module.warn(scrub(text, factory.secrets()))
     exit_with(module, factory, outcome.to_result())
 
 

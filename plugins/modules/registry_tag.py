@@ -42,6 +42,8 @@ options:
       - C(:tag) or C(@sha256:...) for a tag or digest of O(repository) itself.
       - A full reference C(host/repository:tag) or C(host/repository@sha256:...) for an image in another
         repository or registry. When both a tag and a digest are given, the digest decides.
+      - A bare name without C(/), C(:) or C(@) (C(staging)) is refused, because it would mean the Docker Hub
+        image C(library/staging); write V(:staging) for the tag of O(repository).
     type: str
   state:
     description:
@@ -55,12 +57,16 @@ options:
       - A compare-and-swap guard. Every tag that has to change must currently point to this digest;
         with V(absent), every tag that has to change must not exist yet.
       - If one does not, the module fails, naming the tag, the digest it points to and the expected
-        digest, and changes nothing, not even the tags that matched.
+        digest, and changes nothing, not even the tags that matched. A tag that does not exist yet is
+        reported as such, not as moved by someone else.
+      - A mapping gives each tag its own expected digest or V(absent), for example C(prod) mapped to its
+        current digest and C(stable) mapped to V(absent), to move C(prod) and create C(stable) in one task.
+        Tags the mapping does not list are not guarded, and a key that is not in O(tags) is refused.
       - A tag already in the desired state satisfies the guard, so re-running a finished promotion
         is a no-op and re-running an interrupted one completes it.
       - The guard is read just before writing (and again after a copy from another repository);
         the registry API has no atomic compare-and-swap, so it narrows the race to that instant.
-    type: str
+    type: raw
   delete_manifest:
     description:
       - With O(state=absent), delete the manifest the tags point to instead of removing only the tags.
@@ -136,6 +142,15 @@ EXAMPLES = r"""
     source: "@sha256:4f2c6b0a0c1e8d3f3a1c2b9e8f7d6c5b4a3928171615141312111009080706a5"
     tags: [prod, stable]
     expected_digest: "{{ previous_prod_digest }}"
+
+- name: Move prod and create the new release tag in one guarded task
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    source: ":rc-42"
+    tags: [prod, "1.4.0"]
+    expected_digest:
+      prod: "{{ previous_prod_digest }}"
+      "1.4.0": absent
 
 - name: Create a release tag only if nobody created it yet
   ocireg.registry.registry_tag:
@@ -272,6 +287,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
     SourceCopy,
     promote,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
+    check_source_text,
+)
 
 
 def parse_repository(text: str) -> Reference:
@@ -292,7 +310,7 @@ def main() -> None:
             "tags": {"type": "list", "elements": "str", "required": True},
             "source": {"type": "str"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "expected_digest": {"type": "str"},
+            "expected_digest": {"type": "raw"},
             "delete_manifest": {"type": "bool", "default": False},
             "force": {"type": "bool", "default": False},
             "platforms": {"type": "list", "elements": "str"},
@@ -311,7 +329,12 @@ def main() -> None:
         state = params["state"]
         if state == "present" and (params["delete_manifest"] or params["force"]):
             raise InvalidInputError("delete_manifest and force only apply to state=absent")
-        source = Reference.parse_relative(params["source"], target) if params["source"] else None
+        expected = params["expected_digest"]
+        if expected is not None and not isinstance(expected, (str, dict)):
+            raise InvalidInputError(
+                f"expected_digest must be a digest, 'absent', or a mapping tag -> digest, got {expected!r}")
+        source_text = check_source_text(params["source"], params["repository"]) if params["source"] else None
+        source = Reference.parse_relative(source_text, target) if source_text else None
         factory.bind(target.registry)  # the top-level credentials are for the registry written to
         repository = factory.repository(target)
         source_repository = repository
@@ -329,7 +352,7 @@ def main() -> None:
                 state=state,
                 source=source,
                 source_repository=source_repository,
-                expected_digest=params["expected_digest"],
+                expected_digest=expected,
                 delete_manifest=params["delete_manifest"],
                 force=params["force"],
                 source_copy=source_copy,

@@ -92,9 +92,9 @@ def cases(plain: str, basic: str, token: str) -> dict[str, Case]:
                                        ("does not exist", "not found")),
         "lookup missing repository": Case(debug, {"msg": lookup(f"{plain}/no/such:v1")},
                                           ("does not exist", "not found")),
-        # Nothing to prune in a repository that does not exist: an empty plan, not a failure.
-        "prune missing repository": Case(prune, {"repository": f"{plain}/no/such", "keep_latest": 1}, (),
-                                         fails=False, result={"changed": False}),
+        # Issue 13: a repository that does not exist fails naming it (it used to be a silent empty plan).
+        "prune missing repository": Case(prune, {"repository": f"{plain}/no/such", "keep_latest": 1},
+                                         ("no/such does not exist", "missing_repository: warn")),
         # invalid option combinations and values
         "copy dest digest": Case(copy, {"src": f"{plain}/src/app:v1", "dest": f"{plain}/dst/app@{IMAGE.digest}"},
                                  ("digest",)),

@@ -85,9 +85,13 @@ def without_method(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in action.items() if k != "method"} for action in actions]
 
 
-def test_every_hazard_check_mode_then_real_run_then_rerun(plain_registry: RigRegistry, run_playbook) -> None:
+@pytest.mark.parametrize("untag_kept", [False, True], ids=["kept-images-keep-all-tags", "untag_kept_images"])
+def test_every_hazard_check_mode_then_real_run_then_rerun(plain_registry: RigRegistry, run_playbook,
+                                                          untag_kept: bool) -> None:
+    # Issue 13 made "a kept image keeps all its tags" the default: dev-shared (on release-1's image) now
+    # survives unless untag_kept_images: true, which gives the tag-level retention this test first encoded.
     d = seed_hazards(plain_registry)
-    task = prune_task(plain_registry, rules=RULES)
+    task = prune_task(plain_registry, rules=RULES, **({"untag_kept_images": True} if untag_kept else {}))
 
     mark = plain_registry.mark()
     checked = run_playbook(tasks=[task], check=True, diff=True)
@@ -111,12 +115,17 @@ def test_every_hazard_check_mode_then_real_run_then_rerun(plain_registry: RigReg
 
     old = d["signed_old"]
     assert deleted == {d["old_index"], d["arm64_old"], old["digest"], old["sbom"], old["fallback"], old["signature"]}
-    assert [(a["action"], a["tags"]) for a in done["applied"] if a["action"] == "untag"] == [("untag", ["dev-shared"])]
+    untags = [(a["action"], a["tags"]) for a in done["applied"] if a["action"] == "untag"]
+    assert untags == ([("untag", ["dev-shared"])] if untag_kept else [])
     assert done["gc_required"] is True
 
-    # Shared digest: only untagged; the sibling tag keeps its digest and everything under it.
+    # Shared digest: only untagged (opt-in) or kept with all its tags (default); the sibling tag keeps its
+    # digest and everything under it.
     puller = RawPuller.for_registry(plain_registry)
-    assert head(plain_registry, "dev-shared") is None
+    assert head(plain_registry, "dev-shared") == (None if untag_kept else d["shared"])
+    if not untag_kept:
+        (skip,) = [s for s in done["skipped_items"] if s["reason"] == "kept_image"]
+        assert skip["tags"] == ["dev-shared"] and "release-1 keep(s) it" in skip["message"]
     assert puller.pull(REPO, "release-1").digest == d["shared"]
     # Kept index: every child and blob still there; the child it shared with the deleted index too.
     assert puller.pull(REPO, "v1-multi").digest == d["kept_index"]
@@ -139,8 +148,8 @@ def test_every_hazard_check_mode_then_real_run_then_rerun(plain_registry: RigReg
     # The diff is the tag list per repository, before and after.
     name = f"{plain_registry.host}/{REPO}"
     removed = set(done.diff["before"][name]) - set(done.diff["after"][name])
-    assert removed == {"dev-shared", "dev-multi", "dev-signed", referrers_tag(old["digest"]),
-                       cosign_tag(old["digest"])}
+    assert removed == {"dev-multi", "dev-signed", referrers_tag(old["digest"]),
+                       cosign_tag(old["digest"])} | ({"dev-shared"} if untag_kept else set())
     assert sorted(done.diff["after"][name]) == sorted(puller.tags(REPO))
 
     mark = plain_registry.mark()

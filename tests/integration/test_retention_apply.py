@@ -42,7 +42,11 @@ from tests.rig.images import (
 )
 
 REPO = "team/app"
-DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}]}
+# These tests exercise apply's mechanics (race checks, untag methods, deletion order) on small
+# repositories that the plans empty, so they opt in to both issue-13 defaults they would otherwise trip:
+# the emptying guardrail (tests/integration/test_safety_prune.py covers it) and keep-whole-images.
+DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}],
+           "allow_empty_repository": True, "untag_kept_images": True}
 
 
 def client(reg: RigRegistry) -> Repository:
@@ -114,7 +118,7 @@ def test_collect_snapshot_reads_tags_children_configs_and_referrers(plain_regist
 
 def test_collect_snapshot_of_a_missing_repository_is_empty(plain_registry: RigRegistry) -> None:
     snapshot = collect_snapshot(client(plain_registry))
-    assert (snapshot.tags, snapshot.manifests) == ({}, {})
+    assert (snapshot.tags, snapshot.manifests, snapshot.exists) == ({}, {}, False)
 
 
 # -- guardrails and check mode ----------------------------------------------------------------------------

@@ -527,6 +527,21 @@ class Transport:
         detail = {"errors": [e.__dict__ for e in oci]} if oci else None
         kwargs: dict[str, Any] = {"status": status, "code": code, "detail": detail}
 
+        anonymous = getattr(self.authenticator, "credentials", None) is None
+        if status == 400 and self.scheme == "http" and (
+                b"HTTP request to an HTTPS server" in body
+                or (getattr(response.raw, "version", 11) == 10 and not response.headers)):
+            # Go's TLS listener answers a plain-HTTP request with a bare HTTP/1.0 400, no headers
+            # (and a HEAD reads no body).
+            return TransportError(
+                f"{head}: {self.host} serves HTTPS on this port, but plain_http is true; remove plain_http "
+                "(or set it to false), with ca_path or validate_certs: false for a private certificate", **kwargs)
+        login = (f"the registry needs credentials and none were given for {self.host}; set username and "
+                 f"password, registry_token or an auth_file entry for {self.host}")
+        if status == 401 and anonymous:
+            error = AuthorizationError if "insufficient_scope" in challenge else AuthenticationError
+            return error(f"{head}: the token service did not grant an anonymous client this access: {login}"
+                         if error is AuthorizationError else f"{head}: {login}", **kwargs)
         if status == 401 and "insufficient_scope" in challenge:
             return AuthorizationError(
                 f"{head}: the token service did not grant the access this needs; check the account's "

@@ -37,6 +37,9 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
+    unmatched_regexes,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     NotFoundError,
@@ -344,14 +347,19 @@ def mirror_repository(src: Repository, dest: Repository, tag_patterns: Sequence[
     if not tag_patterns:
         raise InvalidInputError("mirroring needs at least one tags pattern (use '.*' for every tag)")
     _check_options([], options)
-    selected = select_tags(src.tags(), tag_patterns, skip_referrer_tags=options.referrers)
+    available = src.tags()
+    selected = select_tags(available, tag_patterns, skip_referrer_tags=options.referrers)
     summary: dict = {
         "changed": False, "tags": {}, "failed": {}, "not_attempted": [],
         "copied": {"manifests": 0, "blobs": 0, "bytes": 0}, "skipped": {"blobs": 0, "manifests": 0, "bytes": 0},
         "mounted": [], "dest_before": {}, "dest_after": {}, "notes": [],
+        # Nothing silent (issue 13): a pattern selecting nothing, or a mirror copying nothing, is a warning.
+        "warnings": unmatched_regexes(available, tag_patterns, _where(src)),
     }
     if not selected:
         summary["notes"].append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")
+        summary["warnings"].append(f"the mirror selects no tag of {_where(src)} ({len(available)} tag(s)), so "
+                                   "nothing was copied")
     for position, tag in enumerate(selected):
         try:
             outcome = copy_image(src, tag, dest, [tag], options)

@@ -9,7 +9,7 @@ call a module makes: read, plan, apply (or not, in check mode), and return plain
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -198,7 +198,7 @@ def promote(
     source: Reference | None = None,
     source_repository: Repository | None = None,
     source_copy: SourceCopy | None = None,
-    expected_digest: str | None = None,
+    expected_digest: str | Mapping[str, str] | None = None,
     delete_manifest: bool = False,
     force: bool = False,
     check_mode: bool = False,

@@ -6,13 +6,15 @@ a :class:`PromotionPlan` with every tag's before / after, the manifests to delet
 violations; and the messages and result shape of a plan.
 
 The compare-and-swap guard (``expected_digest``) is checked per tag that needs a change: such a
-tag must currently point to ``expected_digest`` (or be absent when it is :data:`ABSENT`). A tag
-already in the desired state satisfies the guard, so re-running a finished promotion is a no-op
-rather than a failure, and re-running an interrupted one completes it.
+tag must currently point to its expected digest (or be absent when that is :data:`ABSENT`). One
+digest applies to every tag; a mapping gives each tag its own (tags it does not list are not
+guarded). A tag already in the desired state satisfies the guard, so re-running a finished
+promotion is a no-op rather than a failure, and re-running an interrupted one completes it.
+Messages say what really happened: a tag that does not exist yet was not "moved by someone else".
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +87,7 @@ class PromotionPlan:
     changes: tuple[TagChange, ...]
     delete_digests: tuple[str, ...] = ()
     violations: tuple[str, ...] = ()
-    expected_digest: str | None = None
+    expected_digest: str | Mapping[str, str] | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -125,31 +127,82 @@ class PromotionPlan:
         return result
 
 
-def _check_expected(expected_digest: str | None) -> str | None:
-    if expected_digest is None or expected_digest == ABSENT:
-        return expected_digest
+def _check_one(value: Any, label: str) -> str:
+    if value == ABSENT:
+        return ABSENT
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{label} must be a digest such as sha256:... or 'absent', got {value!r}")
     try:
-        return validate_digest(expected_digest)
+        return validate_digest(value)
     except InvalidInputError as exc:
-        raise InvalidInputError(f"expected_digest: {exc.message}; or use 'absent'") from None
+        raise InvalidInputError(f"{label}: {exc.message}; or use 'absent'") from None
+
+
+def _check_expected(expected_digest: Any, tags: Sequence[str] = ()) -> str | dict[str, str] | None:
+    """One digest (or ``absent``) for every tag, or a mapping tag -> digest / ``absent``, validated."""
+    if expected_digest is None:
+        return None
+    if isinstance(expected_digest, Mapping):
+        unknown = sorted(str(t) for t in expected_digest if t not in tags)
+        if unknown:
+            raise InvalidInputError(
+                f"expected_digest names tag(s) {', '.join(unknown)} that are not in tags ({', '.join(tags)}); "
+                "a mapping gives each tag of tags its expected digest or 'absent'")
+        return {tag: _check_one(value, f"expected_digest[{tag}]") for tag, value in expected_digest.items()}
+    return _check_one(expected_digest, "expected_digest")
 
 
 def _render(digest: str | None) -> str:
     return digest if digest is not None else "absent"
 
 
-def _guard_violations(changes: Iterable[TagChange], expected_digest: str | None) -> list[str]:
+def _expected_for(expected: str | Mapping[str, str] | None, tag: str) -> str | None:
+    """The guard of one tag: its digest, ``absent``, or None when the tag is not guarded."""
+    if isinstance(expected, Mapping):
+        return expected.get(tag)
+    return expected
+
+
+def _guard_message(change: TagChange, expected: str) -> str:
+    """Why one tag fails the guard, in the words of what happened."""
+    will = f"the promotion would set it to {_render(change.after)}"
+    if change.before is None:
+        return (f"tag {change.tag!r} does not exist yet, but expected_digest is {expected} ({will}); nobody moved "
+                f"it: to create it in the same task give expected_digest per tag, e.g. {{{change.tag}: absent, "
+                "<other tag>: <its digest>}, or promote it in its own task")
+    if expected == ABSENT:
+        return (f"tag {change.tag!r} already exists and points to {change.before}, but expected_digest is absent "
+                f"({will}); someone created it since: read it again and decide before retrying")
+    return (f"tag {change.tag!r} points to {change.before}, but expected_digest is {expected} ({will}); someone "
+            "else moved it since the expected digest was read: read the current digest again and decide before "
+            "retrying")
+
+
+def _guard_violations(changes: Iterable[TagChange], expected_digest: str | Mapping[str, str] | None) -> list[str]:
     """Tags that must change but do not currently point where the guard expects."""
-    if expected_digest is None:
-        return []
-    wanted = None if expected_digest == ABSENT else expected_digest
-    return [
-        f"tag {c.tag!r} points to {_render(c.before)}, but expected_digest is {expected_digest} "
-        f"(the promotion would set it to {_render(c.after)}); someone else moved it since the "
-        "expected digest was read: read the current digest again and decide before retrying"
-        for c in changes
-        if c.changed and not c.sibling and c.before != wanted
-    ]
+    out = []
+    for change in changes:
+        expected = _expected_for(expected_digest, change.tag)
+        if expected is None or not change.changed or change.sibling:
+            continue
+        wanted = None if expected == ABSENT else expected
+        if change.before != wanted:
+            out.append(_guard_message(change, expected))
+    return out
+
+
+def check_source_text(text: str, repository: str = "") -> str:
+    """Refuse a bare word as a promotion source: ``staging`` would silently mean ``docker.io/library/staging``.
+
+    A source is ``:tag`` or ``@digest`` of the repository itself, or a reference with a ``/``.
+    """
+    if text and not any(char in text for char in "/:@"):
+        where = f" of {repository}" if repository else ""
+        raise InvalidInputError(
+            f"source {text!r} is a bare name, which would mean the Docker Hub image library/{text}: for the tag "
+            f"{text}{where} write source: ':{text}' (or '@sha256:...' for a digest); for another repository give "
+            "host/repository:tag")
+    return text
 
 
 def plan_promotion(
@@ -157,7 +210,7 @@ def plan_promotion(
     *,
     state: str = PRESENT,
     source_digest: str | None = None,
-    expected_digest: str | None = None,
+    expected_digest: str | Mapping[str, str] | None = None,
     delete_manifest: bool = False,
     force: bool = False,
     repository_tags: Mapping[str, str | None] | None = None,
@@ -176,7 +229,7 @@ def plan_promotion(
         raise InvalidInputError(f"state must be one of {', '.join(STATES)}, got {state!r}")
     if not current:
         raise InvalidInputError("tags is empty: name at least one tag to promote or remove")
-    expected = _check_expected(expected_digest)
+    expected = _check_expected(expected_digest, list(current))
 
     if state == PRESENT:
         if source_digest is None:

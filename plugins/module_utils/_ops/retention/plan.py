@@ -34,9 +34,17 @@ How a plan is made (one repository at a time):
    protected stays; its condemned tags are untagged (skipped: ``reachable``
    or ``shared_digest``). With ``tag_delete_method: never`` such tags stay
    too (skipped: ``tag_delete_unsupported``).
+   Unless ``untag_kept_images`` is set, a digest that stays keeps every tag
+   on it: keep wins for whole images (skipped: ``kept_image``), as Harbor,
+   GAR and ECR retain images with all their tags.
 6. Guardrails (``max_deletions`` over the whole plan, ``max_delete_ratio``
-   and ``min_keep`` per repository) turn into ``violations``; the apply step
-   must refuse to delete anything when there is one.
+   and ``min_keep`` per repository, and, unless ``allow_empty_repository``,
+   a repository left with no tagged digest or with every digest deleted)
+   turn into ``violations``; the apply step must refuse to delete anything
+   when there is one.
+7. A positive tag pattern that selects no tag of the planned repositories
+   (while they have tags) is named in ``warnings``, with a hint when it
+   reads like a search regex: patterns match the whole tag.
 """
 from __future__ import annotations
 
@@ -54,6 +62,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
     semver_key,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
+    unmatched_pattern_warning,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     attached_subject,
     referrers_tag,
@@ -70,6 +81,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     KEEP,
     RetentionPolicy,
     Rule,
+    TagSelector,
 )
 
 # Actions on a plan entry.
@@ -82,6 +94,7 @@ GRACE_PERIOD = "grace_period"
 SHARED_DIGEST = "shared_digest"
 REACHABLE = "reachable"
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
+KEPT_IMAGE = "kept_image"
 DEFAULT_RULE = "default_action"
 DELETE_BY_DIGEST = "manifest_delete"
 
@@ -119,12 +132,14 @@ class RepositorySnapshot:
     tagged digest, every index child and every referrer that exists), and
     ``referrers`` subject digest to referrer digests (from the referrers API
     or the ``sha256-<hex>`` fallback index; a record's ``subject`` counts too).
+    ``exists`` is false when the registry does not know the repository.
     """
 
     repository: str
     tags: Mapping[str, str] = field(default_factory=dict)
     manifests: Mapping[str, ManifestRecord] = field(default_factory=dict)
     referrers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -227,6 +242,7 @@ class RetentionPlan:
     tags_before: Mapping[str, Mapping[str, str]]
     tags_after: Mapping[str, Mapping[str, str]]
     violations: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def deletions(self) -> tuple[PlanEntry, ...]:
@@ -257,6 +273,7 @@ class RetentionPlan:
             "tags_before": _plain(self.tags_before),
             "tags_after": _plain(self.tags_after),
             "violations": list(self.violations),
+            "warnings": list(self.warnings),
         }
 
 
@@ -325,6 +342,7 @@ class _RepoResult:
     tags_after: dict[str, str]
     total: int
     deleted: int
+    tagged_before: int
     tagged_after: int
     removed_tags: int
 
@@ -540,6 +558,7 @@ class _RepositoryPlanner:
             tags_after=tags_after,
             total=len(self.manifests),
             deleted=sum(1 for e in entries if e.action == ACTION_DELETE),
+            tagged_before=len(self.normal_of),
             tagged_after=tagged_after,
             removed_tags=len(self.tags) - len(tags_after),
         )
@@ -575,7 +594,15 @@ class _RepositoryPlanner:
             fallback = self._fallback_index(digest)
         else:
             untag = tuple(t for t in tags if t in removed)
-            if untag:
+            if untag and not self.policy.untag_kept_images:
+                kept_here = [t for t in tags if t not in untag]
+                why = (f"{', '.join(kept_here)} keep(s) it" if kept_here else
+                       f"it is reachable from {', '.join(sorted(protectors.get(digest, ()))) or 'a digest that stays'}")
+                self._skip(digest, untag, KEPT_IMAGE,
+                           f"tag(s) {', '.join(untag)} are condemned but the image stays ({why}), and a kept image "
+                           "keeps all its tags; set untag_kept_images: true to remove them")
+                untag = ()
+            elif untag:
                 self._explain_untag(digest, tags, untag, protectors.get(digest, set()), wanted_gone)
                 if self.policy.tag_delete_method == "never":
                     self._skip(digest, untag, TAG_DELETE_UNSUPPORTED,
@@ -677,6 +704,7 @@ def plan_retention(
             "deleted. Check the plan, then raise max_deletions or narrow the rules"
         )
     skipped.sort(key=lambda s: (s.repository, s.digest, s.reason, s.tags))
+    warnings = unmatched_patterns(snapshots, policy)
     return RetentionPlan(
         entries=tuple(entries),
         skipped=tuple(skipped),
@@ -685,7 +713,38 @@ def plan_retention(
         tags_before={s.repository: dict(sorted(s.tags.items())) for s in sorted(snapshots, key=lambda s: s.repository)},
         tags_after={repo: result.tags_after for repo, result in results.items()},
         violations=tuple(violations),
+        warnings=tuple(warnings),
     )
+
+
+# Rule names the shorthand options compile to, and the option a warning should name instead.
+_SHORTHAND_OPTION = {"protect": "protect", "keep_latest": "match", "older_than": "match", "match": "match"}
+
+
+def unmatched_patterns(snapshots: Sequence[RepositorySnapshot], policy: RetentionPolicy) -> list[str]:
+    """Warnings for positive tag patterns that select no normal tag of any repository that has some.
+
+    Counted over all repositories at once, so a glob over many repositories
+    warns only about a pattern that is useless everywhere.
+    """
+    tags = sorted({t for s in snapshots for t in s.tags if attached_subject(t) is None})
+    if not tags:
+        return []
+    with_tags = [s.repository for s in snapshots if any(attached_subject(t) is None for t in s.tags)]
+    where = with_tags[0] if len(with_tags) == 1 else f"any of {len(with_tags)} repositories"
+    out: list[str] = []
+    for rule in policy.rules:
+        if rule.untagged:
+            continue
+        for kind, text, is_regex in rule.selector.positive_entries():
+            if any(TagSelector.entry_matches(kind, text, tag) for tag in tags):
+                continue
+            option = _SHORTHAND_OPTION.get(rule.name) if kind == "regex" else None
+            label = f"{option} pattern" if option else f"rule '{rule.name}' {kind}"
+            text_out = unmatched_pattern_warning(label, text, len(tags), where, regex=is_regex)
+            if text_out not in out:
+                out.append(text_out)
+    return out
 
 
 def _repository_guardrails(repo: str, result: _RepoResult, policy: RetentionPolicy) -> list[str]:
@@ -697,6 +756,15 @@ def _repository_guardrails(repo: str, result: _RepoResult, policy: RetentionPoli
             "nothing is deleted. Check the plan, then raise max_delete_ratio or narrow the rules"
         )
     changed = result.deleted or result.removed_tags
+    emptied = (result.tagged_before and not result.tagged_after) or (result.total and result.deleted == result.total)
+    if changed and emptied and not policy.allow_empty_repository:
+        out.append(
+            f"{repo}: the plan deletes {result.deleted} of {result.total} digests and leaves {result.tagged_after} "
+            f"of {result.tagged_before} tagged digests ({len(result.tags_after)} of "
+            f"{len(result.tags_after) + result.removed_tags} tags), emptying the repository; nothing is deleted. "
+            "Keep what must stay (e.g. protect: ['prod', 'latest'] or keep_latest: 1), or set "
+            "allow_empty_repository: true if emptying it is intended"
+        )
     if policy.min_keep is not None and changed and result.tagged_after < policy.min_keep:
         out.append(
             f"{repo}: the plan would leave {result.tagged_after} tagged digests, fewer than min_keep "

@@ -87,6 +87,8 @@ POLICY_KEYS = (
     "max_deletions",
     "max_delete_ratio",
     "min_keep",
+    "allow_empty_repository",
+    "untag_kept_images",
 )
 SHORTHANDS = ("keep_latest", "older_than", "match")
 
@@ -180,6 +182,29 @@ class TagSelector:
             or any(fnmatch.fnmatchcase(tag, g) for g in self.exclude_glob)
             or any(r.fullmatch(tag) for r in self.exclude_regex)
         )
+
+    def positive_entries(self) -> list[tuple[str, str, bool]]:
+        """Each positive selector entry as ``(kind, text, is_regex)``.
+
+        :meth:`entry_matches` tests one entry on its own, so a pattern that
+        selects nothing can be named in a warning.
+        """
+        out = []
+        for kind in SELECTOR_KINDS:
+            for value in getattr(self, kind):
+                out.append((kind, value.pattern if isinstance(value, re.Pattern) else value, kind == "regex"))
+        return out
+
+    @staticmethod
+    def entry_matches(kind: str, text: str, tag: str) -> bool:
+        """Whether one positive selector entry (``kind``, its source ``text``) matches ``tag``."""
+        if kind == "names":
+            return tag == text
+        if kind == "prefix":
+            return tag.startswith(text)
+        if kind == "glob":
+            return fnmatch.fnmatchcase(tag, text)
+        return re.fullmatch(text, tag) is not None
 
     def to_dict(self) -> dict[str, list[str]]:
         """The selectors that are set, as plain lists (regexes as their source)."""
@@ -340,6 +365,11 @@ class RetentionPolicy:
     max_deletions: int | None = None
     max_delete_ratio: float | None = None
     min_keep: int | None = None
+    # Opt-ins to what used to be silent defaults (issue 13): a plan that empties a repository
+    # (no tag left, or every digest deleted) is refused unless allow_empty_repository; a digest
+    # that stays keeps every tag on it unless untag_kept_images.
+    allow_empty_repository: bool = False
+    untag_kept_images: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The compiled policy as plain data."""
@@ -354,6 +384,8 @@ class RetentionPolicy:
             "max_deletions": self.max_deletions,
             "max_delete_ratio": self.max_delete_ratio,
             "min_keep": self.min_keep,
+            "allow_empty_repository": self.allow_empty_repository,
+            "untag_kept_images": self.untag_kept_images,
         }
 
 
@@ -444,7 +476,18 @@ def build_policy(params: Mapping[str, Any]) -> RetentionPolicy:
             params.get("min_keep"), "option min_keep",
             "it is how many tagged digests each repository must keep, e.g. min_keep: 5",
         ),
+        allow_empty_repository=_flag(params.get("allow_empty_repository"), "option allow_empty_repository"),
+        untag_kept_images=_flag(params.get("untag_kept_images"), "option untag_kept_images"),
     )
+
+
+def _flag(value: Any, label: str) -> bool:
+    """A boolean option; unset means false (the safe side)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{label} must be true or false, got {value!r}")
+    return value
 
 
 def _timestamp_sources(value: Any) -> tuple[TimestampSource, ...]:

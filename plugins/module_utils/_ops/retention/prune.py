@@ -11,13 +11,14 @@ from __future__ import annotations
 import fnmatch
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
     InvalidInputError,
+    NotFoundError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_repository,
@@ -47,13 +48,13 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
 
 
 _GLOB_CHARS = frozenset("*?[")
-
+#: ``missing_repository`` values: a repository the registry does not know fails the task, or is a warning.
+MISSING_REPOSITORY = ("fail", "warn")
 
 
 def is_pattern(text: str) -> bool:
     """True when a ``repositories`` entry is a glob rather than a literal repository name."""
     return any(char in _GLOB_CHARS for char in text)
-
 
 
 def select_repositories(registry: Registry, patterns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
@@ -78,7 +79,6 @@ def select_repositories(registry: Registry, patterns: Sequence[str], exclude: Se
     return sorted(n for n in found if not any(fnmatch.fnmatchcase(n, x) for x in exclude))
 
 
-
 @dataclass
 class PruneResult:
     """The outcome of :func:`prune`: the plan, what was applied, and the module's result data."""
@@ -87,6 +87,7 @@ class PruneResult:
     applied: ApplyResult
     repositories: list[str]
     policy: RetentionPolicy
+    warnings: list[str] = field(default_factory=list)
 
     def tags_after(self) -> dict[str, dict[str, str]]:
         """Per repository, the tag -> digest map after the applied actions (check mode: after them as planned)."""
@@ -124,13 +125,32 @@ class PruneResult:
         }
 
 
+def missing_repositories(names: Sequence[str], host: str, mode: str) -> list[str]:
+    """Warnings for repositories the registry does not know; raises :class:`NotFoundError` when ``mode`` is fail.
+
+    A misspelt repository would otherwise prune nothing, run after run, with nobody noticing.
+    """
+    if mode not in MISSING_REPOSITORY:
+        raise InvalidInputError(f"missing_repository {mode!r} is not known; write one of {', '.join(MISSING_REPOSITORY)}")
+    if not names:
+        return []
+    listed = ", ".join(names)
+    if mode == "fail":
+        raise NotFoundError(
+            f"repository {listed} does not exist on {host}, so there is nothing to prune: check the name, or set "
+            "missing_repository: warn if a repository may legitimately be absent", status=404)
+    return [f"repository {name} does not exist on {host}; nothing was pruned there" for name in names]
+
 
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
-          check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None) -> PruneResult:
+          check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
+          missing_repository: str = "fail") -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
-    Raises :class:`ConflictError` (its ``detail`` holds the plan data) when
-    the plan breaks a guardrail, before anything is written.
+    Raises :class:`NotFoundError` before any write when a repository does not
+    exist (unless ``missing_repository`` is ``warn``), and
+    :class:`ConflictError` (its ``detail`` holds the plan data and
+    ``warnings``) when the plan breaks a guardrail, before anything is written.
     """
     now = now or datetime.now(timezone.utc)
     names = select_repositories(registry, repositories, exclude)
@@ -139,10 +159,13 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
         repo = registry.repository(name)
         repos[repository_name(repo)] = repo
     snapshots = [collect_snapshot(repo, name=key, max_concurrency=max_concurrency) for key, repo in repos.items()]
+    warnings = missing_repositories([s.repository for s in snapshots if not s.exists], registry.host,
+                                    missing_repository)
     plan = plan_retention(snapshots, policy, now)
-    outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy)
+    outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + list(plan.warnings))
     try:
         outcome.applied = apply_plan(repos, plan, check_mode=check_mode, max_concurrency=max_concurrency)
     except ConflictError as err:
-        raise ConflictError(err.message, status=err.status, code=err.code, detail=outcome.to_result()) from None
+        detail = {**outcome.to_result(), "warnings": list(outcome.warnings)}
+        raise ConflictError(err.message, status=err.status, code=err.code, detail=detail) from None
     return outcome

@@ -119,13 +119,13 @@ def collect_snapshot(repo: Repository, *, name: str | None = None,
     something: digests reached from a normal tag (directly or as an index
     child). Referrers and cosign artifacts follow their subject, so their own
     time is never consulted and their configs are not fetched. A repository
-    that does not exist gives an empty snapshot.
+    that does not exist gives an empty snapshot with ``exists`` false.
     """
     name = name or repository_name(repo)
     try:
         tags = sorted(repo.tags())
     except NotFoundError:
-        return RepositorySnapshot(name)
+        return RepositorySnapshot(name, exists=False)
     resolved = resolve_tags(repo, tags, max_concurrency)
     timed = {digest for tag, digest in resolved.items() if attached_subject(tag) is None}
     records: dict[str, ManifestRecord] = {}

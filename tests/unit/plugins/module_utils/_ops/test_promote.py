@@ -12,6 +12,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     ABSENT,
     TagChange,
+    check_source_text,
     check_tags,
     plan_promotion,
     promotion_result,
@@ -96,10 +97,46 @@ def test_guard_absent_allows_only_new_tags() -> None:
     assert "points to " + D2 in plan.violations[0] and "expected_digest is absent" in plan.violations[0]
 
 
-def test_missing_tag_violates_a_digest_guard_and_says_absent() -> None:
+def test_missing_tag_violates_a_digest_guard_and_says_it_does_not_exist_yet() -> None:
+    # Issue 13: the old message said "points to absent ... someone else moved it" for a tag that is simply new.
     plan = plan_promotion({"prod": None}, source_digest=D2, expected_digest=D1)
     assert plan.blocked
-    assert "points to absent" in plan.violations[0]
+    (message,) = plan.violations
+    assert message.startswith(f"tag 'prod' does not exist yet, but expected_digest is {D1}")
+    assert "nobody moved it" in message and "someone else" not in message
+    assert "{prod: absent, <other tag>: <its digest>}" in message
+
+
+def test_expected_digest_per_tag_moves_one_and_creates_another() -> None:
+    plan = plan_promotion({"prod": D1, "stable": None}, source_digest=D2,
+                          expected_digest={"prod": D1, "stable": ABSENT})
+    assert not plan.blocked and plan.tags_to_write == ("prod", "stable")
+    # Each tag is held to its own guard.
+    plan = plan_promotion({"prod": D3, "stable": D1}, source_digest=D2,
+                          expected_digest={"prod": D1, "stable": ABSENT})
+    assert len(plan.violations) == 2
+    assert "someone else moved it" in plan.violations[0] and "someone created it" in plan.violations[1]
+    # Tags the mapping leaves out are not guarded.
+    assert not plan_promotion({"prod": D1, "stable": D3}, source_digest=D2, expected_digest={"prod": D1}).blocked
+
+
+def test_expected_digest_mapping_is_validated() -> None:
+    with pytest.raises(InvalidInputError, match=r"names tag\(s\) prd that are not in tags \(prod\)"):
+        plan_promotion({"prod": D1}, source_digest=D2, expected_digest={"prd": D1})
+    with pytest.raises(InvalidInputError, match=r"expected_digest\[prod\]"):
+        plan_promotion({"prod": D1}, source_digest=D2, expected_digest={"prod": "sha256:abc"})
+
+
+@pytest.mark.parametrize("text", ["staging", "latest"])
+def test_a_bare_word_source_is_refused_with_the_colon_hint(text: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"write source: ':{text}'"):
+        check_source_text(text, "registry.example.com/team/app")
+
+
+@pytest.mark.parametrize("text", [":staging", "@" + D1, "registry.example.com/team/app:1", "team/app:1",
+                                  "localhost:5000"])
+def test_sources_with_a_colon_slash_or_at_pass(text: str) -> None:
+    assert check_source_text(text) == text
 
 
 def test_finished_promotion_is_a_no_op_even_with_the_old_expected_digest() -> None:

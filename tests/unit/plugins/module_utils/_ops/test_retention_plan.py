@@ -262,7 +262,7 @@ def test_expires_after_label_on_an_index_comes_from_agreeing_children():
 def test_shared_digest_partially_condemned_is_only_untagged():
     repo = Repo()
     shared = repo.image("s", "v1.2.3", "pr-77", "pr-78", created=days_ago(90))
-    result = plan(repo, rules=[{"name": "prs", "action": "delete", "prefix": "pr-"}])
+    result = plan(repo, rules=[{"name": "prs", "action": "delete", "prefix": "pr-"}], untag_kept_images=True)
     entry = by_digest(result)[shared]
     assert entry.action == "untag"
     assert entry.untag_tags == ("pr-77", "pr-78")
@@ -274,10 +274,27 @@ def test_shared_digest_partially_condemned_is_only_untagged():
     assert result.summary["untag"] == 1 and result.summary["delete"] == 0
 
 
+def test_kept_image_keeps_all_its_tags_by_default():
+    # Issue 13: protect: prod must not strip 1.2 (the rollback name) off the image prod runs.
+    repo = Repo()
+    shared = repo.image("s", "prod", "1.2", created=days_ago(90))
+    old = repo.image("o", "1.1", created=days_ago(120))
+    result = plan(repo, protect="prod", older_than="30d")
+    assert actions(result) == {shared: "keep", old: "delete"}
+    assert kept_tags(result) == {"prod", "1.2"}
+    (skip,) = skipped(result, "kept_image")
+    assert skip.tags == ("1.2",) and "prod keep(s) it" in skip.message and "untag_kept_images: true" in skip.message
+    assert result.summary["untag"] == 0 and result.untags == ()
+    # The opt-in restores tag-level retention.
+    opted = plan(repo, protect="prod", older_than="30d", untag_kept_images=True)
+    assert by_digest(opted)[shared].untag_tags == ("1.2",) and kept_tags(opted) == {"prod"}
+
+
 def test_untag_method_is_the_policy_method():
     repo = Repo()
     repo.image("s", "keep", "drop", created=days_ago(90))
-    result = plan(repo, rules=[{"name": "d", "action": "delete", "names": "drop"}], tag_delete_method="dummy_manifest")
+    result = plan(repo, rules=[{"name": "d", "action": "delete", "names": "drop"}], tag_delete_method="dummy_manifest",
+                  untag_kept_images=True)
     assert result.entries[0].delete_method == "dummy_manifest"
 
 
@@ -285,7 +302,8 @@ def test_tag_delete_never_skips_partial_untag_but_still_deletes_whole_digests():
     repo = Repo()
     shared = repo.image("s", "keep", "drop", created=days_ago(90))
     alone = repo.image("a", "drop-too", created=days_ago(90))
-    result = plan(repo, rules=[{"name": "d", "action": "delete", "prefix": "drop"}], tag_delete_method="never")
+    result = plan(repo, rules=[{"name": "d", "action": "delete", "prefix": "drop"}], tag_delete_method="never",
+                  untag_kept_images=True)
     assert actions(result) == {shared: "keep", alone: "delete"}
     (skip,) = skipped(result, "tag_delete_unsupported")
     assert skip.digest == shared and skip.tags == ("drop",)
@@ -310,7 +328,7 @@ def test_tagged_child_of_a_kept_index_loses_only_its_tag():
     repo = Repo()
     amd = repo.image("amd64", "latest-amd64", created=days_ago(200))
     idx = repo.index("idx", [amd], "latest", annotations={OCI_CREATED: days_ago(1)})
-    result = plan(repo, older_than="30d")
+    result = plan(repo, older_than="30d", untag_kept_images=True)
     assert actions(result) == {idx: "keep", amd: "untag"}
     (skip,) = skipped(result, "reachable")
     assert skip.digest == amd and "latest" in skip.message
@@ -397,7 +415,7 @@ def test_a_kept_referrer_protects_its_subject():
     repo.referrer("sbom", subject, created=days_ago(1))
     repo.tags["sbom-latest"] = dg("sbom")
     result = plan(repo, rules=[{"name": "keep-sbom", "action": "keep", "names": "sbom-latest"},
-                               {"name": "old", "action": "delete", "prefix": "old-"}])
+                               {"name": "old", "action": "delete", "prefix": "old-"}], untag_kept_images=True)
     entry = by_digest(result)[subject]
     assert entry.action == "untag" and entry.untag_tags == ("old-1",)
     assert entry.reachable_from == ("sbom-latest",)
@@ -550,7 +568,7 @@ def test_untagged_subject_of_a_condemned_tagged_referrer_keeps_it():
     subject = repo.image("s", created=days_ago(40))
     ref = repo.referrer("r", subject, created=days_ago(40))
     repo.tags["sbom-1"] = ref
-    result = plan(repo, match="sbom-.*")
+    result = plan(repo, match="sbom-.*", untag_kept_images=True)
     assert actions(result) == {subject: "keep", ref: "untag"}
     assert by_digest(result)[ref].reachable_from == (subject,)
 
@@ -567,8 +585,8 @@ def _ten_old_images() -> Repo:
 
 def test_max_deletions():
     repo = _ten_old_images()
-    assert plan(repo, older_than="1d", max_deletions=10).violations == ()
-    (violation,) = plan(repo, older_than="1d", max_deletions=9).violations
+    assert plan(repo, older_than="1d", max_deletions=10, allow_empty_repository=True).violations == ()
+    (violation,) = plan(repo, older_than="1d", max_deletions=9, allow_empty_repository=True).violations
     assert "deletes 10 digests, more than max_deletions (9)" in violation
 
 
@@ -594,6 +612,32 @@ def test_min_keep_counts_tagged_digests_left():
     assert plan(small, min_keep=3).violations == ()
 
 
+@pytest.mark.parametrize("policy", [{"older_than": "1d"}, {"match": ".*"}, {"keep_latest": 0},
+                                    {"default_action": "delete"}])
+def test_a_plan_emptying_a_repository_is_refused_by_default(policy):
+    result = plan(_ten_old_images(), **policy)
+    (violation,) = result.violations
+    assert violation.startswith("team/app: the plan deletes 10 of 10 digests and leaves 0 of 10 tagged digests "
+                                "(0 of 10 tags), emptying the repository")
+    assert "allow_empty_repository: true" in violation
+    assert plan(_ten_old_images(), allow_empty_repository=True, **policy).violations == ()
+    # Keeping one image is no longer emptying.
+    assert plan(_ten_old_images(), protect="t0", **policy).violations == ()
+
+
+def test_untagging_every_tag_of_a_repository_is_refused_too():
+    # No digest is deleted (the untagged subject stays and protects its referrer), but no tag is left.
+    repo = Repo()
+    subject = repo.image("s", created=days_ago(40))
+    ref = repo.referrer("r", subject, created=days_ago(40))
+    repo.tags["sbom-1"] = ref
+    result = plan(repo, match="sbom-.*", untag_kept_images=True)
+    assert result.summary["delete"] == 0 and result.summary["tags_after"] == 0
+    (violation,) = result.violations
+    assert "deletes 0 of 2 digests and leaves 0 of 1 tagged digests (0 of 1 tags), emptying" in violation
+    assert plan(repo, match="sbom-.*", untag_kept_images=True, allow_empty_repository=True).violations == ()
+
+
 def test_guardrails_leave_the_plan_itself_intact():
     result = plan(_ten_old_images(), older_than="1d", max_deletions=0)
     assert result.violations and result.summary["delete"] == 10 and result.gc_required
@@ -612,11 +656,12 @@ def test_plan_is_ordered_by_repository_then_digest_and_serialisable():
     assert keys == sorted(keys) and keys[0][0] == "a/first"
     as_dict = result.to_dict()
     assert json.loads(json.dumps(as_dict)) == as_dict
-    assert set(as_dict) == {"plan", "skipped", "summary", "gc_required", "tags_before", "tags_after", "violations"}
+    assert set(as_dict) == {"plan", "skipped", "summary", "gc_required", "tags_before", "tags_after", "violations",
+                            "warnings"}
     assert result.diff() == {"before": as_dict["tags_before"], "after": as_dict["tags_after"]}
     assert as_dict["summary"] == {
         "repositories": 2, "digests": 6, "keep": 0, "untag": 0, "delete": 6, "delete_cascaded": 0,
-        "tags_before": 6, "tags_after": 0, "tags_removed": 6, "skipped": {}, "violations": 0,
+        "tags_before": 6, "tags_after": 0, "tags_removed": 6, "skipped": {}, "violations": 2,
     }
     assert result.changes and len(result.deletions) == 6 and result.untags == ()
 
@@ -685,6 +730,8 @@ def policies(draw):
     policy["max_deletions"] = draw(st.sampled_from([None, 0, 3]))
     policy["min_keep"] = draw(st.sampled_from([None, 1, 4]))
     policy["max_delete_ratio"] = draw(st.sampled_from([None, 0.5]))
+    policy["untag_kept_images"] = draw(st.booleans())
+    policy["allow_empty_repository"] = draw(st.booleans())
     if draw(st.booleans()):
         policy["protect"] = draw(st.lists(st.sampled_from(TAG_POOL), min_size=1, max_size=3))
     return policy
@@ -837,8 +884,63 @@ def test_no_kept_tag_ever_loses_its_digest_or_what_it_reaches(snapshot, params, 
     if policy.max_deletions is not None and result.summary["delete"] > policy.max_deletions:
         assert any("max_deletions" in v for v in result.violations)
 
+    # Both modes of keep-wins-for-whole-images (issue 13).
+    if not policy.untag_kept_images:
+        # Default: a digest that stays keeps every tag on it; nothing is ever untagged.
+        assert result.untags == () and result.summary["untag"] == 0
+        for entry in result.entries:
+            if entry.action != "delete":
+                assert all(t in after for t in entry.tags), entry
+    else:
+        # Opt-in: tags may be removed from digests that stay, but only tags the rules condemned or
+        # attached tags following a deleted subject -- never a tag a plain keep rule holds (checked above).
+        for entry in result.entries:
+            if entry.action == "untag":
+                assert entry.digest in set(before.values())
+    # Guardrail: a plan that leaves no tagged digest or deletes every digest is refused unless opted in.
+    normal_before = {t for t in before if attached_subject(t) is None}
+    normal_after = {t for t in after if attached_subject(t) is None}
+    emptied = (normal_before and not normal_after) or (result.entries and all(e.action == "delete" for e in result.entries))
+    changed = result.summary["delete"] or result.summary["tags_removed"]
+    has_violation = any("emptying the repository" in v for v in result.violations)
+    assert has_violation == bool(changed and emptied and not policy.allow_empty_repository)
+
     # Deterministic: the same input twice, or in another order, gives the same plan.
     as_dict = result.to_dict()
     assert plan_retention(snapshot, policy, NOW).to_dict() == as_dict
     assert plan_retention(shuffled(snapshot, seed), policy, NOW).to_dict() == as_dict
     assert json.loads(json.dumps(as_dict)) == as_dict
+
+
+# -- nothing silent: patterns that select nothing (issue 13) -------------------------------------
+
+
+def test_a_pattern_selecting_no_tag_is_warned_with_a_search_regex_hint():
+    repo = Repo()
+    repo.image("b", "build-42", created=days_ago(90))
+    repo.image("p", "prod", created=days_ago(90))
+    result = plan(repo, match="^build-", older_than="30d")
+    assert result.warnings == (
+        "match pattern '^build-' selects none of the 2 tag(s) in team/app; patterns match the whole tag, so ^ "
+        "and $ are not needed: write 'build-' for exactly that tag or 'build-.*' for tags starting with it",
+    )
+    assert result.summary["delete"] == 0
+    (warning,) = plan(repo, protect="prd", older_than="30d", allow_empty_repository=True).warnings
+    assert warning.startswith("protect pattern 'prd' selects none of the 2 tag(s)")
+    assert "write 'prd.*'" in warning
+    rules = [{"name": "old", "action": "delete", "prefix": ["pr-", "build-"], "glob": "*"}]
+    (warning,) = plan(repo, rules=rules).warnings
+    assert warning == "rule 'old' prefix 'pr-' selects none of the 2 tag(s) in team/app"
+
+
+def test_no_warning_when_patterns_match_or_the_repository_has_no_tags():
+    repo = Repo()
+    repo.image("b", "build-42", created=days_ago(90))
+    assert plan(repo, match="build-.*", older_than="30d", allow_empty_repository=True).warnings == ()
+    assert plan(Repo(), match="^build-").warnings == ()
+    # Over several repositories, a pattern warns only when no repository has a matching tag.
+    other = Repo("team/other")
+    other.image("x", "x", created=days_ago(1))
+    assert plan([repo, other], match="build-.*", older_than="30d", allow_empty_repository=True).warnings == ()
+    (warning,) = plan([repo, other], match="nope", older_than="30d").warnings
+    assert "in any of 2 repositories" in warning

@@ -273,6 +273,8 @@ def test_all_options_and_unrelated_params_ignored():
         "max_deletions": 50,
         "max_delete_ratio": 0.25,
         "min_keep": 3,
+        "allow_empty_repository": True,
+        "untag_kept_images": True,
     }
     rules = [{"name": "r", "action": "delete", "prefix": "pr-"}]
     # repository and password are module options, not policy: ignored.
