@@ -37,7 +37,15 @@ STEPS = ("info", "info_missing", "info_solo", "lookup", "tag", "copy_within", "c
 PRUNE_TAGS = ("v1", "v2", "v3", "v4", "keep")
 
 #: (personality, step) -> the quirk and what breaks. Filled from real runs; see FINDINGS.md.
-XFAIL: dict[tuple[str, str], str] = {}
+XFAIL: dict[tuple[str, str], str] = {
+    ("dockerhub", "info_missing"): "missing_repo_401: a missing repository fails with 401 instead of exists=false",
+    ("dockerhub", "copy_within"): "missing_repo_401: the pull-only read of the new destination gets 401",
+    ("dockerhub", "copy_in"): "missing_repo_401: the pull-only read of the new destination gets 401",
+    ("dockerhub", "artifact_pull"): "oci_subject_without_api: OCI-Subject trusted, no fallback tag written",
+    ("ghcr", "info_missing"): "missing_repo_401: a missing repository fails with 401 instead of exists=false",
+    ("ghcr", "copy_within"): "missing_repo_401: the pull-only read of the new destination gets 401",
+    ("ghcr", "copy_in"): "missing_repo_401: the pull-only read of the new destination gets 401",
+}
 
 
 @dataclass
@@ -152,6 +160,10 @@ def runs(rig_collection: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield found
         timings = ", ".join(f"{k} {r.seconds:.1f}s" for k, r in found.done.items())
         print(f"\npersonality playbook times: {timings}")
+        for key, run in found.done.items():
+            for task in run.result.tasks:
+                if task.failed:
+                    print(f"FAILED-STEP {key} {task.name}: {str(task.get('msg'))[:600]}")
 
 
 # -- checks: each returns None when the step did what it should --------------------------------------

@@ -75,8 +75,8 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.content_range_star_refused(registry="ACR"),
             q.catalog_refused(401, registry="ACR"),
         ),
-        settings=("`username: 00000000-0000-0000-0000-000000000000` + an ACR refresh token as `password`, "
-                  "or a service principal",),
+        settings=(("`username: 00000000-0000-0000-0000-000000000000` + an ACR refresh token as `password`, "
+                  "or a service principal"),),
     ),
     PersonalityData(
         "quay", "Quay (quay.io / Red Hat Quay)", (

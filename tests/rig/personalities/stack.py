@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, _oci_error
@@ -119,7 +119,7 @@ class PersonalityStack:
             proxy.add("respond", handler=self._handler(proxy, side), times=None)
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> "PersonalityStack":
+    def start(self) -> PersonalityStack:
         """Start the three listeners."""
         for proxy in (self.front, self.token, self.storage):
             proxy.start()
@@ -130,7 +130,7 @@ class PersonalityStack:
         for proxy in (self.front, self.token, self.storage):
             proxy.stop()
 
-    def __enter__(self) -> "PersonalityStack":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
