@@ -8,13 +8,11 @@ right yet; FINDINGS.md says where the fixes belong).
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from tests.rig.personalities.registries import PERSONALITIES
 
 ROOT = Path(__file__).resolve().parents[3]
-SUITE = ROOT / "tests" / "integration" / "test_personalities.py"
 
 STEP_TITLES = {
     "info": "registry_manifest_info", "info_missing": "info on a missing repository",
@@ -28,15 +26,10 @@ STEP_TITLES = {
 
 
 def _suite_constants() -> tuple[tuple[str, ...], dict[tuple[str, str], str]]:
-    """STEPS and XFAIL of the suite, read without importing it (it needs pytest fixtures)."""
-    tree = ast.parse(SUITE.read_text())
-    found: dict[str, object] = {}
-    for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (
-            node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id in ("STEPS", "XFAIL") and node.value is not None:
-            found[target.id] = ast.literal_eval(node.value)
-    return found["STEPS"], found.get("XFAIL", {})  # type: ignore[return-value]
+    """STEPS and XFAIL of the suite (importing it only defines tests; nothing runs)."""
+    from tests.integration import test_personalities as suite
+
+    return suite.STEPS, suite.XFAIL
 
 
 def render() -> str:
