@@ -15,7 +15,7 @@ import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
@@ -96,7 +96,7 @@ def _info(path: str, arcname: str, seen: dict[tuple[int, int], str]) -> tarfile.
     return info
 
 
-def tar_gzip_chunks(directory: str, arcname: str) -> Iterator[bytes]:
+def tar_gzip_chunks(directory: str, arcname: str) -> Generator[bytes, None, str]:
     """The reproducible tar+gzip of ``directory`` with its entries under ``arcname/``, in chunks.
 
     When exhausted, the generator's return value is the sha256 of the uncompressed tar.

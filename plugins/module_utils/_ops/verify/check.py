@@ -20,6 +20,7 @@ size-capped. Offline: no transparency log, certificate or timestamp is consulted
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,11 +157,11 @@ def find_signatures(repo: Repository, digest: str, keys: Sequence[sg.PublicKey],
                 or descriptor.artifact_type == sg.COSIGN_SIG_ARTIFACT):
             continue
         where = f"referrer {descriptor.digest}"
-        manifest = _referrer_manifest(repo, descriptor.digest)
-        if isinstance(manifest, str):
-            found.append(_Found(REFERRER, descriptor.digest, where, sg.Verdict(None, reason=manifest)))
+        fetched = _referrer_manifest(repo, descriptor.digest)
+        if isinstance(fetched, str):
+            found.append(_Found(REFERRER, descriptor.digest, where, sg.Verdict(None, reason=fetched)))
             continue
-        found.extend(_check_layers(repo, manifest, digest, keys, REFERRER, where))
+        found.extend(_check_layers(repo, fetched, digest, keys, REFERRER, where))
     return found
 
 
@@ -232,8 +233,7 @@ def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: Seque
         else:
             continue  # cosign's .sbom and other attachments: no signature in them
         try:
-            data = read_small_blob(repo, layer.digest, layer.size, cap,
-                                   lambda size, cap=cap: f"{size} bytes, more than the {cap} a signature may be")
+            data = read_small_blob(repo, layer.digest, layer.size, cap, _too_large_signature(cap))
         except (TooLargeError, DigestMismatchError) as exc:
             found.append(_Found(source, manifest.digest, place, sg.Verdict(None, reason=exc.message)))
             continue
@@ -291,3 +291,10 @@ def _reasons(found: Sequence[_Found]) -> str:
 def _join(reasons: Sequence[str], limit: int = 3) -> str:
     shown = "; ".join(reasons[:limit])
     return shown + (f"; and {len(reasons) - limit} more" if len(reasons) > limit else "")
+
+
+def _too_large_signature(cap: int) -> Callable[[int], str]:
+    """The size-cap message for a signature blob (a function of the size seen)."""
+    def message(size: int) -> str:
+        return f"{size} bytes, more than the {cap} a signature may be"
+    return message
