@@ -283,42 +283,17 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     side_auth_argument_spec,
     tag_diff,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
-    InvalidInputError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
-    Reference,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
     CopyOptions,
-    copy_image,
-    mirror_repository,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
+    run_transfer,
 )
 
 
-def destination_tags(src, dest) -> list:
-    """The tags to write: the destination's own, else the source's, else none (copy by digest)."""
-    if dest.digest is not None:
-        raise InvalidInputError(
-            f"dest {dest} names a digest: the destination digest is always the source's, so give a "
-            "repository, or a repository with a tag")
-    if dest.tag is not None:
-        return [dest.tag]
-    return [src.tag] if src.tag is not None else []
-
-
-def check_mirror(src, dest) -> None:
-    """Mirror mode copies tags to the same tags: both sides must be plain repositories."""
-    for side, ref in (("src", src), ("dest", dest)):
-        if ref.tag is not None or ref.digest is not None:
-            raise InvalidInputError(
-                f"with tags (mirror mode) {side} must be a repository without tag or digest, got {ref}; "
-                "drop the tags option to copy a single image")
-
-
 def main() -> None:
-    """Copy one image, or mirror the matching tags of a repository."""
+    """Copy one image, or mirror the matching tags of a repository or bundle."""
     module = AnsibleModule(
         argument_spec={
             "src": {"type": "str", "required": True},
@@ -339,8 +314,6 @@ def main() -> None:
     factory = new_factory(module)
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
     with registry_errors(module, factory, **result):
-        src_ref, dest_ref = Reference.parse(params["src"]), Reference.parse(params["dest"])
-        result.update(src=str(src_ref), dest=str(dest_ref))
         options = CopyOptions(
             platforms=tuple(params["platforms"]) if params["platforms"] else None,
             allow_index_rewrite=params["allow_index_rewrite"],
@@ -348,37 +321,22 @@ def main() -> None:
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
         )
-        if params["tags"] is not None:
-            check_mirror(src_ref, dest_ref)
-        else:
-            tags = destination_tags(src_ref, dest_ref)
-        src_repo = factory.repository(src_ref, params["src_auth"])
-        dest_repo = factory.repository(dest_ref, params["dest_auth"])
-        if params["tags"] is not None:
-            summary = mirror_repository(src_repo, dest_repo, params["tags"], options, params["keep_going"])
-        else:
-            copied = copy_image(src_repo, src_ref.identifier, dest_repo, tags, options)
-    if params["tags"] is not None:
-        finish_mirror(module, factory, result, summary)
+        done = run_transfer(
+            params["src"], params["dest"], options,
+            lambda reference, side: factory.repository(reference, params[f"{side}_auth"]),
+            tag_patterns=params["tags"], keep_going=params["keep_going"])
+    result.update(src=done.src, dest=done.dest)
+    for text in done.warnings:
+        module.warn(text)
+    if done.mirror is not None:
+        finish_mirror(module, factory, result, done.mirror.to_dict())
     else:
-        finish_copy(module, factory, result, copied)
-
-
-def public_copy(data: dict) -> dict:
-    """A copy result as the module returns it.
-
-    Ansible reads a truthy top-level 'skipped' as "task skipped", so the counts
-    of what the destination already had go out as 'already_present' (per-tag
-    results of a mirror too, so every copy result has the same keys).
-    """
-    data = dict(data)
-    data["already_present"] = data.pop("skipped")
-    return data
+        finish_copy(module, factory, result, done.copy)
 
 
 def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     """Shape a single copy's result (and its diff) and exit."""
-    data = public_copy(copied.to_dict())
+    data = copied.to_dict()
     before, after = data.pop("dest_before"), data.pop("dest_after")
     result.update(data)
     result["dest_tags"] = {tag: {"before": before[tag], "after": after[tag]} for tag in before}
@@ -391,8 +349,8 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     """Shape a mirror's result; fail (with everything done so far) when a tag failed."""
     result.update(
         changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
-        already_present=summary["skipped"], notes=summary["notes"], duration=summary["duration"],
-        tag_results={tag: public_copy(data) for tag, data in summary["tags"].items()}, failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
+        already_present=summary["already_present"], notes=summary["notes"], duration=summary["duration"],
+        tag_results=summary["tags"], failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
     )
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(summary["dest_before"], summary["dest_after"])
