@@ -178,7 +178,7 @@ def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Seque
         platforms=platforms,
         allow_index_rewrite=options.allow_index_rewrite,
         referrers=src.referrers if options.referrers else None,
-        present=lambda descriptor: descriptor.digest in known or dest.resolve(descriptor.digest) is not None,
+        present=lambda descriptor: descriptor.digest in known or _holds(dest, descriptor.digest),
     )
     result = CopyResult(graph.root.digest if graph.root else root.digest,
                         graph.root.media_type if graph.root else root.media_type,
@@ -194,6 +194,19 @@ def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Seque
         result.notes.append("check mode: nothing was written")
     result.duration = time.monotonic() - started
     return result
+
+
+def _holds(dest: Any, digest: str) -> bool:
+    """Whether ``dest`` holds the manifest ``digest`` with everything below it.
+
+    A registry accepts a manifest only once its blobs are stored, so a ``HEAD``
+    says it; a local layout holds whatever files were written, so it is asked
+    to check the whole subtree (an interrupted write can leave a manifest blob
+    whose layers are missing).
+    """
+    if getattr(dest, "local", False):
+        return bool(dest.complete(digest))
+    return dest.resolve(digest) is not None
 
 
 def _unchanged(source: Descriptor, dest_before: dict[str, str | None], note: str, started: float) -> CopyResult:

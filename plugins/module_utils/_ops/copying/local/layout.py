@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +55,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
     INDEX_TYPES,
     OCI_INDEX,
+    is_non_distributable,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_tag,
@@ -193,6 +195,7 @@ class LayoutDir:
         self.path = Path(path).expanduser()
         self.wrote = False  # anything written through this object
         self._ready = False
+        self._lock = threading.Lock()  # blobs are written from several threads; the first prepares the directory
 
     def __repr__(self) -> str:
         return f"LayoutDir({str(self.path)!r})"
@@ -235,8 +238,12 @@ class LayoutDir:
 
     # -- writing -------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        if self._ready:
-            return
+        with self._lock:
+            if not self._ready:
+                self._create()
+                self._ready = True
+
+    def _create(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"{self.describe()}: {self.path} exists and is not a directory")
         if self.path.is_dir() and not self.exists() and any(self.path.iterdir()):
@@ -247,7 +254,6 @@ class LayoutDir:
         layout = self.path / LAYOUT_FILE
         if not layout.exists():
             write_atomic(layout, encode_json(LAYOUT_VERSION))
-        self._ready = True
 
     def write_blob(self, digest: str, size: int | None, chunks: Iterable[bytes]) -> int:
         """Store a blob: hashed while written to a ``.partial`` file, renamed once it matched; returns its length."""
@@ -300,6 +306,7 @@ class LayoutView:
         self.name = repository or ""
         self.repository = repository
         self._subjects: dict[str, str | None] = {}
+        self._complete: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LayoutView({self.store!r}, {self.repository!r})"
@@ -395,6 +402,24 @@ class LayoutView:
                     entry["artifactType"] = manifest.effective_artifact_type
                 self.store.update_index({}, [entry])
         return digest
+
+    def complete(self, digest: str) -> bool:
+        """True when the manifest ``digest`` and everything it references (recursively) are stored."""
+        if digest in self._complete:
+            return True
+        if self.store.blob_size(digest) is None:
+            return False
+        try:
+            manifest = self.fetch_manifest(digest)
+        except (NotFoundError, ManifestError, TooLargeError):
+            return False
+        if any(self.store.blob_size(blob.digest) is None for blob in manifest.blobs()
+               if not (is_non_distributable(blob.media_type) and blob.urls)):
+            return False
+        if not all(self.complete(child.digest) for child in manifest.manifests):
+            return False
+        self._complete.add(digest)
+        return True
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob_exists(self, digest: str) -> int | None:
