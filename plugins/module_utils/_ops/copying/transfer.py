@@ -153,6 +153,10 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
             raise InvalidInputError(
                 f"{src} has no tag to name the image by in {dest_local}: give a name, {dest_local}:NAME "
                 "(a tag, or repository:tag)")
+        if dest_local.transport == DOCKER_ARCHIVE and target.repository is None:
+            raise InvalidInputError(
+                f"{dest_local}: a docker archive names images repository:tag (docker load needs it), not a bare "
+                f"tag: write {dest_local.transport}:{dest_local.path}:REPOSITORY:{tags[0]}")
         result = copy_image(source, src_id, target, tags, options)
         if _finish(store, options):
             result.changed = True

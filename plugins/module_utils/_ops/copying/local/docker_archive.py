@@ -169,7 +169,7 @@ class DockerArchive:
         tags = [t for t in image.get("RepoTags") or [] if isinstance(t, str)]
         if not tags:
             return [entry]
-        return [{**entry, "annotations": {REF_NAME: tag}} for tag in tags]
+        return [{**entry, "annotations": {REF_NAME: familiar(tag)}} for tag in tags]
 
     def exists(self) -> bool:
         """True when the archive file is there."""
@@ -260,6 +260,10 @@ class DockerArchive:
             self.notes.append("a docker archive cannot hold referrers (signatures, SBOMs): "
                               f"{len(unnamed)} left out; use oci: or oci-archive: to keep them")
         for name, entry in named.items():
+            if ":" not in name:
+                raise InvalidInputError(
+                    f"{self.describe()}: a docker archive names images repository:tag (docker load needs it), "
+                    f"not the bare tag {name!r}: write {self.describe()}:REPOSITORY:{name}")
             with self.open_blob(entry["digest"]) as (handle, _length):
                 raw = handle.read(MANIFEST_CAP + 1)
             manifest = parse_manifest(raw, entry.get("mediaType"), digest=entry["digest"])
@@ -283,7 +287,7 @@ class DockerArchive:
         names = set(self._images)
         entries = []
         for image in old:
-            tags = [t for t in image.get("RepoTags") or [] if t not in names]
+            tags = [t for t in image.get("RepoTags") or [] if familiar(t) not in names]
             entries.append({**image, "RepoTags": tags})
         try:
             with open(temp, "xb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -343,7 +347,7 @@ class DockerArchive:
         if config_member not in written:
             add_stream(tar, config_member, len(config_raw), io.BytesIO(config_raw))
             written.add(config_member)
-        return {"Config": config_member, "RepoTags": [_long(name)], "Layers": layers}
+        return {"Config": config_member, "RepoTags": [name], "Layers": layers}
 
 
 def _normal(name: str) -> str:
@@ -352,7 +356,17 @@ def _normal(name: str) -> str:
     return name.lstrip("/")
 
 
-def _long(name: str) -> str:
-    """The ``RepoTags`` value for a name (a bare tag gets docker's implicit repository, as skopeo refuses none)."""
-    return name if ":" in name else f"image:{name}"
+def familiar(tag: str) -> str:
+    """A ``RepoTags`` value without its registry host, the name a layout entry gets.
 
+    skopeo writes ``docker.io/team/app:1`` and docker ``team/app:1`` or
+    ``localhost:5000/app:1``; the host is dropped by docker's rule (a first
+    component with ``.`` or ``:``, or ``localhost``), and so is Docker Hub's
+    ``library/``, so ``docker-archive:PATH:team/app:1`` finds all of them.
+    """
+    first, slash, rest = tag.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        tag = rest
+        if first in ("docker.io", "index.docker.io") and tag.startswith("library/"):
+            tag = tag[len("library/"):]
+    return tag
