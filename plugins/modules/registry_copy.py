@@ -22,6 +22,9 @@ description:
     request to each registry and reports no change.
   - With O(tags), O(src) names a repository and every tag matching one of the regular expressions is
     copied to the same tag in O(dest) (a mirror).
+  - Either side can also be a local OCI image layout, oci-archive or docker-archive, for air-gapped
+    networks; digests are unchanged through a layout or an oci-archive, and every blob read from
+    disk is verified while it streams.
 options:
   src:
     description:
@@ -29,6 +32,11 @@ options:
       - Without a host the image is on Docker Hub; without a tag or digest, C(latest) is copied
         (unless O(tags) is set).
       - With O(tags), a repository without tag or digest.
+      - Or a local target in skopeo's spelling, C(oci:PATH[:NAME]) (an OCI image layout directory),
+        C(oci-archive:PATH[:NAME]) (a tar of one) or C(docker-archive:PATH[:REPOSITORY:TAG]) (the
+        C(docker save) format). NAME is a tag or C(repository:tag); the path ends at the first colon.
+        Without NAME the layout must hold exactly one image, or, with O(tags), every repository in it
+        is mirrored to its own name under O(dest).
     type: str
     required: true
   dest:
@@ -38,6 +46,16 @@ options:
         digest), the image is pushed by digest and no tag is written.
       - A digest is not allowed here, because the digest is always the source's.
       - With O(tags), a repository without tag.
+      - Or a local target, C(oci:PATH[:NAME]), C(oci-archive:PATH[:NAME]) or
+        C(docker-archive:PATH[:REPOSITORY:TAG]). Without NAME the image is named C(repository:tag)
+        after O(src), so one layout or archive can hold many repositories (mirror several into it).
+        A layout that exists keeps its other entries; blobs are written under a temporary name and
+        renamed once verified, C(index.json) last; a re-run after an interruption writes only what is
+        missing. An archive is written to a temporary file and renamed at the end of the task.
+      - A docker-archive holds single-platform images with uncompressed layers and no manifest, so
+        the manifest digest changes (RV(notes) says so) and referrers are left out.
+      - When O(src) is a layout or archive mirrored with O(tags), the registry (and optional path
+        prefix) under which each repository of it is recreated, for example C(registry.example.com/mirror).
     type: str
     required: true
   platforms:
@@ -153,6 +171,19 @@ EXAMPLES = r"""
     tags: ['1\.\d+\.\d+']
     keep_going: true
   register: mirror
+
+- name: Export an image with its signatures and SBOMs to a tarball (connected side)
+  ocireg.registry.registry_copy:
+    src: registry.example.com/team/app:1.4.2
+    dest: oci-archive:/srv/export/bundle.tar
+    referrers: true
+
+- name: Import every image of the tarball into the isolated registry, each under its own name
+  ocireg.registry.registry_copy:
+    src: oci-archive:/media/usb/bundle.tar
+    dest: registry.internal.example/mirror
+    tags: ['.*']
+    referrers: true
 
 - name: What would be transferred?
   ocireg.registry.registry_copy:
