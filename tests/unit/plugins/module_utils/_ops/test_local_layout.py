@@ -12,7 +12,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -23,7 +22,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_r
     parse_local_ref,
     split_name,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import CopyOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+    CopyOptions,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (
     STAGING_SUFFIX,
     OciArchive,
@@ -34,7 +35,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local
     LayoutView,
     merge_index,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import run_transfer
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
+    run_transfer,
+)
+
 from tests.rig import images
 
 
