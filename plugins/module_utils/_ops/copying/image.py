@@ -71,7 +71,6 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 16
 
 
-
 @dataclass(frozen=True)
 class CopyOptions:
     """How to copy. ``platforms`` None copies the whole index byte-exact."""

@@ -135,8 +135,8 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
             source, src_id = LayoutView(src_store, src_local.repository), str(src_local.tag)
         else:
             source, src_id = _only_entry(src_store)
-        src_repository, src_tag = source.repository, (None if src_id.startswith("sha") and ":" in src_id
-                                                       else src_id)
+        by_digest = src_id.startswith("sha") and ":" in src_id
+        src_repository, src_tag = source.repository, (None if by_digest else src_id)
         src_text = str(src_local)
     else:
         src_ref = Reference.parse(src)

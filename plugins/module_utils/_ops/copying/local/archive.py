@@ -253,4 +253,3 @@ class _Limited:
         data = self.handle.read(amount)
         self.left -= len(data)
         return data
-

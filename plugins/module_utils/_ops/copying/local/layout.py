@@ -127,7 +127,7 @@ def chunks_from(source: BlobSource) -> Iterable[bytes]:
 
 def blob_relpath(digest: str) -> str:
     """``blobs/sha256/<hex>`` for a validated digest (hex only: it cannot leave the layout)."""
-    algorithm, _, encoded = validate_digest(digest).partition(":")
+    algorithm, encoded = validate_digest(digest).split(":", 1)
     return f"blobs/{algorithm}/{encoded}"
 
 
