@@ -101,7 +101,25 @@ def worker_noop(_args: dict[str, Any]) -> None:
     print("{}")
 
 
-WORKERS = {"worker-copy": worker_copy, "worker-resolve": worker_resolve, "worker-noop": worker_noop}
+def worker_transfer(args: dict[str, Any]) -> None:
+    """One registry_copy transfer (either side may be a local target such as oci-archive:); prints JSON."""
+    mods = _collection_imports()
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import run_transfer
+
+    options = mods["TransportOptions"](plain_http=True)
+    registries: dict[str, Any] = {}
+
+    def open_repository(reference: Any, _side: str) -> Any:
+        registries.setdefault(reference.registry, mods["Registry"](reference.registry, options))
+        return registries[reference.registry].repository(reference.repository)
+
+    done = run_transfer(args["src"], args["dest"], mods["engine"].CopyOptions(concurrency=args["concurrency"]),
+                        open_repository)
+    print(json.dumps(done.copy.to_dict()))
+
+
+WORKERS = {"worker-copy": worker_copy, "worker-resolve": worker_resolve, "worker-noop": worker_noop,
+           "worker-transfer": worker_transfer}
 
 
 # --- measuring ----------------------------------------------------------------------------------
@@ -518,6 +536,89 @@ def bench(args: argparse.Namespace) -> tuple[list[Result], dict[str, Any]]:
     return list(results.values()), facts
 
 
+def airgap_round(tool: str, source: Any, repo: str, workdir: Path, concurrency: int) -> tuple[Run, Run]:
+    """registry -> oci-archive -> a fresh registry, by ``tool``: the export run and the import run."""
+    archive = workdir / f"airgap-{tool}.tar"
+    archive.unlink(missing_ok=True)
+    with Fresh() as dest:
+        if tool == "ours":
+            out = measured(self_command("worker-transfer", {
+                "src": f"{source.host}/{repo}:v1", "dest": f"oci-archive:{archive}:{repo}:v1",
+                "concurrency": concurrency}))
+            back = measured(self_command("worker-transfer", {
+                "src": f"oci-archive:{archive}:{repo}:v1", "dest": f"{dest.host}/back/app:v1",
+                "concurrency": concurrency}))
+        else:
+            out = measured(["skopeo", "copy", "--all", "--preserve-digests", "--src-tls-verify=false",
+                            f"docker://{source.host}/{repo}:v1", f"oci-archive:{archive}:{repo}:v1"])
+            back = measured(["skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+                             f"oci-archive:{archive}:{repo}:v1", f"docker://{dest.host}/back/app:v1"])
+        digest = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{dest.host}/back/app:v1"], capture_output=True, check=True).stdout
+        source_raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                                     f"docker://{source.host}/{repo}:v1"], capture_output=True, check=True).stdout
+        if digest != source_raw:
+            raise RuntimeError(f"{tool}: the imported manifest differs from the source's")
+    archive.unlink(missing_ok=True)
+    return out, back
+
+
+def bench_airgap(args: argparse.Namespace) -> tuple[list[Result], dict[str, Any]]:
+    """W6 / W7: the W1 image and the W3 index through an oci-archive, ours and skopeo in the same rounds."""
+    workdir = Path(tempfile.mkdtemp(prefix="ocireg-bench-airgap-"))
+    results: dict[tuple[str, str], Result] = {}
+    layer = args.layer_mib * MiB
+    source = registry()
+    facts: dict[str, Any] = {}
+    try:
+        w1 = make_image(workdir, "w1", [layer] * 4)
+        seed(source.url, "w1/app", w1, "v1")
+        w3 = make_index([make_image(workdir, f"w3-{a}", [layer // 2] * 2, a) for a in ("amd64", "arm64", "s390x")],
+                        ("amd64", "arm64", "s390x"))
+        seed(source.url, "w3/app", w3, "v1")
+        facts["w1_bytes"], facts["w3_bytes"] = w1.total_bytes, w3.total_bytes
+        for workload, repo in (("W6", "w1/app"), ("W7", "w3/app")):
+            log(f"{workload}: {repo} registry -> oci-archive -> registry")
+            for rnd in range(args.rounds):
+                for tool in rotated(("ours", "skopeo"), rnd):
+                    out, back = airgap_round(tool, source, repo, workdir, args.concurrency)
+                    for phase, run in (("export", out), ("import", back),
+                                       ("total", Run(out.wall + back.wall, max(out.rss_kib, back.rss_kib), ""))):
+                        results.setdefault((workload, f"{tool} {phase}"), Result(workload, f"{tool} {phase}")).runs.append(run)
+                    log(f"  {workload} {tool:7} export {out.wall:6.3f}s import {back.wall:6.3f}s "
+                        f"rss {max(out.rss_kib, back.rss_kib) / 1024:6.1f} MiB")
+    finally:
+        source.stop()
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+    return list(results.values()), facts
+
+
+def report_airgap(results: list[Result], facts: dict[str, Any], args: argparse.Namespace) -> str:
+    """The air-gap table: export, import and total per tool, ratios against skopeo, peak RSS."""
+    by_key = {(r.workload, r.tool): r for r in results}
+    lines = [
+        "## Air-gapped transfer (registry -> oci-archive -> registry)",
+        "",
+        f"Measured with `bench/run.py {' '.join(args.argv)}`".rstrip() + f" ({args.rounds} rounds, medians; "
+        "tool order rotated each round; each import goes to a fresh registry). **ours** = `run_transfer` (what "
+        "`registry_copy` runs) in a fresh Python process per step; **skopeo** = `skopeo copy --all "
+        "--preserve-digests` to and from `oci-archive:`. Both results are checked: the imported manifest is "
+        "byte-identical to the source's. Peak RSS is the larger of the two steps' (GNU time `%M`).",
+        "",
+        "| workload | step | ours median s | skopeo median s | ours / skopeo | ours peak RSS MiB | skopeo peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    text = {"W6": f"W6 W1 image (4 × {args.layer_mib} MiB, {facts['w1_bytes'] / MiB:.0f} MiB)",
+            "W7": f"W7 3-platform index ({facts['w3_bytes'] / MiB:.0f} MiB)"}
+    for workload in ("W6", "W7"):
+        for phase in ("export", "import", "total"):
+            ours_item, theirs = by_key[(workload, f"ours {phase}")], by_key[(workload, f"skopeo {phase}")]
+            lines.append(f"| {text[workload] if phase == 'export' else ''} | {phase} | {ours_item.median:.3f} | "
+                         f"{theirs.median:.3f} | {ours_item.median / theirs.median:.2f}× | {ours_item.rss_mib:.1f} | "
+                         f"{theirs.rss_mib:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -636,16 +737,22 @@ def verdict(by_key: dict[tuple[str, str], Result]) -> list[str]:
 
 
 BEGIN, END = "<!-- bench/run.py output begins -->", "<!-- bench/run.py output ends -->"
+AIRGAP_BEGIN, AIRGAP_END = "<!-- bench/run.py airgap output begins -->", "<!-- bench/run.py airgap output ends -->"
 
 
-def write_report(path: Path, text: str) -> None:
-    """Replace the generated part of ``path`` (between the markers), keeping what was written around it."""
-    block = f"{BEGIN}\n{text}{END}\n"
+def write_report(path: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the generated part of ``path`` (between ``begin`` and ``end``), keeping what is around it.
+
+    A file without those markers gets the block appended.
+    """
+    block = f"{begin}\n{text}{end}\n"
     old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         path.write_text(head + block + ("\n" + tail if tail else ""))
+    elif old:
+        path.write_text(old.rstrip("\n") + "\n\n" + block)
     else:
         path.write_text(f"# Performance\n\n{block}")
 
@@ -667,12 +774,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resolve-concurrency", type=int, default=8, help="W5 parallel resolves (default 8)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"), help="markdown file to write")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--airgap", choices=("with", "only", "skip"), default="with",
+                        help="W6/W7 registry -> oci-archive -> registry: with the rest (default), only, or skip")
     args = parser.parse_args(argv)
     args.argv = argv
     if args.concurrency is None:
         args.concurrency = _collection_imports()["engine"].DEFAULT_CONCURRENCY
     started = time.perf_counter()
     load_before = os.getloadavg()
+    if args.airgap != "skip":
+        airgap = report_airgap(*bench_airgap(args), args)
+        print(airgap)
+        if not args.no_write:
+            write_report(Path(args.out), airgap, AIRGAP_BEGIN, AIRGAP_END)
+        if args.airgap == "only":
+            return 0
     results, facts = bench(args)
     table = report(results, facts, args)
     load_after = os.getloadavg()

@@ -22,6 +22,9 @@ description:
     request to each registry and reports no change.
   - With O(tags), O(src) names a repository and every tag matching one of the regular expressions is
     copied to the same tag in O(dest) (a mirror).
+  - Either side can also be a local OCI image layout, oci-archive or docker-archive, for air-gapped
+    networks; digests are unchanged through a layout or an oci-archive, and every blob read from
+    disk is verified while it streams.
 options:
   src:
     description:
@@ -29,6 +32,11 @@ options:
       - Without a host the image is on Docker Hub; without a tag or digest, C(latest) is copied
         (unless O(tags) is set).
       - With O(tags), a repository without tag or digest.
+      - Or a local target in skopeo's spelling, C(oci:PATH[:NAME]) (an OCI image layout directory),
+        C(oci-archive:PATH[:NAME]) (a tar of one) or C(docker-archive:PATH[:REPOSITORY:TAG]) (the
+        C(docker save) format). NAME is a tag or C(repository:tag); the path ends at the first colon.
+        Without NAME the layout must hold exactly one image, or, with O(tags), every repository in it
+        is mirrored to its own name under O(dest).
     type: str
     required: true
   dest:
@@ -38,6 +46,16 @@ options:
         digest), the image is pushed by digest and no tag is written.
       - A digest is not allowed here, because the digest is always the source's.
       - With O(tags), a repository without tag.
+      - Or a local target, C(oci:PATH[:NAME]), C(oci-archive:PATH[:NAME]) or
+        C(docker-archive:PATH[:REPOSITORY:TAG]). Without NAME the image is named C(repository:tag)
+        after O(src), so one layout or archive can hold many repositories (mirror several into it).
+        A layout that exists keeps its other entries; blobs are written under a temporary name and
+        renamed once verified, C(index.json) last; a re-run after an interruption writes only what is
+        missing. An archive is written to a temporary file and renamed at the end of the task.
+      - A docker-archive holds single-platform images with uncompressed layers and no manifest, so
+        the manifest digest changes (RV(notes) says so) and referrers are left out.
+      - When O(src) is a layout or archive mirrored with O(tags), the registry (and optional path
+        prefix) under which each repository of it is recreated, for example C(registry.example.com/mirror).
     type: str
     required: true
   platforms:
@@ -154,6 +172,19 @@ EXAMPLES = r"""
     tags: ['1\.\d+\.\d+']
     keep_going: true
   register: mirror
+
+- name: Export an image with its signatures and SBOMs to a tarball (connected side)
+  ocireg.registry.registry_copy:
+    src: registry.example.com/team/app:1.4.2
+    dest: oci-archive:/srv/export/bundle.tar
+    referrers: true
+
+- name: Import every image of the tarball into the isolated registry, each under its own name
+  ocireg.registry.registry_copy:
+    src: oci-archive:/media/usb/bundle.tar
+    dest: registry.internal.example/mirror
+    tags: ['.*']
+    referrers: true
 
 - name: What would be transferred?
   ocireg.registry.registry_copy:
@@ -284,42 +315,18 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     side_auth_argument_spec,
     tag_diff,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
-    InvalidInputError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
-    Reference,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
     CopyOptions,
-    copy_image,
-    mirror_repository,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
+    registry_written_to,
+    run_transfer,
 )
 
 
-def destination_tags(src, dest) -> list:
-    """The tags to write: the destination's own, else the source's, else none (copy by digest)."""
-    if dest.digest is not None:
-        raise InvalidInputError(
-            f"dest {dest} names a digest: the destination digest is always the source's, so give a "
-            "repository, or a repository with a tag")
-    if dest.tag is not None:
-        return [dest.tag]
-    return [src.tag] if src.tag is not None else []
-
-
-def check_mirror(src, dest) -> None:
-    """Mirror mode copies tags to the same tags: both sides must be plain repositories."""
-    for side, ref in (("src", src), ("dest", dest)):
-        if ref.tag is not None or ref.digest is not None:
-            raise InvalidInputError(
-                f"with tags (mirror mode) {side} must be a repository without tag or digest, got {ref}; "
-                "drop the tags option to copy a single image")
-
-
 def main() -> None:
-    """Copy one image, or mirror the matching tags of a repository."""
+    """Copy one image, or mirror the matching tags of a repository or bundle."""
     module = AnsibleModule(
         argument_spec={
             "src": {"type": "str", "required": True},
@@ -340,8 +347,6 @@ def main() -> None:
     factory = new_factory(module)
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
     with registry_errors(module, factory, **result):
-        src_ref, dest_ref = Reference.parse(params["src"]), Reference.parse(params["dest"])
-        result.update(src=str(src_ref), dest=str(dest_ref))
         options = CopyOptions(
             platforms=tuple(params["platforms"]) if params["platforms"] else None,
             allow_index_rewrite=params["allow_index_rewrite"],
@@ -349,38 +354,25 @@ def main() -> None:
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
         )
-        if params["tags"] is not None:
-            check_mirror(src_ref, dest_ref)
-        else:
-            tags = destination_tags(src_ref, dest_ref)
-        factory.bind(dest_ref.registry)  # the top-level credentials are for the registry written to
-        src_repo = factory.repository(src_ref, params["src_auth"], side="src")
-        dest_repo = factory.repository(dest_ref, params["dest_auth"], side="dest")
-        if params["tags"] is not None:
-            summary = mirror_repository(src_repo, dest_repo, params["tags"], options, params["keep_going"])
-        else:
-            copied = copy_image(src_repo, src_ref.identifier, dest_repo, tags, options)
-    if params["tags"] is not None:
-        finish_mirror(module, factory, result, summary)
+        written = registry_written_to(params["dest"])
+        if written is not None:
+            factory.bind(written)  # the top-level credentials are for the registry written to
+        done = run_transfer(
+            params["src"], params["dest"], options,
+            lambda reference, side: factory.repository(reference, params[f"{side}_auth"], side=side),
+            tag_patterns=params["tags"], keep_going=params["keep_going"])
+    result.update(src=done.src, dest=done.dest)
+    for text in done.warnings:
+        module.warn(text)
+    if done.mirror is not None:
+        finish_mirror(module, factory, result, done.mirror.to_dict())
     else:
-        finish_copy(module, factory, result, copied)
-
-
-def public_copy(data: dict) -> dict:
-    """A copy result as the module returns it.
-
-    Ansible reads a truthy top-level 'skipped' as "task skipped", so the counts
-    of what the destination already had go out as 'already_present' (per-tag
-    results of a mirror too, so every copy result has the same keys).
-    """
-    data = dict(data)
-    data["already_present"] = data.pop("skipped")
-    return data
+        finish_copy(module, factory, result, done.copy)
 
 
 def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     """Shape a single copy's result (and its diff) and exit."""
-    data = public_copy(copied.to_dict())
+    data = copied.to_dict()
     before, after = data.pop("dest_before"), data.pop("dest_after")
     result.update(data)
     result["dest_tags"] = {tag: {"before": before[tag], "after": after[tag]} for tag in before}
@@ -393,8 +385,8 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     """Shape a mirror's result; fail (with everything done so far) when a tag failed."""
     result.update(
         changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
-        already_present=summary["skipped"], notes=summary["notes"], duration=summary["duration"],
-        tag_results={tag: public_copy(data) for tag, data in summary["tags"].items()}, failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
+        already_present=summary["already_present"], notes=summary["notes"], duration=summary["duration"],
+        tag_results=summary["tags"], failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
     )
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(summary["dest_before"], summary["dest_after"])

@@ -138,7 +138,7 @@ def test_copy_across_registries_is_byte_exact(plain_registry, registry_factory, 
     manifests = list(images.iter_content(content))
     blobs = {b.digest: b.size for m in manifests if isinstance(m, images.Image) for b in m.blobs()}
     assert result.copied == {"manifests": len(manifests), "blobs": len(blobs), "bytes": sum(blobs.values())}
-    assert result.mounted == [] and result.skipped["blobs"] == 0
+    assert result.mounted == [] and result.already_present["blobs"] == 0
 
 
 @pytest.mark.parametrize("kind", ["docker-schema2", "oci-index", "docker-manifest-list", "artifact-with-subject"])
@@ -271,7 +271,7 @@ def test_partial_destination_skips_what_is_there(plain_registry, registry_factor
     RawPusher.for_registry(dest_registry).push("dst/app", old, tag="old")
     result = copy_image(repo(plain_registry, "src/app"), "v1", repo(dest_registry, "dst/app"), ["v1"],
                         CopyOptions())
-    assert result.skipped["blobs"] == 1 and result.skipped["bytes"] == shared.size
+    assert result.already_present["blobs"] == 1 and result.already_present["bytes"] == shared.size
     assert result.copied["blobs"] == 2  # the new config and the new layer
     assert_complete_copy(dest_registry, "dst/app", "v1", new)
 
@@ -423,7 +423,7 @@ def test_new_referrer_of_an_existing_image_is_copied(plain_registry, registry_fa
     src, dest = repo(plain_registry, "src/app"), repo(dest_registry, "dst/app")
     copy_image(src, "v1", dest, ["v1"], CopyOptions())  # image only
     result = copy_image(src, "v1", dest, ["v1"], CopyOptions(referrers=True))
-    assert result.changed and result.copied["manifests"] == 2 and result.skipped["manifests"] == 1
+    assert result.changed and result.copied["manifests"] == 2 and result.already_present["manifests"] == 1
     raw = RawPuller.for_registry(dest_registry).manifest("dst/app", images.referrers_tag(image))[0]
     assert [m["digest"] for m in json.loads(raw)["manifests"]] == [sbom.digest]
 
@@ -534,15 +534,15 @@ def test_mirror_copies_matching_tags_and_is_idempotent(plain_registry, registry_
     dest_registry = registry_factory()
     src, dest = repo(plain_registry, "src/app"), repo(dest_registry, "dst/app")
     summary = mirror_repository(src, dest, [r"1\..*", "dev"], CopyOptions(), keep_going=False)
-    assert summary["changed"] and sorted(summary["tags"]) == ["1.0", "1.1", "dev"]
-    assert summary["failed"] == {} and summary["not_attempted"] == []
+    assert summary.changed and sorted(summary.tags) == ["1.0", "1.1", "dev"]
+    assert summary.failed == {} and summary.not_attempted == []
     assert sorted(RawPuller.for_registry(dest_registry).tags("dst/app")) == ["1.0", "1.1", "dev"]
     for tag in ("1.0", "1.1", "dev"):
         assert_complete_copy(dest_registry, "dst/app", tag, contents[tag])
-    assert summary["skipped"]["blobs"] == 2  # the shared layer, after the first tag
+    assert summary.already_present["blobs"] == 2  # the shared layer, after the first tag
     marks = plain_registry.mark(), dest_registry.mark()
     again = mirror_repository(src, dest, [r"1\..*", "dev"], CopyOptions(), keep_going=False)
-    assert not again["changed"]
+    assert not again.changed
     # One tags/list, then one HEAD per image on each side.
     assert len(plain_registry.requests_since(marks[0])) == 1 + 3
     assert len(dest_registry.requests_since(marks[1])) == 3
@@ -558,10 +558,10 @@ def test_mirror_failure_per_tag(plain_registry, registry_factory, keep_going):
     dest_registry = registry_factory()
     summary = mirror_repository(repo(plain_registry, "src/app"), repo(dest_registry, "dst/app"), [".*"],
                                 CopyOptions(), keep_going=keep_going)
-    assert list(summary["failed"]) == ["b"]
-    assert summary["failed"]["b"]["type"] == "DigestMismatchError"
+    assert list(summary.failed) == ["b"]
+    assert summary.failed["b"]["type"] == "DigestMismatchError"
     tags = sorted(RawPuller.for_registry(dest_registry).tags("dst/app"))
     if keep_going:
-        assert tags == ["a", "c"] and summary["not_attempted"] == []
+        assert tags == ["a", "c"] and summary.not_attempted == []
     else:
-        assert tags == ["a"] and summary["not_attempted"] == ["c"]
+        assert tags == ["a"] and summary.not_attempted == ["c"]

@@ -81,7 +81,7 @@ def test_a_copy_cut_after_two_blobs_resumes_with_only_the_rest(plain_registry, r
                         client(dest_registry.host).repository("dst/app"), ["v1"], CopyOptions(concurrency=1))
     assert result.copied["blobs"] == len(missing)
     assert result.copied["bytes"] == sum(blob.size for blob in missing)
-    assert result.skipped["blobs"] == BEFORE_CUT
+    assert result.already_present["blobs"] == BEFORE_CUT
     assert RawPuller.for_registry(dest_registry).pull("dst/app", "v1").digest == IMAGE.digest
     print(f"FIGURES interrupted copy: cut after {BEFORE_CUT} of {len(IMAGE.blobs())} blobs, re-run copied "
           f"{result.copied['blobs']}")

@@ -74,7 +74,6 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 16
 
 
-
 @dataclass(frozen=True)
 class CopyOptions:
     """How to copy. ``platforms`` None copies the whole index byte-exact."""
@@ -96,7 +95,7 @@ class CopyResult:
     dest_before: dict[str, str | None]
     copied: dict = field(default_factory=lambda: {"manifests": 0, "blobs": 0, "bytes": 0})
     mounted: list[str] = field(default_factory=list)
-    skipped: dict = field(default_factory=lambda: {"blobs": 0, "manifests": 0, "bytes": 0})
+    already_present: dict = field(default_factory=lambda: {"blobs": 0, "manifests": 0, "bytes": 0})
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
 
@@ -115,7 +114,7 @@ class CopyResult:
             "dest_after": self.dest_after,
             "copied": dict(self.copied),
             "mounted": list(self.mounted),
-            "skipped": dict(self.skipped),
+            "already_present": dict(self.already_present),
             "notes": list(self.notes),
             "duration": round(self.duration, 3),
         }
@@ -131,6 +130,8 @@ def _check_options(dest_tags: Sequence[str], options: CopyOptions) -> tuple:
 
 
 def _where(repository: Any, reference: str = "") -> str:
+    if getattr(repository, "local", False):
+        return repository.where(reference)
     host = repository.registry.host
     if not reference:
         return f"{host}/{repository.name}"
@@ -179,12 +180,12 @@ def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Seque
         platforms=platforms,
         allow_index_rewrite=options.allow_index_rewrite,
         referrers=src.referrers if options.referrers else None,
-        present=lambda descriptor: descriptor.digest in known or dest.resolve(descriptor.digest) is not None,
+        present=lambda descriptor: descriptor.digest in known or _holds(dest, descriptor.digest),
     )
     result = CopyResult(graph.root.digest if graph.root else root.digest,
                         graph.root.media_type if graph.root else root.media_type,
                         False, dest_before, notes=list(graph.notes))
-    result.skipped["manifests"] = len(graph.present_manifests)
+    result.already_present["manifests"] = len(graph.present_manifests)
     try:
         _transfer_blobs(src, dest, graph, options, result)
         _push_manifests(dest, graph, dest_tags, options, result)
@@ -197,9 +198,22 @@ def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Seque
     return result
 
 
+def _holds(dest: Any, digest: str) -> bool:
+    """Whether ``dest`` holds the manifest ``digest`` with everything below it.
+
+    A registry accepts a manifest only once its blobs are stored, so a ``HEAD``
+    says it; a local layout holds whatever files were written, so it is asked
+    to check the whole subtree (an interrupted write can leave a manifest blob
+    whose layers are missing).
+    """
+    if getattr(dest, "local", False):
+        return bool(dest.complete(digest))
+    return dest.resolve(digest) is not None
+
+
 def _unchanged(source: Descriptor, dest_before: dict[str, str | None], note: str, started: float) -> CopyResult:
     return CopyResult(source.digest, source.media_type, False, dest_before, notes=[note],
-                      skipped={"blobs": 0, "manifests": 1, "bytes": 0}, duration=time.monotonic() - started)
+                      already_present={"blobs": 0, "manifests": 1, "bytes": 0}, duration=time.monotonic() - started)
 
 
 def _digest_of(descriptor: Descriptor | None) -> str | None:
@@ -247,7 +261,8 @@ def _transfer_blobs(src: Any, dest: Any, graph: CopyGraph, options: CopyOptions,
     blobs = sorted(graph.blobs.values(), key=lambda d: d.size or 0, reverse=True)  # biggest first: shorter tail
     if not blobs:
         return
-    mountable = src.registry.host == dest.registry.host and src.name != dest.name
+    mountable = (not getattr(src, "local", False) and not getattr(dest, "local", False)
+                 and src.registry.host == dest.registry.host and src.name != dest.name)
     stop = threading.Event()
     workers = min(options.concurrency, len(blobs))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-copy") as pool:
@@ -266,8 +281,8 @@ def _transfer_blobs(src: Any, dest: Any, graph: CopyGraph, options: CopyOptions,
     for future in futures:
         outcome: _BlobOutcome = future.result()
         if outcome.action == "skipped":
-            result.skipped["blobs"] += 1
-            result.skipped["bytes"] += outcome.size
+            result.already_present["blobs"] += 1
+            result.already_present["bytes"] += outcome.size
         elif outcome.action == "mounted":
             result.mounted.append(outcome.digest)
         else:
@@ -333,15 +348,75 @@ def select_tags(tags: Sequence[str], patterns: Sequence[str], *, skip_referrer_t
     return sorted(set(chosen))
 
 
+def _counts() -> dict:
+    return {"manifests": 0, "blobs": 0, "bytes": 0}
+
+
+@dataclass
+class MirrorResult:
+    """What a mirror did: one :class:`CopyResult` per copied tag, failures per tag, and the sums."""
+
+    changed: bool = False
+    tags: dict[str, CopyResult] = field(default_factory=dict)
+    failed: dict[str, dict] = field(default_factory=dict)
+    not_attempted: list[str] = field(default_factory=list)
+    copied: dict = field(default_factory=_counts)
+    already_present: dict = field(default_factory=_counts)
+    mounted: list[str] = field(default_factory=list)
+    dest_before: dict[str, str | None] = field(default_factory=dict)
+    dest_after: dict[str, str | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: What the user should see even when nothing failed (a pattern that selects nothing, an empty mirror).
+    warnings: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    def add(self, tag: str, outcome: CopyResult, name: str | None = None) -> None:
+        """Count one tag's copy in; ``name`` is how the tag is reported (default: the tag)."""
+        name = name or tag
+        self.tags[name] = outcome
+        self.changed = self.changed or outcome.changed
+        for key in ("manifests", "blobs", "bytes"):
+            self.copied[key] += outcome.copied[key]
+            self.already_present[key] += outcome.already_present[key]
+        self.mounted.extend(d for d in outcome.mounted if d not in self.mounted)
+        self.dest_before[name] = outcome.dest_before[tag]
+        self.dest_after[name] = outcome.digest
+
+    def merge(self, other: MirrorResult) -> None:
+        """Fold another mirror (of another repository of a bundle) into this one; names must not collide."""
+        self.changed = self.changed or other.changed
+        self.tags.update(other.tags)
+        self.failed.update(other.failed)
+        self.not_attempted.extend(other.not_attempted)
+        for key in ("manifests", "blobs", "bytes"):
+            self.copied[key] += other.copied[key]
+            self.already_present[key] += other.already_present[key]
+        self.mounted.extend(d for d in other.mounted if d not in self.mounted)
+        self.dest_before.update(other.dest_before)
+        self.dest_after.update(other.dest_after)
+        self.notes.extend(other.notes)
+        self.warnings.extend(other.warnings)
+
+    def to_dict(self) -> dict:
+        """Plain data for module results."""
+        return {
+            "changed": self.changed, "tags": {tag: r.to_dict() for tag, r in self.tags.items()},
+            "failed": dict(self.failed), "not_attempted": list(self.not_attempted),
+            "copied": dict(self.copied), "already_present": dict(self.already_present),
+            "mounted": list(self.mounted), "dest_before": dict(self.dest_before),
+            "dest_after": dict(self.dest_after), "notes": list(self.notes), "warnings": list(self.warnings),
+            "duration": round(self.duration, 3),
+        }
+
+
 def mirror_repository(src: Repository, dest: Repository, tag_patterns: Sequence[str], options: CopyOptions,
-                      keep_going: bool) -> dict:
+                      keep_going: bool, *, prefix: str = "") -> MirrorResult:
     """Copy every tag of ``src`` matching ``tag_patterns`` to the same tag in ``dest``.
 
-    Returns ``changed``, ``tags`` (tag -> :meth:`CopyResult.to_dict`),
-    ``failed`` (tag -> error data), ``not_attempted`` (tags left after a
-    failure without ``keep_going``), summed ``copied`` / ``skipped`` /
-    ``mounted``, ``dest_before`` / ``dest_after`` and ``duration``. Per-tag
-    failures are reported, not raised; the caller decides how to fail.
+    ``src`` and ``dest`` are registry repositories or local layout views.
+    Per-tag failures are reported in :attr:`MirrorResult.failed`, not raised;
+    the caller decides how to fail. ``prefix`` is put before each tag in the
+    result's keys (``team/app:`` when a bundle holds several repositories).
     """
     started = time.monotonic()
     if not tag_patterns:
@@ -349,33 +424,22 @@ def mirror_repository(src: Repository, dest: Repository, tag_patterns: Sequence[
     _check_options([], options)
     available = src.tags()
     selected = select_tags(available, tag_patterns, skip_referrer_tags=options.referrers)
-    summary: dict = {
-        "changed": False, "tags": {}, "failed": {}, "not_attempted": [],
-        "copied": {"manifests": 0, "blobs": 0, "bytes": 0}, "skipped": {"blobs": 0, "manifests": 0, "bytes": 0},
-        "mounted": [], "dest_before": {}, "dest_after": {}, "notes": [],
-        # Nothing silent (issue 13): a pattern selecting nothing, or a mirror copying nothing, is a warning.
-        "warnings": unmatched_regexes(available, tag_patterns, _where(src)),
-    }
+    summary = MirrorResult()
+    # Nothing silent (issue 13): a pattern selecting nothing, or a mirror copying nothing, is a warning.
+    summary.warnings.extend(unmatched_regexes(available, tag_patterns, _where(src)))
     if not selected:
-        summary["notes"].append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")
-        summary["warnings"].append(f"the mirror selects no tag of {_where(src)} ({len(available)} tag(s)), so "
-                                   "nothing was copied")
+        summary.notes.append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")
+        summary.warnings.append(f"the mirror selects no tag of {_where(src)} ({len(available)} tag(s)), so "
+                                "nothing was copied")
     for position, tag in enumerate(selected):
         try:
             outcome = copy_image(src, tag, dest, [tag], options)
         except RegistryError as exc:
-            summary["failed"][tag] = exc.to_dict()
+            summary.failed[prefix + tag] = exc.to_dict()
             if not keep_going:
-                summary["not_attempted"] = selected[position + 1:]
+                summary.not_attempted = [prefix + t for t in selected[position + 1:]]
                 break
             continue
-        summary["tags"][tag] = outcome.to_dict()
-        summary["changed"] = summary["changed"] or outcome.changed
-        for key in ("manifests", "blobs", "bytes"):
-            summary["copied"][key] += outcome.copied[key]
-            summary["skipped"][key] += outcome.skipped[key]
-        summary["mounted"].extend(d for d in outcome.mounted if d not in summary["mounted"])
-        summary["dest_before"][tag] = outcome.dest_before[tag]
-        summary["dest_after"][tag] = outcome.digest
-    summary["duration"] = round(time.monotonic() - started, 3)
+        summary.add(tag, outcome, prefix + tag)
+    summary.duration = time.monotonic() - started
     return summary

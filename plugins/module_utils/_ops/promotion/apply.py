@@ -186,7 +186,7 @@ def copy_source(source_repository: Repository, source_digest: str, repository: R
     return {
         **dict(result.copied),
         "mounted": len(result.mounted),
-        "skipped": dict(result.skipped),
+        "skipped": dict(result.already_present),
     }
 
 

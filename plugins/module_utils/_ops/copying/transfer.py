@@ -1,0 +1,251 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One ``registry_copy`` run: turn ``src`` / ``dest`` (registry references or local targets) into
+copy targets and run the engine, a single copy or a mirror, in any direction.
+
+Registry repositories come from the caller (``open_repository``: the module
+builds them with the user's credentials); local targets are opened here. The
+engine (:mod:`.image`) sees the same interface on both, so options, check
+mode, verification and result shapes are the same in every direction.
+
+Names in a layout (see :mod:`..._model.transport_ref`): an export writes
+``repository:tag`` (``team/app:1.0``), so one bundle holds several
+repositories; a mirror out of a bundle recreates each repository under
+``dest`` (a registry host, optionally with a path prefix).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+    NotFoundError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_ref import (
+    DOCKER_ARCHIVE,
+    OCI,
+    REF_NAME,
+    LocalRef,
+    is_local,
+    parse_local_ref,
+    split_name,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+    CopyOptions,
+    CopyResult,
+    MirrorResult,
+    copy_image,
+    mirror_repository,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (
+    OciArchive,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.docker_archive import (
+    DockerArchive,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
+    LayoutDir,
+    LayoutView,
+)
+
+OpenRepository = Callable[[Reference, str], Any]
+
+
+@dataclass
+class Transfer:
+    """What one run did: a single copy or a mirror, and how ``src`` / ``dest`` were understood."""
+
+    src: str
+    dest: str
+    copy: CopyResult | None = None
+    mirror: MirrorResult | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was (or in check mode would be) written."""
+        return bool((self.copy and self.copy.changed) or (self.mirror and self.mirror.changed))
+
+
+def open_store(ref: LocalRef) -> Any:
+    """The store behind a local target (nothing is read or created yet)."""
+    if ref.transport == OCI:
+        return LayoutDir(ref.path)
+    if ref.transport == DOCKER_ARCHIVE:
+        return DockerArchive(ref.path)
+    return OciArchive(ref.path)
+
+
+def destination_tags(src_tag: str | None, dest: Reference) -> list[str]:
+    """The tags to write in a registry: the destination's own, else the source's, else none (by digest)."""
+    if dest.digest is not None:
+        raise InvalidInputError(
+            f"dest {dest} names a digest: the destination digest is always the source's, so give a "
+            "repository, or a repository with a tag")
+    if dest.tag is not None:
+        return [dest.tag]
+    return [src_tag] if src_tag is not None else []
+
+
+def _plain_repository(side: str, ref: Reference) -> None:
+    if ref.tag is not None or ref.digest is not None:
+        raise InvalidInputError(
+            f"with tags (mirror mode) {side} must be a repository without tag or digest, got {ref}; "
+            "drop the tags option to copy a single image")
+
+
+def _only_entry(store: Any) -> tuple[LayoutView, str]:
+    """A source named by its path alone: the layout must hold exactly one image (as skopeo requires)."""
+    entries = [e for e in store.read_index().get("manifests", []) if isinstance(e, dict)
+               and "artifactType" not in e]
+    if len(entries) != 1:
+        names = sorted(str((e.get("annotations") or {}).get(REF_NAME, e.get("digest"))) for e in entries)
+        raise InvalidInputError(
+            f"{store.describe()} holds {len(entries)} images ({', '.join(names) or 'none'}): name one, "
+            f"{store.describe()}:NAME, or mirror them with the tags option")
+    entry = entries[0]
+    name = (entry.get("annotations") or {}).get(REF_NAME)
+    if isinstance(name, str):
+        repository, tag = split_name(name)
+        return LayoutView(store, repository), tag
+    return LayoutView(store, None), str(entry.get("digest"))
+
+
+def _finish(store: Any, options: CopyOptions) -> bool:
+    """Seal a local destination (an archive is written here); never in check mode."""
+    return False if options.check_mode else bool(store.finish())
+
+
+def registry_written_to(dest: str) -> str | None:
+    """The registry host a copy to ``dest`` writes to; None for a local target (a layout or an archive)."""
+    return None if is_local(dest) else Reference.parse(dest).registry
+
+
+def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository, *,
+                 tag_patterns: Sequence[str] | None = None, keep_going: bool = False) -> Transfer:
+    """Copy ``src`` to ``dest`` (or mirror with ``tag_patterns``), either side a registry or a local target."""
+    if tag_patterns is not None:
+        return _mirror(src, dest, options, open_repository, tag_patterns, keep_going)
+    src_repository: str | None
+    if is_local(src):
+        src_local = parse_local_ref(src)
+        src_store = open_store(src_local)
+        if src_local.name is not None:
+            source, src_id = LayoutView(src_store, src_local.repository), str(src_local.tag)
+        else:
+            source, src_id = _only_entry(src_store)
+        by_digest = src_id.startswith("sha") and ":" in src_id
+        src_repository, src_tag = source.repository, (None if by_digest else src_id)
+        src_text = str(src_local)
+    else:
+        src_ref = Reference.parse(src)
+        source, src_id = open_repository(src_ref, "src"), src_ref.identifier
+        src_repository, src_tag, src_text = src_ref.repository, src_ref.tag, str(src_ref)
+    if is_local(dest):
+        dest_local = parse_local_ref(dest)
+        store = open_store(dest_local)
+        if dest_local.name is not None:
+            target, tags = LayoutView(store, dest_local.repository), [str(dest_local.tag)]
+        elif src_tag is not None:
+            target, tags = LayoutView(store, src_repository), [src_tag]
+        else:
+            raise InvalidInputError(
+                f"{src} has no tag to name the image by in {dest_local}: give a name, {dest_local}:NAME "
+                "(a tag, or repository:tag)")
+        if dest_local.transport == DOCKER_ARCHIVE and target.repository is None:
+            raise InvalidInputError(
+                f"{dest_local}: a docker archive names images repository:tag (docker load needs it), not a bare "
+                f"tag: write {dest_local.transport}:{dest_local.path}:REPOSITORY:{tags[0]}")
+        result = copy_image(source, src_id, target, tags, options)
+        if _finish(store, options):
+            result.changed = True
+        result.notes.extend(getattr(store, "notes", []))
+        return Transfer(src_text, str(dest_local), copy=result)
+    dest_ref = Reference.parse(dest)
+    tags = destination_tags(src_tag, dest_ref)
+    result = copy_image(source, src_id, open_repository(dest_ref, "dest"), tags, options)
+    return Transfer(src_text, str(dest_ref), copy=result)
+
+
+def _repositories(store: Any) -> list[str | None]:
+    found: set[str | None] = set()
+    for entry in store.read_index().get("manifests", []):
+        name = (entry.get("annotations") or {}).get(REF_NAME) if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            try:
+                found.add(split_name(name)[0])
+            except InvalidInputError:
+                continue
+    return sorted(found, key=lambda r: r or "")
+
+
+def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository,
+            tag_patterns: Sequence[str], keep_going: bool) -> Transfer:
+    dest_store = None
+    if is_local(dest):
+        dest_local = parse_local_ref(dest)
+        if dest_local.name is not None:
+            raise InvalidInputError(f"with tags (mirror mode) dest must be a layout or archive without a name, got "
+                                    f"{dest_local}: every tag keeps its own name, repository:tag")
+        dest_store = open_store(dest_local)
+        dest_text = str(dest_local)
+    if not is_local(src):
+        src_ref = Reference.parse(src)
+        _plain_repository("src", src_ref)
+        source = open_repository(src_ref, "src")
+        if dest_store is not None:
+            target = LayoutView(dest_store, src_ref.repository)
+        else:
+            dest_ref = Reference.parse(dest)
+            _plain_repository("dest", dest_ref)
+            target, dest_text = open_repository(dest_ref, "dest"), str(dest_ref)
+        summary = mirror_repository(source, target, tag_patterns, options, keep_going)
+        if dest_store is not None and _finish(dest_store, options):
+            summary.changed = True
+        return Transfer(str(src_ref), dest_text, mirror=summary)
+
+    src_local = parse_local_ref(src)
+    if src_local.name is not None:
+        raise InvalidInputError(f"with tags (mirror mode) src must be a layout or archive without a name, got "
+                                f"{src_local}: drop the name, or drop tags to copy that one image")
+    src_store = open_store(src_local)
+    repositories = _repositories(src_store)
+    if not repositories:
+        raise NotFoundError(f"{src_local} holds no named image to mirror", status=404)
+    summary = MirrorResult()
+    warnings: list[str] = []
+    named = [r for r in repositories if r is not None]
+    if dest_store is None and not named:
+        dest_ref = Reference.parse(dest)
+        _plain_repository("dest", dest_ref)
+        summary = mirror_repository(LayoutView(src_store, None), open_repository(dest_ref, "dest"), tag_patterns,
+                                    options, keep_going)
+        return Transfer(str(src_local), str(dest_ref), mirror=summary)
+    if dest_store is None:
+        dest_text = dest.rstrip("/")
+        if None in repositories:
+            warnings.append(
+                f"{src_local} also holds images named by a bare tag; they were not restored (their repository is "
+                f"unknown): copy each with src {src_local}:TAG and a dest repository")
+    for repository in repositories:
+        if dest_store is None and repository is None:
+            continue
+        if dest_store is not None:
+            target = LayoutView(dest_store, repository)
+        else:
+            target = open_repository(Reference.parse(f"{dest_text}/{repository}"), "dest")
+        part = mirror_repository(LayoutView(src_store, repository), target, tag_patterns, options, keep_going,
+                                 prefix=f"{repository}:" if repository else "")
+        summary.merge(part)
+        if part.failed and not keep_going:
+            break
+    if dest_store is not None and _finish(dest_store, options):
+        summary.changed = True
+    summary.notes.extend(warnings)
+    return Transfer(str(src_local), dest_text, mirror=summary, warnings=warnings)
