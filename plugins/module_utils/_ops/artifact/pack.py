@@ -15,7 +15,7 @@ import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
