@@ -94,11 +94,12 @@ def fetch_source(repository: Repository, digest: str) -> Manifest:
 
 
 #: How long to wait after the last tag write before reading the tags back, as a multiple of the time
-#: this task took from its last guard read to the end of its write. A rival writer that read the guard
-#: before our write landed sends its own write within about that gap (same API, similar network), so
-#: waiting twice as long lets the read-back see it. Measured with tests/integration/test_races.py: see
+#: this task took from its last guard read to the end of its write (two requests). A rival promotion
+#: that read the guard before our write landed sends its write within about that gap; a rival untag
+#: with the dummy-manifest method needs about three requests after its read. Three times our gap
+#: lets the read-back see either. Measured with tests/integration/test_races.py: see
 #: docs/guide_parallel.md for the window with and without it.
-SETTLE_FACTOR = 2.0
+SETTLE_FACTOR = 3.0
 
 #: Bounds of that wait in seconds: the floor covers scheduler jitter on a busy controller (two
 #: ansible-playbook processes on two cores), the ceiling keeps a slow registry from stalling a play.
@@ -216,18 +217,31 @@ def apply_promotion(
         removed = [change.tag for change in plan.changes if change.changed]
         _read_back(repository, plan, removed, _settle(settle, gap), sleep)
         return {tag: METHOD_MANIFEST_DELETE for tag in removed}
+    read = plan.before()
     for tag in plan.tags_to_write:
         started = time.monotonic()
         now = _now(repository, tag)
         if now is None:
-            methods[tag] = None  # removed by someone else meanwhile: the desired state holds
+            # Removed by someone else meanwhile, or read while a rival rewrote it (Distribution
+            # rewrites a tag's link in place): the read-back tells which.
+            methods[tag] = None
+            written.append(tag)
             continue
         _guard_before_write(plan, tag, now, written)
+        if now != read[tag]:
+            # Someone promoted it since this task read it: a removal must not destroy a
+            # promotion it never saw (retention's untag skips such a tag for the same reason).
+            raise ConflictError(
+                f"lost a race on tag {tag!r}: it pointed to {_render(read[tag])} when this task read it and now "
+                f"points to {_render(now)}; another writer moved it meanwhile, so it was not removed"
+                + (f" (already removed: {', '.join(written)})" if written else "")
+                + ". Read it again and decide before retrying",
+                detail={"lost": {tag: now}, "written": list(written)})
         try:
             methods[tag] = repository.delete_tag(tag)
-            written.append(tag)
         except NotFoundError:
-            methods[tag] = None  # removed by someone else meanwhile: the desired state holds
+            methods[tag] = None  # removed by someone else meanwhile: the read-back confirms it
+        written.append(tag)
         gap = max(gap, time.monotonic() - started)
     _read_back(repository, plan, written, _settle(settle, gap), sleep)
     return methods
