@@ -14,23 +14,50 @@ import os
 import random
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+    Registry,
+    Repository,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    TransportOptions,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    ConflictError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    Reference,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+    CopyOptions,
+    mirror_repository,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import (
+    apply as promotion_apply,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import (
+    promote,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
+    CHANGED_SINCE_PLAN,
+    apply_plan,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
+    plan_retention,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
+    build_policy,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
+    prune,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
+    collect_snapshot,
+)
 
-from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
-from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError
-from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import CopyOptions, mirror_repository
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import apply as promotion_apply
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import promote
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import CHANGED_SINCE_PLAN, apply_plan
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import plan_retention
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
 from tests.rig.race import Outcome, ScenarioSummary, Verdict, run_scenario
@@ -64,7 +91,7 @@ def complete(reg: RigRegistry, repository: str, reference: str) -> bool:
 
 
 def report(summary: ScenarioSummary) -> ScenarioSummary:
-    print(summary.line())  # noqa: T201 - the harness's one-line summary per scenario
+    print(summary.line())
     return summary
 
 
@@ -371,7 +398,7 @@ def test_a_tag_pushed_onto_a_later_group_while_an_earlier_one_is_deleted(plain_r
     reg = plain_registry
     state = staged_prune(reg, "race/between")
     repo = client(reg, "race/between")
-    plan = plan_retention(collect_snapshot(repo), build_policy(DEV_OLD), datetime.now(timezone.utc))
+    plan = plan_retention(collect_snapshot(repo), build_policy(DEV_OLD), datetime.now(UTC))
     first, second = sorted(state["doomed"])[:2]
     image = state["doomed"][second]
     real_delete = repo.delete_manifest
