@@ -106,6 +106,10 @@ MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
 UNTAG_ANNOTATION = "io.ocireg.registry.untag"
 UNTAG_ARTIFACT_TYPE = "application/vnd.ocireg.untag.v1"
 TAG_DELETE_METHODS = ("auto", "tag_delete", "dummy_manifest")
+# Error codes of a manifest PUT that met a link file another writer was rewriting (see _put_manifest),
+# and the pause before the one retry: long enough for a local write to finish, short next to a copy.
+_RELINK_CODES = frozenset({"DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"})
+_RELINK_PAUSE = 0.05
 _RANGE_START = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$")
 
 
@@ -282,9 +286,7 @@ class Repository:
                 f"refusing to push a manifest to {self._display(reference)}: its bytes hash to {digest}",
                 detail={"expected": reference, "actual": digest})
         what = f"push manifest {self._display(reference)}"
-        response = self.transport.request(
-            "PUT", self._path("manifests", reference), data=raw, headers={"Content-Type": media_type},
-            scopes=self._push, ok=(201,), operation=what)
+        response = self._put_manifest(reference, raw, media_type, what)
         reported = _header_digest(response)
         if reported is not None and reported != digest and \
                 _manifest_digest(raw, media_type, reported.partition(":")[0]) != reported:
@@ -296,6 +298,27 @@ class Repository:
             if manifest.subject is not None:
                 self.put_referrer_fallback(manifest.subject.digest, refs.referrer_descriptor(manifest))
         return digest
+
+    def _put_manifest(self, reference: str, raw: bytes, media_type: str, what: str) -> Any:
+        """The ``PUT``, sent once more after a pause when the registry names a blob or child it just had.
+
+        Distribution's filesystem storage rewrites a link file in place (truncate, then write)
+        whenever a blob or manifest is pushed again; a manifest ``PUT`` that validates its
+        references at that instant reads an empty link and answers 400 ``DIGEST_INVALID`` /
+        ``MANIFEST_BLOB_UNKNOWN``. Two mirrors of one image into one repository hit it (see
+        tests/integration/test_races.py). Callers push a manifest only after its blobs and children
+        are present, so a second refusal is real and is raised.
+        """
+        for attempt in range(2):
+            try:
+                return self.transport.request(
+                    "PUT", self._path("manifests", reference), data=raw, headers={"Content-Type": media_type},
+                    scopes=self._push, ok=(201,), operation=what)
+            except RegistryError as err:
+                if attempt or err.status != 400 or err.code not in _RELINK_CODES:
+                    raise
+                self.registry.options.sleep(_RELINK_PAUSE)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def delete_manifest(self, digest: str, *, subject: str | None = None) -> None:
         """``DELETE`` a manifest by digest (every tag pointing at it goes with it).

@@ -9,7 +9,8 @@ call a module makes: read, plan, apply (or not, in check mode), and return plain
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,11 +93,81 @@ def fetch_source(repository: Repository, digest: str) -> Manifest:
     return manifest
 
 
+#: How long to wait after the last tag write before reading the tags back, as a multiple of the time
+#: this task took from its last guard read to the end of its write (two requests). A rival promotion
+#: that read the guard before our write landed sends its write within about that gap; a rival untag
+#: with the dummy-manifest method needs about three requests after its read. Three times our gap
+#: lets the read-back see either. Measured with tests/integration/test_races.py: see
+#: docs/guide_parallel.md for the window with and without it.
+SETTLE_FACTOR = 3.0
+
+#: Bounds of that wait in seconds: the floor covers scheduler jitter on a busy controller (two
+#: ansible-playbook processes on two cores), the ceiling keeps a slow registry from stalling a play.
+SETTLE_MIN = 0.05
+SETTLE_MAX = 2.0
+
+
+def _render(digest: str | None) -> str:
+    return digest if digest is not None else "absent"
+
+
+def _now(repository: Repository, tag: str) -> str | None:
+    descriptor = repository.resolve(tag)
+    return descriptor.digest if descriptor is not None else None
+
+
+def _guard_before_write(plan: PromotionPlan, tag: str, now: str | None, written: Sequence[str]) -> None:
+    """Re-check the compare-and-swap guard on the value read right before the write.
+
+    The plan was made from an earlier read; a rival may have moved the tag since. With
+    ``expected_digest`` set, a tag that no longer holds the expected value is not written.
+    """
+    if plan.expected_digest is None:
+        return
+    wanted = None if plan.expected_digest == ABSENT else plan.expected_digest
+    if now == wanted:
+        return
+    done = f" (already written: {', '.join(written)})" if written else ""
+    raise ConflictError(
+        f"lost a race on tag {tag!r}: it now points to {_render(now)}, no longer to the expected "
+        f"{plan.expected_digest}; another writer moved it after this task read it, so it was not written{done}. "
+        "Read the current digest again and decide before retrying",
+        detail={"lost": {tag: now}, "written": list(written)})
+
+
+def _read_back(repository: Repository, plan: PromotionPlan, written: Sequence[str],
+               settle: float, sleep: Callable[[float], None]) -> None:
+    """After the writes, wait ``settle`` seconds and check every written tag still holds what was written.
+
+    The registry has no conditional write: a rival that passed its own guard before our write
+    landed overwrites it. Reading back turns that silent loss into a failure naming the digest
+    now there, so a task never reports a promotion (or removal) that did not stick.
+    """
+    if not written:
+        return
+    if settle > 0:
+        sleep(settle)
+    wanted = plan.digest if plan.state == PRESENT else None
+    now = read_tags(repository, written)
+    lost = {tag: digest for tag, digest in now.items() if digest != wanted}
+    if not lost:
+        return
+    listed = "; ".join(f"{tag!r} now points to {_render(digest)}" for tag, digest in lost.items())
+    what = f"set to {plan.digest}" if plan.state == PRESENT else "removed"
+    raise ConflictError(
+        f"lost a race: this task {what} the tags {', '.join(written)}, but another writer changed them right "
+        f"after: {listed}. The registry holds the other writer's value; read the current digest again and decide "
+        "before retrying (serialize writers of the same tag: see the guide on running in parallel)",
+        detail={"lost": lost, "written": list(written), "after": now})
+
+
 def apply_promotion(
     plan: PromotionPlan,
     repository: Repository,
     *,
     manifest: Manifest | None = None,
+    settle: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, str | None]:
     """Perform the writes of ``plan`` on ``repository``; return tag -> method used (absent) or None.
 
@@ -107,30 +178,80 @@ def apply_promotion(
     with ``delete_manifest``, the digests are deleted (every tag pointing at
     them goes with them). A blocked plan raises :class:`ConflictError` before
     any request.
+
+    Concurrent writers: each tag is read again right before its write and the
+    ``expected_digest`` guard re-checked on that read; after the writes, once
+    ``settle`` seconds have passed (default: :data:`SETTLE_FACTOR` times the
+    read-to-write time, within :data:`SETTLE_MIN`..:data:`SETTLE_MAX`), every
+    written tag is read back. Either check failing raises
+    :class:`ConflictError` ("lost a race", ``detail['lost']``: tag -> digest
+    now there), so success is only reported for writes that stuck.
     """
     if plan.blocked:
         raise ConflictError(blocked_message(plan, repository_name=getattr(repository, "name", "")),
                             detail={"violations": list(plan.violations)})
     methods: dict[str, str | None] = {}
+    written: list[str] = []
+    gap = 0.0
     if plan.state == PRESENT:
         if plan.tags_to_write and (manifest is None or manifest.digest != plan.digest):
             raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
         for tag in plan.tags_to_write:
-            # The manifest already lives in this repository (by digest), so its
-            # referrers are registered; do not touch the fallback index again.
-            repository.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
+            started = time.monotonic()
+            now = _now(repository, tag)
+            if now != plan.digest:
+                _guard_before_write(plan, tag, now, written)
+                # The manifest already lives in this repository (by digest), so its
+                # referrers are registered; do not touch the fallback index again.
+                repository.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
+            gap = max(gap, time.monotonic() - started)
+            written.append(tag)
             methods[tag] = None
+        _read_back(repository, plan, written, _settle(settle, gap), sleep)
         return methods
     if plan.delete_digests:
         for digest in plan.delete_digests:
+            started = time.monotonic()
             repository.delete_manifest(digest)
-        return {change.tag: METHOD_MANIFEST_DELETE for change in plan.changes if change.changed}
+            gap = max(gap, time.monotonic() - started)
+        removed = [change.tag for change in plan.changes if change.changed]
+        _read_back(repository, plan, removed, _settle(settle, gap), sleep)
+        return {tag: METHOD_MANIFEST_DELETE for tag in removed}
+    read = plan.before()
     for tag in plan.tags_to_write:
+        started = time.monotonic()
+        now = _now(repository, tag)
+        if now is None:
+            # Removed by someone else meanwhile, or read while a rival rewrote it (Distribution
+            # rewrites a tag's link in place): the read-back tells which.
+            methods[tag] = None
+            written.append(tag)
+            continue
+        _guard_before_write(plan, tag, now, written)
+        if now != read[tag]:
+            # Someone promoted it since this task read it: a removal must not destroy a
+            # promotion it never saw (retention's untag skips such a tag for the same reason).
+            raise ConflictError(
+                f"lost a race on tag {tag!r}: it pointed to {_render(read[tag])} when this task read it and now "
+                f"points to {_render(now)}; another writer moved it meanwhile, so it was not removed"
+                + (f" (already removed: {', '.join(written)})" if written else "")
+                + ". Read it again and decide before retrying",
+                detail={"lost": {tag: now}, "written": list(written)})
         try:
             methods[tag] = repository.delete_tag(tag)
         except NotFoundError:
-            methods[tag] = None  # removed by someone else meanwhile: the desired state holds
+            methods[tag] = None  # removed by someone else meanwhile: the read-back confirms it
+        written.append(tag)
+        gap = max(gap, time.monotonic() - started)
+    _read_back(repository, plan, written, _settle(settle, gap), sleep)
     return methods
+
+
+def _settle(settle: float | None, gap: float) -> float:
+    """The wait before the read-back: ``settle`` when given, else scaled from the measured gap."""
+    if settle is not None:
+        return settle
+    return min(max(SETTLE_FACTOR * gap, SETTLE_MIN), SETTLE_MAX)
 
 
 @dataclass(frozen=True)
@@ -252,7 +373,11 @@ def promote(
     if check_mode or not plan.changed:
         result["method"] = _planned_method(plan, repository)
         return result
-    methods = apply_promotion(plan, repository, manifest=manifest)
+    try:
+        methods = apply_promotion(plan, repository, manifest=manifest)
+    except ConflictError as err:
+        # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
+        raise ConflictError(err.message, detail={**result, **(err.detail or {})}) from None
     if state == ABSENT:
         used = sorted({m for m in methods.values() if m})
         result["method"] = used[0] if len(used) == 1 else ("mixed" if used else None)

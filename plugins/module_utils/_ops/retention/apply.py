@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
+    DigestMismatchError,
     InvalidInputError,
     NotFoundError,
     RegistryError,
@@ -256,7 +257,7 @@ class _RepositoryApply:
         self.planned_removals |= {t for e in self.entries if e.action == ACTION_UNTAG for t in e.untag_tags}
 
     def run(self) -> None:
-        live = self.live_tags()
+        live = self.live = self.live_tags()
         blocked = self.blocked_groups(live)
         try:
             for index, group in enumerate(self.groups):
@@ -354,16 +355,65 @@ class _RepositoryApply:
             self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN,
                        f"not deleted: {why} since the plan was made; run again to plan from the new state")
 
+    def fresh_tags(self, known: Iterable[str]) -> dict[str, str]:
+        """Every tag as it is right now, read in the order that leaves the shortest windows before a delete.
+
+        The tags already known are read first (a tag moved onto a doomed digest shows in its
+        HEAD), then the tag list, last, so a tag created meanwhile is seen up to one round trip
+        before the DELETE; only names new in that list are read after it.
+        """
+        known = sorted(known)
+        heads = resolve_tags(self.repo, known, self.max_concurrency)
+        try:
+            names = set(self.repo.tags())
+        except NotFoundError:
+            return {}
+        heads.update(resolve_tags(self.repo, sorted(names - set(known)), self.max_concurrency))
+        return {tag: digest for tag, digest in heads.items() if tag in names}
+
+    def late_arrivals(self, group: Sequence[PlanEntry], rounds: int = 3) -> str | None:
+        """List the tags once more right before the DELETE; a name new since :meth:`fresh_tags` is read.
+
+        The list is one request, so a tag created on the group's digests later than this
+        leaves a window of one round trip (the measured residual, docs/guide_parallel.md).
+        While new names keep arriving the list is read again, a few ``rounds`` at most; a
+        repository still changing after that is left for the next run.
+        """
+        doomed = {e.digest for e in group}
+        for _ in range(rounds):
+            try:
+                names = set(self.repo.tags())
+            except NotFoundError:
+                return None
+            new = sorted(names - set(self.live))
+            if not new:
+                return None
+            found = resolve_tags(self.repo, new, self.max_concurrency)
+            self.live.update(found)
+            for tag, digest in found.items():
+                if digest in doomed or (attached_subject(tag, doomed) or ("",))[0] in doomed:
+                    return f"tag {tag} was created on {digest}, which the plan deletes,"
+            why = self.blocked_groups(self.live).get(self.group_of[group[0].digest])
+            if why is not None:
+                return why
+        return "tags kept arriving while it was about to be deleted,"
+
     def delete_group(self, group: Sequence[PlanEntry]) -> None:
-        """Re-resolve every tag the plan ties to the group, then delete its digests in reference order."""
-        for entry in group:
-            for tag in entry.tags:
-                descriptor = self.repo.resolve(tag)
-                now = None if descriptor is None else descriptor.digest
-                if now != entry.digest:
-                    self.skip_group(group, f"tag {tag} pointed at {entry.digest} when planned and now points at "
-                                           f"{now or 'nowhere (removed)'}")
-                    return
+        """Read every tag again (:meth:`fresh_tags`), then delete the group's digests in reference order.
+
+        The whole :meth:`blocked_groups` check runs on that read, just before the group's first
+        DELETE: a tag of the plan that moved away, and a tag pushed or moved onto one of the
+        group's digests (or onto a new manifest that references one) since the plan, each skip
+        the whole group. Distribution deletes every tag pointing at a deleted manifest, so this
+        read is what keeps a concurrent push's image.
+        """
+        self.live = self.fresh_tags(set(self.live) | {t for e in group for t in e.tags})
+        why = self.blocked_groups(self.live).get(self.group_of[group[0].digest])
+        if why is None and not self.check_mode:
+            why = self.late_arrivals(group)
+        if why is not None:
+            self.skip_group(group, why)
+            return
         removed_with_group = {t for e in group for t in e.tags}
         for entry in group:
             fallback_update = None
@@ -377,6 +427,14 @@ class _RepositoryApply:
                     self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN,
                                "not deleted: someone else deleted it since the plan was made")
                     continue
+                except DigestMismatchError:
+                    # Distribution answers 400 DIGEST_INVALID when its DELETE reads a tag link a
+                    # concurrent push is rewriting: report what the registry holds now, truthfully.
+                    if self.repo.resolve(entry.digest) is not None:
+                        self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN,
+                                   "not deleted: the registry refused the delete while a push rewrote its tags; "
+                                   "run again to plan from the new state")
+                        continue
                 if fallback_update is not None:
                     subject = attached_subject(fallback_update, self.known | set(self.before.values()))
                     if subject is not None:

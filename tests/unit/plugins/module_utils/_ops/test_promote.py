@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import apply_promotion
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import SETTLE_MIN, apply_promotion
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     ABSENT,
     TagChange,
@@ -265,23 +266,46 @@ class NoRepository:
 
 
 class RecordingRepository:
-    """Records the write calls apply_promotion makes."""
+    """A registry in memory (tag -> digest) that records the write calls apply_promotion makes.
+
+    ``rival`` (tag -> digest) is written by "another task" right after this one's next write
+    to that tag: the lost-race case the read-back must catch.
+    """
 
     name = "team/app"
 
-    def __init__(self) -> None:
+    def __init__(self, tags: dict[str, str | None] | None = None, rival: dict[str, str | None] | None = None) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.state = {t: d for t, d in (tags or {}).items() if d is not None}
+        self.rival = dict(rival or {})
+
+    def _rival_writes(self, tag: str) -> None:
+        if tag in self.rival:
+            rival = self.rival.pop(tag)
+            if rival is None:
+                self.state.pop(tag, None)
+            else:
+                self.state[tag] = rival
+
+    def resolve(self, reference):
+        found = self.state.get(reference)
+        return None if found is None else SimpleNamespace(digest=found)
 
     def push_manifest(self, reference, raw, media_type, *, update_referrers=True):
         self.calls.append(("push_manifest", reference))
+        self.state[reference] = digest(raw.decode())
+        self._rival_writes(reference)
         return digest(raw.decode())
 
     def delete_tag(self, tag, method="auto"):
         self.calls.append(("delete_tag", tag))
+        self.state.pop(tag, None)
+        self._rival_writes(tag)
         return "dummy_manifest"
 
     def delete_manifest(self, digest_, *, subject=None):
         self.calls.append(("delete_manifest", digest_))
+        self.state = {t: d for t, d in self.state.items() if d != digest_}
 
 
 class FakeManifest:
@@ -298,9 +322,10 @@ def test_apply_refuses_a_blocked_plan_before_any_call() -> None:
 
 
 def test_apply_present_puts_only_the_tags_that_move() -> None:
-    repo = RecordingRepository()
-    plan = plan_promotion({"prod": D1, "stable": D2, "new": None}, source_digest=D2)
-    apply_promotion(plan, repo, manifest=FakeManifest("two"))
+    current = {"prod": D1, "stable": D2, "new": None}
+    repo = RecordingRepository(current)
+    plan = plan_promotion(current, source_digest=D2)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
     assert repo.calls == [("push_manifest", "prod"), ("push_manifest", "new")]
 
 
@@ -311,13 +336,13 @@ def test_apply_present_needs_the_planned_manifest() -> None:
 
 
 def test_apply_absent_untags_or_deletes_manifests() -> None:
-    repo = RecordingRepository()
-    methods = apply_promotion(plan_promotion({"a": D1, "b": None}, state=ABSENT), repo)
+    repo = RecordingRepository({"a": D1, "b": None})
+    methods = apply_promotion(plan_promotion({"a": D1, "b": None}, state=ABSENT), repo, settle=0)
     assert repo.calls == [("delete_tag", "a")] and methods == {"a": "dummy_manifest"}
 
-    repo = RecordingRepository()
+    repo = RecordingRepository({"a": D1, "b": D1})
     plan = plan_promotion({"a": D1, "b": D1}, state=ABSENT, delete_manifest=True, repository_tags={"a": D1, "b": D1})
-    methods = apply_promotion(plan, repo)
+    methods = apply_promotion(plan, repo, settle=0)
     assert repo.calls == [("delete_manifest", D1)]
     assert methods == {"a": "manifest_delete", "b": "manifest_delete"}
 
@@ -328,17 +353,58 @@ def test_property_applied_writes_are_exactly_the_plan(
 ) -> None:
     plan = plan_promotion(current, state=ABSENT if absent else "present", source_digest=source,
                           expected_digest=expected)
-    repo = RecordingRepository()
+    repo = RecordingRepository(current)
     manifest = next(FakeManifest(str(i)) for i in range(4) if digest(str(i)) == source)
     if plan.blocked:
         with pytest.raises(ConflictError):
-            apply_promotion(plan, repo, manifest=manifest)
+            apply_promotion(plan, repo, manifest=manifest, settle=0)
         assert repo.calls == []
         return
-    apply_promotion(plan, repo, manifest=manifest)
+    apply_promotion(plan, repo, manifest=manifest, settle=0)
     assert [call[1] for call in repo.calls] == list(plan.tags_to_write)
     assert [tag for tag, before in current.items() if before == plan.after()[tag]] == \
         [tag for tag in current if tag not in plan.tags_to_write]
+
+
+def test_a_rival_write_right_after_ours_is_reported_as_a_lost_race() -> None:
+    # The rival passed its guard before our PUT landed and overwrote it: the read-back sees it.
+    repo = RecordingRepository({"prod": D1}, rival={"prod": D3})
+    plan = plan_promotion({"prod": D1}, source_digest=D2, expected_digest=D1)
+    slept: list[float] = []
+    with pytest.raises(ConflictError, match=f"lost a race.*'prod' now points to {D3}") as caught:
+        apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0.25, sleep=slept.append)
+    assert caught.value.detail["lost"] == {"prod": D3}
+    assert slept == [0.25]
+
+
+def test_the_guard_is_read_again_right_before_each_write() -> None:
+    # Planned from prod -> D1, but a rival moved it to D3 before our write: nothing is written.
+    repo = RecordingRepository({"prod": D3})
+    plan = plan_promotion({"prod": D1}, source_digest=D2, expected_digest=D1)
+    with pytest.raises(ConflictError, match=f"lost a race on tag 'prod': it now points to {D3}"):
+        apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert repo.calls == [] and repo.state == {"prod": D3}
+
+
+def test_an_unguarded_write_overwrites_a_rival_but_still_reads_back() -> None:
+    repo = RecordingRepository({"prod": D3})
+    plan = plan_promotion({"prod": D1}, source_digest=D2)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert repo.state == {"prod": D2}
+
+
+def test_an_untag_undone_by_a_rival_promotion_is_a_lost_race() -> None:
+    repo = RecordingRepository({"prod": D1}, rival={"prod": D2})
+    with pytest.raises(ConflictError, match=f"removed the tags prod.*'prod' now points to {D2}"):
+        apply_promotion(plan_promotion({"prod": D1}, state=ABSENT), repo, settle=0)
+
+
+def test_the_default_settle_scales_with_the_measured_gap_within_bounds() -> None:
+    slept: list[float] = []
+    repo = RecordingRepository({"prod": D1})
+    apply_promotion(plan_promotion({"prod": D1}, source_digest=D2), repo, manifest=FakeManifest("two"),
+                    sleep=slept.append)
+    assert slept == [SETTLE_MIN]  # an in-memory write takes microseconds: the floor applies
 
 
 # -- results and summaries ----------------------------------------------------------------

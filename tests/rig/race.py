@@ -1,0 +1,152 @@
+"""A race harness: start N operations at the same moment, many times, and judge what each reported.
+
+A *scenario* is three callables:
+
+``setup(trial) -> state``
+    Prepares a fresh registry state for one trial (usually its own repository, so trials never
+    share tags) and returns whatever the racers and the judge need.
+``racers(state) -> [(name, callable)]``
+    The operations to race. Each runs in its own thread; they are released together by a
+    barrier, then each sleeps a random delay in ``[0, jitter)`` (seeded, so a failing run can be
+    repeated) before it starts. A racer's return value is its *report*; an exception is a report
+    too (``Outcome.error``).
+``judge(state, outcomes) -> Verdict``
+    Reads what the registry holds afterwards and says which reports disagree with it, in words.
+
+:func:`run_scenario` repeats a scenario for a bounded number of trials and returns a
+:class:`ScenarioSummary` whose :meth:`~ScenarioSummary.line` is the one-line summary the tests
+print (``race[NAME]: T trials, D with a report that disagrees with the registry, ...``).
+
+Racers can be threads calling the ``_ops`` functions directly (fast: many trials per second) or
+threads that each run a real ``ansible-playbook`` through :class:`tests.rig.playbook.PlaybookRunner`
+(real processes, so no shared interpreter lock between the racers; a few trials only).
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Outcome:
+    """What one racer reported: its return value, or the exception it raised, and when it ran."""
+
+    name: str
+    value: Any = None
+    error: BaseException | None = None
+    delay: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the racer reported success (returned instead of raising)."""
+        return self.error is None
+
+
+@dataclass
+class Verdict:
+    """The judge's reading of one trial: disagreements in words, plus named counters."""
+
+    disagreements: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class TrialRecord:
+    """One trial: what every racer reported and what the judge found."""
+
+    index: int
+    outcomes: list[Outcome]
+    verdict: Verdict
+
+
+@dataclass
+class ScenarioSummary:
+    """Every trial of a scenario and the totals the tests assert on."""
+
+    name: str
+    trials: list[TrialRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def disagreeing_trials(self) -> int:
+        """Trials where at least one racer's report disagrees with the final registry state."""
+        return sum(1 for t in self.trials if t.verdict.disagreements)
+
+    def count(self, key: str) -> int:
+        """A judge counter summed over the trials (trials that did not set it count 0)."""
+        return sum(t.verdict.counts.get(key, 0) for t in self.trials)
+
+    def keys(self) -> list[str]:
+        """Every counter name a judge set, in first-seen order."""
+        seen: dict[str, None] = {}
+        for trial in self.trials:
+            seen.update(dict.fromkeys(trial.verdict.counts))
+        return list(seen)
+
+    def line(self) -> str:
+        """The summary line: trials, disagreeing trials, then every counter."""
+        counters = ", ".join(f"{key}={self.count(key)}" for key in self.keys())
+        return (f"race[{self.name}]: {len(self.trials)} trials, {self.disagreeing_trials} with a report that "
+                f"disagrees with the registry; {counters} ({self.seconds:.1f}s)")
+
+    def explain(self) -> str:
+        """Every disagreement with its trial and the racers' reports, for assertion messages."""
+        lines = [self.line()]
+        for trial in self.trials:
+            for text in trial.verdict.disagreements:
+                lines.append(f"  trial {trial.index}: {text}")
+                for outcome in trial.outcomes:
+                    error = outcome.error
+                    cause = getattr(error, "cause", None)
+                    shown = (f"error {type(error).__name__}{f' (cause {type(cause).__name__})' if cause else ''}: "
+                             f"{error}" if error is not None else f"ok {outcome.value!r}")
+                    lines.append(f"    {outcome.name} (+{outcome.delay * 1000:.1f} ms): {shown[:300]}")
+        return "\n".join(lines)
+
+
+Racer = tuple[str, Callable[[], Any]]
+
+
+def race(racers: Sequence[Racer], *, jitter: float, rng: random.Random) -> list[Outcome]:
+    """Run the racers in threads released together, each after its own random delay; wait for all."""
+    outcomes = [Outcome(name, delay=rng.uniform(0, jitter)) for name, _ in racers]
+    barrier = threading.Barrier(len(racers))
+
+    def run(outcome: Outcome, call: Callable[[], Any]) -> None:
+        barrier.wait()
+        time.sleep(outcome.delay)
+        outcome.started = time.monotonic()
+        try:
+            outcome.value = call()
+        except BaseException as exc:  # noqa: BLE001 - every failure is a report to judge
+            outcome.error = exc
+        outcome.finished = time.monotonic()
+
+    threads = [threading.Thread(target=run, args=(outcome, call), daemon=True)
+               for outcome, (_, call) in zip(outcomes, racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    return outcomes
+
+
+def run_scenario(name: str, *, trials: int, setup: Callable[[int], Any],
+                 racers: Callable[[Any], Sequence[Racer]], judge: Callable[[Any, list[Outcome]], Verdict],
+                 jitter: float = 0.005, seed: int = 20) -> ScenarioSummary:
+    """Run ``trials`` trials of a scenario (see the module docstring) and return the summary."""
+    rng = random.Random(f"{name}:{seed}")
+    summary = ScenarioSummary(name)
+    started = time.monotonic()
+    for index in range(trials):
+        state = setup(index)
+        outcomes = race(racers(state), jitter=jitter, rng=rng)
+        summary.trials.append(TrialRecord(index, outcomes, judge(state, outcomes)))
+    summary.seconds = time.monotonic() - started
+    return summary
