@@ -56,23 +56,17 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
     )
 
 
-
-
-
 #: The skip reason the apply step adds to the planner's.
 CHANGED_SINCE_PLAN = "changed_since_plan"
-
 
 
 #: Skip reason when the registry refuses to remove a tag at apply time.
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 
 
-
 #: Cascade relations where the owned digest is about its owner (a referrer names its subject, a
 #: fallback index lists the subject's referrers): it goes first. For "child" the owner goes first.
 _POINTS_AT_OWNER = frozenset({"referrer", "signature", "attestation", "sbom", "referrers_index"})
-
 
 
 @dataclass
@@ -100,7 +94,6 @@ class ApplyResult:
         return out
 
 
-
 class ApplyError(RegistryError):
     """A write failed part-way through a plan; ``applied`` lists what was done before it."""
 
@@ -119,7 +112,6 @@ class ApplyError(RegistryError):
         return data
 
 
-
 def check_violations(plan: RetentionPlan) -> None:
     """Raise :class:`ConflictError` when the plan breaks a guardrail: nothing may then be written."""
     if plan.violations:
@@ -127,7 +119,6 @@ def check_violations(plan: RetentionPlan) -> None:
         raise ConflictError(
             f"the retention plan breaks {len(plan.violations)} guardrail(s), so nothing was deleted or untagged: "
             f"{listed}", detail={"violations": list(plan.violations)})
-
 
 
 def apply_plan(repo: Repository | Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
@@ -161,7 +152,6 @@ def apply_plan(repo: Repository | Mapping[str, Repository], plan: RetentionPlan,
     return result
 
 
-
 def _repository_map(repo: Repository | Mapping[str, Repository], plan: RetentionPlan) -> Mapping[str, Repository]:
     names = sorted(plan.tags_before)
     if isinstance(repo, Mapping):
@@ -172,7 +162,6 @@ def _repository_map(repo: Repository | Mapping[str, Repository], plan: Retention
     if len(names) > 1:
         raise InvalidInputError("apply_plan got one repository for a plan over several; pass a mapping name -> repository")
     return {name: repo for name in names}
-
 
 
 def deletion_groups(entries: Iterable[PlanEntry]) -> list[list[PlanEntry]]:
@@ -214,7 +203,6 @@ def deletion_groups(entries: Iterable[PlanEntry]) -> list[list[PlanEntry]]:
     return groups
 
 
-
 def _reference_order(members: set[str], before: Mapping[str, set[str]]) -> list[str]:
     """Kahn's topological order, smallest digest first among the ready ones (deterministic)."""
     waiting = {d: {p for p in before.get(d, ()) if p in members} for d in members}
@@ -232,7 +220,6 @@ def _reference_order(members: set[str], before: Mapping[str, set[str]]) -> list[
     # Content addressing rules out cycles; a malformed plan must still not lose digests.
     order += sorted(d for d in members if d not in order)
     return order
-
 
 
 class _RepositoryApply:
@@ -492,9 +479,3 @@ class _RepositoryApply:
     def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:
         self.result.skipped.append({"repository": self.name, "digest": digest, "tags": list(tags),
                                     "reason": reason, "message": message})
-
-
-
-
-
-
