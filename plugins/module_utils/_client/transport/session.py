@@ -143,4 +143,3 @@ def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:
     if request_hooks is None or request_hooks.get("response") == []:
         return session_hooks
     return _merge(request_hooks, session_hooks)
-
