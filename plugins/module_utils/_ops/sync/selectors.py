@@ -417,8 +417,8 @@ def select_tags(tags: Iterable[str], selectors: TagSelectors, *,
             else:
                 candidates[tag] += f"; newest by {selectors.newest_by} (#{position + 1} of {selectors.newest})"
 
-    for tag, reason in candidates.items():
-        selector, _sep, why = reason.partition(": ")
+    for tag, matched in candidates.items():
+        selector, _sep, why = matched.partition(": ")
         decided[tag] = TagDecision(tag, True, selector, why)
     missing = tuple(name for name in selectors.names if name not in decided)
     notes = []

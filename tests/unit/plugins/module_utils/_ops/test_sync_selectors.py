@@ -1,21 +1,22 @@
 """Unit tests for _ops/sync/selectors.py: every selector, their combination, the reasons, the invariants."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
     parse_selectors,
     parse_semver_range,
     select_tags,
     version_key,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SIG = "sha256-" + "a" * 64 + ".sig"
 FALLBACK = "sha256-" + "b" * 64
 

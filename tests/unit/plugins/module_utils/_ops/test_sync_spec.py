@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
     expand_spec,
     owner,
     shard,
     shard_pairs,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def dests(entries):
