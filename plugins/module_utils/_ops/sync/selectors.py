@@ -470,3 +470,30 @@ def _rank(tags: Sequence[str], by: str, created: Mapping[str, datetime | None], 
             dated.append((when, tag))
     # Newest first; equal times fall back to the tag text so the order is stable.
     return [tag for _when, tag in sorted(dated, key=lambda pair: (pair[0], pair[1]), reverse=True)]
+
+
+#: Selectors that a list of whole-tag regexes can express (what ``registry_copy``'s ``tags`` takes).
+REGEX_EXPRESSIBLE = ("include", "exclude", "names", "prerelease")
+
+
+def as_tag_patterns(block: Mapping[str, Any], where: str = "") -> list[str]:
+    """The selector block as ONE whole-tag regex, for a copy step that only takes ``tags`` regexes.
+
+    ``include`` and ``names`` (escaped) become alternatives, ``exclude`` a negative lookahead
+    anchored at the end, so ``fullmatch`` gives the same answer as :func:`select_tags` (scheme
+    tags aside, which the copy leaves out itself). Raises :class:`InvalidInputError` naming the
+    selectors that need the tag listing (semver, newest, newest_patch_per, min_age).
+    """
+    selectors = parse_selectors(block, where)
+    needs_listing = [key for key in SELECTOR_KEYS if key not in REGEX_EXPRESSIBLE and block.get(key) is not None]
+    if needs_listing:
+        prefix = f"{where}: " if where else ""
+        raise InvalidInputError(
+            f"{prefix}{', '.join(needs_listing)} cannot be written as a tags regex; these selectors need the "
+            "many-repository mirror of registry_copy")
+    wanted = [p.pattern for p in selectors.include] + [re.escape(name) for name in selectors.names]
+    body = "|".join(f"(?:{p})" for p in wanted) if wanted else ".*"
+    if selectors.exclude:
+        # The lookahead must test the whole tag too: each exclude alternative is anchored with \Z.
+        body = "(?!(?:" + "|".join(f"(?:{p.pattern})" for p in selectors.exclude) + r")\Z)(?:" + body + ")"
+    return [body]

@@ -1,6 +1,7 @@
 """Unit tests for _ops/sync/selectors.py: every selector, their combination, the reasons, the invariants."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     InvalidInputError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
+    as_tag_patterns,
     parse_selectors,
     parse_semver_range,
     select_tags,
@@ -250,3 +252,23 @@ def test_newest_patch_per_group_keeps_one_per_group_and_it_is_the_highest(tags, 
     for tag in selected:
         key = version_key(tag)
         assert key == max(groups[key[:width]])
+
+
+# -- the regex form (the role's interim copy step) -------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(tags=tag_lists,
+       block=st.fixed_dictionaries({}, optional={
+           "include": st.sampled_from([["v.*"], ["[0-9].*"], ["[a-z]+", "1\\..*"]]),
+           "names": st.lists(tag_text, max_size=3),
+           "exclude": st.sampled_from([["v1.*"], ["1"], ["[a-z]+", "2.*"]]),
+       }))
+def test_the_regex_form_selects_what_the_selectors_select(tags, block):
+    pattern = re.compile(as_tag_patterns(block)[0])
+    assert sorted({t for t in tags if pattern.fullmatch(t)}) == sorted(chosen(tags, **block))
+
+
+def test_the_regex_form_refuses_what_needs_the_listing():
+    with pytest.raises(InvalidInputError, match=r"x: semver, newest cannot be written as a tags regex"):
+        as_tag_patterns({"semver": "^1", "newest": 2}, "x")
+    assert as_tag_patterns({}) == [".*"]
