@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import owner
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
+    owner,
+)
+
 from tests.rig.images import RawPuller, RawPusher, make_image
 
 RUNNERS = ["runner1", "runner2", "runner3"]
