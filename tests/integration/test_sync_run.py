@@ -240,6 +240,11 @@ def test_bad_options_are_one_line_each():
     assert len(str(caught.value).splitlines()) == 5
 
 
+def test_a_progress_file_that_cannot_be_written_is_an_input_error(tmp_path):
+    with pytest.raises(InvalidInputError, match="progress_file: cannot append to"):
+        run_sync([], lambda host, side: None, SyncOptions(progress_file=str(tmp_path / "no" / "such" / "p.jsonl")))
+
+
 def test_request_rate_bucket_waits_for_tokens():
     clock = [0.0]
     waits = []

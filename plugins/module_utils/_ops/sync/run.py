@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -196,7 +196,11 @@ class _Progress:
 
     def __init__(self, path: str | None, total: int) -> None:
         self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115 (closed in close())
+        try:
+            self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115 (closed in close())
+        except OSError as exc:
+            raise InvalidInputError(f"progress_file: cannot append to {path!r} ({exc.strerror}); give a path in "
+                                    "a directory that exists and is writable") from None
         self.total, self.done = total, 0
 
     def tag_done(self, pair: SyncPair, tag: str, record: dict[str, Any]) -> None:
@@ -242,8 +246,8 @@ class _Run:
             key = (host, side)
             if key not in self._registries:
                 registry = self._open_registry(host, side)
-                if self.rate is not None:
-                    throttle(registry, self.rate)
+                if self.rate is not None and not any(r is registry for r in self._registries.values()):
+                    throttle(registry, self.rate)  # a factory may hand out one client for both sides
                 self._registries[key] = registry
             return self._registries[key]
 
@@ -291,7 +295,9 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
     None), ``rate_limits`` (host -> last reported limit).
     """
     options.check()
+    progress = _Progress(options.progress_file, 0)  # a bad path fails here, before any request
     run = _Run(pairs, open_registry, options, now or datetime.now(UTC))
+    run.progress = progress
     started = time.monotonic()
     prune: dict[str, Any] = {"planned": {}, "removed": {}, "refused": None}
     try:
@@ -306,14 +312,13 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
                                               created=state.created, now=run.now)
         jobs = [(state, tag) for state in run.states if state.selection is not None
                 for tag in state.selection.selected]
-        run.progress = _Progress(options.progress_file, len(jobs))
+        progress.total = len(jobs)
         run.each(lambda job: _copy_one(run, *job), jobs)
         if options.prune_missing:
             prune = _prune(run)
     finally:
         run.pool.shutdown(wait=True)
-        if run.progress is not None:
-            run.progress.close()
+        progress.close()
     return _result(run, prune, time.monotonic() - started)
 
 
@@ -354,10 +359,11 @@ def _read_ages(run: _Run) -> None:
     for state in run.states:
         if state.src_tags is None or state.error is not None or not state.pair.selectors.needs_ages:
             continue
-        for tag in state.src_tags:
-            if not is_attached_tag(tag):
-                state.created[tag] = None
-                jobs.append((state, tag))
+        # Only tags that the match and exclude stages keep can need an age: read no other config.
+        ageless = replace(state.pair.selectors, min_age=None, newest=None, newest_patch_per=None)
+        for tag in select_tags(state.src_tags, ageless).selected:
+            state.created[tag] = None
+            jobs.append((state, tag))
 
     def one(job: tuple[_PairState, str]) -> None:
         state, tag = job
