@@ -75,9 +75,8 @@ def test_three_runners_cover_the_spec_exactly_once(plain_registry, registry_fact
 
 
 def test_a_bad_spec_fails_every_runner_with_the_lines_of_its_mistakes(plain_registry, run_playbook, tmp_path):
-    spec = [{"src": f"{plain_registry.host}/a:1.0", "dest": "nohost"}, {"src": f"{plain_registry.host}/b",
-                                                                       "dest": f"{plain_registry.host}/m",
-                                                                       "semver": ">=1"}]
+    spec = [{"src": f"{plain_registry.host}/a:1.0", "dest": "nohost"},
+            {"src": f"{plain_registry.host}/b", "dest": f"{plain_registry.host}/m", "semver": ">=1"}]
     run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
     assert run.rc != 0
     failed = [t for t in run.tasks if t.failed]

@@ -247,13 +247,10 @@ def test_a_progress_file_that_cannot_be_written_is_an_input_error(tmp_path):
 
 def test_request_rate_bucket_waits_for_tokens():
     clock = [0.0]
-    waits = []
-
     def sleep(seconds):
-        waits.append(seconds)
         clock[0] += seconds
     rate = RequestRate(2, clock=lambda: clock[0], sleep=sleep)
-    for _ in range(5):
+    for _request in range(5):
         rate.acquire()
     # Burst of 2, then one token every 0.5 s: 5 requests take 1.5 s.
     assert clock[0] == pytest.approx(1.5) and rate.acquired == 5

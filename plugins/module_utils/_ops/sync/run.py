@@ -503,7 +503,7 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
         "src": state.pair.src, "dest": state.pair.dest, "line": line,
         "selectors": state.pair.selectors.describe(),
         "selection": state.selection.to_dict() if state.selection is not None else None,
-        "tags": {tag: record for tag, record in sorted(state.outcomes.items())},
+        "tags": dict(sorted(state.outcomes.items())),
         **{name: sorted(tags) for name, tags in counts.items()},
         "prune_planned": planned, "pruned": pruned,
         "bytes": byte_count, "seconds": seconds, "error": state.error,
@@ -512,8 +512,8 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
 
 def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
     repositories = [_repository_summary(run, state, prune) for state in run.states]
-    summary: dict[str, Any] = {name: sum(len(r[name]) for r in repositories) for name in (COPIED, PRESENT, FAILED, DRIFT,
-                                                                           NOT_ATTEMPTED)}
+    outcomes = (COPIED, PRESENT, FAILED, DRIFT, NOT_ATTEMPTED)
+    summary: dict[str, Any] = {name: sum(len(r[name]) for r in repositories) for name in outcomes}
     summary["pruned"] = sum(len(r["pruned"]) for r in repositories)
     summary["repositories"] = len(repositories)
     summary["bytes"] = sum(r["bytes"] for r in repositories)
