@@ -21,7 +21,7 @@ PREFIX = "ansible_collections.ocireg.registry.plugins.module_utils."
 RANKS = {"_model": 0, "_client": 1, "_ops": 2, "_glue": 3}
 PLUGIN_RANK = 4
 #: Files whose names mark a pure planner inside _ops.
-PLANNER_NAMES = frozenset({"plan.py", "policy.py", "graph.py", "selectors.py"})
+PLANNER_NAMES = frozenset({"plan.py", "policy.py", "graph.py", "selectors.py", "spec.py"})
 
 
 def room_of(relative: str) -> str | None:

@@ -1,0 +1,7 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Mirroring many repositories: which tags (``selectors.py``, pure), which repositories go where and
+which runner mirrors them (``spec.py``, pure), and the run itself (``run.py``: one bounded pool,
+exact mirrors, no-clobber, rate limits, progress).
+"""

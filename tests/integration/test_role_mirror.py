@@ -1,0 +1,96 @@
+"""roles/mirror through a real ``ansible-playbook`` run with three inventory hosts on this machine
+(``ansible_connection=local``), against real Distribution 2.8 registries: the shares are disjoint,
+together complete, and each repository is mirrored by the host the filter names."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
+    owner,
+)
+
+from tests.rig.images import RawPuller, RawPusher, make_image
+
+RUNNERS = ["runner1", "runner2", "runner3"]
+REPOS = [f"team/r{i}" for i in range(9)]
+
+
+def inventory(tmp_path) -> str:
+    path = tmp_path / "mirror-inventory.ini"
+    path.write_text("[mirrors]\n" + "".join(f"{host} ansible_connection=local\n" for host in RUNNERS))
+    return str(path)
+
+
+def play(spec: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": "mirror", "hosts": "mirrors", "gather_facts": False,
+            "roles": [{"role": "ocireg.registry.mirror",
+                       "vars": {"mirror_spec": spec, "mirror_defaults": {"plain_http": True}}}]}
+
+
+def test_three_runners_cover_the_spec_exactly_once(plain_registry, registry_factory, run_playbook, tmp_path):
+    src, dest = plain_registry, registry_factory()
+    pusher = RawPusher.for_registry(src)
+    for repo in REPOS:
+        for tag in ("1.0", "1.1", "dev"):
+            pusher.push_image(repo, make_image(f"{repo}:{tag}"), tag=tag)
+    spec = [{"src": [f"{src.host}/{repo}" for repo in REPOS], "dest": f"{dest.host}/mirror", "naming": "flat",
+             "include": ["1\\..*"], "exclude": ["1\\.0"]}]
+    mark = dest.mark()
+    run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
+    assert run.rc == 0, run.explain()
+
+    # Who mirrored what: the loop items of the copy task, per host.
+    copies = [item for item in run.items if item.action.endswith("registry_copy")]
+    by_host: dict[str, list[str]] = {}
+    for item in copies:
+        by_host.setdefault(item.host, []).append(item.result["mirror_item"]["src"])
+    mirrored = [source for sources in by_host.values() for source in sources]
+    assert sorted(mirrored) == sorted(f"{src.host}/{repo}" for repo in REPOS)  # complete, and each once
+    for host, sources in by_host.items():
+        for source in sources:
+            assert owner(source, RUNNERS) == host, (source, host)  # by the host the filter names
+    assert len(by_host) >= 2, by_host  # 9 repositories do spread over the runners
+
+    # The destination saw each selected tag written once, and only those.
+    puller = RawPuller.for_registry(dest)
+    for repo in REPOS:
+        assert puller.tags(f"mirror/{repo.split('/')[1]}") == ["1.1"]
+    tag_puts = Counter(r.path for r in dest.writes_since(mark)
+                       if r.method == "PUT" and "/manifests/" in r.path and "sha256:" not in r.path)
+    assert len(tag_puts) == len(REPOS) and set(tag_puts.values()) == {1}, tag_puts
+
+    # One summary across hosts, one line per repository, printed once.
+    summaries = [t for t in run.tasks if t.name.endswith("Every repository mirrored, across runners")]
+    assert len(summaries) == 1, [t.name for t in run.tasks]
+    lines = summaries[0].result["msg"]
+    assert lines[0] == "Mirror summary (3 runners)" and len(lines) == 1 + len(REPOS)
+    assert all(": 1 copied, 0 already present, 0 failed" in line for line in lines[1:]), lines
+
+    # Again: every tag already present, nothing written.
+    mark = dest.mark()
+    again = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
+    assert again.rc == 0, again.explain()
+    assert dest.writes_since(mark) == []
+
+
+def test_a_bad_spec_fails_every_runner_with_the_lines_of_its_mistakes(plain_registry, run_playbook, tmp_path):
+    spec = [{"src": f"{plain_registry.host}/a:1.0", "dest": "nohost"},
+            {"src": f"{plain_registry.host}/b", "dest": f"{plain_registry.host}/m", "semver": ">=1"}]
+    run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
+    assert run.rc != 0
+    failed = [t for t in run.tasks if t.failed]
+    assert {t.host for t in failed} == set(RUNNERS)
+    message = failed[0].result["msg"]
+    assert "mirror_spec[0]: src" in message and "names a tag or digest" in message
+    assert "mirror_spec[0]: dest 'nohost' must start with a registry host" in message
+
+
+def test_selectors_the_copy_module_cannot_take_yet_are_refused_by_name(plain_registry, registry_factory,
+                                                                       run_playbook, tmp_path):
+    dest = registry_factory()
+    RawPusher.for_registry(plain_registry).push_image("solo", make_image("solo"), tag="1.0")
+    spec = [{"src": f"{plain_registry.host}/solo", "dest": dest.host, "semver": ">=1"}]
+    run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
+    assert run.rc != 0
+    assert "semver cannot be written as a tags regex" in run.output

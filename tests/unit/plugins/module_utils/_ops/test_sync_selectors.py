@@ -1,0 +1,274 @@
+"""Unit tests for _ops/sync/selectors.py: every selector, their combination, the reasons, the invariants."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
+    as_tag_patterns,
+    parse_selectors,
+    parse_semver_range,
+    select_tags,
+    version_key,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SIG = "sha256-" + "a" * 64 + ".sig"
+FALLBACK = "sha256-" + "b" * 64
+
+
+def chosen(tags, created=None, **block):
+    selectors = parse_selectors(block)
+    return select_tags(tags, selectors, created=created, now=NOW if created is not None else None).selected
+
+
+def admits(range_text, tag):
+    key = version_key(tag)
+    return key is not None and parse_semver_range(range_text).admits(key)
+
+
+# -- semver ranges ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("range_text, inside, outside", [
+    (">=1.20 <2", ["1.20", "1.20.0", "v1.25.3", "1.99.99"], ["1.19.9", "2.0.0", "2", "0.1"]),
+    ("^1.2", ["1.2.0", "1.9.9", "v1.2.7"], ["1.1.9", "2.0.0"]),
+    ("^0.2", ["0.2.0", "0.2.9"], ["0.3.0", "0.1.9"]),
+    ("^0.0.3", ["0.0.3"], ["0.0.4", "0.0.2"]),
+    ("~1.2", ["1.2.0", "1.2.99"], ["1.3.0", "1.1.0"]),
+    ("~1", ["1.0.0", "1.9.0"], ["2.0.0"]),
+    ("1.2.x", ["1.2.0", "1.2.5"], ["1.3.0"]),
+    ("1.2", ["1.2.0", "1.2.5"], ["1.3.0"]),
+    ("=1.2.3", ["1.2.3", "v1.2.3"], ["1.2.4"]),
+    ("*", ["0.0.1", "9.9.9"], []),
+    (">1.2", ["1.3.0"], ["1.2.9", "1.2.0"]),
+    ("<=1.2", ["1.2.9", "1.0.0"], ["1.3.0"]),
+    (">= 1.2.3 < 1.3", ["1.2.3", "1.2.4"], ["1.2.2", "1.3.0"]),
+    ("<1.0 || >=3", ["0.9.0", "3.0.0", "4.1"], ["1.0.0", "2.5.0"]),
+])
+def test_ranges(range_text, inside, outside):
+    for tag in inside:
+        assert admits(range_text, tag), (range_text, tag)
+    for tag in outside:
+        assert not admits(range_text, tag), (range_text, tag)
+
+
+@pytest.mark.parametrize("text", ["", "   ", ">=1.2 ||", "abc", ">=1.x.3-rc", ">*", "1.2 - 1.4", "1.2.3.4"])
+def test_bad_ranges(text):
+    with pytest.raises(InvalidInputError, match="semver:.*is not a version range"):
+        parse_semver_range(text)
+
+
+def test_prereleases_are_left_out_unless_asked():
+    tags = ["1.2.0", "1.3.0-rc.1", "1.3.0", "1.25-alpine"]
+    assert chosen(tags, semver=">=1") == ["1.2.0", "1.3.0"]
+    assert chosen(tags, semver=">=1", prerelease=True) == tags
+
+
+# -- the selectors one by one ----------------------------------------------------------------------
+
+TAGS = ["latest", "1.0.0", "1.0.1", "1.1.0", "1.1.5", "1.1.10", "2.0.0", "2.1.0", "2.1.1", "dev-abc", SIG, FALLBACK]
+
+
+def test_no_selector_selects_every_ordinary_tag():
+    assert chosen(TAGS) == [t for t in TAGS if t not in (SIG, FALLBACK)]
+
+
+def test_scheme_tags_are_never_selected_even_when_matched():
+    selection = select_tags(TAGS, parse_selectors({"include": [".*"], "names": [SIG]}))
+    assert SIG not in selection.selected and FALLBACK not in selection.selected
+    decision = next(d for d in selection.decisions if d.tag == SIG)
+    assert decision.selector == "scheme" and "scheme" in decision.reason
+
+
+def test_include_is_whole_tag():
+    assert chosen(TAGS, include=["1\\.1"]) == []
+    assert chosen(TAGS, include=["1\\.1\\..*"]) == ["1.1.0", "1.1.5", "1.1.10"]
+
+
+def test_exclude_wins_over_every_include():
+    assert chosen(TAGS, include=["1\\..*"], names=["latest"], exclude=["1\\.1\\..*", "latest"]) == ["1.0.0", "1.0.1"]
+
+
+def test_names_union_with_patterns_and_missing_names_are_reported():
+    selection = select_tags(TAGS, parse_selectors({"names": ["latest", "gone"], "semver": "^2"}))
+    assert selection.selected == ["latest", "2.0.0", "2.1.0", "2.1.1"]
+    assert selection.missing == ("gone",)
+
+
+def test_newest_by_semver():
+    assert chosen(TAGS, newest=2) == ["2.1.0", "2.1.1"]
+
+
+def test_newest_by_semver_leaves_out_what_is_not_a_version_with_a_reason():
+    selection = select_tags(TAGS, parse_selectors({"newest": 3}))
+    latest = next(d for d in selection.decisions if d.tag == "latest")
+    assert not latest.selected and latest.selector == "newest" and "not a version" in latest.reason
+
+
+def test_newest_by_age_uses_the_times_and_drops_unknown():
+    created = {"a": NOW - timedelta(days=3), "b": NOW - timedelta(days=1), "c": NOW - timedelta(days=2), "d": None}
+    selection = select_tags(["a", "b", "c", "d"], parse_selectors({"newest": 2, "newest_by": "age"}),
+                            created=created, now=NOW)
+    assert selection.selected == ["b", "c"]
+    assert next(d for d in selection.decisions if d.tag == "d").reason.startswith("age unknown")
+
+
+def test_newest_patch_per_minor_and_major():
+    assert chosen(TAGS, newest_patch_per="minor") == ["1.0.1", "1.1.10", "2.0.0", "2.1.1"]
+    assert chosen(TAGS, newest_patch_per="major") == ["1.1.10", "2.1.1"]
+
+
+def test_patch_per_minor_then_newest_n():
+    assert chosen(TAGS, newest_patch_per="minor", newest=2) == ["2.0.0", "2.1.1"]
+
+
+def test_literal_names_are_exempt_from_reductions():
+    assert chosen(TAGS, names=["latest", "1.0.0"], semver="*", newest=1) == ["latest", "1.0.0", "2.1.1"]
+
+
+def test_min_age_skips_young_and_unknown():
+    created = {"old": NOW - timedelta(days=10), "young": NOW - timedelta(hours=3), "unknown": None}
+    selection = select_tags(["old", "young", "unknown", "nodate"], parse_selectors({"min_age": "2d"}),
+                            created=created, now=NOW)
+    assert selection.selected == ["old"]
+    reasons = {d.tag: d.reason for d in selection.decisions}
+    assert reasons["young"] == "3h old, younger than min_age 2d"
+    assert reasons["unknown"].startswith("age unknown") and reasons["nodate"].startswith("age unknown")
+
+
+def test_every_tag_gets_exactly_one_decision_with_a_reason():
+    selection = select_tags(TAGS + ["1.0.0"], parse_selectors({"semver": "^1", "exclude": ["1\\.0\\..*"]}))
+    assert [d.tag for d in selection.decisions] == TAGS
+    assert all(d.reason for d in selection.decisions)
+    assert selection.by_selector()["exclude"] == ["1.0.0", "1.0.1"]
+    assert selection.to_dict()["selected"] == ["1.1.0", "1.1.5", "1.1.10"]
+
+
+def test_nothing_selected_is_noted():
+    assert select_tags(["a"], parse_selectors({"names": ["b"]})).notes == ("no tag selected",)
+
+
+def test_ages_are_required_when_needed():
+    with pytest.raises(ValueError, match="need image ages"):
+        select_tags(["a"], parse_selectors({"min_age": "1d"}))
+    assert parse_selectors({"min_age": "1d"}).needs_ages
+    assert parse_selectors({"newest": 1, "newest_by": "age"}).needs_ages
+    assert not parse_selectors({"newest": 1}).needs_ages
+
+
+# -- validation: one line per mistake --------------------------------------------------------------
+
+def test_every_mistake_gets_its_own_line():
+    with pytest.raises(InvalidInputError) as caught:
+        parse_selectors({"include": ["("], "exclude": 3, "semver": ">=x1", "newest": 0, "newest_by": "size",
+                         "newest_patch_per": "patch", "min_age": "soon", "prerelease": "yes"},
+                        where="mirror_spec[1]")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 8, lines
+    assert all(line.startswith("mirror_spec[1]: ") for line in lines)
+    text = str(caught.value)
+    for word in ("include", "exclude", "semver", "newest must", "newest_by", "newest_patch_per", "min_age",
+                 "prerelease"):
+        assert word in text
+
+
+def test_newest_by_without_newest_and_prerelease_without_semver_are_mistakes():
+    with pytest.raises(InvalidInputError, match="newest_by needs newest"):
+        parse_selectors({"newest_by": "age"})
+    with pytest.raises(InvalidInputError, match="prerelease only applies"):
+        parse_selectors({"prerelease": True})
+
+
+def test_describe_round_trips_the_block():
+    block = {"include": ["v.*"], "exclude": ["x"], "names": ["a"], "semver": "^1", "prerelease": True,
+             "newest": 2, "newest_by": "age", "newest_patch_per": "minor", "min_age": "1d12h"}
+    assert parse_selectors(parse_selectors(block).describe()).describe() == parse_selectors(block).describe()
+
+
+# -- invariants ------------------------------------------------------------------------------------
+
+tag_text = st.from_regex(r"(v?[0-9]{1,2}(\.[0-9]{1,2}){0,2}(-rc\.[0-9])?|[a-z]{1,5})", fullmatch=True)
+tag_lists = st.lists(tag_text, max_size=25)
+blocks = st.fixed_dictionaries({}, optional={
+    "include": st.sampled_from([["v.*"], ["[0-9].*"], ["[a-z]+"]]),
+    "semver": st.sampled_from([">=1", "^2", "~1.2", "<3 || >=10", "*"]),
+    "names": st.lists(tag_text, max_size=3),
+    "newest": st.integers(1, 5),
+    "newest_patch_per": st.sampled_from(["minor", "major"]),
+    "prerelease": st.booleans(),
+})
+
+
+def _valid(block):
+    if block.get("prerelease") and "semver" not in block:
+        block = {k: v for k, v in block.items() if k != "prerelease"}
+    return block
+
+
+@settings(max_examples=100, deadline=None)
+@given(tags=tag_lists, block=blocks, exclude=st.sampled_from([["v.*"], ["1.*"], ["[a-z]+", "2.*"]]))
+def test_excluding_never_adds_tags(tags, block, exclude):
+    block = _valid(block)
+    without = set(chosen(tags, **block))
+    with_exclude = set(chosen(tags, **block, exclude=exclude))
+    assert with_exclude <= without
+
+
+@settings(max_examples=100, deadline=None)
+@given(tags=tag_lists, block=blocks, n=st.integers(1, 6))
+def test_newest_n_selects_at_most_n_beyond_the_literal_names(tags, block, n):
+    block = _valid({**block, "newest": n})
+    selected = chosen(tags, **block)
+    names = set(block.get("names", ()))
+    assert len([t for t in selected if t not in names]) <= n
+    assert set(selected) <= set(chosen(tags, **{k: v for k, v in block.items() if k != "newest"}))
+
+
+@settings(max_examples=100, deadline=None)
+@given(tags=tag_lists, block=blocks)
+def test_selection_is_a_subset_of_the_listing_and_decides_every_tag_once(tags, block):
+    selection = select_tags(tags, parse_selectors(_valid(block)))
+    assert set(selection.selected) <= set(tags)
+    assert [d.tag for d in selection.decisions] == list(dict.fromkeys(tags))
+
+
+@settings(max_examples=100, deadline=None)
+@given(tags=tag_lists, group=st.sampled_from(["minor", "major"]))
+def test_newest_patch_per_group_keeps_one_per_group_and_it_is_the_highest(tags, group):
+    selected = chosen(tags, semver="*", prerelease=True, newest_patch_per=group)
+    width = 1 if group == "major" else 2
+    groups = {}
+    for tag in tags:
+        key = version_key(tag)
+        if key is not None:
+            groups.setdefault(key[:width], []).append(key)
+    assert len(selected) == len(groups)
+    for tag in selected:
+        key = version_key(tag)
+        assert key == max(groups[key[:width]])
+
+
+# -- the regex form (the role's interim copy step) -------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(tags=tag_lists,
+       block=st.fixed_dictionaries({}, optional={
+           "include": st.sampled_from([["v.*"], ["[0-9].*"], ["[a-z]+", "1\\..*"]]),
+           "names": st.lists(tag_text, max_size=3),
+           "exclude": st.sampled_from([["v1.*"], ["1"], ["[a-z]+", "2.*"]]),
+       }))
+def test_the_regex_form_selects_what_the_selectors_select(tags, block):
+    pattern = re.compile(as_tag_patterns(block)[0])
+    assert sorted({t for t in tags if pattern.fullmatch(t)}) == sorted(chosen(tags, **block))
+
+
+def test_the_regex_form_refuses_what_needs_the_listing():
+    with pytest.raises(InvalidInputError, match=r"x: semver, newest cannot be written as a tags regex"):
+        as_tag_patterns({"semver": "^1", "newest": 2}, "x")
+    assert as_tag_patterns({}) == [".*"]
