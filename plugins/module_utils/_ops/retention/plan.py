@@ -295,7 +295,7 @@ class _Graph:
             for child in record.children:
                 if child in manifests and child != digest:
                     self.owned[digest].setdefault(child, "child")
-            if record.subject in manifests and record.subject != digest:
+            if record.subject is not None and record.subject in manifests and record.subject != digest:
                 self._referrer(record.subject, digest, "referrer")
         for subject in sorted(snapshot.referrers):
             if subject in manifests:
@@ -488,7 +488,7 @@ class _RepositoryPlanner:
                         f"({ts.reason}: {ts.detail}) and on_unknown_age is fail; fix the image's timestamp, "
                         "list another timestamp_sources entry, or set on_unknown_age: keep"
                     )
-            elif ts.age(self.now) < self.policy.grace_period:
+            elif (age := ts.age(self.now)) is not None and age < self.policy.grace_period:
                 del condemned[digest]
                 self._skip(digest, tags, GRACE_PERIOD,
                            f"rule(s) {rules} condemn {what} but it was made {ts.iso()}, within grace_period "
@@ -583,7 +583,8 @@ class _RepositoryPlanner:
         record = self.manifests[digest]
         tags = tuple(self.tags_of.get(digest, ()))
         ts = self.times[digest]
-        action, untag, method = ACTION_KEEP, (), None
+        action, method = ACTION_KEEP, None
+        untag: tuple[str, ...] = ()
         cascaded: tuple[Cascade, ...] = ()
         fallback = None
         if digest in doomed:
