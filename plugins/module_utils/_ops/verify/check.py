@@ -44,6 +44,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
+    parse_verify,
 )
 
 if TYPE_CHECKING:  # only for annotations: registry.py needs requests at import time
@@ -102,6 +103,22 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
             raise InvalidInputError(f"{where} is larger than {KEY_FILE_CAP // 1024} KiB; it is not a public key file")
         keys.append(sg.load_public_key(data, where))
     return keys
+
+
+def make_verifier(value: Any) -> Callable[[Any, str], dict[str, Any]] | None:
+    """The gate the ``verify`` option asks for, as one call ``(repository, digest) -> verified``; None when unset.
+
+    The option is parsed and the keys are read once, here, so bad input fails before any request
+    and a mirror does not read the key files once per tag.
+    """
+    policy = parse_verify(value)
+    if policy is None:
+        return None
+    keys = load_keys(policy)
+
+    def verify(repo: Any, digest: str) -> dict[str, Any]:
+        return verify_image(repo, digest, policy, keys)
+    return verify
 
 
 def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy,
