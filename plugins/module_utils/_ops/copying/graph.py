@@ -325,8 +325,10 @@ def merge_attached(dest: Manifest, src: Manifest, dest_config: bytes | None = No
 
     cosign stores one layer per signature (or attestation) and appends to the manifest, so two
     registries can hold different sets for the same image. The merged manifest keeps the
-    destination's layers first, in order, then the source's layers it lacks (deduplicated by
-    digest, annotations as the source has them); every other field is the destination's. Its
+    destination's layers first, in order, then the source's layers it lacks, each as the source
+    has it; every other field is the destination's. Layers are the same when digest *and*
+    annotations match: cosign signs the same payload blob for every signer of an image and keeps
+    the signature in the layer annotation (its own de-duplication compares payload and signature). Its
     digest is new by nature. cosign's config lists the layers as ``rootfs.diff_ids``; when the
     destination's config does, the new layers' diff_ids (the source config's, else the layer
     digest, which is the same for cosign's uncompressed payloads) are appended to it.
@@ -336,11 +338,11 @@ def merge_attached(dest: Manifest, src: Manifest, dest_config: bytes | None = No
         raise ManifestError(f"cannot merge {src.digest} into {dest.digest}: cosign attachments are image manifests")
     doc = json.loads(dest.raw)
     src_doc = json.loads(src.raw)
-    have = {entry.get("digest") for entry in doc.get("layers", [])}
+    have = {_layer_key(entry) for entry in doc.get("layers", [])}
     added: list[dict] = []
     for entry in src_doc.get("layers", []):
-        if entry.get("digest") not in have:
-            have.add(entry.get("digest"))
+        if _layer_key(entry) not in have:
+            have.add(_layer_key(entry))
             added.append(entry)
     if not added:
         return None
@@ -353,15 +355,21 @@ def merge_attached(dest: Manifest, src: Manifest, dest_config: bytes | None = No
     return MergedAttachment(raw, dest.media_type, new_layers, config)
 
 
+def _layer_key(entry: dict) -> str:
+    # Two signers of one image sign the same payload (same blob digest): the signature is in the
+    # annotations, so a layer is the same signature only when digest and annotations both match.
+    return json.dumps([entry.get("digest"), entry.get("annotations") or {}], sort_keys=True)
+
+
 def _merged_config(dest_config: bytes | None, src_config: bytes | None, src_layers: Sequence[dict],
                    added: Sequence[dict]) -> bytes | None:
     try:
         doc = json.loads(dest_config) if dest_config else None
     except ValueError:
         return None
-    diff_ids = doc.get("rootfs", {}).get("diff_ids") if isinstance(doc, dict) and \
-        isinstance(doc.get("rootfs"), dict) else None
-    if not isinstance(diff_ids, list):
+    rootfs = doc.get("rootfs") if isinstance(doc, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(doc, dict) or not isinstance(rootfs, dict) or not isinstance(diff_ids, list):
         return None  # an empty or foreign config: nothing lists the layers, keep it
     try:
         src_ids = json.loads(src_config)["rootfs"]["diff_ids"] if src_config else []
@@ -369,6 +377,6 @@ def _merged_config(dest_config: bytes | None, src_config: bytes | None, src_laye
         src_ids = []
     by_layer = {entry.get("digest"): src_ids[position] for position, entry in enumerate(src_layers)
                 if isinstance(src_ids, list) and position < len(src_ids)}
-    doc["rootfs"]["diff_ids"] = [*diff_ids, *(by_layer.get(entry.get("digest"), entry.get("digest"))
-                                              for entry in added)]
+    # Layers may repeat a digest (one payload, several signers): the source's diff_id is the same for each.
+    rootfs["diff_ids"] = [*diff_ids, *(by_layer.get(entry.get("digest"), entry.get("digest")) for entry in added)]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
