@@ -82,7 +82,7 @@ options:
         recursively, found through the referrers API or its C(sha256-<hex>) tag fallback.
       - And cosign's tag-scheme artifacts of every copied manifest (C(sha256-<hex>.sig), C(.att), C(.sbom),
         for an index and each of its children). One the destination already holds under the same tag with
-        other layers is merged (its layers first, then the source's new ones: a merged manifest has a new
+        other layers is merged (its layers first, then the source's new ones; a merged manifest has a new
         digest), never overwritten. In a local layout they are entries named C(repository:sha256-<hex>.sig),
         so they travel in a bundle; a docker archive cannot hold them. RV(attached) lists them.
       - At a destination without the referrers API the fallback index is updated (merged), as the

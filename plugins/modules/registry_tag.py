@@ -103,7 +103,7 @@ options:
   referrers:
     description:
       - For a O(source) in another repository or registry, also copy the manifests that refer to it
-        (signatures, SBOMs, attestations): OCI 1.1 referrers and cosign's tag-scheme artifacts
+        (signatures, SBOMs, attestations), OCI 1.1 referrers and cosign's tag-scheme artifacts
         (C(sha256-<hex>.sig), C(.att), C(.sbom)) of the image and of each child of an index.
       - A cosign artifact the destination already holds under the same tag with other layers is merged
         (its signatures first, then the source's new ones), never overwritten; the merged manifest has a
