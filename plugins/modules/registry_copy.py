@@ -262,7 +262,7 @@ copied:
 verified:
   description:
     - What O(verify) checked for the source, V(null) without it (single copy; in mirror mode each entry of
-      RV(tag_results) has its own). RV(verified.verified) has one entry per digest checked (the image, or an
+      RV(tag_results) has its own). Its C(verified) list has one entry per digest checked (the image, or an
       index and its children as O(verify.index) asks), each with the accepted signatures (kind, key fingerprint
       C(sha256:...) of the key's DER SubjectPublicKeyInfo, algorithm, source V(tag_scheme) or V(referrer), the
       manifest that held it) and the required referrers found.
@@ -367,6 +367,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     scrub,
     side_auth_argument_spec,
     tag_diff,
+    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
@@ -375,9 +376,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
     registry_written_to,
     run_transfer,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
-    make_verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     OPTION_SPEC,
@@ -413,7 +411,7 @@ def main() -> None:
             referrers=params["referrers"],
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
-            verify=make_verifier(params["verify"]),
+            verify=verifier(module, params["verify"]),
         )
         written = registry_written_to(params["dest"])
         if written is not None:

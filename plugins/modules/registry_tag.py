@@ -281,7 +281,7 @@ before:
   sample: {"prod": "sha256:1c2f9dc4d6c1f2f4b8e8a3b2d1c0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2"}
 verified:
   description:
-    - What O(verify) checked, V(null) without it. RV(verified.verified) has one entry per digest checked (the
+    - What O(verify) checked, V(null) without it. Its C(verified) list has one entry per digest checked (the
       image, or an index and its children as O(verify.index) asks), each with the accepted signatures (kind,
       key fingerprint C(sha256:...) of the key's DER SubjectPublicKeyInfo, algorithm, source V(tag_scheme) or
       V(referrer), the manifest that held it) and the required referrers found.
@@ -316,6 +316,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     scrub,
     side_auth_argument_spec,
     tag_diff,
+    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
@@ -330,9 +331,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     check_source_text,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
-    make_verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     OPTION_SPEC,
@@ -379,7 +377,7 @@ def main() -> None:
             raise InvalidInputError("delete_manifest and force only apply to state=absent")
         if state == "absent" and params["verify"] is not None:
             raise InvalidInputError("verify checks the image tags are pointed at; it does not apply to state=absent")
-        verify = make_verifier(params["verify"])
+        verify = verifier(module, params["verify"])
         expected = params["expected_digest"]
         if expected is not None and not isinstance(expected, (str, dict)):
             raise InvalidInputError(
