@@ -211,6 +211,73 @@ options:
 """
 
     # The action group every module belongs to (meta/runtime.yml), for module_defaults.
+    VERIFY = r"""
+options:
+  verify:
+    description:
+      - The verification gate (see the guide C(docs/guide_signed_promotion.md)). The source image's cosign
+        signatures and referrers are checked before any write; when a requirement fails the task fails with one
+        line saying which requirement failed for which digest, and nothing is written.
+      - Signatures are looked for where cosign puts them, the tag scheme (C(sha256-<hex>.sig), C(.att)) and
+        OCI 1.1 referrers (sigstore bundles, cosign's simple-signing referrers; on registries without the
+        referrers API, the C(sha256-<hex>) fallback tag). A signature counts only when it verifies with one of
+        O(verify.keys) and its signed content names exactly the digest being verified.
+      - Offline and key-based only. No transparency log, certificate or timestamp is consulted; keyless
+        (Fulcio) signatures are not covered.
+      - What was verified (digest, key fingerprint, signature source) is returned in RV(verified).
+    type: dict
+    suboptions:
+      keys:
+        description:
+          - Public keys in PEM (C(-----BEGIN PUBLIC KEY-----)), ECDSA P-256 (what C(cosign generate-key-pair)
+            makes), P-384, P-521, RSA (at least 2048 bits, PKCS#1 v1.5 with SHA-256 as cosign uses) or Ed25519.
+          - An entry that contains C(-----BEGIN) is PEM text, anything else the path of a PEM file read where
+            the module runs. A signature by any one of the keys suffices.
+          - Required unless only unsigned referrers are asked for.
+        type: list
+        elements: str
+      require:
+        description:
+          - V(signature) needs a cosign signature (simple signing in the C(.sig) tag, or a sigstore bundle
+            signing the image with cosign's sign predicate).
+          - V(attestation) needs a signed in-toto statement (DSSE in the C(.att) tag, or a bundle with any other
+            predicate type).
+          - V([]) checks only O(verify.referrers).
+        type: list
+        elements: str
+        choices: [signature, attestation]
+        default: [signature]
+      annotations:
+        description:
+          - Key/values that must be in the signed payload of every accepted signature (cosign's C(-a env=prod)).
+            Compared as text. Needs V(signature) in O(verify.require).
+        type: dict
+        default: {}
+      referrers:
+        description:
+          - OCI 1.1 referrers that must be attached to the image, for example an SPDX SBOM.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          artifact_type:
+            description: The artifact type a referrer must have, such as C(application/spdx+json).
+            type: str
+            required: true
+          signed:
+            description: At least one such referrer must itself have a valid signature by one of O(verify.keys).
+            type: bool
+            default: false
+      index:
+        description:
+          - For an image index, V(self) verifies the index's own digest (what C(cosign sign) signs),
+            V(children) every child image (what C(cosign sign --recursive) adds; buildkit attestation
+            children are skipped), V(both) all of them. Ignored for a single image.
+        type: str
+        choices: [self, children, both]
+        default: self
+"""
+
     ACTION_GROUP = r"""
 attributes:
   action_group:

@@ -80,6 +80,11 @@ options:
     description:
       - Also copy the manifests that refer to the copied ones (signatures, SBOMs, attestations),
         recursively, found through the referrers API or its C(sha256-<hex>) tag fallback.
+      - And cosign's tag-scheme artifacts of every copied manifest (C(sha256-<hex>.sig), C(.att), C(.sbom),
+        for an index and each of its children). One the destination already holds under the same tag with
+        other layers is merged (its layers first, then the source's new ones; a merged manifest has a new
+        digest), never overwritten. In a local layout they are entries named C(repository:sha256-<hex>.sig),
+        so they travel in a bundle; a docker archive cannot hold them. RV(attached) lists them.
       - At a destination without the referrers API the fallback index is updated (merged), as the
         distribution spec asks.
       - The no-change fast path then also lists the referrers, so a no-op run makes a few more requests.
@@ -96,8 +101,11 @@ options:
     description:
       - Mirror mode. Regular expressions, each matched against the whole tag; every tag of O(src)
         matching one of them is copied to the same tag in O(dest).
-      - With O(referrers), tags of the referrers fallback (C(sha256-<64 hex>)) are left to the
-        referrers copy, which merges them, instead of being copied as they are.
+      - With O(referrers), tags of the referrers fallback (C(sha256-<64 hex>)) and cosign's C(.sig), C(.att)
+        and C(.sbom) tags are left to the referrers copy of their image, which merges them, instead of being
+        copied as they are.
+      - With O(verify), each selected tag is verified before it is copied; a tag that fails is not copied
+        and is reported in RV(failed_tags) like any other failure (with O(keep_going) the others still are).
     type: list
     elements: str
   keep_going:
@@ -111,6 +119,7 @@ extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
   - ocireg.registry.registry.dest_auth
+  - ocireg.registry.registry.verify
   - ocireg.registry.registry.action_group
 attributes:
   check_mode:
@@ -186,6 +195,16 @@ EXAMPLES = r"""
     tags: ['.*']
     referrers: true
 
+- name: Mirror only signed releases, with their signatures, attestations and SBOMs
+  ocireg.registry.registry_copy:
+    src: registry.build.example.com/team/app
+    dest: mirror.example.com/team/app
+    tags: ['1\.\d+\.\d+']
+    referrers: true
+    keep_going: true
+    verify:
+      keys: [/etc/registry/keys/cosign.pub]
+
 - name: What would be transferred?
   ocireg.registry.registry_copy:
     src: registry.example.com/team/app:1.4.2
@@ -240,6 +259,40 @@ copied:
       description: Bytes of those blobs.
       type: int
   sample: {manifests: 3, blobs: 6, bytes: 31457280}
+verified:
+  description:
+    - What O(verify) checked for the source, V(null) without it (single copy; in mirror mode each entry of
+      RV(tag_results) has its own). Its C(verified) list has one entry per digest checked (the image, or an
+      index and its children as O(verify.index) asks), each with the accepted signatures (kind, key fingerprint
+      C(sha256:...) of the key's DER SubjectPublicKeyInfo, algorithm, source V(tag_scheme) or V(referrer), the
+      manifest that held it) and the required referrers found.
+  returned: success, without O(tags)
+  type: dict
+  sample:
+    digest: sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb
+    index: self
+    verified:
+      - digest: sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb
+        signatures:
+          - kind: signature
+            key: sha256:5f41c3b2a1e0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0
+            algorithm: ecdsa-secp256r1
+            source: tag_scheme
+            manifest: sha256:0d3c0f7e8e0c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b
+            predicate_type: null
+        referrers: []
+attached:
+  description:
+    - With O(referrers), the cosign tag-scheme artifacts (C(.sig), C(.att), C(.sbom)) of the copied manifests,
+      one entry each, with the tag, the digest it holds at the destination afterwards and the action
+      (V(copied), V(merged) with what the destination had, or V(present) when it already held every layer).
+  returned: success, without O(tags)
+  type: list
+  elements: dict
+  sample:
+    - tag: sha256-9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb.sig
+      digest: sha256:0d3c0f7e8e0c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b
+      action: copied
 mounted:
   description: Digests of the blobs mounted from the source repository (same registry) instead of transferred.
   returned: success
@@ -314,6 +367,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     scrub,
     side_auth_argument_spec,
     tag_diff,
+    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
@@ -322,6 +376,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
     registry_written_to,
     run_transfer,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+    OPTION_SPEC,
 )
 
 
@@ -339,6 +396,7 @@ def main() -> None:
             "concurrency": {"type": "int", "default": DEFAULT_CONCURRENCY},
             "tags": {"type": "list", "elements": "str"},
             "keep_going": {"type": "bool", "default": False},
+            "verify": OPTION_SPEC,
             **connection_argument_spec(),
         },
         supports_check_mode=True,
@@ -353,6 +411,7 @@ def main() -> None:
             referrers=params["referrers"],
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
+            verify=verifier(module, params["verify"]),
         )
         written = registry_written_to(params["dest"])
         if written is not None:

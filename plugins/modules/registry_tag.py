@@ -23,6 +23,8 @@ description:
     sharing it stay untouched), unless O(delete_manifest=true).
   - O(expected_digest) makes the change a compare-and-swap, so two pipelines promoting at once
     cannot silently overwrite each other.
+  - O(verify) promotes only images signed by given keys; the source digest is checked (in its own
+    repository) before anything is copied or tagged.
 options:
   repository:
     description:
@@ -101,12 +103,17 @@ options:
   referrers:
     description:
       - For a O(source) in another repository or registry, also copy the manifests that refer to it
-        (signatures, SBOMs, attestations).
+        (signatures, SBOMs, attestations), OCI 1.1 referrers and cosign's tag-scheme artifacts
+        (C(sha256-<hex>.sig), C(.att), C(.sbom)) of the image and of each child of an index.
+      - A cosign artifact the destination already holds under the same tag with other layers is merged
+        (its signatures first, then the source's new ones), never overwritten; the merged manifest has a
+        new digest.
     type: bool
     default: false
 extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
+  - ocireg.registry.registry.verify
   - ocireg.registry.registry.action_group
 attributes:
   check_mode:
@@ -170,6 +177,19 @@ EXAMPLES = r"""
     src_auth:
       username: reader
       password: "{{ build_registry_password }}"
+
+- name: Promote to prod only a build signed with the release key (checked before anything is written)
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    source: ":rc"
+    tags: [prod]
+    verify:
+      keys:
+        - "{{ lookup('file', 'cosign.pub') }}"
+      annotations:
+        env: prod
+      referrers:
+        - artifact_type: application/spdx+json
 
 - name: Remove a tag, keeping the image for the other tags
   ocireg.registry.registry_tag:
@@ -259,6 +279,27 @@ before:
   returned: always
   type: dict
   sample: {"prod": "sha256:1c2f9dc4d6c1f2f4b8e8a3b2d1c0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2"}
+verified:
+  description:
+    - What O(verify) checked, V(null) without it. Its C(verified) list has one entry per digest checked (the
+      image, or an index and its children as O(verify.index) asks), each with the accepted signatures (kind,
+      key fingerprint C(sha256:...) of the key's DER SubjectPublicKeyInfo, algorithm, source V(tag_scheme) or
+      V(referrer), the manifest that held it) and the required referrers found.
+  returned: success
+  type: dict
+  sample:
+    digest: sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb
+    index: self
+    verified:
+      - digest: sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb
+        signatures:
+          - kind: signature
+            key: sha256:5f41c3b2a1e0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0
+            algorithm: ecdsa-secp256r1
+            source: tag_scheme
+            manifest: sha256:0d3c0f7e8e0c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b
+            predicate_type: null
+        referrers: []
 after:
   description: Tag to digest map after the task (in check mode, what it would be).
   returned: always
@@ -275,6 +316,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     scrub,
     side_auth_argument_spec,
     tag_diff,
+    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
@@ -289,6 +331,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     check_source_text,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+    OPTION_SPEC,
 )
 
 
@@ -316,6 +361,7 @@ def main() -> None:
             "platforms": {"type": "list", "elements": "str"},
             "allow_index_rewrite": {"type": "bool", "default": False},
             "referrers": {"type": "bool", "default": False},
+            "verify": OPTION_SPEC,
             "src_auth": side_auth_argument_spec(),
             **connection_argument_spec(),
         },
@@ -329,6 +375,9 @@ def main() -> None:
         state = params["state"]
         if state == "present" and (params["delete_manifest"] or params["force"]):
             raise InvalidInputError("delete_manifest and force only apply to state=absent")
+        if state == "absent" and params["verify"] is not None:
+            raise InvalidInputError("verify checks the image tags are pointed at; it does not apply to state=absent")
+        verify = verifier(module, params["verify"])
         expected = params["expected_digest"]
         if expected is not None and not isinstance(expected, (str, dict)):
             raise InvalidInputError(
@@ -357,6 +406,7 @@ def main() -> None:
                 force=params["force"],
                 source_copy=source_copy,
                 check_mode=module.check_mode,
+                verify=verify,
             )
         except ConflictError as err:
             data = err.detail if isinstance(err.detail, dict) else {}

@@ -34,7 +34,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 
 __all__ = [
     "connection_argument_spec", "exit_with", "new_factory", "registry_errors", "require_requests", "scrub",
-    "side_auth_argument_spec", "tag_diff",
+    "side_auth_argument_spec", "tag_diff", "verifier",
 ]
 
 
@@ -53,6 +53,24 @@ def new_factory(module: AnsibleModule):
     )
 
     return ClientFactory(module.params)
+
+
+def verifier(module: AnsibleModule, value: Any) -> Any:
+    """The gate the ``verify`` option asks for (see ``_ops.verify.check.make_verifier``); None when unset.
+
+    ``cryptography`` is needed only for ``verify``: imported here, so a host without it runs every
+    other task, and one that asks for ``verify`` fails naming the missing library.
+    """
+    if value is None:
+        return None
+    try:
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
+            make_verifier,
+        )
+    except ImportError:
+        module.fail_json(msg=missing_required_lib("cryptography", reason="for verify"),
+                         exception=traceback.format_exc())
+    return make_verifier(value)
 
 
 def scrub(value: Any, secrets: list[str]) -> Any:

@@ -25,6 +25,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
+    compute_digest,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     ManifestError,
@@ -302,3 +305,78 @@ def _note_foreign(graph: CopyGraph) -> None:
 def tag_targets(dest_before: Mapping[str, str | None], digest: str) -> bool:
     """True when every destination tag already points at ``digest`` (the idempotent fast path)."""
     return bool(dest_before) and all(value == digest for value in dest_before.values())
+
+
+@dataclass(frozen=True)
+class MergedAttachment:
+    """A cosign tag-scheme manifest holding the destination's layers and then the source's new ones."""
+
+    raw: bytes
+    media_type: str
+    #: The layers the source adds (their blobs must be at the destination before ``raw`` is pushed).
+    new_layers: tuple[Descriptor, ...]
+    #: A rewritten image config (``rootfs.diff_ids`` extended) to push, or None when the config is kept.
+    config: bytes | None = None
+
+
+def merge_attached(dest: Manifest, src: Manifest, dest_config: bytes | None = None,
+                   src_config: bytes | None = None) -> MergedAttachment | None:
+    """The union of two cosign ``.sig`` / ``.att`` / ``.sbom`` manifests of one subject; None when ``dest`` has all.
+
+    cosign stores one layer per signature (or attestation) and appends to the manifest, so two
+    registries can hold different sets for the same image. The merged manifest keeps the
+    destination's layers first, in order, then the source's layers it lacks, each as the source
+    has it; every other field is the destination's. Layers are the same when digest *and*
+    annotations match: cosign signs the same payload blob for every signer of an image and keeps
+    the signature in the layer annotation (its own de-duplication compares payload and signature). Its
+    digest is new by nature. cosign's config lists the layers as ``rootfs.diff_ids``; when the
+    destination's config does, the new layers' diff_ids (the source config's, else the layer
+    digest, which is the same for cosign's uncompressed payloads) are appended to it.
+    Raises :class:`ManifestError` when either is not an image manifest (nothing to merge).
+    """
+    if dest.is_index or src.is_index or dest.is_schema1 or src.is_schema1:
+        raise ManifestError(f"cannot merge {src.digest} into {dest.digest}: cosign attachments are image manifests")
+    doc = json.loads(dest.raw)
+    src_doc = json.loads(src.raw)
+    have = {_layer_key(entry) for entry in doc.get("layers", [])}
+    added: list[dict] = []
+    for entry in src_doc.get("layers", []):
+        if _layer_key(entry) not in have:
+            have.add(_layer_key(entry))
+            added.append(entry)
+    if not added:
+        return None
+    doc["layers"] = [*doc.get("layers", []), *added]
+    config = _merged_config(dest_config, src_config, src_doc.get("layers", []), added)
+    if config is not None:
+        doc["config"] = {**doc["config"], "digest": compute_digest(config), "size": len(config)}
+    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    new_layers = tuple(Descriptor.from_dict(entry) for entry in added)
+    return MergedAttachment(raw, dest.media_type, new_layers, config)
+
+
+def _layer_key(entry: dict) -> str:
+    # Two signers of one image sign the same payload (same blob digest): the signature is in the
+    # annotations, so a layer is the same signature only when digest and annotations both match.
+    return json.dumps([entry.get("digest"), entry.get("annotations") or {}], sort_keys=True)
+
+
+def _merged_config(dest_config: bytes | None, src_config: bytes | None, src_layers: Sequence[dict],
+                   added: Sequence[dict]) -> bytes | None:
+    try:
+        doc = json.loads(dest_config) if dest_config else None
+    except ValueError:
+        return None
+    rootfs = doc.get("rootfs") if isinstance(doc, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(doc, dict) or not isinstance(rootfs, dict) or not isinstance(diff_ids, list):
+        return None  # an empty or foreign config: nothing lists the layers, keep it
+    try:
+        src_ids = json.loads(src_config)["rootfs"]["diff_ids"] if src_config else []
+    except (ValueError, KeyError, TypeError):
+        src_ids = []
+    by_layer = {entry.get("digest"): src_ids[position] for position, entry in enumerate(src_layers)
+                if isinstance(src_ids, list) and position < len(src_ids)}
+    # Layers may repeat a digest (one payload, several signers): the source's diff_id is the same for each.
+    rootfs["diff_ids"] = [*diff_ids, *(by_layer.get(entry.get("digest"), entry.get("digest")) for entry in added)]
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
     validate_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
-    is_referrers_tag,
+    is_attached_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.attached import (
+    copy_attached,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     CopyGraph,
@@ -83,6 +86,9 @@ class CopyOptions:
     referrers: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     check_mode: bool = False
+    #: The verification gate (``verify``): called with the source repository and the source digest
+    #: before anything is written; raises :class:`VerificationError` or returns what was verified.
+    verify: Callable[[Any, str], dict] | None = None
 
 
 @dataclass
@@ -98,6 +104,10 @@ class CopyResult:
     already_present: dict = field(default_factory=lambda: {"blobs": 0, "manifests": 0, "bytes": 0})
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
+    #: What the verification gate checked (None without ``verify``).
+    verified: dict | None = None
+    #: cosign tag-scheme artifacts handled with ``referrers`` (see :mod:`.attached`).
+    attached: list[dict] = field(default_factory=list)
 
     @property
     def dest_after(self) -> dict[str, str | None]:
@@ -117,6 +127,8 @@ class CopyResult:
             "already_present": dict(self.already_present),
             "notes": list(self.notes),
             "duration": round(self.duration, 3),
+            "verified": self.verified,
+            "attached": [dict(item) for item in self.attached],
         }
 
 
@@ -155,14 +167,17 @@ def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Seque
     if source is None:
         raise NotFoundError(f"the source image {_where(src, src_ref)} does not exist: check the reference "
                             "(and the credentials, registries answer 404 for what you may not see)")
+    # The gate reads the source only, before the destination is even looked at: a failure writes nothing.
+    verified = options.verify(src, source.digest) if options.verify is not None else None
     dest_before = {tag: _digest_of(dest.resolve(tag)) for tag in dest_tags}
     if platforms is None and not options.referrers:
         # The fast path: one HEAD per side, see the module docstring for why it is enough.
         if tag_targets(dest_before, source.digest):
             return _unchanged(source, dest_before, f"every destination tag already points at {source.digest}",
-                              started)
+                              started, verified)
         if not dest_tags and dest.resolve(source.digest) is not None:
-            return _unchanged(source, dest_before, f"the destination already holds {source.digest}", started)
+            return _unchanged(source, dest_before, f"the destination already holds {source.digest}", started,
+                              verified)
 
     root = src.fetch_manifest(source.digest)
     if (platforms is not None and root.is_index and dest_tags and not options.allow_index_rewrite
@@ -184,10 +199,14 @@ def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Seque
     )
     result = CopyResult(graph.root.digest if graph.root else root.digest,
                         graph.root.media_type if graph.root else root.media_type,
-                        False, dest_before, notes=list(graph.notes))
+                        False, dest_before, notes=list(graph.notes), verified=verified)
     result.already_present["manifests"] = len(graph.present_manifests)
     try:
-        _transfer_blobs(src, dest, graph, options, result)
+        _transfer_blobs(src, dest, graph.blobs.values(), options, result)
+        if options.referrers:
+            # Before the tags: when the image's tag appears, its signatures are already there.
+            copy_attached(src, dest, list(graph.nodes), options.check_mode, result,
+                          lambda blobs: _transfer_blobs(src, dest, blobs, options, result))
         _push_manifests(dest, graph, dest_tags, options, result)
     finally:
         if not options.check_mode:
@@ -211,9 +230,11 @@ def _holds(dest: Any, digest: str) -> bool:
     return dest.resolve(digest) is not None
 
 
-def _unchanged(source: Descriptor, dest_before: dict[str, str | None], note: str, started: float) -> CopyResult:
+def _unchanged(source: Descriptor, dest_before: dict[str, str | None], note: str, started: float,
+               verified: dict | None) -> CopyResult:
     return CopyResult(source.digest, source.media_type, False, dest_before, notes=[note],
-                      already_present={"blobs": 0, "manifests": 1, "bytes": 0}, duration=time.monotonic() - started)
+                      already_present={"blobs": 0, "manifests": 1, "bytes": 0}, duration=time.monotonic() - started,
+                      verified=verified)
 
 
 def _digest_of(descriptor: Descriptor | None) -> str | None:
@@ -256,9 +277,10 @@ class _BlobOutcome:
     size: int
 
 
-def _transfer_blobs(src: Any, dest: Any, graph: CopyGraph, options: CopyOptions, result: CopyResult) -> None:
-    """Make every blob of the graph present at ``dest``; the first failure cancels the others and is raised."""
-    blobs = sorted(graph.blobs.values(), key=lambda d: d.size or 0, reverse=True)  # biggest first: shorter tail
+def _transfer_blobs(src: Any, dest: Any, wanted: Iterable[Descriptor], options: CopyOptions,
+                    result: CopyResult) -> None:
+    """Make every blob in ``wanted`` present at ``dest``; the first failure cancels the others and is raised."""
+    blobs = sorted(wanted, key=lambda d: d.size or 0, reverse=True)  # biggest first: shorter tail
     if not blobs:
         return
     mountable = (not getattr(src, "local", False) and not getattr(dest, "local", False)
@@ -344,7 +366,9 @@ def select_tags(tags: Sequence[str], patterns: Sequence[str], *, skip_referrer_t
             raise InvalidInputError(f"tags pattern {pattern!r} is not a valid regular expression: {exc}") from None
     chosen = [t for t in tags if any(c.fullmatch(t) for c in compiled)]
     if skip_referrer_tags:
-        chosen = [t for t in chosen if not is_referrers_tag(t)]
+        # With referrers, fallback indexes and cosign's .sig/.att/.sbom travel with their subjects
+        # (and are merged there): copying them as tags of their own would overwrite the destination's.
+        chosen = [t for t in chosen if not is_attached_tag(t)]
     return sorted(set(chosen))
 
 

@@ -27,6 +27,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    is_attached_tag,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_ref import (
     DOCKER_ARCHIVE,
     OCI,
@@ -103,7 +106,7 @@ def _plain_repository(side: str, ref: Reference) -> None:
 def _only_entry(store: Any) -> tuple[LayoutView, str]:
     """A source named by its path alone: the layout must hold exactly one image (as skopeo requires)."""
     entries = [e for e in store.read_index().get("manifests", []) if isinstance(e, dict)
-               and "artifactType" not in e]
+               and "artifactType" not in e and not _names_attachment(e)]
     if len(entries) != 1:
         names = sorted(str((e.get("annotations") or {}).get(REF_NAME, e.get("digest"))) for e in entries)
         raise InvalidInputError(
@@ -115,6 +118,17 @@ def _only_entry(store: Any) -> tuple[LayoutView, str]:
         repository, tag = split_name(name)
         return LayoutView(store, repository), tag
     return LayoutView(store, None), str(entry.get("digest"))
+
+
+def _names_attachment(entry: dict[str, Any]) -> bool:
+    """True for an entry named like a cosign artifact or fallback index: it belongs to another image."""
+    name = (entry.get("annotations") or {}).get(REF_NAME)
+    if not isinstance(name, str):
+        return False
+    try:
+        return is_attached_tag(split_name(name)[1])
+    except InvalidInputError:
+        return False
 
 
 def _finish(store: Any, options: CopyOptions) -> bool:

@@ -323,8 +323,13 @@ def promote(
     delete_manifest: bool = False,
     force: bool = False,
     check_mode: bool = False,
+    verify: Callable[[Repository, str], dict] | None = None,
 ) -> dict[str, Any]:
     """Read, plan and (unless ``check_mode``) apply a promotion; return the result as plain data.
+
+    ``verify`` (the gate of the ``verify`` option) is called with the source repository and digest
+    once that is resolved, before any copy or tag write; what it returns is ``verified`` in the
+    result, and its :class:`VerificationError` propagates with nothing written.
 
     ``source_repository`` is where ``source`` lives. When it is another
     repository (of this registry or another one), the content is first copied
@@ -338,13 +343,14 @@ def promote(
     current = read_tags(repository, tags)
     name = f"{repository.registry.host}/{repository.name}"
     copied: dict[str, Any] | None = None
-    manifest = None
+    manifest = verified = None
     if state == PRESENT:
         if source is None:
             raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
         same_repository = source_repository is None or source_repository is repository
         source_repo = repository if same_repository else source_repository
         source_digest = resolve_source(source_repo, source)
+        verified = verify(source_repo, source_digest) if verify is not None else None
         digest = source_digest if same_repository else \
             target_digest(source_repo, source_digest, repository, source_copy or SourceCopy())
         plan = plan_promotion(current, source_digest=digest, expected_digest=expected_digest)
@@ -368,6 +374,7 @@ def promote(
                               delete_manifest=delete_manifest, force=force, repository_tags=repository_tags)
 
     result = promotion_result(plan, name, check_mode=check_mode, copied=copied)
+    result["verified"] = verified
     if plan.blocked:
         raise ConflictError(blocked_message(plan, name), detail=result)
     if check_mode or not plan.changed:

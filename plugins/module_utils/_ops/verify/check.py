@@ -44,6 +44,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
+    parse_verify,
 )
 
 if TYPE_CHECKING:  # only for annotations: registry.py needs requests at import time
@@ -104,6 +105,22 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
     return keys
 
 
+def make_verifier(value: Any) -> Callable[[Any, str], dict[str, Any]] | None:
+    """The gate the ``verify`` option asks for, as one call ``(repository, digest) -> verified``; None when unset.
+
+    The option is parsed and the keys are read once, here, so bad input fails before any request
+    and a mirror does not read the key files once per tag.
+    """
+    policy = parse_verify(value)
+    if policy is None:
+        return None
+    keys = load_keys(policy)
+
+    def verify(repo: Any, digest: str) -> dict[str, Any]:
+        return verify_image(repo, digest, policy, keys)
+    return verify
+
+
 def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy,
                  keys: Sequence[sg.PublicKey] | None = None) -> dict[str, Any]:
     """Check ``subject`` (a manifest already read, or a digest) in ``repo`` against ``policy``.
@@ -127,7 +144,7 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
     if manifest.is_index and policy.index in ("children", "both"):
         children = [child.digest for child in manifest.manifests if not _is_attestation_child(child)]
         if not children:
-            raise VerificationError(f"verify: {repo.name}@{manifest.digest} is an index without image children, "
+            raise VerificationError(f"verify: {_display(repo, manifest.digest)} is an index without image children, "
                                     "so verify.index=children checks nothing; use index: self")
         targets.extend(dict.fromkeys(children))
     verified = [_verify_digest(repo, digest, policy, keys) for digest in targets]
@@ -166,7 +183,7 @@ def find_signatures(repo: Repository, digest: str, keys: Sequence[sg.PublicKey],
 
 
 def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Sequence[sg.PublicKey]) -> dict[str, Any]:
-    display = f"{repo.name}@{digest}"
+    display = _display(repo, digest)
     referrers = repo.referrers(digest)
     found = find_signatures(repo, digest, keys, referrers) if policy.require else []
     accepted = [item for item in found if item.verdict.ok]
@@ -260,6 +277,11 @@ def _referrer_manifest(repo: Repository, digest: str) -> Manifest | str:
         return "listed, but the manifest is missing"
     except (ManifestError, DigestMismatchError, TooLargeError) as exc:
         return exc.message
+
+
+def _display(repo: Any, digest: str) -> str:
+    """``team/app@sha256:…``; a local layout names its path (its repository may be unnamed)."""
+    return repo.where(digest) if getattr(repo, "local", False) else f"{repo.name}@{digest}"
 
 
 def _is_attestation_child(child: Descriptor) -> bool:

@@ -83,6 +83,8 @@ class DockerArchive:
     """A docker save tar as a layout store (the interface of :class:`~.layout.LayoutDir`)."""
 
     transport = "docker-archive"
+    #: Only images fit in manifest.json: cosign's .sig/.att/.sbom manifests are left out (see copying.attached).
+    holds_artifacts = False
 
     def __init__(self, path: str) -> None:
         self.path = Path(path).expanduser()
