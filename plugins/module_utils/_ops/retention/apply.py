@@ -46,6 +46,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
     RetentionPlan,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
+    live_tags_for_apply,
     resolve_tags,
 )
 
@@ -256,7 +257,8 @@ class _RepositoryApply:
         self.planned_removals |= {t for e in self.entries if e.action == ACTION_UNTAG for t in e.untag_tags}
 
     def run(self) -> None:
-        live = self.live_tags()
+        live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
+                                   max_concurrency=self.max_concurrency)
         blocked = self.blocked_groups(live)
         try:
             for index, group in enumerate(self.groups):
@@ -356,7 +358,7 @@ class _RepositoryApply:
 
     def delete_group(self, group: Sequence[PlanEntry]) -> None:
         """Re-resolve every tag the plan ties to the group, then delete its digests in reference order."""
-        for entry in group:
+        for entry in () if self.check_mode else group:  # check mode writes nothing, so it re-reads nothing
             for tag in entry.tags:
                 descriptor = self.repo.resolve(tag)
                 now = None if descriptor is None else descriptor.digest
@@ -403,7 +405,7 @@ class _RepositoryApply:
             return
         for tag in entry.untag_tags:
             now = live.get(tag)
-            if now == entry.digest:
+            if now == entry.digest and not self.check_mode:
                 # The last read before the write: narrows the race with a concurrent push to one request.
                 descriptor = self.repo.resolve(tag)
                 now = None if descriptor is None else descriptor.digest
