@@ -261,8 +261,10 @@ def _referrers(repo: Repository, digests: Sequence[str], tags: Mapping[str, str]
     out: dict[str, list[str]] = {}
     pending = list(digests)
     if not _referrers_api_absent(repo.registry):
-        # The first answer tells whether the registry has the API at all.
-        first = pending.pop(0)
+        # The first answer tells whether the registry has the API at all. Without it, Repository.referrers
+        # also reads the subject's fallback tag: probe with a subject that has none, so no tag is read twice.
+        first = next((d for d in pending if referrers_tag(d) not in tags), pending[0])
+        pending.remove(first)
         out[first] = ask(first)
     if _referrers_api_absent(repo.registry):
         # The fallback indexes are tags: already read, with the referrers as children.
