@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # only for annotations: registry.py needs requests at import 
         Repository,
     )
     from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+        Descriptor,
         Manifest,
     )
 
@@ -53,7 +54,14 @@ def fetch_config(repo: Repository, manifest: Manifest) -> dict[str, Any] | None:
     have no image config. The blob is size-capped (:data:`CONFIG_SIZE_CAP`)
     and verified against its digest while it streams.
     """
-    descriptor = None if manifest.is_index else manifest.config
+    return fetch_config_of(repo, None if manifest.is_index else manifest.config)
+
+
+def fetch_config_of(repo: Repository, descriptor: Descriptor | None) -> dict[str, Any] | None:
+    """The shaped image config a config descriptor points at, or None when it is no image config.
+
+    For callers that keep descriptors rather than whole manifests (retention reads thousands).
+    """
     if descriptor is None or not is_config(descriptor.media_type):
         return None
     data = read_small_blob(repo, descriptor.digest, descriptor.size, CONFIG_SIZE_CAP,

@@ -17,6 +17,7 @@ between the last read and the DELETE, they cannot close it.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
     RetentionPlan,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
+    live_tags_for_apply,
     resolve_tags,
 )
 
@@ -67,6 +69,12 @@ TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 #: Cascade relations where the owned digest is about its owner (a referrer names its subject, a
 #: fallback index lists the subject's referrers): it goes first. For "child" the owner goes first.
 _POINTS_AT_OWNER = frozenset({"referrer", "signature", "attestation", "sbom", "referrers_index"})
+#: How stale the full tag view may get before a deletion group reads every tag again. Reading
+#: every tag before every group is quadratic (a 2,000-tag plan deleting 1,600 digests would send
+#: millions of requests); inside this window a tag *moved* onto a doomed digest is caught by the
+#: group's own reads only if it is one of them, while a tag *created* on it is always caught by
+#: the list that :meth:`_RepositoryApply.late_arrivals` reads right before the DELETE.
+FULL_READ_INTERVAL = 2.0
 
 
 @dataclass
@@ -244,7 +252,9 @@ class _RepositoryApply:
         self.planned_removals |= {t for e in self.entries if e.action == ACTION_UNTAG for t in e.untag_tags}
 
     def run(self) -> None:
-        live = self.live = self.live_tags()
+        live = self.live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
+                                               max_concurrency=self.max_concurrency)
+        self.read_at = time.monotonic()
         blocked = self.blocked_groups(live)
         try:
             for index, group in enumerate(self.groups):
@@ -261,14 +271,6 @@ class _RepositoryApply:
             raise ApplyError(err, self.result) from None
 
     # -- what changed since the plan ---------------------------------------------------------
-
-    def live_tags(self) -> dict[str, str]:
-        """Every tag of the repository as it is now (list + HEAD each)."""
-        try:
-            tags = sorted(self.repo.tags())
-        except NotFoundError:
-            return {}
-        return resolve_tags(self.repo, tags, self.max_concurrency)
 
     def blocked_groups(self, live: Mapping[str, str]) -> dict[int, str]:
         """Deletion groups that a change since planning makes unsafe, with the reason in words."""
@@ -386,15 +388,29 @@ class _RepositoryApply:
         return "tags kept arriving while it was about to be deleted,"
 
     def delete_group(self, group: Sequence[PlanEntry]) -> None:
-        """Read every tag again (:meth:`fresh_tags`), then delete the group's digests in reference order.
+        """Check the group against the registry as it is now, then delete its digests in reference order.
 
-        The whole :meth:`blocked_groups` check runs on that read, just before the group's first
-        DELETE: a tag of the plan that moved away, and a tag pushed or moved onto one of the
-        group's digests (or onto a new manifest that references one) since the plan, each skip
-        the whole group. Distribution deletes every tag pointing at a deleted manifest, so this
-        read is what keeps a concurrent push's image.
+        Check mode writes nothing, so it reads nothing here. Otherwise the tags are read again
+        (:meth:`fresh_tags`, every tag) when the last full read is older than
+        :data:`FULL_READ_INTERVAL`, else only the group's own tags; then :meth:`blocked_groups`
+        runs on that view and :meth:`late_arrivals` lists the tags once more right before the
+        first DELETE. A tag of the plan that moved away, and a tag pushed or moved onto one of
+        the group's digests (or onto a new manifest that references one), each skip the whole
+        group: Distribution deletes every tag pointing at a deleted manifest, so these reads are
+        what keep a concurrent push's image.
         """
-        self.live = self.fresh_tags(set(self.live) | {t for e in group for t in e.tags})
+        if not self.check_mode:
+            if time.monotonic() - self.read_at > FULL_READ_INTERVAL:
+                self.live = self.fresh_tags(set(self.live) | {t for e in group for t in e.tags})
+                self.read_at = time.monotonic()
+            else:
+                own = sorted({t for e in group for t in e.tags})
+                found = resolve_tags(self.repo, own, self.max_concurrency)
+                for tag in own:
+                    if tag in found:
+                        self.live[tag] = found[tag]
+                    else:
+                        self.live.pop(tag, None)
         why = self.blocked_groups(self.live).get(self.group_of[group[0].digest])
         if why is None and not self.check_mode:
             why = self.late_arrivals(group)
@@ -448,7 +464,7 @@ class _RepositoryApply:
             return
         for tag in entry.untag_tags:
             now = live.get(tag)
-            if now == entry.digest:
+            if now == entry.digest and not self.check_mode:
                 # The last read before the write: narrows the race with a concurrent push to one request.
                 descriptor = self.repo.resolve(tag)
                 now = None if descriptor is None else descriptor.digest

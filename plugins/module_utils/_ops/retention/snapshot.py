@@ -3,19 +3,33 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Retention's reads: a repository into a :class:`RepositorySnapshot` (tags, manifests, configs, referrers).
 
-:func:`collect_snapshot` lists a repository's tags, resolves each one (concurrently, bounded), fetches
-every distinct manifest by digest (verified), the image config of images whose age matters
-(size-capped), index children and referrers (the referrers API, or the fallback index).
+:func:`collect_snapshot` reads a repository near the request floor: the tag list, then **one GET per
+tag** (the answer gives the digest and the manifest at once), one GET per index child or referrer
+that no tag already gave, one config read per distinct image config whose age matters, and the
+referrers API once per subject only where the registry has it. Nothing is read twice in a run.
+Parsed manifests are reduced to :class:`ManifestRecord` at once, so their bytes are not held.
+
+:func:`live_tags_for_apply` is the apply step's re-resolution scope (see its docstring).
+
+Why GET by tag and not HEAD per tag plus GET per digest: a tag's manifest is a few hundred bytes,
+so on Distribution a GET costs the same round trip as a HEAD (bench/retention.py measures both);
+HEAD + GET would be ``tags + 2 x digests`` requests where GET by tag is ``tags + digests``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ManifestError,
     NotFoundError,
     TooLargeError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
+    is_config,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     attached_subject,
@@ -25,10 +39,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
     map_bounded,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
-    fetch_config,
+    fetch_config_of,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
+    ACTION_DELETE,
+    ACTION_UNTAG,
     ManifestRecord,
+    PlanEntry,
     RepositorySnapshot,
 )
 
@@ -38,6 +55,7 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
         Repository,
     )
     from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+        Descriptor,
         Manifest,
     )
 
@@ -45,7 +63,6 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
 def repository_name(repo: Repository) -> str:
     """How plans name a repository: ``host/name``."""
     return f"{repo.registry.host}/{repo.name}"
-
 
 
 def _referrers_api_absent(registry: Registry) -> bool:
@@ -58,7 +75,6 @@ def _referrers_api_absent(registry: Registry) -> bool:
     return registry.supports_referrers_api is False
 
 
-
 def resolve_tags(repo: Repository, tags: Sequence[str], max_concurrency: int | None = None) -> dict[str, str]:
     """``{tag: digest}`` for ``tags`` (HEAD each, concurrently); tags that vanished meanwhile are left out."""
     def one(tag: str) -> str | None:
@@ -69,89 +85,160 @@ def resolve_tags(repo: Repository, tags: Sequence[str], max_concurrency: int | N
     return {tag: digest for tag, digest in zip(tags, found) if digest is not None}
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One manifest as read: the planner's record (no config facts yet) and the config to read for its age."""
 
-def read_manifest(repo: Repository, digest: str, with_config: bool) -> ManifestRecord | None:
-    """The planner's record of one manifest (None when it no longer exists).
-
-    ``with_config`` fetches the image config (labels, ``created``); a config
-    that is missing, too large or unparsable leaves them empty, so the age is
-    *unknown* and the planner keeps the digest rather than guess.
-    """
-    try:
-        manifest = repo.fetch_manifest(digest)
-    except NotFoundError:
-        return None
-    labels: dict[str, str] = {}
-    created = None
-    if with_config and not manifest.is_index:
-        try:
-            config = fetch_config(repo, manifest)
-        except (NotFoundError, TooLargeError, ManifestError):
-            config = None
-        if config:
-            labels, created = dict(config.get("labels") or {}), config.get("created")
-    return _record(manifest, labels, created)
+    record: ManifestRecord
+    #: The image config descriptor (None for indexes and artifacts): read later, only if the age matters.
+    config: Descriptor | None = None
 
 
-
-def _record(manifest: Manifest, labels: Mapping[str, str], created: str | None) -> ManifestRecord:
-    return ManifestRecord(
-        digest=manifest.digest,
-        media_type=manifest.media_type,
-        size=manifest.size,
-        children=tuple(child.digest for child in manifest.children()) if manifest.is_index else (),
-        subject=manifest.subject.digest if manifest.subject is not None else None,
-        artifact_type=manifest.effective_artifact_type,
-        annotations=dict(manifest.annotations or {}),
-        labels=dict(labels),
-        created=created,
+def _reduce(manifest: Manifest) -> _Read:
+    """Keep what the planner needs and drop the manifest's bytes (memory stays flat as tags grow)."""
+    config = None if manifest.is_index else manifest.config
+    return _Read(
+        record=ManifestRecord(
+            digest=manifest.digest,
+            media_type=manifest.media_type,
+            size=manifest.size,
+            children=tuple(child.digest for child in manifest.children()) if manifest.is_index else (),
+            subject=manifest.subject.digest if manifest.subject is not None else None,
+            artifact_type=manifest.effective_artifact_type,
+            annotations=dict(manifest.annotations or {}),
+        ),
+        config=config if config is not None and is_config(config.media_type) else None,
     )
 
+
+class _Reader:
+    """The reads of one snapshot: every manifest at most once, every image config at most once.
+
+    Worker threads store what they read here (under a lock), so the thread
+    pool returns only digests and no duplicate manifest is kept per tag.
+    """
+
+    def __init__(self, repo: Repository, max_concurrency: int | None) -> None:
+        self.repo = repo
+        self.max_concurrency = max_concurrency
+        self.reads: dict[str, _Read] = {}
+        self._lock = threading.Lock()
+
+    def _keep(self, manifest: Manifest) -> str:
+        read = _reduce(manifest)
+        with self._lock:
+            self.reads.setdefault(read.record.digest, read)
+        return read.record.digest
+
+    def by_tags(self, tags: Sequence[str]) -> dict[str, str]:
+        """``{tag: digest}``: one GET per tag gives both the digest and the manifest (verified against
+        the registry's ``Docker-Content-Digest``). Tags that vanished meanwhile are left out."""
+        def one(tag: str) -> str | None:
+            try:
+                return self._keep(self.repo.fetch_manifest(tag))
+            except NotFoundError:
+                return None
+
+        found = map_bounded(one, list(tags), self.max_concurrency)
+        return {tag: digest for tag, digest in zip(tags, found) if digest is not None}
+
+    def by_digests(self, digests: Iterable[str]) -> None:
+        """GET (verified) each of ``digests`` that no earlier read gave; a missing one is left out."""
+        wanted = sorted(set(digests) - set(self.reads))
+
+        def one(digest: str) -> None:
+            try:
+                self._keep(self.repo.fetch_manifest(digest))
+            except NotFoundError:
+                pass
+
+        map_bounded(one, wanted, self.max_concurrency)
+
+    def configs(self, timed: Iterable[str]) -> dict[str, tuple[dict[str, str], str | None]]:
+        """``{config digest: (labels, created)}`` for the image configs of ``timed`` digests, each read once.
+
+        A config that is missing, too large or unparsable gives no labels and
+        no time: the age is *unknown* and the planner keeps the digest rather than guess.
+        """
+        wanted: dict[str, Descriptor] = {}
+        for digest in timed:
+            read = self.reads.get(digest)
+            if read is not None and read.config is not None:
+                wanted.setdefault(read.config.digest, read.config)
+        names = sorted(wanted)
+
+        def one(config_digest: str) -> tuple[dict[str, str], str | None]:
+            try:
+                config = fetch_config_of(self.repo, wanted[config_digest])
+            except (NotFoundError, TooLargeError, ManifestError):
+                config = None
+            if not config:
+                return {}, None
+            return dict(config.get("labels") or {}), config.get("created")
+
+        return dict(zip(names, map_bounded(one, names, self.max_concurrency)))
 
 
 def collect_snapshot(repo: Repository, *, name: str | None = None,
                      max_concurrency: int | None = None) -> RepositorySnapshot:
     """Read one repository into a :class:`RepositorySnapshot` (reads only).
 
-    Tags are resolved with HEAD; each distinct manifest is fetched once by
-    digest and verified; index children and referrers are followed
-    transitively. Image configs are fetched only where an age can decide
-    something: digests reached from a normal tag (directly or as an index
-    child). Referrers and cosign artifacts follow their subject, so their own
-    time is never consulted and their configs are not fetched. A repository
-    that does not exist gives an empty snapshot with ``exists`` false.
+    Each tag is read with one GET (digest and manifest at once); index
+    children and referrers are followed transitively, each distinct manifest
+    read once and verified. Image configs are read (once per distinct
+    config) only where an age can decide something: digests reached from a
+    normal tag (directly or as an index child). Referrers and cosign
+    artifacts follow their subject, so their own time is never consulted and
+    their configs are not read; cosign and referrers-fallback tags are known
+    from their names, and the fallback indexes were read as tags, so on a
+    registry without the referrers API one probe is the only referrers
+    request. A repository that does not exist gives an empty snapshot.
     """
     name = name or repository_name(repo)
     try:
         tags = sorted(repo.tags())
     except NotFoundError:
         return RepositorySnapshot(name, exists=False)
-    resolved = resolve_tags(repo, tags, max_concurrency)
-    timed = {digest for tag, digest in resolved.items() if attached_subject(tag) is None}
-    records: dict[str, ManifestRecord] = {}
+    reader = _Reader(repo, max_concurrency)
+    resolved = reader.by_tags(tags)
     referrers: dict[str, list[str]] = {}
-    frontier = sorted(set(resolved.values()))
+    frontier = sorted(set(resolved.values()) & set(reader.reads))
     seen = set(frontier)
     while frontier:
-        fetched = map_bounded(lambda d: read_manifest(repo, d, d in timed), frontier, max_concurrency)
         found: list[str] = []
-        for digest, record in zip(frontier, fetched):
-            if record is None:
-                continue
-            records[digest] = record
-            for child in record.children:
-                if digest in timed:
-                    timed.add(child)
-                found.append(child)
-        present = [d for d in frontier if d in records]
-        for digest, listed in zip(present, _referrers(repo, present, resolved, records, max_concurrency)):
+        for digest in frontier:
+            found.extend(reader.reads[digest].record.children)
+        records = {d: reader.reads[d].record for d in reader.reads}
+        for digest, listed in zip(frontier, _referrers(repo, frontier, resolved, records, max_concurrency)):
             if listed:
                 referrers[digest] = listed
                 found.extend(listed)
-        frontier = sorted(set(found) - seen)
-        seen.update(frontier)
-    return RepositorySnapshot(name, tags=resolved, manifests=records, referrers=referrers)
+        reader.by_digests(d for d in found if d not in seen)
+        frontier = sorted({d for d in found if d not in seen and d in reader.reads})
+        seen.update(found)
+    timed = _timed(resolved, reader.reads)
+    configs = reader.configs(timed)
+    manifests: dict[str, ManifestRecord] = {}
+    for digest, read in reader.reads.items():
+        record = read.record
+        if digest in timed and read.config is not None and read.config.digest in configs:
+            labels, created = configs[read.config.digest]
+            record = dataclasses.replace(record, labels=labels, created=created)
+        manifests[digest] = record
+    return RepositorySnapshot(name, tags=resolved, manifests=manifests, referrers=referrers)
 
+
+def _timed(tags: Mapping[str, str], reads: Mapping[str, _Read]) -> set[str]:
+    """Digests whose age can decide something: tagged by a normal tag, and their index children."""
+    timed = {digest for tag, digest in tags.items() if attached_subject(tag) is None}
+    stack = list(timed)
+    while stack:
+        read = reads.get(stack.pop())
+        for child in read.record.children if read is not None else ():
+            if child not in timed:
+                timed.add(child)
+                stack.append(child)
+    return timed
 
 
 def _referrers(repo: Repository, digests: Sequence[str], tags: Mapping[str, str],
@@ -170,12 +257,68 @@ def _referrers(repo: Repository, digests: Sequence[str], tags: Mapping[str, str]
     out: dict[str, list[str]] = {}
     pending = list(digests)
     if not _referrers_api_absent(repo.registry):
-        # The first answer tells whether the registry has the API at all.
-        first = pending.pop(0)
+        # The first answer tells whether the registry has the API at all. Without it, Repository.referrers
+        # also reads the subject's fallback tag: probe with a subject that has none, so no tag is read twice.
+        first = next((d for d in pending if referrers_tag(d) not in tags), pending[0])
+        pending.remove(first)
         out[first] = ask(first)
     if _referrers_api_absent(repo.registry):
-        # The fallback indexes are tags: already resolved and fetched, with the referrers as children.
+        # The fallback indexes are tags: already read, with the referrers as children.
         out.update({d: from_fallback(d) for d in pending})
     else:
         out.update(zip(pending, map_bounded(ask, pending, max_concurrency)))
     return [out[d] for d in digests]
+
+
+# -- the apply step's re-resolution scope ------------------------------------------------------------
+
+
+def recheck_scope(entries: Iterable[PlanEntry]) -> tuple[set[str], bool]:
+    """The tags the apply step re-reads itself just before each write, and whether anything is deleted (pure).
+
+    Condemned tags (those of digests about to be deleted, and tags about to
+    be untagged) are re-resolved by the apply step right before their write,
+    once each; the second item says whether the plan deletes any manifest,
+    which is when the other tags need one look too (a tag that moved onto a
+    condemned digest since planning would be deleted with it).
+    """
+    condemned: set[str] = set()
+    deletes = False
+    for entry in entries:
+        if entry.action == ACTION_DELETE:
+            deletes = True
+            condemned.update(entry.tags)
+        elif entry.action == ACTION_UNTAG:
+            condemned.update(entry.untag_tags)
+    return condemned, deletes
+
+
+def live_tags_for_apply(repo: Repository, entries: Sequence[PlanEntry], tags_before: Mapping[str, str], *,
+                        check_mode: bool, max_concurrency: int | None = None) -> dict[str, str]:
+    """The tag -> digest view the apply step checks the plan against, with as few reads as keep it safe.
+
+    - Check mode: the plan's own view, with no request at all (nothing is
+      written, so nothing can be hurt by a change since planning).
+    - A plan that only untags: the plan's view too; each condemned tag is
+      re-resolved by the apply step just before it is removed.
+    - A plan that deletes: the tag list (one request, paginated) shows tags
+      created or removed since planning; every tag that is *not* condemned is
+      resolved once (any of them may have moved onto a condemned digest, and
+      deleting that digest would take the tag with it: invariant 7). A
+      condemned tag keeps its planned digest here, because the apply step
+      re-resolves it right before its write (one read per tag, not two).
+
+    A tag that the list no longer shows is left out, so the deletion that
+    would have taken it is skipped as changed since the plan.
+    """
+    before = dict(tags_before)
+    condemned, deletes = recheck_scope(entries)
+    if check_mode or not deletes:
+        return before
+    try:
+        listed = set(repo.tags())
+    except NotFoundError:
+        return {}
+    live = {tag: before[tag] for tag in sorted(listed & condemned) if tag in before}
+    live.update(resolve_tags(repo, sorted(listed - condemned), max_concurrency))
+    return live

@@ -1,0 +1,157 @@
+"""Retention's request budget against a real Distribution 2.8, counted in the registry's access log.
+
+- collect_snapshot reads near the floor: the tag list, one GET per tag (no HEAD), one GET per
+  manifest no tag gave (index children, untagged referrers), one config read per distinct config
+  whose age matters, one referrers probe; nothing twice.
+- check mode re-resolves nothing (zero requests after planning);
+- a real apply re-reads each condemned tag exactly once, just before its write, and each other
+  tag once only when the plan deletes a manifest (a kept tag that moved onto a condemned digest
+  would be deleted with it); a plan that only untags reads nothing but the tags it removes.
+
+Images are seeded with the rig's raw pusher, never with our own client.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import apply_plan
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import plan_retention
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
+from tests.rig.flavours import RigRegistry
+from tests.rig.images import (
+    RawPuller,
+    RawPusher,
+    cosign_tag,
+    make_artifact,
+    make_cosign_signature,
+    make_image,
+    make_multiarch,
+    make_referrers_index,
+    referrers_tag,
+)
+
+REPO = "team/scale"
+NOW = datetime.now(timezone.utc)
+
+
+def client(reg: RigRegistry) -> Repository:
+    return Registry(reg.host, TransportOptions(sleep=lambda _s: None)).repository(REPO)
+
+
+def seed(reg: RigRegistry) -> dict[str, object]:
+    """Eight builds (two tags on build-0), a signed build with a fallback-index SBOM, a multi-arch index."""
+    pusher = RawPusher.for_registry(reg)
+    builds = []
+    for n in range(8):
+        image = make_image(f"build-{n}", created=f"2025-01-0{n + 1}T00:00:00Z")
+        builds.append(pusher.push_image(REPO, image, tag=f"build-{n}"))
+        if n == 0:
+            pusher.push_image(REPO, image, tag="ci-0")
+    signed = builds[7]
+    sbom = make_artifact(signed.content)
+    pusher.push(REPO, sbom, tag=None)
+    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(signed.digest))
+    pusher.push(REPO, make_cosign_signature(signed.content), tag=cosign_tag(signed.digest))
+    multi = pusher.push(REPO, make_multiarch("multi", created="2025-02-01T00:00:00Z"), tag="multi")
+    return {"builds": builds, "sbom": sbom, "multi": multi}
+
+
+def by_method(requests) -> Counter[str]:
+    return Counter(r.method for r in requests)
+
+
+def test_snapshot_reads_each_tag_once_with_get_and_nothing_twice(plain_registry: RigRegistry) -> None:
+    d = seed(plain_registry)
+    tags = RawPuller.for_registry(plain_registry).tags(REPO)
+    mark = plain_registry.mark()
+    snapshot = collect_snapshot(client(plain_registry))
+    sent = plain_registry.requests_since(mark)
+
+    assert set(snapshot.tags) == set(tags)
+    assert "HEAD" not in by_method(sent)
+    paths = Counter(r.path.split("?")[0] for r in sent)
+    assert [p for p, n in paths.items() if n > 1] == []  # nothing read twice
+    manifest_reads = [r.path.rsplit("/", 1)[1] for r in sent if "/manifests/" in r.path]
+    # Every tag once; by digest only what no tag gave: the index's children and the untagged SBOM.
+    multi = d["multi"]
+    by_digest = {ref for ref in manifest_reads if ":" in ref}
+    by_tag = [ref for ref in manifest_reads if ":" not in ref]
+    # The referrers probe: on a registry without the API, Repository.referrers also GETs the probed
+    # subject's fallback tag, and the probe picks a subject that has none (a 404, not a second read).
+    probe = [ref for ref in by_tag if ref not in tags]
+    assert len(probe) == 1 and probe[0].startswith("sha256-")
+    assert sorted(ref for ref in by_tag if ref in tags) == sorted(tags)
+    assert by_digest == {c.digest for c in multi.children} | {d["sbom"].digest}
+    # Configs: one per distinct image config whose age matters (8 builds + 2 platform children).
+    config_reads = [r for r in sent if "/blobs/" in r.path]
+    assert len(config_reads) == 8 + len(multi.children)
+    assert len([r for r in sent if "/referrers/" in r.path]) == 1  # one probe; 2.8 has no referrers API
+    distinct = len(set(snapshot.tags.values()))
+    assert len(sent) <= len(tags) + distinct + len(by_digest) + len(multi.children) + 3
+
+
+def test_check_mode_re_resolves_nothing(plain_registry: RigRegistry) -> None:
+    seed(plain_registry)
+    repo = client(plain_registry)
+    plan = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 2, "grace_period": "0s"}), NOW)
+    assert plan.deletions and any(e.action == "untag" for e in plan.entries) is False
+
+    mark = plain_registry.mark()
+    result = apply_plan(repo, plan, check_mode=True)
+    assert result.changed
+    assert plain_registry.requests_since(mark) == []
+
+
+def test_apply_re_reads_each_tag_once_and_condemned_tags_just_before_their_write(plain_registry: RigRegistry) -> None:
+    seed(plain_registry)
+    repo = client(plain_registry)
+    plan = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 2, "grace_period": "0s"}), NOW)
+    condemned = {t for e in plan.entries if e.action == "delete" for t in e.tags}
+    kept = set(plan.tags_before[f"{plain_registry.host}/{REPO}"]) - condemned
+    assert condemned and kept
+
+    mark = plain_registry.mark()
+    result = apply_plan(repo, plan, check_mode=False)
+    sent = plain_registry.requests_since(mark)
+    heads = Counter(r.path.rsplit("/", 1)[1] for r in sent if r.method == "HEAD")
+    assert set(heads.values()) == {1}  # no tag is read twice
+    assert set(heads) == condemned | kept
+    assert [r for r in sent if r.method == "GET" and "/manifests/" in r.path] == []
+    # Each condemned tag's read comes after every other tag's look and before its digest's DELETE.
+    order = [(r.method, r.path.rsplit("/", 1)[1]) for r in sent]
+    for entry in plan.entries:
+        if entry.action != "delete":
+            continue
+        delete_at = order.index(("DELETE", entry.digest))
+        for tag in entry.tags:
+            read_at = order.index(("HEAD", tag))
+            assert read_at < delete_at
+            assert all(order.index(("HEAD", k)) < read_at for k in kept)
+    assert {a["digest"] for a in result.applied} == {e.digest for e in plan.deletions}
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == sorted(kept)
+
+
+def test_a_plan_that_only_untags_reads_only_the_tags_it_removes(plain_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    shared = make_image("shared", created="2025-01-01T00:00:00Z")
+    for tag in ("dev-1", "dev-2", "release"):
+        pusher.push_image(REPO, shared, tag=tag)
+    pusher.push_image(REPO, make_image("other", created="2025-01-02T00:00:00Z"), tag="v2")
+    repo = client(plain_registry)
+    policy = build_policy({"rules": [{"name": "dev", "action": "delete", "prefix": ["dev-"]}], "grace_period": "0s"})
+    plan = plan_retention(collect_snapshot(repo), policy, NOW)
+    assert [(e.action, e.untag_tags) for e in plan.entries if e.action != "keep"] == [("untag", ("dev-1", "dev-2"))]
+
+    mark = plain_registry.mark()
+    apply_plan(repo, plan, check_mode=False)
+    sent = plain_registry.requests_since(mark)
+    # Only the untagged tags are looked at (Repository.delete_tag's dummy-manifest path, the write
+    # itself, resolves its tag once more on a registry without DELETE by tag: that is the client's).
+    looked = {r.path.rsplit("/", 1)[1] for r in sent if r.method in ("HEAD", "GET") and "/manifests/" in r.path}
+    assert looked == {"dev-1", "dev-2"}
+    assert not [r for r in sent if "/tags/list" in r.path]
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["release", "v2"]
