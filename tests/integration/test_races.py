@@ -276,9 +276,9 @@ def test_two_mirrors_of_one_source_into_one_destination(plain_registry: RigRegis
     def judge(dest: str, outcomes: list[Outcome]) -> Verdict:
         verdict = Verdict(counts={"errors": 0, "incomplete": 0})
         for outcome in outcomes:
-            if not outcome.ok or outcome.value["failed"]:
+            if not outcome.ok or outcome.value.failed:
                 verdict.counts["errors"] += 1
-                verdict.disagreements.append(f"{outcome.name} failed: {outcome.error or outcome.value['failed']}")
+                verdict.disagreements.append(f"{outcome.name} failed: {outcome.error or outcome.value.failed}")
         for tag, digest in source.items():
             now = head(reg, dest, tag)
             if now != digest:

@@ -142,7 +142,8 @@ def test_a_plan_that_only_untags_reads_only_the_tags_it_removes(plain_registry: 
         pusher.push_image(REPO, shared, tag=tag)
     pusher.push_image(REPO, make_image("other", created="2025-01-02T00:00:00Z"), tag="v2")
     repo = client(plain_registry)
-    policy = build_policy({"rules": [{"name": "dev", "action": "delete", "prefix": ["dev-"]}], "grace_period": "0s"})
+    policy = build_policy({"rules": [{"name": "dev", "action": "delete", "prefix": ["dev-"]}], "grace_period": "0s",
+                           "untag_kept_images": True})  # untagging a kept image is the opt-in since issue 13
     plan = plan_retention(collect_snapshot(repo), policy, NOW)
     assert [(e.action, e.untag_tags) for e in plan.entries if e.action != "keep"] == [("untag", ("dev-1", "dev-2"))]
 

@@ -110,6 +110,8 @@ TAG_DELETE_METHODS = ("auto", "tag_delete", "dummy_manifest")
 # and the pause before the one retry: long enough for a local write to finish, short next to a copy.
 _RELINK_CODES = frozenset({"DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"})
 _RELINK_PAUSE = 0.05
+# A loaded machine can keep a rewrite in flight past one pause: 50, 150, 450 ms, then it is real.
+_RELINK_ATTEMPTS = 4
 _RANGE_START = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$")
 
 
@@ -307,17 +309,17 @@ class Repository:
         references at that instant reads an empty link and answers 400 ``DIGEST_INVALID`` /
         ``MANIFEST_BLOB_UNKNOWN``. Two mirrors of one image into one repository hit it (see
         tests/integration/test_races.py). Callers push a manifest only after its blobs and children
-        are present, so a second refusal is real and is raised.
+        are present, so a refusal that outlasts a few pauses is real and is raised.
         """
-        for attempt in range(2):
+        for attempt in range(_RELINK_ATTEMPTS):
             try:
                 return self.transport.request(
                     "PUT", self._path("manifests", reference), data=raw, headers={"Content-Type": media_type},
                     scopes=self._push, ok=(201,), operation=what)
             except RegistryError as err:
-                if attempt or err.status != 400 or err.code not in _RELINK_CODES:
+                if attempt == _RELINK_ATTEMPTS - 1 or err.status != 400 or err.code not in _RELINK_CODES:
                     raise
-                self.registry.options.sleep(_RELINK_PAUSE)
+                self.registry.options.sleep(_RELINK_PAUSE * 3 ** attempt)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def delete_manifest(self, digest: str, *, subject: str | None = None) -> None:
