@@ -355,7 +355,7 @@ def main() -> None:
             tags = destination_tags(src_ref, dest_ref)
         factory.bind(dest_ref.registry)  # the top-level credentials are for the registry written to
         src_repo = factory.repository(src_ref, params["src_auth"], side="src")
-        dest_repo = factory.repository(dest_ref, params["dest_auth"], side="dest")
+        dest_repo = factory.repository(dest_ref, params["dest_auth"], side="dest", for_write=not module.check_mode)
         if params["tags"] is not None:
             summary = mirror_repository(src_repo, dest_repo, params["tags"], options, params["keep_going"])
         else:
