@@ -14,15 +14,15 @@ from tests.rig.personalities.stack import PersonalityData
 # name (ghcr.io, unit-tested in test_refusals.py), so from loopback it gets the message for a host it cannot
 # place, which names both the self-hosted setting and the hosted registries' own APIs.
 HUB_DELETE = ("Docker Hub's registry API refuses DELETE (405 UNSUPPORTED); delete tags in the Hub UI or its Hub API",
-              r"(?s)^(?!.*storage\.delete).*HTTP 405 \(UNSUPPORTED.*Docker Hub refuses deletes through the registry "
-              r"API; delete tags in the Docker Hub web UI or with the Docker Hub API")
+              (r"(?s)^(?!.*storage\.delete).*HTTP 405 \(UNSUPPORTED.*Docker Hub refuses deletes through the registry "
+               r"API; delete tags in the Docker Hub web UI or with the Docker Hub API"))
 GHCR_DELETE = ("GHCR's registry API refuses DELETE (405); delete package versions through the GitHub Packages API",
-               r"(?s)HTTP 405 \(UNSUPPORTED.*the registry refuses deletes: .*hosted registries such as Docker Hub and "
-               r"GHCR refuse deletes through the registry API")
+               (r"(?s)HTTP 405 \(UNSUPPORTED.*the registry refuses deletes: .*hosted registries such as Docker Hub "
+                r"and GHCR refuse deletes through the registry API"))
 ECR_SUBJECT = ("older ECR refuses manifests with a `subject` (405); push the artifact without `subject`, under a tag",
                r"(?s)^(?!.*storage\.delete).*HTTP 405: the registry refuses manifests that carry a subject")
 ECR_SUBJECT_PULL = ("nothing to pull: the artifact with a `subject` could not be pushed (see artifact_push)",
-                    r"(?i)no artifact of type")
+                    r"has no referrer of artifact type application/vnd\.ocireg\.personality\.test\+json")
 
 PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
     PersonalityData(

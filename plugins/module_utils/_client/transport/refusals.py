@@ -30,8 +30,8 @@ HOSTED: tuple[tuple[str, str, str], ...] = (
     ("amazonaws.com", "Amazon ECR", "delete images with the ECR API (aws ecr batch-delete-image)"),
     ("gcr.io", "Google Container Registry", "delete images with gcloud or the Artifact Registry API"),
     ("pkg.dev", "Google Artifact Registry", "delete images with gcloud or the Artifact Registry API"),
-    ("azurecr.io", "Azure Container Registry", "check the registry's delete-enabled attribute (az acr repository "
-     "update --delete-enabled true) or delete with az acr"),
+    ("azurecr.io", "Azure Container Registry", ("check the repository's delete-enabled attribute (az acr repository "
+                                                "update --delete-enabled true) or delete with az acr")),
     ("quay.io", "Quay", "delete tags in the Quay web UI or with the Quay API"),
 )
 
