@@ -418,7 +418,8 @@ def main() -> None:
             factory.bind(written)  # the top-level credentials are for the registry written to
         done = run_transfer(
             params["src"], params["dest"], options,
-            lambda reference, side: factory.repository(reference, params[f"{side}_auth"], side=side),
+            lambda reference, side: factory.repository(reference, params[f"{side}_auth"], side=side,
+                                                       for_write=side == "dest" and not module.check_mode),
             tag_patterns=params["tags"], keep_going=params["keep_going"])
     result.update(src=done.src, dest=done.dest)
     for text in done.warnings:

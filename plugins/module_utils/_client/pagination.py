@@ -11,6 +11,9 @@ clients should prefer. Registries differ in the details, all handled here:
 * old registries send no Link and expect the client to pass ``last``;
 * some ignore ``n`` and return everything at once (Distribution 2.8 tag lists);
 * a ``null`` list means "no items";
+* a page size above the registry's cap may be refused (ECR and Distribution 3.1:
+  400 ``PAGINATION_NUMBER_INVALID``; Quay: 413): the first page is asked again
+  with n=100, then without n;
 * a broken registry can send the same next page forever: a repeated Link URL
   or ``last`` value stops with a clear error instead of looping.
 """
@@ -37,6 +40,8 @@ MAX_PAGE_SIZE = 1000
 # Bound the number of pages so a registry that invents new Link URLs forever
 # cannot keep a run going: 10 000 pages of 1000 is far beyond any real list.
 MAX_PAGES = 10_000
+#: The page size asked again when a registry refuses MAX_PAGE_SIZE (Quay's limit is 100).
+SMALL_PAGE_SIZE = 100
 
 # One Link entry: a target in <> or bare up to ';' / ',', then ';'-separated params.
 _LINK_ENTRY = re.compile(r'\s*(?:<(?P<bracketed>[^>]*)>|(?P<bare>[^\s;,<>]+))\s*(?P<params>(?:;[^,;]*)*)\s*(?:,|$)')
@@ -98,6 +103,10 @@ def _items(response: Response, key: str, what: str) -> list[str]:
     return items
 
 
+def _page_size_refused(err: RegistryError) -> bool:
+    return err.status == 413 or err.code == "PAGINATION_NUMBER_INVALID"
+
+
 def paginate(
     transport: Transport,
     path: str,
@@ -114,8 +123,19 @@ def paginate(
     visited: set[str] = set()
     lasts: set[str] = set()
     seen: set[str] = set()
+    smaller = [n for n in (SMALL_PAGE_SIZE, None) if n is None or n < size]
     for _page in range(MAX_PAGES):
-        response = transport.request("GET", url, params=params, scopes=scopes, operation=operation)
+        try:
+            response = transport.request("GET", url, params=params, scopes=scopes, operation=operation)
+        except RegistryError as err:
+            # ECR / Distribution 3.1 answer 400 PAGINATION_NUMBER_INVALID above their cap, Quay 413 above
+            # 100: the first page is asked again smaller (100, then without n, the registry's default).
+            if visited or params is None or not smaller or not _page_size_refused(err):
+                raise
+            n = smaller.pop(0)
+            params = {"n": n} if n is not None else {}
+            size = n if n is not None else -1  # unknown page size: stop at the first page without a Link
+            continue
         visited.add(response.url)
         items = _items(response, key, f"{operation} on {transport.host}")
         fresh = [item for item in items if item not in seen]

@@ -9,7 +9,10 @@ they stream and a mismatch raises :class:`DigestMismatchError` before the
 consumer sees the last chunk. Everything written is byte-exact: a manifest is
 pushed as the bytes given and the digest the registry reports must match.
 
-Token scopes: reads ask for ``pull``, writes for ``pull,push``, deletes for
+Token scopes: reads ask for ``pull`` (``pull,push`` in a repository opened
+``for_write``: the destination of a copy, so one token serves its reads and
+writes, and Docker Hub / GHCR answer a read of a repository that does not
+exist yet with 404, not the 401 a pull-only token draws), writes for ``pull,push``, deletes for
 ``delete`` (what Distribution checks for ``DELETE``), a cross-repository mount
 adds ``pull`` on the source repository, the catalog ``registry:catalog:*``.
 
@@ -112,6 +115,7 @@ _RELINK_CODES = frozenset({"DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKN
 _RELINK_PAUSE = 0.05
 # A loaded machine can keep a rewrite in flight past one pause: 50, 150, 450 ms, then it is real.
 _RELINK_ATTEMPTS = 4
+_LISTED_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _RANGE_START = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$")
 
 
@@ -201,9 +205,13 @@ class Registry:
         return paginate(self.transport, "/v2/_catalog", "repositories", size=page_size,
                         scopes=(REGISTRY_CATALOG_SCOPE,), operation="list repositories (catalog)")
 
-    def repository(self, name: str) -> Repository:
-        """A handle on repository ``name`` (``team/app``; Docker Hub's ``library/`` is the caller's)."""
-        return Repository(self, name)
+    def repository(self, name: str, *, for_write: bool = False) -> Repository:
+        """A handle on repository ``name`` (``team/app``; Docker Hub's ``library/`` is the caller's).
+
+        ``for_write``: the repository will be written (a copy's destination); its
+        reads then ask for the ``pull,push`` scope too.
+        """
+        return Repository(self, name, for_write=for_write)
 
     def _learn(self, attribute: str, value: bool) -> None:
         with self._lock:
@@ -213,12 +221,13 @@ class Registry:
 class Repository:
     """One repository: manifests, tags, blobs, uploads, referrers."""
 
-    def __init__(self, registry: Registry, name: str) -> None:
+    def __init__(self, registry: Registry, name: str, *, for_write: bool = False) -> None:
         self.registry = registry
         self.name = validate_repository(name)
         self.transport = registry.transport
-        self._pull = (scope_for(self.name, ("pull",)),)
         self._push = (scope_for(self.name, ("pull", "push")),)
+        # Reads of a repository about to be written ask for the write scope too (see the module docstring).
+        self._pull = self._push if for_write else (scope_for(self.name, ("pull",)),)
         self._delete = (scope_for(self.name, ("delete",)),)
         self._lock = threading.Lock()
         self._mount_sessions: dict[str, BlobUpload] = {}
@@ -241,9 +250,13 @@ class Repository:
         otherwise the manifest is fetched and hashed.
         """
         _check_reference(reference)
-        response = self.transport.request(
-            "HEAD", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}, scopes=self._pull,
-            ok=(200, 404), operation=f"resolve {self._display(reference)}")
+        try:
+            response = self.transport.request(
+                "HEAD", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}, scopes=self._pull,
+                ok=(200, 404), operation=f"resolve {self._display(reference)}")
+        except NotFoundError:
+            # Not a 404 but as good as one: a 401 that stands for a missing repository (see the transport).
+            return None
         if response.status_code == 404:
             return None
         descriptor = _trusted_head(response, reference)
@@ -288,16 +301,27 @@ class Repository:
                 f"refusing to push a manifest to {self._display(reference)}: its bytes hash to {digest}",
                 detail={"expected": reference, "actual": digest})
         what = f"push manifest {self._display(reference)}"
-        response = self._put_manifest(reference, raw, media_type, what)
+        try:
+            response = self._put_manifest(reference, raw, media_type, what)
+        except UnsupportedError as err:
+            if b'"subject"' not in raw or err.status != 405:
+                raise
+            # Older Amazon ECR (containers-roadmap #2783) refuses any manifest carrying a subject. The
+            # subject is part of the bytes and the digest, so there is nothing to retry without it.
+            raise UnsupportedError(
+                f"{what} on {self.registry.host} failed: HTTP 405: the registry refuses manifests that carry a "
+                "subject (OCI 1.1 referrers; older Amazon ECR does); push the artifact without subject (under a "
+                "tag of its own), or to a registry that supports OCI 1.1", status=err.status, code=err.code,
+                detail=err.detail) from None
         reported = _header_digest(response)
         if reported is not None and reported != digest and \
                 _manifest_digest(raw, media_type, reported.partition(":")[0]) != reported:
             raise DigestMismatchError(
                 f"{what} on {self.registry.host}: the registry stored it as {reported}, not {digest}; it changed "
                 "the bytes, so the pushed manifest cannot be trusted", detail={"expected": digest, "actual": reported})
-        if update_referrers and b'"subject"' in raw and not response.headers.get("OCI-Subject"):
+        if update_referrers and b'"subject"' in raw:
             manifest = parse_manifest(raw, media_type, digest=digest)
-            if manifest.subject is not None:
+            if manifest.subject is not None and not self._subject_processed(response, manifest.subject.digest):
                 self.put_referrer_fallback(manifest.subject.digest, refs.referrer_descriptor(manifest))
         return digest
 
@@ -322,6 +346,25 @@ class Repository:
                 self.registry.options.sleep(_RELINK_PAUSE * 3 ** attempt)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
+    def _subject_processed(self, response: Response, subject: str) -> bool:
+        """Whether the registry indexed a pushed manifest's subject (so no fallback tag is needed).
+
+        ``OCI-Subject`` alone is a claim: Docker Hub (and early ECR) send it
+        without any referrers API (oras-go #1396). It is believed once the
+        referrers API was seen answering an OCI index on this registry; the
+        first time, ``GET /v2/<name>/referrers/<subject>`` is asked (the
+        answer is remembered for the registry).
+        """
+        if not response.headers.get("OCI-Subject"):
+            return False
+        if self.registry._referrers_api is None:
+            try:
+                self._referrers_from_api(subject, None)
+            except RegistryError:
+                # The push itself succeeded; an unreadable probe only means a fallback tag (harmless) is written.
+                return False
+        return self.registry._referrers_api is True
+
     def delete_manifest(self, digest: str, *, subject: str | None = None) -> None:
         """``DELETE`` a manifest by digest (every tag pointing at it goes with it).
 
@@ -336,9 +379,15 @@ class Repository:
 
     # -- tags ----------------------------------------------------------------------------------
     def tags(self) -> list[str]:
-        """Every tag (``GET /v2/<name>/tags/list`` with pagination). NotFoundError if the repository is unknown."""
-        return list(paginate(self.transport, self._path("tags", "list"), "tags", scopes=self._pull,
-                             operation=f"list tags of {self.name}"))
+        """Every tag (``GET /v2/<name>/tags/list`` with pagination). NotFoundError if the repository is unknown.
+
+        Artifactory also lists manifest digests (``sha256:<hex>``) as if they
+        were tags (ggcr #681, skopeo #2346); a tag cannot hold ':', so those
+        entries are not tags and are left out.
+        """
+        return [tag for tag in paginate(self.transport, self._path("tags", "list"), "tags", scopes=self._pull,
+                                        operation=f"list tags of {self.name}")
+                if not _LISTED_DIGEST.fullmatch(tag)]
 
     def delete_tag(self, tag: str, method: str = "auto") -> str:
         """Remove one tag without touching the digest it points at; return the method used.
@@ -540,16 +589,19 @@ class Repository:
         visited: set[str] = set()
         while url:
             response = self.transport.request(
-                "GET", url, params=params, headers={"Accept": mt.OCI_INDEX}, scopes=self._pull, ok=(200, 404),
+                "GET", url, params=params, headers={"Accept": mt.OCI_INDEX}, scopes=self._pull, ok=(200, 404, 406),
                 max_body=self.registry.options.max_manifest_bytes, operation=what)
-            if response.status_code == 404:
+            document = _referrers_page(response)
+            if document is None:
+                # 404, 406 (Artifactory), or a 200 that is not an OCI index (Artifact Registry's HTML login
+                # page): no referrers API here, the tag schema is used (oras-go does the same).
                 if visited:
-                    raise NotFoundError(f"{what} on {self.registry.host}: a next page vanished (404)", status=404)
+                    raise ManifestError(f"{what} on {self.registry.host}: a next page is not a referrers index "
+                                        f"(HTTP {response.status_code})")
                 self.registry._learn("_referrers_api", False)
                 return None
             self.registry._learn("_referrers_api", True)
             visited.add(response.url)
-            document = _json_object(response.content, f"{what} on {self.registry.host}")
             page = _descriptors(document.get("manifests") or [], what)
             applied = {f.strip() for f in response.headers.get("OCI-Filters-Applied", "").split(",")}
             found.extend(page if "artifactType" in applied else refs.filter_referrers(page, artifact_type))
@@ -638,6 +690,27 @@ def _trusted_head(response: Response, reference: str) -> Descriptor | None:
     if digest is None:
         return None
     return Descriptor(media_type, digest, int(length))
+
+
+def _referrers_page(response: Response) -> dict[str, Any] | None:
+    """A referrers API answer as a document, or None when it is no referrers index (no API).
+
+    The spec's answer is an OCI index (``Content-Type`` of the index type); an
+    answer that is not a JSON object with a ``manifests`` list is not one,
+    whatever its status (a login page, a 404, a 406).
+    """
+    if response.status_code != 200:
+        return None
+    content_type = mt.base_type(response.headers.get("Content-Type"))
+    if content_type and content_type not in (mt.OCI_INDEX, "application/json"):
+        return None
+    try:
+        document = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
+        return None
+    return document
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:

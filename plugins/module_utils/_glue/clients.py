@@ -248,10 +248,10 @@ class ClientFactory:
         return self._registries[key]
 
     def repository(self, reference: Reference, override: Mapping[str, Any] | None = None, *,
-                   side: str | None = None) -> Repository:
-        """The repository a reference names."""
+                   side: str | None = None, for_write: bool = False) -> Repository:
+        """The repository a reference names (``for_write``: it will be written, see :meth:`Registry.repository`)."""
         registry = self.registry(reference.registry, override, side=side, path=reference.repository)
-        return registry.repository(reference.repository)
+        return registry.repository(reference.repository, for_write=for_write)
 
     def explain(self, err: RegistryError) -> RegistryError:
         """A 401 from a registry that was given no credentials -> one line naming the option to set.

@@ -9,10 +9,20 @@ from __future__ import annotations
 from tests.rig.personalities import quirks as q
 from tests.rig.personalities.stack import PersonalityData
 
+# The rig serves every personality from 127.0.0.1, so the client recognises Docker Hub by its rate-limit
+# headers (Docker-RateLimit-Source) and names Hub's own way to delete; GHCR is recognised only by its host
+# name (ghcr.io, unit-tested in test_refusals.py), so from loopback it gets the message for a host it cannot
+# place, which names both the self-hosted setting and the hosted registries' own APIs.
 HUB_DELETE = ("Docker Hub's registry API refuses DELETE (405 UNSUPPORTED); delete tags in the Hub UI or its Hub API",
-              r"(?i)unsupported|does not support|refuse|405")
+              (r"(?s)^(?!.*storage\.delete).*HTTP 405 \(UNSUPPORTED.*Docker Hub refuses deletes through the registry "
+               r"API; delete tags in the Docker Hub web UI or with the Docker Hub API"))
 GHCR_DELETE = ("GHCR's registry API refuses DELETE (405); delete package versions through the GitHub Packages API",
-               r"(?i)unsupported|does not support|refuse|405")
+               (r"(?s)HTTP 405 \(UNSUPPORTED.*the registry refuses deletes: .*hosted registries such as Docker Hub "
+                r"and GHCR refuse deletes through the registry API"))
+ECR_SUBJECT = ("older ECR refuses manifests with a `subject` (405); push the artifact without `subject`, under a tag",
+               r"(?s)^(?!.*storage\.delete).*HTTP 405: the registry refuses manifests that carry a subject")
+ECR_SUBJECT_PULL = ("nothing to pull: the artifact with a `subject` could not be pushed (see artifact_push)",
+                    r"has no referrer of artifact type application/vnd\.ocireg\.personality\.test\+json")
 
 PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
     PersonalityData(
@@ -55,6 +65,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.signed_url_rejects_authorization(storage="S3"),
             q.rate_limited_once("TOOMANYREQUESTS", registry="ECR", source="regclient/regclient #711"),
         ),
+        refuses={"artifact_push": ECR_SUBJECT, "artifact_pull": ECR_SUBJECT_PULL},
         settings=("`username: AWS` + `aws ecr get-login-password` as `password` (12 h)",),
     ),
     PersonalityData(
@@ -81,9 +92,10 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
     PersonalityData(
         "quay", "Quay (quay.io / Red Hat Quay)", (
             q.token_field_only("token", registry="Quay"),
+            # The limit before the cap: page_cap lowers n, so after it the 413 would never fire.
+            q.page_size_limit(100, 413, "", registry="Quay", source="quay/quay #2884"),
             q.page_cap(2, registry="Quay", real=50),
             q.opaque_next_page(registry="Quay"),
-            q.page_size_limit(100, 413, "", registry="Quay", source="quay/quay #2884"),
             q.mount_without_from_400(registry="Quay"),
             q.blob_redirect(registry="Quay", storage="CloudFront"),
             q.cdn_ignores_range(storage="CloudFront"),

@@ -14,8 +14,9 @@ Token requests follow the Distribution token spec (token.md, oauth.md):
 * an ``identity_token`` is exchanged with an OAuth2 ``refresh_token`` POST;
 * a username/password uses an OAuth2 ``password`` POST, falling back to a GET
   with Basic credentials when the token service answers 404 or 405 (as docker
-  does), 400, or 401 without an OAuth2 error body (some token services answer
-  so to a password POST they do not take, and containerd falls back there too);
+  does), 400, or 401 unless its OAuth2 error says the credentials were refused
+  (``invalid_grant`` / ``invalid_client``): some token services answer 401 to a
+  password POST they do not take, and containerd falls back there too;
 * without credentials, an anonymous GET.
 
 Safety rules: the realm must be an absolute http(s) URL; plain-HTTP realms
@@ -46,6 +47,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
     Challenge,
+    _parse_scope,
     _same_host,
     check_realm,
     clean_scopes,
@@ -80,9 +82,15 @@ CLIENT_ID = "ocireg.registry"
 
 
 # Answers to an OAuth2 password POST after which a GET with Basic credentials is
-# tried. A 401 counts only without an OAuth2 error body: {"error": "invalid_grant"}
-# is the token service's real answer to a wrong password, not a missing feature.
+# tried. A 401 counts unless its body carries one of the RFC 6749 (5.2) error
+# codes that mean "the credentials were checked and refused" (_CREDENTIALS_REFUSED):
+# {"error": "invalid_grant"} is the token service's real answer to a wrong
+# password, not a missing feature, and trying GET too would count a second failed
+# login against lockout policies. Any other 401 (no body, HTML, or an error such as
+# "unsupported" / "unsupported_grant_type", as Artifactory's token service answers a
+# POST it does not take) falls back, as containerd does on every 401.
 _PASSWORD_GRANT_FALLBACK = (400, 401, 404, 405)
+_CREDENTIALS_REFUSED = frozenset({"invalid_grant", "invalid_client"})
 
 
 DEFAULT_TIMEOUT = (10, 60)
@@ -163,6 +171,40 @@ def token_from_response(body: bytes, realm: str, now: float) -> _Token:
     if issued is None or issued > now or issued + expires_in <= now:
         issued = now
     return _Token(value.strip(), issued + expires_in)
+
+
+def token_grants(token: str, scopes: Sequence[str]) -> bool | None:
+    """Whether a JWT bearer token's ``access`` claim covers every ``repository:<name>:<actions>`` scope.
+
+    The claim (token.md "JSON Web Token") is read without verifying the
+    signature. None when the token is not a JWT or has no ``access`` claim.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    access = claims.get("access") if isinstance(claims, dict) else None
+    if not isinstance(access, list):
+        return None
+    granted: dict[tuple[str, str], set[str]] = {}
+    for entry in access:
+        if isinstance(entry, dict) and isinstance(entry.get("type"), str) and isinstance(entry.get("name"), str):
+            actions = entry.get("actions")
+            granted.setdefault((entry["type"], entry["name"]), set()).update(
+                a for a in (actions if isinstance(actions, list) else []) if isinstance(a, str))
+    for scope in scopes:
+        parsed = _parse_scope(scope)
+        if parsed is None:
+            return None
+        kind, name, actions = parsed
+        have = granted.get((kind, name), set())
+        if "*" not in have and not actions <= have:
+            return False
+    return True
 
 
 class Authenticator:
@@ -249,6 +291,22 @@ class Authenticator:
             f"the registry {host} asks for {schemes} authentication, which ocireg.registry does not support "
             "(supported: Basic and Bearer token)"
         )
+
+    def grants(self, host: str, scopes: Sequence[str]) -> bool | None:
+        """Whether the token :meth:`header_for` hands out for ``scopes`` was granted them (no network).
+
+        Read from the token's JWT ``access`` claim without verifying it (the
+        registry verifies; this only explains a refusal). None when there is
+        no bearer token or it is not a readable JWT (opaque tokens).
+        """
+        with self._lock:
+            known = self._hosts.get(host.lower())
+            if known is None or known.scheme != "bearer":
+                return None
+            if self.credentials is not None and self.credentials.registry_token:
+                return token_grants(self.credentials.registry_token, scopes)
+            token = self._cached_token(known, clean_scopes(scopes))
+        return None if token is None else token_grants(token.value, scopes)
 
     def invalidate(self, host: str, scopes: Sequence[str]) -> None:
         """Forget cached tokens for ``host`` that :meth:`header_for` would hand out for ``scopes``."""
@@ -341,7 +399,7 @@ class Authenticator:
         response = self._send(host, "POST", realm, data=form, headers=None, with_secret=True)
         with response:
             if (response.status_code in _PASSWORD_GRANT_FALLBACK and form["grant_type"] == "password"
-                    and not (response.status_code == 401 and _has_oauth_error(response))):
+                    and not (response.status_code == 401 and _oauth_error(response) in _CREDENTIALS_REFUSED)):
                 raise _OAuthUnsupported()
             if response.status_code in (404, 405):
                 raise AuthenticationError(
@@ -478,10 +536,11 @@ class _OAuthUnsupported(RegistryError):
         super().__init__("token service does not support OAuth2 POST")
 
 
-def _has_oauth_error(response: Response) -> bool:
-    """Whether a token-service error answer carries an OAuth2 ``error`` field (reads at most 64 KiB)."""
+def _oauth_error(response: Response) -> str | None:
+    """The OAuth2 ``error`` code of a token-service error answer, if it has one (reads at most 64 KiB)."""
     try:
         body = json.loads(next(response.iter_content(64 * 1024), b"") or b"{}")
     except (ValueError, requests.RequestException):
-        return False
-    return isinstance(body, dict) and bool(body.get("error"))
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) and error else None

@@ -14,6 +14,12 @@ registry that keeps refusing ends in the typed error, never in a loop:
 * a 403 to a request that carried a bearer token -> the token may have lost
   its grants (revoked, narrowed scope): invalidate it, replay once (and allow
   one more challenge, which the fresh token request will draw).
+
+After the replays, :meth:`AuthStep.hides_missing_repository` tells the
+transport whether a final 401 to a read means "no such repository": Docker Hub
+and GHCR answer 401 for a repository that does not exist even with a token
+the token service granted for it (binderhub #1664); docker says "repository
+does not exist or may require 'docker login'" and containerd reports not found.
 """
 from __future__ import annotations
 
@@ -52,6 +58,9 @@ class Authorizer(Protocol):
     def invalidate(self, host: str, scopes: Sequence[str]) -> None:
         """Forget the cached token :meth:`header_for` would hand out for ``scopes``."""
 
+    # Optional (read with getattr): ``grants(host, scopes) -> bool | None``, whether the token
+    # header_for hands out was granted ``scopes`` (None: cannot tell, e.g. an opaque token).
+
     def issued_tokens(self) -> list[str]:
         """Every token obtained so far, for scrubbing output (not used by the transport itself)."""
 
@@ -75,6 +84,7 @@ class AuthStep:
         self.scopes = tuple(scopes)
         self.answered_challenge = False
         self.refreshed_token = False
+        self.authorized = False
 
     def header(self) -> str | None:
         """The ``Authorization`` value to send to the registry's origin now, if any."""
@@ -100,6 +110,7 @@ class AuthStep:
             if challenges:
                 self.answered_challenge = True
                 if authenticator.authorize(self.host, challenges, self.scopes) is not None:
+                    self.authorized = True
                     response.close()
                     return FRESH_CREDENTIALS
         if (status == 403 and sent_auth and not self.refreshed_token
@@ -110,3 +121,30 @@ class AuthStep:
             response.close()
             return FRESH_TOKEN
         return None
+
+    def hides_missing_repository(self, method: str, response: Response) -> bool:
+        """Whether a final 401 to a read is a registry's way of saying the repository does not exist.
+
+        True when all of: the request is a read (GET/HEAD) that needs
+        repository scopes, this step answered a bearer challenge with a fresh
+        token during the request, the registry still answers 401 with no
+        ``error`` or ``error="insufficient_scope"`` (not ``invalid_token``: a
+        bad token is an authentication failure), and the token was granted the
+        scopes asked (its JWT ``access`` claim), or it is opaque so that cannot
+        be read. A token whose claim lacks the grant is a permission problem,
+        not a missing repository, and stays one.
+        """
+        if response.status_code != 401 or method not in ("GET", "HEAD") or not self.authorized:
+            return False
+        if not self.scopes or not all(s.startswith("repository:") for s in self.scopes):
+            return False
+        try:
+            challenges = parse_www_authenticate(response.headers.get("WWW-Authenticate", ""))
+        except RegistryError:
+            return False
+        bearer = [c for c in challenges if c.scheme == "bearer"]
+        if not bearer or any(c.error not in (None, "", "insufficient_scope") for c in bearer):
+            return False
+        grants = getattr(self.authenticator, "grants", None)
+        granted = grants(self.host, self.scopes) if grants is not None else None
+        return granted is not False

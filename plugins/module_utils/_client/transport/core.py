@@ -27,7 +27,8 @@ endpoint, and nothing of manifests or blobs:
 
 The request loop only composes small steps, each in its own file and tested
 alone: :mod:`.retry` (the retry policy), :mod:`.auth_step` (401 challenge,
-403 token refresh), :mod:`.tls` (the loopback https -> http fallback and TLS
+403 token refresh, a 401 that stands for a missing repository), :mod:`.refusals`
+(what a 405 means per method and host), :mod:`.tls` (the loopback https -> http fallback and TLS
 messages), :mod:`.body` (capped reads) and :mod:`.session` (the pooled
 session, environment read once).
 """
@@ -61,6 +62,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
     read_document,
     read_error_body,
     release_connection,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.refusals import (
+    explain_405,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.retry import (
     NO_RETRY,
@@ -431,6 +435,12 @@ class Transport:
                     self.options.sleep(delay)
                     attempt += 1
                     continue
+                if auth.hides_missing_repository(method, response):
+                    response.close()
+                    raise NotFoundError(
+                        f"{what} on {self.host} failed: HTTP 401 although the token service granted access: the "
+                        "repository does not exist, or this account cannot see it (registries such as Docker Hub "
+                        "and GHCR answer 401 for a missing repository); check the repository name", status=401)
                 raise self.error_for(response, what, retried=attempt)
             if method == "HEAD":
                 release_connection(response)
@@ -562,9 +572,10 @@ class Transport:
         if status == 404 or any(c.endswith("_UNKNOWN") for c in codes):
             return NotFoundError(f"{head}: not found; check the repository name and the tag or digest", **kwargs)
         if status == 405 or "UNSUPPORTED" in codes:
-            return UnsupportedError(
-                f"{head}: the registry does not allow this operation (a Distribution registry needs "
-                "storage.delete.enabled: true to delete)", **kwargs)
+            method = response.request.method if response.request is not None else None
+            advice = explain_405(method or what.partition(" ")[0], self.host, codes,
+                                 hub_rate_limits_seen=self.rate_limit is not None and bool(self.rate_limit.source))
+            return UnsupportedError(f"{head}: {advice}", **kwargs)
         if status == 413:
             return TooLargeError(f"{head}: the registry refused the body as too large", **kwargs)
         if "DIGEST_INVALID" in codes:

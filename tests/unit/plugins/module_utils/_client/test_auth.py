@@ -38,6 +38,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token
     Authenticator,
     parse_issued_at,
     token_from_response,
+    token_grants,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import Credentials
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
@@ -450,6 +451,46 @@ def test_rejected_password_says_what_to_check_and_hides_it(httpserver: HTTPServe
     assert_no_secret(info.value)
 
 
+@pytest.mark.parametrize("code", ["invalid_grant", "invalid_client"])
+def test_a_401_refusing_the_credentials_is_not_retried_with_get(httpserver: HTTPServer, session, code: str) -> None:
+    """RFC 6749 codes that mean the credentials were checked end the exchange (no second failed login)."""
+    httpserver.expect_request("/token", method="POST").respond_with_json({"error": code}, status=401)
+    with pytest.raises(AuthenticationError, match="rejected the username/password"):
+        make(session, ALICE).authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
+    assert [r.method for r, _response in httpserver.log] == ["POST"]
+
+
+def _jwt(claims: dict) -> str:
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'none'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize("token, scopes, expected", [
+    (_jwt({"access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}]}), [SCOPE_APP], True),
+    (_jwt({"access": [{"type": "repository", "name": "team/app", "actions": ["pull", "push"]}]}),
+     ["repository:team/app:pull,push"], True),
+    (_jwt({"access": [{"type": "repository", "name": "team/app", "actions": ["*"]}]}), [SCOPE_APP], True),
+    (_jwt({"access": [{"type": "repository", "name": "team/app", "actions": []}]}), [SCOPE_APP], False),
+    (_jwt({"access": []}), [SCOPE_APP], False),
+    (_jwt({"access": [{"type": "repository", "name": "team/other", "actions": ["pull"]}]}), [SCOPE_APP], False),
+    (_jwt({"sub": "alice"}), [SCOPE_APP], None),  # no access claim: cannot tell
+    ("opaque-token", [SCOPE_APP], None),
+    ("a.!!!.c", [SCOPE_APP], None),
+])
+def test_token_grants_reads_the_access_claim(token: str, scopes: list, expected: bool | None) -> None:
+    assert token_grants(token, scopes) is expected
+
+
+def test_grants_answers_for_the_token_header_for_hands_out(httpserver: HTTPServer, session) -> None:
+    granted = _jwt({"access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}]})
+    httpserver.expect_request("/token").respond_with_json(token_json(granted))
+    auth = make(session)
+    assert auth.grants(HOST, [SCOPE_APP]) is None  # no challenge seen yet
+    auth.authorize(HOST, [bearer(httpserver)], [SCOPE_APP])
+    assert auth.grants(HOST, [SCOPE_APP]) is True
+
+
 def test_rejected_password_on_the_get_fallback(httpserver: HTTPServer, session) -> None:
     httpserver.expect_request("/token", method="POST").respond_with_data("", status=404)
     httpserver.expect_request("/token", method="GET").respond_with_data("", status=401)
@@ -765,7 +806,12 @@ def test_token_requests_use_the_sessions_tls_settings_over_ca_bundle_variables(
     assert seen == [("/path/to/private-ca.pem", ("/path/client.crt", "/path/client.key"))]
 
 
-@pytest.mark.parametrize("status, body", [(400, ""), (401, ""), (401, "<html>unauthorized</html>")])
+@pytest.mark.parametrize("status, body", [
+    (400, ""), (401, ""), (401, "<html>unauthorized</html>"),
+    # Artifactory (personality oauth_post_401): a 401 whose OAuth2 error is not a credential refusal.
+    (401, '{"error": "unsupported", "error_description": "POST is not supported here"}'),
+    (401, '{"error": "unsupported_grant_type"}'),
+])
 def test_password_post_refused_without_an_oauth_error_falls_back_to_get(
         httpserver: HTTPServer, session, status: int, body: str) -> None:
     """Some token services answer a password POST they do not take with 400, or 401 without an OAuth2

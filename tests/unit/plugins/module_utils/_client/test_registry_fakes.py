@@ -24,8 +24,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     DigestMismatchError,
     ManifestError,
     NotFoundError,
+    RegistryError,
     TooLargeError,
     TransportError,
+    UnsupportedError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
@@ -126,8 +128,18 @@ def test_referrers_api_link_loop_is_an_error(httpserver: HTTPServer, repo: Repos
     assert "already read" in str(caught.value)
 
 
-def test_referrers_404_falls_back_to_the_tag_schema(httpserver: HTTPServer, repo: Repository) -> None:
-    api = recorder(Response("404 page not found", 404))
+@pytest.mark.parametrize("answer", [
+    Response("404 page not found", 404),
+    # Artifactory (personality referrers_406).
+    oci_error("UNSUPPORTED", status=406),
+    # Artifact Registry (personality referrers_login_page): a login page with status 200.
+    Response("<html><body>Sign in</body></html>", 200, content_type="text/html"),
+    # JSON that is not a referrers index.
+    Response('{"message": "not here"}', 200, content_type="application/json"),
+], ids=["404", "406", "html-200", "json-not-index"])
+def test_referrers_404_falls_back_to_the_tag_schema(httpserver: HTTPServer, repo: Repository,
+                                                    answer: Response) -> None:
+    api = recorder(answer)
     httpserver.expect_request(f"/v2/team/app/referrers/{IMAGE_DIGEST}").respond_with_handler(api)
     fallback = index_bytes(entry(sha256(b"sig"), "application/vnd.example.sig"),
                            entry(sha256(b"sbom"), "application/vnd.example.sbom"))
@@ -155,11 +167,47 @@ def subject_manifest() -> bytes:
 
 
 def test_push_with_subject_where_the_registry_processes_it(httpserver: HTTPServer, repo: Repository) -> None:
+    """OCI-Subject is believed once the referrers API answered an index: probed once per registry."""
     raw = subject_manifest()
     httpserver.expect_request(f"/v2/team/app/manifests/{sha256(raw)}", method="PUT").respond_with_data(
         "", 201, {"Docker-Content-Digest": sha256(raw), "OCI-Subject": IMAGE_DIGEST})
+    httpserver.expect_request(f"/v2/team/app/referrers/{IMAGE_DIGEST}", method="GET").respond_with_data(
+        index_bytes(), 200, {"Content-Type": OCI_INDEX})
     assert repo.push_manifest(sha256(raw), raw, OCI_MANIFEST) == sha256(raw)
-    assert len(httpserver.log) == 1  # no fallback index maintenance
+    assert repo.push_manifest(sha256(raw), raw, OCI_MANIFEST) == sha256(raw)
+    assert [r.method for r, _ in httpserver.log] == ["PUT", "GET", "PUT"]  # one probe, no fallback index
+    assert repo.registry.supports_referrers_api is True
+
+
+@pytest.mark.parametrize("probe", [
+    oci_error("NAME_UNKNOWN", status=404),  # Docker Hub: OCI-Subject sent, but no referrers API
+    Response("<html><body>Sign in</body></html>", 200, content_type="text/html"),  # Artifact Registry
+])
+def test_oci_subject_without_a_referrers_api_still_writes_the_fallback_tag(
+        httpserver: HTTPServer, repo: Repository, probe: Response) -> None:
+    raw = subject_manifest()
+    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
+    httpserver.expect_request(f"/v2/team/app/manifests/{sha256(raw)}", method="PUT").respond_with_data(
+        "", 201, {"Docker-Content-Digest": sha256(raw), "OCI-Subject": IMAGE_DIGEST})
+    httpserver.expect_request(f"/v2/team/app/referrers/{IMAGE_DIGEST}", method="GET").respond_with_response(probe)
+    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
+        oci_error("MANIFEST_UNKNOWN", status=404))
+    put_index = recorder(Response("", 201))
+    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="PUT").respond_with_handler(put_index)
+    repo.push_manifest(sha256(raw), raw, OCI_MANIFEST)
+    (request,) = put_index.calls
+    assert [d["digest"] for d in json.loads(request.get_data())["manifests"]] == [sha256(raw)]
+    assert repo.registry.supports_referrers_api is False
+
+
+def test_a_manifest_with_subject_refused_with_405_says_so(httpserver: HTTPServer, repo: Repository) -> None:
+    """Older ECR refuses manifests with a subject (405); the message names that, not storage.delete."""
+    raw = subject_manifest()
+    httpserver.expect_request(f"/v2/team/app/manifests/{sha256(raw)}", method="PUT").respond_with_response(
+        oci_error("UNSUPPORTED", status=405))
+    with pytest.raises(UnsupportedError, match="refuses manifests that carry a subject") as info:
+        repo.push_manifest(sha256(raw), raw, OCI_MANIFEST)
+    assert "storage.delete" not in info.value.message
 
 
 def test_push_with_subject_updates_the_fallback_index(httpserver: HTTPServer, repo: Repository) -> None:
@@ -767,6 +815,54 @@ def test_null_tags_and_page_size_cap(httpserver: HTTPServer, registry: Registry,
     httpserver.expect_request("/v2/_catalog").respond_with_handler(catalog)
     assert list(registry.catalog(page_size=50_000)) == []
     assert catalog.calls[0].args["n"] == "1000"
+
+
+@pytest.mark.parametrize("refusal", [
+    Response("<html>Request Entity Too Large</html>", 413, content_type="text/html"),  # Quay above n=100
+    oci_error("PAGINATION_NUMBER_INVALID", status=400),  # ECR, Distribution 3.1 above their cap
+], ids=["quay-413", "pagination-number-invalid"])
+def test_a_refused_page_size_is_asked_again_smaller(httpserver: HTTPServer, repo: Repository,
+                                                    refusal: Response) -> None:
+    calls: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        calls.append(request)
+        n = request.args.get("n")
+        if n is not None and int(n) > 100:
+            return refusal
+        return Response(json.dumps({"name": "team/app", "tags": ["a", "b"]}), content_type="application/json")
+
+    httpserver.expect_request("/v2/team/app/tags/list").respond_with_handler(handler)
+    assert repo.tags() == ["a", "b"]
+    assert [c.args.get("n") for c in calls] == ["1000", "100"]
+
+
+def test_a_page_size_refused_at_100_too_is_asked_without_n(httpserver: HTTPServer, repo: Repository) -> None:
+    calls: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        calls.append(request)
+        if "n" in request.args:
+            return oci_error("PAGINATION_NUMBER_INVALID", status=400)
+        return Response(json.dumps({"name": "team/app", "tags": ["a"]}), content_type="application/json")
+
+    httpserver.expect_request("/v2/team/app/tags/list").respond_with_handler(handler)
+    assert repo.tags() == ["a"]
+    assert [c.args.get("n") for c in calls] == ["1000", "100", None]
+
+
+def test_digests_listed_as_tags_are_left_out(httpserver: HTTPServer, repo: Repository) -> None:
+    """Artifactory (personality digests_listed_as_tags) lists manifest digests among the tags."""
+    listed = ["1.0", IMAGE_DIGEST, "latest", "sha512:" + "ab" * 64]
+    httpserver.expect_request("/v2/team/app/tags/list").respond_with_json({"name": "team/app", "tags": listed})
+    assert repo.tags() == ["1.0", "latest"]
+
+
+def test_other_refusals_of_a_tag_list_are_not_retried(httpserver: HTTPServer, repo: Repository) -> None:
+    httpserver.expect_request("/v2/team/app/tags/list").respond_with_response(oci_error("NAME_INVALID", status=400))
+    with pytest.raises(RegistryError):
+        repo.tags()
+    assert len(httpserver.log) == 1
 
 
 def test_docker_hub_uses_its_api_host() -> None:

@@ -123,3 +123,52 @@ def test_other_statuses_are_not_the_steps(status: int) -> None:
     recorder = Recorder()
     assert step(recorder).replay_reason(Answer(status, BEARER), "Bearer x", True) is None
     assert recorder.calls == []
+
+
+# -- a 401 that stands for a missing repository (Docker Hub, GHCR: personality missing_repo_401) -------
+INSUFFICIENT = BEARER + ',error="insufficient_scope"'
+
+
+class Granting(Recorder):
+    """A recorder whose token was (or was not) granted the scopes, as its JWT access claim says."""
+
+    def __init__(self, granted: bool | None) -> None:
+        super().__init__()
+        self.granted = granted
+
+    def grants(self, host: str, scopes: Sequence[str]) -> bool | None:
+        return self.granted
+
+
+def answered(authenticator: Recorder) -> AuthStep:
+    auth = step(authenticator)
+    assert auth.replay_reason(Answer(401, BEARER), None, from_registry=True) == FRESH_CREDENTIALS
+    return auth
+
+
+@pytest.mark.parametrize("granted", [True, None])
+@pytest.mark.parametrize("challenge", [INSUFFICIENT, BEARER])
+def test_a_read_refused_after_a_granted_token_is_a_missing_repository(granted: bool | None, challenge: str) -> None:
+    auth = answered(Granting(granted))
+    assert auth.hides_missing_repository("GET", Answer(401, challenge))
+    assert auth.hides_missing_repository("HEAD", Answer(401, challenge))
+
+
+def test_a_token_without_the_grant_is_a_permission_problem() -> None:
+    assert not answered(Granting(False)).hides_missing_repository("GET", Answer(401, INSUFFICIENT))
+
+
+def test_an_invalid_token_is_not_a_missing_repository() -> None:
+    auth = answered(Granting(True))
+    assert not auth.hides_missing_repository("GET", Answer(401, BEARER + ',error="invalid_token"'))
+
+
+def test_writes_and_unanswered_challenges_are_not_missing_repositories() -> None:
+    auth = answered(Granting(True))
+    assert not auth.hides_missing_repository("PUT", Answer(401, INSUFFICIENT))
+    assert not auth.hides_missing_repository("GET", Answer(403, INSUFFICIENT))
+    fresh = step(Granting(True))  # no challenge answered during this request
+    assert not fresh.hides_missing_repository("GET", Answer(401, INSUFFICIENT))
+    catalog = AuthStep("r.example", Granting(True), ["registry:catalog:*"])
+    catalog.replay_reason(Answer(401, BEARER), None, from_registry=True)
+    assert not catalog.hides_missing_repository("GET", Answer(401, INSUFFICIENT))
