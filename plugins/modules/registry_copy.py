@@ -196,7 +196,7 @@ options:
       prerelease:
         description:
           - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match O(mirror_spec[].semver)
-            and the newest selectors.
+            (only with it).
         type: bool
         default: false
       newest:
@@ -246,7 +246,7 @@ options:
       prerelease:
         description:
           - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match O(select.semver)
-            and the newest selectors.
+            (only with it).
         type: bool
         default: false
       newest:
