@@ -641,6 +641,8 @@ progress_file:
   sample: /var/log/mirror-progress.jsonl
 """
 
+from typing import Any
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
@@ -671,9 +673,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy
     OPTION_SPEC,
 )
 
-
 #: The selector sub-options, shared by each mirror_spec entry and by select.
-SELECTOR_SPEC = {
+SELECTOR_SPEC: dict[str, dict[str, Any]] = {
     "include": {"type": "list", "elements": "str"},
     "exclude": {"type": "list", "elements": "str"},
     "names": {"type": "list", "elements": "str"},
