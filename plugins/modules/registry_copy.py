@@ -131,7 +131,7 @@ options:
     description:
       - A sync specification mirroring many repositories in one call. Each entry maps one or more source
         repositories to destinations and chooses their tags with selectors; with no selector every tag is
-        copied. Selectors combine: O(mirror_spec[].include), O(mirror_spec[].semver) and
+        copied. Selectors combine - O(mirror_spec[].include), O(mirror_spec[].semver) and
         O(mirror_spec[].names) choose candidates (their union), O(mirror_spec[].exclude) and
         O(mirror_spec[].min_age) remove some, then O(mirror_spec[].newest_patch_per) and
         O(mirror_spec[].newest) reduce them. RV(repositories) says what each selector chose and why.
