@@ -284,7 +284,8 @@ options:
   no_clobber:
     description:
       - With O(mirror_spec) or O(select), never move a destination tag that already points at another
-        digest than the source's; it is reported as drift (RV(repositories[].drift)) and the task fails.
+        digest than the source's; it is reported as drift (the C(drift) list of its entry in RV(repositories))
+        and the task fails.
     type: bool
     default: false
   progress_file:
