@@ -215,12 +215,12 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             record("R", "ours", wall)
             facts.setdefault("r_cpu", []).append(cpu)
             facts.setdefault("r_requests", []).append(requests_sent)
-            _wall, idle_cpu, _ = ours.module("registry_manifest_info", {
+            _wall, idle_cpu, _output = ours.module("registry_manifest_info", {
                 "references": references[:1], "plain_http": True})
             facts.setdefault("r_startup_cpu", []).append(idle_cpu)
             loop = "; ".join(f"skopeo inspect --raw --tls-verify=false docker://{ref} >/dev/null"
                              for ref in references)
-            wall, _cpu, _ = timed(["bash", "-c", loop])
+            wall, _cpu, _output = timed(["bash", "-c", loop])
             record("R", "skopeo", wall)
         if args.sweep:
             log("concurrency sweep on M2")
@@ -308,7 +308,7 @@ def write_report(path: Path, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8, help="registry_copy concurrency (default 8)")
     parser.add_argument("--latency-ms", type=float, default=10.0, help="one-way delay of M2 (default 10)")
