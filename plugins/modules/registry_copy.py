@@ -25,6 +25,13 @@ description:
   - Either side can also be a local OCI image layout, oci-archive or docker-archive, for air-gapped
     networks; digests are unchanged through a layout or an oci-archive, and every blob read from
     disk is verified while it streams.
+  - With O(mirror_spec), many repositories are mirrored in one call, their tags chosen by selectors
+    (regexes, semver ranges, newest N, newest patch per minor, minimum age, literal names), all on one
+    bounded pool of O(concurrency) tags at a time shared by every repository. O(select) gives the same
+    selectors to the mirror of O(src) to O(dest). Both report one summary line per repository
+    (RV(repositories)), can remove destination tags gone upstream (O(prune_missing)), refuse to move
+    drifted tags (O(no_clobber)), write progress to a file (O(progress_file)) and stay under a
+    registry's pull limit (O(min_remaining), O(max_requests_per_second)).
 options:
   src:
     description:
@@ -37,8 +44,9 @@ options:
         C(docker save) format). NAME is a tag or C(repository:tag); the path ends at the first colon.
         Without NAME the layout must hold exactly one image, or, with O(tags), every repository in it
         is mirrored to its own name under O(dest).
+      - With O(select), a registry repository without tag or digest.
+      - Required unless O(mirror_spec) is given; excludes it.
     type: str
-    required: true
   dest:
     description:
       - Where to copy to, C(host/repository[:tag]).
@@ -56,8 +64,9 @@ options:
         the manifest digest changes (RV(notes) says so) and referrers are left out.
       - When O(src) is a layout or archive mirrored with O(tags), the registry (and optional path
         prefix) under which each repository of it is recreated, for example C(registry.example.com/mirror).
+      - With O(select), the destination repository, C(host/repository).
+      - Required unless O(mirror_spec) is given; excludes it.
     type: str
-    required: true
   platforms:
     description:
       - V([all]) copies a multi-platform image whole, byte-exact.
@@ -95,6 +104,8 @@ options:
       - How many blobs are transferred at the same time (1 to 16).
       - The default was chosen with the benchmark in the collection's C(bench/) directory; each blob
         in flight holds about 2.5 MiB of memory.
+      - With O(mirror_spec) or O(select), how many tags are copied at the same time across all
+        repositories (1 to 64), the workers sharing 16 connections per registry for their blobs.
     type: int
     default: 8
   tags:
@@ -113,8 +124,187 @@ options:
       - Mirror mode. After a tag fails, go on with the next ones; the module still fails at the end
         and reports every failure in RV(failed_tags).
       - When V(false) the mirror stops at the first failure; the tags not tried are in RV(not_attempted).
+      - O(mirror_spec) and O(select) always go on and report every failure per repository.
     type: bool
     default: false
+  mirror_spec:
+    description:
+      - A sync specification mirroring many repositories in one call. Each entry maps one or more source
+        repositories to destinations and chooses their tags with selectors; with no selector every tag is
+        copied. Selectors combine - O(mirror_spec[].include), O(mirror_spec[].semver) and
+        O(mirror_spec[].names) choose candidates (their union), O(mirror_spec[].exclude) and
+        O(mirror_spec[].min_age) remove some, then O(mirror_spec[].newest_patch_per) and
+        O(mirror_spec[].newest) reduce them. RV(repositories) says what each selector chose and why.
+      - Tags of the referrers and cosign schemes (C(sha256-<hex>), C(.sig), C(.att), C(.sbom)) are never
+        selected; O(referrers) copies them with their image.
+      - Mutually exclusive with O(src), O(dest), O(tags) and O(select).
+      - A tag whose destination already holds the source digest costs two C(HEAD) requests and is reported
+        as already present.
+    type: list
+    elements: dict
+    suboptions:
+      src:
+        description:
+          - A source repository (C(host/path), no tag), or a list of them.
+        type: raw
+        required: true
+      dest:
+        description:
+          - A registry (C(mirror.example:5000)) or a registry and path (C(mirror.example/hub)) under which the
+            sources are named by O(mirror_spec[].naming) or O(mirror_spec[].rewrite).
+        type: str
+        required: true
+      naming:
+        description:
+          - V(prefix) puts the whole source path under O(mirror_spec[].dest) (C(hub/library/nginx)),
+            V(flat) only its last component (C(hub/nginx)), V(exact) takes O(mirror_spec[].dest) as the
+            destination repository (one source only).
+        type: str
+        choices: [prefix, flat, exact]
+        default: prefix
+      rewrite:
+        description:
+          - Instead of O(mirror_spec[].naming), a regular expression that must match the whole source path and
+            its replacement (C(\1) for group 1), put under the path of O(mirror_spec[].dest).
+        type: dict
+        suboptions:
+          pattern:
+            description: Regular expression matched against the whole source path.
+            type: str
+            required: true
+          replacement:
+            description: The new path.
+            type: str
+            required: true
+      include:
+        description: Regular expressions, each matched against the whole tag; a matching tag is a candidate.
+        type: list
+        elements: str
+      exclude:
+        description: Regular expressions (whole tag); a matching tag is never copied.
+        type: list
+        elements: str
+      names:
+        description: Literal tags to copy; exempt from O(mirror_spec[].newest) and O(mirror_spec[].newest_patch_per).
+        type: list
+        elements: str
+      semver:
+        description:
+          - A semver range, npm style, C(v) prefix allowed, for example C(>=1.20 <2), C(^1.2), C(~1.2), C(1.2.x),
+            C(>=1 || <0.5). Tags that are not versions do not match.
+        type: str
+      prerelease:
+        description:
+          - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match O(mirror_spec[].semver)
+            (only with it).
+        type: bool
+        default: false
+      newest:
+        description: Keep only the N newest of the candidates (ranked by O(mirror_spec[].newest_by)).
+        type: int
+      newest_by:
+        description:
+          - V(semver) ranks by version (tags that are not versions are left out), V(age) by the image's
+            config C(created) time (read for the candidates only).
+        type: str
+        choices: [semver, age]
+        default: semver
+      newest_patch_per:
+        description: Keep only the highest version of each V(minor) (C(1.2.x)) or V(major) (C(1.x)) line.
+        type: str
+        choices: [minor, major]
+      min_age:
+        description:
+          - Skip tags whose image is younger than this duration (C(30m), C(12h), C(7d), C(2w)), or of unknown
+            age; useful to let upstream re-tags settle.
+        type: str
+  select:
+    description:
+      - Mirror O(src) (a registry repository) to O(dest) (a repository) with tag selectors, on the pool of
+        O(mirror_spec); the same options apply (O(prune_missing), O(no_clobber), ...) and the same
+        result is returned.
+      - Mutually exclusive with O(tags) and O(mirror_spec). An empty dict selects every tag.
+    type: dict
+    suboptions:
+      include:
+        description: Regular expressions, each matched against the whole tag; a matching tag is a candidate.
+        type: list
+        elements: str
+      exclude:
+        description: Regular expressions (whole tag); a matching tag is never copied.
+        type: list
+        elements: str
+      names:
+        description: Literal tags to copy; exempt from O(select.newest) and O(select.newest_patch_per).
+        type: list
+        elements: str
+      semver:
+        description:
+          - A semver range, npm style, C(v) prefix allowed, for example C(>=1.20 <2), C(^1.2), C(~1.2), C(1.2.x),
+            C(>=1 || <0.5). Tags that are not versions do not match.
+        type: str
+      prerelease:
+        description:
+          - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match O(select.semver)
+            (only with it).
+        type: bool
+        default: false
+      newest:
+        description: Keep only the N newest of the candidates (ranked by O(select.newest_by)).
+        type: int
+      newest_by:
+        description:
+          - V(semver) ranks by version (tags that are not versions are left out), V(age) by the image's
+            config C(created) time (read for the candidates only).
+        type: str
+        choices: [semver, age]
+        default: semver
+      newest_patch_per:
+        description: Keep only the highest version of each V(minor) (C(1.2.x)) or V(major) (C(1.x)) line.
+        type: str
+        choices: [minor, major]
+      min_age:
+        description:
+          - Skip tags whose image is younger than this duration (C(30m), C(12h), C(7d), C(2w)), or of unknown
+            age; useful to let upstream re-tags settle.
+        type: str
+  prune_missing:
+    description:
+      - With O(mirror_spec) or O(select), an exact mirror - remove destination tags whose source tag is gone
+        (of the repositories mirrored, whatever the selectors chose). Tags of the referrers and cosign schemes
+        are kept.
+      - Guardrails as in M(ocireg.registry.registry_prune) - check mode lists them and removes nothing;
+        a source that lists no tags at all removes nothing (and fails); more than O(max_deletions) removes
+        nothing (and fails).
+    type: bool
+    default: false
+  max_deletions:
+    description: With O(prune_missing), the most tags one run may remove across all repositories.
+    type: int
+  no_clobber:
+    description:
+      - With O(mirror_spec) or O(select), never move a destination tag that already points at another
+        digest than the source's; it is reported as drift (the C(drift) list of its entry in RV(repositories))
+        and the task fails.
+    type: bool
+    default: false
+  progress_file:
+    description:
+      - With O(mirror_spec) or O(select), append one JSON line per finished tag (repository, tag, status,
+        bytes, seconds, done and total) to this file, flushed each time, so a long run (for example one
+        started with C(async)) can be followed with C(tail -f).
+    type: path
+  min_remaining:
+    description:
+      - With O(mirror_spec) or O(select), stop cleanly when a registry reports (C(RateLimit-Remaining),
+        Docker Hub) this many requests left or fewer - no new tag is started, none is cut, the rest are
+        reported as not attempted and the task fails saying when to run again.
+    type: int
+  max_requests_per_second:
+    description:
+      - With O(mirror_spec) or O(select), the most requests per second the whole run sends to the registries
+        (all workers together; token requests to an auth server are not counted).
+    type: float
 extends_documentation_fragment:
   - ocireg.registry.registry
   - ocireg.registry.registry.src_auth
@@ -126,10 +316,12 @@ attributes:
     support: full
     description:
       - Reads both registries (C(HEAD) and C(GET) only) and reports what would be copied, mounted
-        and skipped, with byte counts; writes nothing.
+        and skipped, with byte counts; writes nothing. With O(prune_missing), lists the tags it would remove.
   diff_mode:
     support: full
-    description: The destination tags' digests before and after.
+    description:
+      - The destination tags' digests before and after (C(repository:tag) keys with O(mirror_spec) or
+        O(select)).
 author:
   - ocireg.registry contributors (@ocireg)
 seealso:
@@ -205,6 +397,39 @@ EXAMPLES = r"""
     verify:
       keys: [/etc/registry/keys/cosign.pub]
 
+- name: Mirror upstream releases into a local mirror, many repositories in one task
+  ocireg.registry.registry_copy:
+    mirror_spec:
+      - src: [docker.io/library/nginx, docker.io/library/redis]
+        dest: mirror.example.com/hub          # -> mirror.example.com/hub/library/nginx ...
+        semver: '>=1.25 <2 || >=7'
+        newest_patch_per: minor
+        min_age: 1d
+      - src: ghcr.io/org/app
+        dest: mirror.example.com/apps
+        naming: flat                          # -> mirror.example.com/apps/app
+        include: ['v\d+\.\d+\.\d+']
+        exclude: ['.*-debug']
+        newest: 5
+    concurrency: 16
+    no_clobber: true
+    min_remaining: 20                         # stop before Docker Hub's pull limit runs out
+    progress_file: /var/log/mirror-progress.jsonl
+  register: mirror
+
+- name: One line per repository
+  ansible.builtin.debug:
+    msg: "{{ mirror.repositories | map(attribute='line') }}"
+
+- name: An exact mirror of one repository's 1.x releases, removing tags gone upstream
+  ocireg.registry.registry_copy:
+    src: registry.example.com/team/app
+    dest: mirror.example.com/team/app
+    select:
+      semver: ^1
+    prune_missing: true
+    max_deletions: 10
+
 - name: What would be transferred?
   ocireg.registry.registry_copy:
     src: registry.example.com/team/app:1.4.2
@@ -220,12 +445,12 @@ EXAMPLES = r"""
 RETURN = r"""
 src:
   description: The source, in canonical form.
-  returned: always
+  returned: without O(mirror_spec)
   type: str
   sample: registry.example.com/team/app:1.4.2
 dest:
   description: The destination, in canonical form.
-  returned: always
+  returned: without O(mirror_spec)
   type: str
   sample: registry.prod.example.com/team/app:1.4.2
 digest:
@@ -356,7 +581,68 @@ not_attempted:
   type: list
   elements: str
   sample: []
+repositories:
+  description:
+    - With O(mirror_spec) or O(select), one entry per source and destination repository, in spec order, with
+      its summary C(line), the selectors as written (C(selectors)), what they chose and why (C(selection) -
+      C(selected), C(missing) names and one C(decisions) entry per source tag with the deciding selector and
+      reason), each tag's outcome (C(tags) - C(status), C(digest), C(before), C(bytes), C(seconds), C(error)),
+      the tags by outcome (C(copied), C(already_present), C(failed), C(drift), C(not_attempted)), the tags
+      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds) and a
+      repository-level C(error) (for example a source that cannot be listed).
+  returned: with O(mirror_spec) or O(select)
+  type: list
+  elements: dict
+  sample:
+    - src: docker.io/library/nginx
+      dest: mirror.example.com/hub/library/nginx
+      line: "docker.io/library/nginx -> mirror.example.com/hub/library/nginx: 3 copied, 9 already present, 0 failed, 48.2 MiB, 6.1 s"
+      copied: ["1.27.3", "1.27.4", "1.28.0"]
+      already_present: ["1.25.5"]
+      failed: []
+      drift: []
+      not_attempted: []
+      prune_planned: []
+      pruned: []
+      bytes: 50541772
+      seconds: 6.1
+      error: null
+summary:
+  description:
+    - With O(mirror_spec) or O(select), totals over every repository - tags C(copied), C(already_present),
+      C(failed), C(drift), C(not_attempted), C(pruned), and C(repositories), C(bytes), C(seconds).
+  returned: with O(mirror_spec) or O(select)
+  type: dict
+  sample: {copied: 3, already_present: 9, failed: 0, drift: 0, not_attempted: 0, pruned: 0, repositories: 1,
+           bytes: 50541772, seconds: 6.1}
+prune:
+  description:
+    - With O(mirror_spec) or O(select), O(prune_missing)'s plan - C(planned) and C(removed) (destination
+      repository to tags) and C(refused) (why nothing was removed, or V(null)).
+  returned: with O(mirror_spec) or O(select)
+  type: dict
+  sample: {planned: {"mirror.example.com/team/app": ["1.0.0-old"]}, removed: {"mirror.example.com/team/app": ["1.0.0-old"]},
+           refused: null}
+stopped:
+  description: Why the run stopped early (O(min_remaining) reached), or V(null).
+  returned: with O(mirror_spec) or O(select)
+  type: str
+  sample: null
+rate_limits:
+  description:
+    - With O(mirror_spec) or O(select), the last pull limit each registry reported (host to C(limit),
+      C(remaining), C(window) in seconds and C(source) header); empty when no registry sends one.
+  returned: with O(mirror_spec) or O(select)
+  type: dict
+  sample: {"registry-1.docker.io": {limit: 100, remaining: 76, window: 21600, source: ratelimit-remaining}}
+progress_file:
+  description: The O(progress_file) written, or V(null).
+  returned: with O(mirror_spec) or O(select)
+  type: str
+  sample: /var/log/mirror-progress.jsonl
 """
+
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
@@ -377,17 +663,40 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.trans
     registry_written_to,
     run_transfer,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    SyncOptions,
+    run_sync,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
+    expand_spec,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     OPTION_SPEC,
 )
 
+#: The selector sub-options, shared by each mirror_spec entry and by select.
+SELECTOR_SPEC: dict[str, dict[str, Any]] = {
+    "include": {"type": "list", "elements": "str"},
+    "exclude": {"type": "list", "elements": "str"},
+    "names": {"type": "list", "elements": "str"},
+    "semver": {"type": "str"},
+    "prerelease": {"type": "bool", "default": False},
+    "newest": {"type": "int"},
+    "newest_by": {"type": "str", "choices": ["semver", "age"], "default": "semver"},
+    "newest_patch_per": {"type": "str", "choices": ["minor", "major"]},
+    "min_age": {"type": "str"},
+}
+#: Options that only a sync (mirror_spec or select) takes.
+SYNC_ONLY = ("prune_missing", "max_deletions", "no_clobber", "progress_file", "min_remaining",
+             "max_requests_per_second")
+
 
 def main() -> None:
-    """Copy one image, or mirror the matching tags of a repository or bundle."""
+    """Copy one image, mirror the matching tags of a repository or bundle, or run a sync specification."""
     module = AnsibleModule(
         argument_spec={
-            "src": {"type": "str", "required": True},
-            "dest": {"type": "str", "required": True},
+            "src": {"type": "str"},
+            "dest": {"type": "str"},
             "src_auth": side_auth_argument_spec(),
             "dest_auth": side_auth_argument_spec(),
             "platforms": {"type": "list", "elements": "str", "default": ["all"]},
@@ -397,11 +706,39 @@ def main() -> None:
             "tags": {"type": "list", "elements": "str"},
             "keep_going": {"type": "bool", "default": False},
             "verify": OPTION_SPEC,
+            "mirror_spec": {"type": "list", "elements": "dict", "options": {
+                "src": {"type": "raw", "required": True},
+                "dest": {"type": "str", "required": True},
+                "naming": {"type": "str", "choices": ["prefix", "flat", "exact"], "default": "prefix"},
+                "rewrite": {"type": "dict", "options": {
+                    "pattern": {"type": "str", "required": True},
+                    "replacement": {"type": "str", "required": True},
+                }},
+                **SELECTOR_SPEC,
+            }},
+            "select": {"type": "dict", "options": SELECTOR_SPEC},
+            "prune_missing": {"type": "bool", "default": False},
+            "max_deletions": {"type": "int"},
+            "no_clobber": {"type": "bool", "default": False},
+            "progress_file": {"type": "path"},
+            "min_remaining": {"type": "int"},
+            "max_requests_per_second": {"type": "float"},
             **connection_argument_spec(),
         },
+        mutually_exclusive=[("mirror_spec", "src"), ("mirror_spec", "dest"), ("mirror_spec", "tags"),
+                            ("mirror_spec", "select"), ("select", "tags")],
+        required_one_of=[("mirror_spec", "src")],
+        required_together=[("src", "dest")],
         supports_check_mode=True,
     )
     params = module.params
+    if params["mirror_spec"] is not None or params["select"] is not None:
+        run_mirror_spec(module)
+        return
+    misplaced = [name for name in SYNC_ONLY if params[name] not in (None, False)]
+    if misplaced:
+        module.fail_json(msg=f"{', '.join(misplaced)} only apply with mirror_spec or select: add one (select: {{}} "
+                             "mirrors every tag of src to dest) or drop them")
     factory = new_factory(module)
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
     with registry_errors(module, factory, **result):
@@ -428,6 +765,64 @@ def main() -> None:
         finish_mirror(module, factory, result, done.mirror.to_dict())
     else:
         finish_copy(module, factory, result, done.copy)
+
+
+def _set(block: dict | None) -> dict:
+    """The keys the user set (Ansible fills every unset sub-option with None, or its default)."""
+    return {key: value for key, value in (block or {}).items()
+            if value is not None and not (key in SELECTOR_SPEC and value == SELECTOR_SPEC[key].get("default"))}
+
+
+def run_mirror_spec(module: AnsibleModule) -> None:
+    """Mirror a sync specification (mirror_spec, or src/dest with select) on one shared pool."""
+    params = module.params
+    factory = new_factory(module)
+    result: dict = {"changed": False}
+    with registry_errors(module, factory, **result):
+        if params["mirror_spec"] is not None:
+            pairs = expand_spec([_set(entry) for entry in params["mirror_spec"]])
+        else:
+            pairs = expand_spec([{"src": params["src"], "dest": params["dest"], "naming": "exact",
+                                  **_set(params["select"])}], option="select")
+        # The top-level credentials are for the registries written to (refused if there are several).
+        factory.bind_reads([pair.dest_registry for pair in pairs], what="the mirror destinations")
+        options = SyncOptions(
+            concurrency=params["concurrency"],
+            platforms=None if params["platforms"] in (None, ["all"]) else tuple(params["platforms"]),
+            referrers=params["referrers"], check_mode=module.check_mode,
+            prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
+            no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
+            max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
+            verify=verifier(module, params["verify"]))
+        data = run_sync(pairs, lambda host, side: factory.registry(
+            host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
+    finish_sync(module, factory, data)
+
+
+def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
+    """Shape a sync's result (and its diff); fail with every repository's data when anything failed."""
+    secrets = factory.secrets()
+    for text in data.pop("warnings"):
+        module.warn(scrub(text, secrets))
+    failed = data.pop("failed")
+    if module._diff:  # pylint: disable=protected-access
+        before, after = {}, {}
+        for repository in data["repositories"]:
+            for tag, record in repository["tags"].items():
+                if record["status"] in ("copied", "already_present"):
+                    before[f"{repository['dest']}:{tag}"] = record.get("before")
+                    after[f"{repository['dest']}:{tag}"] = record["digest"]
+            for tag in repository["pruned"] or (repository["prune_planned"] if module.check_mode else []):
+                before[f"{repository['dest']}:{tag}"], after[f"{repository['dest']}:{tag}"] = "present", None
+        data["diff"] = tag_diff(before, after)
+    if failed:
+        lines = [r["line"] for r in data["repositories"]
+                 if r["error"] or r["failed"] or r["drift"] or r["not_attempted"]]
+        lines += [text for text in (data["stopped"], data["prune"]["refused"]) if text]
+        for text in factory.warnings():
+            module.warn(scrub(text, secrets))
+        module.fail_json(msg=scrub("; ".join(lines), secrets), **scrub(data, secrets))
+    exit_with(module, factory, data)
 
 
 def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:

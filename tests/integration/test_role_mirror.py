@@ -40,11 +40,12 @@ def test_three_runners_cover_the_spec_exactly_once(plain_registry, registry_fact
     run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
     assert run.rc == 0, run.explain()
 
-    # Who mirrored what: the loop items of the copy task, per host.
-    copies = [item for item in run.items if item.action.endswith("registry_copy")]
+    # Who mirrored what: each host's one copy task, its repositories.
+    copies = [task for task in run.tasks if task.action.endswith("registry_copy")]
     by_host: dict[str, list[str]] = {}
-    for item in copies:
-        by_host.setdefault(item.host, []).append(item.result["mirror_item"]["src"])
+    for task in copies:
+        by_host.setdefault(task.host, []).extend(r["src"] for r in task.result["repositories"])
+    assert len(copies) == len(by_host), "one registry_copy call per runner"
     mirrored = [source for sources in by_host.values() for source in sources]
     assert sorted(mirrored) == sorted(f"{src.host}/{repo}" for repo in REPOS)  # complete, and each once
     for host, sources in by_host.items():
@@ -86,11 +87,21 @@ def test_a_bad_spec_fails_every_runner_with_the_lines_of_its_mistakes(plain_regi
     assert "mirror_spec[0]: dest 'nohost' must start with a registry host" in message
 
 
-def test_selectors_the_copy_module_cannot_take_yet_are_refused_by_name(plain_registry, registry_factory,
-                                                                       run_playbook, tmp_path):
+def test_a_semver_selector_through_the_role(plain_registry, registry_factory, run_playbook, tmp_path):
+    """semver, newest_patch_per and newest need the tag listing: the role's one mirror_spec call applies them."""
     dest = registry_factory()
-    RawPusher.for_registry(plain_registry).push_image("solo", make_image("solo"), tag="1.0")
-    spec = [{"src": f"{plain_registry.host}/solo", "dest": dest.host, "semver": ">=1"}]
+    pusher = RawPusher.for_registry(plain_registry)
+    for tag in ("0.9.0", "1.0.0", "1.0.1", "1.1.0", "1.1.2", "1.2.0-rc.1", "2.0.0", "latest"):
+        pusher.push_image("solo", make_image(f"solo:{tag}"), tag=tag)
+    spec = [{"src": f"{plain_registry.host}/solo", "dest": f"{dest.host}/m", "naming": "flat",
+             "semver": ">=1 <2", "newest_patch_per": "minor", "newest": 1}]
     run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
-    assert run.rc != 0
-    assert "semver cannot be written as a tags regex" in run.output
+    assert run.rc == 0, run.explain()
+    # 1.0.x and 1.1.x keep their highest patch (the pre-release and 2.0.0 are out of range), newest: 1 keeps 1.1.2.
+    assert RawPuller.for_registry(dest).tags("m/solo") == ["1.1.2"]
+    copies = [task for task in run.tasks if task.action.endswith("registry_copy")]
+    assert len(copies) == 1, [t.host for t in copies]  # one source repository: one runner owns it
+    repository = copies[0].result["repositories"][0]
+    assert repository["copied"] == ["1.1.2"] and repository["selection"]["selected"] == ["1.1.2"]
+    decisions = {d["tag"]: d for d in repository["selection"]["decisions"]}
+    assert not decisions["2.0.0"]["selected"] and not decisions["1.0.1"]["selected"], decisions

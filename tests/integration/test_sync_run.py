@@ -247,8 +247,10 @@ def test_a_progress_file_that_cannot_be_written_is_an_input_error(tmp_path):
 
 def test_request_rate_bucket_waits_for_tokens():
     clock = [0.0]
+
     def sleep(seconds):
         clock[0] += seconds
+
     rate = RequestRate(2, clock=lambda: clock[0], sleep=sleep)
     for _request in range(5):
         rate.acquire()

@@ -186,7 +186,8 @@ class ClientFactory:
         self.home, self._home_fixed = host, True
 
     def bind_reads(self, hosts: Iterable[str], what: str = "references") -> None:
-        """Bind the top-level credentials for a read-only task over ``hosts``.
+        """Bind the top-level credentials for a read-only task over ``hosts``, or for the
+        registries a many-repository mirror writes to (its sources get only side or per-host credentials).
 
         One registry: it is home. Several: the top-level credentials cannot
         say which registry they are for, so when any is given this refuses

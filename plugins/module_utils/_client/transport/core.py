@@ -328,6 +328,9 @@ class Transport:
         self._warnings: list[str] = []
         self._warning_bytes = 0
         self.rate_limit: RateLimit | None = None
+        #: Called (no arguments) before every attempt of every request, retries included; may block.
+        #: A caller's hook, e.g. a shared request-rate ceiling; None (the default) costs nothing.
+        self.before_request: Callable[[], None] | None = None
 
     # -- public state ------------------------------------------------------------
     @property
@@ -399,6 +402,8 @@ class Transport:
         attempt = 0
         downgraded = False
         while True:
+            if self.before_request is not None:
+                self.before_request()
             try:
                 response, sent_auth = self._send(method, url, auth, headers, params, data, replayable)
             except requests.exceptions.SSLError as exc:

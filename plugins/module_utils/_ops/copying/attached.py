@@ -19,7 +19,7 @@ so they travel in a bundle; a docker archive cannot hold them (a note says so).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
     compute_digest,
@@ -48,10 +48,15 @@ MAX_SUBJECTS = 1024
 #: cosign configs list one diff_id per signature: a few KiB.
 CONFIG_CAP = 1024 * 1024
 
+if TYPE_CHECKING:  # a protocol for the type checker only
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.store import (
+        ImageStore,
+    )
+
 PlaceBlobs = Callable[[Sequence[Descriptor]], None]
 
 
-def copy_attached(src: Any, dest: Any, subjects: Sequence[str], check_mode: bool, result: Any,
+def copy_attached(src: ImageStore, dest: ImageStore, subjects: Sequence[str], check_mode: bool, result: Any,
                   place_blobs: PlaceBlobs) -> None:
     """Copy (or merge in) the cosign artifacts of every digest in ``subjects`` from ``src`` to ``dest``.
 

@@ -37,9 +37,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
-    unmatched_regexes,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     NotFoundError,
@@ -47,9 +44,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     Descriptor,
+    Platform,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
+    unmatched_regexes,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
@@ -65,9 +66,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph
     tag_targets,
 )
 
-if TYPE_CHECKING:
-    from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
-        Repository,
+if TYPE_CHECKING:  # a protocol for the type checker only
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.store import (
+        ImageStore,
     )
 
 #: Blobs in flight. Chosen with bench/run.py (docs/performance.md): 8 was the
@@ -132,7 +133,7 @@ class CopyResult:
         }
 
 
-def _check_options(dest_tags: Sequence[str], options: CopyOptions) -> tuple:
+def _check_options(dest_tags: Sequence[str], options: CopyOptions) -> tuple[Platform, ...] | None:
     for tag in dest_tags:
         validate_tag(tag)
     concurrency = options.concurrency
@@ -151,11 +152,11 @@ def _where(repository: Any, reference: str = "") -> str:
     return f"{host}/{repository.name}{separator}{reference}"
 
 
-def copy_image(src: Repository, src_ref: str, dest: Repository, dest_tags: Sequence[str],
+def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Sequence[str],
                options: CopyOptions) -> CopyResult:
     """Copy the image ``src_ref`` (tag or digest) of ``src`` to ``dest`` under ``dest_tags``.
 
-    ``src`` and ``dest`` are :class:`~.registry.Repository` objects. With no
+    ``src`` and ``dest`` are :class:`~.store.ImageStore` objects (registry repositories or layouts). With no
     ``dest_tags`` the manifest is pushed by digest only. Raises a
     :class:`RegistryError` subclass on failure; a failure never leaves a tag
     written that points at an incomplete graph.
@@ -297,7 +298,7 @@ def _transfer_blobs(src: Any, dest: Any, wanted: Iterable[Descriptor], options: 
             for future in pending:
                 future.cancel()
             wait(pending)
-            errors = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+            errors = [error for f in futures if f.done() and not f.cancelled() and (error := f.exception()) is not None]
             # The first real error explains the failure; the others were cancelled because of it.
             raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])
     for future in futures:
@@ -433,7 +434,7 @@ class MirrorResult:
         }
 
 
-def mirror_repository(src: Repository, dest: Repository, tag_patterns: Sequence[str], options: CopyOptions,
+def mirror_repository(src: ImageStore, dest: ImageStore, tag_patterns: Sequence[str], options: CopyOptions,
                       keep_going: bool, *, prefix: str = "") -> MirrorResult:
     """Copy every tag of ``src`` matching ``tag_patterns`` to the same tag in ``dest``.
 

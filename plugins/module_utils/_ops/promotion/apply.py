@@ -197,6 +197,7 @@ def apply_promotion(
         if plan.tags_to_write and (manifest is None or manifest.digest != plan.digest):
             raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
         for tag in plan.tags_to_write:
+            assert manifest is not None  # checked just above: tags to write come with the manifest
             started = time.monotonic()
             now = _now(repository, tag)
             if now != plan.digest:
@@ -281,7 +282,7 @@ def target_digest(source_repository: Repository, source_digest: str, repository:
                          CopyOptions(platforms=options.platforms, allow_index_rewrite=True, check_mode=True))
     if preview.digest != source_digest and not options.allow_index_rewrite:
         raise InvalidInputError(
-            f"the platforms {', '.join(options.platforms)} are only part of the index {source_digest}, so the tags "
+            f"the platforms {', '.join(options.platforms or ())} are only part of the index {source_digest}, so the tags "
             f"would point to a new, reduced index ({preview.digest}) instead of the source digest: set "
             "allow_index_rewrite: true to accept that, or leave platforms unset to promote every platform")
     return preview.digest
@@ -347,8 +348,8 @@ def promote(
     if state == PRESENT:
         if source is None:
             raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
-        same_repository = source_repository is None or source_repository is repository
-        source_repo = repository if same_repository else source_repository
+        source_repo = repository if source_repository is None else source_repository
+        same_repository = source_repo is repository
         source_digest = resolve_source(source_repo, source)
         verified = verify(source_repo, source_digest) if verify is not None else None
         digest = source_digest if same_repository else \

@@ -102,6 +102,8 @@ class SyncOptions:
     min_remaining: int | None = None
     max_requests_per_second: float | None = None
     progress_file: str | None = None
+    #: The verification gate of ``verify`` (see :class:`~.copying.image.CopyOptions`), per tag.
+    verify: Callable[[Any, str], dict] | None = None
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -160,19 +162,12 @@ class RequestRate:
 
 
 def throttle(registry: Registry, rate: RequestRate) -> None:
-    """Make every request of ``registry`` take a token of ``rate`` first.
+    """Make every request attempt of ``registry`` take a token of ``rate`` first.
 
-    The transport has no hook for this yet, so its ``request`` is wrapped on this one client
-    object (no class is changed; other clients are unaffected).
+    Uses the transport's ``before_request`` hook, on this one client object (other clients are
+    unaffected).
     """
-    transport = registry.transport
-    send = transport.request
-
-    def throttled(*args: Any, **kwargs: Any) -> Any:
-        rate.acquire()
-        return send(*args, **kwargs)
-
-    transport.request = throttled
+    registry.transport.before_request = rate.acquire
 
 
 @dataclass
@@ -417,12 +412,15 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
                                   f"{source.digest}; no_clobber leaves it"}
         outcome = copy_image(state.src, tag, state.dest, [tag], CopyOptions(
             platforms=options.platforms, referrers=options.referrers, concurrency=options.blob_concurrency,
-            check_mode=options.check_mode))
+            check_mode=options.check_mode, verify=options.verify))
     except RegistryError as exc:
         return {"status": FAILED, "error": exc.to_dict()}
-    return {"status": COPIED if outcome.changed else PRESENT, "digest": outcome.digest,
-            "before": outcome.dest_before.get(tag), "bytes": outcome.copied["bytes"],
-            "seconds": round(outcome.duration, 3)}
+    record = {"status": COPIED if outcome.changed else PRESENT, "digest": outcome.digest,
+              "before": outcome.dest_before.get(tag), "bytes": outcome.copied["bytes"],
+              "seconds": round(outcome.duration, 3)}
+    if outcome.verified is not None:
+        record["verified"] = outcome.verified
+    return record
 
 
 def _prune(run: _Run) -> dict[str, Any]:

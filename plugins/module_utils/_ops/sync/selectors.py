@@ -397,12 +397,12 @@ def select_tags(tags: Iterable[str], selectors: TagSelectors, *,
     if selectors.newest_patch_per is not None:
         groups: dict[tuple[int, ...], list[tuple[VersionKey, str]]] = {}
         for tag in reducible:
-            key = version_key(tag)
-            if key is None:
+            full = semver_key(tag)
+            if full is None:
                 drop(tag, "newest_patch_per", "not a version, so it has no patch level")
                 continue
-            group = key[:1] if selectors.newest_patch_per == "major" else key[:2]
-            groups.setdefault(group, []).append((semver_key(tag), tag))
+            group = full[:1] if selectors.newest_patch_per == "major" else full[:2]
+            groups.setdefault(group, []).append((full, tag))
         for group, members in groups.items():
             members.sort()
             label = ".".join(str(n) for n in group)
@@ -454,13 +454,14 @@ def _no_match_reason(selectors: TagSelectors) -> str:
 def _rank(tags: Sequence[str], by: str, created: Mapping[str, datetime | None], drop: Any) -> list[str]:
     """``tags`` newest first by ``by``; tags that cannot be ranked are dropped with a reason."""
     if by == "semver":
-        versions = []
+        versions: list[tuple[VersionKey, str]] = []
         for tag in tags:
-            if semver_key(tag) is None:
+            key = semver_key(tag)
+            if key is None:
                 drop(tag, "newest", "not a version, so it cannot be ranked by semver")
             else:
-                versions.append(tag)
-        return sorted(versions, key=semver_key, reverse=True)
+                versions.append((key, tag))
+        return [tag for _key, tag in sorted(versions, key=lambda pair: pair[0], reverse=True)]
     dated = []
     for tag in tags:
         when = created.get(tag)

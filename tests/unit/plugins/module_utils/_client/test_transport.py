@@ -188,6 +188,16 @@ def test_retries_5xx_with_backoff_then_succeeds(httpserver: HTTPServer, sleeps: 
     assert sleeps == [0.5, 1.0]
 
 
+def test_before_request_hook_runs_once_per_attempt(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    handler = sequence(Response("", 503), Response("ok", 200))
+    httpserver.expect_request("/v2/").respond_with_handler(handler)
+    transport = make_transport(httpserver, sleeps)
+    seen: list[int] = []
+    transport.before_request = lambda: seen.append(len(handler.calls))  # the hook runs before each send
+    transport.request("GET", "/v2/")
+    assert seen == [0, 1] and len(handler.calls) == 2
+
+
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 def test_every_retryable_status_is_retried(httpserver: HTTPServer, sleeps: Sleeps, status: int) -> None:
     handler = sequence(Response("", status), Response("ok", 200))

@@ -1,0 +1,234 @@
+"""registry_copy's sync mode (mirror_spec, select) through real ``ansible-playbook`` runs against real
+Distribution 2.8 registries: every selector, the naming rules of a many-repository spec, exact-mirror
+removal with its guardrails, no_clobber drift, the rate-limit stop, progress, and bad input.
+
+To keep the file fast, each test is one playbook with several tasks (``ignore_errors`` so one failing
+task does not hide the others), checked afterwards through the task results and the registries.
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.rig.fault_proxy import FaultProxy
+from tests.rig.images import RawPuller, RawPusher, make_image
+
+MODULE = "ocireg.registry.registry_copy"
+OLD = "2020-01-01T00:00:00Z"
+APP_TAGS = ["0.9.0", "1.0.0", "1.0.1", "1.1.0", "1.1.1", "1.2.0-rc.1", "2.0.0", "latest", "dev"]
+
+
+def stamp(delta: timedelta) -> str:
+    return (datetime.now(UTC) - delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def task(name: str, check: bool = False, **args) -> dict:
+    entry = {"name": name, MODULE: {"plain_http": True, **args}, "register": "out", "ignore_errors": True}
+    if check:
+        entry["check_mode"] = True
+    return entry
+
+
+def seed(registry, name, tags, created=None):
+    pusher = RawPusher.for_registry(registry)
+    for tag in tags:
+        pusher.push(name, make_image(f"{name}:{tag}", created=(created or {}).get(tag, OLD)), tag=tag)
+
+
+def tags_of(registry, name):
+    try:
+        return sorted(RawPuller.for_registry(registry).tags(name))
+    except AssertionError:  # the rig raises for a 404 (no such repository)
+        return []
+
+
+def digest_of(registry, name, tag):
+    return RawPuller.for_registry(registry).head_manifest(name, tag).headers["Docker-Content-Digest"]
+
+
+@pytest.fixture
+def src(registry_factory):
+    registry = registry_factory()
+    # Ages for min_age and newest_by: age: dev is an hour old, latest two days, the rest years.
+    seed(registry, "lib/app", APP_TAGS, {"dev": stamp(timedelta(hours=1)), "latest": stamp(timedelta(days=2))})
+    seed(registry, "lib/tool", ["v1.0", "v1.1"])
+    seed(registry, "other/x", ["a", "b"])
+    return registry
+
+
+def test_every_selector_and_the_naming_rules(src, registry_factory, run_playbook, tmp_path):
+    dest = registry_factory()
+    app = f"{src.host}/lib/app"
+
+    def exact(path, **selectors):
+        return {"src": app, "dest": f"{dest.host}/sel/{path}", "naming": "exact", **selectors}
+
+    progress = tmp_path / "progress.jsonl"
+    selectors_task = task("selectors", mirror_spec=[
+        exact("include", include=["1\\.1\\..*"]),
+        exact("semver", semver=">=1.0 <2", exclude=["1\\.0\\.0"]),
+        exact("prerelease", semver="^1", prerelease=True),
+        exact("names", names=["latest", "nope"]),
+        exact("patch", semver="*", newest_patch_per="minor"),
+        exact("major", semver="*", newest_patch_per="major"),
+        exact("newest", semver="*", newest=2),
+        exact("age", newest=1, newest_by="age"),
+        exact("min_age", include=["dev|latest|2\\..*"], min_age="1d"),
+    ], concurrency=4, progress_file=str(progress))
+    naming_task = task("naming", mirror_spec=[
+        {"src": [app, f"{src.host}/lib/tool"], "dest": f"{dest.host}/pre", "names": ["1.0.0", "v1.0"]},
+        {"src": app, "dest": f"{dest.host}/flat", "naming": "flat", "names": ["2.0.0"]},
+        {"src": f"{src.host}/other/x", "dest": dest.host,
+         "rewrite": {"pattern": "other/(.*)", "replacement": "renamed/\\1"}},
+        {"src": f"{src.host}/lib/tool", "dest": dest.host},  # prefix onto a bare registry keeps the path
+    ])
+    select_task = task("select", src=f"{src.host}/lib/tool", dest=f"{dest.host}/one/tool",
+                       select={"semver": "1.1"})
+    run = run_playbook(tasks=[selectors_task, naming_task, select_task,
+                              {**select_task, "name": "select again"}])
+
+    result = run.task("selectors")
+    assert not result.failed and result.changed, run.explain()
+    expected = {
+        "include": ["1.1.0", "1.1.1"],
+        "semver": ["1.0.1", "1.1.0", "1.1.1"],
+        "prerelease": ["1.0.0", "1.0.1", "1.1.0", "1.1.1", "1.2.0-rc.1"],
+        "names": ["latest"],
+        "patch": ["0.9.0", "1.0.1", "1.1.1", "2.0.0"],
+        "major": ["0.9.0", "1.1.1", "2.0.0"],
+        "newest": ["1.1.1", "2.0.0"],
+        "age": ["dev"],
+        "min_age": ["2.0.0", "latest"],
+    }
+    for path, tags in expected.items():
+        assert tags_of(dest, f"sel/{path}") == tags, path
+    repositories = {r["dest"].rsplit("/", 1)[1]: r for r in result["repositories"]}
+    assert {path: sorted(r["copied"]) for path, r in repositories.items()} == expected
+    # Each tag has one decision saying which selector decided it and why.
+    decisions = {d["tag"]: d for d in repositories["min_age"]["selection"]["decisions"]}
+    assert decisions["dev"]["selector"] == "min_age" and not decisions["dev"]["selected"], decisions["dev"]
+    assert repositories["names"]["selection"]["missing"] == ["nope"]
+    assert any("names not in the source: nope" in w for w in run.task("selectors").result.get("warnings", [])) \
+        or "names not in the source: nope" in run.output
+    line = repositories["include"]["line"]
+    assert line.startswith(f"{app} -> {dest.host}/sel/include: 2 copied, 0 already present, 0 failed"), line
+    assert result["summary"]["copied"] == sum(len(t) for t in expected.values())
+    assert result["summary"]["repositories"] == len(expected) and result["stopped"] is None
+    # Progress: one JSON line per finished tag.
+    lines = [json.loads(text) for text in progress.read_text().splitlines()]
+    done = [entry for entry in lines if "tag" in entry]
+    assert len(done) == result["summary"]["copied"] and max(e["done"] for e in done) == len(done)
+    assert result["progress_file"] == str(progress)
+
+    naming = run.task("naming")
+    assert not naming.failed, run.explain()
+    assert tags_of(dest, "pre/lib/app") == ["1.0.0"] and tags_of(dest, "pre/lib/tool") == ["v1.0"]
+    assert tags_of(dest, "flat/app") == ["2.0.0"]
+    assert tags_of(dest, "renamed/x") == ["a", "b"]
+    assert tags_of(dest, "lib/tool") == ["v1.0", "v1.1"]
+    assert [r["dest"] for r in naming["repositories"]] == [
+        f"{dest.host}/pre/lib/app", f"{dest.host}/pre/lib/tool", f"{dest.host}/flat/app", f"{dest.host}/renamed/x",
+        f"{dest.host}/lib/tool"]
+
+    chosen = run.task("select")
+    assert not chosen.failed and chosen.changed and tags_of(dest, "one/tool") == ["v1.1"], run.explain()
+    again = run.task("select again")
+    assert not again.failed and not again.changed
+    assert again["repositories"][0]["already_present"] == ["v1.1"]
+
+
+def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run_playbook):
+    dest = registry_factory()
+    tool = f"{src.host}/lib/tool"
+    # The destination has two tags upstream no longer has, and one that drifted (another image).
+    seed(dest, "exact/tool", ["v1.0", "gone1", "gone2"])
+    seed(dest, "drift/tool", ["v1.0"])
+    drifted = digest_of(dest, "drift/tool", "v1.0")
+
+    def exact_task(name, check=False, **options):
+        return task(name, check=check, src=tool, dest=f"{dest.host}/exact/tool", select={}, prune_missing=True,
+                    **options)
+
+    run = run_playbook(tasks=[
+        exact_task("check", check=True),
+        exact_task("over the limit", max_deletions=1),
+        exact_task("exact", max_deletions=2),
+        task("no clobber", src=tool, dest=f"{dest.host}/drift/tool", select={}, no_clobber=True),
+    ], diff=True)
+
+    check = run.task("check")
+    assert not check.failed and check.changed, run.explain()
+    assert check["prune"]["planned"] == {f"{dest.host}/exact/tool": ["gone1", "gone2"]}
+    assert check["prune"]["removed"] == {}
+
+    refused = run.task("over the limit")
+    assert refused.failed
+    assert "would remove 2 tags, more than max_deletions 1: nothing was removed" in refused["msg"]
+    assert refused["prune"]["removed"] == {}
+    # Check mode removed nothing: the next run still found both tags to remove.
+    assert refused["prune"]["planned"] == check["prune"]["planned"]
+    # The copies of the same run did happen (the limit guards removals only).
+    assert refused["repositories"][0]["copied"] == ["v1.0", "v1.1"]
+
+    done = run.task("exact")
+    assert not done.failed and done.changed, run.explain()
+    assert done["prune"]["removed"] == {f"{dest.host}/exact/tool": ["gone1", "gone2"]}
+    assert tags_of(dest, "exact/tool") == ["v1.0", "v1.1"]
+    assert done.diff["after"][f"{dest.host}/exact/tool:gone1"] == "absent"
+    assert ", 2 removed," in done["repositories"][0]["line"]
+
+    clobber = run.task("no clobber")
+    assert clobber.failed
+    repository = clobber["repositories"][0]
+    assert repository["drift"] == ["v1.0"] and repository["copied"] == ["v1.1"]
+    assert repository["tags"]["v1.0"]["dest_digest"] == drifted
+    assert "1 drifted (no_clobber)" in clobber["msg"]
+    assert digest_of(dest, "drift/tool", "v1.0") == drifted  # left where it was
+
+
+def test_rate_limit_stop(src, registry_factory, run_playbook):
+    # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
+    # front of the real source adds them, counting down one per request as Docker Hub does per pull.
+    dest = registry_factory()
+    left = [14]
+
+    def limited(request, reply):
+        left[0] -= 1
+        return reply.with_header("RateLimit-Limit", "100;w=21600").with_header(
+            "RateLimit-Remaining", f"{max(left[0], 0)};w=21600")
+
+    with FaultProxy.for_registry(src) as proxy:
+        proxy.add("rewrite", times=None, handler=limited)
+        run = run_playbook(tasks=[task("limited", src=f"{proxy.host}/lib/app", dest=f"{dest.host}/app",
+                                       select={}, concurrency=1, min_remaining=5)])
+    result = run.task("limited")
+    assert result.failed
+    assert result["stopped"].startswith(f"stopped: {proxy.host} reports ") and "min_remaining 5" in result["msg"]
+    assert result["rate_limits"][proxy.host]["limit"] == 100
+    assert result["rate_limits"][proxy.host]["remaining"] <= 5
+    summary = result["summary"]
+    assert summary["copied"] >= 1 and summary["not_attempted"] >= 1 and summary["failed"] == 0, summary
+    # Stopped cleanly: every tag reported copied is there, whole.
+    assert tags_of(dest, "app") == sorted(result["repositories"][0]["copied"])
+
+
+def test_bad_input_is_one_clear_line(src, run_playbook):
+    run = run_playbook(tasks=[
+        task("spec and tags", mirror_spec=[{"src": f"{src.host}/lib/tool", "dest": src.host}], tags=[".*"]),
+        task("sync option alone", src=f"{src.host}/lib/tool:v1.0", dest=f"{src.host}/x/tool", no_clobber=True),
+        task("bad spec", mirror_spec=[{"src": f"{src.host}/lib/tool:v1.0", "dest": "nohost", "semver": "banana"}]),
+        task("two destinations, one login", username="u", password="p", mirror_spec=[
+            {"src": f"{src.host}/lib/tool", "dest": "127.0.0.1:1"},
+            {"src": f"{src.host}/other/x", "dest": f"{src.host}/copy"}]),
+    ])
+    assert run.task("spec and tags").failed
+    assert "mutually exclusive" in run.task("spec and tags")["msg"]
+    assert "no_clobber only apply with mirror_spec or select" in run.task("sync option alone")["msg"]
+    message = run.task("bad spec")["msg"]
+    assert "mirror_spec[0]: src" in message and "mirror_spec[0]: dest 'nohost'" in message
+    assert "banana" in message
+    refused = run.task("two destinations, one login")["msg"]
+    assert "the mirror destinations are on 2 registries" in refused and "registry_auth" in refused
+    assert "p" not in refused.split()  # the password is never echoed
