@@ -254,7 +254,7 @@ options:
     description:
       - How much of the plan RV(plan) returns.
       - V(changes) (the default) returns the entries that change something (V(delete), V(untag)) and the kept digests
-        with a RV(skipped_items) entry (unknown age, a kept image's tags): what a person has to read. A repository of
+        with a RV(skipped_items) entry (unknown age, a kept image's tags), which is what a person has to read. A repository of
         10,000 tags where 40 digests go returns 40 entries, and C(-v) output and AWX job logs stay readable.
         RV(summary.by_repository) still counts every action.
       - V(full) returns one entry per digest, kept ones included.
@@ -271,7 +271,7 @@ options:
   max_concurrency:
     description:
       - How many requests run at the same time while reading tags and manifests (1 to 64).
-      - One bound for the whole run: with several repositories they are read concurrently and share these requests
+      - One bound for the whole run. With several repositories they are read concurrently and share these requests
         fairly, so a slow repository holds at most its share.
     type: int
     default: 8
@@ -552,8 +552,8 @@ violations:
 diff:
   description:
     - Per repository, the whole tag -> digest map before and after (every tag, exact).
-    - Returned only in diff mode (C(--diff) or C(diff: true)): for a large repository it is the largest part of
-      the result.
+    - Returned only in diff mode (C(--diff), or C(diff) set to V(true) on the task), because for a large repository
+      it is the largest part of the result.
   returned: when diff mode is on
   type: dict
   sample:
