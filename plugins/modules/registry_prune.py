@@ -256,7 +256,7 @@ options:
       - V(changes) (the default) returns the entries that change something (V(delete), V(untag)) and the kept digests
         with a RV(skipped_items) entry (unknown age, a kept image's tags), which is what a person has to read. A repository of
         10,000 tags where 40 digests go returns 40 entries, and C(-v) output and AWX job logs stay readable.
-        RV(summary.by_repository) still counts every action.
+        C(summary.by_repository) still counts every action.
       - V(full) returns one entry per digest, kept ones included.
       - The diff (with C(--diff)) is exact either way.
     type: str
