@@ -98,13 +98,14 @@ class ConfigCache:
 
     Configs are content-addressed: a digest read and verified in one
     repository says the same in every other, so a registry whose
-    repositories share base images reads each config once. Two repositories
-    reading the same config at the same moment may both read it; nothing else
-    is read twice.
+    repositories share base images reads each config once. A config being
+    read by one repository is waited for, not read again, by the others
+    (the reader is already running, so the wait cannot deadlock the pool).
     """
 
     def __init__(self) -> None:
         self._facts: dict[str, ConfigFacts] = {}
+        self._reading: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     def get_many(self, digests: Iterable[str]) -> dict[str, ConfigFacts]:
@@ -112,10 +113,27 @@ class ConfigCache:
         with self._lock:
             return {d: self._facts[d] for d in digests if d in self._facts}
 
-    def put(self, digest: str, facts: ConfigFacts) -> None:
-        """Remember the facts of one config read."""
-        with self._lock:
-            self._facts.setdefault(digest, facts)
+    def read(self, digest: str, load: Callable[[], ConfigFacts | None]) -> ConfigFacts:
+        """The facts of config ``digest``: cached, or read once by ``load`` (None: unreadable, not cached)."""
+        while True:
+            with self._lock:
+                if digest in self._facts:
+                    return self._facts[digest]
+                waiting = self._reading.get(digest)
+                if waiting is None:
+                    done = self._reading[digest] = threading.Event()
+                    break
+            waiting.wait()  # another repository is reading it; its answer (or failure) is what we need
+        try:
+            facts = load()
+            if facts is not None:
+                with self._lock:
+                    self._facts[digest] = facts
+            return facts if facts is not None else ({}, None)
+        finally:
+            with self._lock:
+                del self._reading[digest]
+            done.set()
 
     def __len__(self) -> int:
         return len(self._facts)
@@ -211,17 +229,16 @@ class _Reader:
         known = self.config_cache.get_many(wanted)
         names = sorted(set(wanted) - set(known))
 
-        def one(config_digest: str) -> ConfigFacts:
+        def load(config_digest: str) -> ConfigFacts | None:
             try:
                 config = fetch_config_of(self.repo, wanted[config_digest])
             except (NotFoundError, TooLargeError, ManifestError):
                 # Not cached: a config missing here may be readable in another repository.
-                return {}, None
-            if not config:
-                return {}, None
-            facts: ConfigFacts = (dict(config.get("labels") or {}), config.get("created"))
-            self.config_cache.put(config_digest, facts)
-            return facts
+                return None
+            return (dict(config.get("labels") or {}), config.get("created")) if config else None
+
+        def one(config_digest: str) -> ConfigFacts:
+            return self.config_cache.read(config_digest, lambda: load(config_digest))
 
         known.update(zip(names, self.map(one, names)))
         return known
