@@ -5,6 +5,7 @@ Run from the checkout with the project venv (see bench/README.md, "Retention at 
     .venv/bin/python bench/retention.py                    # ~3-5 minutes on 2 cores, prints the table
     .venv/bin/python bench/retention.py --scale 0.1        # a smoke run (200 / 1,000 tags, 20 x 50)
     .venv/bin/python bench/retention.py --source DIR       # the collection built from another checkout (before/after)
+    .venv/bin/python bench/retention.py --full-output      # also the full plan + --diff result, for its size
 
 One Distribution (tests/rig/registry_server.py) is seeded with plain ``requests`` on threads: one layer
 blob, one small image config per distinct digest (its ``created`` one minute apart, older than the
@@ -13,7 +14,12 @@ an existing digest. Workloads:
 
 - ``big-2k``: one repository of 2,000 tags over 1,600 digests;
 - ``big-10k``: one repository of 10,000 tags over 8,000 digests;
-- ``fleet``: 200 repositories x 50 tags (40 digests each), planned in one task with ``repositories: [fleet/*]``.
+- ``fleet``: 200 repositories x 50 tags (40 digests each), planned in one task with ``repositories: [fleet/*]``
+  (repositories read concurrently on one shared pool of ``max_concurrency`` workers).
+
+The *result KiB* column is the size of the module's JSON result as ``ansible -o`` prints it (what
+``-v`` output and an AWX job event carry); ``--full-output`` adds the pre-phase-2 shape (every plan
+entry, the tag maps of ``--diff``) beside the default one.
 
 Each is planned by ``ansible localhost -m ocireg.registry.registry_prune --check`` with
 ``keep_latest: 10`` and the collection built and installed as a user gets it (``ansible-galaxy
@@ -189,11 +195,11 @@ class Ours:
         wrapper.chmod(0o755)
         self.interpreter = wrapper
 
-    def run(self, server: RegistryServer, args: dict[str, Any]) -> Run:
+    def run(self, server: RegistryServer, args: dict[str, Any], diff: bool = False) -> Run:
         self.module_time.write_text("")
         mark = server.mark()
         argv = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "--check",
-                "-e", f"ansible_python_interpreter={self.interpreter}",
+                *(["--diff"] if diff else []), "-e", f"ansible_python_interpreter={self.interpreter}",
                 "-m", "ocireg.registry.registry_prune", "-a", json.dumps(args), "-o"]
         wall, cpu, rss, stdout = _timed(argv, self.env)
         requests_ = _counts(server, mark)
@@ -202,13 +208,19 @@ class Ours:
             raise RuntimeError("the module's time wrapper wrote nothing: was the interpreter used?")
         m_wall, m_user, m_sys, m_rss = lines[-1][-4:]
         summary = None
+        result_bytes = 0
         if "=>" in stdout:
+            # -o prints "localhost | CHANGED => {the module's JSON result}" on one line: what -v shows.
+            result_text = stdout.split("=>", 1)[1].strip()
+            result_bytes = len(result_text.encode())
             try:
-                summary = json.loads(stdout.split("=>", 1)[1]).get("summary")
+                summary = json.loads(result_text).get("summary")
             except ValueError:
                 summary = None
+            if summary:
+                summary = {k: v for k, v in summary.items() if k != "by_repository"}
         return Run(wall, cpu, rss, requests_, float(m_wall), float(m_user) + float(m_sys), int(m_rss),
-                   extra={"summary": summary})
+                   extra={"summary": summary, "result_bytes": result_bytes})
 
 
 def skopeo_loop(server: RegistryServer, refs: list[str]) -> Run:
@@ -246,8 +258,9 @@ def head_vs_get(server: RegistryServer, repo: str, tags: list[str], threads: int
 def report(results: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tuple[float, ...]],
            probe: dict[str, float], source: str) -> str:
     rows = [("| workload | tags | digests | ours s (module s) | ours ms/tag | skopeo ms/tag | ratio | requests "
-            "(floor = tags + digests) | req/tag | module CPU s | module peak RSS MiB | ansible peak RSS MiB |"),
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "(floor = tags + digests) | req/tag | module CPU s | module peak RSS MiB | ansible peak RSS MiB | "
+             "result KiB |"),
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         ours: Run = r["ours"]
         sk: Run = r["skopeo"]
@@ -259,7 +272,8 @@ def report(results: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tu
             f"| {name} | {tags:,} | {digests:,} | {ours.wall:.1f} ({ours.module_wall:.1f}) | {ours_ms:.2f} | "
             f"{sk_ms:.1f} | {ours_ms / sk_ms:.3f}x | {ours.total_requests:,} ({ours.total_requests / floor:.2f}x of "
             f"{floor:,}) | {ours.total_requests / tags:.2f} | {ours.module_cpu:.1f} | "
-            f"{(ours.module_rss_kib or 0) / 1024:.0f} | {ours.rss_kib / 1024:.0f} |")
+            f"{(ours.module_rss_kib or 0) / 1024:.0f} | {ours.rss_kib / 1024:.0f} | "
+            f"{(ours.extra or {}).get('result_bytes', 0) / 1024:,.0f} |")
     lines = [(f"Collection built from `{source}`. Load average before {load[0][0]:.2f} / {load[0][1]:.2f} / "
              f"{load[0][2]:.2f}, after {load[1][0]:.2f} / {load[1][1]:.2f} / {load[1][2]:.2f} ({os.cpu_count()} CPUs)."),
              "", *rows, "",
@@ -281,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="checkout to build the collection from (repeat to compare builds on the same seed)")
     parser.add_argument("--only", nargs="*", default=None, help="workloads to run (big-2k big-10k fleet)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
+    parser.add_argument("--full-output", action="store_true",
+                        help="also plan each workload with plan_detail: full and --diff (the result shape before "
+                             "issue 18 phase 2: every plan entry and both tag maps) to compare result size and memory")
     options = parser.parse_args(argv)
     if shutil.which("skopeo") is None or not Path(TIME).exists():
         print("needs skopeo and GNU time (/usr/bin/time)", file=sys.stderr)
@@ -318,13 +335,17 @@ def main(argv: list[str] | None = None) -> int:
                 for source, ours in builds.items():
                     print(f"{name}: ours ({source})...", file=sys.stderr)
                     runs[source] = ours.run(server, args)
+                    if options.full_output:
+                        print(f"{name}: ours, full output ({source})...", file=sys.stderr)
+                        runs[f"{source} full+diff"] = ours.run(server, {**args, "plan_detail": "full"}, diff=True)
                 every = [f"{repo}:{tag}" for repo, tag_list in seeded[name].items() for tag in tag_list]
                 step = max(1, len(every) // options.sample)
                 sample = every[::step][:options.sample]
                 print(f"{name}: skopeo x {len(sample)}...", file=sys.stderr)
                 skopeo = skopeo_loop(server, sample)
                 for source, run in runs.items():
-                    label = name if len(runs) == 1 else f"{name} [{Path(source).name}]"
+                    label = name if len(runs) == 1 else f"{name} [{Path(source.split()[0]).name}" + (
+                        " plan_detail=full --diff]" if source.endswith("full+diff") else "]")
                     results[label] = {"ours": run, "skopeo": skopeo, "sample": len(sample),
                                       "tags": repos * tags, "digests": repos * digests}
     finally:

@@ -240,6 +240,28 @@ options:
     type: str
     choices: [fail, warn]
     default: fail
+  failed_repository:
+    description:
+      - What happens when a repository cannot be read or written (an error answer, a timeout, a denied request).
+      - Either way that repository is left out and listed in RV(failed_repositories) with its error, and the other
+        repositories are still planned and applied, so one broken repository does not stop retention of a registry.
+      - V(fail) (the default) then fails the task at the end, naming every failed repository; V(warn) gives a
+        warning instead.
+    type: str
+    choices: [fail, warn]
+    default: fail
+  plan_detail:
+    description:
+      - How much of the plan RV(plan) returns.
+      - V(changes) (the default) returns the entries that change something (V(delete), V(untag)) and the kept digests
+        with a RV(skipped_items) entry (unknown age, a kept image's tags), which is what a person has to read. A repository of
+        10,000 tags where 40 digests go returns 40 entries, and C(-v) output and AWX job logs stay readable.
+        C(summary.by_repository) still counts every action.
+      - V(full) returns one entry per digest, kept ones included.
+      - The diff (with C(--diff)) is exact either way.
+    type: str
+    choices: [changes, full]
+    default: changes
   grace_period:
     description:
       - Nothing younger than this duration is deleted, whatever the rules say (RV(skipped_items) says C(grace_period)).
@@ -249,6 +271,8 @@ options:
   max_concurrency:
     description:
       - How many requests run at the same time while reading tags and manifests (1 to 64).
+      - One bound for the whole run. With several repositories they are read concurrently and share these requests
+        fairly, so a slow repository holds at most its share.
     type: int
     default: 8
 extends_documentation_fragment:
@@ -333,7 +357,9 @@ EXAMPLES = r"""
 RETURN = r"""
 plan:
   description:
-    - One entry per digest of every repository, ordered by repository then digest.
+    - Per digest of every repository, ordered by repository then digest, what the plan does.
+    - With O(plan_detail=changes) (the default) only the entries that delete or untag, and kept digests with a
+      RV(skipped_items) entry; with O(plan_detail=full) one entry per digest.
   returned: always
   type: list
   elements: dict
@@ -430,6 +456,8 @@ summary:
     - Counts. V(keep), V(untag), V(delete) and V(delete_cascaded) count plan entries (digests); V(tags_before),
       V(tags_after) and V(tags_removed) count tags; V(skipped) counts skips per reason; V(applied) counts what was
       done (in check mode, what would be done).
+    - V(by_repository) gives, per repository, the digests kept, untagged and deleted and the tags removed, whatever
+      O(plan_detail) says; V(failed_repositories) counts RV(failed_repositories).
   returned: always
   type: dict
   sample:
@@ -445,6 +473,8 @@ summary:
     skipped: {unknown_age: 1}
     violations: 0
     applied: {delete: 3, untag: 1}
+    by_repository: {registry.example.com/team/app: {keep: 8, untag: 1, delete: 3, tags_removed: 4}}
+    failed_repositories: 0
 applied:
   description:
     - The writes done (in check mode, that would be done), in order. Deletions of one cascade group come
@@ -491,6 +521,28 @@ policy:
     min_keep: null
     allow_empty_repository: false
     untag_kept_images: false
+plan_detail:
+  description: The O(plan_detail) the RV(plan) was shaped with.
+  returned: always
+  type: str
+  sample: changes
+failed_repositories:
+  description:
+    - Repositories that could not be read (left out of the plan) or whose writes failed part-way (what was done
+      before is in RV(applied)); see O(failed_repository).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    repository:
+      description: C(host/repository).
+      type: str
+    error:
+      description: What went wrong, in one line.
+      type: str
+  sample:
+    - repository: registry.example.com/team/broken
+      error: "the registry answered 500 Internal Server Error for GET /v2/team/broken/tags/list"
 violations:
   description: Guardrails the plan breaks; the task then fails and nothing is written.
   returned: always
@@ -498,8 +550,11 @@ violations:
   elements: str
   sample: []
 diff:
-  description: Per repository, the tag -> digest map before and after.
-  returned: always
+  description:
+    - Per repository, the whole tag -> digest map before and after (every tag, exact).
+    - Returned only in diff mode (C(--diff), or C(diff) set to V(true) on the task), because for a large repository
+      it is the largest part of the result.
+  returned: when diff mode is on
   type: dict
   sample:
     before: {registry.example.com/team/app: {dev-41: "sha256:4f2c...", latest: "sha256:9b2a..."}}
@@ -530,7 +585,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     build_policy,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
+    FAILED_REPOSITORY,
     MISSING_REPOSITORY,
+    PLAN_DETAIL,
+    failed_repositories,
     prune,
 )
 
@@ -598,6 +656,8 @@ def argument_spec() -> dict:
         "allow_empty_repository": {"type": "bool", "default": False},
         "untag_kept_images": {"type": "bool", "default": False},
         "missing_repository": {"type": "str", "choices": list(MISSING_REPOSITORY), "default": "fail"},
+        "failed_repository": {"type": "str", "choices": list(FAILED_REPOSITORY), "default": "fail"},
+        "plan_detail": {"type": "str", "choices": list(PLAN_DETAIL), "default": "changes"},
         "grace_period": {"type": "str", "default": "1h"},
         "max_concurrency": {"type": "int", "default": 8},
         **connection_argument_spec(),
@@ -621,7 +681,8 @@ def main() -> None:
         try:
             outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
                             check_mode=module.check_mode, max_concurrency=params["max_concurrency"],
-                            missing_repository=params["missing_repository"])
+                            missing_repository=params["missing_repository"], plan_detail=params["plan_detail"],
+                            diff=module._diff)  # pylint: disable=protected-access
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = err.detail if isinstance(err.detail, dict) and "plan" in err.detail else {}
@@ -634,9 +695,17 @@ def main() -> None:
             secrets = factory.secrets()
             module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets),
                              applied=err.result.applied, skipped_items=err.result.skipped)
+    secrets = factory.secrets()
     for text in outcome.warnings:
-        module.warn(scrub(text, factory.secrets()))
-    exit_with(module, factory, outcome.to_result())
+        module.warn(scrub(text, secrets))
+    result = outcome.to_result(params["plan_detail"], diff=module._diff)  # pylint: disable=protected-access
+    failure = failed_repositories(outcome.failed, params["failed_repository"])
+    if failure is not None:
+        # The other repositories were planned and applied: the result says what was done.
+        module.fail_json(msg=scrub(str(failure), secrets), **scrub(result, secrets))
+    for item in outcome.failed:
+        module.warn(scrub(f"repository {item['repository']} was not pruned: {item['error']}", secrets))
+    exit_with(module, factory, result)
 
 
 if __name__ == "__main__":

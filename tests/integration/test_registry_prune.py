@@ -11,7 +11,7 @@ in the registry's access log.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -188,7 +188,7 @@ def test_guardrails_fail_with_nothing_deleted(plain_registry: RigRegistry, run_p
 @pytest.mark.ansible216
 def test_repository_globs_over_the_catalog_with_token_auth(token_registry: RigRegistry, run_playbook) -> None:
     pusher = RawPusher.for_registry(token_registry)
-    recent = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for repo in ("team/a", "team/b", "team/skip", "other/c"):
         pusher.push_image(repo, make_image(f"{repo}-old"), tag="dev-old")
         pusher.push_image(repo, make_image(f"{repo}-new", created=recent), tag="dev-new")
@@ -215,3 +215,86 @@ def test_bad_rules_fail_cleanly_before_any_request(plain_registry: RigRegistry, 
     assert result.rc == 0, result.explain()
     assert "rule 'oops' (rules[0]): most_recent on a delete rule" in result.task("prune")["msg"]
     assert plain_registry.requests_since(mark) == []
+
+
+def seed_catalog(registry: RigRegistry, repos: list[str]) -> None:
+    """Per repository one old and one recent dev tag, plus a release (kept)."""
+    pusher = RawPusher.for_registry(registry)
+    recent = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for repo in repos:
+        pusher.push_image(repo, make_image(f"{repo}-old"), tag="dev-old")
+        pusher.push_image(repo, make_image(f"{repo}-new", created=recent), tag="dev-new")
+        pusher.push_image(repo, make_image(f"{repo}-rel"), tag="release-1")
+
+
+def test_one_failing_repository_does_not_stop_the_others_and_is_named(plain_registry: RigRegistry,
+                                                                       run_playbook) -> None:
+    # Issue 18 phase 2. The fault proxy answers 500 to every tag listing of team/broken (Distribution cannot be
+    # made to fail one repository's reads); the other repositories must still be planned and applied.
+    from tests.rig.fault_proxy import FaultProxy
+
+    repos = ["team/a", "team/b", "team/broken", "team/c"]
+    seed_catalog(plain_registry, repos)
+    with FaultProxy.for_registry(plain_registry) as proxy:
+        proxy.add("500", method="GET", path=r"^/v2/team/broken/tags/list", times=None)
+        task = {**prune_task(plain_registry, registry=proxy.host, repositories=["team/*"], match=["dev-.*"],
+                             older_than="30d", retries=0), "ignore_errors": True}
+        failed = run_playbook(tasks=[task])
+        assert failed.rc == 0, failed.explain()
+        out = failed.task("prune")
+        # failed_repository: fail (the default) fails the task at the end, naming the repository...
+        assert out.failed and f"{proxy.host}/team/broken" in out["msg"]
+        assert [f["repository"] for f in out["failed_repositories"]] == [f"{proxy.host}/team/broken"]
+        assert "500" in out["failed_repositories"][0]["error"]
+        assert out["summary"]["failed_repositories"] == 1
+        # ...after the others were planned and applied.
+        assert sorted({a["repository"] for a in out["applied"]}) == [f"{proxy.host}/team/{r}" for r in "abc"]
+        puller = RawPuller.for_registry(plain_registry)
+        for repo in ("team/a", "team/b", "team/c"):
+            assert sorted(puller.tags(repo)) == ["dev-new", "release-1"], repo
+        assert sorted(puller.tags("team/broken")) == ["dev-new", "dev-old", "release-1"]
+
+        # failed_repository: warn: a warning naming it, the task succeeds.
+        warn = {**task, "ocireg.registry.registry_prune": {**task["ocireg.registry.registry_prune"],
+                                                           "failed_repository": "warn"}}
+        warned = run_playbook(tasks=[warn])
+        assert warned.rc == 0, warned.explain()
+        again = warned.task("prune")
+        assert not again.failed and not again.changed
+        assert [f["repository"] for f in again["failed_repositories"]] == [f"{proxy.host}/team/broken"]
+        assert any("team/broken" in w for w in again.get("warnings", [])), again.get("warnings")
+
+
+def test_default_plan_holds_the_changes_full_holds_every_entry_and_the_diff_is_exact(
+        plain_registry: RigRegistry, run_playbook) -> None:
+    seed_catalog(plain_registry, ["team/a", "team/b"])
+    nodate = RawPusher.for_registry(plain_registry).push_image(
+        "team/a", make_image("nodate", created=None), tag="dev-nodate").digest
+    base = prune_task(plain_registry, registry=plain_registry.host, repositories=["team/*"], match=["dev-.*"],
+                      older_than="30d")
+    full = {**base, "name": "full", "ocireg.registry.registry_prune": {
+        **base["ocireg.registry.registry_prune"], "plan_detail": "full"}}
+    checked = run_playbook(tasks=[base, full], check=True, diff=True)
+    assert checked.rc == 0, checked.explain()
+    changes, every = checked.task("prune"), checked.task("full")
+    assert changes["plan_detail"] == "changes" and every["plan_detail"] == "full"
+    # full: one entry per digest (3 per repository, plus the undated one).
+    assert len(every["plan"]) == 7 and every["summary"]["digests"] == 7
+    # changes: the deletions, and the kept digest the user must look at (unknown age); no plain keep.
+    assert {(e["action"], tuple(e["tags"])) for e in changes["plan"]} == {
+        ("delete", ("dev-old",)), ("delete", ("dev-old",)), ("keep", ("dev-nodate",))}
+    assert [e for e in every["plan"] if e["action"] != "keep" or e["digest"] == nodate] == changes["plan"]
+    assert changes["summary"]["by_repository"] == {
+        f"{plain_registry.host}/team/a": {"keep": 3, "delete": 1, "untag": 0, "tags_removed": 1},
+        f"{plain_registry.host}/team/b": {"keep": 2, "delete": 1, "untag": 0, "tags_removed": 1}}
+    # The diff is exact whatever plan_detail says: every tag before, every tag left after.
+    assert changes.diff == every.diff
+    for repo in ("team/a", "team/b"):
+        name = f"{plain_registry.host}/{repo}"
+        before = changes.diff["before"][name]
+        assert sorted(before) == sorted(RawPuller.for_registry(plain_registry).tags(repo))
+        assert sorted(set(before) - set(changes.diff["after"][name])) == ["dev-old"]
+    # Without --diff the result carries no tag maps (they are the bulk of a large result).
+    plain = run_playbook(tasks=[base], check=True)
+    assert plain.rc == 0, plain.explain()
+    assert "diff" not in plain.task("prune").result and plain.task("prune")["plan"] == changes["plan"]

@@ -13,14 +13,28 @@ Images are seeded with the rig's raw pusher, never with our own client.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
-from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import apply_plan
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import plan_retention
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+    Registry,
+    Repository,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    TransportOptions,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
+    apply_plan,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
+    plan_retention,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
+    build_policy,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
+    collect_snapshot,
+)
+
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import (
     RawPuller,
@@ -35,7 +49,7 @@ from tests.rig.images import (
 )
 
 REPO = "team/scale"
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def client(reg: RigRegistry) -> Repository:
@@ -156,3 +170,49 @@ def test_a_plan_that_only_untags_reads_only_the_tags_it_removes(plain_registry: 
     assert looked == {"dev-1", "dev-2"}
     assert not [r for r in sent if "/tags/list" in r.path]
     assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["release", "v2"]
+
+
+def test_a_registry_is_read_within_one_bound_and_a_config_is_read_once_across_repositories(
+        plain_registry: RigRegistry) -> None:
+    # Issue 18 phase 2: repositories share one pool (never more than max_concurrency requests in flight,
+    # counted here by wrapping the client's manifest and blob reads) and one config cache.
+    import threading
+
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
+        prune,
+    )
+
+    pusher = RawPusher.for_registry(plain_registry)
+    base = make_image("shared-base", created="2025-01-01T00:00:00Z")
+    names = [f"fleet/app-{i}" for i in range(6)]
+    for name in names:
+        pusher.push_image(name, base, tag="v1")
+        for n in range(4):
+            pusher.push_image(name, make_image(f"{name}-{n}", created=f"2025-01-0{n + 2}T00:00:00Z"), tag=f"b{n}")
+    registry = Registry(plain_registry.host, TransportOptions(sleep=lambda _s: None))
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+    original = registry.transport.request  # every request of the client goes through it
+
+    def counted(*args, **kwargs):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    registry.transport.request = counted
+    mark = plain_registry.mark()
+    outcome = prune(registry, build_policy({"keep_latest": 2, "grace_period": "0s"}), ["fleet/*"],
+                    check_mode=True, max_concurrency=3, now=NOW)
+    sent = plain_registry.requests_since(mark)
+    assert outcome.failed == [] and len(outcome.repositories) == 6
+    assert 1 < state["peak"] <= 3
+    # The shared base image's config: read in one repository, known in the five others.
+    blob_reads = Counter(r.path.rsplit("/", 1)[1] for r in sent if "/blobs/" in r.path)
+    assert base.config is not None and blob_reads[base.config.digest] == 1
+    assert set(blob_reads.values()) == {1} and len(blob_reads) == 1 + 6 * 4, blob_reads
+    assert outcome.to_result()["summary"]["by_repository"][f"{plain_registry.host}/fleet/app-0"] == {
+        "keep": 2, "delete": 3, "untag": 0, "tags_removed": 3}  # keep b2, b3; v1, b0, b1 are older

@@ -49,9 +49,10 @@ How a plan is made (one repository at a time):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
@@ -216,7 +217,7 @@ class TagSelector:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> "TagSelector":
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> TagSelector:
         """Read ``names``/``prefix``/``glob``/``regex`` and their ``exclude_*`` variants."""
         values: dict[str, Any] = {}
         for kind in SELECTOR_KINDS:
@@ -269,7 +270,7 @@ class Rule:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, index: int) -> "Rule":
+    def from_dict(cls, data: Any, index: int) -> Rule:
         """Validate one entry of ``rules``; errors name the rule and say what to write."""
         if not isinstance(data, Mapping):
             raise InvalidInputError(

@@ -8,28 +8,40 @@ left out), and shape plain data.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    RegistryError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_repository,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
+    SharedPool,
+    check_concurrency,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
+    ApplyError,
     ApplyResult,
     apply_plan,
+    check_violations,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
     ACTION_DELETE,
+    ACTION_KEEP,
     ACTION_UNTAG,
+    PlanEntry,
+    RepositorySnapshot,
     RetentionPlan,
     plan_retention,
 )
@@ -37,6 +49,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     RetentionPolicy,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
+    ConfigCache,
     collect_snapshot,
     repository_name,
 )
@@ -44,12 +57,19 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.sna
 if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
     from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
         Registry,
+        Repository,
     )
 
 
 _GLOB_CHARS = frozenset("*?[")
 #: ``missing_repository`` values: a repository the registry does not know fails the task, or is a warning.
 MISSING_REPOSITORY = ("fail", "warn")
+#: ``failed_repository`` values: a repository that could not be read or written fails the task at the end
+#: (after the others were planned and applied), or is a warning.
+FAILED_REPOSITORY = ("fail", "warn")
+#: ``plan_detail`` values: ``changes`` returns the entries that change something or need a look (delete,
+#: untag, and kept digests with a skip), ``full`` every entry (thousands of lines for a large repository).
+PLAN_DETAIL = ("changes", "full")
 
 
 def is_pattern(text: str) -> bool:
@@ -88,6 +108,8 @@ class PruneResult:
     repositories: list[str]
     policy: RetentionPolicy
     warnings: list[str] = field(default_factory=list)
+    #: Repositories that could not be read or written: ``{repository, error}``, sorted by repository.
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     def tags_after(self) -> dict[str, dict[str, str]]:
         """Per repository, the tag -> digest map after the applied actions (check mode: after them as planned)."""
@@ -95,8 +117,14 @@ class PruneResult:
         return {repo: {t: d for t, d in tags.items() if t not in removed.get(repo, set())}
                 for repo, tags in self.plan.tags_before.items()}
 
-    def to_result(self) -> dict[str, Any]:
-        """Plain data for ``registry_prune``'s result."""
+    def to_result(self, plan_detail: str = "full", diff: bool = True) -> dict[str, Any]:
+        """Plain data for ``registry_prune``'s result.
+
+        ``plan_detail`` ``changes`` keeps in ``plan`` only what a person needs
+        to read (see :func:`plan_entries`); ``summary.by_repository`` still
+        counts every action. ``diff`` adds the exact before/after tag maps
+        (every tag of every repository: the largest part of a large result).
+        """
         data = self.plan.to_dict()
         skipped = data["skipped"] + self.applied.skipped
         skipped.sort(key=lambda s: (s["repository"], s["digest"], s["reason"], s["tags"]))
@@ -109,20 +137,58 @@ class PruneResult:
             "delete": sum(1 for a in self.applied.applied if a["action"] == ACTION_DELETE),
             "untag": sum(1 for a in self.applied.applied if a["action"] == ACTION_UNTAG),
         }
-        before = {repo: dict(tags) for repo, tags in self.plan.tags_before.items()}
-        return {
+        summary["by_repository"] = counts_by_repository(self.plan, self.repositories)
+        summary["failed_repositories"] = len(self.failed)
+        result = {
             "changed": self.applied.changed,
             "repositories": list(self.repositories),
             "policy": self.policy.to_dict(),
-            "plan": data["plan"],
+            "plan": plan_entries(self.plan, skipped, plan_detail),
+            "plan_detail": plan_detail,
             # Not "skipped": Ansible reads a truthy "skipped" key as "this task was skipped".
             "skipped_items": skipped,
             "summary": summary,
             "applied": list(self.applied.applied),
             "gc_required": self.applied.gc_required,
             "violations": data["violations"],
-            "diff": {"before": before, "after": self.tags_after()},
+            "failed_repositories": list(self.failed),
         }
+        if diff:
+            result["diff"] = {"before": {repo: dict(tags) for repo, tags in self.plan.tags_before.items()},
+                              "after": self.tags_after()}
+        return result
+
+
+def plan_entries(plan: RetentionPlan, skipped: Sequence[Mapping[str, Any]], detail: str) -> list[dict[str, Any]]:
+    """The ``plan`` entries a result holds: all of them (``full``), or those worth reading (``changes``).
+
+    ``changes`` keeps every delete and untag, and the kept digests that have a
+    skipped item (unknown age, a kept image's tags, a change since planning):
+    what a person must look at. A repository of 10,000 tags where 40 go
+    is 40 entries rather than 10,000.
+    """
+    if detail not in PLAN_DETAIL:
+        raise InvalidInputError(f"plan_detail {detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
+    if detail == "full":
+        return [entry.to_dict() for entry in plan.entries]
+    flagged = {(item["repository"], item["digest"]) for item in skipped}
+    return [entry.to_dict() for entry in plan.entries
+            if entry.action != ACTION_KEEP or (entry.repository, entry.digest) in flagged]
+
+
+def counts_by_repository(plan: RetentionPlan, repositories: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{repository: {keep, delete, untag, tags_removed}}`` for every planned repository (pure)."""
+    counts: dict[str, dict[str, int]] = {
+        name: {ACTION_KEEP: 0, ACTION_DELETE: 0, ACTION_UNTAG: 0, "tags_removed": 0}
+        for name in sorted(set(repositories) | set(plan.tags_before))}
+    for entry in plan.entries:
+        row = counts.setdefault(entry.repository,
+                                {ACTION_KEEP: 0, ACTION_DELETE: 0, ACTION_UNTAG: 0, "tags_removed": 0})
+        row[entry.action] = row.get(entry.action, 0) + 1
+    for name, before in plan.tags_before.items():
+        after = plan.tags_after.get(name, {})
+        counts[name]["tags_removed"] = len(set(before) - set(after))
+    return counts
 
 
 def missing_repositories(names: Sequence[str], host: str, mode: str) -> list[str]:
@@ -142,30 +208,111 @@ def missing_repositories(names: Sequence[str], host: str, mode: str) -> list[str
     return [f"repository {name} does not exist on {host}; nothing was pruned there" for name in names]
 
 
+def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int | None = None
+                      ) -> tuple[list[RepositorySnapshot], list[dict[str, Any]]]:
+    """Read every repository within ONE bound of ``max_concurrency`` requests; ``(snapshots, failures)``.
+
+    Repositories are read concurrently, their reads sharing one
+    :class:`~.pool.SharedPool` (each gets a fair share of its workers, so a
+    slow repository holds at most its share) and one :class:`ConfigCache`.
+    A repository whose reads fail is reported as ``{repository, error}`` and
+    left out of the plan; the others are read and planned as usual.
+    """
+    workers = check_concurrency(max_concurrency)
+    names = sorted(repos)
+    cache = ConfigCache()
+    snapshots: dict[str, RepositorySnapshot] = {}
+    failures: dict[str, str] = {}
+    with SharedPool(workers) as pool:
+
+        def one(name: str) -> None:
+            with pool.tenant():
+                try:
+                    snapshots[name] = collect_snapshot(repos[name], name=name, max_concurrency=workers,
+                                                       pool=pool, config_cache=cache)
+                except RegistryError as err:
+                    failures[name] = str(err)
+
+        if len(names) <= 1:
+            for name in names:
+                one(name)
+        else:
+            # These threads only wait on the shared pool's workers; they send no request themselves.
+            with ThreadPoolExecutor(max_workers=min(workers, len(names)),
+                                    thread_name_prefix="ocireg-repository") as repositories:
+                list(repositories.map(one, names))
+    return ([snapshots[n] for n in names if n in snapshots],
+            [{"repository": n, "error": failures[n]} for n in names if n in failures])
+
+
+def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str) -> RegistryError | None:
+    """The error that fails the task for ``failed`` repositories (None when none failed or ``mode`` is warn)."""
+    if mode not in FAILED_REPOSITORY:
+        raise InvalidInputError(f"failed_repository {mode!r} is not known; write one of {', '.join(FAILED_REPOSITORY)}")
+    if not failed or mode == "warn":
+        return None
+    listed = "; ".join(f"{item['repository']}: {item['error']}" for item in failed)
+    return RegistryError(
+        f"{len(failed)} repository(ies) could not be pruned (the others were planned and applied, see "
+        f"failed_repositories): {listed}. Set failed_repository: warn to make this a warning")
+
+
+def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
+                max_concurrency: int | None) -> tuple[ApplyResult, list[dict[str, Any]]]:
+    """Apply ``plan`` one repository at a time; a write that fails stops only its own repository."""
+    check_violations(plan)
+    result = ApplyResult()
+    failures = []
+    by_repo: dict[str, list[PlanEntry]] = defaultdict(list)
+    for entry in plan.entries:
+        by_repo[entry.repository].append(entry)
+    for name in sorted(plan.tags_before):
+        part = dataclasses.replace(plan, entries=tuple(by_repo.get(name, ())), tags_before={name: plan.tags_before[name]},
+                                   tags_after={name: plan.tags_after.get(name, {})})
+        try:
+            done = apply_plan({name: repos[name]}, part, check_mode=check_mode, max_concurrency=max_concurrency)
+        except ApplyError as err:
+            done = err.result
+            failures.append({"repository": name, "error": str(err)})
+        result.applied.extend(done.applied)
+        result.skipped.extend(done.skipped)
+    return result, failures
+
+
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
-          missing_repository: str = "fail") -> PruneResult:
+          missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True) -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
     Raises :class:`NotFoundError` before any write when a repository does not
     exist (unless ``missing_repository`` is ``warn``), and
     :class:`ConflictError` (its ``detail`` holds the plan data and
     ``warnings``) when the plan breaks a guardrail, before anything is written.
+    A repository that cannot be read, or whose writes fail, is listed in
+    :attr:`PruneResult.failed` and does not stop the others: the caller
+    decides whether that fails the task (:func:`failed_repositories`).
+    ``plan_detail`` and ``diff`` shape the result a guardrail error carries
+    (as :meth:`PruneResult.to_result`).
     """
-    now = now or datetime.now(timezone.utc)
+    if plan_detail not in PLAN_DETAIL:
+        raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
+    now = now or datetime.now(UTC)
     names = select_repositories(registry, repositories, exclude)
     repos = {}
     for name in names:
         repo = registry.repository(name)
         repos[repository_name(repo)] = repo
-    snapshots = [collect_snapshot(repo, name=key, max_concurrency=max_concurrency) for key, repo in repos.items()]
+    snapshots, failed = collect_snapshots(repos, max_concurrency=max_concurrency)
     warnings = missing_repositories([s.repository for s in snapshots if not s.exists], registry.host,
                                     missing_repository)
     plan = plan_retention(snapshots, policy, now)
-    outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + list(plan.warnings))
+    planned = {s.repository: repos[s.repository] for s in snapshots}
+    outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + list(plan.warnings), list(failed))
     try:
-        outcome.applied = apply_plan(repos, plan, check_mode=check_mode, max_concurrency=max_concurrency)
+        outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
+                                                    max_concurrency=max_concurrency)
     except ConflictError as err:
-        detail = {**outcome.to_result(), "warnings": list(outcome.warnings)}
+        detail = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
         raise ConflictError(err.message, status=err.status, code=err.code, detail=detail) from None
+    outcome.failed = sorted(failed + apply_failed, key=lambda item: item["repository"])
     return outcome

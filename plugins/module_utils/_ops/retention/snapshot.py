@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ManifestError,
@@ -36,6 +36,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
     referrers_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
+    SharedPool,
     map_bounded,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
@@ -85,6 +86,59 @@ def resolve_tags(repo: Repository, tags: Sequence[str], max_concurrency: int | N
     return {tag: digest for tag, digest in zip(tags, found) if digest is not None}
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+#: What retention needs of an image config: its labels and its ``created`` time.
+ConfigFacts = tuple[dict[str, str], "str | None"]
+
+
+class ConfigCache:
+    """Image config facts by config digest, shared by the snapshots of one run (thread-safe).
+
+    Configs are content-addressed: a digest read and verified in one
+    repository says the same in every other, so a registry whose
+    repositories share base images reads each config once. A config being
+    read by one repository is waited for, not read again, by the others
+    (the reader is already running, so the wait cannot deadlock the pool).
+    """
+
+    def __init__(self) -> None:
+        self._facts: dict[str, ConfigFacts] = {}
+        self._reading: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, digests: Iterable[str]) -> dict[str, ConfigFacts]:
+        """The cached facts of those of ``digests`` already read."""
+        with self._lock:
+            return {d: self._facts[d] for d in digests if d in self._facts}
+
+    def read(self, digest: str, load: Callable[[], ConfigFacts | None]) -> ConfigFacts:
+        """The facts of config ``digest``: cached, or read once by ``load`` (None: unreadable, not cached)."""
+        while True:
+            with self._lock:
+                if digest in self._facts:
+                    return self._facts[digest]
+                waiting = self._reading.get(digest)
+                if waiting is None:
+                    done = self._reading[digest] = threading.Event()
+                    break
+            waiting.wait()  # another repository is reading it; its answer (or failure) is what we need
+        try:
+            facts = load()
+            if facts is not None:
+                with self._lock:
+                    self._facts[digest] = facts
+            return facts if facts is not None else ({}, None)
+        finally:
+            with self._lock:
+                del self._reading[digest]
+            done.set()
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+
 @dataclass(frozen=True)
 class _Read:
     """One manifest as read: the planner's record (no config facts yet) and the config to read for its age."""
@@ -118,11 +172,18 @@ class _Reader:
     pool returns only digests and no duplicate manifest is kept per tag.
     """
 
-    def __init__(self, repo: Repository, max_concurrency: int | None) -> None:
+    def __init__(self, repo: Repository, max_concurrency: int | None, pool: SharedPool | None = None,
+                 config_cache: ConfigCache | None = None) -> None:
         self.repo = repo
         self.max_concurrency = max_concurrency
+        self.pool = pool
+        self.config_cache = config_cache if config_cache is not None else ConfigCache()
         self.reads: dict[str, _Read] = {}
         self._lock = threading.Lock()
+
+    def map(self, function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """Fan out on the shared pool when there is one, else on this snapshot's own bounded threads."""
+        return map_bounded(function, items, self.max_concurrency, pool=self.pool)
 
     def _keep(self, manifest: Manifest) -> str:
         read = _reduce(manifest)
@@ -139,7 +200,7 @@ class _Reader:
             except NotFoundError:
                 return None
 
-        found = map_bounded(one, list(tags), self.max_concurrency)
+        found = self.map(one, list(tags))
         return {tag: digest for tag, digest in zip(tags, found) if digest is not None}
 
     def by_digests(self, digests: Iterable[str]) -> None:
@@ -152,7 +213,7 @@ class _Reader:
             except NotFoundError:
                 pass
 
-        map_bounded(one, wanted, self.max_concurrency)
+        self.map(one, wanted)
 
     def configs(self, timed: Iterable[str]) -> dict[str, tuple[dict[str, str], str | None]]:
         """``{config digest: (labels, created)}`` for the image configs of ``timed`` digests, each read once.
@@ -165,22 +226,26 @@ class _Reader:
             read = self.reads.get(digest)
             if read is not None and read.config is not None:
                 wanted.setdefault(read.config.digest, read.config)
-        names = sorted(wanted)
+        known = self.config_cache.get_many(wanted)
+        names = sorted(set(wanted) - set(known))
 
-        def one(config_digest: str) -> tuple[dict[str, str], str | None]:
+        def load(config_digest: str) -> ConfigFacts | None:
             try:
                 config = fetch_config_of(self.repo, wanted[config_digest])
             except (NotFoundError, TooLargeError, ManifestError):
-                config = None
-            if not config:
-                return {}, None
-            return dict(config.get("labels") or {}), config.get("created")
+                # Not cached: a config missing here may be readable in another repository.
+                return None
+            return (dict(config.get("labels") or {}), config.get("created")) if config else None
 
-        return dict(zip(names, map_bounded(one, names, self.max_concurrency)))
+        def one(config_digest: str) -> ConfigFacts:
+            return self.config_cache.read(config_digest, lambda: load(config_digest))
+
+        known.update(zip(names, self.map(one, names)))
+        return known
 
 
-def collect_snapshot(repo: Repository, *, name: str | None = None,
-                     max_concurrency: int | None = None) -> RepositorySnapshot:
+def collect_snapshot(repo: Repository, *, name: str | None = None, max_concurrency: int | None = None,
+                     pool: SharedPool | None = None, config_cache: ConfigCache | None = None) -> RepositorySnapshot:
     """Read one repository into a :class:`RepositorySnapshot` (reads only).
 
     Each tag is read with one GET (digest and manifest at once); index
@@ -193,13 +258,17 @@ def collect_snapshot(repo: Repository, *, name: str | None = None,
     from their names, and the fallback indexes were read as tags, so on a
     registry without the referrers API one probe is the only referrers
     request. A repository that does not exist gives an empty snapshot.
+
+    ``pool`` runs the reads on a pool shared with other snapshots (one bound
+    for a whole registry) and ``config_cache`` shares the image configs read
+    (content-addressed, so one read serves every repository holding it).
     """
     name = name or repository_name(repo)
     try:
         tags = sorted(repo.tags())
     except NotFoundError:
         return RepositorySnapshot(name, exists=False)
-    reader = _Reader(repo, max_concurrency)
+    reader = _Reader(repo, max_concurrency, pool, config_cache)
     resolved = reader.by_tags(tags)
     referrers: dict[str, list[str]] = {}
     frontier = sorted(set(resolved.values()) & set(reader.reads))
@@ -209,7 +278,7 @@ def collect_snapshot(repo: Repository, *, name: str | None = None,
         for digest in frontier:
             found.extend(reader.reads[digest].record.children)
         records = {d: reader.reads[d].record for d in reader.reads}
-        for digest, listed in zip(frontier, _referrers(repo, frontier, resolved, records, max_concurrency)):
+        for digest, listed in zip(frontier, _referrers(repo, frontier, resolved, records, reader.map)):
             if listed:
                 referrers[digest] = listed
                 found.extend(listed)
@@ -242,7 +311,8 @@ def _timed(tags: Mapping[str, str], reads: Mapping[str, _Read]) -> set[str]:
 
 
 def _referrers(repo: Repository, digests: Sequence[str], tags: Mapping[str, str],
-               records: Mapping[str, ManifestRecord], max_concurrency: int | None) -> list[list[str]]:
+               records: Mapping[str, ManifestRecord],
+               fan_out: Callable[[Callable[[str], list[str]], Sequence[str]], list[list[str]]]) -> list[list[str]]:
     """The referrer digests of each of ``digests``, asking the registry only when needed."""
     if not digests:
         return []
@@ -266,7 +336,7 @@ def _referrers(repo: Repository, digests: Sequence[str], tags: Mapping[str, str]
         # The fallback indexes are tags: already read, with the referrers as children.
         out.update({d: from_fallback(d) for d in pending})
     else:
-        out.update(zip(pending, map_bounded(ask, pending, max_concurrency)))
+        out.update(zip(pending, fan_out(ask, pending)))
     return [out[d] for d in digests]
 
 
