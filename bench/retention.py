@@ -246,7 +246,7 @@ def head_vs_get(server: RegistryServer, repo: str, tags: list[str], threads: int
         started = time.monotonic()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda t, m=method: session().request(m, f"{server.url}/v2/{repo}/manifests/{t}",
-                                                                 headers={"Accept": ACCEPT}, timeout=60).status_code,
+                                                                headers={"Accept": ACCEPT}, timeout=60).status_code,
                           tags))
         out[method] = 1000 * (time.monotonic() - started) / len(tags)
     return out
@@ -278,7 +278,7 @@ def report(results: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tu
              f"{load[0][2]:.2f}, after {load[1][0]:.2f} / {load[1][1]:.2f} / {load[1][2]:.2f} ({os.cpu_count()} CPUs)."),
              "", *rows, "",
              (f"HEAD vs GET by tag on Distribution (8 threads, requests): HEAD {probe['HEAD']:.2f} ms, "
-             f"GET {probe['GET']:.2f} ms per request."), "", "Requests by kind:", ""]
+              f"GET {probe['GET']:.2f} ms per request."), "", "Requests by kind:", ""]
     for name, r in results.items():
         ours = r["ours"]
         lines.append(f"- {name}: ours {dict(sorted(ours.requests.items()))}; skopeo ({r['sample']} tags) "

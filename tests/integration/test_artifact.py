@@ -44,7 +44,7 @@ def test_push_attach_pull_round_trip(plain_registry: RigRegistry, run_playbook, 
     assert pushed.rc == 0, pushed.explain()
     digest = pushed.task("artifact")["digest"]
     raw, _media_type, _digest = RawPuller.for_registry(plain_registry).manifest("team/app",
-                                                                                 referrers_tag(subject.digest))
+                                                                                referrers_tag(subject.digest))
     assert [m["digest"] for m in json.loads(raw)["manifests"]] == [digest]
 
     mark = plain_registry.mark()

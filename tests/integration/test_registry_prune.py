@@ -228,7 +228,7 @@ def seed_catalog(registry: RigRegistry, repos: list[str]) -> None:
 
 
 def test_one_failing_repository_does_not_stop_the_others_and_is_named(plain_registry: RigRegistry,
-                                                                       run_playbook) -> None:
+                                                                      run_playbook) -> None:
     # Issue 18 phase 2. The fault proxy answers 500 to every tag listing of team/broken (Distribution cannot be
     # made to fail one repository's reads); the other repositories must still be planned and applied.
     from tests.rig.fault_proxy import FaultProxy

@@ -52,7 +52,7 @@ def test_a_missing_repository_fails_naming_it_or_warns_on_request(plain_registry
 
 
 def test_a_pattern_that_selects_nothing_is_a_warning_with_a_hint(plain_registry: RigRegistry,
-                                                                  run_playbook) -> None:
+                                                                 run_playbook) -> None:
     pusher = RawPusher.for_registry(plain_registry)
     pusher.push_image(REPO, make_image("b"), tag="build-1")
     pusher.push_image(REPO, make_image("p"), tag="prod")

@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
     Registry,
 )
@@ -114,7 +113,7 @@ def client(registry: RigRegistry, repository: str = REPO):
 
 # -- the done-when playbook: mirror with everything, then a verified promotion at the mirror -------------
 def test_mirror_carries_sig_att_sbom_and_referrer_then_verified_promotion(plain_registry, registry_factory,
-                                                                         run_playbook):
+                                                                          run_playbook):
     src, dest = plain_registry, registry_factory()
     signer = Signer()
     seeded = seed_signed(RawPusher.for_registry(src), signer)
@@ -137,7 +136,7 @@ def test_mirror_carries_sig_att_sbom_and_referrer_then_verified_promotion(plain_
         cosign_tag(seeded["digest"]): "copied", cosign_tag(seeded["digest"], "att"): "copied",
         cosign_tag(seeded["digest"], "sbom"): "copied", **{cosign_tag(c): "copied" for c in seeded["children"]}}
     for reference in attached_refs(seeded):
-        assert head(dest, reference) == head(src, reference) is not None, reference
+        assert head(src, reference) is not None and head(dest, reference) == head(src, reference), reference
     assert head(dest, "v1") == seeded["digest"]
     listed = [m["digest"] for m in manifest_json(dest, referrers_tag(seeded["digest"]))["manifests"]]
     assert listed == [seeded["sbom"]]
@@ -308,7 +307,7 @@ def test_signatures_travel_through_an_oci_layout(plain_registry, registry_factor
                         open_repository)
     assert back.copy is not None and back.copy.verified["digest"] == seeded["digest"]
     for reference in attached_refs(seeded):
-        assert head(dest, reference) == head(src, reference) is not None, reference
+        assert head(src, reference) is not None and head(dest, reference) == head(src, reference), reference
 
 
 # -- retention: .att, .sbom and OCI 1.1 bundles follow their subject --------------------------------------

@@ -137,7 +137,7 @@ def test_hostile_layers_are_refused(plain_registry: RigRegistry, run_playbook, t
 
 
 def test_symlinked_parent_from_earlier_layer_stays_inside(plain_registry: RigRegistry, run_playbook,
-                                                           tmp_path: Path) -> None:
+                                                          tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     image = make_image(layers=[layer([entry("link", "symlink", link=str(outside))]),

@@ -115,7 +115,7 @@ Racer = tuple[str, Callable[[], Any]]
 
 def race(racers: Sequence[Racer], *, jitter: float, rng: random.Random) -> list[Outcome]:
     """Run the racers in threads released together, each after its own random delay; wait for all."""
-    outcomes = [Outcome(name, delay=rng.uniform(0, jitter)) for name, _ in racers]
+    outcomes = [Outcome(name, delay=rng.uniform(0, jitter)) for name, _call in racers]
     barrier = threading.Barrier(len(racers))
 
     def run(outcome: Outcome, call: Callable[[], Any]) -> None:
@@ -129,7 +129,7 @@ def race(racers: Sequence[Racer], *, jitter: float, rng: random.Random) -> list[
         outcome.finished = time.monotonic()
 
     threads = [threading.Thread(target=run, args=(outcome, call), daemon=True)
-               for outcome, (_, call) in zip(outcomes, racers)]
+               for outcome, (_name, call) in zip(outcomes, racers)]
     for thread in threads:
         thread.start()
     for thread in threads:

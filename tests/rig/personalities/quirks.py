@@ -114,7 +114,7 @@ def missing_repo_401(*, registry: str) -> Quirk:
         parts = api_parts(request)
         if reply.status != 404 or parts is None or request.method not in ("GET", "HEAD"):
             return reply
-        name, kind, _ = parts
+        name, kind, _rest = parts
         if kind not in ("manifests", "tags") or "push" in _granted(request, name):
             return reply
         probe = stack.forward(ProxyRequest("GET", f"/v2/{name}/tags/list", {

@@ -190,7 +190,7 @@ class PersonalityStack:
 
     def blob_path(self, digest: str) -> Path:
         """Where Distribution's filesystem driver keeps the blob ``digest``."""
-        algorithm, _, hexpart = digest.partition(":")
+        algorithm, _sep, hexpart = digest.partition(":")
         return self.registry.storage / "docker/registry/v2/blobs" / algorithm / hexpart[:2] / hexpart / "data"
 
     def serve_blob(self, request: ProxyRequest) -> Reply:

@@ -44,5 +44,6 @@ def test_promote_role_validates_promotion_keys_with_its_argument_spec() -> None:
 if __name__ == "__main__":
     import sys
     sys.path.insert(0, str(ROOT / "tests"))
-    import conftest  # noqa: F401  # pylint: disable=unused-import  (makes ansible_collections.ocireg.registry importable)
+    # Importing conftest makes ansible_collections.ocireg.registry importable.
+    import conftest  # noqa: F401  # pylint: disable=unused-import
     print("retention_policy_keys:\n" + "".join(f"  - {k}\n" for k in sorted(prune_option_names() + ["name"])))

@@ -200,7 +200,7 @@ def token_grants(token: str, scopes: Sequence[str]) -> bool | None:
         parsed = _parse_scope(scope)
         if parsed is None:
             return None
-        kind, name, actions = parsed
+        kind, name, actions = parsed  # pylint: disable=unpacking-non-sequence  # None was returned above
         have = granted.get((kind, name), set())
         if "*" not in have and not actions <= have:
             return False

@@ -36,6 +36,7 @@ try:
     from requests.utils import should_bypass_proxies
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     _Session = object  # type: ignore[assignment,misc]
+    cookiejar_from_dict = merge_cookies = None  # type: ignore[assignment]
 
 
 def _merge(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:

@@ -369,7 +369,7 @@ class _RepositoryApply:
         repository still changing after that is left for the next run.
         """
         doomed = {e.digest for e in group}
-        for _ in range(rounds):
+        for _round in range(rounds):
             try:
                 names = set(self.repo.tags())
             except NotFoundError:

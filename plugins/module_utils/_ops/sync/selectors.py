@@ -384,7 +384,8 @@ def select_tags(tags: Iterable[str], selectors: TagSelectors, *,
         if hit is not None:
             drop(tag, "exclude", f"matches exclude {hit.pattern!r}")
     if selectors.min_age is not None:
-        assert now is not None
+        if now is None:
+            raise ValueError("select_tags: min_age needs now")  # a caller's bug, not user input
         for tag in list(candidates):
             when = created.get(tag)
             if when is None:

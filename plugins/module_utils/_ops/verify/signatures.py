@@ -40,10 +40,15 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+try:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+except ImportError as _exc:  # ansible-core depends on it; ansible-test's import check runs without it
+    CRYPTOGRAPHY_IMPORT_ERROR: ImportError | None = _exc
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -111,6 +116,9 @@ def is_bundle_media_type(media_type: str | None) -> bool:
 # -- keys --------------------------------------------------------------------------------------
 def load_public_key(pem: str | bytes, where: str) -> PublicKey:
     """Parse a PEM public key; :class:`InvalidInputError` naming ``where`` when it is none we verify with."""
+    if CRYPTOGRAPHY_IMPORT_ERROR is not None:
+        raise InvalidInputError("verify needs the Python package cryptography on the host that runs the module "
+                                "(ansible-core depends on it): install it there")
     data = pem.encode("utf-8") if isinstance(pem, str) else bytes(pem)
     try:
         key = serialization.load_pem_public_key(data)
@@ -133,7 +141,7 @@ def load_public_key(pem: str | bytes, where: str) -> PublicKey:
     return PublicKey(key, "sha256:" + hashlib.sha256(der).hexdigest(), algorithm)
 
 
-_EC_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+_EC_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {} if CRYPTOGRAPHY_IMPORT_ERROR else {
     "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512,
 }
 

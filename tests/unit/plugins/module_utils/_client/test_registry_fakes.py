@@ -175,7 +175,7 @@ def test_push_with_subject_where_the_registry_processes_it(httpserver: HTTPServe
         index_bytes(), 200, {"Content-Type": OCI_INDEX})
     assert repo.push_manifest(sha256(raw), raw, OCI_MANIFEST) == sha256(raw)
     assert repo.push_manifest(sha256(raw), raw, OCI_MANIFEST) == sha256(raw)
-    assert [r.method for r, _ in httpserver.log] == ["PUT", "GET", "PUT"]  # one probe, no fallback index
+    assert [r.method for r, _response in httpserver.log] == ["PUT", "GET", "PUT"]  # one probe, no fallback index
     assert repo.registry.supports_referrers_api is True
 
 

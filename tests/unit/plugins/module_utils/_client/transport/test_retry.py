@@ -56,7 +56,7 @@ def test_jitter_draws_from_zero_to_the_bound() -> None:
     p = policy(retries=5, backoff=1.0, jitter=lambda high: drawn.append(high) or 0.25)
     assert p.delay_after(2, 500) == 0.25
     assert drawn == [4.0]
-    assert all(0.0 <= full_jitter(2.0) <= 2.0 for _ in range(100))
+    assert all(0.0 <= full_jitter(2.0) <= 2.0 for _attempt in range(100))
 
 
 def test_no_retry_never_retries() -> None:

@@ -52,7 +52,7 @@ ENVIRONMENTS = [
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_same_proxies_and_verify_as_a_plain_requests_session(monkeypatch: pytest.MonkeyPatch,
-                                                              environment: dict[str, str]) -> None:
+                                                             environment: dict[str, str]) -> None:
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     ours, theirs = RegistrySession(), requests.Session()
