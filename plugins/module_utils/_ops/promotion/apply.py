@@ -197,7 +197,8 @@ def apply_promotion(
         if plan.tags_to_write and (manifest is None or manifest.digest != plan.digest):
             raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
         for tag in plan.tags_to_write:
-            assert manifest is not None  # checked just above: tags to write come with the manifest
+            if manifest is None:  # checked just above; this narrows the type for the checker
+                raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
             started = time.monotonic()
             now = _now(repository, tag)
             if now != plan.digest:
