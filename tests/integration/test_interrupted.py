@@ -26,7 +26,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import RegistryError, TransportError
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import failed_repositories, prune
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from tests.rig import images
 from tests.rig.fault_proxy import FaultProxy, proxy_pool
@@ -191,7 +191,12 @@ def seed_prune(registry) -> dict[str, str]:
 
 
 def run_prune(host: str) -> Any:
-    return prune(client(host), build_policy(POLICY), ["team/app"], check_mode=False)
+    """What registry_prune does: prune, then fail the task for a repository that failed (failed_repository: fail)."""
+    outcome = prune(client(host), build_policy(POLICY), ["team/app"], check_mode=False)
+    error = failed_repositories(outcome.failed, "fail")
+    if error is not None:
+        raise error
+    return outcome
 
 
 def tag_state(registry) -> dict[str, str | None]:
