@@ -22,6 +22,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.registry i
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     TransportOptions,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import apply as retention_apply
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
     apply_plan,
 )
@@ -120,7 +121,8 @@ def test_check_mode_re_resolves_nothing(plain_registry: RigRegistry) -> None:
     assert plain_registry.requests_since(mark) == []
 
 
-def test_apply_re_reads_each_tag_once_and_condemned_tags_just_before_their_write(plain_registry: RigRegistry) -> None:
+def test_apply_re_reads_each_tag_once_and_condemned_tags_just_before_their_write(plain_registry: RigRegistry,
+                                                                                 monkeypatch) -> None:
     seed(plain_registry)
     repo = client(plain_registry)
     plan = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 2, "grace_period": "0s"}), NOW)
@@ -129,6 +131,10 @@ def test_apply_re_reads_each_tag_once_and_condemned_tags_just_before_their_write
     assert condemned and kept
 
     mark = plain_registry.mark()
+    # A plan this small would re-read every tag before every group (FULL_READ_BUDGET, the race
+    # safety of issue 20); with no budget it shows the large-plan reads: each tag once.
+    monkeypatch.setattr(retention_apply, "FULL_READ_BUDGET", 0)
+    monkeypatch.setattr(retention_apply, "FULL_READ_INTERVAL", 3600.0)  # a loaded machine must not trip it
     result = apply_plan(repo, plan, check_mode=False)
     sent = plain_registry.requests_since(mark)
     heads = Counter(r.path.rsplit("/", 1)[1] for r in sent if r.method == "HEAD")

@@ -75,6 +75,10 @@ _POINTS_AT_OWNER = frozenset({"referrer", "signature", "attestation", "sbom", "r
 #: group's own reads only if it is one of them, while a tag *created* on it is always caught by
 #: the list that :meth:`_RepositoryApply.late_arrivals` reads right before the DELETE.
 FULL_READ_INTERVAL = 2.0
+#: Below this many reads in all (deletion groups x tags), every group reads every tag again right
+#: before its DELETE, which also catches a tag *moved* onto a doomed digest (a rollback during a
+#: prune); above it, the interval rule keeps a very large plan from sending millions of requests.
+FULL_READ_BUDGET = 20_000
 
 
 @dataclass
@@ -391,8 +395,9 @@ class _RepositoryApply:
         """Check the group against the registry as it is now, then delete its digests in reference order.
 
         Check mode writes nothing, so it reads nothing here. Otherwise the tags are read again
-        (:meth:`fresh_tags`, every tag) when the last full read is older than
-        :data:`FULL_READ_INTERVAL`, else only the group's own tags; then :meth:`blocked_groups`
+        (:meth:`fresh_tags`, every tag) when the whole plan stays within :data:`FULL_READ_BUDGET`
+        reads or the last full read is older than :data:`FULL_READ_INTERVAL`, else only the
+        group's own tags; then :meth:`blocked_groups`
         runs on that view and :meth:`late_arrivals` lists the tags once more right before the
         first DELETE. A tag of the plan that moved away, and a tag pushed or moved onto one of
         the group's digests (or onto a new manifest that references one), each skip the whole
@@ -400,7 +405,8 @@ class _RepositoryApply:
         what keep a concurrent push's image.
         """
         if not self.check_mode:
-            if time.monotonic() - self.read_at > FULL_READ_INTERVAL:
+            if len(self.groups) * max(1, len(self.live)) <= FULL_READ_BUDGET \
+                    or time.monotonic() - self.read_at > FULL_READ_INTERVAL:
                 self.live = self.fresh_tags(set(self.live) | {t for e in group for t in e.tags})
                 self.read_at = time.monotonic()
             else:
