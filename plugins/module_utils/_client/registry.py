@@ -65,6 +65,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model import (
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     referrers as refs,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+    CHUNK,
+    skip_bytes,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
     Hasher,
     compute_digest,
@@ -101,8 +105,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from requests import Response
 
-#: Blobs are handed to the consumer in pieces of this size.
-BLOB_CHUNK = 1024 * 1024
 #: The Accept header for manifests: every kind we can read.
 MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
 #: Annotation that makes each dummy manifest of :meth:`Repository.delete_tag` unique.
@@ -494,12 +496,7 @@ class Repository:
         generator ends the download.
         """
         with self.fetch_blob(digest, size) as chunks:
-            for chunk in chunks:
-                if offset >= len(chunk):
-                    offset -= len(chunk)
-                    continue
-                yield chunk[offset:] if offset else chunk
-                offset = 0
+            yield from skip_bytes(chunks, offset)
 
     def push_blob(self, digest: str, size: int | None, chunks: BlobSource, *, chunked: bool = False,
                   chunk_size: int | None = None) -> None:
@@ -763,7 +760,7 @@ class _BlobReader:
         held: bytes | None = None
         while True:
             try:
-                for piece in self.response.raw.stream(BLOB_CHUNK, decode_content=False):
+                for piece in self.response.raw.stream(CHUNK, decode_content=False):
                     if skip:
                         dropped = min(skip, len(piece))
                         piece, skip = piece[dropped:], skip - dropped

@@ -17,11 +17,13 @@ import stat
 import tarfile
 from collections.abc import Generator
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+    CHUNK,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
 
-CHUNK = 1024 * 1024
 #: gzip level: 6 is gzip's and Go's default, a fair size/speed trade-off.
 GZIP_LEVEL = 6
 

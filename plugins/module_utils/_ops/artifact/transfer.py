@@ -22,6 +22,10 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+    CHUNK,
+    skip_bytes,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
     compute_digest,
     validate_digest,
@@ -65,7 +69,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy
     Limits,
 )
 
-CHUNK = 1024 * 1024
 #: Records which digest each unpacked directory of a pull came from (files are checked by hashing).
 PULL_MARKER = ".ocireg-artifact.json"
 Opener = Callable[[int], Iterable[bytes]]
@@ -107,18 +110,9 @@ def _file_opener(path: str) -> Opener:
     return open_at
 
 
-def _skip(chunks: Iterable[bytes], offset: int) -> Iterator[bytes]:
-    for chunk in chunks:
-        if offset >= len(chunk):
-            offset -= len(chunk)
-            continue
-        yield chunk[offset:] if offset else chunk
-        offset = 0
-
-
 def _directory_opener(path: str, title: str) -> Opener:
     def open_at(offset: int) -> Iterator[bytes]:
-        return _skip(tar_gzip_chunks(path, os.path.basename(title)), offset)
+        return skip_bytes(tar_gzip_chunks(path, os.path.basename(title)), offset)
     return open_at
 
 

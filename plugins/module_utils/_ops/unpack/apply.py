@@ -34,6 +34,9 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+    CHUNK,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     ManifestError,
@@ -62,7 +65,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy
 MARKER = ".ocireg-unpack.json"
 #: Symlink hops allowed while resolving one path (Linux's own limit is 40).
 MAX_LINK_HOPS = 40
-CHUNK = 1024 * 1024
 _MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
              "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "i686": "386", "i386": "386"}
 UNPACKABLE = frozenset({mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER, mt.OCI_LAYER_NONDISTRIBUTABLE,

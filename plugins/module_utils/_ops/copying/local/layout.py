@@ -35,6 +35,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+    CHUNK,
+    skip_bytes,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
     Hasher,
     compute_digest,
@@ -66,8 +70,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_r
     split_name,
 )
 
-#: Read and write size: the same 1 MiB the registry client streams in.
-CHUNK = 1024 * 1024
 #: Manifests are read whole to be parsed; registries cap them at 4 MiB, so do we.
 MANIFEST_CAP = 4 * 1024 * 1024
 LAYOUT_FILE = "oci-layout"
@@ -436,12 +438,7 @@ class LayoutView:
     def blob_chunks(self, digest: str, size: int | None = None, offset: int = 0) -> Iterator[bytes]:
         """:meth:`fetch_blob` as a generator starting at byte ``offset`` (everything is still verified)."""
         with self.fetch_blob(digest, size) as chunks:
-            for chunk in chunks:
-                if offset >= len(chunk):
-                    offset -= len(chunk)
-                    continue
-                yield chunk[offset:] if offset else chunk
-                offset = 0
+            yield from skip_bytes(chunks, offset)
 
     def push_blob(self, digest: str, size: int | None, chunks: BlobSource, **_ignored: Any) -> None:
         """Store a blob, verified while written (see :meth:`LayoutDir.write_blob`)."""
