@@ -49,6 +49,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     InvalidInputError,
     InvalidReferenceError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
+    json_object,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     DOCKER_HUB,
     normalize_registry,
@@ -309,12 +312,7 @@ def run_credential_helper(name: str, host: str, environ: Mapping[str, str]) -> C
             f"credential helper {program} failed for {host} (exit {done.returncode}): {said[:300] or 'no message'}; "
             f"run 'echo {server_url} | {program} get' to see why"
         )
-    try:
-        answer = json.loads(out)
-    except json.JSONDecodeError:
-        raise CredentialsError(f"credential helper {program} answered {host} with something that is not JSON") from None
-    if not isinstance(answer, dict):
-        raise CredentialsError(f"credential helper {program} answered {host} with JSON that is not an object")
+    answer = json_object(out, lambda found: CredentialsError(f"credential helper {program} answered {host} with {found}"))
     username = answer.get("Username") or None
     secret = answer.get("Secret") or None
     if not isinstance(username, (str, type(None))) or not isinstance(secret, (str, type(None))):

@@ -19,7 +19,6 @@ clients should prefer. Registries differ in the details, all handled here:
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,9 @@ from urllib.parse import urljoin
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     RegistryError,
     TransportError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
+    json_object,
 )
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -89,12 +91,7 @@ def page_size(requested: int) -> int:
 
 
 def _items(response: Response, key: str, what: str) -> list[str]:
-    try:
-        document = json.loads(response.content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise RegistryError(f"{what}: the registry answered with something that is not JSON") from None
-    if not isinstance(document, dict):
-        raise RegistryError(f"{what}: the registry answered with JSON that is not an object")
+    document = json_object(response.content, lambda found: RegistryError(f"{what}: the registry answered with {found}"))
     items = document.get(key)
     if items is None:
         return []  # Distribution sends "tags": null for a repository whose tags were all deleted

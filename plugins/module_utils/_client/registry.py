@@ -84,6 +84,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     TransportError,
     UnsupportedError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
+    json_object,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     EMPTY_DESCRIPTOR,
     EMPTY_JSON,
@@ -711,13 +714,7 @@ def _referrers_page(response: Response) -> dict[str, Any] | None:
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ManifestError(f"{what}: the registry answered with something that is not JSON") from None
-    if not isinstance(document, dict):
-        raise ManifestError(f"{what}: the registry answered with JSON that is not an object")
-    return document
+    return json_object(raw, lambda found: ManifestError(f"{what}: the registry answered with {found}"))
 
 
 def _descriptors(entries: Any, what: str) -> list[Descriptor]:

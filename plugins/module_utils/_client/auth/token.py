@@ -64,6 +64,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     TooLargeError,
     TransportError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
+    json_object,
+)
 
 try:
     import requests
@@ -147,15 +150,8 @@ class _HostAuth:
 
 def token_from_response(body: bytes, realm: str, now: float) -> _Token:
     """Read a token service's JSON answer (token.md "Token Response Fields")."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise AuthenticationError(
-            f"the token service at {realm} answered with something that is not JSON: "
-            "it is not a Distribution token service, or it is broken"
-        ) from None
-    if not isinstance(data, dict):
-        raise AuthenticationError(f"the token service at {realm} answered with JSON that is not an object")
+    data = json_object(body, lambda found: AuthenticationError(
+        f"the token service at {realm} answered with {found}: it is not a Distribution token service, or it is broken"))
     value = data.get("token") or data.get("access_token")
     if not isinstance(value, str) or not value.strip():
         raise AuthenticationError(

@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +39,10 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
+    json_object,
+)
+
 try:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
@@ -190,13 +193,7 @@ def _b64(text: Any, what: str) -> bytes:
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise SignatureFormatError(f"{what} is not JSON") from None
-    if not isinstance(document, dict):
-        raise SignatureFormatError(f"{what} is not a JSON object")
-    return document
+    return json_object(data, lambda found: SignatureFormatError(f"{what} is {found}"))
 
 
 # -- simple signing ----------------------------------------------------------------------------
