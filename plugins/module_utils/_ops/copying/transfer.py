@@ -103,6 +103,15 @@ def _plain_repository(side: str, ref: Reference) -> None:
             "drop the tags option to copy a single image")
 
 
+def _plain_local(side: str, text: str, fix: str) -> LocalRef:
+    """A local side of mirror mode: the whole layout or archive, so it must not name one image."""
+    local = parse_local_ref(text)
+    if local.name is not None:
+        raise InvalidInputError(f"with tags (mirror mode) {side} must be a layout or archive without a name, got "
+                                f"{local}: {fix}")
+    return local
+
+
 def _only_entry(store: Any) -> tuple[LayoutView, str]:
     """A source named by its path alone: the layout must hold exactly one image (as skopeo requires)."""
     entries = [e for e in store.read_index().get("manifests", []) if isinstance(e, dict)
@@ -203,10 +212,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
             tag_patterns: Sequence[str], keep_going: bool) -> Transfer:
     dest_store = None
     if is_local(dest):
-        dest_local = parse_local_ref(dest)
-        if dest_local.name is not None:
-            raise InvalidInputError(f"with tags (mirror mode) dest must be a layout or archive without a name, got "
-                                    f"{dest_local}: every tag keeps its own name, repository:tag")
+        dest_local = _plain_local("dest", dest, "every tag keeps its own name, repository:tag")
         dest_store = open_store(dest_local)
         dest_text = str(dest_local)
     if not is_local(src):
@@ -224,10 +230,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
             summary.changed = True
         return Transfer(str(src_ref), dest_text, mirror=summary)
 
-    src_local = parse_local_ref(src)
-    if src_local.name is not None:
-        raise InvalidInputError(f"with tags (mirror mode) src must be a layout or archive without a name, got "
-                                f"{src_local}: drop the name, or drop tags to copy that one image")
+    src_local = _plain_local("src", src, "drop the name, or drop tags to copy that one image")
     src_store = open_store(src_local)
     repositories = _repositories(src_store)
     if not repositories:

@@ -17,7 +17,6 @@ run finds the blobs it already wrote there and only adds what is missing.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -37,12 +36,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local
     LAYOUT_FILE,
     LAYOUT_VERSION,
     MANIFEST_CAP,
-    PARTIAL_SUFFIX,
     LayoutDir,
+    LocalStore,
     blob_relpath,
     encode_json,
     merge_index,
     parse_index,
+    replacing_file,
     write_atomic,
 )
 
@@ -88,7 +88,7 @@ def _normal(name: str) -> str:
     return name.lstrip("/")
 
 
-class OciArchive:
+class OciArchive(LocalStore):
     """An oci-archive as a layout store (the interface of :class:`~.layout.LayoutDir`)."""
 
     transport = "oci-archive"
@@ -97,13 +97,6 @@ class OciArchive:
         self.path = Path(path).expanduser()
         self.staging = LayoutDir(str(self.path) + STAGING_SUFFIX)
         self._tar: TarIndex | None = None
-
-    def __repr__(self) -> str:
-        return f"OciArchive({str(self.path)!r})"
-
-    def describe(self) -> str:
-        """How users spell it."""
-        return f"{self.transport}:{self.path}"
 
     def _members(self) -> dict[str, Member]:
         if self._tar is None:
@@ -180,36 +173,28 @@ class OciArchive:
         if not self.staging.path.is_dir():
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}")
         members = self._members()
         staged = self._staged_blobs()
         index = encode_json(self.read_index())
-        try:
-            with open(temp, "xb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                _add_bytes(tar, LAYOUT_FILE, encode_json(LAYOUT_VERSION))
-                written = {LAYOUT_FILE, INDEX_FILE}
-                if members:
-                    with open(self.path, "rb") as old:
-                        for name, member in members.items():
-                            if name in written or not name.startswith("blobs/"):
-                                continue
-                            old.seek(member.offset)
-                            add_stream(tar, name, member.size, old)
-                            written.add(name)
-                for name, path in staged.items():
-                    if name in written:
-                        continue
-                    with open(path, "rb") as handle:
-                        add_stream(tar, name, os.fstat(handle.fileno()).st_size, handle)
-                    written.add(name)
-                _add_bytes(tar, INDEX_FILE, index)
-                tar.close()
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.replace(temp, self.path)
-        finally:
-            if temp.exists():
-                temp.unlink()
+        with replacing_file(self.path) as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            _add_bytes(tar, LAYOUT_FILE, encode_json(LAYOUT_VERSION))
+            written = {LAYOUT_FILE, INDEX_FILE}
+            if members:
+                with open(self.path, "rb") as old:
+                    for name, member in members.items():
+                        if name in written or not name.startswith("blobs/"):
+                            continue
+                        old.seek(member.offset)
+                        add_stream(tar, name, member.size, old)
+                        written.add(name)
+            for name, path in staged.items():
+                if name in written:
+                    continue
+                with open(path, "rb") as handle:
+                    add_stream(tar, name, os.fstat(handle.fileno()).st_size, handle)
+                written.add(name)
+            _add_bytes(tar, INDEX_FILE, index)
+            tar.close()
         shutil.rmtree(self.staging.path)
         self._tar = None
         return True

@@ -69,7 +69,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
     MANIFEST_CAP,
     PARTIAL_SUFFIX,
+    LocalStore,
     encode_json,
+    replacing_file,
     verified_chunks,
 )
 
@@ -79,7 +81,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-class DockerArchive:
+class DockerArchive(LocalStore):
     """A docker save tar as a layout store (the interface of :class:`~.layout.LayoutDir`)."""
 
     transport = "docker-archive"
@@ -96,13 +98,6 @@ class DockerArchive:
         self._layers: dict[str, tuple[Path, str]] = {}
         self._plain: dict[str, Path] = {}
         self._images: dict[str, bytes] = {}
-
-    def __repr__(self) -> str:
-        return f"DockerArchive({str(self.path)!r})"
-
-    def describe(self) -> str:
-        """How users spell it."""
-        return f"{self.transport}:{self.path}"
 
     # -- reading -------------------------------------------------------------------------------
     def _members(self) -> dict[str, Member]:
@@ -284,34 +279,26 @@ class DockerArchive:
                 shutil.rmtree(self.staging)
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}")
         old = json.loads(self._member_bytes(MANIFEST_FILE)) if self.path.is_file() else []
         names = set(self._images)
         entries = []
         for image in old:
             tags = [t for t in image.get("RepoTags") or [] if familiar(t) not in names]
             entries.append({**image, "RepoTags": tags})
-        try:
-            with open(temp, "xb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                written: set[str] = set()
-                if self.path.is_file():
-                    with open(self.path, "rb") as handle:
-                        for name, member in self._members().items():
-                            if name not in (MANIFEST_FILE, "repositories"):
-                                handle.seek(member.offset)
-                                add_stream(tar, name, member.size, handle)
-                                written.add(name)
-                for name, manifest_raw in self._images.items():
-                    entries.append(self._add_image(tar, name, manifest_raw, written))
-                manifest_json = encode_json(entries)
-                add_stream(tar, MANIFEST_FILE, len(manifest_json), io.BytesIO(manifest_json))
-                tar.close()
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.replace(temp, self.path)
-        finally:
-            if temp.exists():
-                temp.unlink()
+        with replacing_file(self.path) as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            written: set[str] = set()
+            if self.path.is_file():
+                with open(self.path, "rb") as handle:
+                    for name, member in self._members().items():
+                        if name not in (MANIFEST_FILE, "repositories"):
+                            handle.seek(member.offset)
+                            add_stream(tar, name, member.size, handle)
+                            written.add(name)
+            for name, manifest_raw in self._images.items():
+                entries.append(self._add_image(tar, name, manifest_raw, written))
+            manifest_json = encode_json(entries)
+            add_stream(tar, MANIFEST_FILE, len(manifest_json), io.BytesIO(manifest_json))
+            tar.close()
         shutil.rmtree(self.staging, ignore_errors=True)
         self.notes.append("docker-archive stores uncompressed layers and no manifest: the image's manifest digest "
                           "(and its layer digests) change; only the config digest is kept")

@@ -66,6 +66,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_ref import (
     REF_NAME,
+    LocalRef,
     join_name,
     split_name,
 )
@@ -174,12 +175,19 @@ def encode_json(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory and a rename."""
+@contextmanager
+def replacing_file(path: Path) -> Iterator[IO[bytes]]:
+    """A new file that takes ``path``'s place only when the ``with`` block ends without an error.
+
+    It is written as ``.<name>.<random>.partial`` in the same directory (so
+    readers never see half of it, and other writers never share it), synced to
+    disk and renamed over ``path`` (atomic on POSIX); on an error the temp file
+    is removed and ``path`` is left as it was.
+    """
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}")
     try:
         with open(temp, "xb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
@@ -188,7 +196,27 @@ def write_atomic(path: Path, data: bytes) -> None:
             temp.unlink()
 
 
-class LayoutDir:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`replacing_file`."""
+    with replacing_file(path) as handle:
+        handle.write(data)
+
+
+class LocalStore:
+    """What every local store (layout directory, oci-archive, docker-archive) is: a transport and a path."""
+
+    transport: str
+    path: Path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def describe(self) -> str:
+        """How users spell it (``oci:PATH``), as :class:`LocalRef` writes it."""
+        return str(LocalRef(self.transport, str(self.path)))
+
+
+class LayoutDir(LocalStore):
     """An OCI image layout directory: blobs and ``index.json``; see the module docstring for the write rules."""
 
     transport = "oci"
@@ -198,13 +226,6 @@ class LayoutDir:
         self.wrote = False  # anything written through this object
         self._ready = False
         self._lock = threading.Lock()  # blobs are written from several threads; the first prepares the directory
-
-    def __repr__(self) -> str:
-        return f"LayoutDir({str(self.path)!r})"
-
-    def describe(self) -> str:
-        """How users spell it."""
-        return f"{self.transport}:{self.path}"
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -262,19 +283,11 @@ class LayoutDir:
         self._prepare()
         final = self.path / blob_relpath(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}")
         written = 0
-        try:
-            with open(temp, "xb") as handle:
-                for chunk in verified_chunks(chunks, digest, size, f"write {self.describe()}"):
-                    handle.write(chunk)
-                    written += len(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        finally:
-            if temp.exists():
-                temp.unlink()
+        with replacing_file(final) as handle:
+            for chunk in verified_chunks(chunks, digest, size, f"write {self.describe()}"):
+                handle.write(chunk)
+                written += len(chunk)
         self.wrote = True
         return written
 
