@@ -757,12 +757,8 @@ class _BlobReader:
         held: bytes | None = None
         while True:
             try:
-                for piece in self.response.raw.stream(CHUNK, decode_content=False):
-                    if skip:
-                        dropped = min(skip, len(piece))
-                        piece, skip = piece[dropped:], skip - dropped
-                    if not piece:
-                        continue
+                # A server that ignored Range resends from byte 0: what we already hashed is dropped.
+                for piece in skip_bytes(self.response.raw.stream(CHUNK, decode_content=False), skip):
                     if self.size is not None and hasher.size + len(piece) > self.size:
                         raise DigestMismatchError(
                             f"blob {self.digest} is larger than the {self.size} bytes announced: the registry "
