@@ -30,10 +30,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local
     OciArchive,
     TarIndex,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.docker_archive import (
+    DockerArchive,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
     LayoutDir,
     LayoutView,
     merge_index,
+    replacing_file,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
     run_transfer,
@@ -276,6 +280,41 @@ def test_bundle_mirror_keeps_each_repository(tmp_path):
     assert done.mirror.changed and sorted(done.mirror.tags) == ["a/app:1", "b/tool:2"]
     listed = {e["annotations"][REF_NAME]: e["digest"] for e in OciArchive(str(archive)).read_index()["manifests"]}
     assert listed == {"a/app:1": one.digest, "b/tool:2": two.digest}
+
+
+@pytest.mark.parametrize("side,fix", [("src", "drop the name, or drop tags"), ("dest", "every tag keeps its own name")])
+def test_mirror_refuses_a_named_local_side(tmp_path, side, fix):
+    images.write_oci_layout(tmp_path / "src", images.make_image("m1"), tag="a/app:1")
+    src, dest = f"oci:{tmp_path / 'src'}", f"oci:{tmp_path / 'dest'}"
+    if side == "src":
+        src += ":a/app:1"
+    else:
+        dest += ":a/app:1"
+    with pytest.raises(InvalidInputError) as caught:
+        copy(src, dest, tags=[".*"])
+    assert caught.value.message.startswith(f"with tags (mirror mode) {side} must be a layout or archive without a name")
+    assert fix in caught.value.message
+    assert not (tmp_path / "dest").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("store,spelled", [
+    (LayoutDir, "oci:{}"), (OciArchive, "oci-archive:{}"), (DockerArchive, "docker-archive:{}")])
+def test_stores_are_spelled_as_users_write_them(tmp_path, store, spelled):
+    where = tmp_path / "x"
+    assert store(str(where)).describe() == spelled.format(where)
+    assert repr(store(str(where))) == f"{store.__name__}({str(where)!r})"
+
+
+def test_replacing_file_swaps_in_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "index.json"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), replacing_file(target) as handle:
+        handle.write(b"half of the new")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["index.json"]
+    with replacing_file(target) as handle:
+        handle.write(b"new")
+    assert target.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["index.json"]
 
 
 def test_path_alone_needs_a_single_image(tmp_path):
