@@ -609,6 +609,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
+    fail_with,
     new_factory,
     registry_errors,
     scrub,
@@ -780,9 +781,7 @@ def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
         lines = [r["line"] for r in data["repositories"]
                  if r["error"] or r["failed"] or r["drift"] or r["not_attempted"]]
         lines += [text for text in (data["stopped"], data["prune"]["refused"]) if text]
-        for text in factory.warnings():
-            module.warn(scrub(text, secrets))
-        module.fail_json(msg=scrub("; ".join(lines), secrets), **scrub(data, secrets))
+        fail_with(module, factory, "; ".join(lines), **data)
     exit_with(module, factory, data)
 
 
@@ -809,14 +808,11 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     for text in summary.get("warnings", []):
         module.warn(scrub(text, factory.secrets()))
     if summary["failed"]:
-        secrets = factory.secrets()
         failures = "; ".join(f"{tag}: {error['message']}" for tag, error in summary["failed"].items())
         stopped = f"; not attempted: {', '.join(summary['not_attempted'])}" if summary["not_attempted"] else ""
-        for text in factory.warnings():
-            module.warn(scrub(text, secrets))
         message = f"{len(summary['failed'])} of {len(summary['failed']) + len(summary['tags'])} tag(s) failed " \
                   f"to mirror: {failures}{stopped}"
-        module.fail_json(msg=scrub(message, secrets), **scrub(result, secrets))
+        fail_with(module, factory, message, **result)
     exit_with(module, factory, result)
 
 
