@@ -87,6 +87,7 @@ options:
     default: 17179869184
 extends_documentation_fragment:
   - ocireg.registry.registry
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full
@@ -94,11 +95,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the tag's digest (push) or each file's digest (pull) before and after.
-  action_group:
-    description: Use C(group/ocireg.registry.registry) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ocireg.registry.registry
 author:
   - ocireg.registry contributors (@ocireg)
 seealso:
@@ -182,6 +178,10 @@ size:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.limits import (
+    limits_argument_spec,
+    limits_from,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
@@ -202,9 +202,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.tran
     pull_blob_file,
     push_artifact,
     push_blob_file,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
-    Limits,
 )
 
 
@@ -251,8 +248,7 @@ def main() -> None:
             "dest": {"type": "path"},
             "src": {"type": "path"},
             "digest": {"type": "str"},
-            "max_entries": {"type": "int", "default": 1000000},
-            "max_bytes": {"type": "int", "default": 17179869184},
+            **limits_argument_spec(),
             **connection_argument_spec(),
         },
         required_if=[("action", "pull", ("dest",)), ("action", "pull_blob", ("dest",)),
@@ -284,9 +280,9 @@ def main() -> None:
             result["diff"] = tag_diff({name: result["before"] if reference.tag else None},
                                       {name: result["digest"]})
         elif action == "pull":
-            limits = Limits(max_entries=params["max_entries"], max_bytes=params["max_bytes"])
             target = find_artifact(repository, reference.digest or reference.tag, subject, params["artifact_type"])
-            result = pull_artifact(repository, target, params["dest"], limits=limits, check_mode=module.check_mode)
+            result = pull_artifact(repository, target, params["dest"], limits=limits_from(params),
+                                   check_mode=module.check_mode)
             result["diff"] = {
                 "before": {f["name"]: (f["digest"] if not f["changed"] else "other or absent") for f in result["files"]},
                 "after": {f["name"]: f["digest"] for f in result["files"]},

@@ -127,6 +127,58 @@ options:
       - O(mirror_spec) and O(select) always go on and report every failure per repository.
     type: bool
     default: false
+  select:
+    description:
+      - Mirror O(src) (a registry repository) to O(dest) (a repository) with tag selectors, on the pool of
+        O(mirror_spec); the same options apply (O(prune_missing), O(no_clobber), ...) and the same
+        result is returned.
+      - Mutually exclusive with O(tags) and O(mirror_spec). An empty dict selects every tag.
+    type: dict
+    # The selector sub-options are documented once, here, and merged into mirror_spec's (SELECTOR_SPEC
+    # is their one argument spec); so their text names sibling selectors with C(), not O(select.*).
+    suboptions: &selectors
+      include:
+        description: Regular expressions, each matched against the whole tag; a matching tag is a candidate.
+        type: list
+        elements: str
+      exclude:
+        description: Regular expressions (whole tag); a matching tag is never copied.
+        type: list
+        elements: str
+      names:
+        description: Literal tags to copy; exempt from the C(newest) and C(newest_patch_per) selectors.
+        type: list
+        elements: str
+      semver:
+        description:
+          - A semver range, npm style, C(v) prefix allowed, for example C(>=1.20 <2), C(^1.2), C(~1.2), C(1.2.x),
+            C(>=1 || <0.5). Tags that are not versions do not match.
+        type: str
+      prerelease:
+        description:
+          - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match the C(semver)
+            range (only with it).
+        type: bool
+        default: false
+      newest:
+        description: Keep only the N newest of the candidates (ranked by C(newest_by)).
+        type: int
+      newest_by:
+        description:
+          - V(semver) ranks by version (tags that are not versions are left out), V(age) by the image's
+            config C(created) time (read for the candidates only).
+        type: str
+        choices: [semver, age]
+        default: semver
+      newest_patch_per:
+        description: Keep only the highest version of each V(minor) (C(1.2.x)) or V(major) (C(1.x)) line.
+        type: str
+        choices: [minor, major]
+      min_age:
+        description:
+          - Skip tags whose image is younger than this duration (C(30m), C(12h), C(7d), C(2w)), or of unknown
+            age; useful to let upstream re-tags settle.
+        type: str
   mirror_spec:
     description:
       - A sync specification mirroring many repositories in one call. Each entry maps one or more source
@@ -143,6 +195,7 @@ options:
     type: list
     elements: dict
     suboptions:
+      <<: *selectors
       src:
         description:
           - A source repository (C(host/path), no tag), or a list of them.
@@ -176,98 +229,6 @@ options:
             description: The new path.
             type: str
             required: true
-      include:
-        description: Regular expressions, each matched against the whole tag; a matching tag is a candidate.
-        type: list
-        elements: str
-      exclude:
-        description: Regular expressions (whole tag); a matching tag is never copied.
-        type: list
-        elements: str
-      names:
-        description: Literal tags to copy; exempt from O(mirror_spec[].newest) and O(mirror_spec[].newest_patch_per).
-        type: list
-        elements: str
-      semver:
-        description:
-          - A semver range, npm style, C(v) prefix allowed, for example C(>=1.20 <2), C(^1.2), C(~1.2), C(1.2.x),
-            C(>=1 || <0.5). Tags that are not versions do not match.
-        type: str
-      prerelease:
-        description:
-          - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match O(mirror_spec[].semver)
-            (only with it).
-        type: bool
-        default: false
-      newest:
-        description: Keep only the N newest of the candidates (ranked by O(mirror_spec[].newest_by)).
-        type: int
-      newest_by:
-        description:
-          - V(semver) ranks by version (tags that are not versions are left out), V(age) by the image's
-            config C(created) time (read for the candidates only).
-        type: str
-        choices: [semver, age]
-        default: semver
-      newest_patch_per:
-        description: Keep only the highest version of each V(minor) (C(1.2.x)) or V(major) (C(1.x)) line.
-        type: str
-        choices: [minor, major]
-      min_age:
-        description:
-          - Skip tags whose image is younger than this duration (C(30m), C(12h), C(7d), C(2w)), or of unknown
-            age; useful to let upstream re-tags settle.
-        type: str
-  select:
-    description:
-      - Mirror O(src) (a registry repository) to O(dest) (a repository) with tag selectors, on the pool of
-        O(mirror_spec); the same options apply (O(prune_missing), O(no_clobber), ...) and the same
-        result is returned.
-      - Mutually exclusive with O(tags) and O(mirror_spec). An empty dict selects every tag.
-    type: dict
-    suboptions:
-      include:
-        description: Regular expressions, each matched against the whole tag; a matching tag is a candidate.
-        type: list
-        elements: str
-      exclude:
-        description: Regular expressions (whole tag); a matching tag is never copied.
-        type: list
-        elements: str
-      names:
-        description: Literal tags to copy; exempt from O(select.newest) and O(select.newest_patch_per).
-        type: list
-        elements: str
-      semver:
-        description:
-          - A semver range, npm style, C(v) prefix allowed, for example C(>=1.20 <2), C(^1.2), C(~1.2), C(1.2.x),
-            C(>=1 || <0.5). Tags that are not versions do not match.
-        type: str
-      prerelease:
-        description:
-          - Let pre-releases (C(1.2.0-rc.1), and suffixed tags such as C(1.25-alpine)) match O(select.semver)
-            (only with it).
-        type: bool
-        default: false
-      newest:
-        description: Keep only the N newest of the candidates (ranked by O(select.newest_by)).
-        type: int
-      newest_by:
-        description:
-          - V(semver) ranks by version (tags that are not versions are left out), V(age) by the image's
-            config C(created) time (read for the candidates only).
-        type: str
-        choices: [semver, age]
-        default: semver
-      newest_patch_per:
-        description: Keep only the highest version of each V(minor) (C(1.2.x)) or V(major) (C(1.x)) line.
-        type: str
-        choices: [minor, major]
-      min_age:
-        description:
-          - Skip tags whose image is younger than this duration (C(30m), C(12h), C(7d), C(2w)), or of unknown
-            age; useful to let upstream re-tags settle.
-        type: str
   prune_missing:
     description:
       - With O(mirror_spec) or O(select), an exact mirror - remove destination tags whose source tag is gone
@@ -648,6 +609,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
+    fail_with,
     new_factory,
     registry_errors,
     scrub,
@@ -819,9 +781,7 @@ def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
         lines = [r["line"] for r in data["repositories"]
                  if r["error"] or r["failed"] or r["drift"] or r["not_attempted"]]
         lines += [text for text in (data["stopped"], data["prune"]["refused"]) if text]
-        for text in factory.warnings():
-            module.warn(scrub(text, secrets))
-        module.fail_json(msg=scrub("; ".join(lines), secrets), **scrub(data, secrets))
+        fail_with(module, factory, "; ".join(lines), **data)
     exit_with(module, factory, data)
 
 
@@ -848,14 +808,11 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     for text in summary.get("warnings", []):
         module.warn(scrub(text, factory.secrets()))
     if summary["failed"]:
-        secrets = factory.secrets()
         failures = "; ".join(f"{tag}: {error['message']}" for tag, error in summary["failed"].items())
         stopped = f"; not attempted: {', '.join(summary['not_attempted'])}" if summary["not_attempted"] else ""
-        for text in factory.warnings():
-            module.warn(scrub(text, secrets))
         message = f"{len(summary['failed'])} of {len(summary['failed']) + len(summary['tags'])} tag(s) failed " \
                   f"to mirror: {failures}{stopped}"
-        module.fail_json(msg=scrub(message, secrets), **scrub(result, secrets))
+        fail_with(module, factory, message, **result)
     exit_with(module, factory, result)
 
 

@@ -64,6 +64,7 @@ options:
     default: 17179869184
 extends_documentation_fragment:
   - ocireg.registry.registry
+  - ocireg.registry.registry.action_group
 attributes:
   check_mode:
     support: full
@@ -71,11 +72,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the digest unpacked in O(dest) before and after.
-  action_group:
-    description: Use C(group/ocireg.registry.registry) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - ocireg.registry.registry
 author:
   - ocireg.registry contributors (@ocireg)
 seealso:
@@ -140,6 +136,10 @@ before:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.limits import (
+    limits_argument_spec,
+    limits_from,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
     connection_argument_spec,
     exit_with,
@@ -151,9 +151,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply import (
     unpack_image,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
-    Limits,
 )
 
 
@@ -168,8 +165,7 @@ def main() -> None:
             "force": {"type": "bool", "default": False},
             "allow_devices": {"type": "bool", "default": False},
             "allow_setuid": {"type": "bool", "default": False},
-            "max_entries": {"type": "int", "default": 1000000},
-            "max_bytes": {"type": "int", "default": 17179869184},
+            **limits_argument_spec(),
             **connection_argument_spec(),
         },
         supports_check_mode=True,
@@ -179,8 +175,7 @@ def main() -> None:
     with registry_errors(module, factory):
         reference = Reference.parse(params["reference"])
         repository = factory.repository(reference)
-        limits = Limits(max_entries=params["max_entries"], max_bytes=params["max_bytes"],
-                        allow_devices=params["allow_devices"], allow_setuid=params["allow_setuid"])
+        limits = limits_from(params, allow_devices=params["allow_devices"], allow_setuid=params["allow_setuid"])
         result = unpack_image(repository, reference.digest or reference.tag or "latest", params["dest"],
                               platform=params["platform"], paths=params["paths"], limits=limits,
                               check_mode=module.check_mode, force=params["force"])

@@ -33,7 +33,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 )
 
 __all__ = [
-    "connection_argument_spec", "exit_with", "new_factory", "registry_errors", "require_requests", "scrub",
+    "connection_argument_spec", "exit_with", "fail_with", "new_factory", "registry_errors", "require_requests", "scrub",
     "side_auth_argument_spec", "tag_diff", "verifier",
 ]
 
@@ -102,17 +102,31 @@ def registry_errors(module: AnsibleModule, factory: Any = None, **partial: Any) 
     except RegistryError as err:
         if factory is not None:
             err = factory.explain(err)  # a 401 from a registry given no credentials names the option to set
-        secrets = factory.secrets() if factory is not None else []
-        for text in factory.warnings() if factory is not None else []:
-            module.warn(scrub(text, secrets))
-        module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(partial, secrets))
+        fail_with(module, factory, str(err), error=err.to_dict(), **partial)
+
+
+def _warn_registry_warnings(module: AnsibleModule, factory: Any) -> list[str]:
+    """Turn the registries' ``Warning`` headers into Ansible warnings; the secrets in play, for scrubbing."""
+    if factory is None:
+        return []
+    secrets = factory.secrets()
+    for text in factory.warnings():
+        module.warn(scrub(text, secrets))
+    return secrets
+
+
+def fail_with(module: AnsibleModule, factory: Any, msg: str, /, **data: Any) -> None:
+    """``fail_json`` with the registries' warnings turned into Ansible warnings, secrets scrubbed.
+
+    ``factory`` may be None (nothing to warn about or scrub); ``data`` is result data returned with the failure.
+    """
+    secrets = _warn_registry_warnings(module, factory)
+    module.fail_json(msg=scrub(msg, secrets), **scrub(data, secrets))
 
 
 def exit_with(module: AnsibleModule, factory: Any, result: Mapping[str, Any]) -> None:
     """``exit_json`` with the registries' warnings turned into Ansible warnings, secrets scrubbed."""
-    secrets = factory.secrets()
-    for text in factory.warnings():
-        module.warn(scrub(text, secrets))
+    secrets = _warn_registry_warnings(module, factory)
     module.exit_json(**scrub(dict(result), secrets))
 
 
