@@ -1,4 +1,4 @@
-"""Unit tests of the pure promotion planner (plugins/module_utils/promote.py)."""
+"""Unit tests of the promotion room: the pure planner (plan.py), its results (result.py) and apply.py."""
 from __future__ import annotations
 
 import hashlib
@@ -16,10 +16,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.pla
     check_source_text,
     check_tags,
     plan_promotion,
-    promotion_result,
     short_digest,
     summary_lines,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.result import PromotionResult
 
 
 def digest(seed: str) -> str:
@@ -429,8 +429,8 @@ def test_summary_lines_read_before_to_after() -> None:
 
 
 def test_promotion_result_shape_is_the_same_for_every_state() -> None:
-    present = promotion_result(plan_promotion({"prod": D1}, source_digest=D2), "r/x")
-    absent = promotion_result(plan_promotion({"prod": D1}, state=ABSENT), "r/x")
+    present = PromotionResult(plan_promotion({"prod": D1}, source_digest=D2), "r/x").to_result()
+    absent = PromotionResult(plan_promotion({"prod": D1}, state=ABSENT), "r/x").to_result()
     assert set(present) == set(absent)
     assert present["tags"]["prod"] == {"before": D1, "after": D2, "action": "move", "sibling": False,
                                        "method": None}
