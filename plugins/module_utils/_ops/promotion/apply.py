@@ -123,18 +123,19 @@ def _now(repository: Repository, tag: str) -> str | None:
 def _guard_before_write(plan: PromotionPlan, tag: str, now: str | None, written: Sequence[str]) -> None:
     """Re-check the compare-and-swap guard on the value read right before the write.
 
-    The plan was made from an earlier read; a rival may have moved the tag since. With
-    ``expected_digest`` set, a tag that no longer holds the expected value is not written.
+    The plan was made from an earlier read; a rival may have moved the tag since. A tag whose
+    guard (``expected_digest``, or its own entry of a mapping) no longer holds is not written.
     """
-    if plan.expected_digest is None:
+    expected = plan.expected_for(tag)
+    if expected is None:
         return
-    wanted = None if plan.expected_digest == ABSENT else plan.expected_digest
+    wanted = None if expected == ABSENT else expected
     if now == wanted:
         return
     done = f" (already written: {', '.join(written)})" if written else ""
     raise ConflictError(
         f"lost a race on tag {tag!r}: it now points to {_render(now)}, no longer to the expected "
-        f"{plan.expected_digest}; another writer moved it after this task read it, so it was not written{done}. "
+        f"{expected}; another writer moved it after this task read it, so it was not written{done}. "
         "Read the current digest again and decide before retrying",
         detail=LostRace({tag: now}, tuple(written)).to_dict())
 

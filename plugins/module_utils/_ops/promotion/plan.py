@@ -103,6 +103,10 @@ class PromotionPlan:
             return ()
         return tuple(c.tag for c in self.changes if c.changed and not c.sibling)
 
+    def expected_for(self, tag: str) -> str | None:
+        """The guard of one tag: its expected digest, :data:`ABSENT`, or None when the tag is not guarded."""
+        return _expected_for(self.expected_digest, tag)
+
     def before(self) -> dict[str, str | None]:
         """tag -> digest before the promotion (siblings included when they would change)."""
         return {c.tag: c.before for c in self.changes}

@@ -436,3 +436,22 @@ def test_promotion_result_shape_is_the_same_for_every_state() -> None:
                                        "method": None}
     assert present["before"] == {"prod": D1} and present["after"] == {"prod": D2}
     assert absent["after"] == {"prod": None} and absent["digest"] is None
+
+
+def test_a_per_tag_guard_is_read_again_per_tag_before_each_write() -> None:
+    # expected_digest as a mapping: each tag is checked against its own value right before its write.
+    guard = {"prod": D1, "new": ABSENT}
+    repo = RecordingRepository({"prod": D1})
+    plan = plan_promotion({"prod": D1, "new": None}, source_digest=D2, expected_digest=guard)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert repo.calls == [("push_manifest", "prod"), ("push_manifest", "new")]
+    # A rival creates "new" after the plan read it: lost, naming that tag's own expected value.
+    repo = RecordingRepository({"prod": D1, "new": D3})
+    with pytest.raises(ConflictError, match=f"'new': it now points to {D3}, no longer to the expected absent") as caught:
+        apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert caught.value.detail == {"lost": {"new": D3}, "written": ["prod"]}
+    # A tag the mapping leaves out is not guarded, before the write as in the plan.
+    repo = RecordingRepository({"prod": D1, "other": D3})
+    plan = plan_promotion({"prod": D1, "other": D1}, source_digest=D2, expected_digest={"prod": D1})
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert repo.state == {"prod": D2, "other": D2}
