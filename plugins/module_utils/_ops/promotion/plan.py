@@ -317,4 +317,3 @@ def summary_lines(plan: PromotionPlan, name: str, check_mode: bool = False) -> l
         lines.append(f"{name}:{shown.tag}  {short_digest(shown.before)} -> "
                      f"{short_digest(shown.after)}  ({word}{extra})")
     return lines
-
