@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Type-check the collection with mypy (config: mypy.ini; strict on _client and _model).
+# Type-check the collection with mypy (config: mypy.ini; strict on _client, _model and _ops/promotion).
 # mypy must see this checkout as the package ansible_collections.ocireg.registry,
 # so it runs on a symlink tree in a temp dir, as tests/conftest.py builds for pytest.
 #   VENV=/path/to/venv bash scripts/typecheck.sh   (default: ./.venv)

@@ -395,7 +395,7 @@ def main() -> None:
             referrers=params["referrers"],
         )
         try:
-            result = promote(
+            outcome = promote(
                 repository,
                 params["tags"],
                 state=state,
@@ -412,6 +412,7 @@ def main() -> None:
             data = err.detail if isinstance(err.detail, dict) else {}
             secrets = factory.secrets()
             module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
+    result = outcome.to_result()
     result["diff"] = tag_diff(result["before"], result["after"])
     exit_with(module, factory, result)
 

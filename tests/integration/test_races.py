@@ -151,7 +151,7 @@ def promotion_scenario(reg: RigRegistry, name: str, trials: int = TRIALS) -> Sce
         def racer(candidate: str):
             repo = client(reg, state["repository"])
             source = Reference.parse(f"{reg.host}/{state['repository']}:cand-{candidate}")
-            return lambda: promote(repo, ["prod"], source=source, expected_digest=state["old"])
+            return lambda: promote(repo, ["prod"], source=source, expected_digest=state["old"]).to_result()
         return [("promote-a", racer("a")), ("promote-b", racer("b"))]
 
     return run_scenario(name, trials=trials, setup=lambda i: staged_promotion(reg, f"race/{name}"),
@@ -221,8 +221,8 @@ def test_untag_racing_a_promotion_of_the_same_tag(plain_registry: RigRegistry) -
         promoter = client(reg, state["repository"])
         untagger = client(reg, state["repository"])
         source = Reference.parse(f"{reg.host}/{state['repository']}:cand-a")
-        return [("promote", lambda: promote(promoter, ["prod"], source=source)),
-                ("untag", lambda: promote(untagger, ["prod"], state="absent"))]
+        return [("promote", lambda: promote(promoter, ["prod"], source=source).to_result()),
+                ("untag", lambda: promote(untagger, ["prod"], state="absent").to_result())]
 
     def judge(state: dict[str, str], outcomes: list[Outcome]) -> Verdict:
         final = head(reg, state["repository"], "prod")

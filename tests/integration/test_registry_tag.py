@@ -141,6 +141,18 @@ def test_matching_expected_digest_promotes(plain_registry: RigRegistry, staged: 
     assert digest_of(plain_registry, REPO, "fresh") == staged["a"]
 
 
+def test_expected_digest_per_tag_moves_one_tag_and_creates_another(plain_registry: RigRegistry,
+                                                                   staged: dict[str, str], run_playbook) -> None:
+    """The documented example: a mapping guards prod by its digest and the new tag by absent, in one task."""
+    run = run_playbook(tasks=[tag_task(plain_registry, source=":staging", tags=["prod", "1.4.0"],
+                                       expected_digest={"prod": staged["b"], "1.4.0": "absent"})])
+    assert run.rc == 0, run.explain()
+    result = run.task("promote")
+    assert result.changed and result["tags"]["prod"]["action"] == "move" and result["tags"]["1.4.0"]["action"] == "create"
+    assert digest_of(plain_registry, REPO, "prod") == staged["a"]
+    assert digest_of(plain_registry, REPO, "1.4.0") == staged["a"]
+
+
 def test_expected_digest_absent_refuses_to_overwrite(plain_registry: RigRegistry, staged: dict[str, str],
                                                      run_playbook) -> None:
     run = run_playbook(tasks=[tag_task(plain_registry, source=":staging", tags=["prod"], expected_digest="absent")])

@@ -5,13 +5,13 @@
 
 :func:`apply_promotion` performs a plan's writes through the :class:`Repository` API and refuses
 a plan with violations, so a failed guard can never write anything. :func:`promote` is the one
-call a module makes: read, plan, apply (or not, in check mode), and return plain data.
+call a module makes: read, plan, apply (or not, in check mode), and return a :class:`PromotionResult`.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
@@ -38,7 +38,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.pla
     blocked_message,
     check_tags,
     plan_promotion,
-    promotion_result,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.result import (
+    CopiedContent,
+    LostRace,
+    PromotionResult,
 )
 
 if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
@@ -119,20 +123,21 @@ def _now(repository: Repository, tag: str) -> str | None:
 def _guard_before_write(plan: PromotionPlan, tag: str, now: str | None, written: Sequence[str]) -> None:
     """Re-check the compare-and-swap guard on the value read right before the write.
 
-    The plan was made from an earlier read; a rival may have moved the tag since. With
-    ``expected_digest`` set, a tag that no longer holds the expected value is not written.
+    The plan was made from an earlier read; a rival may have moved the tag since. A tag whose
+    guard (``expected_digest``, or its own entry of a mapping) no longer holds is not written.
     """
-    if plan.expected_digest is None:
+    expected = plan.expected_for(tag)
+    if expected is None:
         return
-    wanted = None if plan.expected_digest == ABSENT else plan.expected_digest
+    wanted = None if expected == ABSENT else expected
     if now == wanted:
         return
     done = f" (already written: {', '.join(written)})" if written else ""
     raise ConflictError(
         f"lost a race on tag {tag!r}: it now points to {_render(now)}, no longer to the expected "
-        f"{plan.expected_digest}; another writer moved it after this task read it, so it was not written{done}. "
+        f"{expected}; another writer moved it after this task read it, so it was not written{done}. "
         "Read the current digest again and decide before retrying",
-        detail={"lost": {tag: now}, "written": list(written)})
+        detail=LostRace({tag: now}, tuple(written)).to_dict())
 
 
 def _read_back(repository: Repository, plan: PromotionPlan, written: Sequence[str],
@@ -158,7 +163,7 @@ def _read_back(repository: Repository, plan: PromotionPlan, written: Sequence[st
         f"lost a race: this task {what} the tags {', '.join(written)}, but another writer changed them right "
         f"after: {listed}. The registry holds the other writer's value; read the current digest again and decide "
         "before retrying (serialize writers of the same tag: see the guide on running in parallel)",
-        detail={"lost": lost, "written": list(written), "after": now})
+        detail=LostRace(lost, tuple(written), after=now).to_dict())
 
 
 def apply_promotion(
@@ -238,7 +243,7 @@ def apply_promotion(
                 f"points to {_render(now)}; another writer moved it meanwhile, so it was not removed"
                 + (f" (already removed: {', '.join(written)})" if written else "")
                 + ". Read it again and decide before retrying",
-                detail={"lost": {tag: now}, "written": list(written)})
+                detail=LostRace({tag: now}, tuple(written)).to_dict())
         try:
             methods[tag] = repository.delete_tag(tag)
         except NotFoundError:
@@ -290,7 +295,7 @@ def target_digest(source_repository: Repository, source_digest: str, repository:
 
 
 def copy_source(source_repository: Repository, source_digest: str, repository: Repository, digest: str,
-                options: SourceCopy, check_mode: bool) -> dict[str, Any]:
+                options: SourceCopy, check_mode: bool) -> CopiedContent:
     """Copy the source graph into ``repository`` by digest, untagged; return what was copied.
 
     No tag is written here: the tags are set afterwards, once the guard has
@@ -306,11 +311,15 @@ def copy_source(source_repository: Repository, source_digest: str, repository: R
         raise DigestMismatchError(
             f"copying {source_digest} produced {result.digest}, not the {digest} that was planned; nothing was "
             "tagged: retry, and report it if it persists")
-    return {
-        **dict(result.copied),
-        "mounted": len(result.mounted),
-        "skipped": dict(result.already_present),
-    }
+    return CopiedContent(
+        manifests=result.copied["manifests"],
+        blobs=result.copied["blobs"],
+        bytes=result.copied["bytes"],
+        mounted=len(result.mounted),
+        skipped_blobs=result.already_present["blobs"],
+        skipped_manifests=result.already_present["manifests"],
+        skipped_bytes=result.already_present["bytes"],
+    )
 
 
 def promote(
@@ -325,9 +334,9 @@ def promote(
     delete_manifest: bool = False,
     force: bool = False,
     check_mode: bool = False,
-    verify: Callable[[Repository, str], dict] | None = None,
-) -> dict[str, Any]:
-    """Read, plan and (unless ``check_mode``) apply a promotion; return the result as plain data.
+    verify: Callable[[Repository, str], Mapping[str, Any]] | None = None,
+) -> PromotionResult:
+    """Read, plan and (unless ``check_mode``) apply a promotion; return what it did.
 
     ``verify`` (the gate of the ``verify`` option) is called with the source repository and digest
     once that is resolved, before any copy or tag write; what it returns is ``verified`` in the
@@ -338,14 +347,16 @@ def promote(
     by digest with the copy engine (``source_copy`` options), then the tags
     are read again and the guard checked before they are written as for a
     same-repository promotion. Raises :class:`ConflictError` when the guard
-    blocks the plan (``detail`` holds the result data: tags, before, after),
-    having written nothing.
+    blocks the plan or a race is lost, having written nothing (or, for a lost
+    race, only what its ``detail['written']`` lists); its ``detail`` is the
+    result data (:meth:`PromotionResult.to_result`) plus :class:`LostRace`'s keys.
     """
     tags = check_tags(tags)
     current = read_tags(repository, tags)
     name = f"{repository.registry.host}/{repository.name}"
-    copied: dict[str, Any] | None = None
-    manifest = verified = None
+    copied: CopiedContent | None = None
+    manifest: Manifest | None = None
+    verified: Mapping[str, Any] | None = None
     if state == PRESENT:
         if source is None:
             raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
@@ -365,9 +376,11 @@ def promote(
                 plan = plan_promotion(read_tags(repository, tags), source_digest=digest,
                                       expected_digest=expected_digest)
                 if plan.blocked:
-                    result = promotion_result(plan, name, copied=copied)
+                    # This failure's data has never carried ``verified``; kept so the output is unchanged.
+                    detail = PromotionResult(plan, name, copied=copied).to_result()
+                    del detail["verified"]
                     raise ConflictError(blocked_message(plan, name) + f" ({digest} was copied but not tagged)",
-                                        detail=result)
+                                        detail=detail)
         if plan.changed and not check_mode:
             manifest = fetch_source(repository, digest)
     else:
@@ -375,24 +388,25 @@ def promote(
         plan = plan_promotion(current, state=ABSENT, expected_digest=expected_digest,
                               delete_manifest=delete_manifest, force=force, repository_tags=repository_tags)
 
-    result = promotion_result(plan, name, check_mode=check_mode, copied=copied)
-    result["verified"] = verified
+    planned = PromotionResult(plan, name, check_mode=check_mode, copied=copied, verified=verified)
     if plan.blocked:
-        raise ConflictError(blocked_message(plan, name), detail=result)
+        raise ConflictError(blocked_message(plan, name), detail=planned.to_result())
     if check_mode or not plan.changed:
-        result["method"] = _planned_method(plan, repository)
-        return result
+        return replace(planned, method=_planned_method(plan, repository))
     try:
         methods = apply_promotion(plan, repository, manifest=manifest)
     except ConflictError as err:
         # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
-        raise ConflictError(err.message, detail={**result, **(err.detail or {})}) from None
-    if state == ABSENT:
-        used = sorted({m for m in methods.values() if m})
-        result["method"] = used[0] if len(used) == 1 else ("mixed" if used else None)
-        for tag, method in methods.items():
-            result["tags"][tag]["method"] = method
-    return result
+        raise ConflictError(err.message, detail={**planned.to_result(), **(err.detail or {})}) from None
+    if state != ABSENT:
+        return planned
+    return replace(planned, method=_applied_method(methods), methods=methods)
+
+
+def _applied_method(methods: Mapping[str, str | None]) -> str | None:
+    """The removal method of the whole task: the one every removed tag used, ``mixed``, or None."""
+    used = sorted({m for m in methods.values() if m})
+    return used[0] if len(used) == 1 else ("mixed" if used else None)
 
 
 def _planned_method(plan: PromotionPlan, repository: Repository) -> str | None:

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The pure decision of a promotion: from what each tag points to now and where it should point,
 a :class:`PromotionPlan` with every tag's before / after, the manifests to delete and the guard
-violations; and the messages and result shape of a plan.
+violations; and the messages of a plan (the result built from it is in :mod:`.result`).
 
 The compare-and-swap guard (``expected_digest``) is checked per tag that needs a change: such a
 tag must currently point to its expected digest (or be absent when that is :data:`ABSENT`). One
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
     validate_digest,
@@ -27,10 +27,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_tag,
 )
-
-if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
-    pass
-
 
 #: ``expected_digest`` value meaning "every tag that changes must not exist yet".
 ABSENT = "absent"
@@ -107,6 +103,10 @@ class PromotionPlan:
             return ()
         return tuple(c.tag for c in self.changes if c.changed and not c.sibling)
 
+    def expected_for(self, tag: str) -> str | None:
+        """The guard of one tag: its expected digest, :data:`ABSENT`, or None when the tag is not guarded."""
+        return _expected_for(self.expected_digest, tag)
+
     def before(self) -> dict[str, str | None]:
         """tag -> digest before the promotion (siblings included when they would change)."""
         return {c.tag: c.before for c in self.changes}
@@ -117,14 +117,15 @@ class PromotionPlan:
             return self.before()
         return {c.tag: c.after for c in self.changes}
 
+    def shown_changes(self) -> tuple[TagChange, ...]:
+        """The changes as results show them: when the plan is blocked, every tag stays where it was."""
+        if not self.blocked:
+            return self.changes
+        return tuple(TagChange(c.tag, c.before, c.before, c.sibling) for c in self.changes)
+
     def tags_result(self) -> dict[str, dict[str, Any]]:
-        """The ``tags`` result: per tag before / after / action (after = before when blocked)."""
-        after = self.after()
-        result = {}
-        for change in self.changes:
-            shown = TagChange(change.tag, change.before, after[change.tag], change.sibling)
-            result[change.tag] = shown.to_dict()
-        return result
+        """The ``tags`` result without methods: per tag before / after / action / sibling (after = before when blocked)."""
+        return {change.tag: change.to_dict() for change in self.shown_changes()}
 
 
 def _check_one(value: Any, label: str) -> str:
@@ -310,33 +311,9 @@ _ACTION_WORDS = {
 def summary_lines(plan: PromotionPlan, name: str, check_mode: bool = False) -> list[str]:
     """One readable line per tag: ``name:tag  before -> after  (moved)``."""
     lines = []
-    after = plan.after()
-    for change in plan.changes:
-        shown = TagChange(change.tag, change.before, after[change.tag], change.sibling)
-        word = _ACTION_WORDS[shown.action][1 if check_mode else 0]
-        if plan.blocked:
-            word = "blocked"
-        extra = ", shared digest deleted" if change.sibling else ""
-        lines.append(f"{name}:{change.tag}  {short_digest(change.before)} -> "
-                     f"{short_digest(after[change.tag])}  ({word}{extra})")
+    for shown in plan.shown_changes():
+        word = "blocked" if plan.blocked else _ACTION_WORDS[shown.action][1 if check_mode else 0]
+        extra = ", shared digest deleted" if shown.sibling else ""
+        lines.append(f"{name}:{shown.tag}  {short_digest(shown.before)} -> "
+                     f"{short_digest(shown.after)}  ({word}{extra})")
     return lines
-
-
-def promotion_result(plan: PromotionPlan, name: str, *, check_mode: bool = False,
-                     copied: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The module result of a plan: changed, digest, tags, before / after maps, summary."""
-    tags = plan.tags_result()
-    for entry in tags.values():
-        entry["method"] = None
-    return {
-        "changed": plan.changed,
-        "digest": plan.digest,
-        "tags": tags,
-        "before": plan.before(),
-        "after": plan.after(),
-        "deleted": list(plan.delete_digests) if plan.changed else [],
-        "method": None,
-        "copied": dict(copied) if copied is not None else None,
-        "summary": summary_lines(plan, name, check_mode),
-        "notes": list(plan.notes),
-    }

@@ -1,4 +1,4 @@
-"""Unit tests of the pure promotion planner (plugins/module_utils/promote.py)."""
+"""Unit tests of the promotion room: the pure planner (plan.py), its results (result.py) and apply.py."""
 from __future__ import annotations
 
 import hashlib
@@ -16,10 +16,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.pla
     check_source_text,
     check_tags,
     plan_promotion,
-    promotion_result,
     short_digest,
     summary_lines,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.result import PromotionResult
 
 
 def digest(seed: str) -> str:
@@ -429,10 +429,29 @@ def test_summary_lines_read_before_to_after() -> None:
 
 
 def test_promotion_result_shape_is_the_same_for_every_state() -> None:
-    present = promotion_result(plan_promotion({"prod": D1}, source_digest=D2), "r/x")
-    absent = promotion_result(plan_promotion({"prod": D1}, state=ABSENT), "r/x")
+    present = PromotionResult(plan_promotion({"prod": D1}, source_digest=D2), "r/x").to_result()
+    absent = PromotionResult(plan_promotion({"prod": D1}, state=ABSENT), "r/x").to_result()
     assert set(present) == set(absent)
     assert present["tags"]["prod"] == {"before": D1, "after": D2, "action": "move", "sibling": False,
                                        "method": None}
     assert present["before"] == {"prod": D1} and present["after"] == {"prod": D2}
     assert absent["after"] == {"prod": None} and absent["digest"] is None
+
+
+def test_a_per_tag_guard_is_read_again_per_tag_before_each_write() -> None:
+    # expected_digest as a mapping: each tag is checked against its own value right before its write.
+    guard = {"prod": D1, "new": ABSENT}
+    repo = RecordingRepository({"prod": D1})
+    plan = plan_promotion({"prod": D1, "new": None}, source_digest=D2, expected_digest=guard)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert repo.calls == [("push_manifest", "prod"), ("push_manifest", "new")]
+    # A rival creates "new" after the plan read it: lost, naming that tag's own expected value.
+    repo = RecordingRepository({"prod": D1, "new": D3})
+    with pytest.raises(ConflictError, match=f"'new': it now points to {D3}, no longer to the expected absent") as caught:
+        apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert caught.value.detail == {"lost": {"new": D3}, "written": ["prod"]}
+    # A tag the mapping leaves out is not guarded, before the write as in the plan.
+    repo = RecordingRepository({"prod": D1, "other": D3})
+    plan = plan_promotion({"prod": D1, "other": D1}, source_digest=D2, expected_digest={"prod": D1})
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
+    assert repo.state == {"prod": D2, "other": D2}
