@@ -25,7 +25,6 @@ from tests.rig.images import (
     make_cosign_signature,
     make_image,
     make_index,
-    make_referrers_index,
     referrers_tag,
 )
 
@@ -69,8 +68,7 @@ def seed_hazards(registry: RigRegistry) -> dict[str, Any]:
     for key, tag in (("signed_kept", "v1"), ("signed_old", "dev-signed")):
         image = pusher.push_image(REPO, make_image(key), tag=tag)
         sbom = make_artifact(image.content, payload=key.encode())
-        pusher.push(REPO, sbom, tag=None)
-        fallback = pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(image.digest))
+        fallback = pusher.push_referrers(REPO, image.digest, [sbom])
         signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
         d[key] = {"digest": image.digest, "sbom": sbom.digest, "fallback": fallback.digest,
                   "signature": signature.digest}

@@ -38,7 +38,6 @@ from tests.rig.images import (
     make_index,
     make_multiarch,
     make_referrers_index,
-    referrers_tag,
 )
 
 REPO = "team/app"
@@ -89,8 +88,7 @@ def test_collect_snapshot_reads_tags_children_configs_and_referrers(plain_regist
                                                labels={"quay.expires-after": "2w"}), tag="v1")
     multi = pusher.push(REPO, make_multiarch("multi", created="2025-01-01T00:00:00Z"), tag="multi")
     sbom = make_artifact(image.content)
-    pusher.push(REPO, sbom, tag=None)
-    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(image.digest))
+    pusher.push_referrers(REPO, image.digest, [sbom])
     signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
 
     mark = plain_registry.mark()
@@ -257,8 +255,7 @@ def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(pla
     pusher = RawPusher.for_registry(plain_registry)
     multi = pusher.push(REPO, make_multiarch("doomed"), tag="dev-multi")
     sbom = make_artifact(multi.content)
-    pusher.push(REPO, sbom, tag=None)
-    fallback = pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(multi.digest))
+    fallback = pusher.push_referrers(REPO, multi.digest, [sbom])
     signature = pusher.push(REPO, make_cosign_signature(multi.content), tag=cosign_tag(multi.digest))
     repo, plan = plan_for(plain_registry, DEV_OLD)
 
@@ -298,10 +295,7 @@ def test_referrer_leaving_a_fallback_index_that_stays_is_removed_from_it(plain_r
     image = pusher.push_image(REPO, make_image("subject"), tag="v1")
     keep = make_artifact(image.content, payload=b"keep")
     drop = make_artifact(image.content, payload=b"drop")
-    for artifact in (keep, drop):
-        pusher.push(REPO, artifact, tag=None)
-    fallback_tag = referrers_tag(image.digest)
-    pusher.push(REPO, make_referrers_index([keep, drop]), tag=fallback_tag)
+    fallback_tag = pusher.push_referrers(REPO, image.digest, [keep, drop]).reference
     name = f"{plain_registry.host}/{REPO}"
     plan = RetentionPlan(
         entries=(PlanEntry(name, drop.digest, drop.media_type, (), "delete", delete_method="manifest_delete",

@@ -45,8 +45,6 @@ from tests.rig.images import (
     make_cosign_signature,
     make_image,
     make_multiarch,
-    make_referrers_index,
-    referrers_tag,
 )
 
 REPO = "team/scale"
@@ -68,8 +66,7 @@ def seed(reg: RigRegistry) -> dict[str, object]:
             pusher.push_image(REPO, image, tag="ci-0")
     signed = builds[7]
     sbom = make_artifact(signed.content)
-    pusher.push(REPO, sbom, tag=None)
-    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(signed.digest))
+    pusher.push_referrers(REPO, signed.digest, [sbom])
     pusher.push(REPO, make_cosign_signature(signed.content), tag=cosign_tag(signed.digest))
     multi = pusher.push(REPO, make_multiarch("multi", created="2025-02-01T00:00:00Z"), tag="multi")
     return {"builds": builds, "sbom": sbom, "multi": multi}

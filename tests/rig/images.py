@@ -572,6 +572,15 @@ class RawPusher(RawClient):
         return PushedImage(repository, reference, digest, content.data, content.media_type, config, layers,
                            content, children)
 
+    def push_referrers(self, repository: str, subject: Content | str, referrers: Sequence[Image]) -> PushedImage:
+        """Push ``referrers`` by digest and the fallback index listing them under ``subject``'s
+        ``sha256-<hex>`` tag, as a client must where there is no referrers API (Distribution 2.8).
+
+        ``subject`` is where the index is filed, which a hostile test may point elsewhere than the
+        referrers' own subject. Returns the index as pushed; its ``children`` are the referrers.
+        """
+        return self.push(repository, make_referrers_index(referrers), tag=referrers_tag(subject))
+
     def delete_manifest(self, repository: str, digest: str) -> None:
         """DELETE a manifest by digest (the fixture registries allow deletes)."""
         response = self.request("DELETE", f"/v2/{repository}/manifests/{digest}", repository=repository,
