@@ -572,6 +572,16 @@ class RawPusher(RawClient):
         return PushedImage(repository, reference, digest, content.data, content.media_type, config, layers,
                            content, children)
 
+    def push_tags(self, repository: str, tags: Sequence[str], *, created: dict[str, str] | None = None,
+                  default_created: str = DEFAULT_CREATED) -> dict[str, PushedImage]:
+        """Push one distinct image per tag (seeded ``repository:tag``), its config ``created`` taken from
+        ``created`` where it names the tag, else ``default_created``: the seeding of a sync or
+        retention test, where tags must differ in content and age."""
+        created = created or {}
+        return {tag: self.push(repository, make_image(f"{repository}:{tag}",
+                                                      created=created.get(tag, default_created)), tag=tag)
+                for tag in tags}
+
     def push_referrers(self, repository: str, subject: Content | str, referrers: Sequence[Image]) -> PushedImage:
         """Push ``referrers`` by digest and the fallback index listing them under ``subject``'s
         ``sha256-<hex>`` tag, as a client must where there is no referrers API (Distribution 2.8).
@@ -664,3 +674,13 @@ class RawPuller(RawClient):
         if response.status_code != 200:
             raise RigHTTPError(response, f"listing tags of {repository}")
         return response.json().get("tags") or []
+
+    def existing_tags(self, repository: str) -> list[str]:
+        """The repository's tags, sorted; ``[]`` where the registry does not know the repository (404),
+        as a destination a sync has not written to yet."""
+        try:
+            return sorted(self.tags(repository))
+        except RigHTTPError as error:
+            if error.status_code == 404:
+                return []
+            raise
