@@ -40,7 +40,7 @@ def tags_of(registry, name):
 
 
 def digest_of(registry, name, tag):
-    return RawPuller.for_registry(registry).head_manifest(name, tag).headers["Docker-Content-Digest"]
+    return RawPuller.for_registry(registry).digest_of(name, tag)
 
 
 @pytest.fixture

@@ -45,9 +45,7 @@ def prune_task(server: RigRegistry, name: str = "prune", **options: Any) -> dict
 
 def head(registry: RigRegistry, reference: str, repository: str = REPO) -> str | None:
     """The digest a tag or digest resolves to with raw HTTP, None when absent."""
-    response = RawPuller.for_registry(registry).head_manifest(repository, reference)
-    assert response.status_code in (200, 404), response.text
-    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+    return RawPuller.for_registry(registry).digest_of(repository, reference)
 
 
 def seed_hazards(registry: RigRegistry) -> dict[str, Any]:

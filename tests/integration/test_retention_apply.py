@@ -61,14 +61,11 @@ def plan_for(reg: RigRegistry, params: dict[str, Any]):
 
 
 def exists(reg: RigRegistry, reference: str) -> bool:
-    status = RawPuller.for_registry(reg).head_manifest(REPO, reference).status_code
-    assert status in (200, 404)
-    return status == 200
+    return head(reg, reference) is not None
 
 
 def head(reg: RigRegistry, tag: str) -> str | None:
-    response = RawPuller.for_registry(reg).head_manifest(REPO, tag)
-    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+    return RawPuller.for_registry(reg).digest_of(REPO, tag)
 
 
 def by_reason(result, reason: str) -> set[str]:

@@ -61,9 +61,7 @@ SLSA = "https://slsa.dev/provenance/v1"
 
 def head(registry: RigRegistry, reference: str, repository: str = REPO) -> str | None:
     """The digest a tag or digest resolves to with raw HTTP, None when absent."""
-    response = RawPuller.for_registry(registry).head_manifest(repository, reference)
-    assert response.status_code in (200, 404), response.text
-    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+    return RawPuller.for_registry(registry).digest_of(repository, reference)
 
 
 def manifest_json(registry: RigRegistry, reference: str, repository: str = REPO) -> dict[str, Any]:

@@ -625,6 +625,15 @@ class RawPuller(RawClient):
         return self.request("HEAD", f"/v2/{repository}/manifests/{reference}", repository=repository,
                             headers={"Accept": ", ".join(accept)})
 
+    def digest_of(self, repository: str, reference: str) -> str | None:
+        """The digest a tag (or digest) resolves to, from a HEAD; None when the registry answers 404."""
+        response = self.head_manifest(repository, reference)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RigHTTPError(response, f"resolving {repository}:{reference}")
+        return response.headers["Docker-Content-Digest"]
+
     def manifest(self, repository: str, reference: str,
                  accept: Sequence[str] = MANIFEST_ACCEPT) -> tuple[bytes, str, str]:
         """``(raw, media_type, digest)`` of a manifest; the digest is checked against
