@@ -22,7 +22,6 @@ from tests.rig.images import (
     RawPusher,
     cosign_tag,
     make_artifact,
-    make_cosign_signature,
     make_image,
     make_index,
     referrers_tag,
@@ -67,7 +66,7 @@ def seed_hazards(registry: RigRegistry) -> dict[str, Any]:
         image = pusher.push_image(REPO, make_image(key), tag=tag)
         sbom = make_artifact(image.content, payload=key.encode())
         fallback = pusher.push_referrers(REPO, image.digest, [sbom])
-        signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
+        signature = pusher.push_cosign_signature(REPO, image.content)
         d[key] = {"digest": image.digest, "sbom": sbom.digest, "fallback": fallback.digest,
                   "signature": signature.digest}
 

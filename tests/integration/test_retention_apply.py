@@ -33,7 +33,6 @@ from tests.rig.images import (
     RawPusher,
     cosign_tag,
     make_artifact,
-    make_cosign_signature,
     make_image,
     make_index,
     make_multiarch,
@@ -86,7 +85,7 @@ def test_collect_snapshot_reads_tags_children_configs_and_referrers(plain_regist
     multi = pusher.push(REPO, make_multiarch("multi", created="2025-01-01T00:00:00Z"), tag="multi")
     sbom = make_artifact(image.content)
     pusher.push_referrers(REPO, image.digest, [sbom])
-    signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
+    signature = pusher.push_cosign_signature(REPO, image.content)
 
     mark = plain_registry.mark()
     snapshot = collect_snapshot(client(plain_registry))
@@ -221,7 +220,7 @@ def test_new_cosign_signature_of_a_condemned_subject_blocks_it(plain_registry: R
     pusher = RawPusher.for_registry(plain_registry)
     old = pusher.push_image(REPO, make_image("signed-late"), tag="dev-x")
     repo, plan = plan_for(plain_registry, DEV_OLD)
-    pusher.push(REPO, make_cosign_signature(old.content), tag=cosign_tag(old.digest))
+    pusher.push_cosign_signature(REPO, old.content)
     result = apply_plan(repo, plan, check_mode=False)
     assert result.applied == [] and by_reason(result, CHANGED_SINCE_PLAN) == {old.digest}
     assert exists(plain_registry, "dev-x")
@@ -253,7 +252,7 @@ def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(pla
     multi = pusher.push(REPO, make_multiarch("doomed"), tag="dev-multi")
     sbom = make_artifact(multi.content)
     fallback = pusher.push_referrers(REPO, multi.digest, [sbom])
-    signature = pusher.push(REPO, make_cosign_signature(multi.content), tag=cosign_tag(multi.digest))
+    signature = pusher.push_cosign_signature(REPO, multi.content)
     repo, plan = plan_for(plain_registry, DEV_OLD)
 
     mark = plain_registry.mark()

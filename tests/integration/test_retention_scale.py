@@ -40,9 +40,7 @@ from tests.rig.flavours import RigRegistry
 from tests.rig.images import (
     RawPuller,
     RawPusher,
-    cosign_tag,
     make_artifact,
-    make_cosign_signature,
     make_image,
     make_multiarch,
 )
@@ -67,7 +65,7 @@ def seed(reg: RigRegistry) -> dict[str, object]:
     signed = builds[7]
     sbom = make_artifact(signed.content)
     pusher.push_referrers(REPO, signed.digest, [sbom])
-    pusher.push(REPO, make_cosign_signature(signed.content), tag=cosign_tag(signed.digest))
+    pusher.push_cosign_signature(REPO, signed.content)
     multi = pusher.push(REPO, make_multiarch("multi", created="2025-02-01T00:00:00Z"), tag="multi")
     return {"builds": builds, "sbom": sbom, "multi": multi}
 

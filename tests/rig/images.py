@@ -582,6 +582,11 @@ class RawPusher(RawClient):
                                                       created=created.get(tag, default_created)), tag=tag)
                 for tag in tags}
 
+    def push_cosign_signature(self, repository: str, subject: Content) -> PushedImage:
+        """Push a shape-only cosign signature of ``subject`` (:func:`make_cosign_signature`) under its
+        ``sha256-<hex>.sig`` tag, the attachment retention must keep or delete with its subject."""
+        return self.push(repository, make_cosign_signature(subject), tag=cosign_tag(subject))
+
     def push_referrers(self, repository: str, subject: Content | str, referrers: Sequence[Image]) -> PushedImage:
         """Push ``referrers`` by digest and the fallback index listing them under ``subject``'s
         ``sha256-<hex>`` tag, as a client must where there is no referrers API (Distribution 2.8).
