@@ -46,9 +46,7 @@ def seeded(plain_registry):
     pusher.push("src/single", single, tag="1")
     pusher.push("src/multi", multi, tag="2")
     pusher.push("src/signed", signed, tag="v1")
-    for referrer in (sbom, signature):
-        pusher.push("src/signed", referrer, tag=None)
-    pusher.push("src/signed", images.make_referrers_index([sbom, signature]), tag=images.referrers_tag(signed))
+    pusher.push_referrers("src/signed", signed, [sbom, signature])
     return {"single": single, "multi": multi, "signed": signed, "sbom": sbom, "signature": signature}
 
 

@@ -383,10 +383,8 @@ def _seed_with_referrers(registry):
     signature = images.make_artifact(sbom, artifact_type="application/vnd.ocireg.test.sig", payload=b"sig")
     pusher = RawPusher.for_registry(registry)
     pusher.push("src/app", image, tag="v1")
-    pusher.push("src/app", sbom, tag=None)
-    pusher.push("src/app", signature, tag=None)
-    for subject, referrers in ((image, [sbom]), (sbom, [signature])):
-        pusher.push("src/app", images.make_referrers_index(referrers), tag=images.referrers_tag(subject))
+    pusher.push_referrers("src/app", image, [sbom])
+    pusher.push_referrers("src/app", sbom, [signature])
     return image, sbom, signature
 
 

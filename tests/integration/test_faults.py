@@ -99,7 +99,7 @@ def seeded(registry, name: str = "src/app", content=IMAGE):
 
 def tag_exists(registry, name: str, tag: str = "v1") -> bool:
     """Whether the real registry (not the proxy) has ``name:tag``."""
-    return RawPuller.for_registry(registry).head_manifest(name, tag).status_code == 200
+    return RawPuller.for_registry(registry).digest_of(name, tag) is not None
 
 
 def blob_present(registry, name: str, digest: str) -> bool:

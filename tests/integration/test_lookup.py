@@ -17,7 +17,6 @@ from tests.rig.images import (
     make_artifact,
     make_image,
     make_multiarch,
-    make_referrers_index,
     referrers_tag,
 )
 
@@ -48,8 +47,7 @@ def seeded(plain_registry_module) -> Seeded:
     for tag in VERSION_TAGS[1:]:
         pusher.push_manifest("team/app", tag, image.data, image.media_type)
     artifact = make_artifact(image, artifact_type=SBOM_TYPE, annotations={"kind": "sbom"})
-    pusher.push("team/app", artifact, tag=None)
-    pusher.push("team/app", make_referrers_index([artifact]), tag=referrers_tag(image))
+    pusher.push_referrers("team/app", image, [artifact])
     index = make_multiarch("lookup-multi", ("linux/amd64", "linux/arm64/v8"), labels={"arch": "any"})
     pusher.push("team/multi", index, tag="v1")
     pusher.push("team/worker-api", make_image("w"), tag="v1")

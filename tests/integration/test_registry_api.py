@@ -313,8 +313,7 @@ def test_referrers_written_by_a_raw_client_are_read(each_registry: RigRegistry) 
     image = make_image("rawrefs")
     pusher.push("team/rawrefs", image, tag="v1")
     artifact = make_artifact(image)
-    pusher.push("team/rawrefs", artifact, tag=None)
-    pusher.push("team/rawrefs", make_referrers_index([artifact]), tag=referrers_tag(image))
+    pusher.push_referrers("team/rawrefs", image, [artifact])
     repo = client(each_registry).repository("team/rawrefs")
     assert [d.digest for d in repo.referrers(image.digest)] == [artifact.digest]
     assert repo.referrers(artifact.digest) == []

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.rig.fault_proxy import FaultProxy
-from tests.rig.images import RawPuller, RawPusher, make_image
+from tests.rig.fault_proxy import FaultProxy, docker_hub_rate_limit
+from tests.rig.images import RawPuller, RawPusher
 
 MODULE = "ocireg.registry.registry_copy"
 OLD = "2020-01-01T00:00:00Z"
@@ -32,20 +32,15 @@ def task(name: str, check: bool = False, **args) -> dict:
 
 
 def seed(registry, name, tags, created=None):
-    pusher = RawPusher.for_registry(registry)
-    for tag in tags:
-        pusher.push(name, make_image(f"{name}:{tag}", created=(created or {}).get(tag, OLD)), tag=tag)
+    RawPusher.for_registry(registry).push_tags(name, tags, created=created, default_created=OLD)
 
 
 def tags_of(registry, name):
-    try:
-        return sorted(RawPuller.for_registry(registry).tags(name))
-    except AssertionError:  # the rig raises for a 404 (no such repository)
-        return []
+    return RawPuller.for_registry(registry).existing_tags(name)
 
 
 def digest_of(registry, name, tag):
-    return RawPuller.for_registry(registry).head_manifest(name, tag).headers["Docker-Content-Digest"]
+    return RawPuller.for_registry(registry).digest_of(name, tag)
 
 
 @pytest.fixture
@@ -192,15 +187,8 @@ def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request as Docker Hub does per pull.
     dest = registry_factory()
-    left = [14]
-
-    def limited(request, reply):
-        left[0] -= 1
-        return reply.with_header("RateLimit-Limit", "100;w=21600").with_header(
-            "RateLimit-Remaining", f"{max(left[0], 0)};w=21600")
-
     with FaultProxy.for_registry(src) as proxy:
-        proxy.add("rewrite", times=None, handler=limited)
+        proxy.add("rewrite", times=None, handler=docker_hub_rate_limit(14))
         run = run_playbook(tasks=[task("limited", src=f"{proxy.host}/lib/app", dest=f"{dest.host}/app",
                                        select={}, concurrency=1, min_remaining=5)])
     result = run.task("limited")

@@ -22,10 +22,8 @@ from tests.rig.images import (
     RawPusher,
     cosign_tag,
     make_artifact,
-    make_cosign_signature,
     make_image,
     make_index,
-    make_referrers_index,
     referrers_tag,
 )
 
@@ -46,9 +44,7 @@ def prune_task(server: RigRegistry, name: str = "prune", **options: Any) -> dict
 
 def head(registry: RigRegistry, reference: str, repository: str = REPO) -> str | None:
     """The digest a tag or digest resolves to with raw HTTP, None when absent."""
-    response = RawPuller.for_registry(registry).head_manifest(repository, reference)
-    assert response.status_code in (200, 404), response.text
-    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+    return RawPuller.for_registry(registry).digest_of(repository, reference)
 
 
 def seed_hazards(registry: RigRegistry) -> dict[str, Any]:
@@ -69,9 +65,8 @@ def seed_hazards(registry: RigRegistry) -> dict[str, Any]:
     for key, tag in (("signed_kept", "v1"), ("signed_old", "dev-signed")):
         image = pusher.push_image(REPO, make_image(key), tag=tag)
         sbom = make_artifact(image.content, payload=key.encode())
-        pusher.push(REPO, sbom, tag=None)
-        fallback = pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(image.digest))
-        signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
+        fallback = pusher.push_referrers(REPO, image.digest, [sbom])
+        signature = pusher.push_cosign_signature(REPO, image.content)
         d[key] = {"digest": image.digest, "sbom": sbom.digest, "fallback": fallback.digest,
                   "signature": signature.digest}
 

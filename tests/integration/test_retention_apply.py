@@ -33,12 +33,10 @@ from tests.rig.images import (
     RawPusher,
     cosign_tag,
     make_artifact,
-    make_cosign_signature,
     make_image,
     make_index,
     make_multiarch,
     make_referrers_index,
-    referrers_tag,
 )
 
 REPO = "team/app"
@@ -62,14 +60,11 @@ def plan_for(reg: RigRegistry, params: dict[str, Any]):
 
 
 def exists(reg: RigRegistry, reference: str) -> bool:
-    status = RawPuller.for_registry(reg).head_manifest(REPO, reference).status_code
-    assert status in (200, 404)
-    return status == 200
+    return head(reg, reference) is not None
 
 
 def head(reg: RigRegistry, tag: str) -> str | None:
-    response = RawPuller.for_registry(reg).head_manifest(REPO, tag)
-    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+    return RawPuller.for_registry(reg).digest_of(REPO, tag)
 
 
 def by_reason(result, reason: str) -> set[str]:
@@ -89,9 +84,8 @@ def test_collect_snapshot_reads_tags_children_configs_and_referrers(plain_regist
                                                labels={"quay.expires-after": "2w"}), tag="v1")
     multi = pusher.push(REPO, make_multiarch("multi", created="2025-01-01T00:00:00Z"), tag="multi")
     sbom = make_artifact(image.content)
-    pusher.push(REPO, sbom, tag=None)
-    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(image.digest))
-    signature = pusher.push(REPO, make_cosign_signature(image.content), tag=cosign_tag(image.digest))
+    pusher.push_referrers(REPO, image.digest, [sbom])
+    signature = pusher.push_cosign_signature(REPO, image.content)
 
     mark = plain_registry.mark()
     snapshot = collect_snapshot(client(plain_registry))
@@ -226,7 +220,7 @@ def test_new_cosign_signature_of_a_condemned_subject_blocks_it(plain_registry: R
     pusher = RawPusher.for_registry(plain_registry)
     old = pusher.push_image(REPO, make_image("signed-late"), tag="dev-x")
     repo, plan = plan_for(plain_registry, DEV_OLD)
-    pusher.push(REPO, make_cosign_signature(old.content), tag=cosign_tag(old.digest))
+    pusher.push_cosign_signature(REPO, old.content)
     result = apply_plan(repo, plan, check_mode=False)
     assert result.applied == [] and by_reason(result, CHANGED_SINCE_PLAN) == {old.digest}
     assert exists(plain_registry, "dev-x")
@@ -257,9 +251,8 @@ def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(pla
     pusher = RawPusher.for_registry(plain_registry)
     multi = pusher.push(REPO, make_multiarch("doomed"), tag="dev-multi")
     sbom = make_artifact(multi.content)
-    pusher.push(REPO, sbom, tag=None)
-    fallback = pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(multi.digest))
-    signature = pusher.push(REPO, make_cosign_signature(multi.content), tag=cosign_tag(multi.digest))
+    fallback = pusher.push_referrers(REPO, multi.digest, [sbom])
+    signature = pusher.push_cosign_signature(REPO, multi.content)
     repo, plan = plan_for(plain_registry, DEV_OLD)
 
     mark = plain_registry.mark()
@@ -298,10 +291,7 @@ def test_referrer_leaving_a_fallback_index_that_stays_is_removed_from_it(plain_r
     image = pusher.push_image(REPO, make_image("subject"), tag="v1")
     keep = make_artifact(image.content, payload=b"keep")
     drop = make_artifact(image.content, payload=b"drop")
-    for artifact in (keep, drop):
-        pusher.push(REPO, artifact, tag=None)
-    fallback_tag = referrers_tag(image.digest)
-    pusher.push(REPO, make_referrers_index([keep, drop]), tag=fallback_tag)
+    fallback_tag = pusher.push_referrers(REPO, image.digest, [keep, drop]).reference
     name = f"{plain_registry.host}/{REPO}"
     plan = RetentionPlan(
         entries=(PlanEntry(name, drop.digest, drop.media_type, (), "delete", delete_method="manifest_delete",

@@ -40,13 +40,9 @@ from tests.rig.flavours import RigRegistry
 from tests.rig.images import (
     RawPuller,
     RawPusher,
-    cosign_tag,
     make_artifact,
-    make_cosign_signature,
     make_image,
     make_multiarch,
-    make_referrers_index,
-    referrers_tag,
 )
 
 REPO = "team/scale"
@@ -68,9 +64,8 @@ def seed(reg: RigRegistry) -> dict[str, object]:
             pusher.push_image(REPO, image, tag="ci-0")
     signed = builds[7]
     sbom = make_artifact(signed.content)
-    pusher.push(REPO, sbom, tag=None)
-    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(signed.digest))
-    pusher.push(REPO, make_cosign_signature(signed.content), tag=cosign_tag(signed.digest))
+    pusher.push_referrers(REPO, signed.digest, [sbom])
+    pusher.push_cosign_signature(REPO, signed.content)
     multi = pusher.push(REPO, make_multiarch("multi", created="2025-02-01T00:00:00Z"), tag="multi")
     return {"builds": builds, "sbom": sbom, "multi": multi}
 

@@ -26,8 +26,7 @@ def task_ending(run, suffix: str):
 
 
 def digest_of(registry: RigRegistry, repository: str, tag: str) -> str | None:
-    response = RawPuller.for_registry(registry).head_manifest(repository, tag)
-    return None if response.status_code == 404 else response.headers["Docker-Content-Digest"]
+    return RawPuller.for_registry(registry).digest_of(repository, tag)
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ def promote_play(promotions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def head(registry: RigRegistry, tag: str) -> str | None:
-    response = RawPuller.for_registry(registry).head_manifest(REPO, tag)
-    return None if response.status_code == 404 else response.headers["Docker-Content-Digest"]
+    return RawPuller.for_registry(registry).digest_of(REPO, tag)
 
 
 def test_a_misspelt_retention_policy_key_is_refused_before_any_request(plain_registry: RigRegistry,

@@ -42,7 +42,6 @@ from tests.rig.images import (
     make_artifact,
     make_image,
     make_multiarch,
-    make_referrers_index,
     referrers_tag,
 )
 from tests.rig.signing import (
@@ -50,9 +49,8 @@ from tests.rig.signing import (
     dsse_envelope,
     in_toto_statement,
     make_att_manifest,
-    make_bundle_referrer,
-    make_sig_manifest,
-    sigstore_bundle,
+    make_signed_bundle_referrer,
+    push_signature,
     simple_signing_payload,
 )
 
@@ -63,22 +61,12 @@ SLSA = "https://slsa.dev/provenance/v1"
 
 def head(registry: RigRegistry, reference: str, repository: str = REPO) -> str | None:
     """The digest a tag or digest resolves to with raw HTTP, None when absent."""
-    response = RawPuller.for_registry(registry).head_manifest(repository, reference)
-    assert response.status_code in (200, 404), response.text
-    return response.headers["Docker-Content-Digest"] if response.status_code == 200 else None
+    return RawPuller.for_registry(registry).digest_of(repository, reference)
 
 
 def manifest_json(registry: RigRegistry, reference: str, repository: str = REPO) -> dict[str, Any]:
     raw, _media_type, _digest = RawPuller.for_registry(registry).manifest(repository, reference)
     return json.loads(raw)
-
-
-def sign(pusher: RawPusher, digest: str, signer: Signer, repository: str = REPO, *, names: str | None = None,
-         signature: str | None = None) -> str:
-    """Push a one-layer .sig for ``digest`` (its payload naming ``names``, default ``digest``)."""
-    payload = simple_signing_payload(names or digest)
-    sig = make_sig_manifest([(payload, signature if signature is not None else signer.sign_b64(payload))])
-    return pusher.push(repository, sig, tag=cosign_tag(digest)).digest
 
 
 def seed_signed(pusher: RawPusher, signer: Signer, tag: str = "v1", seed: str = "app") -> dict[str, Any]:
@@ -88,15 +76,15 @@ def seed_signed(pusher: RawPusher, signer: Signer, tag: str = "v1", seed: str = 
     pushed = pusher.push(REPO, index, tag=tag)
     digest = pushed.digest
     found: dict[str, Any] = {"digest": digest, "children": [c.digest for c in index.children]}
-    found["sig"] = sign(pusher, digest, signer)
-    found["child_sigs"] = [sign(pusher, child, signer) for child in found["children"]]
+    found["sig"] = push_signature(pusher, REPO, digest, signer).digest
+    found["child_sigs"] = [push_signature(pusher, REPO, child, signer).digest for child in found["children"]]
     att = make_att_manifest([dsse_envelope(in_toto_statement(digest, predicate_type=SLSA), signer)])
     found["att"] = pusher.push(REPO, att, tag=cosign_tag(digest, "att")).digest
     sbom_attachment = make_image(f"{seed}-sbom", layers=[Layer(b'{"spdxVersion": "SPDX-2.3"}', "text/spdx+json")])
     found["sbom_tag"] = pusher.push(REPO, sbom_attachment, tag=cosign_tag(digest, "sbom")).digest
     sbom = make_artifact(index, artifact_type=SPDX, payload=f'{{"spdxVersion": "{seed}"}}'.encode())
-    found["sbom"] = pusher.push(REPO, sbom, tag=None).digest
-    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(digest))
+    found["sbom"] = sbom.digest
+    pusher.push_referrers(REPO, digest, [sbom])
     return found
 
 
@@ -171,24 +159,23 @@ def test_hostile_signatures_block_promotion_and_copy_with_zero_writes(plain_regi
     cases: dict[str, str] = {}
 
     wrong_key = pusher.push_image(REPO, make_image("wrong-key"), tag="wrong-key").digest
-    sign(pusher, wrong_key, attacker)
+    push_signature(pusher, REPO, wrong_key, attacker)
     cases["wrong-key"] = rf"{REPO}@{wrong_key} has no valid signature by the given keys \(tag " \
                          rf"{cosign_tag(wrong_key)} layer 1: not signed by any given key\)"
 
     other_digest = pusher.push_image(REPO, make_image("other-digest"), tag="other-digest").digest
-    sign(pusher, other_digest, trusted, names=prod)  # a valid signature, of another image
+    # a valid signature, of another image
+    push_signature(pusher, REPO, other_digest, trusted, payload=simple_signing_payload(prod))
     cases["other-digest"] = rf"{REPO}@{other_digest} has no valid signature .*the signed payload names {prod}"
 
     truncated = pusher.push_image(REPO, make_image("truncated"), tag="truncated").digest
     payload = simple_signing_payload(truncated)
-    sign(pusher, truncated, trusted, signature=base64.b64encode(trusted.sign(payload)[:-6]).decode())
+    push_signature(pusher, REPO, truncated, trusted, signature=base64.b64encode(trusted.sign(payload)[:-6]).decode())
     cases["truncated"] = rf"{REPO}@{truncated} has no valid signature .*not signed by any given key"
 
     forged = pusher.push_image(REPO, make_image("attacker"), tag="attacker")
-    bundle = make_bundle_referrer(forged.content, sigstore_bundle(dsse_envelope(in_toto_statement(forged.digest),
-                                                                                attacker)))
-    pusher.push(REPO, bundle, tag=None)
-    pusher.push(REPO, make_referrers_index([bundle]), tag=referrers_tag(forged.digest))
+    bundle = make_signed_bundle_referrer(forged.content, attacker)
+    pusher.push_referrers(REPO, forged.digest, [bundle])
     cases["attacker"] = rf"{REPO}@{forged.digest} has no valid signature by the given keys \(referrer " \
                         rf"{bundle.digest} layer 1: not signed by any given key\)"
 
@@ -220,7 +207,7 @@ def test_check_mode_reports_verified_and_a_verified_promotion_moves_the_tag(plai
     pusher = RawPusher.for_registry(plain_registry)
     signer = Signer()
     image = pusher.push_image(REPO, make_image("good"), tag="rc").digest
-    sign(pusher, image, signer)
+    push_signature(pusher, REPO, image, signer)
     task = {"name": "promote", "ocireg.registry.registry_tag": {
         "repository": f"{plain_registry.host}/{REPO}", "source": ":rc", "tags": ["prod"],
         "verify": {"keys": [signer.public_pem]}}}
@@ -242,9 +229,9 @@ def test_a_different_sig_at_the_destination_is_merged_not_overwritten(plain_regi
     image = make_image("merged")
     src_pusher, dest_pusher = RawPusher.for_registry(src), RawPusher.for_registry(dest)
     digest = src_pusher.push(REPO, image, tag="v1").digest
-    sign(src_pusher, digest, build)
+    push_signature(src_pusher, REPO, digest, build)
     dest_pusher.push(REPO, image, tag=None)
-    dest_sig = sign(dest_pusher, digest, mirror)  # the mirror's own signature, already there
+    dest_sig = push_signature(dest_pusher, REPO, digest, mirror).digest  # the mirror's own signature, already there
     dest_layers = manifest_json(dest, cosign_tag(digest))["layers"]
     src_layers = manifest_json(src, cosign_tag(digest))["layers"]
 
@@ -273,7 +260,7 @@ def test_mirror_with_verify_skips_an_unsigned_tag_and_copies_the_signed_one(plai
     pusher = RawPusher.for_registry(src)
     signer = Signer()
     signed = pusher.push_image(REPO, make_image("signed"), tag="v1").digest
-    sign(pusher, signed, signer)
+    push_signature(pusher, REPO, signed, signer)
     pusher.push_image(REPO, make_image("unsigned"), tag="v2")
     options = CopyOptions(referrers=True, verify=make_verifier({"keys": [signer.public_pem]}))
     summary = mirror_repository(client(src), client(dest), [".*"], options, keep_going=True)
@@ -319,15 +306,13 @@ def test_prune_keeps_and_deletes_att_sbom_and_bundles_with_their_subject(plain_r
         image = pusher.push_image(REPO, make_image(key), tag=tag)
         att = make_att_manifest([dsse_envelope(in_toto_statement(image.digest, predicate_type=SLSA), signer)])
         sbom = make_image(f"{key}-sbom", layers=[Layer(key.encode(), "text/spdx+json")])
-        bundle = make_bundle_referrer(image.content, sigstore_bundle(dsse_envelope(
-            in_toto_statement(image.digest), signer)))
-        pusher.push(REPO, bundle, tag=None)
+        bundle = make_signed_bundle_referrer(image.content, signer)
         seeded[key] = {
             "digest": image.digest,
             "att": pusher.push(REPO, att, tag=cosign_tag(image.digest, "att")).digest,
             "sbom": pusher.push(REPO, sbom, tag=cosign_tag(image.digest, "sbom")).digest,
             "bundle": bundle.digest,
-            "fallback": pusher.push(REPO, make_referrers_index([bundle]), tag=referrers_tag(image.digest)).digest,
+            "fallback": pusher.push_referrers(REPO, image.digest, [bundle]).digest,
         }
     task = {"name": "prune", "register": "out", "ocireg.registry.registry_prune": {
         "repository": f"{plain_registry.host}/{REPO}",

@@ -24,7 +24,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
 )
 
 from tests.rig import images
-from tests.rig.fault_proxy import FaultProxy
+from tests.rig.fault_proxy import FaultProxy, docker_hub_rate_limit
 from tests.rig.images import RawPuller, RawPusher
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -44,17 +44,11 @@ def opener(*registries):
 
 
 def seed(registry, name, tags, created=None):
-    pusher = RawPusher.for_registry(registry)
-    for tag in tags:
-        when = (created or {}).get(tag, "2026-01-01T00:00:00Z")
-        pusher.push(name, images.make_image(f"{name}:{tag}", created=when), tag=tag)
+    RawPusher.for_registry(registry).push_tags(name, tags, created=created, default_created="2026-01-01T00:00:00Z")
 
 
 def dest_tags(registry, name):
-    try:
-        return sorted(RawPuller.for_registry(registry).tags(name))
-    except AssertionError:  # the rig raises for a 404 (repository unknown)
-        return []
+    return RawPuller.for_registry(registry).existing_tags(name)
 
 
 @pytest.fixture
@@ -193,15 +187,8 @@ def test_no_clobber_reports_drift_and_leaves_the_tag(src, dest):
 def test_rate_limit_stop_before_min_remaining(src, dest):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request, as Docker Hub does per pull.
-    left = [12]
-
-    def limited(request, reply):
-        left[0] -= 1
-        return reply.with_header("RateLimit-Limit", "100;w=21600").with_header(
-            "RateLimit-Remaining", f"{max(left[0], 0)};w=21600")
-
     with FaultProxy.for_registry(src) as proxy:
-        proxy.add("rewrite", times=None, handler=limited)
+        proxy.add("rewrite", times=None, handler=docker_hub_rate_limit(12))
         pairs = expand_spec([{"src": f"{proxy.host}/lib/app", "dest": dest.host},
                              {"src": f"{proxy.host}/lib/tool", "dest": dest.host}])
 

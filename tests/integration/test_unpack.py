@@ -6,11 +6,7 @@ from an OCI layout made by skopeo; the two trees must be equal.
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,28 +14,22 @@ from typing import Any
 import pytest
 
 from tests.rig.flavours import RigRegistry
-from tests.rig.images import Layer, RawPusher, make_image, make_index
-from tests.unit.plugins.module_utils._ops.unpack_fakes import entry, tar_layer
+from tests.rig.images import RawPusher, make_image, make_index
+from tests.rig.tarballs import entry, oci_layer, tree_of
 
 UMOCI = shutil.which("umoci")
 SKOPEO = shutil.which("skopeo")
 MARKER = ".ocireg-unpack.json"
 
 
-def layer(entries: list[tuple]) -> Layer:
-    raw = tar_layer(entries, gz=False)
-    return Layer(gzip.compress(raw, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip",
-                 diff_id="sha256:" + hashlib.sha256(raw).hexdigest())
-
-
-LOWER = layer([
+LOWER = oci_layer([
     entry("etc", "dir", mode=0o755), entry("etc/old.conf", data=b"old"), entry("etc/keep.conf", data=b"keep"),
     entry("var", "dir", mode=0o755), entry("var/cache", "dir", mode=0o755), entry("var/cache/stale", data=b"s"),
     entry("usr", "dir", mode=0o755), entry("usr/bin", "dir", mode=0o755),
     entry("usr/bin/tool", data=b"#!/bin/sh\necho tool\n", mode=0o755),
     entry("tmp", "dir", mode=0o1777), entry("private", "dir", mode=0o700), entry("private/key", data=b"k", mode=0o600),
 ])
-UPPER = layer([
+UPPER = oci_layer([
     entry("etc/.wh.old.conf"), entry("var/cache", "dir", mode=0o755), entry("var/cache/.wh..wh..opq"),
     entry("var/cache/fresh", data=b"f"),
     entry("usr/bin/tool-alias", "hardlink", link="usr/bin/tool", mode=0o755),
@@ -50,25 +40,6 @@ UPPER = layer([
 def unpack_task(registry: RigRegistry, dest: Path, ref: str = "team/fs:v1", **options: Any) -> dict[str, Any]:
     return {"name": "unpack", "ocireg.registry.registry_unpack": {
         "reference": f"{registry.host}/{ref}", "dest": str(dest), **options}, "register": "out"}
-
-
-def tree_of(root: Path) -> dict[str, tuple]:
-    """Paths, types, modes, link targets and contents (hard links: same inode as their target)."""
-    found: dict[str, tuple] = {}
-    inodes: dict[int, str] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if rel == MARKER:
-            continue
-        st = path.lstat()
-        if stat.S_ISLNK(st.st_mode):
-            found[rel] = ("symlink", os.readlink(path))
-        elif stat.S_ISDIR(st.st_mode):
-            found[rel] = ("dir", oct(stat.S_IMODE(st.st_mode)))
-        else:
-            first = inodes.setdefault(st.st_ino, rel)
-            found[rel] = ("file", oct(stat.S_IMODE(st.st_mode)), path.read_bytes(), first)
-    return found
 
 
 @pytest.mark.skipif(UMOCI is None or SKOPEO is None, reason="umoci and skopeo are needed")
@@ -96,15 +67,15 @@ def test_unpack_matches_umoci_and_is_idempotent(plain_registry: RigRegistry, run
     theirs = tmp_path / "umoci"
     subprocess.run([UMOCI, "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(theirs)],
                    check=True, capture_output=True)
-    ours_tree, their_tree = tree_of(dest), tree_of(theirs)
+    ours_tree, their_tree = tree_of(dest, skip=[MARKER]), tree_of(theirs)
     assert "etc/old.conf" not in ours_tree and "var/cache/stale" not in ours_tree
     assert ours_tree["usr/bin/tool-alias"][3] == "usr/bin/tool"
     assert ours_tree == their_tree
 
 
 def test_index_platform_and_paths(plain_registry: RigRegistry, run_playbook, tmp_path: Path) -> None:
-    amd = make_image("amd", layers=[layer([entry("usr/bin/tool", data=b"amd64")])], platform="linux/amd64")
-    arm = make_image("arm", layers=[layer([entry("usr/bin/tool", data=b"arm64"), entry("etc/x", data=b"x")])],
+    amd = make_image("amd", layers=[oci_layer([entry("usr/bin/tool", data=b"amd64")])], platform="linux/amd64")
+    arm = make_image("arm", layers=[oci_layer([entry("usr/bin/tool", data=b"arm64"), entry("etc/x", data=b"x")])],
                      platform="linux/arm64")
     RawPusher.for_registry(plain_registry).push("team/fs", make_index([amd, arm]), tag="multi")
     dest = tmp_path / "arm"
@@ -124,7 +95,7 @@ def test_index_platform_and_paths(plain_registry: RigRegistry, run_playbook, tmp
 ])
 def test_hostile_layers_are_refused(plain_registry: RigRegistry, run_playbook, tmp_path: Path,
                                     entries: list, message: str) -> None:
-    RawPusher.for_registry(plain_registry).push_image("team/evil", make_image(layers=[layer(entries)]), tag="v1")
+    RawPusher.for_registry(plain_registry).push_image("team/evil", make_image(layers=[oci_layer(entries)]), tag="v1")
     work = tmp_path / "work"  # the playbook runner keeps its own files in tmp_path
     box = work / "box"
     box.mkdir(parents=True)
@@ -140,8 +111,8 @@ def test_symlinked_parent_from_earlier_layer_stays_inside(plain_registry: RigReg
                                                           tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    image = make_image(layers=[layer([entry("link", "symlink", link=str(outside))]),
-                               layer([entry("link/planted", data=b"x")])])
+    image = make_image(layers=[oci_layer([entry("link", "symlink", link=str(outside))]),
+                               oci_layer([entry("link/planted", data=b"x")])])
     RawPusher.for_registry(plain_registry).push_image("team/evil", image, tag="parent")
     dest = tmp_path / "dest"
     result = run_playbook(tasks=[unpack_task(plain_registry, dest, "team/evil:parent")])

@@ -42,8 +42,6 @@ from tests.rig.images import (
     make_artifact,
     make_image,
     make_multiarch,
-    make_referrers_index,
-    referrers_tag,
 )
 from tests.rig.signing import (
     Signer,
@@ -52,9 +50,9 @@ from tests.rig.signing import (
     fixture_signature,
     in_toto_statement,
     make_att_manifest,
-    make_bundle_referrer,
     make_sig_manifest,
-    sigstore_bundle,
+    make_signed_bundle_referrer,
+    push_signature,
     simple_signing_payload,
 )
 
@@ -76,14 +74,6 @@ def verify(reg, repo, subject, **options):
         return verify_image(repo, subject, parse_verify(options))
     finally:
         assert reg.writes_since(mark) == []
-
-
-def sign(pusher, subject_digest, signer, *, optional=None, extra=()):
-    """Push a .sig for ``subject_digest`` signed by ``signer`` (plus ``extra`` (payload, sig) layers)."""
-    payload = simple_signing_payload(subject_digest, optional=optional)
-    sig = make_sig_manifest([*extra, (payload, signer.sign_b64(payload))])
-    pusher.push(REPO, sig, tag=cosign_tag(subject_digest))
-    return sig
 
 
 def fingerprint(pem):
@@ -137,7 +127,7 @@ def test_fresh_signature_by_digest_and_unsigned_image(rig):
     image = pusher.push(REPO, make_image("app"), tag="v1")
     unsigned = pusher.push(REPO, make_image("other"), tag="v2")
     signer = Signer()
-    sign(pusher, image.digest, signer)
+    push_signature(pusher, REPO, image.digest, signer)
     result = verify(reg, repo, image.digest, keys=[signer.public_pem])
     assert result["verified"][0]["signatures"][0]["key"] == fingerprint(signer.public_pem)
     with pytest.raises(VerificationError, match=rf"{REPO}@{unsigned.digest} has no signature \(no sha256-"):
@@ -149,7 +139,7 @@ def test_rsa_and_ed25519_keys(rig, kind):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image(f"app-{kind}"), tag="v1")
     signer = Signer(kind)
-    sign(pusher, image.digest, signer)
+    push_signature(pusher, REPO, image.digest, signer)
     [sig] = verify(reg, repo, image.digest, keys=[signer.public_pem])["verified"][0]["signatures"]
     assert sig["algorithm"].startswith(kind)
 
@@ -158,10 +148,8 @@ def test_bundle_referrer_through_the_fallback_index(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
     signer = Signer()
-    referrer = make_bundle_referrer(image.content, sigstore_bundle(dsse_envelope(in_toto_statement(image.digest),
-                                                                                 signer)))
-    pusher.push(REPO, referrer, tag=None)
-    pusher.push(REPO, make_referrers_index([referrer]), tag=referrers_tag(image.digest))
+    referrer = make_signed_bundle_referrer(image.content, signer)
+    pusher.push_referrers(REPO, image.digest, [referrer])
     [sig] = verify(reg, repo, image.digest, keys=[signer.public_pem])["verified"][0]["signatures"]
     assert sig == {"kind": "signature", "key": fingerprint(signer.public_pem), "algorithm": "ecdsa-secp256r1",
                    "source": "referrer", "manifest": referrer.digest, "predicate_type":
@@ -172,7 +160,7 @@ def test_attestation_in_the_att_tag(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
     signer = Signer()
-    sign(pusher, image.digest, signer)
+    push_signature(pusher, REPO, image.digest, signer)
     with pytest.raises(VerificationError, match="has no attestation"):
         verify(reg, repo, image.digest, keys=[signer.public_pem], require=["signature", "attestation"])
     statement = in_toto_statement(image.digest, predicate_type="https://slsa.dev/provenance/v1")
@@ -186,7 +174,8 @@ def test_required_annotations(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
     signer = Signer()
-    sign(pusher, image.digest, signer, optional={"env": "prod"})
+    push_signature(pusher, REPO, image.digest, signer,
+                   payload=simple_signing_payload(image.digest, optional={"env": "prod"}))
     assert verify(reg, repo, image.digest, keys=[signer.public_pem], annotations={"env": "prod"})
     with pytest.raises(VerificationError, match="none carries the annotations env=staging"):
         verify(reg, repo, image.digest, keys=[signer.public_pem], annotations={"env": "staging"})
@@ -196,7 +185,7 @@ def test_required_annotations(rig):
 def test_wrong_key(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
-    sign(pusher, image.digest, Signer())
+    push_signature(pusher, REPO, image.digest, Signer())
     with pytest.raises(VerificationError, match=r"has no valid signature by the given keys \(tag sha256-.*\.sig "
                                                 r"layer 1: not signed by any given key\)"):
         verify(reg, repo, image.digest, keys=[Signer().public_pem])
@@ -208,8 +197,7 @@ def test_payload_naming_another_digest(rig):
     a = pusher.push(REPO, make_image("a"), tag="a")
     b = pusher.push(REPO, make_image("b"), tag="b")
     signer = Signer()
-    payload = simple_signing_payload(b.digest)
-    pusher.push(REPO, make_sig_manifest([(payload, signer.sign_b64(payload))]), tag=cosign_tag(a.digest))
+    push_signature(pusher, REPO, a.digest, signer, payload=simple_signing_payload(b.digest))
     with pytest.raises(VerificationError, match=f"the signed payload names {b.digest}"):
         verify(reg, repo, a.digest, keys=[signer.public_pem])
 
@@ -218,10 +206,8 @@ def test_truncated_signature(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
     signer = Signer()
-    payload = simple_signing_payload(image.digest)
-    raw = signer.sign(payload)
-    pusher.push(REPO, make_sig_manifest([(payload, base64.b64encode(raw[:-6]).decode())]),
-                tag=cosign_tag(image.digest))
+    raw = signer.sign(simple_signing_payload(image.digest))
+    push_signature(pusher, REPO, image.digest, signer, signature=base64.b64encode(raw[:-6]).decode())
     with pytest.raises(VerificationError, match="not signed by any given key"):
         verify(reg, repo, image.digest, keys=[signer.public_pem])
 
@@ -232,10 +218,8 @@ def test_attackers_signature_on_the_fallback_tag(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
     trusted, attacker = Signer(), Signer()
-    forged = make_bundle_referrer(image.content, sigstore_bundle(dsse_envelope(in_toto_statement(image.digest),
-                                                                               attacker)))
-    pusher.push(REPO, forged, tag=None)
-    pusher.push(REPO, make_referrers_index([forged]), tag=referrers_tag(image.digest))
+    forged = make_signed_bundle_referrer(image.content, attacker)
+    pusher.push_referrers(REPO, image.digest, [forged])
     with pytest.raises(VerificationError) as info:
         verify(reg, repo, image.digest, keys=[trusted.public_pem])
     assert f"referrer {forged.digest} layer 1: not signed by any given key" in str(info.value)
@@ -248,9 +232,8 @@ def test_fallback_index_listing_a_referrer_of_another_subject(rig):
     a = pusher.push(REPO, make_image("a"), tag="a")
     b = pusher.push(REPO, make_image("b"), tag="b")
     signer = Signer()
-    of_b = make_bundle_referrer(b.content, sigstore_bundle(dsse_envelope(in_toto_statement(b.digest), signer)))
-    pusher.push(REPO, of_b, tag=None)
-    pusher.push(REPO, make_referrers_index([of_b]), tag=referrers_tag(a.digest))
+    of_b = make_signed_bundle_referrer(b.content, signer)
+    pusher.push_referrers(REPO, a.digest, [of_b])  # filed under a
     with pytest.raises(VerificationError, match=f"its subject is {b.digest}"):
         verify(reg, repo, a.digest, keys=[signer.public_pem])
 
@@ -263,7 +246,7 @@ def test_sig_with_several_layers_one_valid_passes_none_valid_fails(rig):
     junk = simple_signing_payload(image.digest, identity="evil.example/app")
     wrong_digest = simple_signing_payload(other.digest)
     bad_layers = [(junk, stranger.sign_b64(junk)), (wrong_digest, signer.sign_b64(wrong_digest))]
-    sign(pusher, image.digest, signer, extra=bad_layers)
+    push_signature(pusher, REPO, image.digest, signer, extra=bad_layers)
     [sig] = verify(reg, repo, image.digest, keys=[signer.public_pem])["verified"][0]["signatures"]
     assert sig["source"] == "tag_scheme"
 
@@ -280,13 +263,12 @@ def test_required_sbom_referrer_signed_and_unsigned(rig):
     reg, pusher, repo = rig
     image = pusher.push(REPO, make_image("app"), tag="v1")
     signer = Signer()
-    sign(pusher, image.digest, signer)
+    push_signature(pusher, REPO, image.digest, signer)
     with pytest.raises(VerificationError, match=f"has no referrer of artifact type {re.escape(SPDX)}"):
         verify(reg, repo, image.digest, keys=[signer.public_pem], referrers=[{"artifact_type": SPDX}])
     sbom = make_artifact(image.content, artifact_type=SPDX, payload=json.dumps({"spdxVersion": "SPDX-2.3"}).encode(),
                          payload_media_type=SPDX)
-    pusher.push(REPO, sbom, tag=None)
-    pusher.push(REPO, make_referrers_index([sbom]), tag=referrers_tag(image.digest))
+    pusher.push_referrers(REPO, image.digest, [sbom])
     result = verify(reg, repo, image.digest, keys=[signer.public_pem], referrers=[{"artifact_type": SPDX}])
     assert result["verified"][0]["referrers"] == [{"artifact_type": SPDX, "digest": sbom.digest, "signed_by": None}]
     # Referrers only: no signature asked, no key needed.
@@ -295,7 +277,7 @@ def test_required_sbom_referrer_signed_and_unsigned(rig):
     signed = [{"artifact_type": SPDX, "signed": True}]
     with pytest.raises(VerificationError, match=f"no {re.escape(SPDX)} referrer of .* is signed by the given keys"):
         verify(reg, repo, image.digest, keys=[signer.public_pem], referrers=signed)
-    sign(pusher, sbom.digest, signer)
+    push_signature(pusher, REPO, sbom.digest, signer)
     result = verify(reg, repo, image.digest, keys=[signer.public_pem], referrers=signed)
     assert result["verified"][0]["referrers"][0]["signed_by"] == fingerprint(signer.public_pem)
 
@@ -305,13 +287,13 @@ def test_index_self_children_both(rig):
     index = pusher.push(REPO, make_multiarch("multi"), tag="v1")
     children = [child.digest for child in index.children]
     signer = Signer()
-    sign(pusher, index.digest, signer)
+    push_signature(pusher, REPO, index.digest, signer)
     assert [v["digest"] for v in verify(reg, repo, index.digest, keys=[signer.public_pem])["verified"]] == \
         [index.digest]
     with pytest.raises(VerificationError, match=f"{REPO}@{children[0]} has no signature"):
         verify(reg, repo, index.digest, keys=[signer.public_pem], index="children")
     for child in children:
-        sign(pusher, child, signer)
+        push_signature(pusher, REPO, child, signer)
     result = verify(reg, repo, index.digest, keys=[signer.public_pem], index="both")
     assert [v["digest"] for v in result["verified"]] == [index.digest, *children]
     # children alone does not need the index's own signature

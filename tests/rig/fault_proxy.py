@@ -185,6 +185,20 @@ def _oci_error(status: int, code: str, message: str, extra: Sequence[tuple[str, 
     return Reply(status, [("Content-Type", "application/json"), *extra], body, len(body))
 
 
+def docker_hub_rate_limit(remaining: int, limit: int = 100, window: int = 21600) -> Callable[..., Reply]:
+    """A ``rewrite`` handler adding Docker Hub's ``RateLimit-Limit`` / ``RateLimit-Remaining``
+    headers to every answer, ``remaining`` counting down one per request (as Docker Hub counts
+    pulls) and never below 0. Distribution sends no such headers, so a test of the rate-limit stop
+    puts this in front of a real registry: ``proxy.add("rewrite", times=None, handler=...)``."""
+    left = [remaining]
+
+    def limited(request: ProxyRequest, reply: Reply) -> Reply:
+        left[0] -= 1
+        return reply.with_header("RateLimit-Limit", f"{limit};w={window}").with_header(
+            "RateLimit-Remaining", f"{max(left[0], 0)};w={window}")
+    return limited
+
+
 class FaultProxy:
     """A threaded HTTP proxy on 127.0.0.1 that injects faults (see the module docstring)."""
 

@@ -572,6 +572,30 @@ class RawPusher(RawClient):
         return PushedImage(repository, reference, digest, content.data, content.media_type, config, layers,
                            content, children)
 
+    def push_tags(self, repository: str, tags: Sequence[str], *, created: dict[str, str] | None = None,
+                  default_created: str = DEFAULT_CREATED) -> dict[str, PushedImage]:
+        """Push one distinct image per tag (seeded ``repository:tag``), its config ``created`` taken from
+        ``created`` where it names the tag, else ``default_created``: the seeding of a sync or
+        retention test, where tags must differ in content and age."""
+        created = created or {}
+        return {tag: self.push(repository, make_image(f"{repository}:{tag}",
+                                                      created=created.get(tag, default_created)), tag=tag)
+                for tag in tags}
+
+    def push_cosign_signature(self, repository: str, subject: Content) -> PushedImage:
+        """Push a shape-only cosign signature of ``subject`` (:func:`make_cosign_signature`) under its
+        ``sha256-<hex>.sig`` tag, the attachment retention must keep or delete with its subject."""
+        return self.push(repository, make_cosign_signature(subject), tag=cosign_tag(subject))
+
+    def push_referrers(self, repository: str, subject: Content | str, referrers: Sequence[Image]) -> PushedImage:
+        """Push ``referrers`` by digest and the fallback index listing them under ``subject``'s
+        ``sha256-<hex>`` tag, as a client must where there is no referrers API (Distribution 2.8).
+
+        ``subject`` is where the index is filed, which a hostile test may point elsewhere than the
+        referrers' own subject. Returns the index as pushed; its ``children`` are the referrers.
+        """
+        return self.push(repository, make_referrers_index(referrers), tag=referrers_tag(subject))
+
     def delete_manifest(self, repository: str, digest: str) -> None:
         """DELETE a manifest by digest (the fixture registries allow deletes)."""
         response = self.request("DELETE", f"/v2/{repository}/manifests/{digest}", repository=repository,
@@ -605,6 +629,15 @@ class RawPuller(RawClient):
         """HEAD a manifest (status and headers only)."""
         return self.request("HEAD", f"/v2/{repository}/manifests/{reference}", repository=repository,
                             headers={"Accept": ", ".join(accept)})
+
+    def digest_of(self, repository: str, reference: str) -> str | None:
+        """The digest a tag (or digest) resolves to, from a HEAD; None when the registry answers 404."""
+        response = self.head_manifest(repository, reference)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RigHTTPError(response, f"resolving {repository}:{reference}")
+        return response.headers["Docker-Content-Digest"]
 
     def manifest(self, repository: str, reference: str,
                  accept: Sequence[str] = MANIFEST_ACCEPT) -> tuple[bytes, str, str]:
@@ -655,3 +688,13 @@ class RawPuller(RawClient):
         if response.status_code != 200:
             raise RigHTTPError(response, f"listing tags of {repository}")
         return response.json().get("tags") or []
+
+    def existing_tags(self, repository: str) -> list[str]:
+        """The repository's tags, sorted; ``[]`` where the registry does not know the repository (404),
+        as a destination a sync has not written to yet."""
+        try:
+            return sorted(self.tags(repository))
+        except RigHTTPError as error:
+            if error.status_code == 404:
+                return []
+            raise

@@ -8,7 +8,10 @@ made with ``cryptography`` in exactly the shapes cosign writes (see the fixtures
   assembled by :func:`make_sig_manifest` (one layer per signature, as cosign appends them);
 * :func:`dsse_envelope` around an :func:`in_toto_statement`; :func:`make_att_manifest` (``.att``);
 * :func:`sigstore_bundle` (v0.3, DSSE content) and :func:`make_bundle_referrer`, the OCI 1.1
-  referrer ``cosign sign --new-bundle-format`` pushes.
+  referrer ``cosign sign --new-bundle-format`` pushes; :func:`make_signed_bundle_referrer` builds
+  the whole chain for one subject and key.
+
+:func:`push_signature` pushes a ``.sig`` the way ``cosign sign`` lays it out in the tag scheme.
 """
 from __future__ import annotations
 
@@ -32,6 +35,9 @@ from tests.rig.images import (
     Content,
     Image,
     Layer,
+    PushedImage,
+    RawPusher,
+    cosign_tag,
     sha256_digest,
 )
 
@@ -182,3 +188,22 @@ def make_bundle_referrer(subject: Content, bundle: bytes) -> Image:
                                 "dev.sigstore.bundle.predicateType": COSIGN_SIGN_PREDICATE}}
     return Image(json.dumps(manifest, separators=(",", ":")).encode(), OCI_MANIFEST, config=config,
                  layers=(layer,), artifact_type=BUNDLE_V03)
+
+
+def make_signed_bundle_referrer(subject: Content, signer: Signer) -> Image:
+    """The bundle referrer of ``subject`` signed by ``signer`` (an in-toto statement naming it, in DSSE)."""
+    return make_bundle_referrer(subject, sigstore_bundle(dsse_envelope(in_toto_statement(subject.digest), signer)))
+
+
+def push_signature(pusher: RawPusher, repository: str, subject_digest: str, signer: Signer, *,
+                   payload: bytes | None = None, signature: str | None = None,
+                   extra: tuple[tuple[bytes, str], ...] | list[tuple[bytes, str]] = ()) -> PushedImage:
+    """Push the ``.sig`` of ``subject_digest`` under its cosign tag.
+
+    Its last layer is ``payload`` (default: the simple-signing payload naming ``subject_digest``)
+    signed by ``signer``, or carrying ``signature`` instead when a test forges one; ``extra``
+    ``(payload, base64 signature)`` layers come first, as earlier ``cosign sign`` runs append them.
+    """
+    payload = payload if payload is not None else simple_signing_payload(subject_digest)
+    layer = (payload, signature if signature is not None else signer.sign_b64(payload))
+    return pusher.push(repository, make_sig_manifest([*extra, layer]), tag=cosign_tag(subject_digest))

@@ -54,6 +54,7 @@ def manifest_bytes(**extra: object) -> bytes:
 
 IMAGE = manifest_bytes()
 IMAGE_DIGEST = sha256(IMAGE)
+FALLBACK_TAG = "sha256-" + IMAGE_DIGEST.split(":")[1]  # the referrers tag-schema fallback of IMAGE
 
 
 def index_bytes(*entries: dict) -> bytes:
@@ -143,8 +144,7 @@ def test_referrers_404_falls_back_to_the_tag_schema(httpserver: HTTPServer, repo
     httpserver.expect_request(f"/v2/team/app/referrers/{IMAGE_DIGEST}").respond_with_handler(api)
     fallback = index_bytes(entry(sha256(b"sig"), "application/vnd.example.sig"),
                            entry(sha256(b"sbom"), "application/vnd.example.sbom"))
-    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}").respond_with_response(
+    httpserver.expect_request(f"/v2/team/app/manifests/{FALLBACK_TAG}").respond_with_response(
         manifest_response(fallback, OCI_INDEX))
 
     assert [d.digest for d in repo.referrers(IMAGE_DIGEST)] == [sha256(b"sig"), sha256(b"sbom")]
@@ -155,9 +155,16 @@ def test_referrers_404_falls_back_to_the_tag_schema(httpserver: HTTPServer, repo
 
 def test_referrers_fallback_tag_that_is_not_an_index_means_none(httpserver: HTTPServer, repo: Repository) -> None:
     httpserver.expect_request(f"/v2/team/app/referrers/{IMAGE_DIGEST}").respond_with_data("", 404)
-    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}").respond_with_response(manifest_response(IMAGE))
+    httpserver.expect_request(f"/v2/team/app/manifests/{FALLBACK_TAG}").respond_with_response(manifest_response(IMAGE))
     assert repo.referrers(IMAGE_DIGEST) == []
+
+
+def expect_fallback_index_put(httpserver: HTTPServer, current: Response):
+    """IMAGE's fallback tag answers GET with ``current`` and accepts a PUT (201); returns the PUT's recorder."""
+    httpserver.expect_request(f"/v2/team/app/manifests/{FALLBACK_TAG}", method="GET").respond_with_response(current)
+    put_index = recorder(Response("", 201))
+    httpserver.expect_request(f"/v2/team/app/manifests/{FALLBACK_TAG}", method="PUT").respond_with_handler(put_index)
+    return put_index
 
 
 def subject_manifest() -> bytes:
@@ -186,14 +193,10 @@ def test_push_with_subject_where_the_registry_processes_it(httpserver: HTTPServe
 def test_oci_subject_without_a_referrers_api_still_writes_the_fallback_tag(
         httpserver: HTTPServer, repo: Repository, probe: Response) -> None:
     raw = subject_manifest()
-    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
     httpserver.expect_request(f"/v2/team/app/manifests/{sha256(raw)}", method="PUT").respond_with_data(
         "", 201, {"Docker-Content-Digest": sha256(raw), "OCI-Subject": IMAGE_DIGEST})
     httpserver.expect_request(f"/v2/team/app/referrers/{IMAGE_DIGEST}", method="GET").respond_with_response(probe)
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
-        oci_error("MANIFEST_UNKNOWN", status=404))
-    put_index = recorder(Response("", 201))
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="PUT").respond_with_handler(put_index)
+    put_index = expect_fallback_index_put(httpserver, oci_error("MANIFEST_UNKNOWN", status=404))
     repo.push_manifest(sha256(raw), raw, OCI_MANIFEST)
     (request,) = put_index.calls
     assert [d["digest"] for d in json.loads(request.get_data())["manifests"]] == [sha256(raw)]
@@ -212,13 +215,9 @@ def test_a_manifest_with_subject_refused_with_405_says_so(httpserver: HTTPServer
 
 def test_push_with_subject_updates_the_fallback_index(httpserver: HTTPServer, repo: Repository) -> None:
     raw = subject_manifest()
-    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
     httpserver.expect_request(f"/v2/team/app/manifests/{sha256(raw)}", method="PUT").respond_with_data(
         "", 201, {"Docker-Content-Digest": sha256(raw)})
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
-        oci_error("MANIFEST_UNKNOWN", status=404))
-    put_index = recorder(Response("", 201))
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="PUT").respond_with_handler(put_index)
+    put_index = expect_fallback_index_put(httpserver, oci_error("MANIFEST_UNKNOWN", status=404))
 
     repo.push_manifest(sha256(raw), raw, OCI_MANIFEST)
     (request,) = put_index.calls
@@ -231,12 +230,8 @@ def test_push_with_subject_updates_the_fallback_index(httpserver: HTTPServer, re
 
 
 def test_fallback_index_keeps_unknown_fields_and_skips_duplicates(httpserver: HTTPServer, repo: Repository) -> None:
-    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
     existing = index_bytes(entry(sha256(b"old"), "x/y", **{"x-vendor": {"keep": True}}))
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
-        manifest_response(existing, OCI_INDEX))
-    put_index = recorder(Response("", 201))
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="PUT").respond_with_handler(put_index)
+    put_index = expect_fallback_index_put(httpserver, manifest_response(existing, OCI_INDEX))
 
     new = Descriptor(OCI_MANIFEST, sha256(b"new"), 5, artifact_type="a/b")
     assert repo.put_referrer_fallback(IMAGE_DIGEST, new) is True
@@ -248,8 +243,7 @@ def test_fallback_index_keeps_unknown_fields_and_skips_duplicates(httpserver: HT
 
 
 def test_fallback_tag_holding_something_else_is_never_overwritten(httpserver: HTTPServer, repo: Repository) -> None:
-    tag = "sha256-" + IMAGE_DIGEST.split(":")[1]
-    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
+    httpserver.expect_request(f"/v2/team/app/manifests/{FALLBACK_TAG}", method="GET").respond_with_response(
         manifest_response(IMAGE))
     with pytest.raises(ManifestError) as caught:
         repo.put_referrer_fallback(IMAGE_DIGEST, Descriptor(OCI_MANIFEST, sha256(b"x"), 1))

@@ -5,11 +5,8 @@ for layers no registry would help build faster; the integration tests use real r
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
-import tarfile
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,28 +20,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
     Descriptor,
     parse_manifest,
 )
-
-
-def entry(name: str, kind: str = "file", data: bytes = b"", mode: int = 0o644, link: str = "") -> tuple:
-    return (name, kind, data, mode, link)
-
-
-def tar_layer(entries: list[tuple], gz: bool = True) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, data, mode, link in entries:
-            info = tarfile.TarInfo(name)
-            info.mode = mode
-            info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
-                         "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}[kind]
-            info.linkname = link
-            if kind == "file":
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    raw = buf.getvalue()
-    return gzip.compress(raw, mtime=0) if gz else raw
 
 
 def sha(data: bytes) -> str:
