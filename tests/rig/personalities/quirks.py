@@ -9,6 +9,7 @@ about, so a failing test points at one behaviour.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import jwt
 
 from tests.rig.fault_proxy import ProxyRequest, Reply
+from tests.rig.images import Content, Image, Index
 from tests.rig.personalities.stack import (
     PersonalityStack,
     Quirk,
@@ -381,6 +383,33 @@ def head_without_digest(*, registry: str) -> Quirk:
     return Quirk("head_without_digest",
                  f"{registry}: manifest HEAD has no Docker-Content-Digest and Content-Type application/octet-stream",
                  "containerd/containerd #3533", after=after)
+
+
+def _without_media_type(content: Content) -> Content:
+    """``content`` rebuilt without the top-level ``mediaType`` of every manifest (children first)."""
+    doc = json.loads(content.data)
+    doc.pop("mediaType", None)
+    if isinstance(content, Index):
+        children = tuple(_without_media_type(child) for child in content.children)
+        doc["manifests"] = [child.index_descriptor() for child in children]
+        return dataclasses.replace(content, data=json.dumps(doc, indent=3).encode(), children=children)
+    assert isinstance(content, Image)
+    return dataclasses.replace(content, data=json.dumps(doc, indent=3).encode())
+
+
+def manifest_without_media_type(*, registry: str) -> Quirk:
+    """Manifests are held (and served) without the top-level ``mediaType``; only Content-Type and shape say what they are.
+
+    A registry serves the bytes it was given, so this is a property of the seeded content, not a rewrite
+    of an answer (the digest would change). Distribution then serves these manifests with the
+    Content-Type it infers from their shape, as ECR does with the type given at push.
+    """
+    return Quirk("manifest_without_media_type",
+                 f"{registry}: manifests (Helm charts, oras pushes) are served without a top-level `mediaType`; "
+                 "the type comes only from Content-Type or the manifest's shape",
+                 "aws/aws-sdk #193 (ECR BatchGetImage manifest without mediaType); gitpod-io/gitpod #3397 (ECR); "
+                 "containers/image #584; gardener/cc-utils #1238 (clients reading the body's mediaType break)",
+                 seed=_without_media_type)
 
 
 def subject_refused(*, registry: str) -> Quirk:

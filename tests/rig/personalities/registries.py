@@ -61,6 +61,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.patch_status(201, registry="ECR", source="aws/containers-roadmap #2831"),
             q.mount_starts_upload(registry="ECR"),
             q.subject_refused(registry="ECR"),
+            q.manifest_without_media_type(registry="ECR / ECR Public"),
             q.blob_redirect(registry="ECR", storage="S3 (prod-<region>-starport-layer-bucket)"),
             q.signed_url_rejects_authorization(storage="S3"),
             q.rate_limited_once("TOOMANYREQUESTS", registry="ECR", source="regclient/regclient #711"),

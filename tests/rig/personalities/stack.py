@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, _oci_error
 from tests.rig.flavours import RigRegistry
+from tests.rig.images import Content
 from tests.rig.token_server import TokenServer
 
 #: ``/v2/<name>/<kind>/<reference>``; ``name`` is greedy up to the last API keyword.
@@ -47,6 +48,7 @@ SIGNING_KEY = b"ocireg-personality-storage-key"
 
 Before = Callable[["PersonalityStack", ProxyRequest], "ProxyRequest | Reply | None"]
 After = Callable[["PersonalityStack", ProxyRequest, Reply], Reply]
+Seed = Callable[[Content], Content]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class Quirk:
     ``side`` is where it applies (``registry``, ``token`` or ``storage``).
     ``before`` sees the request first and may return a changed request or an
     answer (the upstream is then not asked); ``after`` rewrites the upstream's
-    answer. ``source`` says where the behaviour was recorded.
+    answer. ``seed`` rewrites the content the suite seeds into this registry:
+    for what a registry *holds* differently (manifests stored without a
+    top-level ``mediaType``), which no rewrite of an answer can fake without
+    changing the digest. ``source`` says where the behaviour was recorded.
     """
 
     name: str
@@ -65,6 +70,7 @@ class Quirk:
     side: str = "registry"
     before: Before | None = None
     after: After | None = None
+    seed: Seed | None = None
 
 
 def api_parts(request: ProxyRequest) -> tuple[str, str, str] | None:
@@ -235,3 +241,14 @@ class PersonalityData:
     settings: tuple[str, ...] = ()
     #: Rig-only scaling (a page size shrunk so a handful of tags spans pages), with the real value.
     notes: tuple[str, ...] = ()
+
+    def has(self, quirk: str) -> bool:
+        """Whether this registry carries the quirk called ``quirk``."""
+        return any(q.name == quirk for q in self.quirks)
+
+    def seeded(self, content: Content) -> Content:
+        """``content`` as this registry holds it (every ``seed`` quirk applied)."""
+        for quirk in self.quirks:
+            if quirk.seed is not None:
+                content = quirk.seed(content)
+        return content
