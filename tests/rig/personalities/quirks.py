@@ -412,6 +412,20 @@ def manifest_without_media_type(*, registry: str) -> Quirk:
                  seed=_without_media_type)
 
 
+def manifest_head_405(*, registry: str) -> Quirk:
+    """``HEAD /v2/<name>/manifests/<ref>`` answers 405; only GET serves manifests."""
+    def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
+        parts = api_parts(request)
+        if request.method == "HEAD" and parts is not None and parts[1] == "manifests":
+            return Reply(405, [("Allow", "GET, PUT, DELETE"), ("Content-Length", "0")], b"", None)
+        return None
+
+    return Quirk("manifest_head_405", f"{registry}: a manifest HEAD answers 405 Method Not Allowed; GET works",
+                 "distribution/distribution #1485 (HEAD manifest answered 405); merll/docker-registry-util #3 "
+                 "(HEAD not working in Nexus); containerd #6684 (containerd retries a HEAD with GET on 405 only)",
+                 before=before)
+
+
 def subject_refused(*, registry: str) -> Quirk:
     """A manifest PUT with a ``subject`` field answers 405."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:

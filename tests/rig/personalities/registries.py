@@ -138,6 +138,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.page_cap(2, registry="Nexus", real=100),
             q.link_bad_prefix("/repository/docker-hosted", registry="Nexus"),
             q.null_tags(registry="Nexus"),
+            q.manifest_head_405(registry="Nexus"),
         ),
         settings=("a Nexus user with the docker-hosted repository's privileges; the Docker connector port as host",),
         notes=("Nexus pages tag lists at 100 (when it pages at all); the rig pages at 2.",),

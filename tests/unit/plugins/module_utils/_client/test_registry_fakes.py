@@ -562,6 +562,22 @@ def test_resolve_with_a_generic_content_type_fetches(httpserver: HTTPServer, rep
     assert repo.resolve("v1").digest == IMAGE_DIGEST
 
 
+def test_a_manifest_head_answered_405_is_asked_with_get_once_learnt(httpserver: HTTPServer, repo: Repository) -> None:
+    # Registries that do not route HEAD for manifests (distribution #1485, Nexus; the nexus personality).
+    head = recorder(Response(b"", 405))
+    httpserver.expect_request("/v2/team/app/manifests/v1", method="HEAD").respond_with_handler(head)
+    httpserver.expect_request("/v2/team/app/manifests/v1", method="GET").respond_with_response(
+        manifest_response(IMAGE))
+    httpserver.expect_request("/v2/team/app/manifests/missing", method="GET").respond_with_response(
+        oci_error("MANIFEST_UNKNOWN", status=404))
+    assert repo.resolve("v1") == Descriptor(OCI_MANIFEST, IMAGE_DIGEST, len(IMAGE))
+    assert repo.registry._manifest_head is False
+    # Learnt: later resolves (a missing tag too) go straight to GET, no second HEAD.
+    assert repo.resolve("v1").digest == IMAGE_DIGEST
+    assert repo.resolve("missing") is None
+    assert len(head.calls) == 1
+
+
 def test_resolve_sends_the_full_accept_list(httpserver: HTTPServer, repo: Repository) -> None:
     # werkzeug derives Content-Length from the body it then leaves out of a HEAD answer
     head = recorder(Response(b"0123456789", 200, {"Content-Type": OCI_INDEX, "Docker-Content-Digest": IMAGE_DIGEST}))
