@@ -34,7 +34,7 @@ COLL = "ocireg.registry"
 ARTIFACT_TYPE = "application/vnd.ocireg.personality.test+json"
 ARTIFACT_TEXT = "personality artifact payload\n"
 STEPS = ("info", "info_missing", "info_solo", "lookup", "tag", "copy_within", "copy_in", "copy_out", "mirror",
-         "artifact_push", "artifact_pull", "prune_check", "prune_apply", "untag")
+         "artifact_push", "artifact_pull", "prune_check", "prune_catalog", "prune_apply", "untag")
 PRUNE_TAGS = ("v1", "v2", "v3", "v4", "keep")
 CREDENTIALS = {"username": "alice", "password": "secret"}
 
@@ -99,6 +99,9 @@ def _tasks(key: str, front: str, plain: str, dest_dir: Path, payload: Path) -> l
              artifact_type=ARTIFACT_TYPE, dest=str(dest_dir)),
         task("prune_check", "registry_prune", check=True, repository=f"{front}/{key}/prune", match=["v.*"],
              keep_latest=1),
+        # Repositories selected by pattern: matched against /v2/_catalog (refused by Hub, ACR, Harbor).
+        task("prune_catalog", "registry_prune", check=True, registry=front, repositories=[f"{key}/prun*"],
+             match=["v.*"], keep_latest=1),
         task("prune_apply", "registry_prune", repository=f"{front}/{key}/prune", match=["v.*"], keep_latest=1),
         task("untag", "registry_tag", repository=app, tags=["prod"], state="absent"),
     ]
@@ -255,6 +258,14 @@ def check_prune_check(run: PersonalityRun) -> None:
     # The plan: v1-v3 go, v4 (newest of the matched) and 'keep' (unmatched) stay. That check mode wrote
     # nothing is proven in test_registry_prune.py; prune_apply runs next in this same playbook.
     assert result["summary"]["delete"] == 3, result["summary"]
+
+
+def check_prune_catalog(run: PersonalityRun) -> None:
+    result = run.task("prune_catalog")
+    assert not result.failed and result.changed, result.result
+    # The pattern found <key>/prune (and only it) in the shared registry's catalog: the same plan as prune_check.
+    assert result["summary"]["delete"] == 3, result["summary"]
+    assert any(r.path.startswith("/v2/_catalog") and r.status == 200 for r in run.front_requests)
 
 
 def check_prune_apply(run: PersonalityRun) -> None:

@@ -19,6 +19,12 @@ HUB_DELETE = ("Docker Hub's registry API refuses DELETE (405 UNSUPPORTED); delet
 GHCR_DELETE = ("GHCR's registry API refuses DELETE (405); delete package versions through the GitHub Packages API",
                (r"(?s)HTTP 405 \(UNSUPPORTED.*the registry refuses deletes: .*hosted registries such as Docker Hub "
                 r"and GHCR refuse deletes through the registry API"))
+# A prune whose repositories are patterns needs /v2/_catalog; registries that refuse it get one line naming
+# the setting to use instead (explicit repository names). The registry's own error stays inside that line.
+CATALOG = ("the catalog (`/v2/_catalog`) is refused, so repository patterns cannot be matched; list repositories "
+           "by name", (r"(?s)^repositories \S+/prun\* are patterns, which are matched against the registry's catalog "
+                       r"\(GET /v2/_catalog\), and 127\.0\.0\.1:\d+ refused it: .*HTTP 401.*list the "
+                       r"repositories by name in repositories \(no \*, \? or \[\)"))
 ECR_SUBJECT = ("older ECR refuses manifests with a `subject` (405); push the artifact without `subject`, under a tag",
                r"(?s)^(?!.*storage\.delete).*HTTP 405: the registry refuses manifests that carry a subject")
 ECR_SUBJECT_PULL = ("nothing to pull: the artifact with a `subject` could not be pushed (see artifact_push)",
@@ -39,7 +45,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.rate_limited_once("TOOMANYREQUESTS", registry="Docker Hub", source="docker/docs #11707"),
             q.ratelimit_headers(registry="Docker Hub"),
         ),
-        refuses={"untag": HUB_DELETE, "prune_apply": HUB_DELETE},
+        refuses={"untag": HUB_DELETE, "prune_apply": HUB_DELETE, "prune_catalog": CATALOG},
         settings=("`username` + a personal access token as `password`",
                   "one-component names (`alpine`) are `library/alpine`"),
     ),
@@ -87,6 +93,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.content_range_star_refused(registry="ACR"),
             q.catalog_refused(401, registry="ACR"),
         ),
+        refuses={"prune_catalog": CATALOG},
         settings=(("`username: 00000000-0000-0000-0000-000000000000` + an ACR refresh token as `password`, "
                   "or a service principal"),),
     ),
@@ -111,6 +118,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.mount_missing_source_401(registry="Harbor"),
             q.catalog_refused(401, registry="Harbor (admin only)"),
         ),
+        refuses={"prune_catalog": CATALOG},
         settings=("robot account `robot$project+name` + its secret",),
     ),
     PersonalityData(
