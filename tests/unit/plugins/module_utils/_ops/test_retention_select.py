@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthenticationError,
     AuthorizationError,
     NotFoundError,
     TransportError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import select_repositories
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
+    select_repositories,
+)
 
 
 class StubRegistry:
