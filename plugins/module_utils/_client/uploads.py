@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Union
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     Transport,
@@ -58,6 +58,25 @@ _RANGE = re.compile(r"^\s*(?:bytes[ =])?(\d+)-(\d+)\s*$")
 _SLICE = 1024 * 1024  # how bytes sources are cut for streaming
 
 
+def session_url(answered: str, location: str) -> str:
+    """The absolute URL of an upload ``Location`` sent in the answer from ``answered``.
+
+    A registry behind a TLS-terminating proxy builds its Locations from the plain
+    request it saw, so it names ``http://`` for the host the client reached over
+    https (distribution #123). Followed as sent, the next request would speak
+    plain HTTP to a TLS port and leave the credentials behind (containerd and
+    go-containerregistry follow the scheme as sent). On the same host, with the
+    same port or none, the session is kept on https: a move to TLS is never a
+    downgrade, and nothing else can answer there.
+    """
+    url = urljoin(answered, location)
+    came, goes = urlsplit(answered), urlsplit(url)
+    if (came.scheme == "https" and goes.scheme == "http" and goes.hostname == came.hostname
+            and goes.port in (None, came.port)):
+        return urlunsplit(("https", came.netloc, goes.path, goes.query, goes.fragment))
+    return url
+
+
 class UploadSessionLost(TransportError):
     """The registry no longer knows the upload session (or its offset is unusable): restart."""
 
@@ -84,7 +103,7 @@ class BlobUpload:
                 f"start upload to {repository} on {transport.host}: the registry accepted the upload without a "
                 "Location header; it does not follow the distribution spec", status=response.status_code)
         minimum = response.headers.get("OCI-Chunk-Min-Length", "")
-        return cls(transport, repository, urljoin(response.url, location), scopes,
+        return cls(transport, repository, session_url(response.url, location), scopes,
                    min_chunk=int(minimum) if minimum.strip().isdigit() else None)
 
     @classmethod
@@ -98,7 +117,7 @@ class BlobUpload:
     def _follow(self, response: Response) -> None:
         location = response.headers.get("Location")
         if location:
-            self.location = urljoin(response.url, location)
+            self.location = session_url(response.url, location)
 
     def _send(self, method: str, operation: str, **kwargs: Any) -> Response:
         """One request on the session; a session the registry forgot becomes :class:`UploadSessionLost`."""

@@ -473,10 +473,40 @@ def location_relative(*, registry: str) -> Quirk:
                  "aws/containers-roadmap #2831; ocx #237; dotnet/sdk-container-builds #258", after=after)
 
 
+def _note_upload(stack: PersonalityStack, request: ProxyRequest) -> None:
+    """Record an upload body (method, bytes, Content-Range) so the suite can show what the quirk judged."""
+    if request.method in ("PATCH", "PUT") and _upload_session(request):
+        seen = stack.state.setdefault("uploads", [])
+        entry = (request.method, len(request.body), request.headers.get("Content-Range", ""))
+        if entry not in seen or request.method == "PATCH":
+            seen.append(entry)
+
+
+def location_http_behind_tls(*, registry: str) -> Quirk:
+    """Upload Locations name ``http://`` although the client came over https (the personality serves TLS).
+
+    The registry sits behind a TLS-terminating proxy that does not tell it the original scheme
+    (no ``X-Forwarded-Proto``), so it builds absolute Locations from the plain request it saw.
+    """
+    def after(stack: PersonalityStack, request: ProxyRequest, reply: Reply) -> Reply:
+        location = reply.header("Location")
+        if not location or "/blobs/uploads/" not in location:
+            return reply
+        stack.state["http_locations"] = stack.state.get("http_locations", 0) + 1
+        return reply.with_header("Location", "http://" + stack.host + re.sub(r"^https?://[^/]+", "", location))
+
+    return Quirk("location_http_behind_tls",
+                 f"{registry} behind a TLS-terminating proxy: upload Locations say `http://` for the https host",
+                 "distribution/distribution #123 (and #125: X-Forwarded-Proto); containerd pusher.go and "
+                 "go-containerregistry remote/write.go follow the Location's scheme as sent", after=after)
+
+
 def content_range_star_refused(*, registry: str) -> Quirk:
     """A PATCH with ``Content-Range: bytes 0-N/*`` answers 400."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
+        _note_upload(stack, request)
         if request.method == "PATCH" and request.headers.get("Content-Range", "").endswith("/*"):
+            stack.state["refused"] = stack.state.get("refused", 0) + 1
             return oci_error(400, "BLOB_UPLOAD_INVALID", "invalid content range")
         return None
 
@@ -487,7 +517,9 @@ def content_range_star_refused(*, registry: str) -> Quirk:
 def chunk_limit_416(limit: int, *, registry: str) -> Quirk:
     """PATCH bodies above ``limit`` bytes answer 416."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
+        _note_upload(stack, request)
         if request.method == "PATCH" and len(request.body) > limit:
+            stack.state["refused"] = stack.state.get("refused", 0) + 1
             return oci_error(416, "SIZE_INVALID", f"chunks over {limit} bytes are not accepted")
         return None
 

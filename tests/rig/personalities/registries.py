@@ -25,6 +25,7 @@ CATALOG = (("the catalog (`/v2/_catalog`) is refused, so repository patterns can
             "by name"), (r"(?s)^repositories \S+/prun\* are patterns, which are matched against the registry's catalog "
                        r"\(GET /v2/_catalog\), and 127\.0\.0\.1:\d+ refused it: .*HTTP 401.*list the "
                        r"repositories by name in repositories \(no \*, \? or \[\)"))
+CATALOG_SETTING = "registry_prune: list `repositories` by name (patterns need the refused catalog)"
 ECR_SUBJECT = ("older ECR refuses manifests with a `subject` (405); push the artifact without `subject`, under a tag",
                r"(?s)^(?!.*storage\.delete).*HTTP 405: the registry refuses manifests that carry a subject")
 ECR_SUBJECT_PULL = ("nothing to pull: the artifact with a `subject` could not be pushed (see artifact_push)",
@@ -47,7 +48,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
         ),
         refuses={"untag": HUB_DELETE, "prune_apply": HUB_DELETE, "prune_catalog": CATALOG},
         settings=("`username` + a personal access token as `password`",
-                  "one-component names (`alpine`) are `library/alpine`"),
+                  "one-component names (`alpine`) are `library/alpine`", CATALOG_SETTING),
     ),
     PersonalityData(
         "ghcr", "GitHub Container Registry (ghcr.io)", (
@@ -95,7 +96,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
         ),
         refuses={"prune_catalog": CATALOG},
         settings=(("`username: 00000000-0000-0000-0000-000000000000` + an ACR refresh token as `password`, "
-                  "or a service principal"),),
+                  "or a service principal"), CATALOG_SETTING),
     ),
     PersonalityData(
         "quay", "Quay (quay.io / Red Hat Quay)", (
@@ -117,9 +118,13 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.not_found_unknown(registry="Harbor"),
             q.mount_missing_source_401(registry="Harbor"),
             q.catalog_refused(401, registry="Harbor (admin only)"),
+            q.location_http_behind_tls(registry="Harbor"),
         ),
         refuses={"prune_catalog": CATALOG},
-        settings=("robot account `robot$project+name` + its secret",),
+        tls=True,
+        settings=("robot account `robot$project+name` + its secret", CATALOG_SETTING,
+                  "behind a TLS proxy that does not send `X-Forwarded-Proto`, nothing: upload Locations naming "
+                  "`http://` for the https host are kept on https"),
     ),
     PersonalityData(
         "gitlab", "GitLab Container Registry", (

@@ -30,11 +30,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+
+import trustme
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, _oci_error
@@ -111,7 +114,8 @@ def html(status: int, text: str = "<html><body><h1>Sign in</h1></body></html>") 
 class PersonalityStack:
     """Front, token and storage listeners of one personality over one registry + token server."""
 
-    def __init__(self, name: str, quirks: tuple[Quirk, ...], registry: RigRegistry, token_server: TokenServer) -> None:
+    def __init__(self, name: str, quirks: tuple[Quirk, ...], registry: RigRegistry, token_server: TokenServer,
+                 *, tls_ca: trustme.CA | None = None) -> None:
         self.name = name
         self.quirks = quirks
         self.registry = registry
@@ -123,6 +127,14 @@ class PersonalityStack:
         self.storage = FaultProxy("http://127.0.0.1:9")
         for proxy, side in ((self.front, "registry"), (self.token, "token"), (self.storage, "storage")):
             proxy.add("respond", handler=self._handler(proxy, side), times=None)
+        if tls_ca is not None:
+            # A TLS-terminating proxy: the client speaks https to the front, the registry behind it sees
+            # plain HTTP (and builds its upload Locations as http://, distribution #123).
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+            httpd = self.front._httpd  # noqa: SLF001 - the rig's own proxy, wrapped once before it serves
+            # The handshake runs in the handler thread (first read), not in the accepting loop.
+            httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> PersonalityStack:
@@ -241,6 +253,8 @@ class PersonalityData:
     settings: tuple[str, ...] = ()
     #: Rig-only scaling (a page size shrunk so a handful of tags spans pages), with the real value.
     notes: tuple[str, ...] = ()
+    #: The front speaks TLS (a TLS-terminating proxy before the registry); the suite passes the rig CA.
+    tls: bool = False
 
     def has(self, quirk: str) -> bool:
         """Whether this registry carries the quirk called ``quirk``."""
