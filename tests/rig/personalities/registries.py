@@ -123,8 +123,8 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
         refuses={"prune_catalog": CATALOG},
         tls=True,
         settings=("robot account `robot$project+name` + its secret", CATALOG_SETTING,
-                  "behind a TLS proxy that does not send `X-Forwarded-Proto`, nothing: upload Locations naming "
-                  "`http://` for the https host are kept on https"),
+                  ("behind a TLS proxy that does not send `X-Forwarded-Proto`, nothing: upload Locations naming "
+                   "`http://` for the https host are kept on https")),
     ),
     PersonalityData(
         "gitlab", "GitLab Container Registry", (

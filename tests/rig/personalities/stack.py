@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import trustme
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, _oci_error
 from tests.rig.flavours import RigRegistry
@@ -132,7 +132,7 @@ class PersonalityStack:
             # plain HTTP (and builds its upload Locations as http://, distribution #123).
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-            httpd = self.front._httpd  # noqa: SLF001 - the rig's own proxy, wrapped once before it serves
+            httpd = self.front._httpd
             # The handshake runs in the handler thread (first read), not in the accepting loop.
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
 

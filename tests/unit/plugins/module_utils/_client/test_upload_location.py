@@ -5,8 +5,9 @@ Pure URL logic, no server: the end-to-end proof is the TLS personality (see FIND
 from __future__ import annotations
 
 import pytest
-
-from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import session_url
+from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import (
+    session_url,
+)
 
 
 @pytest.mark.parametrize(("answered", "location", "expected"), [
