@@ -13,6 +13,7 @@ fix is ``xfail(strict=True)`` with the quirk named (``XFAIL`` below), and
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -23,6 +24,15 @@ from typing import Any
 
 import pytest
 import trustme
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
+    Credentials,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+    Registry,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
+    TransportOptions,
+)
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
@@ -256,6 +266,11 @@ def check_copy_in(run: PersonalityRun) -> None:
         assert any(method == "PUT" and size > 4 * 1024 * 1024 for method, size, _range in uploads), uploads
         assert not [u for u in uploads if u[0] == "PATCH" and (u[1] > 4 * 1024 * 1024 or u[2].endswith("/*"))]
         assert run.state.get("refused", 0) == 0
+    if run.data.has("range_stalls"):
+        # ECR's Range stops advancing after the first PATCH: the client sent no PATCH at all, one PUT per blob.
+        uploads = run.state.get("uploads", [])
+        assert any(method == "PUT" and size > 0 for method, size, _range in uploads), uploads
+        assert not [u for u in uploads if u[0] == "PATCH"] and run.state.get("stalled", 0) == 0, uploads
 
 
 def check_copy_out(run: PersonalityRun) -> None:
@@ -339,3 +354,26 @@ def test_personality(runs: Runs, key: str, step: str) -> None:
         assert "Traceback" not in message
         return
     CHECKS[step](run)
+
+
+def test_ecr_stalled_range_on_a_chunked_upload_is_finished_whole(runs: Runs) -> None:
+    """ECR's range_stalls quirk, met head-on: modules PUT blobs whole (check_copy_in), so this drives the client's
+    chunked path directly (it is used for content of unknown size). The second PATCH is stored but its Range stays
+    at the first chunk's end; the client must not re-send (416) but finish the blob with one monolithic PUT."""
+    data = PERSONALITIES["ecr"]
+    blob = bytes(range(256)) * 12 * 1024  # 3 MiB: three 1 MiB chunks
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    with PersonalityStack("ecr", data.quirks, runs.upstream, runs.token_server) as stack:
+        registry = Registry(stack.host, TransportOptions(plain_http=True),
+                            Credentials(username="alice", password="secret"))
+        try:
+            registry.repository("ecr/chunked", for_write=True).push_blob(
+                digest, len(blob), blob, chunked=True, chunk_size=1024 * 1024)
+        finally:
+            registry.close()
+        patches = [r for r in stack.front.requests if r.method == "PATCH"]
+        puts = [r for r in stack.front.requests if r.method == "PUT" and "/blobs/uploads/" in r.path]
+    assert stack.state.get("stalled", 0) == 1, stack.state  # the quirk fired once ...
+    assert len(patches) == 2 and all(r.status == 201 for r in patches)  # ... (ECR's PATCH answers 201) ...
+    assert len(puts) == 1 and puts[0].status == 201  # ... and one fresh session took the blob whole
+    assert _puller(runs.upstream).blob("ecr/chunked", digest) == blob

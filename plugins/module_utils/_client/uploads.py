@@ -81,6 +81,10 @@ class UploadSessionLost(TransportError):
     """The registry no longer knows the upload session (or its offset is unusable): restart."""
 
 
+class UploadStalled(TransportError):
+    """PATCH answers keep acknowledging the same offset (ECR): chunks cannot finish this upload."""
+
+
 class BlobUpload:
     """One upload session: where to send the next request and how much the registry holds."""
 
@@ -295,6 +299,9 @@ def push_blob(
         except TransportError as exc:
             if session is not None:
                 session.cancel()
+            if isinstance(exc, UploadStalled) and size is not None:
+                # The registry's Range stopped advancing: a monolithic PUT needs no Range (ECR).
+                chunked = False
             if attempt >= options.retries or not content.restartable:
                 hint = "" if content.restartable else " (its content was streamed and cannot be re-read)"
                 raise TransportError(
@@ -334,8 +341,18 @@ def _send_chunk(session: BlobUpload, chunk: bytes) -> None:
     end = start + len(chunk)
     attempt = 0
     while session.offset < end:
+        before = session.offset
         try:
             session.patch(chunk[session.offset - start:])
+            if session.offset <= before:
+                # Accepted, yet the Range did not move. ECR stores the chunk and reports a stale Range
+                # (containers-roadmap #2831): sending it again draws 416, and sending on would never end.
+                raise UploadStalled(
+                    f"the upload to {session.repository} on {session.transport.host} stopped advancing: the "
+                    f"registry accepted the chunk at offset {before} but still acknowledges only {session.offset} "
+                    "bytes")
+        except UploadStalled:
+            raise
         except TransportError:
             if attempt >= options.retries:
                 raise

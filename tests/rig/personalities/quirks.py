@@ -501,6 +501,27 @@ def location_http_behind_tls(*, registry: str) -> Quirk:
                  "go-containerregistry remote/write.go follow the Location's scheme as sent", after=after)
 
 
+def range_stalls(*, registry: str) -> Quirk:
+    """PATCH chunks are stored, but every answer's ``Range`` stays at the first chunk's end."""
+    def before(stack: PersonalityStack, request: ProxyRequest) -> None:
+        _note_upload(stack, request)
+
+    def after(stack: PersonalityStack, request: ProxyRequest, reply: Reply) -> Reply:
+        if request.method != "PATCH" or not _upload_session(request) or reply.status not in (201, 202, 204):
+            return reply
+        session = request.route.rsplit("/", 1)[-1]
+        first = stack.state.setdefault("first_range", {}).setdefault(session, reply.header("Range"))
+        if first is None or first == reply.header("Range"):
+            return reply
+        stack.state["stalled"] = stack.state.get("stalled", 0) + 1
+        return reply.with_header("Range", first)
+
+    return Quirk("range_stalls",
+                 f"{registry}: after the first upload chunk, PATCH answers keep the first chunk's `Range` (the data "
+                 "is stored); re-sending draws 416. Clients should PUT the blob whole",
+                 "aws/containers-roadmap #2831; crashappsec/chalk #682", before=before, after=after)
+
+
 def content_range_star_refused(*, registry: str) -> Quirk:
     """A PATCH with ``Content-Range: bytes 0-N/*`` answers 400."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:

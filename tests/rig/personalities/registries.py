@@ -66,6 +66,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.page_size_limit(1000, 400, "PAGINATION_NUMBER_INVALID", registry="ECR",
                               source="google/go-containerregistry #681"),
             q.patch_status(201, registry="ECR", source="aws/containers-roadmap #2831"),
+            q.range_stalls(registry="ECR"),
             q.mount_starts_upload(registry="ECR"),
             q.subject_refused(registry="ECR"),
             q.manifest_without_media_type(registry="ECR / ECR Public"),
