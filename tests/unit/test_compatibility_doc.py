@@ -16,4 +16,4 @@ def test_every_personality_and_quirk_cites_a_source() -> None:
     for data in PERSONALITIES.values():
         assert data.quirks, data.key
         for quirk in data.quirks:
-            assert quirk.source.strip() and (quirk.before or quirk.after), (data.key, quirk.name)
+            assert quirk.source.strip() and (quirk.before or quirk.after or quirk.seed), (data.key, quirk.name)

@@ -154,6 +154,7 @@ class Registry:
         self._lock = threading.Lock()
         self._tag_delete: bool | None = None
         self._referrers_api: bool | None = None
+        self._manifest_head: bool | None = None  # False once a manifest HEAD was answered 405
 
     def __repr__(self) -> str:
         return f"Registry({self.host!r})"
@@ -252,19 +253,27 @@ class Repository:
 
         The registry's ``Docker-Content-Digest``, ``Content-Type`` and
         ``Content-Length`` are used when they are complete and consistent;
-        otherwise the manifest is fetched and hashed.
+        otherwise the manifest is fetched and hashed. A registry that answers
+        the HEAD with 405 is asked with GET, from then on without the HEAD.
         """
         _check_reference(reference)
-        try:
-            response = self.transport.request(
-                "HEAD", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT}, scopes=self._pull,
-                ok=(200, 404), operation=f"resolve {self._display(reference)}")
-        except NotFoundError:
-            # Not a 404 but as good as one: a 401 that stands for a missing repository (see the transport).
-            return None
-        if response.status_code == 404:
-            return None
-        descriptor = _trusted_head(response, reference)
+        descriptor = None
+        if self.registry._manifest_head is not False:
+            try:
+                response = self.transport.request(
+                    "HEAD", self._path("manifests", reference), headers={"Accept": MANIFEST_ACCEPT},
+                    scopes=self._pull, ok=(200, 404, 405), operation=f"resolve {self._display(reference)}")
+            except NotFoundError:
+                # Not a 404 but as good as one: a 401 that stands for a missing repository (see the transport).
+                return None
+            if response.status_code == 404:
+                return None
+            if response.status_code == 405:
+                # Some registries do not route HEAD for manifests (distribution #1485, Nexus); containerd
+                # retries such a HEAD with GET (containerd #6684). Learnt once: later resolves GET at once.
+                self.registry._learn("_manifest_head", False)
+            else:
+                descriptor = _trusted_head(response, reference)
         if descriptor is not None:
             return descriptor
         try:

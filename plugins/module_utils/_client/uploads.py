@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Union
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     Transport,
@@ -58,8 +58,31 @@ _RANGE = re.compile(r"^\s*(?:bytes[ =])?(\d+)-(\d+)\s*$")
 _SLICE = 1024 * 1024  # how bytes sources are cut for streaming
 
 
+def session_url(answered: str, location: str) -> str:
+    """The absolute URL of an upload ``Location`` sent in the answer from ``answered``.
+
+    A registry behind a TLS-terminating proxy builds its Locations from the plain
+    request it saw, so it names ``http://`` for the host the client reached over
+    https (distribution #123). Followed as sent, the next request would speak
+    plain HTTP to a TLS port and leave the credentials behind (containerd and
+    go-containerregistry follow the scheme as sent). On the same host, with the
+    same port or none, the session is kept on https: a move to TLS is never a
+    downgrade, and nothing else can answer there.
+    """
+    url = urljoin(answered, location)
+    came, goes = urlsplit(answered), urlsplit(url)
+    if (came.scheme == "https" and goes.scheme == "http" and goes.hostname == came.hostname
+            and goes.port in (None, came.port)):
+        return urlunsplit(("https", came.netloc, goes.path, goes.query, goes.fragment))
+    return url
+
+
 class UploadSessionLost(TransportError):
     """The registry no longer knows the upload session (or its offset is unusable): restart."""
+
+
+class UploadStalled(TransportError):
+    """PATCH answers keep acknowledging the same offset (ECR): chunks cannot finish this upload."""
 
 
 class BlobUpload:
@@ -84,7 +107,7 @@ class BlobUpload:
                 f"start upload to {repository} on {transport.host}: the registry accepted the upload without a "
                 "Location header; it does not follow the distribution spec", status=response.status_code)
         minimum = response.headers.get("OCI-Chunk-Min-Length", "")
-        return cls(transport, repository, urljoin(response.url, location), scopes,
+        return cls(transport, repository, session_url(response.url, location), scopes,
                    min_chunk=int(minimum) if minimum.strip().isdigit() else None)
 
     @classmethod
@@ -98,7 +121,7 @@ class BlobUpload:
     def _follow(self, response: Response) -> None:
         location = response.headers.get("Location")
         if location:
-            self.location = urljoin(response.url, location)
+            self.location = session_url(response.url, location)
 
     def _send(self, method: str, operation: str, **kwargs: Any) -> Response:
         """One request on the session; a session the registry forgot becomes :class:`UploadSessionLost`."""
@@ -276,6 +299,9 @@ def push_blob(
         except TransportError as exc:
             if session is not None:
                 session.cancel()
+            if isinstance(exc, UploadStalled) and size is not None:
+                # The registry's Range stopped advancing: a monolithic PUT needs no Range (ECR).
+                chunked = False
             if attempt >= options.retries or not content.restartable:
                 hint = "" if content.restartable else " (its content was streamed and cannot be re-read)"
                 raise TransportError(
@@ -315,8 +341,18 @@ def _send_chunk(session: BlobUpload, chunk: bytes) -> None:
     end = start + len(chunk)
     attempt = 0
     while session.offset < end:
+        before = session.offset
         try:
             session.patch(chunk[session.offset - start:])
+            if session.offset <= before:
+                # Accepted, yet the Range did not move. ECR stores the chunk and reports a stale Range
+                # (containers-roadmap #2831): sending it again draws 416, and sending on would never end.
+                raise UploadStalled(
+                    f"the upload to {session.repository} on {session.transport.host} stopped advancing: the "
+                    f"registry accepted the chunk at offset {before} but still acknowledges only {session.offset} "
+                    "bytes")
+        except UploadStalled:
+            raise
         except TransportError:
             if attempt >= options.retries:
                 raise

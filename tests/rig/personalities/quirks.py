@@ -9,6 +9,7 @@ about, so a failing test points at one behaviour.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import jwt
 
 from tests.rig.fault_proxy import ProxyRequest, Reply
+from tests.rig.images import Content, Image, Index
 from tests.rig.personalities.stack import (
     PersonalityStack,
     Quirk,
@@ -383,6 +385,47 @@ def head_without_digest(*, registry: str) -> Quirk:
                  "containerd/containerd #3533", after=after)
 
 
+def _without_media_type(content: Content) -> Content:
+    """``content`` rebuilt without the top-level ``mediaType`` of every manifest (children first)."""
+    doc = json.loads(content.data)
+    doc.pop("mediaType", None)
+    if isinstance(content, Index):
+        children = tuple(_without_media_type(child) for child in content.children)
+        doc["manifests"] = [child.index_descriptor() for child in children]
+        return dataclasses.replace(content, data=json.dumps(doc, indent=3).encode(), children=children)
+    assert isinstance(content, Image)
+    return dataclasses.replace(content, data=json.dumps(doc, indent=3).encode())
+
+
+def manifest_without_media_type(*, registry: str) -> Quirk:
+    """Manifests are held (and served) without the top-level ``mediaType``; only Content-Type and shape say what they are.
+
+    A registry serves the bytes it was given, so this is a property of the seeded content, not a rewrite
+    of an answer (the digest would change). Distribution then serves these manifests with the
+    Content-Type it infers from their shape, as ECR does with the type given at push.
+    """
+    return Quirk("manifest_without_media_type",
+                 f"{registry}: manifests (Helm charts, oras pushes) are served without a top-level `mediaType`; "
+                 "the type comes only from Content-Type or the manifest's shape",
+                 "aws/aws-sdk #193 (ECR BatchGetImage manifest without mediaType); gitpod-io/gitpod #3397 (ECR); "
+                 "containers/image #584; gardener/cc-utils #1238 (clients reading the body's mediaType break)",
+                 seed=_without_media_type)
+
+
+def manifest_head_405(*, registry: str) -> Quirk:
+    """``HEAD /v2/<name>/manifests/<ref>`` answers 405; only GET serves manifests."""
+    def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
+        parts = api_parts(request)
+        if request.method == "HEAD" and parts is not None and parts[1] == "manifests":
+            return Reply(405, [("Allow", "GET, PUT, DELETE"), ("Content-Length", "0")], b"", None)
+        return None
+
+    return Quirk("manifest_head_405", f"{registry}: a manifest HEAD answers 405 Method Not Allowed; GET works",
+                 "distribution/distribution #1485 (HEAD manifest answered 405); merll/docker-registry-util #3 "
+                 "(HEAD not working in Nexus); containerd #6684 (containerd retries a HEAD with GET on 405 only)",
+                 before=before)
+
+
 def subject_refused(*, registry: str) -> Quirk:
     """A manifest PUT with a ``subject`` field answers 405."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
@@ -430,10 +473,61 @@ def location_relative(*, registry: str) -> Quirk:
                  "aws/containers-roadmap #2831; ocx #237; dotnet/sdk-container-builds #258", after=after)
 
 
+def _note_upload(stack: PersonalityStack, request: ProxyRequest) -> None:
+    """Record an upload body (method, bytes, Content-Range) so the suite can show what the quirk judged."""
+    if request.method in ("PATCH", "PUT") and _upload_session(request):
+        seen = stack.state.setdefault("uploads", [])
+        entry = (request.method, len(request.body), request.headers.get("Content-Range", ""))
+        if entry not in seen or request.method == "PATCH":
+            seen.append(entry)
+
+
+def location_http_behind_tls(*, registry: str) -> Quirk:
+    """Upload Locations name ``http://`` although the client came over https (the personality serves TLS).
+
+    The registry sits behind a TLS-terminating proxy that does not tell it the original scheme
+    (no ``X-Forwarded-Proto``), so it builds absolute Locations from the plain request it saw.
+    """
+    def after(stack: PersonalityStack, request: ProxyRequest, reply: Reply) -> Reply:
+        location = reply.header("Location")
+        if not location or "/blobs/uploads/" not in location:
+            return reply
+        stack.state["http_locations"] = stack.state.get("http_locations", 0) + 1
+        return reply.with_header("Location", "http://" + stack.host + re.sub(r"^https?://[^/]+", "", location))
+
+    return Quirk("location_http_behind_tls",
+                 f"{registry} behind a TLS-terminating proxy: upload Locations say `http://` for the https host",
+                 "distribution/distribution #123 (and #125: X-Forwarded-Proto); containerd pusher.go and "
+                 "go-containerregistry remote/write.go follow the Location's scheme as sent", after=after)
+
+
+def range_stalls(*, registry: str) -> Quirk:
+    """PATCH chunks are stored, but every answer's ``Range`` stays at the first chunk's end."""
+    def before(stack: PersonalityStack, request: ProxyRequest) -> None:
+        _note_upload(stack, request)
+
+    def after(stack: PersonalityStack, request: ProxyRequest, reply: Reply) -> Reply:
+        if request.method != "PATCH" or not _upload_session(request) or reply.status not in (201, 202, 204):
+            return reply
+        session = request.route.rsplit("/", 1)[-1]
+        first = stack.state.setdefault("first_range", {}).setdefault(session, reply.header("Range"))
+        if first is None or first == reply.header("Range"):
+            return reply
+        stack.state["stalled"] = stack.state.get("stalled", 0) + 1
+        return reply.with_header("Range", first)
+
+    return Quirk("range_stalls",
+                 f"{registry}: after the first upload chunk, PATCH answers keep the first chunk's `Range` (the data "
+                 "is stored); re-sending draws 416. Clients should PUT the blob whole",
+                 "aws/containers-roadmap #2831; crashappsec/chalk #682", before=before, after=after)
+
+
 def content_range_star_refused(*, registry: str) -> Quirk:
     """A PATCH with ``Content-Range: bytes 0-N/*`` answers 400."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
+        _note_upload(stack, request)
         if request.method == "PATCH" and request.headers.get("Content-Range", "").endswith("/*"):
+            stack.state["refused"] = stack.state.get("refused", 0) + 1
             return oci_error(400, "BLOB_UPLOAD_INVALID", "invalid content range")
         return None
 
@@ -444,7 +538,9 @@ def content_range_star_refused(*, registry: str) -> Quirk:
 def chunk_limit_416(limit: int, *, registry: str) -> Quirk:
     """PATCH bodies above ``limit`` bytes answer 416."""
     def before(stack: PersonalityStack, request: ProxyRequest) -> Reply | None:
+        _note_upload(stack, request)
         if request.method == "PATCH" and len(request.body) > limit:
+            stack.state["refused"] = stack.state.get("refused", 0) + 1
             return oci_error(416, "SIZE_INVALID", f"chunks over {limit} bytes are not accepted")
         return None
 

@@ -19,6 +19,13 @@ HUB_DELETE = ("Docker Hub's registry API refuses DELETE (405 UNSUPPORTED); delet
 GHCR_DELETE = ("GHCR's registry API refuses DELETE (405); delete package versions through the GitHub Packages API",
                (r"(?s)HTTP 405 \(UNSUPPORTED.*the registry refuses deletes: .*hosted registries such as Docker Hub "
                 r"and GHCR refuse deletes through the registry API"))
+# A prune whose repositories are patterns needs /v2/_catalog; registries that refuse it get one line naming
+# the setting to use instead (explicit repository names). The registry's own error stays inside that line.
+CATALOG = (("the catalog (`/v2/_catalog`) is refused, so repository patterns cannot be matched; list repositories "
+            "by name"), (r"(?s)^repositories \S+/prun\* are patterns, which are matched against the registry's catalog "
+                       r"\(GET /v2/_catalog\), and 127\.0\.0\.1:\d+ refused it: .*HTTP 401.*list the "
+                       r"repositories by name in repositories \(no \*, \? or \[\)"))
+CATALOG_SETTING = "registry_prune: list `repositories` by name (patterns need the refused catalog)"
 ECR_SUBJECT = ("older ECR refuses manifests with a `subject` (405); push the artifact without `subject`, under a tag",
                r"(?s)^(?!.*storage\.delete).*HTTP 405: the registry refuses manifests that carry a subject")
 ECR_SUBJECT_PULL = ("nothing to pull: the artifact with a `subject` could not be pushed (see artifact_push)",
@@ -39,9 +46,9 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.rate_limited_once("TOOMANYREQUESTS", registry="Docker Hub", source="docker/docs #11707"),
             q.ratelimit_headers(registry="Docker Hub"),
         ),
-        refuses={"untag": HUB_DELETE, "prune_apply": HUB_DELETE},
+        refuses={"untag": HUB_DELETE, "prune_apply": HUB_DELETE, "prune_catalog": CATALOG},
         settings=("`username` + a personal access token as `password`",
-                  "one-component names (`alpine`) are `library/alpine`"),
+                  "one-component names (`alpine`) are `library/alpine`", CATALOG_SETTING),
     ),
     PersonalityData(
         "ghcr", "GitHub Container Registry (ghcr.io)", (
@@ -59,8 +66,10 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.page_size_limit(1000, 400, "PAGINATION_NUMBER_INVALID", registry="ECR",
                               source="google/go-containerregistry #681"),
             q.patch_status(201, registry="ECR", source="aws/containers-roadmap #2831"),
+            q.range_stalls(registry="ECR"),
             q.mount_starts_upload(registry="ECR"),
             q.subject_refused(registry="ECR"),
+            q.manifest_without_media_type(registry="ECR / ECR Public"),
             q.blob_redirect(registry="ECR", storage="S3 (prod-<region>-starport-layer-bucket)"),
             q.signed_url_rejects_authorization(storage="S3"),
             q.rate_limited_once("TOOMANYREQUESTS", registry="ECR", source="regclient/regclient #711"),
@@ -86,8 +95,9 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.content_range_star_refused(registry="ACR"),
             q.catalog_refused(401, registry="ACR"),
         ),
+        refuses={"prune_catalog": CATALOG},
         settings=(("`username: 00000000-0000-0000-0000-000000000000` + an ACR refresh token as `password`, "
-                  "or a service principal"),),
+                  "or a service principal"), CATALOG_SETTING),
     ),
     PersonalityData(
         "quay", "Quay (quay.io / Red Hat Quay)", (
@@ -109,8 +119,13 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.not_found_unknown(registry="Harbor"),
             q.mount_missing_source_401(registry="Harbor"),
             q.catalog_refused(401, registry="Harbor (admin only)"),
+            q.location_http_behind_tls(registry="Harbor"),
         ),
-        settings=("robot account `robot$project+name` + its secret",),
+        refuses={"prune_catalog": CATALOG},
+        tls=True,
+        settings=("robot account `robot$project+name` + its secret", CATALOG_SETTING,
+                  ("behind a TLS proxy that does not send `X-Forwarded-Proto`, nothing: upload Locations naming "
+                   "`http://` for the https host are kept on https")),
     ),
     PersonalityData(
         "gitlab", "GitLab Container Registry", (
@@ -137,6 +152,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
             q.page_cap(2, registry="Nexus", real=100),
             q.link_bad_prefix("/repository/docker-hosted", registry="Nexus"),
             q.null_tags(registry="Nexus"),
+            q.manifest_head_405(registry="Nexus"),
         ),
         settings=("a Nexus user with the docker-hosted repository's privileges; the Docker connector port as host",),
         notes=("Nexus pages tag lists at 100 (when it pages at all); the rig pages at 2.",),

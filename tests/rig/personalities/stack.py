@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +38,11 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import trustme
+
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, _oci_error
 from tests.rig.flavours import RigRegistry
+from tests.rig.images import Content
 from tests.rig.token_server import TokenServer
 
 #: ``/v2/<name>/<kind>/<reference>``; ``name`` is greedy up to the last API keyword.
@@ -47,6 +51,7 @@ SIGNING_KEY = b"ocireg-personality-storage-key"
 
 Before = Callable[["PersonalityStack", ProxyRequest], "ProxyRequest | Reply | None"]
 After = Callable[["PersonalityStack", ProxyRequest, Reply], Reply]
+Seed = Callable[[Content], Content]
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,10 @@ class Quirk:
     ``side`` is where it applies (``registry``, ``token`` or ``storage``).
     ``before`` sees the request first and may return a changed request or an
     answer (the upstream is then not asked); ``after`` rewrites the upstream's
-    answer. ``source`` says where the behaviour was recorded.
+    answer. ``seed`` rewrites the content the suite seeds into this registry:
+    for what a registry *holds* differently (manifests stored without a
+    top-level ``mediaType``), which no rewrite of an answer can fake without
+    changing the digest. ``source`` says where the behaviour was recorded.
     """
 
     name: str
@@ -65,6 +73,7 @@ class Quirk:
     side: str = "registry"
     before: Before | None = None
     after: After | None = None
+    seed: Seed | None = None
 
 
 def api_parts(request: ProxyRequest) -> tuple[str, str, str] | None:
@@ -105,7 +114,8 @@ def html(status: int, text: str = "<html><body><h1>Sign in</h1></body></html>") 
 class PersonalityStack:
     """Front, token and storage listeners of one personality over one registry + token server."""
 
-    def __init__(self, name: str, quirks: tuple[Quirk, ...], registry: RigRegistry, token_server: TokenServer) -> None:
+    def __init__(self, name: str, quirks: tuple[Quirk, ...], registry: RigRegistry, token_server: TokenServer,
+                 *, tls_ca: trustme.CA | None = None) -> None:
         self.name = name
         self.quirks = quirks
         self.registry = registry
@@ -117,6 +127,14 @@ class PersonalityStack:
         self.storage = FaultProxy("http://127.0.0.1:9")
         for proxy, side in ((self.front, "registry"), (self.token, "token"), (self.storage, "storage")):
             proxy.add("respond", handler=self._handler(proxy, side), times=None)
+        if tls_ca is not None:
+            # A TLS-terminating proxy: the client speaks https to the front, the registry behind it sees
+            # plain HTTP (and builds its upload Locations as http://, distribution #123).
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+            httpd = self.front._httpd
+            # The handshake runs in the handler thread (first read), not in the accepting loop.
+            httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> PersonalityStack:
@@ -235,3 +253,16 @@ class PersonalityData:
     settings: tuple[str, ...] = ()
     #: Rig-only scaling (a page size shrunk so a handful of tags spans pages), with the real value.
     notes: tuple[str, ...] = ()
+    #: The front speaks TLS (a TLS-terminating proxy before the registry); the suite passes the rig CA.
+    tls: bool = False
+
+    def has(self, quirk: str) -> bool:
+        """Whether this registry carries the quirk called ``quirk``."""
+        return any(q.name == quirk for q in self.quirks)
+
+    def seeded(self, content: Content) -> Content:
+        """``content`` as this registry holds it (every ``seed`` quirk applied)."""
+        for quirk in self.quirks:
+            if quirk.seed is not None:
+                content = quirk.seed(content)
+        return content

@@ -20,7 +20,8 @@ STEP_TITLES = {
     "copy_within": "registry_copy within the registry", "copy_in": "registry_copy into it",
     "copy_out": "registry_copy out of it", "mirror": "mirror (registry_copy with tags)",
     "artifact_push": "registry_artifact push", "artifact_pull": "registry_artifact pull",
-    "prune_check": "registry_prune (check mode)", "prune_apply": "registry_prune (apply)",
+    "prune_check": "registry_prune (check mode)",
+    "prune_catalog": "registry_prune of repositories matched in the catalog", "prune_apply": "registry_prune (apply)",
     "untag": "registry_tag state=absent",
 }
 

@@ -18,10 +18,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    AuthenticationError,
+    AuthorizationError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
     RegistryError,
+    UnsupportedError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_repository,
@@ -77,6 +80,21 @@ def is_pattern(text: str) -> bool:
     return any(char in _GLOB_CHARS for char in text)
 
 
+# How a registry refuses its catalog: 401 (Docker Hub, ACR, Harbor for a non-admin), 403, 404 or 405.
+_CATALOG_REFUSALS = (AuthenticationError, AuthorizationError, NotFoundError, UnsupportedError)
+
+
+def catalog_refused_message(host: str, globs: Sequence[str], error: str) -> str:
+    """The one line for a catalog the registry would not list: what failed, why that is common, what to set.
+
+    The registry's own error is kept: a wrong password reads the same as a refused catalog on some hosts.
+    """
+    return (f"repositories {', '.join(globs)} are patterns, which are matched against the registry's catalog "
+            f"(GET /v2/_catalog), and {host} refused it: {error}. The catalog is optional in the distribution spec "
+            "and Docker Hub, ACR and Harbor (for accounts that are not admins) do not serve it: list the "
+            "repositories by name in repositories (no *, ? or [), or prune each one with repository")
+
+
 def select_repositories(registry: Registry, patterns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
     """Repository names matching ``patterns`` (globs) and none of ``exclude``, sorted.
 
@@ -95,7 +113,11 @@ def select_repositories(registry: Registry, patterns: Sequence[str], exclude: Se
     globs = [p for p in patterns if is_pattern(p)]
     found = set(literal)
     if globs:
-        found |= {name for name in registry.catalog() if any(fnmatch.fnmatchcase(name, g) for g in globs)}
+        try:
+            found |= {name for name in registry.catalog() if any(fnmatch.fnmatchcase(name, g) for g in globs)}
+        except _CATALOG_REFUSALS as exc:
+            raise type(exc)(catalog_refused_message(registry.host, globs, exc.message),
+                            status=exc.status, code=exc.code) from None
     return sorted(n for n in found if not any(fnmatch.fnmatchcase(n, x) for x in exclude))
 
 

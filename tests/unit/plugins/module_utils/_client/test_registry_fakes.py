@@ -328,8 +328,9 @@ class FakeUploads:
     """
 
     def __init__(self, server: HTTPServer, *, min_chunk: int | None = None, patch_status: int = 202,
-                 absolute: bool = False, status_gone: bool = False) -> None:
+                 absolute: bool = False, status_gone: bool = False, stall_at: int | None = None) -> None:
         self.server = server
+        self.stall_at = stall_at  # ECR: past this many bytes, PATCH answers 202 but its Range stops advancing
         self.min_chunk = min_chunk
         self.patch_statuses = [patch_status] if isinstance(patch_status, int) else list(patch_status)
         self.absolute = absolute
@@ -385,7 +386,9 @@ class FakeUploads:
             data.extend(body)
             status = self.patch_statuses[(len([r for r in self.requests if r[0] == "PATCH"]) - 1)
                                          % len(self.patch_statuses)]
-            return Response("", status, {"Location": self.location(upload), "Range": f"0-{len(data) - 1}"})
+            # ECR (stall_at): the chunk is stored, but Range stays at the first chunk's end (containers-roadmap #2831).
+            acknowledged = len(data) - 1 if self.stall_at is None else min(len(data), self.stall_at) - 1
+            return Response("", status, {"Location": self.location(upload), "Range": f"0-{acknowledged}"})
         # PUT closes the session
         data.extend(body)
         digest = request.args["digest"]
@@ -428,6 +431,28 @@ def test_patch_answers_201_204_and_the_newest_location_is_followed(httpserver: H
     # Every request after the POST goes to the Location of the answer just before it.
     assert [p.split("&digest=")[0] for p in sent_to] == issued[:len(sent_to)]
     assert uploads.blobs == {DATA_DIGEST: DATA}
+
+
+def test_a_range_that_stops_advancing_is_finished_with_one_monolithic_put(httpserver: HTTPServer, repo: Repository,
+                                                                         sleeps: list[float]) -> None:
+    # ECR (containers-roadmap #2831; the ecr personality's range_stalls quirk): the second PATCH is stored but
+    # its Range stays at the first chunk's end. Re-sending it would draw 416 and never finish; the upload starts
+    # again as one PUT, which needs no Range at all.
+    uploads = FakeUploads(httpserver, stall_at=300)
+    repo.push_blob(DATA_DIGEST, len(DATA), DATA, chunked=True, chunk_size=300)
+    assert uploads.blobs == {DATA_DIGEST: DATA}
+    stalled = [h["Content-Range"] for m, _p, h, _b in uploads.requests if m == "PATCH"]
+    assert stalled == ["0-299", "300-599"], stalled
+    last = uploads.requests[-1]
+    assert last[0] == "PUT" and last[3] == DATA  # the whole blob in the closing PUT of a fresh session
+
+
+def test_a_stalled_range_without_a_known_size_says_so(httpserver: HTTPServer, repo: Repository,
+                                                      sleeps: list[float]) -> None:
+    FakeUploads(httpserver, stall_at=300)
+    with pytest.raises(TransportError) as caught:
+        repo.push_blob(DATA_DIGEST, None, iter([DATA]), chunk_size=300)
+    assert "stopped advancing" in caught.value.message
 
 
 def test_failed_patch_resumes_from_the_upload_status(httpserver: HTTPServer, repo: Repository,
@@ -554,6 +579,22 @@ def test_resolve_with_a_generic_content_type_fetches(httpserver: HTTPServer, rep
     httpserver.expect_request("/v2/team/app/manifests/v1", method="GET").respond_with_response(
         manifest_response(IMAGE))
     assert repo.resolve("v1").digest == IMAGE_DIGEST
+
+
+def test_a_manifest_head_answered_405_is_asked_with_get_once_learnt(httpserver: HTTPServer, repo: Repository) -> None:
+    # Registries that do not route HEAD for manifests (distribution #1485, Nexus; the nexus personality).
+    head = recorder(Response(b"", 405))
+    httpserver.expect_request("/v2/team/app/manifests/v1", method="HEAD").respond_with_handler(head)
+    httpserver.expect_request("/v2/team/app/manifests/v1", method="GET").respond_with_response(
+        manifest_response(IMAGE))
+    httpserver.expect_request("/v2/team/app/manifests/missing", method="GET").respond_with_response(
+        oci_error("MANIFEST_UNKNOWN", status=404))
+    assert repo.resolve("v1") == Descriptor(OCI_MANIFEST, IMAGE_DIGEST, len(IMAGE))
+    assert repo.registry._manifest_head is False
+    # Learnt: later resolves (a missing tag too) go straight to GET, no second HEAD.
+    assert repo.resolve("v1").digest == IMAGE_DIGEST
+    assert repo.resolve("missing") is None
+    assert len(head.calls) == 1
 
 
 def test_resolve_sends_the_full_accept_list(httpserver: HTTPServer, repo: Repository) -> None:
