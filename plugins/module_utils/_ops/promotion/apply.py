@@ -23,6 +23,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+    Written,
+    honour_leases,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     parse_platforms,
 )
@@ -387,6 +391,10 @@ def promote(
     except ConflictError as err:
         # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
         raise ConflictError(err.message, detail={**result, **(err.detail or {})}) from None
+    if state == PRESENT and manifest is not None:  # a prune's lease: wait, then restore what it took (issue 20)
+        lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
+                                           for t in plan.tags_to_write])
+        result["restored_after_prune"], result["notes"] = lease.restored, result["notes"] + lease.warnings
     if state == ABSENT:
         used = sorted({m for m in methods.values() if m})
         result["method"] = used[0] if len(used) == 1 else ("mixed" if used else None)

@@ -46,6 +46,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
+    is_lease_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     format_timestamp,
@@ -431,7 +432,8 @@ def _prune(run: _Run) -> dict[str, Any]:
         if state.error is not None or state.src_tags is None or state.dest_tags is None:
             continue
         source = set(state.src_tags)
-        gone = sorted(t for t in state.dest_tags if t not in source and not is_attached_tag(t))
+        gone = sorted(t for t in state.dest_tags if t not in source and not is_attached_tag(t)
+                      and not is_lease_tag(t))
         if gone and not source:
             # An empty listing is more often a broken source than a deliberately emptied one.
             refused = (f"{state.pair.src} lists no tags: refusing to remove all {len(gone)} tags of "
