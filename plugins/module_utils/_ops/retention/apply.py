@@ -263,15 +263,18 @@ class _RepositoryApply:
         self.planned_removals |= {t for e in self.entries if e.action == ACTION_UNTAG for t in e.untag_tags}
 
     def run(self) -> None:
-        # The lease goes up before the first read that decides a deletion and comes down after the last
-        # DELETE: this collection's writers then either wrote before that read, or wait and restore
-        # (_ops/coordination). Check mode and plans that delete nothing write no lease.
-        self.lease = self.take_lease() if self.groups and not self.check_mode else None
         try:
             live = self.live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
                                                    max_concurrency=self.max_concurrency)
             self.read_at = time.monotonic()
             blocked = self.blocked_groups(live)
+            if not self.check_mode and len(blocked) < len(self.groups):
+                # The lease goes up before the first read that lets a deletion happen (the first group
+                # reads every tag again) and comes down after the last DELETE: this collection's writers
+                # then either wrote before that read, or wait and restore (_ops/coordination). A run
+                # whose every deletion is already blocked writes nothing, not even a lease.
+                self.lease = self.take_lease()
+                self.read_at = float("-inf")
             for index, group in enumerate(self.groups):
                 if index in blocked:
                     self.skip_group(group, blocked[index])
