@@ -12,7 +12,9 @@ children and a referrer before its subject, so no manifest left behind ever poin
 one. Untagging removes one tag (``Repository.delete_tag``), re-resolving it just before.
 
 The registry API has no compare-and-swap for deletes: the checks narrow the race to the moment
-between the last read and the DELETE, they cannot close it.
+between the last read and the DELETE, they cannot close it. For this collection's own writers the
+prune lease closes it (:mod:`.._ops.coordination`): a run that may delete writes its lease before
+the read that lets the first deletion happen and removes it after the last DELETE.
 """
 from __future__ import annotations
 
