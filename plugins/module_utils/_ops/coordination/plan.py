@@ -39,7 +39,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
 
 #: How long a lease counts (seconds) after it is written. A prune renews it before every deletion
 #: group once half of it is gone, so this bounds how long a crashed prune blocks writers' checks.
-LEASE_TTL = 300
+LEASE_TTL = 120
 #: Clock disagreement allowed between the prune's host (which wrote the expiry) and a writer's.
 CLOCK_SKEW = 30
 #: A writer never waits longer than this for leases to go (then it checks its tags anyway and warns).
