@@ -597,8 +597,9 @@ repositories:
       C(selected), C(missing) names and one C(decisions) entry per source tag with the deciding selector and
       reason), each tag's outcome (C(tags) - C(status), C(digest), C(before), C(bytes), C(seconds), C(error)),
       the tags by outcome (C(copied), C(already_present), C(failed), C(drift), C(not_attempted)), the tags
-      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds) and a
-      repository-level C(error) (for example a source that cannot be listed).
+      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds), a
+      repository-level C(error) (for example a source that cannot be listed) and C(restored_after_prune)
+      (tags a concurrent prune removed right after they were written, written again).
   returned: with O(mirror_spec) or O(select)
   type: list
   elements: dict
@@ -613,6 +614,7 @@ repositories:
       not_attempted: []
       prune_planned: []
       pruned: []
+      restored_after_prune: []
       bytes: 50541772
       seconds: 6.1
       error: null
