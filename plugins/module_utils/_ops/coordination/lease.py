@@ -84,13 +84,14 @@ class PruneLease:
         if self.repo.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
             self.repo.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
         self.tag, self.digest, self.expiry = self._write()
+        # Clearing crashed prunes' leases is housekeeping: a failure here must not lose track of
+        # the lease just written (the caller would then never remove it).
         try:
-            listed = self.repo.tags()
-        except NotFoundError:
-            return
-        for tag in expired_leases(listed, self.clock()):
-            if _delete_by_tag(self.repo, tag):
-                self.cleared.append(tag)
+            for tag in expired_leases(self.repo.tags(), self.clock()):
+                if _delete_by_tag(self.repo, tag):
+                    self.cleared.append(tag)
+        except RegistryError:
+            pass
 
     def keep_alive(self) -> bool:
         """Renew the lease when half of it is gone (new lease first, then the old one removed); True if renewed.
