@@ -188,13 +188,23 @@ def honour_leases(repo: Repository, written: Sequence[Written], *, clock: Callab
                   sleep: Callable[[float], None] = time.sleep, cap: float = WAIT_CAP) -> LeaseReport:
     """After a writer's tag writes in ``repo``: list the tags once; if a prune holds a lease, wait, then restore.
 
-    Call it once per repository, after the writer's last tag write. Raises what the registry
-    raises on the list or on a restoring write; a tag that cannot be written again is a warning
-    that names it.
+    Call it once per repository, after the writer's last tag write. It never raises: the writes
+    it follows stuck, so a registry error here (the list, a read-back, a restoring write) becomes a
+    warning that says what could not be checked or written again.
     """
     report = LeaseReport()
     if not written:
         return report
+    try:
+        _honour(repo, written, report, clock, sleep, cap)
+    except RegistryError as err:
+        report.warnings.append(f"the check for a concurrent prune's lease in {repo.name} failed ({err}); the tags "
+                               "written may have been removed by a prune running now: read them back")
+    return report
+
+
+def _honour(repo: Repository, written: Sequence[Written], report: LeaseReport, clock: Callable[[], float],
+            sleep: Callable[[float], None], cap: float) -> None:
     try:
         listed = repo.tags()
     except NotFoundError:
@@ -202,7 +212,7 @@ def honour_leases(repo: Repository, written: Sequence[Written], *, clock: Callab
     # A lease tag whose manifest is gone was released (see PruneLease.release): not a lease.
     report.leases = [tag for tag in active_leases(listed, clock()) if repo.resolve(tag) is not None]
     if not report.leases:
-        return report
+        return
     started = clock()
     deadline = wait_deadline(report.leases, started, cap)
     interval = POLL_FIRST
@@ -240,4 +250,3 @@ def honour_leases(repo: Repository, written: Sequence[Written], *, clock: Callab
         report.warnings.append(
             f"a concurrent prune removed {', '.join(report.restored)} from {repo.name} after they were written; "
             "they were written again (restored_after_prune)")
-    return report
