@@ -593,6 +593,10 @@ def test_leases_stay_out_of_plans_and_expired_ones_are_cleared(plain_registry: R
     assert not [t for a in result.applied for t in a["tags"] if is_lease_tag(t)]
     left = [t for t in repo.tags() if is_lease_tag(t)]
     assert left == [running.tag]  # the expired lease was cleared, the live one left to its prune
+    # A live lease is no tag that keeps a repository from being emptied: deleting every image is still refused.
+    emptying = plan_retention(collect_snapshot(repo), build_policy(
+        {"rules": [{"name": "all", "action": "delete", "glob": ["*"]}]}), datetime.now(UTC))
+    assert any("emptying the repository" in v for v in emptying.violations), emptying.violations
     # A writer ignores an expired lease: no wait, no read-back.
     image = next(iter(state["doomed"].values()))
     expired = PruneLease(repo, clock=lambda: time.time() - 3600)
