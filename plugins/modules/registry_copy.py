@@ -479,6 +479,15 @@ attached:
     - tag: sha256-9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb.sig
       digest: sha256:0d3c0f7e8e0c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b
       action: copied
+restored_after_prune:
+  description:
+    - Destination tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right
+      after this task wrote them, and that this task wrote again once the prune's lease was gone (see the
+      guide on running in parallel). Usually empty.
+  returned: success, when something was written
+  type: list
+  elements: str
+  sample: []
 mounted:
   description: Digests of the blobs mounted from the source repository (same registry) instead of transferred.
   returned: success
@@ -549,8 +558,9 @@ repositories:
       C(selected), C(missing) names and one C(decisions) entry per source tag with the deciding selector and
       reason), each tag's outcome (C(tags) - C(status), C(digest), C(before), C(bytes), C(seconds), C(error)),
       the tags by outcome (C(copied), C(already_present), C(failed), C(drift), C(not_attempted)), the tags
-      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds) and a
-      repository-level C(error) (for example a source that cannot be listed).
+      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds), a
+      repository-level C(error) (for example a source that cannot be listed) and C(restored_after_prune)
+      (tags a concurrent prune removed right after they were written, written again).
   returned: with O(mirror_spec) or O(select)
   type: list
   elements: dict
@@ -565,6 +575,7 @@ repositories:
       not_attempted: []
       prune_planned: []
       pruned: []
+      restored_after_prune: []
       bytes: 50541772
       seconds: 6.1
       error: null
@@ -801,6 +812,7 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     result.update(
         changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
         already_present=summary["already_present"], notes=summary["notes"], duration=summary["duration"],
+        restored_after_prune=summary["restored_after_prune"],
         tag_results=summary["tags"], failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
     )
     if module._diff:  # pylint: disable=protected-access

@@ -279,6 +279,15 @@ before:
   returned: always
   type: dict
   sample: {"prod": "sha256:1c2f9dc4d6c1f2f4b8e8a3b2d1c0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2"}
+restored_after_prune:
+  description:
+    - Tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right after this
+      task wrote them, and that this task wrote again once the prune's lease was gone (see the guide on
+      running in parallel). Usually empty.
+  returned: when tags were written (O(state=present))
+  type: list
+  elements: str
+  sample: []
 verified:
   description:
     - What O(verify) checked, V(null) without it. Its C(verified) list has one entry per digest checked (the

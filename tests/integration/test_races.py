@@ -28,13 +28,23 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
+    RegistryError,
     TransportError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    is_lease_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+    PruneLease,
+    Written,
+    honour_leases,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
+    copy_image,
     mirror_repository,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import (
@@ -67,6 +77,10 @@ from tests.rig.race import Outcome, ScenarioSummary, Verdict, run_scenario
 TRIALS = int(os.environ.get("OCIREG_RACE_TRIALS", "20"))
 FRESH_TRIALS = max(1, TRIALS * 3 // 5)
 PLAYBOOK_TRIALS = 3
+#: Cooperating writers copying new tags onto doomed digests per prune trial (each pushes ~once per prune,
+#: since it waits while the lease is up), and that scenario's trials (a trial takes ~10 s on a loaded CI box).
+COPIERS = 7
+COOPERATING_TRIALS = max(1, TRIALS // 4)
 DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}]}
 
 
@@ -294,42 +308,74 @@ def test_two_mirrors_of_one_source_into_one_destination(plain_registry: RigRegis
 
 
 # -- prune versus push ---------------------------------------------------------------------------------
-def staged_prune(reg: RigRegistry, repository: str) -> dict[str, Any]:
-    """Four old dev- images the policy deletes, and release / keep images it keeps."""
+def staged_prune(reg: RigRegistry, repository: str, source: str | None = None) -> dict[str, Any]:
+    """Six old dev- images the policy deletes, and release / keep images it keeps.
+
+    With ``source``, the dev- images are also pushed there (tag ``<repository>-dev-N``), for
+    pushers that copy them in as registry_copy does.
+    """
     pusher = RawPusher.for_registry(reg)
     doomed = {}
+    source_tags = {}
     for n in range(6):
-        pushed = pusher.push_image(repository, make_image(f"{repository}-dev{n}", created="2020-01-01T00:00:00Z"),
-                                   tag=f"dev-{n}")
+        image = make_image(f"{repository}-dev{n}", created="2020-01-01T00:00:00Z")
+        pushed = pusher.push_image(repository, image, tag=f"dev-{n}")
         doomed[pushed.digest] = pushed
+        if source is not None:
+            source_tags[pushed.digest] = f"{repository.replace('/', '-')}-dev-{n}"
+            pusher.push_image(source, image, tag=source_tags[pushed.digest])
     release = pusher.push_image(repository, make_image(f"{repository}-release"), tag="release").digest
     pusher.push_image(repository, make_image(f"{repository}-keep"), tag="keep")
-    return {"repository": repository, "doomed": doomed, "release": release, "pushed": {}, "pushed_ever": set(), "push_errors": 0,
-            "planned": threading.Event(), "done": threading.Event()}
+    return {"repository": repository, "source": source or repository, "source_tags": source_tags,
+            "doomed": doomed, "release": release, "pushed": {}, "pushed_ever": set(), "push_errors": 0,
+            "restored": 0, "waited": 0.0, "planned": threading.Event(), "done": threading.Event()}
 
 
-def pushing(reg: RigRegistry, state: dict[str, Any], seed: int, move: bool):
+def pushing(reg: RigRegistry, state: dict[str, Any], seed: int, move: bool, cooperating: bool = False,
+            start_window: float = 0.04):
     """A CI job that keeps pushing onto the doomed digests while the prune runs.
 
     ``move`` moves the existing ``release`` tag; otherwise each push is a new tag. Each push
     that the registry accepted is recorded (tag -> digest): the judge checks none was lost.
+    ``cooperating`` pushes as this collection's writers do: new tags with the copy engine
+    (``copy_image`` from a source repository, as registry_copy), a moved tag with
+    ``Repository.push_manifest`` and then the prune-lease check (``honour_leases``); otherwise
+    with the rig's raw pusher, which knows nothing of leases (``docker push``).
     """
     rng = random.Random(seed)
     pusher = RawPusher.for_registry(reg)
     images = list(state["doomed"].values())
+    repo = client(reg, state["repository"])
+    source = client(reg, state.get("source", state["repository"]))
+
+    def push(tag: str, image: Any) -> None:
+        if not cooperating:
+            pusher.push_manifest(state["repository"], tag, image.manifest, image.media_type)
+            return
+        if move:
+            repo.push_manifest(tag, image.manifest, image.media_type)
+            report = honour_leases(repo, [Written(tag, image.digest, image.manifest, image.media_type)])
+            restored, waited = report.restored, report.waited
+        else:
+            outcome = copy_image(source, state["source_tags"][image.digest], repo, [tag], CopyOptions())
+            restored, waited = outcome.restored_after_prune, 0.0
+        state["restored"] += len(restored)
+        state["waited"] += waited
 
     def run() -> int:
         count = 0
         # Between plan and delete is the race that matters: start once the plan exists, at a random
         # point of the apply.
         state["planned"].wait(timeout=30)
-        time.sleep(rng.uniform(0, 0.04))
+        time.sleep(rng.uniform(0, start_window))
         while not state["done"].is_set() and count < 40:
             image = rng.choice(images)
             tag = "release" if move else f"hotfix-{seed}-{count}"
+            began = time.monotonic()
             try:
-                pusher.push_manifest(state["repository"], tag, image.manifest, image.media_type)
-            except AssertionError:
+                push(tag, image)
+                state["slowest_push"] = max(state.get("slowest_push", 0.0), time.monotonic() - began)
+            except (AssertionError, RegistryError):
                 # Distribution's filesystem storage can itself fail a push racing a delete (HTTP 500,
                 # mkdir of a tag directory the delete just removed): the pusher knows it failed, so
                 # the tag is no longer a claim the judge can hold the prune to.
@@ -352,11 +398,14 @@ def judge_prune(reg: RigRegistry, state: dict[str, Any], outcomes: list[Outcome]
     failed run that reports truthfully what it did before failing is not a lie.
     """
     verdict = Verdict(counts={"pushes": 0, "push_errors_from_the_registry": state["push_errors"], "lost_images": 0,
-                              "deleted": 0, "skipped_changed_since_plan": 0, "prune_errors_from_the_registry": 0})
+                              "deleted": 0, "skipped_changed_since_plan": 0, "prune_errors_from_the_registry": 0,
+                              "restored_after_prune": state["restored"], "leases_left": 0,
+                              "slowest_push_ms": int(state.get("slowest_push", 0.0) * 1000), "prune_ms": 0})
     repository = state["repository"]
     applied = None
     for outcome in outcomes:
         if outcome.name == "prune":
+            verdict.counts["prune_ms"] = int((outcome.finished - outcome.started) * 1000)
             if outcome.ok:
                 applied = outcome.value.applied
             elif isinstance(outcome.error, ApplyError):
@@ -374,6 +423,11 @@ def judge_prune(reg: RigRegistry, state: dict[str, Any], outcomes: list[Outcome]
         if head(reg, repository, tag) != digest or not complete(reg, repository, tag):
             verdict.counts["lost_images"] += 1
             verdict.disagreements.append(f"pushed {tag} -> {digest}, and the image is gone after the prune")
+    leases = [t for t in client(reg, repository).tags() if is_lease_tag(t)]
+    if leases:
+        verdict.counts["leases_left"] += len(leases)
+        said = getattr(applied, "warnings", None)
+        verdict.disagreements.append(f"the prune left its lease behind: {leases} (its warnings: {said})")
     if applied is not None:
         pushed_digests = state["pushed_ever"]
         for action in applied.applied:
@@ -388,8 +442,8 @@ def judge_prune(reg: RigRegistry, state: dict[str, Any], outcomes: list[Outcome]
     return verdict
 
 
-def test_prune_racing_pushes_loses_no_image(plain_registry: RigRegistry) -> None:
-    reg = plain_registry
+def prune_scenario(reg: RigRegistry, name: str, *, cooperating: bool, trials: int = FRESH_TRIALS) -> ScenarioSummary:
+    """A prune of six old images racing two pushers aimed at the doomed digests (new tags, a moved tag)."""
     policy = build_policy(DEV_OLD)
 
     def racers(state: dict[str, Any]):
@@ -404,12 +458,39 @@ def test_prune_racing_pushes_loses_no_image(plain_registry: RigRegistry) -> None
             finally:
                 state["planned"].set()
                 state["done"].set()
-        seed = int(state["repository"].rsplit("prune", 1)[1])
-        return [("prune", run_prune), ("push-new", pushing(reg, state, seed, move=False)),
-                ("move-release", pushing(reg, state, seed + 1000, move=True))]
+        seed = int(state["repository"].rsplit("-", 1)[1])
+        if not cooperating:
+            return [("prune", run_prune), ("push-new", pushing(reg, state, seed, False)),
+                    ("move-release", pushing(reg, state, seed + 1000, True))]
+        # A cooperating writer waits while the prune's lease is up, so each one pushes about once
+        # per prune: several writers, started over the whole apply, aim pushes at every group.
+        return [("prune", run_prune), ("move-release", pushing(reg, state, seed + 1000, True, True, 0.4))] + [
+            (f"copy-new-{k}", pushing(reg, state, seed + 100 * k, False, True, 0.4)) for k in range(COPIERS)]
 
-    summary = report(run_scenario("prune-vs-push", trials=FRESH_TRIALS, setup=lambda i: staged_prune(reg, f"race/prune{i}"),
-                                  racers=racers, judge=lambda s, o: judge_prune(reg, s, o), jitter=0.03))
+    source = f"race/{name}-source" if cooperating else None
+    return run_scenario(name, trials=trials, setup=lambda i: staged_prune(reg, f"race/{name}-{i}", source),
+                        racers=racers, judge=lambda s, o: judge_prune(reg, s, o), jitter=0.03)
+
+
+def test_prune_racing_cooperating_writers_loses_no_image(plain_registry: RigRegistry) -> None:
+    """This collection's writers honour the prune lease: zero lost images, zero disagreements.
+
+    The pushers copy the doomed images in under new tags with the copy engine (registry_copy's
+    path) and move ``release`` onto them with a push followed by the lease check (registry_tag's
+    path). A push that lands in the last round trip before a DELETE is lost for a moment, then
+    written back by its writer once the prune's lease is gone (``restored_after_prune``).
+    """
+    summary = report(prune_scenario(plain_registry, "prune-vs-cooperating-push", cooperating=True,
+                                    trials=COOPERATING_TRIALS))
+    assert summary.count("lost_images") == 0, summary.explain()
+    assert summary.disagreeing_trials == 0, summary.explain()
+    # The pushes really ran during prunes, and the prunes still deleted what nobody touched.
+    assert summary.count("pushes") > COOPERATING_TRIALS and summary.count("deleted") > 0, summary.explain()
+
+
+def test_prune_racing_non_cooperating_pushes_loses_few_images(plain_registry: RigRegistry) -> None:
+    """A pusher that knows nothing of the lease (docker push, skopeo, the rig's raw pusher): measured, not zero."""
+    summary = report(prune_scenario(plain_registry, "prune-vs-raw-push", cooperating=False))
     # Not zero, measured: a tag created on a doomed digest between the last tag list and the DELETE
     # (one round trip) is untagged by Distribution with the manifest, and no later read can see it.
     # The pushes here aim at exactly that interval; the bound catches a regression that widens it.
@@ -417,7 +498,6 @@ def test_prune_racing_pushes_loses_no_image(plain_registry: RigRegistry) -> None
     assert lost <= max(1, summary.count("pushes") // 50), summary.explain()
     assert summary.disagreeing_trials == sum(
         1 for t in summary.trials if t.verdict.counts.get("lost_images")), summary.explain()
-    # The pushes really ran during prunes, and the prunes still deleted what nobody touched.
     assert summary.count("pushes") > FRESH_TRIALS and summary.count("deleted") > 0, summary.explain()
 
 
@@ -445,3 +525,83 @@ def test_a_tag_pushed_onto_a_later_group_while_an_earlier_one_is_deleted(plain_r
     assert first in [a["digest"] for a in result.applied]
     skipped = {s["digest"]: s["message"] for s in result.skipped if s["reason"] == CHANGED_SINCE_PLAN}
     assert "hotfix was created" in skipped[second]
+
+
+# -- the prune lease, deterministically -------------------------------------------------------------------
+def test_a_cooperating_push_in_the_last_round_trip_before_the_delete_is_restored(plain_registry: RigRegistry) -> None:
+    """The window no read can close: the push lands after the prune's last read, right before its DELETE.
+
+    The prune's DELETE takes the new tag with the manifest; the writer saw the lease in its one tag
+    list, waited until the prune released it, found its tag gone and wrote it again.
+    """
+    reg = plain_registry
+    state = staged_prune(reg, "race/lease-restore")
+    repo = client(reg, "race/lease-restore")
+    writer = client(reg, "race/lease-restore")
+    plan = plan_retention(collect_snapshot(repo), build_policy(DEV_OLD), datetime.now(UTC))
+    target = sorted(state["doomed"])[0]
+    image = state["doomed"][target]
+    real_delete = repo.delete_manifest
+    reports: list[Any] = []
+    listed_leases: list[list[str]] = []
+
+    def cooperating_push() -> None:
+        writer.push_manifest("hotfix", image.manifest, image.media_type)
+        reports.append(honour_leases(writer, [Written("hotfix", target, image.manifest, image.media_type)]))
+
+    threads: list[threading.Thread] = []
+
+    def push_then_delete(digest: str, **kwargs: Any) -> None:
+        if digest == target and not threads:
+            thread = threading.Thread(target=cooperating_push)
+            threads.append(thread)
+            thread.start()
+            # Let the writer's PUT and its one tag list land first: then this DELETE takes the tag.
+            deadline = time.monotonic() + 10
+            while head(reg, "race/lease-restore", "hotfix") is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)
+            listed_leases.append([t for t in client(reg, "race/lease-restore").tags() if is_lease_tag(t)])
+        real_delete(digest, **kwargs)
+
+    repo.delete_manifest = push_then_delete  # type: ignore[method-assign]
+    result = apply_plan(repo, plan, check_mode=False)
+    threads[0].join(timeout=60)
+    assert listed_leases and len(listed_leases[0]) == 1  # the prune held exactly one lease while deleting
+    assert target in [a["digest"] for a in result.applied]  # the DELETE went ahead and took hotfix with it
+    assert reports and reports[0].restored == ["hotfix"] and reports[0].leases == listed_leases[0], reports
+    assert head(reg, "race/lease-restore", "hotfix") == target and complete(reg, "race/lease-restore", "hotfix")
+    assert not [t for t in client(reg, "race/lease-restore").tags() if is_lease_tag(t)]  # released
+
+
+def test_leases_stay_out_of_plans_and_expired_ones_are_cleared(plain_registry: RigRegistry) -> None:
+    """A crashed prune's expired lease is ignored by writers and removed by the next prune; a live one is
+    never a retention candidate, never blocks the plan, and is left to its owner."""
+    reg = plain_registry
+    state = staged_prune(reg, "race/lease-stale")
+    repo = client(reg, "race/lease-stale")
+    crashed = PruneLease(repo, clock=lambda: time.time() - 3600)  # wrote its lease an hour ago, then died
+    crashed.acquire()
+    running = PruneLease(repo)  # another prune, still running
+    running.acquire()
+    snapshot = collect_snapshot(repo)
+    assert not [t for t in snapshot.tags if is_lease_tag(t)]
+    plan = plan_retention(snapshot, build_policy({"keep_latest": 1}), datetime.now(UTC))
+    assert not [t for e in plan.entries for t in e.tags if is_lease_tag(t)]
+    result = apply_plan(repo, plan, check_mode=False)
+    assert result.applied and not result.warnings
+    assert not [t for a in result.applied for t in a["tags"] if is_lease_tag(t)]
+    left = [t for t in repo.tags() if is_lease_tag(t)]
+    assert left == [running.tag]  # the expired lease was cleared, the live one left to its prune
+    # A live lease is no tag that keeps a repository from being emptied: deleting every image is still refused.
+    emptying = plan_retention(collect_snapshot(repo), build_policy(
+        {"rules": [{"name": "all", "action": "delete", "glob": ["*"]}]}), datetime.now(UTC))
+    assert any("emptying the repository" in v for v in emptying.violations), emptying.violations
+    # A writer ignores an expired lease: no wait, no read-back.
+    image = next(iter(state["doomed"].values()))
+    expired = PruneLease(repo, clock=lambda: time.time() - 3600)
+    expired.acquire()
+    running.release()
+    repo.push_manifest("late", image.manifest, image.media_type)
+    report = honour_leases(repo, [Written("late", image.digest, image.manifest, image.media_type)])
+    assert report.leases == [] and report.waited == 0.0 and report.restored == []

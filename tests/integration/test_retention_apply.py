@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, UnsupportedError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import is_lease_tag
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import CHANGED_SINCE_PLAN, ApplyError, apply_plan, deletion_groups
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
@@ -259,8 +260,13 @@ def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(pla
     result = apply_plan(repo, plan, check_mode=False)
 
     order = deleted(result)
-    logged = [r.path.rsplit("/", 1)[1] for r in plain_registry.writes_since(mark) if r.method == "DELETE"]
-    assert logged == order  # exactly the planned deletes, nothing else written
+    writes = plain_registry.writes_since(mark)
+    logged = [r.path.rsplit("/", 1)[1] for r in writes if r.method == "DELETE"]
+    # Exactly the planned deletes, in order, then the prune lease's own removal (docs/guide_parallel.md):
+    # the lease is the only manifest written, before the first delete.
+    assert logged[:-1] == order
+    leases = [r for r in writes if r.method == "PUT" and is_lease_tag(r.path.rsplit("/", 1)[1])]
+    assert [r for r in writes if r.method == "PUT" and "/manifests/" in r.path] == leases and len(leases) == 1
     children = [c.digest for c in multi.children]
     assert set(order) == {multi.digest, sbom.digest, fallback.digest, signature.digest, *children}
     position = {digest: i for i, digest in enumerate(order)}

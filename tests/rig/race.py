@@ -72,6 +72,8 @@ class ScenarioSummary:
     name: str
     trials: list[TrialRecord] = field(default_factory=list)
     seconds: float = 0.0
+    #: Where the time went: setup, race and judge seconds summed over the trials.
+    phases: dict[str, float] = field(default_factory=lambda: {"setup": 0.0, "race": 0.0, "judge": 0.0})
 
     @property
     def disagreeing_trials(self) -> int:
@@ -93,7 +95,8 @@ class ScenarioSummary:
         """The summary line: trials, disagreeing trials, then every counter."""
         counters = ", ".join(f"{key}={self.count(key)}" for key in self.keys())
         return (f"race[{self.name}]: {len(self.trials)} trials, {self.disagreeing_trials} with a report that "
-                f"disagrees with the registry; {counters} ({self.seconds:.1f}s)")
+                f"disagrees with the registry; {counters} ({self.seconds:.1f}s: "
+                + ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in self.phases.items()) + ")")
 
     def explain(self) -> str:
         """Every disagreement with its trial and the racers' reports, for assertion messages."""
@@ -145,8 +148,15 @@ def run_scenario(name: str, *, trials: int, setup: Callable[[int], Any],
     summary = ScenarioSummary(name)
     started = time.monotonic()
     for index in range(trials):
+        clock = time.monotonic()
         state = setup(index)
+        summary.phases["setup"] += time.monotonic() - clock
+        clock = time.monotonic()
         outcomes = race(racers(state), jitter=jitter, rng=rng)
-        summary.trials.append(TrialRecord(index, outcomes, judge(state, outcomes)))
+        summary.phases["race"] += time.monotonic() - clock
+        clock = time.monotonic()
+        verdict = judge(state, outcomes)
+        summary.phases["judge"] += time.monotonic() - clock
+        summary.trials.append(TrialRecord(index, outcomes, verdict))
     summary.seconds = time.monotonic() - started
     return summary

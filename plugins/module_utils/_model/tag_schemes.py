@@ -1,7 +1,7 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Tags that belong to another manifest: the referrers fallback tag and cosign's tag scheme.
+"""Tags that belong to another manifest (the referrers fallback tag, cosign's tag scheme), and prune leases.
 
 The one home of both schemes; copy, promotion, retention and verification import them from here.
 
@@ -13,6 +13,8 @@ The one home of both schemes; copy, promotion, retention and verification import
 - cosign: ``sha256-<hex>.sig`` (signatures), ``.att`` (attestations), ``.sbom`` (SBOMs). cosign
   writes the whole digest; a sha512 one would exceed the 128-character tag limit, so only sha256
   subjects have cosign tags in practice (:func:`cosign_tag` returns None for the others).
+- prune lease: ``ocireg-prune-lease-<unix expiry>-<random hex>``, the tag a running
+  ``registry_prune`` holds while it deletes in a repository (:mod:`..._ops.coordination`).
 """
 from __future__ import annotations
 
@@ -107,3 +109,46 @@ def attached_subject(tag: str, known: Collection[str] = ()) -> tuple[str, str] |
         if len(matches) == 1:
             return matches[0], parsed.kind
     return parsed.subject, parsed.kind
+
+
+# -- the prune lease (docs/guide_parallel.md, "The prune lease") -------------------------------------
+#: Every lease tag starts with this; a lease is ``ocireg-prune-lease-<unix expiry>-<random hex>``.
+LEASE_PREFIX = "ocireg-prune-lease-"
+#: The lease manifest's artifact type and annotations (the tag is the truth; these help a person reading it).
+LEASE_ARTIFACT_TYPE = "application/vnd.ocireg.prune-lease.v1"
+LEASE_ID_ANNOTATION = "io.ocireg.registry.prune-lease.id"
+LEASE_EXPIRES_ANNOTATION = "io.ocireg.registry.prune-lease.expires"
+_LEASE_TAG = re.compile(r"^ocireg-prune-lease-(?P<expiry>[0-9]{1,12})-(?P<token>[0-9a-f]{8,64})$")
+
+
+@dataclass(frozen=True)
+class LeaseTag:
+    """What a lease tag says: when it stops counting (unix seconds) and the prune run's random token."""
+
+    expiry: int
+    token: str
+
+    def active(self, now: float, skew: float = 0.0) -> bool:
+        """True while the lease counts at ``now`` (unix seconds), ``skew`` seconds of clock disagreement allowed."""
+        return now < self.expiry + skew
+
+
+def lease_tag(expiry: int, token: str) -> str:
+    """The lease tag for a prune run holding its repository until ``expiry`` (unix seconds)."""
+    tag = f"{LEASE_PREFIX}{int(expiry)}-{token}"
+    if _LEASE_TAG.match(tag) is None:
+        raise ValueError(f"lease token {token!r} must be 8 to 64 lowercase hex characters, expiry a positive integer")
+    return tag
+
+
+def parse_lease_tag(tag: str) -> LeaseTag | None:
+    """The lease reading of ``tag``, or None for any other tag."""
+    match = _LEASE_TAG.match(tag)
+    if match is None:
+        return None
+    return LeaseTag(int(match.group("expiry")), match.group("token"))
+
+
+def is_lease_tag(tag: str) -> bool:
+    """True for a prune lease tag: never retained, planned, mirrored or synced (it is coordination, not an image)."""
+    return tag.startswith(LEASE_PREFIX) and parse_lease_tag(tag) is not None

@@ -29,6 +29,7 @@ would be copied, mounted and skipped, and nothing is written.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -54,6 +55,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_pattern
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
+    is_lease_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+    Written,
+    honour_leases,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.attached import (
     copy_attached,
@@ -90,6 +96,9 @@ class CopyOptions:
     #: The verification gate (``verify``): called with the source repository and the source digest
     #: before anything is written; raises :class:`VerificationError` or returns what was verified.
     verify: Callable[[Any, str], dict] | None = None
+    #: After writing tags into a registry, list its tags once and honour a prune lease
+    #: (_ops/coordination). A mirror turns it off per tag and honours once for all its tags.
+    honour_leases: bool = True
 
 
 @dataclass
@@ -109,6 +118,10 @@ class CopyResult:
     verified: dict | None = None
     #: cosign tag-scheme artifacts handled with ``referrers`` (see :mod:`.attached`).
     attached: list[dict] = field(default_factory=list)
+    #: Tags a concurrent prune removed after this copy wrote them, written again (see _ops/coordination).
+    restored_after_prune: list[str] = field(default_factory=list)
+    #: Tags written, with the bytes to write them again (for the prune lease check; not in results).
+    written: list[Written] = field(default_factory=list, repr=False)
 
     @property
     def dest_after(self) -> dict[str, str | None]:
@@ -130,6 +143,7 @@ class CopyResult:
             "duration": round(self.duration, 3),
             "verified": self.verified,
             "attached": [dict(item) for item in self.attached],
+            "restored_after_prune": list(self.restored_after_prune),
         }
 
 
@@ -214,8 +228,18 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
             dest.discard_uploads()
     if options.check_mode:
         result.notes.append("check mode: nothing was written")
+    elif options.honour_leases:
+        check_leases(dest, result.written, result.restored_after_prune, result.notes)
     result.duration = time.monotonic() - started
     return result
+
+
+def check_leases(dest: Any, written: Sequence[Written], restored: list[str], notes: list[str]) -> None:
+    """Once a writer's tags are in a registry repository, honour a prune's lease there (_ops/coordination)."""
+    if written and not getattr(dest, "local", False):
+        report = honour_leases(dest, written)
+        restored.extend(report.restored)
+        notes.extend(report.warnings)
 
 
 def _holds(dest: Any, digest: str) -> bool:
@@ -258,9 +282,11 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
     stale = [tag for tag in dest_tags if result.dest_before.get(tag) != root.digest]
     if stale and not root.present:
         result.copied["manifests"] += 1
+    children = tuple((n.digest, n.raw, n.media_type) for n in graph.nodes.values() if n is not root and n.raw)
     for tag in stale:
         if not options.check_mode:
             dest.push_manifest(tag, root.raw, root.media_type)
+            result.written.append(Written(tag, root.digest, root.raw, root.media_type, children))
         result.changed = True
 
 
@@ -365,7 +391,8 @@ def select_tags(tags: Sequence[str], patterns: Sequence[str], *, skip_referrer_t
             compiled.append(re.compile(pattern))
         except re.error as exc:
             raise InvalidInputError(f"tags pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    chosen = [t for t in tags if any(c.fullmatch(t) for c in compiled)]
+    # A prune lease is coordination between writers of one registry, never an image to copy.
+    chosen = [t for t in tags if any(c.fullmatch(t) for c in compiled) and not is_lease_tag(t)]
     if skip_referrer_tags:
         # With referrers, fallback indexes and cosign's .sig/.att/.sbom travel with their subjects
         # (and are merged there): copying them as tags of their own would overwrite the destination's.
@@ -394,6 +421,8 @@ class MirrorResult:
     #: What the user should see even when nothing failed (a pattern that selects nothing, an empty mirror).
     warnings: list[str] = field(default_factory=list)
     duration: float = 0.0
+    #: Tags a concurrent prune removed after the mirror wrote them, written again (see _ops/coordination).
+    restored_after_prune: list[str] = field(default_factory=list)
 
     def add(self, tag: str, outcome: CopyResult, name: str | None = None) -> None:
         """Count one tag's copy in; ``name`` is how the tag is reported (default: the tag)."""
@@ -421,6 +450,7 @@ class MirrorResult:
         self.dest_after.update(other.dest_after)
         self.notes.extend(other.notes)
         self.warnings.extend(other.warnings)
+        self.restored_after_prune.extend(other.restored_after_prune)
 
     def to_dict(self) -> dict:
         """Plain data for module results."""
@@ -430,7 +460,7 @@ class MirrorResult:
             "copied": dict(self.copied), "already_present": dict(self.already_present),
             "mounted": list(self.mounted), "dest_before": dict(self.dest_before),
             "dest_after": dict(self.dest_after), "notes": list(self.notes), "warnings": list(self.warnings),
-            "duration": round(self.duration, 3),
+            "duration": round(self.duration, 3), "restored_after_prune": list(self.restored_after_prune),
         }
 
 
@@ -456,9 +486,10 @@ def mirror_repository(src: ImageStore, dest: ImageStore, tag_patterns: Sequence[
         summary.notes.append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")
         summary.warnings.append(f"the mirror selects no tag of {_where(src)} ({len(available)} tag(s)), so "
                                 "nothing was copied")
+    per_tag = dataclasses.replace(options, honour_leases=False)  # honoured once below, after every tag
     for position, tag in enumerate(selected):
         try:
-            outcome = copy_image(src, tag, dest, [tag], options)
+            outcome = copy_image(src, tag, dest, [tag], per_tag)
         except RegistryError as exc:
             summary.failed[prefix + tag] = exc.to_dict()
             if not keep_going:
@@ -466,5 +497,9 @@ def mirror_repository(src: ImageStore, dest: ImageStore, tag_patterns: Sequence[
                 break
             continue
         summary.add(tag, outcome, prefix + tag)
+    if options.honour_leases and not options.check_mode:
+        restored: list[str] = []
+        check_leases(dest, [w for r in summary.tags.values() for w in r.written], restored, summary.warnings)
+        summary.restored_after_prune.extend(prefix + tag for tag in restored)
     summary.duration = time.monotonic() - started
     return summary

@@ -23,6 +23,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+    Written,
+    honour_leases,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     parse_platforms,
 )
@@ -399,7 +403,12 @@ def promote(
         # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
         raise ConflictError(err.message, detail={**planned.to_result(), **(err.detail or {})}) from None
     if state != ABSENT:
-        return planned
+        if manifest is None:
+            return planned
+        # A prune's lease: wait, then restore what it took (issue 20).
+        lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
+                                           for t in plan.tags_to_write])
+        return replace(planned, restored_after_prune=tuple(lease.restored), lease_notes=tuple(lease.warnings))
     return replace(planned, method=_applied_method(methods), methods=methods)
 
 

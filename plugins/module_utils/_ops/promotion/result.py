@@ -95,6 +95,8 @@ class PromotionResult:
     removal method of the whole task (one method, ``mixed``, or ``None``; in
     check mode the one a run would use, when known); ``methods`` the method
     per removed tag. ``verified`` is what the ``verify`` gate returned.
+    ``restored_after_prune`` (set once tags were written) lists the tags a
+    concurrent prune took and this promotion wrote again; ``lease_notes`` say so.
     """
 
     plan: PromotionPlan
@@ -104,6 +106,8 @@ class PromotionResult:
     verified: Mapping[str, Any] | None = None
     method: str | None = None
     methods: Mapping[str, str | None] = field(default_factory=dict)
+    restored_after_prune: tuple[str, ...] | None = None
+    lease_notes: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -123,7 +127,7 @@ class PromotionResult:
         """The module result: changed, digest, tags, before / after maps, deleted, method, copied, summary,
         notes, verified (in that order)."""
         plan = self.plan
-        return {
+        result: dict[str, Any] = {
             "changed": plan.changed,
             "digest": plan.digest,
             "tags": {tag: entry.to_dict() for tag, entry in self.tags().items()},
@@ -133,6 +137,9 @@ class PromotionResult:
             "method": self.method,
             "copied": self.copied.to_dict() if self.copied is not None else None,
             "summary": summary_lines(plan, self.name, self.check_mode),
-            "notes": list(plan.notes),
+            "notes": list(plan.notes) + list(self.lease_notes),
             "verified": self.verified,
         }
+        if self.restored_after_prune is not None:
+            result["restored_after_prune"] = list(self.restored_after_prune)
+        return result

@@ -12,7 +12,9 @@ children and a referrer before its subject, so no manifest left behind ever poin
 one. Untagging removes one tag (``Repository.delete_tag``), re-resolving it just before.
 
 The registry API has no compare-and-swap for deletes: the checks narrow the race to the moment
-between the last read and the DELETE, they cannot close it.
+between the last read and the DELETE, they cannot close it. For this collection's own writers the
+prune lease closes it (:mod:`.._ops.coordination`): a run that may delete writes its lease before
+the read that lets the first deletion happen and removes it after the last DELETE.
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     attached_subject,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+    PruneLease,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
     map_bounded,
 )
@@ -48,6 +53,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
     RetentionPlan,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
+    image_tags,
     live_tags_for_apply,
     resolve_tags,
 )
@@ -87,6 +93,8 @@ class ApplyResult:
 
     applied: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: What the user should read although nothing failed (a lease that could not be written or removed).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -248,6 +256,7 @@ class _RepositoryApply:
         self.check_mode = check_mode
         self.method = tag_delete_method
         self.max_concurrency = max_concurrency
+        self.lease: PruneLease | None = None
         self.known = {e.digest for e in self.entries}
         self.groups = deletion_groups(self.entries)
         self.group_of = {e.digest: i for i, group in enumerate(self.groups) for e in group}
@@ -256,16 +265,24 @@ class _RepositoryApply:
         self.planned_removals |= {t for e in self.entries if e.action == ACTION_UNTAG for t in e.untag_tags}
 
     def run(self) -> None:
-        live = self.live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
-                                               max_concurrency=self.max_concurrency)
-        self.read_at = time.monotonic()
-        blocked = self.blocked_groups(live)
         try:
+            live = self.live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
+                                                   max_concurrency=self.max_concurrency)
+            self.read_at = time.monotonic()
+            blocked = self.blocked_groups(live)
+            if not self.check_mode and len(blocked) < len(self.groups):
+                # The lease goes up before the first read that lets a deletion happen (the first group
+                # reads every tag again) and comes down after the last DELETE: this collection's writers
+                # then either wrote before that read, or wait and restore (_ops/coordination). A run
+                # whose every deletion is already blocked writes nothing, not even a lease.
+                self.lease = self.take_lease()
+                self.read_at = float("-inf")
             for index, group in enumerate(self.groups):
                 if index in blocked:
                     self.skip_group(group, blocked[index])
                 else:
                     self.delete_group(group)
+            self.drop_lease()
             for entry in self.entries:
                 if entry.action == ACTION_UNTAG:
                     self.untag(entry, live)
@@ -273,6 +290,33 @@ class _RepositoryApply:
             raise
         except RegistryError as err:
             raise ApplyError(err, self.result) from None
+        finally:
+            self.drop_lease()
+
+    # -- the prune lease -----------------------------------------------------------------------
+
+    def take_lease(self) -> PruneLease | None:
+        """Write this run's lease; a registry that refuses it (a delete-only credential) gets a warning, no lease."""
+        lease = PruneLease(self.repo)
+        try:
+            lease.acquire()
+        except RegistryError as err:
+            self.result.warnings.append(
+                f"{self.name}: the prune lease could not be written ({err.message}); deletions went ahead without "
+                "it, so a concurrent registry_copy or registry_tag is not told to check its tags afterwards")
+            return None
+        return lease
+
+    def drop_lease(self) -> None:
+        """Remove the lease (after the last DELETE); a failure is a warning, the lease then expires by itself."""
+        lease, self.lease = self.lease, None
+        if lease is None:
+            return
+        try:
+            lease.release()
+        except RegistryError as err:
+            self.result.warnings.append(f"{self.name}: the prune lease {lease.tag} could not be removed "
+                                        f"({err.message}); it expires by itself and the next prune removes it")
 
     # -- what changed since the plan ---------------------------------------------------------
 
@@ -358,7 +402,7 @@ class _RepositoryApply:
         known = sorted(known)
         heads = resolve_tags(self.repo, known, self.max_concurrency)
         try:
-            names = set(self.repo.tags())
+            names = image_tags(self.repo)
         except NotFoundError:
             return {}
         heads.update(resolve_tags(self.repo, sorted(names - set(known)), self.max_concurrency))
@@ -375,7 +419,7 @@ class _RepositoryApply:
         doomed = {e.digest for e in group}
         for _round in range(rounds):
             try:
-                names = set(self.repo.tags())
+                names = image_tags(self.repo)
             except NotFoundError:
                 return None
             new = sorted(names - set(self.live))
@@ -405,6 +449,8 @@ class _RepositoryApply:
         what keep a concurrent push's image.
         """
         if not self.check_mode:
+            if self.lease is not None and self.lease.keep_alive():
+                self.read_at = float("-inf")  # a writer that waited for the old lease is done: read everything
             if len(self.groups) * max(1, len(self.live)) <= FULL_READ_BUDGET \
                     or time.monotonic() - self.read_at > FULL_READ_INTERVAL:
                 self.live = self.fresh_tags(set(self.live) | {t for e in group for t in e.tags})

@@ -298,6 +298,7 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
             failures.append({"repository": name, "error": str(err)})
         result.applied.extend(done.applied)
         result.skipped.extend(done.skipped)
+        result.warnings.extend(done.warnings)
     return result, failures
 
 
@@ -337,4 +338,5 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
         detail = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
         raise ConflictError(err.message, status=err.status, code=err.code, detail=detail) from None
     outcome.failed = sorted(failed + apply_failed, key=lambda item: item["repository"])
+    outcome.warnings.extend(outcome.applied.warnings)
     return outcome

@@ -33,6 +33,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes 
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     attached_subject,
+    is_lease_tag,
     referrers_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
@@ -64,6 +65,14 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
 def repository_name(repo: Repository) -> str:
     """How plans name a repository: ``host/name``."""
     return f"{repo.registry.host}/{repo.name}"
+
+
+def image_tags(repo: Repository) -> set[str]:
+    """The repository's tags without prune leases: a lease is coordination, never an image to plan for.
+
+    Raises :class:`NotFoundError` for a repository the registry does not know.
+    """
+    return {tag for tag in repo.tags() if not is_lease_tag(tag)}
 
 
 def _referrers_api_absent(registry: Registry) -> bool:
@@ -265,7 +274,7 @@ def collect_snapshot(repo: Repository, *, name: str | None = None, max_concurren
     """
     name = name or repository_name(repo)
     try:
-        tags = sorted(repo.tags())
+        tags = sorted(image_tags(repo))
     except NotFoundError:
         return RepositorySnapshot(name, exists=False)
     reader = _Reader(repo, max_concurrency, pool, config_cache)
@@ -386,7 +395,7 @@ def live_tags_for_apply(repo: Repository, entries: Sequence[PlanEntry], tags_bef
     if check_mode or not deletes:
         return before
     try:
-        listed = set(repo.tags())
+        listed = image_tags(repo)
     except NotFoundError:
         return {}
     live = {tag: before[tag] for tag in sorted(listed & condemned) if tag in before}

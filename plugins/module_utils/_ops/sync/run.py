@@ -46,6 +46,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
+    is_lease_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     format_timestamp,
@@ -54,6 +55,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps 
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
     CopyOptions,
+    check_leases,
     copy_image,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
@@ -184,6 +186,10 @@ class _PairState:
     pruned: list[str] = field(default_factory=list)
     started: float | None = None
     finished: float | None = None
+    #: Tags written (with their bytes) and the ones a concurrent prune took and that were written again.
+    written: list[Any] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    lease_notes: list[str] = field(default_factory=list)
 
 
 class _Progress:
@@ -309,6 +315,7 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
                 for tag in state.selection.selected]
         progress.total = len(jobs)
         run.each(lambda job: _copy_one(run, *job), jobs)
+        _honour_leases(run)
         if options.prune_missing:
             prune = _prune(run)
     finally:
@@ -412,15 +419,27 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
                                   f"{source.digest}; no_clobber leaves it"}
         outcome = copy_image(state.src, tag, state.dest, [tag], CopyOptions(
             platforms=options.platforms, referrers=options.referrers, concurrency=options.blob_concurrency,
-            check_mode=options.check_mode, verify=options.verify))
+            check_mode=options.check_mode, verify=options.verify, honour_leases=False))
     except RegistryError as exc:
         return {"status": FAILED, "error": exc.to_dict()}
+    with run._lock:
+        state.written.extend(outcome.written)
     record = {"status": COPIED if outcome.changed else PRESENT, "digest": outcome.digest,
               "before": outcome.dest_before.get(tag), "bytes": outcome.copied["bytes"],
               "seconds": round(outcome.duration, 3)}
     if outcome.verified is not None:
         record["verified"] = outcome.verified
     return record
+
+
+def _honour_leases(run: _Run) -> None:
+    """Once per destination repository, after all its tags: the prune-lease check (_ops/coordination)."""
+    for state in run.states:
+        if state.written and not run.options.check_mode:
+            try:
+                check_leases(state.dest, state.written, state.restored, state.lease_notes)
+            except RegistryError as exc:
+                state.lease_notes.append(f"the prune lease check failed: {exc}")
 
 
 def _prune(run: _Run) -> dict[str, Any]:
@@ -431,7 +450,8 @@ def _prune(run: _Run) -> dict[str, Any]:
         if state.error is not None or state.src_tags is None or state.dest_tags is None:
             continue
         source = set(state.src_tags)
-        gone = sorted(t for t in state.dest_tags if t not in source and not is_attached_tag(t))
+        gone = sorted(t for t in state.dest_tags if t not in source and not is_attached_tag(t)
+                      and not is_lease_tag(t))
         if gone and not source:
             # An empty listing is more often a broken source than a deliberately emptied one.
             refused = (f"{state.pair.src} lists no tags: refusing to remove all {len(gone)} tags of "
@@ -505,6 +525,7 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
         **{name: sorted(tags) for name, tags in counts.items()},
         "prune_planned": planned, "pruned": pruned,
         "bytes": byte_count, "seconds": seconds, "error": state.error,
+        "restored_after_prune": sorted(state.restored),
     }
 
 
@@ -527,6 +548,8 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
             warnings.append(f"{repository['src']}: names not in the source: {', '.join(selection['missing'])}")
         if selection and not selection["selected"]:
             warnings.append(f"{repository['src']}: the selectors chose no tag")
+    for state in run.states:
+        warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
     return {"changed": changed, "failed": failed, "repositories": repositories, "summary": summary,
             "prune": prune, "stopped": run.stop_reason, "rate_limits": run.rate_limits(), "warnings": warnings,
             "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file else None}

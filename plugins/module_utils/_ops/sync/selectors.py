@@ -42,6 +42,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order i
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
+    is_lease_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     format_duration,
@@ -372,6 +373,9 @@ def select_tags(tags: Iterable[str], selectors: TagSelectors, *,
     for tag in tags:
         if is_attached_tag(tag):
             decided[tag] = TagDecision(tag, False, "scheme", "a referrers/cosign scheme tag travels with its subject")
+            continue
+        if is_lease_tag(tag):
+            decided[tag] = TagDecision(tag, False, "scheme", "a prune lease is coordination, not an image")
             continue
         reason = _match_reason(tag, selectors, listed) if matchers else ("all", "no include selector: every tag")
         if reason is None:

@@ -51,3 +51,64 @@ def test_cosign_cannot_tag_a_sha512_digest():
 def test_ordinary_tags_are_not_scheme_tags(tag):
     assert parse_attached_tag(tag) is None
     assert not is_attached_tag(tag)
+
+
+# -- prune leases ----------------------------------------------------------------------------------
+
+
+def test_lease_tag_round_trips_and_is_a_valid_tag():
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+        validate_tag,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+        LeaseTag,
+        is_lease_tag,
+        lease_tag,
+        parse_lease_tag,
+    )
+
+    tag = lease_tag(1_900_000_000, "0123456789abcdef")
+    assert tag == "ocireg-prune-lease-1900000000-0123456789abcdef"
+    validate_tag(tag)  # the registry's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
+    assert parse_lease_tag(tag) == LeaseTag(1_900_000_000, "0123456789abcdef")
+    assert is_lease_tag(tag)
+    assert not is_attached_tag(tag) and parse_attached_tag(tag) is None
+
+
+@pytest.mark.parametrize("tag", [
+    "ocireg-prune-lease-",                       # nothing after the prefix
+    "ocireg-prune-lease-123",                    # no token
+    "ocireg-prune-lease-123-XYZ12345",           # token not lowercase hex
+    "ocireg-prune-lease-123-abc",                # token too short
+    "ocireg-prune-lease-soon-0123456789abcdef",  # expiry not a number
+    "release-1900000000-0123456789abcdef",
+    "ocireg-prune-lease-123-0123456789abcdef.sig",
+])
+def test_near_miss_lease_tags_are_ordinary_tags(tag):
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+        is_lease_tag,
+        parse_lease_tag,
+    )
+
+    assert parse_lease_tag(tag) is None and not is_lease_tag(tag)
+
+
+def test_lease_tag_refuses_a_token_that_would_not_parse_back():
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+        lease_tag,
+    )
+
+    with pytest.raises(ValueError):
+        lease_tag(100, "not-hex!")
+    with pytest.raises(ValueError):
+        lease_tag(100, "ab")
+
+
+def test_a_lease_counts_until_its_expiry_plus_the_allowed_skew():
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+        LeaseTag,
+    )
+
+    lease = LeaseTag(1000, "0123456789abcdef")
+    assert lease.active(999.9) and not lease.active(1000)
+    assert lease.active(1029, skew=30) and not lease.active(1030, skew=30)

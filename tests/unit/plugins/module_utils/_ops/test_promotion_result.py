@@ -142,6 +142,10 @@ class MemoryRepository:
         self.state.pop(tag)
         return "dummy_manifest"
 
+    def tags(self) -> list[str]:
+        # Listed once after the writes, for a prune's lease (none here).
+        return sorted(self.state)
+
 
 def source(tag: str) -> Reference:
     return Reference.parse(f"reg.example/team/app:{tag}")
@@ -157,7 +161,9 @@ def test_promote_returns_a_result_and_shapes_it_only_on_request() -> None:
     outcome = promote(repo, ["prod"], source=source("staging"))
     assert isinstance(outcome, PromotionResult) and outcome.changed
     assert outcome.after == {"prod": D2} and repo.state["prod"] == D2
-    assert list(outcome.to_result()) == RESULT_KEYS
+    # A run that wrote tags also says which ones a concurrent prune took and it wrote again (issue 20).
+    assert list(outcome.to_result()) == RESULT_KEYS + ["restored_after_prune"]
+    assert outcome.to_result()["restored_after_prune"] == []
 
 
 def test_promote_absent_reports_each_tags_method() -> None:

@@ -1,0 +1,113 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The prune lease convention, its decisions (pure): which leases count, how long to wait, what to put back.
+
+Why a lease: Distribution has no conditional DELETE, and a manifest DELETE by digest removes every
+tag on that digest, so a push landing between a prune's last read and its DELETE is lost without
+a trace. A prune therefore writes a lease tag (``ocireg-prune-lease-<expiry>-<token>``,
+:mod:`.._model.tag_schemes`) *before* its first read of the tags that decides a deletion, and
+removes it *after* its last DELETE. A writer of this collection lists the tags once after its
+own tag writes:
+
+- no active lease listed: every tag it wrote was written before that list, so before any later
+  lease PUT, so before that prune's reads: the prune sees the tags and keeps their digests
+  (this needs the registry's read-after-write consistency for tag writes and the tag list);
+- an active lease listed: it waits until those leases are gone (released, renewed away, or
+  expired), then reads its tags back and writes again each one a prune took with it.
+
+A lease is renewed (a new lease first, then the old one removed) before it has less than half of
+its time left, so a writer never waits much longer than half of :data:`LEASE_TTL`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model import (
+    mediatypes as mt,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    EMPTY_DESCRIPTOR,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    LEASE_ARTIFACT_TYPE,
+    LEASE_EXPIRES_ANNOTATION,
+    LEASE_ID_ANNOTATION,
+    parse_lease_tag,
+)
+
+#: How long a lease counts (seconds) after it is written. A prune renews it before every deletion
+#: group once half of it is gone, so this bounds how long a crashed prune blocks writers' checks.
+LEASE_TTL = 120
+#: Clock disagreement allowed between the prune's host (which wrote the expiry) and a writer's.
+CLOCK_SKEW = 30
+#: A writer never waits longer than this for leases to go (then it checks its tags anyway and warns).
+WAIT_CAP = 600.0
+#: Tag list polls while waiting: first interval, growth factor, longest interval (seconds).
+POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.05, 1.5, 2.0
+
+
+def active_leases(tags: Iterable[str], now: float, skew: float = CLOCK_SKEW) -> list[str]:
+    """The lease tags among ``tags`` that still count at ``now`` (unix seconds), sorted."""
+    found = []
+    for tag in tags:
+        lease = parse_lease_tag(tag)
+        if lease is not None and lease.active(now, skew):
+            found.append(tag)
+    return sorted(found)
+
+
+def expired_leases(tags: Iterable[str], now: float, skew: float = CLOCK_SKEW) -> list[str]:
+    """The lease tags among ``tags`` past their expiry (a crashed prune's): the next prune removes them."""
+    found = []
+    for tag in tags:
+        lease = parse_lease_tag(tag)
+        if lease is not None and not lease.active(now, skew):
+            found.append(tag)
+    return sorted(found)
+
+
+def wait_deadline(leases: Iterable[str], now: float, cap: float = WAIT_CAP, skew: float = CLOCK_SKEW) -> float:
+    """When a writer stops waiting for ``leases``: the last one's expiry (plus skew), at most ``cap`` from now."""
+    expiries = [parse_lease_tag(tag) for tag in leases]
+    latest = max((lease.expiry + skew for lease in expiries if lease is not None), default=now)
+    return min(latest, now + cap)
+
+
+def still_held(waited_for: Iterable[str], listed: Iterable[str], now: float, skew: float = CLOCK_SKEW) -> list[str]:
+    """Which of the leases a writer waits for are still listed and still count (sorted)."""
+    present = set(listed)
+    return active_leases((tag for tag in waited_for if tag in present), now, skew)
+
+
+def needs_renewal(expiry: float, now: float, ttl: float = LEASE_TTL) -> bool:
+    """True once a lease has less than half of its time left: renew before the next deletion group."""
+    return expiry - now < ttl / 2
+
+
+def to_restore(written: Mapping[str, str], now: Mapping[str, str | None]) -> list[str]:
+    """The tags a writer must write again: written by it, and now gone (sorted).
+
+    A tag that now points at another digest was moved by someone else after us, which is not a
+    loss (the other writer's word stands); only a tag that is gone was taken by a prune's DELETE.
+    """
+    return sorted(tag for tag in written if now.get(tag) is None)
+
+
+def lease_manifest(token: str, expiry: int) -> bytes:
+    """The lease's manifest: an OCI artifact on the empty descriptor, unique by its token and expiry.
+
+    Unique bytes give a digest no other tag shares, so deleting the lease by digest removes only
+    the lease tag.
+    """
+    empty = EMPTY_DESCRIPTOR.to_oci()
+    document = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "artifactType": LEASE_ARTIFACT_TYPE,
+        "config": empty,
+        "layers": [empty],
+        "annotations": {LEASE_ID_ANNOTATION: token, LEASE_EXPIRES_ANNOTATION: str(int(expiry))},
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
