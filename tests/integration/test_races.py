@@ -54,6 +54,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
     promote,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
+    ALREADY_GONE,
     CHANGED_SINCE_PLAN,
     ApplyError,
     apply_plan,
@@ -437,7 +438,11 @@ def judge_prune(reg: RigRegistry, state: dict[str, Any], outcomes: list[Outcome]
                 verdict.disagreements.append(f"prune reported {action['digest']} deleted, it is still there")
         for item in applied.skipped:
             verdict.counts["skipped_changed_since_plan"] += item["reason"] == CHANGED_SINCE_PLAN
-            if head(reg, repository, item["digest"]) is None:
+            gone = head(reg, repository, item["digest"]) is None
+            if item["message"] == ALREADY_GONE:  # "gone before our DELETE": a push may bring it back since
+                if not gone and item["digest"] not in pushed_digests:
+                    verdict.disagreements.append(f"prune reported {item['digest']} already gone, it is there")
+            elif gone:
                 verdict.disagreements.append(f"prune reported {item['digest']} kept, it is gone")
     return verdict
 

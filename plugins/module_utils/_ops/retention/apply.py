@@ -68,6 +68,10 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
 CHANGED_SINCE_PLAN = "changed_since_plan"
 
 
+#: The message of a skipped deletion whose manifest was already gone when its DELETE was sent.
+ALREADY_GONE = "not deleted by this run: already gone when its DELETE was sent (deleted since the plan was made)"
+
+
 #: Skip reason when the registry refuses to remove a tag at apply time.
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 
@@ -481,8 +485,9 @@ class _RepositoryApply:
                 try:
                     self.repo.delete_manifest(entry.digest)
                 except NotFoundError:
-                    self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN,
-                               "not deleted: someone else deleted it since the plan was made")
+                    # Also what a DELETE retried after a 5xx sees when the first attempt removed the
+                    # manifest before failing (Distribution under concurrent pushes): gone either way.
+                    self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN, ALREADY_GONE)
                     continue
                 except DigestMismatchError:
                     # Distribution answers 400 DIGEST_INVALID when its DELETE reads a tag link a
