@@ -117,8 +117,8 @@ def test_check_mode_re_resolves_nothing(plain_registry: RigRegistry) -> None:
     assert plain_registry.requests_since(mark) == []
 
 
-def test_apply_reads_each_tag_at_most_twice_and_condemned_tags_after_the_lease(plain_registry: RigRegistry,
-                                                                              monkeypatch) -> None:
+def test_apply_reads_each_tag_at_most_twice_and_condemned_tags_after_the_lease(
+        plain_registry: RigRegistry, monkeypatch) -> None:
     seed(plain_registry)
     repo = client(plain_registry)
     plan = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 2, "grace_period": "0s"}), NOW)

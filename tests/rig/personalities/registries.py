@@ -21,10 +21,12 @@ GHCR_DELETE = ("GHCR's registry API refuses DELETE (405); delete package version
                 r"and GHCR refuse deletes through the registry API"))
 # A prune whose repositories are patterns needs /v2/_catalog; registries that refuse it get one line naming
 # the setting to use instead (explicit repository names). The registry's own error stays inside that line.
-CATALOG = (("the catalog (`/v2/_catalog`) is refused, so repository patterns cannot be matched; list repositories "
-            "by name"), (r"(?s)^repositories \S+/prun\* are patterns, which are matched against the registry's catalog "
-                       r"\(GET /v2/_catalog\), and 127\.0\.0\.1:\d+ refused it: .*HTTP 401.*list the "
-                       r"repositories by name in repositories \(no \*, \? or \[\)"))
+CATALOG_REFUSED = ("the catalog (`/v2/_catalog`) is refused, so repository patterns cannot be matched; "
+                   "list repositories by name")
+CATALOG_MESSAGE = (r"(?s)^repositories \S+/prun\* are patterns, which are matched against the registry's catalog "
+                   r"\(GET /v2/_catalog\), and 127\.0\.0\.1:\d+ refused it: .*HTTP 401.*list the "
+                   r"repositories by name in repositories \(no \*, \? or \[\)")
+CATALOG = (CATALOG_REFUSED, CATALOG_MESSAGE)
 CATALOG_SETTING = "registry_prune: list `repositories` by name (patterns need the refused catalog)"
 ECR_SUBJECT = ("older ECR refuses manifests with a `subject` (405); push the artifact without `subject`, under a tag",
                r"(?s)^(?!.*storage\.delete).*HTTP 405: the registry refuses manifests that carry a subject")

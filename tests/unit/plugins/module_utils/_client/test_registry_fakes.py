@@ -433,8 +433,8 @@ def test_patch_answers_201_204_and_the_newest_location_is_followed(httpserver: H
     assert uploads.blobs == {DATA_DIGEST: DATA}
 
 
-def test_a_range_that_stops_advancing_is_finished_with_one_monolithic_put(httpserver: HTTPServer, repo: Repository,
-                                                                         sleeps: list[float]) -> None:
+def test_a_range_that_stops_advancing_is_finished_with_one_monolithic_put(
+        httpserver: HTTPServer, repo: Repository, sleeps: list[float]) -> None:
     # ECR (containers-roadmap #2831; the ecr personality's range_stalls quirk): the second PATCH is stored but
     # its Range stays at the first chunk's end. Re-sending it would draw 416 and never finish; the upload starts
     # again as one PUT, which needs no Range at all.
