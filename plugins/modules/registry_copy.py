@@ -114,6 +114,9 @@ options:
         Docker schema 1 manifests cannot be converted (the task fails).
       - Applies to a single copy and to a mirror with O(tags), into any destination; not to O(mirror_spec)
         or O(select).
+      - A run with V(oci) reads every manifest of the source (the conversion needs their bytes) and asks the
+        destination about each converted one, where a byte-exact run whose tag is in place stops after two
+        requests. A no-op of a two-platform list costs four reads of the source and three of the destination.
     type: str
     choices: [keep, oci]
     default: keep

@@ -193,3 +193,25 @@ def test_converting_drops_referrers_of_converted_manifests_and_says_so(plain_reg
     entries = json.loads((where / "index.json").read_text())["manifests"]
     assert sbom.digest not in [entry["digest"] for entry in entries]
     assert not (where / "blobs" / "sha256" / sbom.digest.split(":")[1]).exists()
+
+
+def test_format_oci_request_floor_between_registries(plain_registry, registry_factory):
+    """format: oci reads every source manifest (the conversion needs their bytes) and asks the destination once
+    per converted manifest: a first copy of a 2-platform Docker list, and a no-op second run, counted."""
+    content = images.make_multiarch("floor", docker=True)
+    RawPusher.for_registry(plain_registry).push("src/app", content, tag="1.0")
+    dest_registry = registry_factory()
+    src, dest = f"{plain_registry.host}/src/app:1.0", f"{dest_registry.host}/oci/app:1.0"
+    first = transfer(src, dest, plain_registry, dest_registry, to_oci=True)
+    assert first.copy.changed and len(first.copy.converted) == 3
+    assert RawPuller.for_registry(dest_registry).pull("oci/app", "1.0").digest == first.copy.digest
+    src_mark, dest_mark = plain_registry.mark(), dest_registry.mark()
+    again = transfer(src, dest, plain_registry, dest_registry, to_oci=True)
+    assert not again.copy.changed and again.copy.digest == first.copy.digest
+    src_requests = [(r.method, r.path.rsplit("/", 2)[-2]) for r in plain_registry.requests_since(src_mark)]
+    dest_requests = [(r.method, r.path.rsplit("/", 2)[-2]) for r in dest_registry.requests_since(dest_mark)]
+    # Source: resolve the tag, then the index and its two children by digest.
+    assert sorted(src_requests) == [("GET", "manifests")] * 3 + [("HEAD", "manifests")], src_requests
+    # Destination: the tag (which already names the converted index), then each converted child (present: no
+    # blob is asked about, nothing is written).
+    assert sorted(dest_requests) == [("HEAD", "manifests")] * 3, dest_requests
