@@ -215,3 +215,18 @@ def test_format_oci_request_floor_between_registries(plain_registry, registry_fa
     # Destination: the tag (which already names the converted index), then each converted child (present: no
     # blob is asked about, nothing is written).
     assert sorted(dest_requests) == [("HEAD", "manifests")] * 3, dest_requests
+
+
+def test_a_mirror_into_a_layout_warns_for_its_docker_typed_tags_only(plain_registry, tmp_path):
+    pusher = RawPusher.for_registry(plain_registry)
+    pusher.push("src/app", images.make_multiarch("mirror-docker", docker=True), tag="docker")
+    pusher.push("src/app", images.make_image("mirror-oci"), tag="oci")
+    where = tmp_path / "bundle.tar"
+    done = transfer(f"{plain_registry.host}/src/app", f"oci-archive:{where}", plain_registry, tags=[".*"])
+    (warning,) = done.warnings
+    assert "src/app:docker" in warning and "src/app:oci" not in warning
+    converted = transfer(f"{plain_registry.host}/src/app", f"oci-archive:{tmp_path / 'oci.tar'}", plain_registry,
+                         tags=[".*"], to_oci=True)
+    assert converted.warnings == [] and not converted.mirror.failed
+    local = f"oci-archive:{tmp_path / 'oci.tar'}:src/app:docker"
+    assert json.loads(skopeo("inspect", "--raw", local))["mediaType"] == "application/vnd.oci.image.index.v1+json"

@@ -223,8 +223,10 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
     return Transfer(src_text, str(dest_ref), copy=result)
 
 
-def _layout_warnings(target: LocalRef, summary: MirrorResult) -> list[str]:
-    warning = docker_in_layout_warning(target, [(name, outcome.media_type) for name, outcome in summary.tags.items()])
+def _layout_warnings(target: LocalRef, summary: MirrorResult, repository: str | None = None) -> list[str]:
+    """The Docker-types warning for a mirror into a layout; ``repository`` names tags reported without one."""
+    warning = docker_in_layout_warning(target, [(join_name(repository, name), outcome.media_type)
+                                                for name, outcome in summary.tags.items()])
     return [warning] if warning else []
 
 
@@ -260,7 +262,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
         summary = mirror_repository(source, target, tag_patterns, options, keep_going)
         if dest_store is not None and _finish(dest_store, options):
             summary.changed = True
-        layout_warnings = _layout_warnings(dest_local, summary) if dest_store is not None else []
+        layout_warnings = _layout_warnings(dest_local, summary, src_ref.repository) if dest_store is not None else []
         summary.notes.extend(layout_warnings)
         return Transfer(str(src_ref), dest_text, mirror=summary, warnings=layout_warnings)
 
