@@ -99,6 +99,27 @@ options:
       - The no-change fast path then also lists the referrers, so a no-op run makes a few more requests.
     type: bool
     default: false
+  format:
+    description:
+      - V(keep) copies every manifest byte for byte, Docker media types included, so digests never change.
+        Into an C(oci:) or C(oci-archive:) target that keeps a Docker manifest or manifest list under a Docker
+        media type in C(index.json), which skopeo, podman, buildah and other containers/image readers cannot
+        read by name (C(no descriptor found for reference)); crane, regctl, oras and this collection can. A
+        warning (also in RV(notes)) names each such image.
+      - V(oci) converts Docker schema 2 manifests and manifest lists to OCI media types on the way, as
+        C(skopeo copy --format oci) does; config and layer blobs keep their bytes. The converted manifests
+        get new digests; RV(converted) lists them old -> new and RV(digest) is the new one. Referrers of
+        a converted manifest name its old digest and their signatures cover it, so they are left out (a
+        note says which); cosign tag-scheme artifacts of converted manifests are not copied either.
+        Docker schema 1 manifests cannot be converted (the task fails).
+      - Applies to a single copy and to a mirror with O(tags), into any destination; not to O(mirror_spec)
+        or O(select).
+      - A run with V(oci) reads every manifest of the source (the conversion needs their bytes) and asks the
+        destination about each converted one, where a byte-exact run whose tag is in place stops after two
+        requests. A no-op of a two-platform list costs four reads of the source and three of the destination.
+    type: str
+    choices: [keep, oci]
+    default: keep
   concurrency:
     description:
       - How many blobs are transferred at the same time (1 to 16).
@@ -341,6 +362,13 @@ EXAMPLES = r"""
     dest: oci-archive:/srv/export/bundle.tar
     referrers: true
 
+- name: Export a Docker-format image as OCI, for skopeo or podman on the other side (digests change)
+  ocireg.registry.registry_copy:
+    src: docker.io/library/alpine:3.20
+    dest: oci-archive:/srv/export/alpine.tar
+    format: oci
+  register: exported  # exported.converted lists old -> new digests
+
 - name: Import every image of the tarball into the isolated registry, each under its own name
   ocireg.registry.registry_copy:
     src: oci-archive:/media/usb/bundle.tar
@@ -479,6 +507,17 @@ attached:
     - tag: sha256-9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb.sig
       digest: sha256:0d3c0f7e8e0c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b
       action: copied
+converted:
+  description:
+    - With O(format=oci), the manifests converted from Docker to OCI media types, in the order they were
+      written (an index last), each with its old digest (C(from)), its new one (C(to)) and its new media type.
+  returned: success, without O(tags)
+  type: list
+  elements: dict
+  sample:
+    - from: sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb
+      to: sha256:3f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100
+      media_type: application/vnd.oci.image.index.v1+json
 restored_after_prune:
   description:
     - Destination tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right
@@ -675,6 +714,7 @@ def main() -> None:
             "platforms": {"type": "list", "elements": "str", "default": ["all"]},
             "allow_index_rewrite": {"type": "bool", "default": False},
             "referrers": {"type": "bool", "default": False},
+            "format": {"type": "str", "default": "keep", "choices": ["keep", "oci"]},
             "concurrency": {"type": "int", "default": DEFAULT_CONCURRENCY},
             "tags": {"type": "list", "elements": "str"},
             "keep_going": {"type": "bool", "default": False},
@@ -706,6 +746,9 @@ def main() -> None:
     )
     params = module.params
     if params["mirror_spec"] is not None or params["select"] is not None:
+        if params["format"] != "keep":
+            module.fail_json(msg="format: oci applies to a copy of src to dest (and to tags), not to mirror_spec "
+                                 "or select: drop format, or copy those images with src, dest and tags")
         run_mirror_spec(module)
         return
     misplaced = [name for name in SYNC_ONLY if params[name] not in (None, False)]
@@ -722,6 +765,7 @@ def main() -> None:
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
             verify=verifier(module, params["verify"]),
+            to_oci=params["format"] == "oci",
         )
         written = registry_written_to(params["dest"])
         if written is not None:

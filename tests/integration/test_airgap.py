@@ -172,3 +172,37 @@ def test_bundle_of_repositories_restores_each_to_its_name(plain_registry, regist
     puller = RawPuller.for_registry(dest)
     assert puller.pull("restored/src/single", "1").digest == seeded["single"].digest
     assert puller.pull("restored/src/multi", "2").digest == seeded["multi"].digest
+
+
+def test_docker_format_into_a_layout_warns_and_format_oci_converts(plain_registry, run_playbook, tmp_path):
+    """The module's side of Docker-typed images in OCI layouts (skopeo itself is run in test_airgap_interop.py):
+    a byte-exact export warns, naming the image and the readers that cannot take it; format: oci converts,
+    lists old -> new digests and is idempotent; check mode converts nothing onto disk; mirror_spec refuses it."""
+    content = images.make_multiarch("ag-docker", docker=True)
+    RawPusher.for_registry(plain_registry).push("src/docker", content, tag="1")
+    src = f"{plain_registry.host}/src/docker:1"
+    kept, converted, checked = tmp_path / "kept.tar", tmp_path / "converted", tmp_path / "checked"
+    convert = task("convert", src=src, dest=f"oci:{converted}", format="oci")
+    run = run_playbook(tasks=[
+        task("keep", src=src, dest=f"oci-archive:{kept}"),
+        convert,
+        {**task("check", src=src, dest=f"oci:{checked}", format="oci"), "check_mode": True},
+        {**convert, "name": "again"},
+        task("mirror_spec", mirror_spec=[{"src": f"{plain_registry.host}/src/docker", "dest": f"oci:{checked}"}],
+             format="oci"),
+    ])
+    keep = run.task("keep")
+    assert not keep.failed and keep["digest"] == content.digest and keep["converted"] == []
+    (warning,) = keep["warnings"]
+    assert "src/docker:1" in warning and "skopeo, podman" in warning and "format: oci" in warning
+    done = run.task("convert")
+    assert not done.failed and done.changed and not done.get("warnings"), done.result
+    mapping = {item["from"]: item["to"] for item in done["converted"]}
+    assert set(mapping) == {content.digest} | {c.digest for c in content.children}
+    assert done["digest"] == mapping[content.digest] and names(converted) == {"src/docker:1": done["digest"]}
+    check = run.task("check")
+    assert not check.failed and check["converted"] == done["converted"] and not checked.exists()
+    again = run.task("again")
+    assert not again.failed and not again.changed and again["digest"] == done["digest"]
+    refused = run.task("mirror_spec")
+    assert refused.failed and "format: oci applies to a copy of src to dest" in refused["msg"]

@@ -618,12 +618,16 @@ class Repository:
         return found
 
     def _fallback_index(self, subject: str) -> dict[str, Any] | None:
-        """The fallback index document for ``subject``; None when the tag is absent or not an index."""
+        """The fallback index document for ``subject``; None when the tag is absent or holds no referrers index.
+
+        A registry that resolves the missing tag to the subject itself (GitLab) answers with the subject:
+        an index subject would list its own children as its referrers (:func:`~.referrers.fallback_refusal`).
+        """
         try:
             manifest = self.fetch_manifest(referrers_tag(subject))
         except NotFoundError:
             return None
-        if not manifest.is_index:
+        if refs.fallback_refusal(subject, manifest.digest, manifest.is_index) is not None:
             return None
         return _json_object(manifest.raw, f"referrers index {referrers_tag(subject)}")
 
@@ -634,6 +638,10 @@ class Repository:
         try:
             current = self.fetch_manifest(tag)
         except NotFoundError:
+            current = None
+        if current is not None and current.digest == subject_digest:
+            # The registry resolved the missing tag to the subject (GitLab): there is no index yet, and the
+            # subject's own bytes must not become one (its children would pass for referrers).
             current = None
         if current is not None and not current.is_index:
             raise ManifestError(
