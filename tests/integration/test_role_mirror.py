@@ -28,6 +28,11 @@ def play(spec: list[dict[str, Any]]) -> dict[str, Any]:
                        "vars": {"mirror_spec": spec, "mirror_defaults": {"plain_http": True}}}]}
 
 
+def role_tasks(run, name: str) -> list:
+    """The results of the role's task ``name`` (ansible-core 2.21 names them ``role : name``)."""
+    return [t for t in run.tasks if t.name in (name, f"ocireg.registry.mirror : {name}")]
+
+
 def test_three_runners_cover_the_spec_exactly_once(plain_registry, registry_factory, run_playbook, tmp_path):
     src, dest = plain_registry, registry_factory()
     pusher = RawPusher.for_registry(src)
@@ -62,7 +67,7 @@ def test_three_runners_cover_the_spec_exactly_once(plain_registry, registry_fact
     assert len(tag_puts) == len(REPOS) and set(tag_puts.values()) == {1}, tag_puts
 
     # One summary across hosts, one line per repository, printed once.
-    summaries = run.tasks_named("Mirror summary, across runners")
+    summaries = role_tasks(run, "Mirror summary, across runners")
     assert len(summaries) == 1, [t.name for t in run.tasks]
     lines = summaries[0].result["msg"]
     assert lines[0] == "Mirror summary: 9 repositories, 3 runners (runner1, runner2, runner3)", lines
@@ -154,7 +159,7 @@ def _manifest_puts(dest, mark: int) -> Counter:
 
 
 def _summary(run) -> list[str]:
-    (summary,) = run.tasks_named("Mirror summary, across runners")
+    (summary,) = role_tasks(run, "Mirror summary, across runners")
     return summary.result["msg"]
 
 
@@ -226,7 +231,7 @@ def test_a_runner_dying_during_its_share_is_named_and_a_rerun_finishes(
     assert lines[-1].startswith(f"{len(lost)} of 9 repositories not mirrored: {', '.join(lost)}."), lines
     assert not any(line == "Every repository mirrored" for line in lines)
     # The run fails naming exactly those repositories, once (by the runner that wrote the summary).
-    (failure,) = [t for t in run.tasks_named("Fail naming the repositories that were not mirrored") if t.failed]
+    (failure,) = [t for t in role_tasks(run, "Fail naming the repositories that were not mirrored") if t.failed]
     assert failure.host != dying
     named = [source for source in sources if f" {source} -> " in failure.result["msg"]]
     assert named == lost, failure.result["msg"]
