@@ -141,8 +141,9 @@ def _fleet_inventory(tmp_path, broken: str | None = None) -> str:
     return str(path)
 
 
-def _fleet_play(spec: list[dict[str, Any]], dead: str | None = None) -> dict[str, Any]:
+def _fleet_play(spec: list[dict[str, Any]], dead: str | None = None, **role_vars: Any) -> dict[str, Any]:
     played = play(spec)
+    played["roles"][0]["vars"].update(role_vars)
     if dead:  # a runner that fails before the role
         played["pre_tasks"] = [{"name": "A runner dies before the role", "ansible.builtin.fail": {"msg": "dead"},
                                 "when": f"inventory_hostname == {dead!r}"}]
@@ -163,17 +164,19 @@ def _summary(run) -> list[str]:
     return summary.result["msg"]
 
 
-def _a_runner_with_work(sources: list[str]) -> str:
-    """The runner owning the most repositories among the three (a death that costs something)."""
-    owned = Counter(owner(source, RUNNERS) for source in sources)
-    return owned.most_common(1)[0][0]
+def _a_runner_with_work(sources: list[str], last: bool = False) -> str:
+    """The first (or last) of the three runners that owns a repository: a death that costs something.
+
+    The first is the runner Ansible would pick for run_once, so the summary must come from another."""
+    owning = [host for host in RUNNERS if any(owner(source, RUNNERS) == host for source in sources)]
+    return owning[-1] if last else owning[0]
 
 
 def test_a_runner_dead_before_the_role_loses_no_work(plain_registry, registry_factory, run_playbook, tmp_path):
     src, dest = plain_registry, registry_factory()
     _fleet_source(src)
     sources = [f"{src.host}/{repo}" for repo in FLEET_REPOS]
-    dead = _a_runner_with_work(sources)
+    dead = _a_runner_with_work(sources, last=True)
     live = [host for host in RUNNERS if host != dead]
     mark = dest.mark()
     run = run_playbook(_fleet_play(_fleet_spec(src, dest), dead=dead), args=["-i", _fleet_inventory(tmp_path)])
@@ -253,3 +256,27 @@ def test_a_runner_dying_during_its_share_is_named_and_a_rerun_finishes(
     assert back.rc == 0, back.explain()
     assert dest.writes_since(mark) == []
     assert _summary(back)[-1] == "Every repository mirrored"
+
+
+def test_a_pinned_runner_down_before_the_role_keeps_its_share_and_fails_naming_it(
+        plain_registry, registry_factory, run_playbook, tmp_path):
+    src, dest = plain_registry, registry_factory()
+    _fleet_source(src)
+    sources = [f"{src.host}/{repo}" for repo in FLEET_REPOS]
+    down = _a_runner_with_work(sources)
+    kept = [source for source in sources if owner(source, RUNNERS) == down]
+    mark = dest.mark()
+    run = run_playbook(_fleet_play(_fleet_spec(src, dest), dead=down,
+                                   mirror_runners="{{ ansible_play_hosts_all }}"),
+                       args=["-i", _fleet_inventory(tmp_path)])
+    assert run.rc != 0
+    # The pinned shares stand: the live runners mirrored theirs, once each, and nothing of the down one's.
+    puts = _manifest_puts(dest, mark)
+    assert puts == Counter({f"mirror/{s.rsplit('/', 1)[1]}": 1 for s in sources if s not in kept}), puts
+    lines = _summary(run)
+    assert f"down before the role but pinned in mirror_runners: {down}" in lines[0], lines
+    assert lines[-1].startswith(f"{len(kept)} of 9 repositories not mirrored: {', '.join(kept)}."), lines
+    (failure,) = [t for t in role_tasks(run, "Fail naming the repositories that were not mirrored") if t.failed]
+    assert failure.host != down
+    assert [s for s in sources if f" {s} -> " in failure.result["msg"]] == kept, failure.result["msg"]
+    assert f"{down} was down when the role started" in failure.result["msg"]
