@@ -53,8 +53,8 @@ def _account(pair: Any, runner: str, live: set[str], reports: Mapping[str, Any])
     if not isinstance(report, Mapping):
         return f"{where}: not mirrored: {runner} stopped during its share (failed or unreachable)", True
     for repository in report.get("repositories") or ():
-        if isinstance(repository, Mapping) and (repository.get("src"), repository.get("dest")) == (pair.src,
-                                                                                                    pair.dest):
+        if isinstance(repository, Mapping) and repository.get("src") == pair.src \
+                and repository.get("dest") == pair.dest:
             return str(repository.get("line") or where), _repository_failed(repository)
     # The runner's result has no line for this repository: its copy failed as a whole, or never ran.
     cause = str(report.get("msg") or "").strip().splitlines()[:1] or ["no result for it"]
