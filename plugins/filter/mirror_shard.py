@@ -23,6 +23,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
 
 #: registry_copy's per-repository tag lists that make a repository a failure.
 _FAILED_OUTCOMES = ("failed", "drift", "not_attempted")
+#: The most of a runner's failure message each of its repositories' lines repeats.
+_CAUSE_LIMIT = 160
 
 
 def _host_list(value: Any, name: str, filter_name: str) -> list[str]:
@@ -57,10 +59,19 @@ def _account(pair: Any, runner: str, live: set[str], reports: Mapping[str, Any])
                 and repository.get("dest") == pair.dest:
             return str(repository.get("line") or where), _repository_failed(repository)
     # The runner's result has no line for this repository: its copy failed as a whole, or never ran.
-    cause = str(report.get("msg") or "").strip().splitlines()[:1] or ["no result for it"]
+    cause = _first_sentence(str(report.get("msg") or "")) or "no result for it"
     if report.get("unreachable"):
-        return f"{where}: not mirrored: {runner} became unreachable during its share: {cause[0]}", True
-    return f"{where}: not mirrored: {runner}'s copy failed before this repository: {cause[0]}", True
+        return f"{where}: not mirrored: {runner} became unreachable during its share: {cause}", True
+    return f"{where}: not mirrored: {runner}'s copy failed before this repository: {cause}", True
+
+
+def _first_sentence(text: str, limit: int = _CAUSE_LIMIT) -> str:
+    """The first sentence of a message, at most ``limit`` characters: it is repeated on every line of a share."""
+    first = text.strip().split("\n", 1)[0]
+    end = first.find(". ")
+    if end >= 0:
+        first = first[:end + 1]
+    return first if len(first) <= limit else first[:limit - 1] + "…"
 
 
 def mirror_summary(spec: Any, runners: Any, reports: Any, live: Any, in_play: Any, running: Any,

@@ -280,3 +280,16 @@ def test_a_pinned_runner_down_before_the_role_keeps_its_share_and_fails_naming_i
     assert failure.host != down
     assert [s for s in sources if f" {s} -> " in failure.result["msg"]] == kept, failure.result["msg"]
     assert f"{down} was down when the role started" in failure.result["msg"]
+
+
+def test_check_mode_accounts_for_every_repository_and_writes_nothing(
+        plain_registry, registry_factory, run_playbook, tmp_path):
+    src, dest = plain_registry, registry_factory()
+    _fleet_source(src)
+    mark = dest.mark()
+    run = run_playbook(_fleet_play(_fleet_spec(src, dest)), args=["-i", _fleet_inventory(tmp_path)], check=True)
+    assert run.rc == 0, run.explain()
+    assert dest.writes_since(mark) == []
+    lines = _summary(run)
+    assert len(lines) == 2 + len(FLEET_REPOS) and lines[-1] == "Every repository checked (check mode: nothing written)"
+    assert all(": 1 would copy, 0 already present, 0 failed" in line for line in lines[1:-1]), lines

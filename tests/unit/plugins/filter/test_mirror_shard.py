@@ -92,18 +92,22 @@ def test_a_runner_that_stopped_without_a_report_is_named_by_the_reporter():
 
 def test_a_runner_unreachable_at_its_copy_is_named_with_the_cause():
     dying = busiest()
-    unreachable = {"unreachable": True, "msg": "Failed to create temporary directory\nmore detail", "changed": False}
+    unreachable = {"unreachable": True, "changed": False,
+                   "msg": "Task failed: Failed to create temporary directory. In some cases, you may ...\nmore"}
     running = [r for r in RUNNERS if r != dying]
     result = summary(reports_for(RUNNERS, **{dying: unreachable}), running=running, reporter=running[0])
     for source in owned_by(dying):
         assert line_of(result, source).endswith(
-            f"not mirrored: {dying} became unreachable during its share: Failed to create temporary directory")
+            f"not mirrored: {dying} became unreachable during its share: Task failed: Failed to create temporary "
+            "directory.")
     assert list(result["failures"]) == [running[0]]
 
 
 def test_a_copy_that_failed_whole_fails_its_own_runner():
     runner = busiest()
     result = summary(reports_for(RUNNERS, **{runner: {"failed": True, "msg": "dest_auth: 401 Unauthorized"}}))
+    long = summary(reports_for(RUNNERS, **{runner: {"failed": True, "msg": "x" * 500}}))
+    assert all(len(line) < 300 for line in long["lines"]), long["lines"]
     assert list(result["failures"]) == [runner]
     for source in owned_by(runner):
         assert f"{runner}'s copy failed before this repository: dest_auth: 401 Unauthorized" in line_of(result, source)
