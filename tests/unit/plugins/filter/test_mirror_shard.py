@@ -1,7 +1,5 @@
-"""The mirror filters: a runner's share, and the fleet's summary that accounts for every repository."""
+"""The mirror filters wrap _ops/sync: their own part is the input checks and the error type Ansible shows."""
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -18,135 +16,16 @@ SOURCES = [f"src.example/fleet/app{i}" for i in range(9)]
 SPEC = [{"src": SOURCES, "dest": "m.example/mirror", "naming": "flat"}]
 
 
-def dest(source: str) -> str:
-    return "m.example/mirror/" + source.rsplit("/", 1)[1]
+def test_the_summary_filter_accounts_through_the_fleet_room():
+    """No reports at all: every repository is named, each on the reporter (no runner is still running)."""
+    result = mirror_summary(SPEC, RUNNERS, {}, RUNNERS, RUNNERS, [], "r1")
+    assert result["not_mirrored"] == SOURCES and list(result["failures"]) == ["r1"]
+    assert [line.split(": ", 1)[0] for line in result["lines"][1:-1]] == [owner(s, RUNNERS) for s in SOURCES]
 
 
-def repository(source: str, **outcome: Any) -> dict[str, Any]:
-    """registry_copy's entry for one repository (only the keys the summary reads)."""
-    entry = {"src": source, "dest": dest(source), "error": None, "failed": [], "drift": [], "not_attempted": [],
-             "line": f"{source} -> {dest(source)}: 1 copied, 0 already present, 0 failed"}
-    entry.update(outcome)
-    return entry
-
-
-def reports_for(runners: list[str], **override: Any) -> dict[str, Any]:
-    """Every runner's registry_copy result for its share, all copied, unless ``override`` says otherwise."""
-    reports: dict[str, Any] = {}
-    for runner in runners:
-        share = [repository(s) for s in SOURCES if owner(s, runners) == runner]
-        reports[runner] = {"failed": False, "changed": True, "repositories": share}
-    reports.update(override)
-    return reports
-
-
-def summary(reports, runners=RUNNERS, live=RUNNERS, in_play=RUNNERS, running=RUNNERS, reporter="r1", check=False):
-    return mirror_summary(SPEC, runners, reports, live, in_play, running, reporter, check)
-
-
-def line_of(result: dict[str, Any], source: str) -> str:
-    (line,) = [line for line in result["lines"][1:-1] if f" {source} -> " in line]
-    return line
-
-
-def owned_by(runner: str, runners: list[str] = RUNNERS) -> list[str]:
-    return [s for s in SOURCES if owner(s, runners) == runner]
-
-
-def busiest() -> str:
-    return max(RUNNERS, key=lambda r: len(owned_by(r)))
-
-
-def test_every_repository_reported_is_every_repository_mirrored():
-    result = summary(reports_for(RUNNERS))
-    assert result["complete"] and result["not_mirrored"] == [] and result["failures"] == {}
-    assert result["lines"][0] == "Mirror summary: 9 repositories, 3 runners (r1, r2, r3)"
-    assert result["lines"][-1] == "Every repository mirrored"
-    for source in SOURCES:
-        assert line_of(result, source).startswith(f"{owner(source, RUNNERS)}: {source} -> {dest(source)}: 1 copied")
-
-
-def test_empty_outcome_lists_are_not_failures_but_any_tag_left_over_is():
-    dead_tag = owned_by("r2")[0]
-    reports = reports_for(RUNNERS)
-    for runner, report in reports.items():
-        report["repositories"] = [repository(r["src"], not_attempted=["1.0"]) if r["src"] == dead_tag else r
-                                  for r in report["repositories"]]
-    result = summary(reports)
-    assert result["not_mirrored"] == [dead_tag] and list(result["failures"]) == ["r2"]
-    assert result["lines"][-1].startswith(f"1 of 9 repositories not mirrored: {dead_tag}.")
-
-
-def test_a_runner_that_stopped_without_a_report_is_named_by_the_reporter():
-    dying = busiest()
-    reporter = next(r for r in RUNNERS if r != dying)
-    result = summary(reports_for(RUNNERS, **{dying: None}), running=[r for r in RUNNERS if r != dying],
-                     reporter=reporter)
-    assert result["not_mirrored"] == owned_by(dying)
-    assert list(result["failures"]) == [reporter] and len(result["failures"][reporter]) == len(owned_by(dying))
-    for source in owned_by(dying):
-        assert f"not mirrored: {dying} stopped during its share" in line_of(result, source)
-    assert not result["complete"] and "Every repository mirrored" not in result["lines"]
-    assert result["lines"][-1].endswith("Run the same play again: only what is missing is copied")
-
-
-def test_a_runner_unreachable_at_its_copy_is_named_with_the_cause():
-    dying = busiest()
-    unreachable = {"unreachable": True, "changed": False,
-                   "msg": "Task failed: Failed to create temporary directory. In some cases, you may ...\nmore"}
-    running = [r for r in RUNNERS if r != dying]
-    result = summary(reports_for(RUNNERS, **{dying: unreachable}), running=running, reporter=running[0])
-    for source in owned_by(dying):
-        assert line_of(result, source).endswith(
-            f"not mirrored: {dying} became unreachable during its share: Task failed: Failed to create temporary "
-            "directory.")
-    assert list(result["failures"]) == [running[0]]
-
-
-def test_a_copy_that_failed_whole_fails_its_own_runner():
-    runner = busiest()
-    result = summary(reports_for(RUNNERS, **{runner: {"failed": True, "msg": "dest_auth: 401 Unauthorized"}}))
-    long = summary(reports_for(RUNNERS, **{runner: {"failed": True, "msg": "x" * 500}}))
-    assert all(len(line) < 300 for line in long["lines"]), long["lines"]
-    assert list(result["failures"]) == [runner]
-    for source in owned_by(runner):
-        assert f"{runner}'s copy failed before this repository: dest_auth: 401 Unauthorized" in line_of(result, source)
-
-
-def test_a_pinned_runner_down_before_the_role_keeps_its_share_and_fails_the_run():
-    down = busiest()
-    live = [r for r in RUNNERS if r != down]
-    result = summary(reports_for(RUNNERS, **{down: None}), live=live, running=live, reporter=live[0])
-    assert result["not_mirrored"] == owned_by(down) and list(result["failures"]) == [live[0]]
-    assert f"down before the role but pinned in mirror_runners: {down}" in result["lines"][0]
-    for source in owned_by(down):
-        assert f"not mirrored: {down} was down when the role started" in line_of(result, source)
-
-
-def test_the_default_fleet_reports_a_runner_down_before_the_role_as_taken_over():
-    down = busiest()
-    live = [r for r in RUNNERS if r != down]
-    result = summary(reports_for(live), runners=live, live=live, running=live)
-    assert result["complete"] and result["lines"][-1] == "Every repository mirrored"
-    assert result["lines"][0] == (f"Mirror summary: 9 repositories, 2 runners ({', '.join(live)}); down before the "
-                                  f"role, their share went to the live runners: {down}")
-
-
-def test_runners_outside_the_play_are_named_and_left_to_their_own_play():
-    pinned = [*RUNNERS, "r4"]
-    result = mirror_summary(SPEC, pinned, reports_for(pinned), RUNNERS, RUNNERS, RUNNERS, "r1", False)
-    elsewhere = owned_by("r4", pinned)
-    assert elsewhere, "r4 should own some of nine repositories"
-    for source in elsewhere:
-        assert line_of(result, source).endswith(": left to r4, a runner outside this play")
-    assert result["failures"] == {} and result["not_mirrored"] == [] and not result["complete"]
-    assert result["lines"][-1] == (f"All {9 - len(elsewhere)} repositories of this play's runners mirrored; "
-                                   f"{len(elsewhere)} left to runners outside this play")
-
-
-def test_check_mode_does_not_claim_a_mirror():
-    result = summary(reports_for(RUNNERS), check=True)
-    assert result["lines"][-1] == "Every repository checked (check mode: nothing written)"
+def test_a_share_is_one_runners_part():
+    shares = {runner: mirror_shard(SPEC, RUNNERS, runner) for runner in RUNNERS}
+    assert sorted(entry["src"] for share in shares.values() for entry in share) == sorted(SOURCES)
 
 
 @pytest.mark.parametrize("hosts", ["r1", None, {"r1": 1}])
@@ -155,6 +34,11 @@ def test_hosts_must_be_a_list(hosts):
         mirror_shard(SPEC, hosts, "r1")
     with pytest.raises(AnsibleFilterError, match="must be a list of host names"):
         mirror_summary(SPEC, hosts, {}, RUNNERS, RUNNERS, RUNNERS, "r1")
+
+
+def test_reports_must_be_a_mapping():
+    with pytest.raises(AnsibleFilterError, match="reports must map host names to results"):
+        mirror_summary(SPEC, RUNNERS, [], RUNNERS, RUNNERS, RUNNERS, "r1")
 
 
 def test_a_bad_spec_is_one_filter_error():
