@@ -11,9 +11,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
     owner,
 )
 
-RUNNERS = ["r1", "r2", "r3"]
-SOURCES = [f"src.example/fleet/app{i}" for i in range(9)]
-SPEC = [{"src": SOURCES, "dest": "m.example/mirror", "naming": "flat"}]
+from tests.unit.plugins.module_utils._ops.test_sync_fleet import (
+    RUNNERS,
+    SOURCES,
+    SPEC,
+)
 
 
 def test_the_summary_filter_accounts_through_the_fleet_room():
