@@ -254,6 +254,8 @@ options:
       - With O(mirror_spec) or O(select), append one JSON line per finished tag (repository, tag, status,
         bytes, seconds, done and total) to this file, flushed each time, so a long run (for example one
         started with C(async)) can be followed with C(tail -f).
+      - In check mode nothing is written to it (the file is not even created); a path that could not be
+        written still fails the task.
     type: path
   min_remaining:
     description:
@@ -608,7 +610,7 @@ rate_limits:
   type: dict
   sample: {"registry-1.docker.io": {limit: 100, remaining: 76, window: 21600, source: ratelimit-remaining}}
 progress_file:
-  description: The O(progress_file) written, or V(null).
+  description: The O(progress_file) written, or V(null) (always in check mode, which writes none).
   returned: with O(mirror_spec) or O(select)
   type: str
   sample: /var/log/mirror-progress.jsonl
