@@ -44,6 +44,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     RegistryError,
     TooLargeError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
+    SHOWN_CAUSES,
+    summarize_failures,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
     is_lease_tag,
@@ -575,3 +579,21 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
             "prune": prune, "stopped": run.stop_reason, "rate_limits": run.rate_limits(), "warnings": warnings,
             "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file
             and not run.options.check_mode else None}
+
+
+def failure_message(result: dict[str, Any]) -> str:
+    """The one line a failed run is reported with: the failing repositories' summary lines (the
+    first few), then the causes of their failed and drifted tags (each once, see
+    :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune."""
+    failing = [r for r in result["repositories"] if r["error"] or r[FAILED] or r[DRIFT] or r[NOT_ATTEMPTED]]
+    parts = [r["line"] for r in failing[:SHOWN_CAUSES]]
+    if len(failing) > SHOWN_CAUSES:
+        parts.append(f"and {len(failing) - SHOWN_CAUSES} more repositories")
+    text = "; ".join(parts)
+    several = sum(1 for r in failing if r[FAILED] or r[DRIFT]) > 1
+    causes = [(f"{r['dest']}:{tag}" if several else tag, (record.get("error") or {}).get("message")
+               or str(record.get("reason")), tag.removeprefix("prune:"))
+              for r in failing for tag, record in r["tags"].items() if record["status"] in (FAILED, DRIFT)]
+    if causes:
+        text += f" - {summarize_failures(causes)}"
+    return "; ".join(item for item in (text, result["stopped"], result["prune"]["refused"]) if item)
