@@ -36,6 +36,14 @@ def test_module_is_in_the_docs_index(module: str) -> None:
     assert (ROOT / "docs" / f"{module}.md").is_file()
 
 
-def test_lookup_is_in_both() -> None:
-    assert "| lookup `ocireg.registry.registry` |" in readme_table()
-    assert "[lookup registry](lookup_registry.md)" in (ROOT / "docs" / "index.md").read_text()
+def test_lookup_roles_and_filters_are_in_both() -> None:
+    table, index = readme_table(), (ROOT / "docs" / "index.md").read_text()
+    assert "| lookup `ocireg.registry.registry` |" in table
+    assert "[lookup registry](lookup_registry.md)" in index
+    for role in sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir()):
+        assert f".{role}`" in table.split("| roles ", 1)[1].split("\n", 1)[0], f"README.md: add the role {role}"
+        assert f"role {role}" in index, f"docs/index.md: add the role {role}"
+    filters = sorted(p.stem for p in (ROOT / "plugins" / "filter").glob("*.yml"))
+    for name in filters:
+        assert f"{name}`" in table.split("| filters ", 1)[1].split("\n", 1)[0], f"README.md: add the filter {name}"
+        assert f"(reference/{name}_filter.rst)" in index, f"docs/index.md: add the filter {name}"
