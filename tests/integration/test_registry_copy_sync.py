@@ -254,7 +254,13 @@ def test_a_failing_mirror_names_its_causes(src, basic_registry, run_playbook):
         task("select", src=app, dest=f"{basic_registry.host}/one/app", select={"names": names}),
         task("tags", src=app, dest=f"{basic_registry.host}/tags/app", tags=[re.escape(n) for n in names],
              keep_going=True),
+        task("two repositories", mirror_spec=[{"src": [app, f"{src.host}/lib/tool"],
+                                               "dest": f"{basic_registry.host}/many"}]),
     ])
+    # Across repositories the same cause is still told once, the repository masked like the tag.
+    many = run.task("two repositories")["msg"]
+    assert many.count("credentials") == 1 and "<repository>:<tag>" in many, many
+    assert f"{basic_registry.host}/many/lib/app:0.9.0" in many and "and 8 more" in many, many
     for name in ("spec", "select", "tags"):
         result = run.task(name)
         assert result.failed, run.explain()

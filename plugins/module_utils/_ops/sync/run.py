@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -591,9 +592,21 @@ def failure_message(result: dict[str, Any]) -> str:
         parts.append(f"and {len(failing) - SHOWN_CAUSES} more repositories")
     text = "; ".join(parts)
     several = sum(1 for r in failing if r[FAILED] or r[DRIFT]) > 1
-    causes = [(f"{r['dest']}:{tag}" if several else tag, (record.get("error") or {}).get("message")
-               or str(record.get("reason")), tag.removeprefix("prune:"))
+    causes = [(f"{r['dest']}:{tag}" if several else tag,
+               _cause(record, r["dest"] if several else None), tag.removeprefix("prune:"))
               for r in failing for tag, record in r["tags"].items() if record["status"] in (FAILED, DRIFT)]
     if causes:
         text += f" - {summarize_failures(causes)}"
     return "; ".join(item for item in (text, result["stopped"], result["prune"]["refused"]) if item)
+
+
+def _cause(record: dict[str, Any], dest: str | None) -> str:
+    """A tag's error or drift reason; across repositories with the repository masked, so that one
+    cause that hit many repositories (a destination wanting credentials) is told once."""
+    text = (record.get("error") or {}).get("message") or str(record.get("reason"))
+    if dest is None:
+        return text
+    for name in (dest, dest.partition("/")[2]):
+        if name:
+            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?=[:@ ;,)]|$)", "<repository>", text)
+    return text
