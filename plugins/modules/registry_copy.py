@@ -275,6 +275,8 @@ options:
       - With O(mirror_spec) or O(select), append one JSON line per finished tag (repository, tag, status,
         bytes, seconds, done and total) to this file, flushed each time, so a long run (for example one
         started with C(async)) can be followed with C(tail -f).
+      - In check mode nothing is written to it (the file is not even created); a path that could not be
+        written still fails the task.
     type: path
   min_remaining:
     description:
@@ -647,7 +649,7 @@ rate_limits:
   type: dict
   sample: {"registry-1.docker.io": {limit: 100, remaining: 76, window: 21600, source: ratelimit-remaining}}
 progress_file:
-  description: The O(progress_file) written, or V(null).
+  description: The O(progress_file) written, or V(null) (always in check mode, which writes none).
   returned: with O(mirror_spec) or O(select)
   type: str
   sample: /var/log/mirror-progress.jsonl
@@ -667,6 +669,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     tag_diff,
     verifier,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
+    summarize_failures,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
     CopyOptions,
@@ -677,6 +682,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.trans
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
     SyncOptions,
+    failure_message,
     run_sync,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
@@ -833,10 +839,7 @@ def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
                 before[f"{repository['dest']}:{tag}"], after[f"{repository['dest']}:{tag}"] = "present", None
         data["diff"] = tag_diff(before, after)
     if failed:
-        lines = [r["line"] for r in data["repositories"]
-                 if r["error"] or r["failed"] or r["drift"] or r["not_attempted"]]
-        lines += [text for text in (data["stopped"], data["prune"]["refused"]) if text]
-        fail_with(module, factory, "; ".join(lines), **data)
+        fail_with(module, factory, failure_message(data), **data)
     exit_with(module, factory, data)
 
 
@@ -864,7 +867,8 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     for text in summary.get("warnings", []):
         module.warn(scrub(text, factory.secrets()))
     if summary["failed"]:
-        failures = "; ".join(f"{tag}: {error['message']}" for tag, error in summary["failed"].items())
+        failures = summarize_failures((tag, error["message"], tag.rpartition(":")[2])
+                                      for tag, error in summary["failed"].items())
         stopped = f"; not attempted: {', '.join(summary['not_attempted'])}" if summary["not_attempted"] else ""
         message = f"{len(summary['failed'])} of {len(summary['failed']) + len(summary['tags'])} tag(s) failed " \
                   f"to mirror: {failures}{stopped}"

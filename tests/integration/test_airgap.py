@@ -206,3 +206,26 @@ def test_docker_format_into_a_layout_warns_and_format_oci_converts(plain_registr
     assert not again.failed and not again.changed and again["digest"] == done["digest"]
     refused = run.task("mirror_spec")
     assert refused.failed and "format: oci applies to a copy of src to dest" in refused["msg"]
+
+
+def test_a_missing_or_mistyped_source_path_is_named(plain_registry, run_playbook, tmp_path):
+    bundle = tmp_path / "bundel.tar"  # the typo of bundle.tar: no such file
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    run = run_playbook(tasks=[
+        task("archive", src=f"oci-archive:{bundle}", dest=f"{plain_registry.host}/dst/app:1"),
+        task("named", src=f"oci-archive:{bundle}:team/app:1", dest=f"{plain_registry.host}/dst/app:1"),
+        task("mirror", src=f"oci-archive:{bundle}", dest=plain_registry.host, tags=[".*"]),
+        task("layout", src=f"oci:{tmp_path / 'layuot'}", dest=f"{plain_registry.host}/dst/app:1"),
+        task("docker", src=f"docker-archive:{bundle}", dest=f"{plain_registry.host}/dst/app:1"),
+        task("kind", src=f"oci-archive:{layout}", dest=f"{plain_registry.host}/dst/app:1"),
+    ])
+    for name, path in (("archive", bundle), ("named", bundle), ("mirror", bundle), ("layout", tmp_path / "layuot"),
+                       ("docker", bundle)):
+        result = run.task(name)
+        assert result.failed, run.explain()
+        assert f"{path} does not exist" in result["msg"] and "check the path" in result["msg"], result["msg"]
+        assert "credentials" not in result["msg"] and "holds" not in result["msg"], result["msg"]
+    assert "is a directory, not an archive file" in run.task("kind")["msg"]
+    assert "use oci:" in run.task("kind")["msg"] or "read with oci:" in run.task("kind")["msg"]
+    assert not bundle.exists() and list(layout.iterdir()) == []

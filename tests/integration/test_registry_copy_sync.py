@@ -8,6 +8,7 @@ task does not hide the others), checked afterwards through the task results and 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -220,3 +221,51 @@ def test_bad_input_is_one_clear_line(src, run_playbook):
     refused = run.task("two destinations, one login")["msg"]
     assert "the mirror destinations are on 2 registries" in refused and "registry_auth" in refused
     assert "p" not in refused.split()  # the password is never echoed
+
+
+def test_check_mode_writes_no_progress(src, registry_factory, run_playbook, tmp_path):
+    dest = registry_factory()
+    progress = tmp_path / "logs" / "progress.jsonl"
+    progress.parent.mkdir()
+    spec = [{"src": f"{src.host}/lib/tool", "dest": f"{dest.host}/hub"}]
+    run = run_playbook(tasks=[
+        task("spec", check=True, mirror_spec=spec, progress_file=str(progress)),
+        task("select", check=True, src=f"{src.host}/lib/tool", dest=f"{dest.host}/one/tool", select={},
+             progress_file=str(progress)),
+        task("unwritable", check=True, mirror_spec=spec, progress_file=str(tmp_path / "no" / "such" / "p.jsonl")),
+    ])
+    for name in ("spec", "select"):
+        result = run.task(name)
+        assert not result.failed and result.changed, run.explain()
+        assert result["summary"]["copied"] == 2  # would copy: nothing claims a copy on disk
+        assert result["progress_file"] is None
+    assert list(progress.parent.iterdir()) == []  # no line, not even an empty file
+    # A path that could never be written still fails in check mode, before any request.
+    assert "progress_file" in run.task("unwritable")["msg"] and not (tmp_path / "no").exists()
+    assert tags_of(dest, "hub/lib/tool") == []
+
+
+def test_a_failing_mirror_names_its_causes(src, basic_registry, run_playbook):
+    # The destination needs credentials and none are given: every tag fails with the same 401.
+    app = f"{src.host}/lib/app"
+    names = ["0.9.0", "1.0.0", "1.0.1", "1.1.0", "1.1.1"]
+    run = run_playbook(tasks=[
+        task("spec", mirror_spec=[{"src": app, "dest": f"{basic_registry.host}/hub", "names": names}]),
+        task("select", src=app, dest=f"{basic_registry.host}/one/app", select={"names": names}),
+        task("tags", src=app, dest=f"{basic_registry.host}/tags/app", tags=[re.escape(n) for n in names],
+             keep_going=True),
+        task("two repositories", mirror_spec=[{"src": [app, f"{src.host}/lib/tool"],
+                                               "dest": f"{basic_registry.host}/many"}]),
+    ])
+    # Across repositories the same cause is still told once, the repository masked like the tag.
+    many = run.task("two repositories")["msg"]
+    assert many.count("credentials") == 1 and "<repository>:<tag>" in many, many
+    assert f"{basic_registry.host}/many/lib/app:0.9.0" in many and "and 8 more" in many, many
+    for name in ("spec", "select", "tags"):
+        result = run.task(name)
+        assert result.failed, run.explain()
+        message = result["msg"]
+        # The cause, said once for the tags it hit (the first few named, then how many more).
+        assert "credentials" in message and message.count("credentials") == 1, message
+        assert "0.9.0, 1.0.0, 1.0.1 and 2 more" in message, message
+        assert len(message) < 600, message

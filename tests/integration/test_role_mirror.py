@@ -96,6 +96,20 @@ def test_a_bad_spec_fails_every_runner_with_the_lines_of_its_mistakes(plain_regi
     assert "mirror_spec[0]: dest 'nohost' must start with a registry host" in message
 
 
+def test_a_failing_runner_names_the_cause(plain_registry, basic_registry, run_playbook, tmp_path):
+    # The destination needs credentials and the play gives none: the runner that owns the repository
+    # fails saying so, not only with its counts.
+    RawPusher.for_registry(plain_registry).push_tags("team/app", ["1.0", "1.1", "1.2", "1.3"])
+    spec = [{"src": f"{plain_registry.host}/team/app", "dest": f"{basic_registry.host}/mirror"}]
+    run = run_playbook(play(spec), args=["-i", inventory(tmp_path)])
+    assert run.rc != 0, run.explain()
+    failed = [t for t in run.tasks if t.failed and t.name.endswith("Fail naming the repositories that were not mirrored")]
+    assert [t.host for t in failed] == [owner(f"{plain_registry.host}/team/app", RUNNERS)], run.explain()
+    message = failed[0].result["msg"]
+    assert "4 failed" in message and "1.0, 1.1, 1.2 and 1 more" in message, message
+    assert "credentials" in message, message
+
+
 def test_a_semver_selector_through_the_role(plain_registry, registry_factory, run_playbook, tmp_path):
     """semver, newest_patch_per and newest need the tag listing: the role's one mirror_spec call applies them."""
     dest = registry_factory()

@@ -230,6 +230,12 @@ def test_bad_options_are_one_line_each():
 def test_a_progress_file_that_cannot_be_written_is_an_input_error(tmp_path):
     with pytest.raises(InvalidInputError, match="progress_file: cannot append to"):
         run_sync([], lambda host, side: None, SyncOptions(progress_file=str(tmp_path / "no" / "such" / "p.jsonl")))
+    # Check mode judges the path the same way, and writes nothing even where it could.
+    for path in (tmp_path / "no" / "such" / "p.jsonl", tmp_path):
+        with pytest.raises(InvalidInputError, match="progress_file: cannot append to"):
+            run_sync([], lambda host, side: None, SyncOptions(check_mode=True, progress_file=str(path)))
+    result = run_sync([], lambda host, side: None, SyncOptions(check_mode=True, progress_file=str(tmp_path / "p")))
+    assert result["progress_file"] is None and list(tmp_path.iterdir()) == []
 
 
 def test_request_rate_bucket_waits_for_tokens():

@@ -16,6 +16,7 @@ repositories; a mirror out of a bundle recreates each repository under
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,21 @@ def open_store(ref: LocalRef) -> Any:
     if ref.transport == DOCKER_ARCHIVE:
         return DockerArchive(ref.path)
     return OciArchive(ref.path)
+
+
+def open_source(ref: LocalRef) -> Any:
+    """The store behind a local source, which must exist: a typo in its path is named as one, not
+    reported as an empty layout or a missing image."""
+    if not os.path.lexists(ref.path):
+        kind = "directory (an OCI layout)" if ref.transport == OCI else "file"
+        raise NotFoundError(f"src {ref}: {ref.path} does not exist: no such {kind}; check the path")
+    if ref.transport == OCI and not os.path.isdir(ref.path):
+        raise InvalidInputError(f"src {ref}: {ref.path} is a file, not an OCI layout directory (an archive is "
+                                "read with oci-archive: or docker-archive:)")
+    if ref.transport != OCI and os.path.isdir(ref.path):
+        raise InvalidInputError(f"src {ref}: {ref.path} is a directory, not an archive file (a layout directory "
+                                "is read with oci:)")
+    return open_store(ref)
 
 
 def destination_tags(src_tag: str | None, dest: Reference) -> list[str]:
@@ -181,7 +197,7 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
     src_repository: str | None
     if is_local(src):
         src_local = parse_local_ref(src)
-        src_store = open_store(src_local)
+        src_store = open_source(src_local)
         if src_local.name is not None:
             source, src_id = LayoutView(src_store, src_local.repository), str(src_local.tag)
         else:
@@ -267,7 +283,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
         return Transfer(str(src_ref), dest_text, mirror=summary, warnings=layout_warnings)
 
     src_local = _plain_local("src", src, "drop the name, or drop tags to copy that one image")
-    src_store = open_store(src_local)
+    src_store = open_source(src_local)
     repositories = _repositories(src_store)
     if not repositories:
         raise NotFoundError(f"{src_local} holds no named image to mirror", status=404)

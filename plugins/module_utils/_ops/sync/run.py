@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     NotFoundError,
     RegistryError,
     TooLargeError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
+    SHOWN_CAUSES,
+    summarize_failures,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
@@ -192,16 +197,37 @@ class _PairState:
     lease_notes: list[str] = field(default_factory=list)
 
 
-class _Progress:
-    """JSON lines appended to ``path`` as tags finish, flushed each time (``tail -f`` friendly)."""
+def _unwritable(path: str, reason: str) -> InvalidInputError:
+    return InvalidInputError(f"progress_file: cannot append to {path!r} ({reason}); give a path in a directory "
+                             "that exists and is writable")
 
-    def __init__(self, path: str | None, total: int) -> None:
+
+def check_progress_path(path: str) -> None:
+    """Refuse a progress file that could not be appended to, without creating or touching it."""
+    target = path if os.path.exists(path) else (os.path.dirname(os.path.abspath(path)) or ".")
+    if not os.path.exists(target):
+        raise _unwritable(path, "No such file or directory")
+    if os.path.isdir(path) or not os.access(target, os.W_OK):
+        raise _unwritable(path, "Is a directory" if os.path.isdir(path) else "Permission denied")
+
+
+class _Progress:
+    """JSON lines appended to ``path`` as tags finish, flushed each time (``tail -f`` friendly).
+
+    In check mode nothing is written, not even an empty file: a line says what happened, and
+    nothing did. The path is still checked, so a run that would fail says so.
+    """
+
+    def __init__(self, path: str | None, total: int, check_mode: bool = False) -> None:
         self._lock = threading.Lock()
-        try:
-            self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115 (closed in close())
-        except OSError as exc:
-            raise InvalidInputError(f"progress_file: cannot append to {path!r} ({exc.strerror}); give a path in "
-                                    "a directory that exists and is writable") from None
+        self._file = None
+        if path and check_mode:
+            check_progress_path(path)
+        elif path:
+            try:
+                self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            except OSError as exc:
+                raise _unwritable(path, str(exc.strerror)) from None
         self.total, self.done = total, 0
 
     def tag_done(self, pair: SyncPair, tag: str, record: dict[str, Any]) -> None:
@@ -296,7 +322,7 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
     None), ``rate_limits`` (host -> last reported limit).
     """
     options.check()
-    progress = _Progress(options.progress_file, 0)  # a bad path fails here, before any request
+    progress = _Progress(options.progress_file, 0, options.check_mode)  # a bad path fails here, before any request
     run = _Run(pairs, open_registry, options, now or datetime.now(UTC))
     run.progress = progress
     started = time.monotonic()
@@ -552,4 +578,35 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
         warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
     return {"changed": changed, "failed": failed, "repositories": repositories, "summary": summary,
             "prune": prune, "stopped": run.stop_reason, "rate_limits": run.rate_limits(), "warnings": warnings,
-            "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file else None}
+            "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file
+            and not run.options.check_mode else None}
+
+
+def failure_message(result: dict[str, Any]) -> str:
+    """The one line a failed run is reported with: the failing repositories' summary lines (the
+    first few), then the causes of their failed and drifted tags (each once, see
+    :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune."""
+    failing = [r for r in result["repositories"] if r["error"] or r[FAILED] or r[DRIFT] or r[NOT_ATTEMPTED]]
+    parts = [r["line"] for r in failing[:SHOWN_CAUSES]]
+    if len(failing) > SHOWN_CAUSES:
+        parts.append(f"and {len(failing) - SHOWN_CAUSES} more repositories")
+    text = "; ".join(parts)
+    several = sum(1 for r in failing if r[FAILED] or r[DRIFT]) > 1
+    causes = [(f"{r['dest']}:{tag}" if several else tag,
+               _cause(record, r["dest"] if several else None), tag.removeprefix("prune:"))
+              for r in failing for tag, record in r["tags"].items() if record["status"] in (FAILED, DRIFT)]
+    if causes:
+        text += f" - {summarize_failures(causes)}"
+    return "; ".join(item for item in (text, result["stopped"], result["prune"]["refused"]) if item)
+
+
+def _cause(record: dict[str, Any], dest: str | None) -> str:
+    """A tag's error or drift reason; across repositories with the repository masked, so that one
+    cause that hit many repositories (a destination wanting credentials) is told once."""
+    text = (record.get("error") or {}).get("message") or str(record.get("reason"))
+    if dest is None:
+        return text
+    for name in (dest, dest.partition("/")[2]):
+        if name:
+            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?=[:@ ;,)]|$)", "<repository>", text)
+    return text
