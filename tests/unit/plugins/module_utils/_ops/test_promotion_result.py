@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, NotFoundError
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import apply as promotion_apply
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import promote
@@ -130,8 +130,11 @@ class MemoryRepository:
         found = self.state.get(reference) or (reference if reference in self.seeds else None)
         return None if found is None else SimpleNamespace(digest=found)
 
-    def fetch_manifest(self, digest_: str):
-        return SimpleNamespace(raw=self.seeds[digest_].encode(), digest=digest_, media_type="x")
+    def fetch_manifest(self, reference: str):
+        found = self.resolve(reference)
+        if found is None:
+            raise NotFoundError(f"{reference} is not here")
+        return SimpleNamespace(raw=self.seeds[found.digest].encode(), digest=found.digest, media_type="x")
 
     def push_manifest(self, reference, raw, media_type, *, update_referrers=True):
         self.state[reference] = digest(raw.decode())
