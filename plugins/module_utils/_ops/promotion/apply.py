@@ -99,6 +99,36 @@ def _source_missing(reference: Reference) -> NotFoundError:
         "(a tag must be pushed before it can be promoted)")
 
 
+class _Remembered:
+    """The destination of a copy, answering a repeated ``resolve`` of one digest from memory.
+
+    The copy engine asks whether the destination holds the root twice (its fast path, then its
+    graph walk) before it writes anything; the second answer cannot differ in between, except
+    through its own push, which forgets it.
+    """
+
+    def __init__(self, repository: Repository) -> None:
+        self._repository = repository
+        self._known: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repository, name)
+
+    def resolve(self, reference: str) -> Any:
+        """The repository's answer, asked once per digest."""
+        if ":" not in reference:
+            return self._repository.resolve(reference)
+        if reference not in self._known:
+            self._known[reference] = self._repository.resolve(reference)
+        return self._known[reference]
+
+    def push_manifest(self, reference: str, raw: bytes, media_type: str, **kwargs: Any) -> str:
+        """Push through, forgetting what was known of the pushed digest."""
+        digest = self._repository.push_manifest(reference, raw, media_type, **kwargs)
+        self._known.pop(digest, None)
+        return digest
+
+
 class _Fetched:
     """A repository whose source manifest was already read: the copy engine gets it from memory.
 
@@ -429,7 +459,7 @@ def promote(
         read_at = time.monotonic()
         plan = plan_promotion(read_tags(repository, tags), source_digest=digest, expected_digest=expected_digest)
         if plan.changed and not same_repository:
-            copied = copy_source(fetched, source_digest, repository, digest,  # type: ignore[arg-type]
+            copied = copy_source(fetched, source_digest, _Remembered(repository), digest,  # type: ignore[arg-type]
                                  source_copy or SourceCopy(), check_mode)
             if not check_mode and plan.guarded:
                 # The copy may have taken minutes: read the guarded tags again so the
