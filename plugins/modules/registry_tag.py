@@ -68,6 +68,9 @@ options:
         is a no-op and re-running an interrupted one completes it.
       - The guard is read just before writing (and again after a copy from another repository);
         the registry API has no atomic compare-and-swap, so it narrows the race to that instant.
+        Each guarded tag is then read back after a short wait (three times the read-to-write time,
+        0.05 to 2 s), so a rival write that lands right after this one fails the task as a lost race.
+      - Without this option a tag is written without a read-back or a wait, and the last writer wins.
     type: raw
   delete_manifest:
     description:

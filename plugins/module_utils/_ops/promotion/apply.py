@@ -324,7 +324,7 @@ def apply_promotion(
                 + ". Read it again and decide before retrying",
                 detail=LostRace({tag: now}, tuple(written)).to_dict())
         try:
-            methods[tag] = repository.delete_tag(tag)
+            methods[tag] = repository.delete_tag(tag, current=now)
         except NotFoundError:
             methods[tag] = None  # removed by someone else meanwhile: the read-back confirms it
         written.append(tag)

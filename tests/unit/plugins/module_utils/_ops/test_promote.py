@@ -303,7 +303,7 @@ class RecordingRepository:
         self._rival_writes(reference)
         return digest(raw.decode())
 
-    def delete_tag(self, tag, method="auto"):
+    def delete_tag(self, tag, method="auto", *, current=None):
         self.calls.append(("delete_tag", tag))
         self.state.pop(tag, None)
         self._rival_writes(tag)
@@ -473,7 +473,7 @@ def test_the_settle_gap_starts_at_the_callers_read_and_takes_the_slowest_tag() -
 
 def test_an_untag_waits_the_settle_scaled_from_its_read_and_delete() -> None:
     repo = SlowRepository({"prod": D1}, 0.1)
-    repo.delete_tag = lambda tag, method="auto": (setattr(repo, "now", repo.now + 0.1), repo.state.pop(tag))[0]
+    repo.delete_tag = lambda tag, method="auto", current=None: (setattr(repo, "now", repo.now + 0.1), repo.state.pop(tag))[0]
     slept: list[float] = []
     apply_promotion(plan_promotion({"prod": D1}, state=ABSENT), repo, sleep=slept.append, clock=repo.clock)
     assert slept == [pytest.approx(0.6)]

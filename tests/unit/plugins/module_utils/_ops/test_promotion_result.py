@@ -141,7 +141,7 @@ class MemoryRepository:
         if reference in self.rival:
             self.state[reference] = digest(self.rival.pop(reference))
 
-    def delete_tag(self, tag, method="auto"):
+    def delete_tag(self, tag, method="auto", *, current=None):
         self.state.pop(tag)
         return "dummy_manifest"
 
