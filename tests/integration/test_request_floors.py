@@ -94,13 +94,12 @@ def test_promotion_requests(plain_registry: RigRegistry, seeded: dict[str, str],
 
     cross = without_lease_check(counted(reg, run_playbook, module_task(
         "registry_tag", **tag, source=f"{reg.host}/{SRC}:v1", tags=["prod"])))
-    # The promotion's own 3, the copy engine's look for the manifest, its blobs (HEAD, then a mount),
-    # and the manifest by digest before the tag.
+    # The promotion's own 3, the copy engine's look for the manifest and its blobs (HEAD, then a mount);
+    # unguarded, the manifest goes straight under the tag, last.
     assert cross[:2] == [("GET", f"/v2/{SRC}/manifests/v1"), ("HEAD", f"/v2/{APP}/manifests/prod")]
     assert cross[-1] == ("PUT", f"/v2/{APP}/manifests/prod")
-    assert kinds(cross) == sorted(
-        ["GET manifests", "HEAD manifests", "HEAD manifests", "PUT manifests", "PUT manifests"]
-        + ["HEAD blobs", "POST uploads"] * IMAGE_BLOBS)
+    assert kinds(cross) == sorted(["GET manifests", "HEAD manifests", "HEAD manifests", "PUT manifests"]
+                                  + ["HEAD blobs", "POST uploads"] * IMAGE_BLOBS)
     assert len(cross) == ROWS["promotion, cross-repository"]["ours"]
 
 

@@ -99,33 +99,43 @@ def _source_missing(reference: Reference) -> NotFoundError:
         "(a tag must be pushed before it can be promoted)")
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What a read of a tag found: its digest (all the copy engine asks of a descriptor there)."""
+
+    digest: str
+
+
 class _Remembered:
-    """The destination of a copy, answering a repeated ``resolve`` of one digest from memory.
+    """The destination of a copy, answering repeated reads from memory.
 
     The copy engine asks whether the destination holds the root twice (its fast path, then its
-    graph walk) before it writes anything; the second answer cannot differ in between, except
-    through its own push, which forgets it.
+    graph walk) before it writes anything, and it reads the tags it writes, which the promotion
+    has just read (``tags``: tag -> digest or None). Those answers cannot differ in between except
+    through the copy's own pushes, which forget what they change.
     """
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, tags: Mapping[str, str | None] | None = None) -> None:
         self._repository = repository
-        self._known: dict[str, Any] = {}
+        self._known: dict[str, Any] = {tag: None if digest is None else _Known(digest)
+                                       for tag, digest in (tags or {}).items()}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._repository, name)
 
     def resolve(self, reference: str) -> Any:
-        """The repository's answer, asked once per digest."""
-        if ":" not in reference:
-            return self._repository.resolve(reference)
+        """The repository's answer, asked once per digest (and not at all for a tag already read)."""
         if reference not in self._known:
+            if ":" not in reference:
+                return self._repository.resolve(reference)
             self._known[reference] = self._repository.resolve(reference)
         return self._known[reference]
 
     def push_manifest(self, reference: str, raw: bytes, media_type: str, **kwargs: Any) -> str:
-        """Push through, forgetting what was known of the pushed digest."""
+        """Push through, forgetting what was known of the pushed tag or digest."""
         digest = self._repository.push_manifest(reference, raw, media_type, **kwargs)
         self._known.pop(digest, None)
+        self._known.pop(reference, None)
         return digest
 
 
@@ -374,17 +384,21 @@ def target_digest(source_repository: Repository, source_digest: str, repository:
 
 
 def copy_source(source_repository: Repository, source_digest: str, repository: Repository, digest: str,
-                options: SourceCopy, check_mode: bool) -> CopiedContent:
-    """Copy the source graph into ``repository`` by digest, untagged; return what was copied.
+                options: SourceCopy, check_mode: bool, tags: Sequence[str] = ()) -> CopiedContent:
+    """Copy the source graph into ``repository``; return what was copied.
 
-    No tag is written here: the tags are set afterwards, once the guard has
-    been read again, so a long copy cannot hide a concurrent promotion.
+    By default no tag is written here: the tags are set afterwards, once the
+    guard has been read again, so a long copy cannot hide a concurrent
+    promotion. ``tags`` (for unguarded tags only, which have no guard to read
+    again) are written by the copy itself, last, instead of the root by digest.
+    The prune lease is not honoured here; the caller does it once.
     """
-    result = copy_image(source_repository, source_digest, repository, [], CopyOptions(
+    result = copy_image(source_repository, source_digest, repository, list(tags), CopyOptions(
         platforms=options.platforms,
         allow_index_rewrite=digest != source_digest,
         referrers=options.referrers,
         check_mode=check_mode,
+        honour_leases=False,
     ))
     if result.digest != digest:
         raise DigestMismatchError(
@@ -443,6 +457,7 @@ def promote(
     manifest: Manifest | None = None
     verified: Mapping[str, Any] | None = None
     read_at: float | None = None
+    written_tags: Sequence[str] = ()
     if state == PRESENT:
         if source is None:
             raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
@@ -459,8 +474,13 @@ def promote(
         read_at = time.monotonic()
         plan = plan_promotion(read_tags(repository, tags), source_digest=digest, expected_digest=expected_digest)
         if plan.changed and not same_repository:
-            copied = copy_source(fetched, source_digest, _Remembered(repository), digest,  # type: ignore[arg-type]
-                                 source_copy or SourceCopy(), check_mode)
+            # Unguarded tags have no guard to read again after the copy: the copy writes them itself,
+            # last, instead of the root by digest (one PUT less).
+            tagged_by_copy = not check_mode and not plan.guarded and digest == source_digest
+            written_tags = plan.tags_to_write if tagged_by_copy else ()
+            destination = _Remembered(repository, plan.before() if tagged_by_copy else None)
+            copied = copy_source(fetched, source_digest, destination, digest,  # type: ignore[arg-type]
+                                 source_copy or SourceCopy(), check_mode, tags=written_tags)
             if not check_mode and plan.guarded:
                 # The copy may have taken minutes: read the guarded tags again so the
                 # guard sees what is there right before tagging.
@@ -488,7 +508,8 @@ def promote(
     if check_mode or not plan.changed:
         return replace(planned, method=_planned_method(plan, repository))
     try:
-        methods = apply_promotion(plan, repository, manifest=manifest, read_at=read_at)
+        methods = {tag: None for tag in written_tags} if written_tags else \
+            apply_promotion(plan, repository, manifest=manifest, read_at=read_at)
     except ConflictError as err:
         # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
         raise ConflictError(err.message, detail={**planned.to_result(), **(err.detail or {})}) from None
