@@ -51,6 +51,11 @@ options:
     description:
       - V(present) points every tag in O(tags) to the digest of O(source).
       - V(absent) removes every tag in O(tags).
+      - Each tag is removed with the registry's tag C(DELETE) (OCI distribution-spec 1.1) where it answers one.
+        Where it does not (CNCF Distribution 2.8), the tag is first pointed at a unique placeholder artifact
+        (artifact type C(application/vnd.ocireg.untag.v1)) that is then deleted by digest, so for that one round
+        trip a reader of the tag gets the placeholder instead of the image. A task killed in between leaves
+        the tag on the placeholder until it runs again.
     type: str
     choices: [present, absent]
     default: present
