@@ -520,7 +520,7 @@ def promote(
             return replace(planned, restored_after_prune=())
         # A prune's lease: wait, then restore what it took.
         lease_report = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
-                                           for t in plan.tags_to_write])
+                                                  for t in plan.tags_to_write])
         return replace(planned, restored_after_prune=tuple(lease_report.restored),
                        lease_notes=tuple(lease_report.warnings))
     return replace(planned, method=_applied_method(methods), methods=methods)

@@ -449,8 +449,8 @@ class SlowRepository(RecordingRepository):
     (0.2, 1.2),           # gap 0.4 s: three times it, still under the ceiling
     (1.0, SETTLE_MAX),    # gap 2 s: 6 s is capped
 ])
-def test_the_default_settle_is_three_times_the_guard_read_to_write_gap_within_bounds(latency: float,
-                                                                                      expected: float) -> None:
+def test_the_default_settle_is_three_times_the_guard_read_to_write_gap_within_bounds(
+        latency: float, expected: float) -> None:
     repo = SlowRepository({"prod": D1}, latency)
     slept: list[float] = []
     plan = plan_promotion({"prod": D1}, source_digest=D2, expected_digest=D1)
