@@ -260,12 +260,13 @@ def apply_promotion(
     Concurrent writers, present: a tag guarded by ``expected_digest`` is
     checked on a read made right before its write: the plan's own read for
     the first write when the caller made it just before (``read_at``, the
-    ``clock`` time it started), else a new read. After the writes, once
+    ``clock`` time it started), else a new read (absent: the same for the
+    first removal, and every later tag is read again). After the writes, once
     ``settle`` seconds have passed (default: :data:`SETTLE_FACTOR` times the
     read-to-write time, within :data:`SETTLE_MIN`..:data:`SETTLE_MAX`), every
     guarded tag is read back. An unguarded tag is written as it is, with no
     read before or after and no wait: the last writer wins, as the user asked.
-    absent: every tag is read again before its removal and read back after.
+    absent: every tag is read before its removal and read back after.
     Either check failing raises :class:`ConflictError` ("lost a race",
     ``detail['lost']``: tag -> digest now there), so success is only
     reported for writes that stuck.
@@ -315,8 +316,11 @@ def apply_promotion(
         return {tag: METHOD_MANIFEST_DELETE for tag in removed}
     read = plan.before()
     for tag in plan.tags_to_write:
-        started = clock()
-        now = _now(repository, tag)
+        if read_at is not None and not written:
+            started, now = read_at, read[tag]  # the plan's read was made right before: no second one
+        else:
+            started = clock()
+            now = _now(repository, tag)
         if now is None:
             # Removed by someone else meanwhile, or read while a rival rewrote it (Distribution
             # rewrites a tag's link in place): the read-back tells which.
@@ -497,6 +501,7 @@ def promote(
             # A platform subset is a new index the copy wrote into this repository: read it there.
             manifest = source_manifest if digest == source_digest else repository.fetch_manifest(digest)
     else:
+        read_at = None if delete_manifest else time.monotonic()
         current = read_tags(repository, tags)
         repository_tags = read_repository_tags(repository) if delete_manifest else None
         plan = plan_promotion(current, state=ABSENT, expected_digest=expected_digest,

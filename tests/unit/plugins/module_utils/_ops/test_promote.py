@@ -423,6 +423,19 @@ def test_an_untag_undone_by_a_rival_promotion_is_a_lost_race() -> None:
         apply_promotion(plan_promotion({"prod": D1}, state=ABSENT), repo, settle=0)
 
 
+def test_an_untag_after_a_fresh_read_reads_only_the_later_tags_again() -> None:
+    current = {"a": D1, "b": D1}
+    repo = RecordingRepository(current)
+    apply_promotion(plan_promotion(current, state=ABSENT), repo, settle=0, read_at=0.0)
+    assert repo.calls == [("delete_tag", "a"), ("delete_tag", "b")]
+    assert repo.reads == ["b", "a", "b"]  # b's read before its removal, then the read-back of both
+    # The later tag moved after the plan read it (a promotion): not removed, a lost race.
+    repo = RecordingRepository({"a": D1, "b": D2})
+    with pytest.raises(ConflictError, match="lost a race on tag 'b'"):
+        apply_promotion(plan_promotion(current, state=ABSENT), repo, settle=0, read_at=0.0)
+    assert repo.calls == [("delete_tag", "a")]
+
+
 class SlowRepository(RecordingRepository):
     """Each request takes ``latency`` seconds of an injected clock (no wall-clock time passes)."""
 
