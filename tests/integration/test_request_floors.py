@@ -6,7 +6,7 @@ registry, and :func:`test_the_performance_table_says_what_was_counted` checks th
 shows the same numbers. skopeo runs against the same registry so its column is measured, not
 recalled. No test here looks at a clock.
 
-The prune rows are counted by the retention tests (tests/integration/test_retention_scale.py).
+The two prune rows are placeholders here until the retention work fills them with its own counted figures.
 """
 from __future__ import annotations
 
