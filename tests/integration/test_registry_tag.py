@@ -198,6 +198,32 @@ def test_untag_on_distribution_keeps_sibling_tags(plain_registry: RigRegistry, s
     assert plain_registry.writes_since(mark) == []
 
 
+def test_the_refused_tag_delete_is_sent_once_per_registry(plain_registry: RigRegistry, staged: dict[str, str],
+                                                          run_playbook) -> None:
+    """Distribution 2.8 answers DELETE by tag with 400: learnt on the first tag, the second goes straight to the
+    placeholder, whose empty blob is looked for once."""
+    pusher = RawPusher.for_registry(plain_registry)
+    for tag in ("old1", "old2"):
+        pusher.push_image(REPO, make_image("a"), tag=tag)  # both share A with staging
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[tag_task(plain_registry, tags=["old1", "old2"], state="absent")])
+    assert run.rc == 0, run.explain()
+    result = run.task("promote")
+    assert result["method"] == "dummy_manifest"
+    assert {tag: result["tags"][tag]["method"] for tag in ("old1", "old2")} == {"old1": "dummy_manifest",
+                                                                                "old2": "dummy_manifest"}
+    sent = plain_registry.requests_since(mark)
+    by_tag = [(r.method, r.path, r.status) for r in sent if r.method == "DELETE" and not r.path.split("/")[-1]
+              .startswith("sha256:")]
+    assert by_tag == [("DELETE", f"/v2/{REPO}/manifests/old1", 400)]
+    assert len([r for r in sent if r.method == "HEAD" and "/blobs/" in r.path]) == 1
+    placeholders = [r for r in sent if r.method == "PUT" and r.path.startswith(f"/v2/{REPO}/manifests/")]
+    assert [r.path.split("/")[-1] for r in placeholders] == ["old1", "old2"]
+    assert len([r for r in sent if r.method == "DELETE" and "/manifests/sha256:" in r.path]) == 2
+    assert digest_of(plain_registry, REPO, "old1") is None and digest_of(plain_registry, REPO, "old2") is None
+    assert digest_of(plain_registry, REPO, "staging") == staged["a"]
+
+
 def test_delete_manifest_refuses_without_force_when_other_tags_share_it(
         plain_registry: RigRegistry, staged: dict[str, str], run_playbook) -> None:
     RawPusher.for_registry(plain_registry).push_image(REPO, make_image("a"), tag="old")  # old, staging -> A

@@ -237,6 +237,7 @@ class Repository:
         self._delete = (scope_for(self.name, ("delete",)),)
         self._lock = threading.Lock()
         self._mount_sessions: dict[str, BlobUpload] = {}
+        self._has_empty_blob = False  # the untag placeholder's blob is known to be here
 
     def __repr__(self) -> str:
         return f"Repository({self.registry.host!r}, {self.name!r})"
@@ -403,7 +404,7 @@ class Repository:
                                         operation=f"list tags of {self.name}")
                 if not _LISTED_DIGEST.fullmatch(tag)]
 
-    def delete_tag(self, tag: str, method: str = "auto") -> str:
+    def delete_tag(self, tag: str, method: str = "auto", *, current: str | None = None) -> str:
         """Remove one tag without touching the digest it points at; return the method used.
 
         ``tag_delete``: ``DELETE /v2/<name>/manifests/<tag>`` (OCI 1.1; 202).
@@ -411,7 +412,11 @@ class Repository:
         that manifest by digest. Other tags sharing the old digest keep it;
         nothing but the dummy is deleted. ``auto`` tries the first and falls
         back to the second when the registry refuses it (400/405/UNSUPPORTED),
-        remembering the answer for the registry.
+        remembering the answer for the registry, so the refused ``DELETE`` is
+        sent once per registry. Until the dummy is deleted (one round trip), a
+        reader of the tag gets the dummy, an artifact, instead of the image.
+        ``current``: the digest the caller has just read for the tag; the
+        dummy-manifest way then does not read it again.
         """
         validate_tag(tag)
         if method not in TAG_DELETE_METHODS:
@@ -423,10 +428,12 @@ class Repository:
                 raise UnsupportedError(
                     f"{self.registry.host} does not support deleting tag {self._display(tag)} by name (DELETE by "
                     "tag was refused); use the dummy_manifest method")
-        current = self.resolve(tag)
         if current is None:
-            raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}")
-        self._untag_with_dummy(tag, current.digest)
+            descriptor = self.resolve(tag)
+            if descriptor is None:
+                raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}")
+            current = descriptor.digest
+        self._untag_with_dummy(tag, current)
         return "dummy_manifest"
 
     def _delete_by_tag(self, tag: str) -> bool:
@@ -445,8 +452,11 @@ class Repository:
         return False
 
     def _untag_with_dummy(self, tag: str, original: str) -> None:
-        if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
-            self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
+        # The empty blob every dummy refers to is looked for (and pushed) once per repository handle.
+        if not self._has_empty_blob:
+            if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
+                self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
+            self._has_empty_blob = True
         empty = EMPTY_DESCRIPTOR.to_oci()
         dummy = {
             "schemaVersion": 2,
