@@ -307,3 +307,18 @@ def test_check_mode_accounts_for_every_repository_and_writes_nothing(
     lines = _summary(run)
     assert len(lines) == 2 + len(FLEET_REPOS) and lines[-1] == "Every repository checked (check mode: nothing written)"
     assert all(": 1 would copy, 0 already present, 0 failed" in line for line in lines[1:-1]), lines
+
+
+def test_a_play_in_serial_batches_is_refused_before_any_copy(plain_registry, registry_factory, run_playbook, tmp_path):
+    # Each batch would shard the spec over the whole play and copy shares meant for later batches'
+    # runners, and the summary would cover one batch: the role stops before its first copy.
+    dest = registry_factory()
+    RawPusher.for_registry(plain_registry).push_tags("team/app", ["1.0"])
+    spec = [{"src": f"{plain_registry.host}/team/app", "dest": f"{dest.host}/mirror"}]
+    mark = dest.mark()
+    run = run_playbook({**play(spec), "serial": 1}, args=["-i", inventory(tmp_path)])
+    assert run.rc != 0, run.explain()
+    refused = [t for t in role_tasks(run, "Refuse a play that runs in serial batches") if t.failed]
+    assert refused, run.explain()
+    assert "remove serial from the play" in refused[0].result["msg"], refused[0].result["msg"]
+    assert dest.writes_since(mark) == []
