@@ -459,7 +459,7 @@ def prune_scenario(reg: RigRegistry, name: str, *, cooperating: bool, trials: in
             try:
                 plan = plan_retention(collect_snapshot(repo), policy, datetime.now(UTC))
                 state["planned"].set()
-                return SimpleNamespace(applied=apply_plan(repo, plan, check_mode=False))
+                return SimpleNamespace(applied=apply_plan(repo, plan, check_mode=False, prune_lease=cooperating))
             finally:
                 state["planned"].set()
                 state["done"].set()
@@ -570,7 +570,7 @@ def test_a_cooperating_push_in_the_last_round_trip_before_the_delete_is_restored
         real_delete(digest, **kwargs)
 
     repo.delete_manifest = push_then_delete  # type: ignore[method-assign]
-    result = apply_plan(repo, plan, check_mode=False)
+    result = apply_plan(repo, plan, check_mode=False, prune_lease=True)
     threads[0].join(timeout=60)
     assert listed_leases and len(listed_leases[0]) == 1  # the prune held exactly one lease while deleting
     assert target in [a["digest"] for a in result.applied]  # the DELETE went ahead and took hotfix with it
