@@ -682,7 +682,7 @@ def main() -> None:
             outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
                             check_mode=module.check_mode, max_concurrency=params["max_concurrency"],
                             missing_repository=params["missing_repository"], plan_detail=params["plan_detail"],
-                            diff=module._diff)  # pylint: disable=protected-access
+                            diff=module._diff, prune_lease=params["prune_lease"])  # pylint: disable=protected-access
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = err.detail if isinstance(err.detail, dict) and "plan" in err.detail else {}

@@ -37,6 +37,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_lease_tag,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.plan import (
+    WAIT_CAP,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
     PruneLease,
     Written,
@@ -358,7 +361,7 @@ def pushing(reg: RigRegistry, state: dict[str, Any], seed: int, move: bool, coop
             report = honour_leases(repo, [Written(tag, image.digest, image.manifest, image.media_type)])
             restored, waited = report.restored, report.waited
         else:
-            outcome = copy_image(source, state["source_tags"][image.digest], repo, [tag], CopyOptions())
+            outcome = copy_image(source, state["source_tags"][image.digest], repo, [tag], CopyOptions(honour_leases=True))
             restored, waited = outcome.restored_after_prune, 0.0
         state["restored"] += len(restored)
         state["waited"] += waited
@@ -610,3 +613,35 @@ def test_leases_stay_out_of_plans_and_expired_ones_are_cleared(plain_registry: R
     repo.push_manifest("late", image.manifest, image.media_type)
     report = honour_leases(repo, [Written("late", image.digest, image.manifest, image.media_type)])
     assert report.leases == [] and report.waited == 0.0 and report.restored == []
+
+
+def test_a_writer_meeting_a_killed_prunes_lease_waits_at_most_the_bound_and_warns(plain_registry: RigRegistry) -> None:
+    """A prune killed mid-way leaves its lease; a writer waits for it at most WAIT_CAP, saying so.
+
+    The writer's clock and sleep are injected (fake time that the sleep advances), so the test
+    waits for nothing and the bound is checked exactly, never on elapsed time.
+    """
+    reg = plain_registry
+    state = staged_prune(reg, "race/lease-killed")
+    repo = client(reg, "race/lease-killed")
+    killed = PruneLease(repo)
+    killed.acquire()  # ... and the prune is killed here: nobody releases it
+    assert killed.tag is not None
+    image = next(iter(state["doomed"].values()))
+    repo.push_manifest("late", image.manifest, image.media_type)
+    fake = {"now": time.time()}
+
+    def sleep(seconds: float) -> None:
+        fake["now"] += seconds
+
+    report = honour_leases(repo, [Written("late", image.digest, image.manifest, image.media_type)],
+                           clock=lambda: fake["now"], sleep=sleep)
+    assert report.leases == [killed.tag] and report.restored == []
+    assert 0 < report.waited <= WAIT_CAP
+    (warning,) = report.warnings
+    assert killed.tag in warning and "expires" in warning and "still there" in warning, warning
+    assert head(reg, "race/lease-killed", "late") == image.digest
+    # Without the option nothing is listed at all: the writer's path sends no request for the lease.
+    mark = reg.mark()
+    promote(repo, ["late2"], source=Reference.parse(f"{reg.host}/race/lease-killed:late"))
+    assert not [r for r in reg.requests_since(mark) if "/tags/list" in r.path]

@@ -339,8 +339,12 @@ def promote(
     force: bool = False,
     check_mode: bool = False,
     verify: Callable[[Repository, str], Mapping[str, Any]] | None = None,
+    prune_lease: bool = False,
 ) -> PromotionResult:
     """Read, plan and (unless ``check_mode``) apply a promotion; return what it did.
+
+    ``prune_lease`` (the opt-in option) lists the tags once after the writes and honours a
+    prune's lease (_ops/coordination); off, nothing is sent for it.
 
     ``verify`` (the gate of the ``verify`` option) is called with the source repository and digest
     once that is resolved, before any copy or tag write; what it returns is ``verified`` in the
@@ -405,7 +409,9 @@ def promote(
     if state != ABSENT:
         if manifest is None:
             return planned
-        # A prune's lease: wait, then restore what it took (issue 20).
+        if not prune_lease:
+            return replace(planned, restored_after_prune=())
+        # The opt-in prune lease: wait, then restore what a prune took.
         lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
                                            for t in plan.tags_to_write])
         return replace(planned, restored_after_prune=tuple(lease.restored), lease_notes=tuple(lease.warnings))

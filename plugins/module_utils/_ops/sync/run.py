@@ -106,6 +106,8 @@ class SyncOptions:
     progress_file: str | None = None
     #: The verification gate of ``verify`` (see :class:`~.copying.image.CopyOptions`), per tag.
     verify: Callable[[Any, str], dict] | None = None
+    #: The opt-in prune lease: after its writes, each destination repository's tags are listed once.
+    prune_lease: bool = False
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -435,7 +437,7 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
 def _honour_leases(run: _Run) -> None:
     """Once per destination repository, after all its tags: the prune-lease check (_ops/coordination)."""
     for state in run.states:
-        if state.written and not run.options.check_mode:
+        if state.written and run.options.prune_lease and not run.options.check_mode:
             try:
                 check_leases(state.dest, state.written, state.restored, state.lease_notes)
             except RegistryError as exc:
