@@ -591,10 +591,12 @@ prune:
   description:
     - With O(mirror_spec) or O(select), O(prune_missing)'s plan - C(planned) and C(removed) (destination
       repository to tags) and C(refused) (why nothing was removed, or V(null)).
+    - C(already_gone) (destination repository to tags) lists the removals that found the tag already gone
+      (removed by someone else meanwhile); they count as removed and are in C(removed) too.
   returned: with O(mirror_spec) or O(select)
   type: dict
   sample: {planned: {"mirror.example.com/team/app": ["1.0.0-old"]}, removed: {"mirror.example.com/team/app": ["1.0.0-old"]},
-           refused: null}
+           refused: null, already_gone: {}}
 stopped:
   description: Why the run stopped early (O(min_remaining) reached), or V(null).
   returned: with O(mirror_spec) or O(select)

@@ -479,6 +479,9 @@ applied:
   description:
     - The writes done (in check mode, that would be done), in order. Deletions of one cascade group come
       index before children and referrer before subject.
+    - C(already_gone) is V(true) for a deletion whose C(DELETE) found the manifest already gone (deleted by
+      someone else since the plan was made): it counts as removed, as in every path of this collection that
+      deletes.
   returned: always
   type: list
   elements: dict
@@ -491,6 +494,7 @@ applied:
       cascaded_from: []
       method: manifest_delete
       fallback_index_updated: null
+      already_gone: false
 gc_required:
   description:
     - V(true) when manifests were deleted (in check mode, would be). Their blobs use disk until the registry's

@@ -57,7 +57,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
     promote,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
-    ALREADY_GONE,
     CHANGED_SINCE_PLAN,
     ApplyError,
     apply_plan,
@@ -436,16 +435,14 @@ def judge_prune(reg: RigRegistry, state: dict[str, Any], outcomes: list[Outcome]
         pushed_digests = state["pushed_ever"]
         for action in applied.applied:
             verdict.counts["deleted"] += action["action"] == "delete"
+            # "already gone" counts as removed (its DELETE found nothing): held to the same check below.
+            verdict.counts["already_gone"] = verdict.counts.get("already_gone", 0) + bool(action["already_gone"])
             if action["action"] == "delete" and head(reg, repository, action["digest"]) is not None \
                     and action["digest"] not in pushed_digests:
                 verdict.disagreements.append(f"prune reported {action['digest']} deleted, it is still there")
         for item in applied.skipped:
             verdict.counts["skipped_changed_since_plan"] += item["reason"] == CHANGED_SINCE_PLAN
-            gone = head(reg, repository, item["digest"]) is None
-            if item["message"] == ALREADY_GONE:  # "gone before our DELETE": a push may bring it back since
-                if not gone and item["digest"] not in pushed_digests:
-                    verdict.disagreements.append(f"prune reported {item['digest']} already gone, it is there")
-            elif gone:
+            if head(reg, repository, item["digest"]) is None:
                 verdict.disagreements.append(f"prune reported {item['digest']} kept, it is gone")
     return verdict
 

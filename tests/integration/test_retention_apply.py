@@ -474,3 +474,27 @@ def test_registry_refusing_deletes(no_delete_registry: RigRegistry) -> None:
         apply_plan(repo, plan, check_mode=False)
     assert raised.value.result.applied == [] and isinstance(raised.value.cause, UnsupportedError)
     assert head(server, "dev-doomed") == doomed.digest
+
+
+def test_a_deletion_already_gone_counts_as_removed_and_says_so(plain_registry: RigRegistry) -> None:
+    """The second DELETE finds its manifest deleted out of band (404): removed, reported as already gone."""
+    pusher = RawPusher.for_registry(plain_registry)
+    first = pusher.push_image(REPO, make_image("gone-first"), tag="dev-1")
+    second = pusher.push_image(REPO, make_image("gone-second"), tag="dev-2")
+    pusher.push_image(REPO, make_image("gone-keep"), tag="keep")
+    repo, plan = plan_for(plain_registry, DEV_OLD)
+    order = [g[0].digest for g in deletion_groups(plan.entries)]
+    assert sorted(order) == sorted([first.digest, second.digest])
+    real_delete = repo.delete_manifest
+
+    def someone_else_deletes_it_first(digest: str, **kwargs: Any) -> Any:
+        if digest == order[1]:  # another prune (or a person) deletes it by digest in the last round trip
+            gone = requests.delete(f"{plain_registry.url}/v2/{REPO}/manifests/{digest}", timeout=30)
+            assert gone.status_code == 202, gone.text
+        return real_delete(digest, **kwargs)
+
+    repo.delete_manifest = someone_else_deletes_it_first  # type: ignore[method-assign]
+    result = apply_plan(repo, plan, check_mode=False)
+    assert [(a["digest"], a["already_gone"]) for a in result.applied] == [(order[0], False), (order[1], True)]
+    assert result.skipped == []
+    assert not exists(plain_registry, first.digest) and not exists(plain_registry, second.digest)

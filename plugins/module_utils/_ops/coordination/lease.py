@@ -144,9 +144,7 @@ def _delete_digest(repo: Repository, digest: str, sleep: Callable[[float], None]
     """
     for attempt in range(DELETE_ATTEMPTS):
         try:
-            repo.delete_manifest(digest)
-            return
-        except NotFoundError:
+            repo.delete_manifest(digest, missing_ok=True)  # already gone counts as removed
             return
         except DigestMismatchError:
             if attempt == DELETE_ATTEMPTS - 1:

@@ -74,10 +74,6 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
 CHANGED_SINCE_PLAN = "changed_since_plan"
 
 
-#: The message of a skipped deletion whose manifest was already gone when its DELETE was sent.
-ALREADY_GONE = "not deleted by this run: already gone when its DELETE was sent (deleted since the plan was made)"
-
-
 #: Skip reason when the registry refuses to remove a tag at apply time.
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 
@@ -461,14 +457,12 @@ class _RepositoryApply:
             if entry.fallback_index and entry.fallback_index not in removed_with_group \
                     and entry.fallback_index not in self.planned_removals:
                 fallback_update = entry.fallback_index
+            gone = False
             if not self.check_mode:
                 try:
-                    self.repo.delete_manifest(entry.digest)
-                except NotFoundError:
-                    # Also what a DELETE retried after a 5xx sees when the first attempt removed the
-                    # manifest before failing (Distribution under concurrent pushes): gone either way.
-                    self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN, ALREADY_GONE)
-                    continue
+                    # A 404 is also what a DELETE retried after a 5xx sees when the first attempt removed
+                    # the manifest before failing (Distribution under concurrent pushes): removed either way.
+                    gone = not self.repo.delete_manifest(entry.digest, missing_ok=True)
                 except DigestMismatchError:
                     # Distribution answers 400 DIGEST_INVALID when its DELETE reads a tag link a
                     # concurrent push is rewriting: report what the registry holds now, truthfully.
@@ -490,6 +484,7 @@ class _RepositoryApply:
                 "cascaded_from": list(entry.cascaded_from),
                 "method": entry.delete_method,
                 "fallback_index_updated": fallback_update,
+                "already_gone": gone,
             })
 
     # -- untagging -----------------------------------------------------------------------------
@@ -529,6 +524,7 @@ class _RepositoryApply:
                 "cascaded_from": [],
                 "method": used,
                 "fallback_index_updated": None,
+                "already_gone": False,
             })
 
     def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:
