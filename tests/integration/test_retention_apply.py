@@ -188,17 +188,23 @@ def test_condemned_tag_moved_to_a_new_image_keeps_the_new_image(plain_registry: 
     assert not exists(plain_registry, first.digest) and not exists(plain_registry, second.digest)
 
 
+def two_doomed_groups(registry: RigRegistry, seed: str) -> tuple[Repository, Any, list[str], dict[str, str]]:
+    """dev-1 and dev-2 (two deletion groups) and a kept image; (repo, plan, group order, tag -> digest)."""
+    pusher = RawPusher.for_registry(registry)
+    tags = {tag: pusher.push_image(REPO, make_image(f"{seed}-{tag}"), tag=tag).digest for tag in ("dev-1", "dev-2")}
+    pusher.push_image(REPO, make_image(f"{seed}-keep"), tag="keep")
+    repo, plan = plan_for(registry, DEV_OLD)
+    order = [g[0].digest for g in deletion_groups(plan.entries)]
+    assert sorted(order) == sorted(tags.values())
+    return repo, plan, order, tags
+
+
 def test_condemned_tag_removed_between_plan_and_apply_blocks_its_group(plain_registry: RigRegistry) -> None:
     """A tag of a later group that is gone from the tag list since the plan: that group is left alone."""
     pusher = RawPusher.for_registry(plain_registry)
-    first = pusher.push_image(REPO, make_image("first"), tag="dev-1")
-    second = pusher.push_image(REPO, make_image("second"), tag="dev-2")
-    pusher.push_image(REPO, make_image("third"), tag="keep")
-    repo, plan = plan_for(plain_registry, DEV_OLD)
-    groups = [g[0].digest for g in deletion_groups(plan.entries)]
-    assert sorted(groups) == sorted([first.digest, second.digest])
+    repo, plan, groups, tags = two_doomed_groups(plain_registry, "removed")
     later = groups[1]
-    later_tag = "dev-1" if later == first.digest else "dev-2"
+    later_tag = next(tag for tag, digest in tags.items() if digest == later)
     real_delete = repo.delete_manifest
 
     def delete_then_untag(digest: str, **kwargs: Any) -> Any:
@@ -478,13 +484,7 @@ def test_registry_refusing_deletes(no_delete_registry: RigRegistry) -> None:
 
 def test_a_deletion_already_gone_counts_as_removed_and_says_so(plain_registry: RigRegistry) -> None:
     """The second DELETE finds its manifest deleted out of band (404): removed, reported as already gone."""
-    pusher = RawPusher.for_registry(plain_registry)
-    first = pusher.push_image(REPO, make_image("gone-first"), tag="dev-1")
-    second = pusher.push_image(REPO, make_image("gone-second"), tag="dev-2")
-    pusher.push_image(REPO, make_image("gone-keep"), tag="keep")
-    repo, plan = plan_for(plain_registry, DEV_OLD)
-    order = [g[0].digest for g in deletion_groups(plan.entries)]
-    assert sorted(order) == sorted([first.digest, second.digest])
+    repo, plan, order, tags = two_doomed_groups(plain_registry, "gone")
     real_delete = repo.delete_manifest
 
     def someone_else_deletes_it_first(digest: str, **kwargs: Any) -> Any:
@@ -497,4 +497,4 @@ def test_a_deletion_already_gone_counts_as_removed_and_says_so(plain_registry: R
     result = apply_plan(repo, plan, check_mode=False)
     assert [(a["digest"], a["already_gone"]) for a in result.applied] == [(order[0], False), (order[1], True)]
     assert result.skipped == []
-    assert not exists(plain_registry, first.digest) and not exists(plain_registry, second.digest)
+    assert not any(exists(plain_registry, digest) for digest in tags.values())
