@@ -212,14 +212,24 @@ def test_a_registry_is_read_within_one_bound_and_a_config_is_read_once_across_re
         for n in range(4):
             pusher.push_image(name, make_image(f"{name}-{n}", created=f"2025-01-0{n + 2}T00:00:00Z"), tag=f"b{n}")
     registry = Registry(plain_registry.host, TransportOptions(sleep=lambda _s: None))
-    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+    lock, state = threading.Lock(), {"now": 0, "peak": 0, "held": False}
+    overlapped = threading.Event()
     original = registry.transport.request  # every request of the client goes through it
 
     def counted(*args, **kwargs):
         with lock:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
+            if state["now"] > 1:
+                overlapped.set()
+            # The first manifest read (the reads the pool runs in parallel; the catalog and tag lists
+            # come before them) waits until a second request is in flight: a pool that really runs
+            # reads in parallel gets there at once; a serial one never does (and fails below).
+            hold = not state["held"] and "/manifests/" in str(args[1] if len(args) > 1 else kwargs.get("path"))
+            state["held"] = state["held"] or hold
         try:
+            if hold:
+                overlapped.wait(timeout=10)
             return original(*args, **kwargs)
         finally:
             with lock:
@@ -231,7 +241,7 @@ def test_a_registry_is_read_within_one_bound_and_a_config_is_read_once_across_re
                     check_mode=True, max_concurrency=3, now=NOW)
     sent = plain_registry.requests_since(mark)
     assert outcome.failed == [] and len(outcome.repositories) == 6
-    assert 1 < state["peak"] <= 3
+    assert overlapped.is_set() and 1 < state["peak"] <= 3
     # The shared base image's config: read in one repository, known in the five others.
     blob_reads = Counter(r.path.rsplit("/", 1)[1] for r in sent if "/blobs/" in r.path)
     assert base.config is not None and blob_reads[base.config.digest] == 1
