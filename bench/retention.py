@@ -308,13 +308,18 @@ def apply_budget(tags: int = 300, digests: int = 240, delays: tuple[float, ...] 
 
     from tests.rig.latency import LatencyProxy
 
-    lines = ["| link | requests | floor (tags + digests + deletions) | ratio | by kind | wall s |", "|---|---|---|---|---|---|"]
+    lines = ["| link | requests (plan + apply) | floor (tags + digests + deletions) | ratio | by kind | wall s |",
+             "|---|---|---|---|---|---|"]
     for delay in delays:
         with RegistryServer() as server, ThreadPoolExecutor(SEED_THREADS) as pool:
             names = Seeder(server.url).seed("apply/app", tags, digests, pool)
             proxy = LatencyProxy(server.host, delay).start() if delay else None
             try:
                 host = proxy.host if proxy else server.host
+                mark = server.mark()
+                prune(Registry(host, TransportOptions()), build_policy({"keep_latest": 10}), ["apply/app"],
+                      check_mode=True)  # check mode sends the plan's reads only: the plan's share
+                plan = len(server.requests_since(mark))
                 mark = server.mark()
                 started = time.monotonic()
                 outcome = prune(Registry(host, TransportOptions()), build_policy({"keep_latest": 10}), ["apply/app"],
@@ -328,7 +333,7 @@ def apply_budget(tags: int = 300, digests: int = 240, delays: tuple[float, ...] 
         floor = len(names) + digests + deleted
         kinds = Counter(f"{r.method} {'tags' if '/tags/' in r.path else r.path.split('/')[-2]}" for r in sent)
         link = f"{delay:g} ms each way" if delay else "loopback"
-        lines.append(f"| {link} | {len(sent)} | {floor} ({len(names)} + {digests} + {deleted}) | "
+        lines.append(f"| {link} | {len(sent)} ({plan} + {len(sent) - plan}) | {floor} ({len(names)} + {digests} + {deleted}) | "
                      f"{len(sent) / floor:.2f}x | {dict(sorted(kinds.items()))} | {wall:.1f} |")
     return "\n".join(lines)
 
