@@ -486,7 +486,7 @@ applied:
     - The writes done (in check mode, that would be done), in order. Deletions of one cascade group come
       index before children and referrer before subject.
     - C(already_gone) is V(true) for a deletion whose C(DELETE) found the manifest already gone (deleted by
-      someone else since the plan was made): it counts as removed, as in every path of this collection that
+      someone else since the plan was made). It counts as removed, as in every path of this collection that
       deletes.
   returned: always
   type: list
