@@ -194,7 +194,7 @@ def test_an_exact_mirror_counts_a_removal_already_gone_as_removed(src, registry_
     seed(dest, "exact/tool", ["v1.0", "gone1", "gone2"])
     with FaultProxy.for_registry(dest) as proxy:
         rule = proxy.add("rewrite", method="DELETE", path=r"/manifests/sha256:", times=1,
-                  handler=lambda request, reply: Reply(503, [("Content-Type", "application/json")], b"{}", 2))
+                         handler=lambda request, reply: Reply(503, [("Content-Type", "application/json")], b"{}", 2))
         run = run_playbook(tasks=[task("exact", src=f"{src.host}/lib/tool", dest=f"{proxy.host}/exact/tool",
                                        select={}, prune_missing=True, max_deletions=2, concurrency=1)])
         assert rule.fired == 1

@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, UnsupportedError
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import is_lease_tag
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import CHANGED_SINCE_PLAN, ApplyError, apply_plan, deletion_groups
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
