@@ -524,7 +524,7 @@ restored_after_prune:
   description:
     - Destination tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right
       after this task wrote them, and that this task wrote again once the prune's lease was gone (see the
-      guide on running in parallel). Usually empty.
+      guide on running in parallel). Always empty unless O(prune_lease) is set.
   returned: success, when something was written
   type: list
   elements: str
@@ -632,10 +632,12 @@ prune:
   description:
     - With O(mirror_spec) or O(select), O(prune_missing)'s plan - C(planned) and C(removed) (destination
       repository to tags) and C(refused) (why nothing was removed, or V(null)).
+    - C(already_gone) (destination repository to tags) lists the removals that found the tag already gone
+      (removed by someone else meanwhile); they count as removed and are in C(removed) too.
   returned: with O(mirror_spec) or O(select)
   type: dict
   sample: {planned: {"mirror.example.com/team/app": ["1.0.0-old"]}, removed: {"mirror.example.com/team/app": ["1.0.0-old"]},
-           refused: null}
+           refused: null, already_gone: {}}
 stopped:
   description: Why the run stopped early (O(min_remaining) reached), or V(null).
   returned: with O(mirror_spec) or O(select)
@@ -772,6 +774,7 @@ def main() -> None:
             check_mode=module.check_mode,
             verify=verifier(module, params["verify"]),
             to_oci=params["format"] == "oci",
+            honour_leases=params["prune_lease"],
         )
         written = registry_written_to(params["dest"])
         if written is not None:
@@ -816,7 +819,7 @@ def run_mirror_spec(module: AnsibleModule) -> None:
             prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
             no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
             max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
-            verify=verifier(module, params["verify"]))
+            verify=verifier(module, params["verify"]), prune_lease=params["prune_lease"])
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
     finish_sync(module, factory, data)
@@ -851,6 +854,8 @@ def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     result["dest_tags"] = {tag: {"before": before[tag], "after": after[tag]} for tag in before}
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(before, after)
+    for text in copied.lease_warnings:  # a wait for a prune's lease is always announced
+        module.warn(scrub(text, factory.secrets()))
     exit_with(module, factory, result)
 
 

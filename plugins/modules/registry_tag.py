@@ -291,7 +291,7 @@ restored_after_prune:
   description:
     - Tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right after this
       task wrote them, and that this task wrote again once the prune's lease was gone (see the guide on
-      running in parallel). Usually empty.
+      running in parallel). Always empty unless O(prune_lease) is set.
   returned: when tags were written (O(state=present))
   type: list
   elements: str
@@ -424,6 +424,7 @@ def main() -> None:
                 source_copy=source_copy,
                 check_mode=module.check_mode,
                 verify=verify,
+                prune_lease=params["prune_lease"],
             )
         except ConflictError as err:
             data = err.detail if isinstance(err.detail, dict) else {}
@@ -431,6 +432,8 @@ def main() -> None:
             module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
     result = outcome.to_result()
     result["diff"] = tag_diff(result["before"], result["after"])
+    for text in outcome.lease_notes:  # a wait for a prune's lease is always announced
+        module.warn(scrub(text, factory.secrets()))
     exit_with(module, factory, result)
 
 

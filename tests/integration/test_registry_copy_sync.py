@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.rig.fault_proxy import FaultProxy, docker_hub_rate_limit
+from tests.rig.fault_proxy import FaultProxy, Reply, docker_hub_rate_limit
 from tests.rig.images import RawPuller, RawPusher
 
 MODULE = "ocireg.registry.registry_copy"
@@ -182,6 +182,28 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     assert repository["tags"]["v1.0"]["dest_digest"] == drifted
     assert "1 drifted (no_clobber)" in clobber["msg"]
     assert digest_of(dest, "drift/tool", "v1.0") == drifted  # left where it was
+
+
+def test_an_exact_mirror_counts_a_removal_already_gone_as_removed(src, registry_factory, run_playbook):
+    """A removal whose DELETE finds the manifest already gone (404) counts as removed, not failed.
+
+    A fake in front of the real destination: it forwards the placeholder's DELETE (Distribution
+    removes it and the tag), then answers 503 in its place, so the client sends the DELETE again
+    and Distribution answers what it answers on Debian 13's 2.8.3 there: 404 MANIFEST_UNKNOWN.
+    """
+    dest = registry_factory()
+    seed(dest, "exact/tool", ["v1.0", "gone1", "gone2"])
+    with FaultProxy.for_registry(dest) as proxy:
+        rule = proxy.add("rewrite", method="DELETE", path=r"/manifests/sha256:", times=1,
+                         handler=lambda request, reply: Reply(503, [("Content-Type", "application/json")], b"{}", 2))
+        run = run_playbook(tasks=[task("exact", src=f"{src.host}/lib/tool", dest=f"{proxy.host}/exact/tool",
+                                       select={}, prune_missing=True, max_deletions=2, concurrency=1)])
+        assert rule.fired == 1
+    done = run.task("exact")
+    assert not done.failed, run.explain()
+    assert done["prune"]["removed"] == {f"{proxy.host}/exact/tool": ["gone1", "gone2"]}
+    assert tags_of(dest, "exact/tool") == ["v1.0", "v1.1"]
+    assert ", 0 failed, " in done["repositories"][0]["line"] and ", 2 removed," in done["repositories"][0]["line"]
 
 
 def test_rate_limit_stop(src, registry_factory, run_playbook):

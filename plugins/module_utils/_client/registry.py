@@ -380,17 +380,25 @@ class Repository:
                 return False
         return self.registry._referrers_api is True
 
-    def delete_manifest(self, digest: str, *, subject: str | None = None) -> None:
-        """``DELETE`` a manifest by digest (every tag pointing at it goes with it).
+    def delete_manifest(self, digest: str, *, subject: str | None = None, missing_ok: bool = False) -> bool:
+        """``DELETE`` a manifest by digest (every tag pointing at it goes with it); True when this request removed it.
 
         When the manifest had a ``subject`` (pass its digest) and the registry
         has no referrers API, it is also removed from the fallback index.
+
+        ``missing_ok`` is the one rule for "already gone": a caller that means the manifest to be
+        removed takes a 404 as removed (deleted out of band, by a concurrent run, or by the first
+        attempt of a DELETE the transport retried after a 5xx) and gets False; without it a 404
+        raises :class:`NotFoundError`.
         """
         validate_digest(digest)
-        self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete, ok=(202,),
-                               operation=f"delete manifest {self._display(digest)}")
+        response = self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete,
+                                          ok=(202, 404) if missing_ok else (202,),
+                                          operation=f"delete manifest {self._display(digest)}")
+        removed = response.status_code == 202
         if subject is not None and not self.registry._referrers_api:
             self.remove_referrer_fallback(subject, digest)
+        return removed
 
     # -- tags ----------------------------------------------------------------------------------
     def tags(self) -> list[str]:
@@ -470,7 +478,7 @@ class Repository:
         raw = json.dumps(dummy, separators=(",", ":"), sort_keys=True).encode("utf-8")
         digest = self.push_manifest(tag, raw, mt.OCI_MANIFEST, update_referrers=False)
         try:
-            self.delete_manifest(digest)
+            self.delete_manifest(digest, missing_ok=True)  # a placeholder already gone took the tag with it
         except UnsupportedError as err:
             # A registry that refuses deletes keeps the placeholder under the tag:
             # point the tag back at its image (same bytes, same digest) before failing.

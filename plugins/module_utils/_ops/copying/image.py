@@ -104,8 +104,9 @@ class CopyOptions:
     #: ``--format oci``); digests of converted manifests change (see :mod:`.convert`).
     to_oci: bool = False
     #: After writing tags into a registry, list its tags once and honour a prune lease
-    #: (_ops/coordination). A mirror turns it off per tag and honours once for all its tags.
-    honour_leases: bool = True
+    #: (_ops/coordination): the opt-in ``prune_lease`` option. A mirror turns it off per tag and
+    #: honours once for all its tags.
+    honour_leases: bool = False
 
 
 @dataclass
@@ -131,6 +132,8 @@ class CopyResult:
     converted: list[dict] = field(default_factory=list)
     #: Tags written, with the bytes to write them again (for the prune lease check; not in results).
     written: list[Written] = field(default_factory=list, repr=False)
+    #: What the prune lease check says (a wait, a restore): also in ``notes``; modules warn with it.
+    lease_warnings: list[str] = field(default_factory=list)
 
     @property
     def dest_after(self) -> dict[str, str | None]:
@@ -255,7 +258,8 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     if options.check_mode:
         result.notes.append("check mode: nothing was written")
     elif options.honour_leases:
-        check_leases(dest, result.written, result.restored_after_prune, result.notes)
+        check_leases(dest, result.written, result.restored_after_prune, result.lease_warnings)
+        result.notes.extend(result.lease_warnings)
     result.duration = time.monotonic() - started
     return result
 

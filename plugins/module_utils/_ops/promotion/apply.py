@@ -432,9 +432,12 @@ def promote(
     force: bool = False,
     check_mode: bool = False,
     verify: Callable[[Repository, str], Mapping[str, Any]] | None = None,
-    lease: bool = True,
+    prune_lease: bool = False,
 ) -> PromotionResult:
     """Read, plan and (unless ``check_mode``) apply a promotion; return what it did.
+
+    ``prune_lease`` (the opt-in option) lists the tags once after the writes and honours a
+    prune's lease (_ops/coordination); off, nothing is sent for it.
 
     ``verify`` (the gate of the ``verify`` option) is called with the source repository and digest
     once that is resolved, before any copy or tag write; what it returns is ``verified`` in the
@@ -449,8 +452,7 @@ def promote(
     by digest with the copy engine (``source_copy`` options; the source
     manifest already read is not asked for again), then guarded tags are read
     again and the guard checked before the tags are written as for a
-    same-repository promotion. ``lease``: after the writes, honour a prune's
-    lease (:func:`honour_leases`); False sends nothing for it. Raises :class:`ConflictError` when the guard
+    same-repository promotion. Raises :class:`ConflictError` when the guard
     blocks the plan or a race is lost, having written nothing (or, for a lost
     race, only what its ``detail['written']`` lists); its ``detail`` is the
     result data (:meth:`PromotionResult.to_result`) plus :class:`LostRace`'s keys.
@@ -521,13 +523,12 @@ def promote(
     if state != ABSENT:
         if manifest is None:
             return planned
-        if not lease:
+        if not prune_lease:
             return replace(planned, restored_after_prune=())
-        # A prune's lease: wait, then restore what it took.
-        lease_report = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
-                                                  for t in plan.tags_to_write])
-        return replace(planned, restored_after_prune=tuple(lease_report.restored),
-                       lease_notes=tuple(lease_report.warnings))
+        # The opt-in prune lease: wait, then restore what a prune took.
+        lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
+                                           for t in plan.tags_to_write])
+        return replace(planned, restored_after_prune=tuple(lease.restored), lease_notes=tuple(lease.warnings))
     return replace(planned, method=_applied_method(methods), methods=methods)
 
 

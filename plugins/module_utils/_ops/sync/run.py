@@ -111,6 +111,8 @@ class SyncOptions:
     progress_file: str | None = None
     #: The verification gate of ``verify`` (see :class:`~.copying.image.CopyOptions`), per tag.
     verify: Callable[[Any, str], dict] | None = None
+    #: The opt-in prune lease: after its writes, each destination repository's tags are listed once.
+    prune_lease: bool = False
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -326,7 +328,7 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
     run = _Run(pairs, open_registry, options, now or datetime.now(UTC))
     run.progress = progress
     started = time.monotonic()
-    prune: dict[str, Any] = {"planned": {}, "removed": {}, "refused": None}
+    prune: dict[str, Any] = {"planned": {}, "removed": {}, "refused": None, "already_gone": {}}
     try:
         for state in run.states:
             state.src = run.registry(state.pair.src_registry, "src").repository(state.pair.src_repository)
@@ -461,7 +463,7 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
 def _honour_leases(run: _Run) -> None:
     """Once per destination repository, after all its tags: the prune-lease check (_ops/coordination)."""
     for state in run.states:
-        if state.written and not run.options.check_mode:
+        if state.written and run.options.prune_lease and not run.options.check_mode:
             try:
                 check_leases(state.dest, state.written, state.restored, state.lease_notes)
             except RegistryError as exc:
@@ -490,10 +492,11 @@ def _prune(run: _Run) -> dict[str, Any]:
     if limit is not None and total > limit:
         refused = (f"prune_missing would remove {total} tags, more than max_deletions {limit}: nothing was "
                    "removed; raise max_deletions or check the source")
-        return {"planned": planned, "removed": {}, "refused": refused}
+        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     removed: dict[str, list[str]] = {}
+    already_gone: dict[str, list[str]] = {}
     if run.options.check_mode:
-        return {"planned": planned, "removed": {}, "refused": refused}
+        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     by_dest = {state.pair.dest: state for state in run.states}
 
     def one(job: tuple[str, str]) -> None:
@@ -501,6 +504,11 @@ def _prune(run: _Run) -> dict[str, Any]:
         state = by_dest[dest]
         try:
             state.dest.delete_tag(tag)
+        except NotFoundError:
+            # The one rule for "already gone" (Repository.delete_manifest, missing_ok): the tag this
+            # removal meant to remove is not there any more, so it counts as removed, and says so.
+            with run._lock:
+                already_gone.setdefault(dest, []).append(tag)
         except RegistryError as exc:
             with run._lock:
                 state.outcomes.setdefault(f"prune:{tag}", {"status": FAILED, "error": exc.to_dict()})
@@ -510,7 +518,8 @@ def _prune(run: _Run) -> dict[str, Any]:
             state.pruned.append(tag)
 
     run.each(one, [(dest, tag) for dest, tags in planned.items() for tag in tags])
-    return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused}
+    return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused,
+            "already_gone": {d: sorted(t) for d, t in already_gone.items()}}
 
 
 def _size(count: int) -> str:
