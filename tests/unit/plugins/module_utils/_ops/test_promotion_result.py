@@ -224,13 +224,13 @@ class CountingRepository(MemoryRepository):
 
 def test_a_same_repository_promotion_reads_the_source_once_and_the_tag_once() -> None:
     repo = CountingRepository({"prod": "one", "staging": "two"})
-    promote(repo, ["prod"], source=source("staging"), lease=False)
+    promote(repo, ["prod"], source=source("staging"), prune_lease=False)
     assert repo.requests == [("GET", "staging"), ("HEAD", "prod"), ("PUT", "prod")]
     repo.requests.clear()
-    promote(repo, ["prod"], source=source("staging"), lease=False)  # the no-op
+    promote(repo, ["prod"], source=source("staging"), prune_lease=False)  # the no-op
     assert repo.requests == [("GET", "staging"), ("HEAD", "prod")]
     repo = CountingRepository({"prod": "one", "staging": "two"})
-    promote(repo, ["prod"], source=source("staging"), expected_digest=D1, lease=False)
+    promote(repo, ["prod"], source=source("staging"), expected_digest=D1, prune_lease=False)
     assert repo.requests == [("GET", "staging"), ("HEAD", "prod"), ("PUT", "prod"), ("HEAD", "prod")]
 
 
@@ -255,7 +255,7 @@ def cross(monkeypatch: pytest.MonkeyPatch, during_copy=None):
 def test_an_unguarded_cross_repository_promotion_lets_the_copy_write_the_tag(monkeypatch) -> None:
     src, dest, calls = cross(monkeypatch)
     outcome = promote(dest, ["prod"], source=Reference.parse("reg.example/team/src:v1"), source_repository=src,
-                      lease=False)
+                      prune_lease=False)
     assert calls == [("prod",)] and outcome.after == {"prod": D2}
     assert src.requests == [("GET", "v1")]
     assert dest.requests == [("HEAD", "prod"), ("PUT", "prod")]  # the copy's PUT; promote adds none
@@ -266,6 +266,6 @@ def test_a_guarded_cross_repository_promotion_reads_the_tag_again_after_the_copy
     src, dest, calls = cross(monkeypatch, during_copy=lambda repo: repo.state.update(prod=D3))
     with pytest.raises(ConflictError, match="was copied but not tagged"):
         promote(dest, ["prod"], source=Reference.parse("reg.example/team/src:v1"), source_repository=src,
-                expected_digest=D1, lease=False)
+                expected_digest=D1, prune_lease=False)
     assert calls == [()]  # copied by digest, untagged
     assert dest.state["prod"] == D3 and ("PUT", "prod") not in dest.requests
