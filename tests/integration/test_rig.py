@@ -46,9 +46,8 @@ from tests.rig.images import (
 from tests.rig.playbook import BIN_DIR, PlaybookRunner
 from tests.rig.registry_server import MARKER_PREFIX, AccessLogTimeout
 from tests.rig.token_server import TokenServer
+from tests.rig.tools import require_tool
 
-SKOPEO = shutil.which("skopeo")
-needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 
 
 def assert_same_content(pushed: PushedImage, pulled: PulledImage) -> None:
@@ -415,12 +414,11 @@ def test_delete_is_enabled(plain_registry: RigRegistry) -> None:
 
 # -- skopeo interop --------------------------------------------------------------------
 def _skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([SKOPEO or "skopeo", *args], capture_output=True, timeout=120, check=False)  # noqa: S603
+    proc = subprocess.run([require_tool("skopeo"), *args], capture_output=True, timeout=120, check=False)  # noqa: S603
     assert proc.returncode == 0, proc.stderr.decode()
     return proc
 
 
-@needs_skopeo
 @pytest.mark.skopeo
 @pytest.mark.parametrize("flavour", ["plain_registry", "token_registry", "tls_registry", "tls_registry_mtls"])
 def test_skopeo_reads_and_copies_what_the_rig_pushed(request: pytest.FixtureRequest, flavour: str) -> None:
@@ -434,7 +432,6 @@ def test_skopeo_reads_and_copies_what_the_rig_pushed(request: pytest.FixtureRequ
     assert_same_content(pushed, RawPuller.for_registry(registry).pull("sk/dst", "copied"))
 
 
-@needs_skopeo
 @pytest.mark.skopeo
 def test_skopeo_seeds_a_registry_from_an_oci_layout(plain_registry: RigRegistry, tmp_path: Path) -> None:
     index = make_index([make_image("layout-a", platform="linux/amd64"),
