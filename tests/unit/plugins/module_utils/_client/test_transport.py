@@ -10,7 +10,7 @@ registry can do is covered in tests/integration against Distribution 2.8
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections.abc import Iterator
 from email.utils import formatdate
 
@@ -283,13 +283,18 @@ def test_connection_refused_is_retried_then_reported(sleeps: Sleeps) -> None:
 
 
 def test_read_timeout_says_what_to_change(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    released = threading.Event()
+
     def slow(_request: Request) -> Response:
-        time.sleep(1.0)
+        released.wait(30)  # hold the answer until the client has given up on it
         return Response("late")
 
     httpserver.expect_request("/v2/").respond_with_handler(slow)
-    with pytest.raises(TransportError) as caught:
-        make_transport(httpserver, sleeps, retries=0, timeout=(2, 0.2)).request("GET", "/v2/")
+    try:
+        with pytest.raises(TransportError) as caught:
+            make_transport(httpserver, sleeps, retries=0, timeout=(2, 0.2)).request("GET", "/v2/")
+    finally:
+        released.set()
     assert "timed out" in str(caught.value) and "raise timeout" in str(caught.value)
 
 
