@@ -97,7 +97,7 @@ class RegistryServer:
         self._log_closed = False
         self._held: list[str] | None = None
         self._on_held: Callable[[str], None] | None = None
-        #: How long :meth:`mark` / :meth:`requests_since` wait for their marker before they raise.
+        #: How long :meth:`mark` / :meth:`requests_since` wait for the log to show their marker before they raise.
         self.marker_timeout = 30.0
         self._reader: threading.Thread | None = None
 
@@ -233,7 +233,7 @@ class RegistryServer:
         with self._log_lock:
             scanned = len(self._log_lines)
         try:
-            requests.get(f"{self.url}{path}", timeout=self.marker_timeout, **self._marker_kwargs())
+            requests.get(f"{self.url}{path}", timeout=30, **self._marker_kwargs())
         except requests.RequestException as exc:
             raise AccessLogTimeout(f"registry {self.url}: could not send the log marker {path}: {exc}") from exc
         wanted = f'"GET {path} HTTP/'
