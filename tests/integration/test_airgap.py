@@ -15,6 +15,7 @@ import pytest
 
 from tests.rig import images
 from tests.rig.images import RawPuller, RawPusher
+from tests.rig.tools import require_tool
 
 MODULE = "ocireg.registry.registry_copy"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -148,14 +149,15 @@ def test_interrupted_export_is_resumed(plain_registry, seeded, run_playbook, tmp
 
 def test_merged_layout_keeps_what_skopeo_wrote(plain_registry, seeded, run_playbook, tmp_path):
     layout = tmp_path / "shared"
-    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{plain_registry.host}/src/signed:v1",
+    skopeo = require_tool("skopeo")
+    subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{plain_registry.host}/src/signed:v1",
                     f"oci:{layout}:theirs"], check=True, capture_output=True)
     theirs = names(layout)["theirs"]
     run = run_playbook(tasks=[task("export", src=f"{plain_registry.host}/src/single:1", dest=f"oci:{layout}")])
     assert not run.task("export").failed, run.explain()
     assert names(layout) == {"theirs": theirs, "src/single:1": seeded["single"].digest}
     for name in ("theirs", "src/single:1"):
-        subprocess.run(["skopeo", "inspect", f"oci:{layout}:{name}"], check=True, capture_output=True)
+        subprocess.run([skopeo, "inspect", f"oci:{layout}:{name}"], check=True, capture_output=True)
 
 
 def test_bundle_of_repositories_restores_each_to_its_name(plain_registry, registry_factory, seeded, run_playbook,

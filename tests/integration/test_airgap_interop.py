@@ -23,6 +23,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.trans
 
 from tests.rig import images
 from tests.rig.images import RawPuller, RawPusher
+from tests.rig.tools import require_tool
 
 
 def opener(*registries):
@@ -39,7 +40,7 @@ def transfer(src: str, dest: str, *registries, **options):
 
 
 def skopeo(*args: str) -> str:
-    done = subprocess.run(["skopeo", *args], check=False, capture_output=True, text=True)
+    done = subprocess.run([require_tool("skopeo"), *args], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

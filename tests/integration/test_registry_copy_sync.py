@@ -225,24 +225,36 @@ def test_rate_limit_stop(src, registry_factory, run_playbook):
     assert tags_of(dest, "app") == sorted(result["repositories"][0]["copied"])
 
 
-def test_bad_input_is_one_clear_line(src, run_playbook):
+def test_bad_input_is_one_clear_line_per_problem(src, run_playbook):
+    secret = "Sync-Secret-4711"  # distinctive, so a substring search finds it wherever it leaked
     run = run_playbook(tasks=[
         task("spec and tags", mirror_spec=[{"src": f"{src.host}/lib/tool", "dest": src.host}], tags=[".*"]),
         task("sync option alone", src=f"{src.host}/lib/tool:v1.0", dest=f"{src.host}/x/tool", no_clobber=True),
         task("bad spec", mirror_spec=[{"src": f"{src.host}/lib/tool:v1.0", "dest": "nohost", "semver": "banana"}]),
-        task("two destinations, one login", username="u", password="p", mirror_spec=[
+        task("two destinations, one login", username="u", password=secret, mirror_spec=[
             {"src": f"{src.host}/lib/tool", "dest": "127.0.0.1:1"},
             {"src": f"{src.host}/other/x", "dest": f"{src.host}/copy"}]),
     ])
-    assert run.task("spec and tags").failed
-    assert "mutually exclusive" in run.task("spec and tags")["msg"]
-    assert "no_clobber only apply with mirror_spec or select" in run.task("sync option alone")["msg"]
-    message = run.task("bad spec")["msg"]
-    assert "mirror_spec[0]: src" in message and "mirror_spec[0]: dest 'nohost'" in message
-    assert "banana" in message
+    # One line per problem: three tasks with one problem each, and a spec entry with three.
+    lines = {}
+    for name in ("spec and tags", "sync option alone", "bad spec", "two destinations, one login"):
+        result = run.task(name)
+        assert result.failed, result.result
+        assert isinstance(result["msg"], str) and "Traceback" not in result["msg"], result.result
+        assert "module_stderr" not in result.result, result.result
+        lines[name] = result["msg"].strip().split("\n")
+    assert {name: len(found) for name, found in lines.items()} == {
+        "spec and tags": 1, "sync option alone": 1, "bad spec": 3, "two destinations, one login": 1}, lines
+    assert "mutually exclusive" in lines["spec and tags"][0]
+    assert "no_clobber only apply with mirror_spec or select" in lines["sync option alone"][0]
+    src_line, dest_line, semver_line = lines["bad spec"]
+    assert src_line.startswith("mirror_spec[0]: src ") and dest_line.startswith("mirror_spec[0]: dest 'nohost'")
+    assert semver_line.startswith("mirror_spec[0]: semver: 'banana'")
     refused = run.task("two destinations, one login")["msg"]
     assert "the mirror destinations are on 2 registries" in refused and "registry_auth" in refused
-    assert "p" not in refused.split()  # the password is never echoed
+    # The password is never echoed: not in the message, not anywhere in the run's output.
+    assert secret not in json.dumps(run.task("two destinations, one login").result)
+    assert secret not in run.output
 
 
 def test_check_mode_writes_no_progress(src, registry_factory, run_playbook, tmp_path):

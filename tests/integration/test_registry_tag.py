@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 from typing import Any
 
@@ -18,9 +17,8 @@ from werkzeug.wrappers import Response
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
+from tests.rig.tools import require_tool
 
-SKOPEO = shutil.which("skopeo")
-needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 REPO = "team/app"
 
 
@@ -32,7 +30,7 @@ def tag_task(registry: RigRegistry, name: str = "promote", repository: str = REP
 
 def skopeo_digest(registry: RigRegistry, repository: str, tag: str) -> str:
     """sha256 of the manifest bytes skopeo reads for ``repository:tag`` (a third party's view)."""
-    proc = subprocess.run([SKOPEO, "inspect", "--raw", "--tls-verify=false", registry.docker_ref(repository, tag)],
+    proc = subprocess.run([require_tool("skopeo"), "inspect", "--raw", "--tls-verify=false", registry.docker_ref(repository, tag)],
                           capture_output=True, check=True)
     return "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
 
@@ -88,7 +86,6 @@ def test_check_diff_apply_then_rerun(plain_registry: RigRegistry, staged: dict[s
     assert plain_registry.writes_since(mark) == []
 
 
-@needs_skopeo
 def test_same_repository_promotion_is_byte_exact(plain_registry: RigRegistry, staged: dict[str, str],
                                                  run_playbook) -> None:
     run = run_playbook(tasks=[tag_task(plain_registry, source=f"@{staged['a']}", tags=["prod"])])
@@ -96,7 +93,6 @@ def test_same_repository_promotion_is_byte_exact(plain_registry: RigRegistry, st
     assert skopeo_digest(plain_registry, REPO, "prod") == staged["a"]
 
 
-@needs_skopeo
 def test_multiarch_index_keeps_its_digest(plain_registry: RigRegistry, run_playbook) -> None:
     index = RawPusher.for_registry(plain_registry).push(REPO, make_multiarch("multi"), tag="staging")
     run = run_playbook(tasks=[tag_task(plain_registry, source=":staging", tags=["prod"])])
@@ -166,7 +162,6 @@ def test_missing_source_fails_cleanly(plain_registry: RigRegistry, staged: dict[
 
 
 # -- absent --------------------------------------------------------------------------------
-@needs_skopeo
 def test_untag_on_distribution_keeps_sibling_tags(plain_registry: RigRegistry, staged: dict[str, str],
                                                   run_playbook) -> None:
     """Distribution 2.8 has no tag DELETE: the dummy-manifest untag must leave 'staging' on A."""
@@ -301,7 +296,6 @@ def test_tag_delete_used_where_the_registry_supports_it(httpserver, run_playbook
 
 
 # -- sources in another repository or registry --------------------------------------------
-@needs_skopeo
 def test_promotion_across_repositories_mounts_and_keeps_the_digest(plain_registry: RigRegistry,
                                                                    run_playbook) -> None:
     index = RawPusher.for_registry(plain_registry).push("build/app", make_multiarch("cross"), tag="1.0")
@@ -335,7 +329,6 @@ def test_promotion_across_repositories_mounts_and_keeps_the_digest(plain_registr
     assert plain_registry.writes_since(mark) == []
 
 
-@needs_skopeo
 def test_promotion_across_registries_with_src_auth(plain_registry: RigRegistry, registry_factory,
                                                    run_playbook) -> None:
     build = registry_factory(users={"reader": "readpass"})

@@ -20,9 +20,8 @@ import pytest
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPusher, make_image, make_index
 from tests.rig.tarballs import entry, oci_layer, tree_of
+from tests.rig.tools import require_tool
 
-UMOCI = shutil.which("umoci")
-SKOPEO = shutil.which("skopeo")
 
 
 LOWER = oci_layer([
@@ -45,7 +44,6 @@ def unpack_task(registry: RigRegistry, dest: Path, ref: str = "team/fs:v1", **op
         "reference": f"{registry.host}/{ref}", "dest": str(dest), **options}, "register": "out"}
 
 
-@pytest.mark.skipif(UMOCI is None or SKOPEO is None, reason="umoci and skopeo are needed")
 def test_unpack_matches_umoci_and_is_idempotent(plain_registry: RigRegistry, run_playbook, tmp_path: Path) -> None:
     image = make_image(layers=[LOWER, UPPER])
     RawPusher.for_registry(plain_registry).push_image("team/fs", image, tag="v1")
@@ -65,10 +63,10 @@ def test_unpack_matches_umoci_and_is_idempotent(plain_registry: RigRegistry, run
     assert rerun.rc == 0 and rerun.task("unpack").changed is False, rerun.explain()
 
     layout = tmp_path / "layout"
-    subprocess.run([SKOPEO, "copy", "--src-tls-verify=false", plain_registry.docker_ref("team/fs", "v1"),
+    subprocess.run([require_tool("skopeo"), "copy", "--src-tls-verify=false", plain_registry.docker_ref("team/fs", "v1"),
                     f"oci:{layout}:v1"], check=True, capture_output=True)
     theirs = tmp_path / "umoci"
-    subprocess.run([UMOCI, "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(theirs)],
+    subprocess.run([require_tool("umoci"), "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(theirs)],
                    check=True, capture_output=True)
     ours_tree, their_tree = tree_of(dest), tree_of(theirs)
     assert "etc/old.conf" not in ours_tree and "var/cache/stale" not in ours_tree

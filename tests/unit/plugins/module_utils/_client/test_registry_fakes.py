@@ -784,7 +784,10 @@ def test_download_that_keeps_breaking_gives_up(httpserver: HTTPServer, registry:
 
 
 def test_blob_redirected_to_storage_without_credentials(httpserver: HTTPServer, sleeps: list[float]) -> None:
-    """Basic credentials go to the registry only, never to the storage host it redirects to."""
+    """Basic credentials go to the registry only, never to the storage host it redirects to.
+
+    A fake: Distribution's filesystem storage never redirects a blob (only its cloud storage drivers do).
+    """
     storage_calls: list[Request] = []
 
     def registry_side(request: Request) -> Response:
