@@ -78,7 +78,7 @@ attributes:
     description: Reads the image's manifests and the state beside O(dest); downloads no layer and writes nothing.
   diff_mode:
     support: full
-    description: Shows the digest unpacked in O(dest) before and after.
+    description: Shows the digest and the O(paths) unpacked in O(dest) before and after (C(/) for the whole filesystem).
 author:
   - ocireg.registry contributors (@ocireg)
 seealso:
@@ -188,8 +188,6 @@ def main() -> None:
                               check_mode=module.check_mode, force=params["force"])
     for item in result["dropped_bits"]:
         module.warn(f"dropped {item['bits']} from {item['path']} (set allow_setuid=true to keep them)")
-    result["diff"] = {"before": {result["dest"]: result["before"] or "absent"},
-                      "after": {result["dest"]: result["digest"]}}
     exit_with(module, factory, result)
 
 

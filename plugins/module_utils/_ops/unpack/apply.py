@@ -376,6 +376,17 @@ def resolve_image(repository: Any, reference: str, platform: str | None) -> tupl
     return manifest, picked
 
 
+def state_diff(dest: str, before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """The ``--diff`` of an unpack: ``dest`` -> the digest and the paths unpacked there, before and after.
+
+    The paths are part of it because a run that only changes ``paths`` replaces the tree for the same
+    digest; ``/`` stands for the whole filesystem.
+    """
+    def shown(state: dict[str, Any]) -> dict[str, Any]:
+        return {"digest": state.get("digest"), "paths": state.get("paths") or ["/"]}
+    return {"before": {dest: shown(before) if before is not None else "absent"}, "after": {dest: shown(after)}}
+
+
 def unpack_image(repository: Any, reference: str, dest: str, *, platform: str | None = None,
                  paths: list[str] | None = None, limits: Limits | None = None, check_mode: bool = False,
                  force: bool = False) -> dict[str, Any]:
@@ -392,7 +403,7 @@ def unpack_image(repository: Any, reference: str, dest: str, *, platform: str | 
     before = read_state(dest)
     result: dict[str, Any] = {"digest": manifest.digest, "platform": picked, "dest": dest,
                               "layers": len(manifest.layers), "entries": 0, "bytes": 0, "dropped_bits": [],
-                              "before": (before or {}).get("digest")}
+                              "before": (before or {}).get("digest"), "diff": state_diff(dest, before, state)}
     if before is not None and {k: before.get(k) for k in state} == state:
         return {**result, "changed": False}
     if before is None and os.path.isdir(dest) and os.listdir(dest) and not force:
