@@ -185,7 +185,7 @@ def main() -> None:
         limits = limits_from(params, allow_devices=params["allow_devices"], allow_setuid=params["allow_setuid"])
         result = unpack_image(repository, reference.digest or reference.tag or "latest", params["dest"],
                               platform=params["platform"], paths=params["paths"], limits=limits,
-                              check_mode=module.check_mode, force=params["force"])
+                              check_mode=module.check_mode, force=params["force"], name=params["reference"])
     for item in result["dropped_bits"]:
         module.warn(f"dropped {item['bits']} from {item['path']} (set allow_setuid=true to keep them)")
     exit_with(module, factory, result)
