@@ -389,6 +389,7 @@ def state_diff(dest: str, before: dict[str, Any] | None, after: dict[str, Any]) 
     """
     def shown(state: dict[str, Any]) -> dict[str, Any]:
         return {"digest": state.get("digest"), "paths": state.get("paths") or ["/"]}
+
     return {"before": {dest: shown(before) if before is not None else "absent"}, "after": {dest: shown(after)}}
 
 
