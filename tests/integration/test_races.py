@@ -707,6 +707,26 @@ def test_leases_stay_out_of_plans_and_expired_ones_are_cleared(plain_registry: R
     assert report.leases == [] and report.waited == 0.0 and report.restored == []
 
 
+def test_a_prune_with_the_lease_on_and_nothing_to_delete_still_clears_an_expired_lease(
+        plain_registry: RigRegistry) -> None:
+    """A crashed prune's lease must not outlive the next prune that has the lease on, even one that
+    deletes nothing; a prune with the lease off touches no lease at all."""
+    reg = plain_registry
+    staged_prune(reg, "race/lease-idle")
+    repo = client(reg, "race/lease-idle")
+    crashed = PruneLease(repo, clock=lambda: time.time() - 3600)  # wrote its lease an hour ago, then died
+    crashed.acquire()
+    keep_all = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 100}), datetime.now(UTC))
+    assert keep_all.entries and all(e.action == "keep" for e in keep_all.entries)
+    mark = reg.mark()
+    apply_plan(repo, keep_all, check_mode=False)
+    assert reg.requests_since(mark) == [] and [t for t in repo.tags() if is_lease_tag(t)] == [crashed.tag]
+    result = apply_plan(repo, keep_all, check_mode=False, prune_lease=True)
+    assert result.applied == [] and result.warnings == []
+    assert [t for t in repo.tags() if is_lease_tag(t)] == []
+    assert [r.method for r in reg.writes_since(mark)] == ["DELETE"]  # the expired lease, nothing else
+
+
 def test_a_writer_meeting_a_killed_prunes_lease_waits_at_most_the_bound_and_warns(plain_registry: RigRegistry) -> None:
     """A prune killed mid-way leaves its lease; a writer waits for it at most WAIT_CAP, saying so.
 

@@ -311,3 +311,23 @@ def test_a_real_prune_sends_no_more_requests_over_a_slow_link(plain_registry: Ri
     with LatencyProxy(plain_registry.host, 10) as proxy:
         outcome, sent = prune_and_count(plain_registry, proxy.host, "team/slow")
     assert_within_budget(outcome, sent, tags)
+
+
+def test_a_prune_that_deletes_little_stays_within_its_request_budget(plain_registry: RigRegistry) -> None:
+    """A nightly prune deleting 4 of 40 builds: re-reading every kept tag in the one look would cost
+    about 2 x tags + digests (1.52 x the floor here); the look's HEADs are budgeted instead."""
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
+
+    tags = seed_new_user(plain_registry, "team/nightly", builds=40)
+    registry = Registry(plain_registry.host, TransportOptions(sleep=lambda _s: None))
+    mark = plain_registry.mark()
+    outcome = prune(registry, build_policy({**NEW_USER, "keep_latest": 36}), ["team/nightly"], check_mode=False,
+                    now=NOW)
+    sent = plain_registry.requests_since(mark)
+    deleted = [a for a in outcome.applied.applied if a["action"] == "delete"]
+    assert 0 < len(deleted) <= 4 and outcome.applied.skipped == [] and outcome.failed == []
+    floor = len(tags) + len(set(tags.values())) + len(deleted)
+    assert len(sent) <= 1.5 * floor, (len(sent), floor)
+    # The budget still leaves the look most kept tags to re-read.
+    heads = [r for r in sent if r.method == "HEAD" and "/manifests/" in r.path]
+    assert len(heads) >= len(tags) // 2, len(heads)

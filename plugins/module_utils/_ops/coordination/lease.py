@@ -88,9 +88,7 @@ class PruneLease:
         # Clearing crashed prunes' leases is housekeeping: a failure here must not lose track of
         # the lease just written (the caller would then never remove it).
         try:
-            for tag in expired_leases(self.repo.tags(), self.clock()):
-                if _delete_by_tag(self.repo, tag):
-                    self.cleared.append(tag)
+            self.cleared.extend(clear_expired_leases(self.repo, self.clock))
         except RegistryError:
             pass
 
@@ -132,6 +130,19 @@ class PruneLease:
             self.repo.push_manifest(tag, lease_manifest(token.token, token.expiry), mt.OCI_MANIFEST,
                                     update_referrers=False)
         self.tag = self.digest = None
+
+
+def clear_expired_leases(repo: Repository, clock: Callable[[], float] = time.time) -> list[str]:
+    """Remove the leases of crashed prunes (past their expiry) from ``repo``; the tags removed.
+
+    One tag list, then a HEAD and a DELETE per expired lease: what a prune with the lease on sends
+    even when it has nothing to delete, so a crashed run's lease never outlives the next such prune.
+    """
+    cleared = []
+    for tag in expired_leases(repo.tags(), clock()):
+        if _delete_by_tag(repo, tag):
+            cleared.append(tag)
+    return cleared
 
 
 def _delete_digest(repo: Repository, digest: str, sleep: Callable[[float], None] = time.sleep) -> None:

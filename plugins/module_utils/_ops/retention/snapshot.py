@@ -373,7 +373,8 @@ def recheck_scope(entries: Iterable[PlanEntry]) -> tuple[set[str], bool]:
 
 
 def live_tags_for_apply(repo: Repository, entries: Sequence[PlanEntry], tags_before: Mapping[str, str], *,
-                        check_mode: bool, max_concurrency: int | None = None) -> dict[str, str]:
+                        check_mode: bool, max_concurrency: int | None = None,
+                        head_budget: int | None = None) -> dict[str, str]:
     """The tag -> digest view the apply step checks the plan against, with as few reads as keep it safe.
 
     - Check mode: the plan's own view, with no request at all (nothing is
@@ -389,6 +390,11 @@ def live_tags_for_apply(repo: Repository, entries: Sequence[PlanEntry], tags_bef
 
     A tag that the list no longer shows is left out, so the deletion that
     would have taken it is skipped as changed since the plan.
+
+    ``head_budget`` caps the HEADs of this look (a safety check is budgeted like
+    any other request): names the plan never saw are always resolved, then the
+    kept tags in the plan's order until the budget is spent; the rest keep their
+    planned digest.
     """
     before = dict(tags_before)
     condemned, deletes = recheck_scope(entries)
@@ -399,5 +405,11 @@ def live_tags_for_apply(repo: Repository, entries: Sequence[PlanEntry], tags_bef
     except NotFoundError:
         return {}
     live = {tag: before[tag] for tag in sorted(listed & condemned) if tag in before}
-    live.update(resolve_tags(repo, sorted(listed - condemned), max_concurrency))
+    new = sorted(listed - condemned - set(before))
+    kept = [tag for tag in before if tag in listed and tag not in condemned]
+    if head_budget is not None:
+        unread = kept[max(0, head_budget - len(new)):]
+        kept = kept[:len(kept) - len(unread)]
+        live.update({tag: before[tag] for tag in unread})
+    live.update(resolve_tags(repo, new + kept, max_concurrency))
     return live
