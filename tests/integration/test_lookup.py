@@ -83,7 +83,7 @@ def test_digest_in_set_fact_and_in_a_template(seeded, run_playbook, tmp_path: Pa
     assert dest.read_text() == f"IMAGE={seeded.host}/team/app@{seeded.image.digest}\n"
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_digest_of_several_terms_and_of_a_platform(seeded, run_playbook):
     h = seeded.host
     arm = next(c for c in seeded.index.children if c.platform == "linux/arm64/v8")
