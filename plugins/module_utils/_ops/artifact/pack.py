@@ -98,48 +98,69 @@ def _info(path: str, arcname: str, seen: dict[tuple[int, int], str]) -> tarfile.
     return info
 
 
+def _header(info: tarfile.TarInfo) -> bytes:
+    """The PAX header block(s) of one entry, as ``tarfile`` itself encodes them."""
+    return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def _padding(size: int) -> bytes:
+    """NUL bytes that fill the last 512-byte block of ``size`` bytes of content."""
+    remainder = size % tarfile.BLOCKSIZE
+    return tarfile.NUL * (tarfile.BLOCKSIZE - remainder) if remainder else b""
+
+
 def tar_gzip_chunks(directory: str, arcname: str) -> Generator[bytes, None, str]:
     """The reproducible tar+gzip of ``directory`` with its entries under ``arcname/``, in chunks.
 
     When exhausted, the generator's return value is the sha256 of the uncompressed tar.
     """
+    # The tar stream is written here from public pieces (``TarInfo.tobuf`` for headers, then
+    # content, padding and the end-of-archive blocks): ``TarFile.addfile`` wants the whole
+    # content through one call (Python 3.13 refuses a header without it), which would hold a
+    # file's compressed bytes in memory before the first chunk could leave.
     sink = _Sink()
     compressed = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0,  # type: ignore[arg-type]
                                compresslevel=GZIP_LEVEL)
     raw = _HashingWriter(compressed)
-    archive = tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115 - closed below, after the last chunk
+    offset = 0
     seen: dict[tuple[int, int], str] = {}
     names = [""] + _entries(directory)
     for name in names:
         path = os.path.join(directory, name) if name else directory
         tar_name = f"{arcname}/{name.replace(os.sep, '/')}" if name else arcname
         info = _info(path, tar_name, seen)
-        if info.type != tarfile.REGTYPE:
-            archive.addfile(info)
-        else:
-            # Header, then the content in chunks, then padding: memory stays at one chunk.
-            archive.addfile(info)  # without a file object: the header only, with the real size
-            written = 0
-            with open(path, "rb") as handle:
-                while written < info.size:
-                    data = handle.read(min(CHUNK, info.size - written))
-                    if not data:
-                        raise InvalidInputError(f"{path} shrank while it was being packed; retry when it is stable")
-                    archive.fileobj.write(data)
-                    written += len(data)
-                    yield sink.take()
-            blocks, remainder = divmod(info.size, tarfile.BLOCKSIZE)
-            if remainder:
-                archive.fileobj.write(tarfile.NUL * (tarfile.BLOCKSIZE - remainder))
-                blocks += 1
-            archive.offset += blocks * tarfile.BLOCKSIZE
+        offset += raw.write(_header(info))
+        if info.type == tarfile.REGTYPE:
+            offset += yield from _content(path, info.size, raw, sink)
+            offset += raw.write(_padding(info.size))
         chunk = sink.take()
         if chunk:
             yield chunk
-    archive.close()
+    # End of archive: two zero blocks, then zeros up to a whole record, as tar writes it.
+    offset += raw.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
+    raw.write(tarfile.NUL * (-offset % tarfile.RECORDSIZE))
     compressed.close()
     yield sink.take()
     return "sha256:" + raw.hash.hexdigest()
+
+
+def _content(path: str, size: int, raw: _HashingWriter, sink: _Sink) -> Generator[bytes, None, int]:
+    """Stream exactly ``size`` bytes of the file at ``path`` into ``raw``, one chunk at a time.
+
+    The header already announced ``size``; a file that changes length while it is read would make
+    the archive lie about it, so both directions fail with a clear line instead.
+    """
+    written = 0
+    with open(path, "rb") as handle:
+        while written < size:
+            data = handle.read(min(CHUNK, size - written))
+            if not data:
+                raise InvalidInputError(f"{path} shrank while it was being packed; retry when it is stable")
+            written += raw.write(data)
+            yield sink.take()
+        if handle.read(1):
+            raise InvalidInputError(f"{path} grew while it was being packed; retry when it is stable")
+    return written
 
 
 def measure(directory: str, arcname: str) -> tuple[str, int, str]:
