@@ -7,13 +7,15 @@
 # A machine with none runs this part inside a Debian 13 root made once with debootstrap
 # (scripts/debian13.sh, .debian13/, gitignored) and reused:
 #   1. the whole pytest suite: unit and integration (real Distribution registries, skopeo, umoci)
-#   2. mypy, ansible-test sanity, the docs check, the changelog lint, ansible-lint (production),
+#   2. mypy, ansible-test sanity, the docs check, the changelog lint, reuse lint, ansible-lint (production),
 #      the certification checks (scripts/certify.sh), collection build + install
 # Oldest end: ansible-core $OLDEST_CORE (meta/runtime.yml's requires_ansible) on the host's python3:
 #   3. the unit tree and the playbook-level smoke subset (pytest -m oldest_core)
 # The whole suite does not run twice: on 2 cores that would not fit CI's hour (README, Tests).
 #
 # OCIREG_STAGES="newest oldest" (default) selects the ends; scripts/debian13.sh uses it.
+# OCIREG_PYTEST_ARGS="tests/unit ..." narrows the whole-suite step to those paths, to try the
+# other steps quickly; CI never sets it, and a run with it says so and does not claim to pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,8 +56,14 @@ newest() {
   PYTHON=$python VENV=$venv EXTRA_PIP="ansible-core==$NEWEST_CORE.* ansible-lint" bash scripts/bootstrap.sh
   export VENV=$venv
 
-  step "pytest: the whole suite, unit and integration ($(core_of "$venv"))"
-  run_pytest "$venv/bin/python" -m pytest
+  if [ -n "${OCIREG_PYTEST_ARGS:-}" ]; then
+    step "pytest: ONLY $OCIREG_PYTEST_ARGS (OCIREG_PYTEST_ARGS), not the whole suite ($(core_of "$venv"))"
+    read -r -a narrowed <<< "$OCIREG_PYTEST_ARGS"
+    run_pytest "$venv/bin/python" -m pytest "${narrowed[@]}"
+  else
+    step "pytest: the whole suite, unit and integration ($(core_of "$venv"))"
+    run_pytest "$venv/bin/python" -m pytest
+  fi
 
   step "mypy: strict on _client and _model"
   bash scripts/typecheck.sh
@@ -68,6 +76,9 @@ newest() {
 
   step "changelog fragments"
   "$venv/bin/antsibull-changelog" lint
+
+  step "licence information (reuse lint)"
+  "$venv/bin/reuse" lint --quiet
 
   step "ansible-lint (production profile, meta-runtime rules)"
   bash scripts/lint.sh
@@ -96,12 +107,17 @@ for stage in $stages; do
         newest
       else
         step "no Python 3.12+ here: the newest end runs in a Debian 13 root (scripts/debian13.sh)"
-        bash scripts/debian13.sh env OCIREG_STAGES=newest VENV="$root/.venv-debian13" bash scripts/test.sh
+        bash scripts/debian13.sh env OCIREG_STAGES=newest VENV="$root/.venv-debian13" \
+          OCIREG_PYTEST_ARGS="${OCIREG_PYTEST_ARGS:-}" bash scripts/test.sh
       fi
       ;;
     oldest) oldest ;;
     *) echo "unknown stage '$stage' in OCIREG_STAGES (newest, oldest)" >&2; exit 2 ;;
   esac
 done
-step "done"
-printf '\nall test steps passed in %ds\n' $((SECONDS - started))
+printf '==== %s: %ds\n' "$stage_name" $((SECONDS - stage_started))
+if [ -n "${OCIREG_PYTEST_ARGS:-}" ]; then
+  printf '\nthe steps passed in %ds, but pytest ran only %s: not a full run\n' $((SECONDS - started)) "$OCIREG_PYTEST_ARGS"
+else
+  printf '\nall test steps passed in %ds\n' $((SECONDS - started))
+fi
