@@ -7,7 +7,7 @@
 #      (no container engine needed; the image build itself needs podman or docker);
 #   3. galaxy-importer (the importer of Galaxy and Automation Hub) imports the built tarball,
 #      with flake8 on and version >= 1.0.0 required, as Automation Hub has it. It runs in its
-#      own venv (.venv-importer): it pins attrs and flake8 below what the test venv has.
+#      own venv (.venv-importer beside .venv): it pins attrs and flake8 below what the test venv has.
 #      Its ansible-lint pass is off here: scripts/lint.sh runs ansible-lint, stricter.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,7 +75,7 @@ grep -q "ansible-galaxy collection install" "$work/context/_build/scripts/assemb
 echo "ansible-builder create: build context in place"
 
 # 3. galaxy-importer.
-importer=$root/.venv-importer
+importer=$venv-importer  # beside the test venv: .venv-importer, or .venv-debian13-importer in the Debian 13 root
 python=$("$venv/bin/python" -c 'import sys; print(sys._base_executable)')
 want=$("$python" -c 'import sys; print(sys.version_info[:2])')
 [ "$("$importer/bin/python" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" = "$want" ] \
