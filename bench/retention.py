@@ -6,6 +6,14 @@ Run from the checkout with the project venv (see bench/README.md, "Retention at 
     .venv/bin/python bench/retention.py --scale 0.1        # a smoke run (200 / 1,000 tags, 20 x 50)
     .venv/bin/python bench/retention.py --source DIR       # the collection built from another checkout (before/after)
     .venv/bin/python bench/retention.py --full-output      # also the full plan + --diff result, for its size
+    .venv/bin/python bench/retention.py --apply            # a real prune's requests, loopback and 10 ms each way
+
+``--apply`` is the request budget of a *real* prune (plan + apply, not check mode): one repository
+of 300 tags over 240 digests (the seeding below), ``keep_latest: 10``, pruned with the ``_ops`` call
+``registry_prune`` makes (``prune()``, in this process: the requests are the module's), once on
+loopback and once behind tests/rig/latency.py at 10 ms each way, each against a freshly seeded
+registry. It prints the requests the registry logged by kind against the floor tags + distinct
+digests + deletions (the bar is 1.5 x the floor at any latency).
 
 One Distribution (tests/rig/registry_server.py) is seeded with plain ``requests`` on threads: one layer
 blob, one small image config per distinct digest (its ``created`` one minute apart, older than the
@@ -287,6 +295,49 @@ def report(results: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tu
     return "\n".join(lines)
 
 
+def apply_budget(tags: int = 300, digests: int = 240, delays: tuple[float, ...] = (0.0, 10.0)) -> str:
+    """A real prune of ``tags`` tags keeping 10, per one-way delay: requests logged against the floor."""
+    tests_dir = ROOT / "tests"
+    if str(tests_dir) not in sys.path:
+        sys.path.insert(0, str(tests_dir))
+    import conftest  # noqa: F401  # pylint: disable=unused-import,import-outside-toplevel  # the collection on sys.path
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
+
+    from tests.rig.latency import LatencyProxy
+
+    lines = ["| link | requests (plan + apply) | floor (tags + digests + deletions) | ratio | by kind | wall s |",
+             "|---|---|---|---|---|---|"]
+    for delay in delays:
+        with RegistryServer() as server, ThreadPoolExecutor(SEED_THREADS) as pool:
+            names = Seeder(server.url).seed("apply/app", tags, digests, pool)
+            proxy = LatencyProxy(server.host, delay).start() if delay else None
+            try:
+                host = proxy.host if proxy else server.host
+                mark = server.mark()
+                prune(Registry(host, TransportOptions()), build_policy({"keep_latest": 10}), ["apply/app"],
+                      check_mode=True)  # check mode sends the plan's reads only: the plan's share
+                plan = len(server.requests_since(mark))
+                mark = server.mark()
+                started = time.monotonic()
+                outcome = prune(Registry(host, TransportOptions()), build_policy({"keep_latest": 10}), ["apply/app"],
+                                check_mode=False)
+                wall = time.monotonic() - started
+                sent = server.requests_since(mark)
+            finally:
+                if proxy:
+                    proxy.stop()
+        deleted = sum(1 for a in outcome.applied.applied if a["action"] == "delete")
+        floor = len(names) + digests + deleted
+        kinds = Counter(f"{r.method} {'tags' if '/tags/' in r.path else r.path.split('/')[-2]}" for r in sent)
+        link = f"{delay:g} ms each way" if delay else "loopback"
+        lines.append(f"| {link} | {len(sent)} ({plan} + {len(sent) - plan}) | {floor} ({len(names)} + {digests} + {deleted}) | "
+                     f"{len(sent) / floor:.2f}x | {dict(sorted(kinds.items()))} | {wall:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every workload's size (smoke: 0.1)")
@@ -298,7 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-output", action="store_true",
                         help="also plan each workload with plan_detail: full and --diff (the result shape before "
                              "issue 18 phase 2: every plan entry and both tag maps) to compare result size and memory")
+    parser.add_argument("--apply", action="store_true",
+                        help="only the request budget of a real prune (300 tags keeping 10), loopback and 10 ms")
     options = parser.parse_args(argv)
+    if options.apply:
+        print(apply_budget())
+        return 0
     if shutil.which("skopeo") is None or not Path(TIME).exists():
         print("needs skopeo and GNU time (/usr/bin/time)", file=sys.stderr)
         return 2

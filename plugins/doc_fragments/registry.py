@@ -77,6 +77,28 @@ options:
       - Waits grow exponentially with jitter; C(Retry-After) is honoured up to 60 seconds.
     type: int
     default: 3
+  prune_lease:
+    description:
+      - The prune lease, a coordination between this collection's writers and prunes of one repository. Off
+        by default. Meant to be set once for every task of the action group with C(module_defaults) for
+        C(group/ocireg.registry.registry), so that prunes and writers agree; M(ocireg.registry.registry_prune),
+        M(ocireg.registry.registry_tag) and M(ocireg.registry.registry_copy) use it, the other modules and the
+        lookup accept it and ignore it.
+      - When V(true), M(ocireg.registry.registry_prune) writes a tag C(ocireg-prune-lease-<expiry>-<hex>) (a tiny
+        OCI artifact) into each repository it deletes from, before its last look at the tags, and deletes it
+        after its last deletion. It is renewed every 30 seconds and counts for 60 seconds after its last
+        renewal, so a prune killed mid-way leaves it for at most 60 seconds (plus 15 seconds allowed for clock
+        skew); the next prune with the lease removes an expired one. While the tag exists, webhooks, scanners,
+        replication rules and scripts that read the tag list see it.
+      - When V(true), M(ocireg.registry.registry_tag) and M(ocireg.registry.registry_copy) list the tags once
+        after writing theirs. A live lease makes them wait until it is gone, at most 75 seconds, with a
+        warning naming the lease and its expiry; then they read their tags back and write again any tag a
+        prune deleted meanwhile (C(restored_after_prune) in the result). An expired lease is ignored.
+      - When V(false), no lease is written or looked for and no request is sent for it. Without it, a tag
+        pushed onto an image a concurrent prune deletes in the same second can be lost; the measured
+        windows are in the collection's guide on running in parallel.
+    type: bool
+    default: false
   registry_auth:
     description:
       - Credentials for many registries at once, each entry used only for the registry it names,

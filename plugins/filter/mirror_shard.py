@@ -1,14 +1,20 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters of roles/mirror: a host's share of a sync specification, and an entry's tags regex."""
+"""Filters of roles/mirror: a host's share of a sync specification, the fleet's summary, and an
+entry's tags regex."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.fleet import (
+    Fleet,
+    account,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
     as_tag_patterns,
@@ -18,12 +24,36 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
 )
 
 
+def _host_list(value: Any, name: str, filter_name: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise AnsibleFilterError(f"{filter_name}: {name} must be a list of host names, got {value!r}")
+    return [str(host) for host in value]
+
+
 def mirror_shard(spec: Any, hosts: Any, me: str) -> list[dict[str, Any]]:
     """``me``'s share of ``spec`` among ``hosts``: one-source entries with the exact destination."""
-    if isinstance(hosts, str) or not isinstance(hosts, (list, tuple)):
-        raise AnsibleFilterError(f"mirror_shard: hosts must be a list of host names, got {hosts!r}")
     try:
-        return shard(spec, [str(host) for host in hosts], str(me))
+        return shard(spec, _host_list(hosts, "hosts", "mirror_shard"), str(me))
+    except InvalidInputError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def mirror_summary(spec: Any, runners: Any, reports: Any, live: Any, in_play: Any, running: Any,
+                   reporter: str, check_mode: bool = False) -> dict[str, Any]:
+    """The fleet's account of ``spec`` (see ``_ops/sync/fleet.py``): every repository, its runner, its outcome.
+
+    ``runners`` are the hosts the spec was sharded over, ``reports`` each runner's ``registry_copy``
+    result, ``live`` the hosts alive when the role started, ``in_play`` every host of the play,
+    ``running`` the hosts still running, ``reporter`` the host writing the summary.
+    """
+    if not isinstance(reports, Mapping):
+        raise AnsibleFilterError(f"mirror_summary: reports must map host names to results, got {reports!r}")
+    fleet = Fleet(runners=_host_list(runners, "runners", "mirror_summary"),
+                  live=set(_host_list(live, "live", "mirror_summary")),
+                  in_play=set(_host_list(in_play, "in_play", "mirror_summary")),
+                  running=set(_host_list(running, "running", "mirror_summary")), reporter=str(reporter))
+    try:
+        return account(spec, fleet, reports, bool(check_mode))
     except InvalidInputError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
@@ -43,4 +73,5 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         """Filter name -> function."""
-        return {"mirror_shard": mirror_shard, "mirror_tag_patterns": mirror_tag_patterns}
+        return {"mirror_shard": mirror_shard, "mirror_summary": mirror_summary,
+                "mirror_tag_patterns": mirror_tag_patterns}

@@ -41,6 +41,8 @@ options:
       - V(digest) the manifest digest the tag points to (of the O(platform)'s image, when set).
       - V(exists) V(true) or V(false); never fails for a missing tag, digest or repository.
       - V(tags) the repository's tags (the term's tag is ignored), filtered by O(pattern), ordered by O(sort).
+        These are all the tags the registry lists, including those that belong to another manifest
+        (see O(attached_tags)).
       - V(platforms) C(os/arch[/variant]) of each image of an index, or of a single image (from its config).
       - V(config) the image config facts (architecture, os, created, labels, env, entrypoint, cmd,
         user, working_dir, exposed_ports, history_length); an index needs O(platform).
@@ -60,6 +62,18 @@ options:
         matches in full (C(v1\..*) matches C(v1.2) but not C(xv1.2)).
       - Repository names are matched whole, with their prefix (C(team/app)).
     type: str
+  attached_tags:
+    description:
+      - For O(query=tags), whether to list the tags that belong to another manifest rather than name an
+        image of their own. V(false) leaves them out.
+      - They are cosign's C(sha256-<hex>.sig), C(.att) and C(.sbom) (signatures, attestations and SBOMs
+        of the image with that digest), the referrers fallback tag C(sha256-<hex>) (the index of an image's
+        referrers on registries without the referrers API; sha512 subjects give C(sha512-<first 64 hex>))
+        and C(ocireg-prune-lease-<expiry>-<hex>) (the lease a running M(ocireg.registry.registry_prune)
+        holds while it deletes).
+    type: bool
+    default: true
+    version_added: 0.2.0
   sort:
     description:
       - Order of O(query=tags).
@@ -112,6 +126,10 @@ EXAMPLES = r"""
     newest_v1: >-
       {{ query('ocireg.registry.registry', 'registry.example.com/team/app',
                query='tags', pattern='v1\.[0-9]+\.[0-9]+', sort='semver') | last }}
+
+- name: The repository's own tags, without signature, attestation and referrers-index tags
+  ansible.builtin.debug:
+    msg: "{{ query('ocireg.registry.registry', 'registry.example.com/team/app', query='tags', attached_tags=false) }}"
 
 - name: Platforms of a multi-platform image, as a list
   ansible.builtin.debug:
@@ -289,7 +307,8 @@ class LookupModule(LookupBase):
         references = [Reference.parse(term) for term in terms]
         factory.bind_reads((ref.registry for ref in references), what="terms")
         targets = [(factory.repository(ref), ref) for ref in references]
-        sort = self.get_option("sort")
+        sort, attached = self.get_option("sort"), self.get_option("attached_tags")
         return map_bounded(
-            lambda item: query_image(item[0], item[1], query, platform=platform, pattern=pattern, order=sort),
+            lambda item: query_image(item[0], item[1], query, platform=platform, pattern=pattern, order=sort,
+                                     attached_tags=attached),
             targets, workers)

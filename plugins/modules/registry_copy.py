@@ -99,6 +99,27 @@ options:
       - The no-change fast path then also lists the referrers, so a no-op run makes a few more requests.
     type: bool
     default: false
+  format:
+    description:
+      - V(keep) copies every manifest byte for byte, Docker media types included, so digests never change.
+        Into an C(oci:) or C(oci-archive:) target that keeps a Docker manifest or manifest list under a Docker
+        media type in C(index.json), which skopeo, podman, buildah and other containers/image readers cannot
+        read by name (C(no descriptor found for reference)); crane, regctl, oras and this collection can. A
+        warning (also in RV(notes)) names each such image.
+      - V(oci) converts Docker schema 2 manifests and manifest lists to OCI media types on the way, as
+        C(skopeo copy --format oci) does; config and layer blobs keep their bytes. The converted manifests
+        get new digests; RV(converted) lists them old -> new and RV(digest) is the new one. Referrers of
+        a converted manifest name its old digest and their signatures cover it, so they are left out (a
+        note says which); cosign tag-scheme artifacts of converted manifests are not copied either.
+        Docker schema 1 manifests cannot be converted (the task fails).
+      - Applies to a single copy and to a mirror with O(tags), into any destination; not to O(mirror_spec)
+        or O(select).
+      - A run with V(oci) reads every manifest of the source (the conversion needs their bytes) and asks the
+        destination about each converted one, where a byte-exact run whose tag is in place stops after two
+        requests. A no-op of a two-platform list costs four reads of the source and three of the destination.
+    type: str
+    choices: [keep, oci]
+    default: keep
   concurrency:
     description:
       - How many blobs are transferred at the same time (1 to 16).
@@ -254,6 +275,8 @@ options:
       - With O(mirror_spec) or O(select), append one JSON line per finished tag (repository, tag, status,
         bytes, seconds, done and total) to this file, flushed each time, so a long run (for example one
         started with C(async)) can be followed with C(tail -f).
+      - In check mode nothing is written to it (the file is not even created); a path that could not be
+        written still fails the task.
     type: path
   min_remaining:
     description:
@@ -340,6 +363,13 @@ EXAMPLES = r"""
     src: registry.example.com/team/app:1.4.2
     dest: oci-archive:/srv/export/bundle.tar
     referrers: true
+
+- name: Export a Docker-format image as OCI, for skopeo or podman on the other side (digests change)
+  ocireg.registry.registry_copy:
+    src: docker.io/library/alpine:3.20
+    dest: oci-archive:/srv/export/alpine.tar
+    format: oci
+  register: exported  # exported.converted lists old -> new digests
 
 - name: Import every image of the tarball into the isolated registry, each under its own name
   ocireg.registry.registry_copy:
@@ -479,11 +509,22 @@ attached:
     - tag: sha256-9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb.sig
       digest: sha256:0d3c0f7e8e0c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b
       action: copied
+converted:
+  description:
+    - With O(format=oci), the manifests converted from Docker to OCI media types, in the order they were
+      written (an index last), each with its old digest (C(from)), its new one (C(to)) and its new media type.
+  returned: success, without O(tags)
+  type: list
+  elements: dict
+  sample:
+    - from: sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb
+      to: sha256:3f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100
+      media_type: application/vnd.oci.image.index.v1+json
 restored_after_prune:
   description:
     - Destination tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right
       after this task wrote them, and that this task wrote again once the prune's lease was gone (see the
-      guide on running in parallel). Usually empty.
+      guide on running in parallel). Always empty unless O(prune_lease) is set.
   returned: success, when something was written
   type: list
   elements: str
@@ -591,10 +632,12 @@ prune:
   description:
     - With O(mirror_spec) or O(select), O(prune_missing)'s plan - C(planned) and C(removed) (destination
       repository to tags) and C(refused) (why nothing was removed, or V(null)).
+    - C(already_gone) (destination repository to tags) lists the removals that found the tag already gone
+      (removed by someone else meanwhile); they count as removed and are in C(removed) too.
   returned: with O(mirror_spec) or O(select)
   type: dict
   sample: {planned: {"mirror.example.com/team/app": ["1.0.0-old"]}, removed: {"mirror.example.com/team/app": ["1.0.0-old"]},
-           refused: null}
+           refused: null, already_gone: {}}
 stopped:
   description: Why the run stopped early (O(min_remaining) reached), or V(null).
   returned: with O(mirror_spec) or O(select)
@@ -608,7 +651,7 @@ rate_limits:
   type: dict
   sample: {"registry-1.docker.io": {limit: 100, remaining: 76, window: 21600, source: ratelimit-remaining}}
 progress_file:
-  description: The O(progress_file) written, or V(null).
+  description: The O(progress_file) written, or V(null) (always in check mode, which writes none).
   returned: with O(mirror_spec) or O(select)
   type: str
   sample: /var/log/mirror-progress.jsonl
@@ -628,6 +671,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     tag_diff,
     verifier,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
+    summarize_failures,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
     CopyOptions,
@@ -638,6 +684,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.trans
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
     SyncOptions,
+    failure_message,
     run_sync,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
@@ -675,6 +722,7 @@ def main() -> None:
             "platforms": {"type": "list", "elements": "str", "default": ["all"]},
             "allow_index_rewrite": {"type": "bool", "default": False},
             "referrers": {"type": "bool", "default": False},
+            "format": {"type": "str", "default": "keep", "choices": ["keep", "oci"]},
             "concurrency": {"type": "int", "default": DEFAULT_CONCURRENCY},
             "tags": {"type": "list", "elements": "str"},
             "keep_going": {"type": "bool", "default": False},
@@ -706,6 +754,9 @@ def main() -> None:
     )
     params = module.params
     if params["mirror_spec"] is not None or params["select"] is not None:
+        if params["format"] != "keep":
+            module.fail_json(msg="format: oci applies to a copy of src to dest (and to tags), not to mirror_spec "
+                                 "or select: drop format, or copy those images with src, dest and tags")
         run_mirror_spec(module)
         return
     misplaced = [name for name in SYNC_ONLY if params[name] not in (None, False)]
@@ -722,6 +773,8 @@ def main() -> None:
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
             verify=verifier(module, params["verify"]),
+            to_oci=params["format"] == "oci",
+            honour_leases=params["prune_lease"],
         )
         written = registry_written_to(params["dest"])
         if written is not None:
@@ -766,7 +819,7 @@ def run_mirror_spec(module: AnsibleModule) -> None:
             prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
             no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
             max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
-            verify=verifier(module, params["verify"]))
+            verify=verifier(module, params["verify"]), prune_lease=params["prune_lease"])
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
     finish_sync(module, factory, data)
@@ -789,10 +842,7 @@ def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
                 before[f"{repository['dest']}:{tag}"], after[f"{repository['dest']}:{tag}"] = "present", None
         data["diff"] = tag_diff(before, after)
     if failed:
-        lines = [r["line"] for r in data["repositories"]
-                 if r["error"] or r["failed"] or r["drift"] or r["not_attempted"]]
-        lines += [text for text in (data["stopped"], data["prune"]["refused"]) if text]
-        fail_with(module, factory, "; ".join(lines), **data)
+        fail_with(module, factory, failure_message(data), **data)
     exit_with(module, factory, data)
 
 
@@ -804,6 +854,8 @@ def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     result["dest_tags"] = {tag: {"before": before[tag], "after": after[tag]} for tag in before}
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(before, after)
+    for text in copied.lease_warnings:  # a wait for a prune's lease is always announced
+        module.warn(scrub(text, factory.secrets()))
     exit_with(module, factory, result)
 
 
@@ -820,7 +872,8 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     for text in summary.get("warnings", []):
         module.warn(scrub(text, factory.secrets()))
     if summary["failed"]:
-        failures = "; ".join(f"{tag}: {error['message']}" for tag, error in summary["failed"].items())
+        failures = summarize_failures((tag, error["message"], tag.rpartition(":")[2])
+                                      for tag, error in summary["failed"].items())
         stopped = f"; not attempted: {', '.join(summary['not_attempted'])}" if summary["not_attempted"] else ""
         message = f"{len(summary['failed'])} of {len(summary['failed']) + len(summary['tags'])} tag(s) failed " \
                   f"to mirror: {failures}{stopped}"

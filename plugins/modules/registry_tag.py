@@ -51,6 +51,11 @@ options:
     description:
       - V(present) points every tag in O(tags) to the digest of O(source).
       - V(absent) removes every tag in O(tags).
+      - Each tag is removed with the registry's tag C(DELETE) (OCI distribution-spec 1.1) where it answers one.
+        Where it does not (CNCF Distribution 2.8), the tag is first pointed at a unique placeholder artifact
+        (artifact type C(application/vnd.ocireg.untag.v1)) that is then deleted by digest, so for that one round
+        trip a reader of the tag gets the placeholder instead of the image. A task killed in between leaves
+        the tag on the placeholder until it runs again.
     type: str
     choices: [present, absent]
     default: present
@@ -68,6 +73,9 @@ options:
         is a no-op and re-running an interrupted one completes it.
       - The guard is read just before writing (and again after a copy from another repository);
         the registry API has no atomic compare-and-swap, so it narrows the race to that instant.
+        Each guarded tag is then read back after a short wait (three times the read-to-write time,
+        0.05 to 2 s), so a rival write that lands right after this one fails the task as a lost race.
+      - Without this option a tag is written without a read-back or a wait, and the last writer wins.
     type: raw
   delete_manifest:
     description:
@@ -283,7 +291,7 @@ restored_after_prune:
   description:
     - Tags that a concurrent M(ocireg.registry.registry_prune) removed with their manifest right after this
       task wrote them, and that this task wrote again once the prune's lease was gone (see the guide on
-      running in parallel). Usually empty.
+      running in parallel). Always empty unless O(prune_lease) is set.
   returned: when tags were written (O(state=present))
   type: list
   elements: str
@@ -416,6 +424,7 @@ def main() -> None:
                 source_copy=source_copy,
                 check_mode=module.check_mode,
                 verify=verify,
+                prune_lease=params["prune_lease"],
             )
         except ConflictError as err:
             data = err.detail if isinstance(err.detail, dict) else {}
@@ -423,6 +432,8 @@ def main() -> None:
             module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
     result = outcome.to_result()
     result["diff"] = tag_diff(result["before"], result["after"])
+    for text in outcome.lease_notes:  # a wait for a prune's lease is always announced
+        module.warn(scrub(text, factory.secrets()))
     exit_with(module, factory, result)
 
 

@@ -19,8 +19,13 @@ description:
     Device nodes need O(allow_devices); setuid and setgid bits are dropped unless O(allow_setuid).
     O(max_entries) and O(max_bytes) stop decompression bombs.
   - The tree is built in a temporary directory next to O(dest) and renamed into place when complete, so a
-    failure never leaves a partial tree at O(dest). A marker file C(.ocireg-unpack.json) in O(dest) records the
-    digest; a second run for the same digest and O(paths) changes nothing.
+    failure never leaves a partial tree at O(dest).
+  - O(dest) holds the image's filesystem and nothing else. The module's own state (the digest and O(paths)
+    unpacked) is the file C(.<name>.ocireg-unpack.json) beside O(dest), in its parent directory; a second run
+    for the same digest and O(paths) changes nothing.
+  - An artifact (a manifest with an C(artifactType) or a non-image config, such as files pushed by oras or
+    M(ocireg.registry.registry_artifact)) is refused with a message saying so; pull its files with
+    M(ocireg.registry.registry_artifact).
 options:
   reference:
     description: The image, C(host/repository:tag) or C(host/repository@sha256:...).
@@ -30,6 +35,8 @@ options:
     description:
       - The directory to write the filesystem into. It must not exist, be empty, or hold a tree this module
         unpacked before (it is then replaced when the digest differs); anything else needs O(force).
+      - Missing parent directories are created with the default permissions (C(0777) less the umask), as
+        M(ocireg.registry.registry_artifact) does for its O(ocireg.registry.registry_artifact#module:dest).
     type: path
     required: true
   platform:
@@ -68,7 +75,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Reads the image's manifests and the marker in O(dest); downloads no layer and writes nothing.
+    description: Reads the image's manifests and the state beside O(dest); downloads no layer and writes nothing.
   diff_mode:
     support: full
     description: Shows the digest unpacked in O(dest) before and after.

@@ -34,7 +34,10 @@ Every registry exposes:
 * Request counter from the access log: ``m = reg.mark()`` then
   ``reg.requests_since(m)`` / ``reg.writes_since(m)`` -> list of
   ``LoggedRequest(method, path, status)``. Every request is logged, including
-  401 challenges and auth failures.
+  401 challenges and auth failures. Each call sends a marker request
+  (``/ocireg-rig-marker/<token>``, never counted) and waits until the log shows
+  it, so no request answered before is missed; a log that never shows it
+  raises ``AccessLogTimeout`` naming the registry and the marker.
 * ``.username`` / ``.password`` / ``.auth`` (tuple) / ``.users`` (dict):
   accepted credentials, ``None`` on anonymous flavours.
 * ``.token_server``: the TokenServer (token flavour), else ``None``.

@@ -15,6 +15,7 @@ import pytest
 
 from tests.rig import images
 from tests.rig.images import RawPuller, RawPusher
+from tests.rig.tools import require_tool
 
 MODULE = "ocireg.registry.registry_copy"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -148,14 +149,15 @@ def test_interrupted_export_is_resumed(plain_registry, seeded, run_playbook, tmp
 
 def test_merged_layout_keeps_what_skopeo_wrote(plain_registry, seeded, run_playbook, tmp_path):
     layout = tmp_path / "shared"
-    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{plain_registry.host}/src/signed:v1",
+    skopeo = require_tool("skopeo")
+    subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{plain_registry.host}/src/signed:v1",
                     f"oci:{layout}:theirs"], check=True, capture_output=True)
     theirs = names(layout)["theirs"]
     run = run_playbook(tasks=[task("export", src=f"{plain_registry.host}/src/single:1", dest=f"oci:{layout}")])
     assert not run.task("export").failed, run.explain()
     assert names(layout) == {"theirs": theirs, "src/single:1": seeded["single"].digest}
     for name in ("theirs", "src/single:1"):
-        subprocess.run(["skopeo", "inspect", f"oci:{layout}:{name}"], check=True, capture_output=True)
+        subprocess.run([skopeo, "inspect", f"oci:{layout}:{name}"], check=True, capture_output=True)
 
 
 def test_bundle_of_repositories_restores_each_to_its_name(plain_registry, registry_factory, seeded, run_playbook,
@@ -172,3 +174,60 @@ def test_bundle_of_repositories_restores_each_to_its_name(plain_registry, regist
     puller = RawPuller.for_registry(dest)
     assert puller.pull("restored/src/single", "1").digest == seeded["single"].digest
     assert puller.pull("restored/src/multi", "2").digest == seeded["multi"].digest
+
+
+def test_docker_format_into_a_layout_warns_and_format_oci_converts(plain_registry, run_playbook, tmp_path):
+    """The module's side of Docker-typed images in OCI layouts (skopeo itself is run in test_airgap_interop.py):
+    a byte-exact export warns, naming the image and the readers that cannot take it; format: oci converts,
+    lists old -> new digests and is idempotent; check mode converts nothing onto disk; mirror_spec refuses it."""
+    content = images.make_multiarch("ag-docker", docker=True)
+    RawPusher.for_registry(plain_registry).push("src/docker", content, tag="1")
+    src = f"{plain_registry.host}/src/docker:1"
+    kept, converted, checked = tmp_path / "kept.tar", tmp_path / "converted", tmp_path / "checked"
+    convert = task("convert", src=src, dest=f"oci:{converted}", format="oci")
+    run = run_playbook(tasks=[
+        task("keep", src=src, dest=f"oci-archive:{kept}"),
+        convert,
+        {**task("check", src=src, dest=f"oci:{checked}", format="oci"), "check_mode": True},
+        {**convert, "name": "again"},
+        task("mirror_spec", mirror_spec=[{"src": f"{plain_registry.host}/src/docker", "dest": f"oci:{checked}"}],
+             format="oci"),
+    ])
+    keep = run.task("keep")
+    assert not keep.failed and keep["digest"] == content.digest and keep["converted"] == []
+    (warning,) = keep["warnings"]
+    assert "src/docker:1" in warning and "skopeo, podman" in warning and "format: oci" in warning
+    done = run.task("convert")
+    assert not done.failed and done.changed and not done.get("warnings"), done.result
+    mapping = {item["from"]: item["to"] for item in done["converted"]}
+    assert set(mapping) == {content.digest} | {c.digest for c in content.children}
+    assert done["digest"] == mapping[content.digest] and names(converted) == {"src/docker:1": done["digest"]}
+    check = run.task("check")
+    assert not check.failed and check["converted"] == done["converted"] and not checked.exists()
+    again = run.task("again")
+    assert not again.failed and not again.changed and again["digest"] == done["digest"]
+    refused = run.task("mirror_spec")
+    assert refused.failed and "format: oci applies to a copy of src to dest" in refused["msg"]
+
+
+def test_a_missing_or_mistyped_source_path_is_named(plain_registry, run_playbook, tmp_path):
+    bundle = tmp_path / "bundel.tar"  # the typo of bundle.tar: no such file
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    run = run_playbook(tasks=[
+        task("archive", src=f"oci-archive:{bundle}", dest=f"{plain_registry.host}/dst/app:1"),
+        task("named", src=f"oci-archive:{bundle}:team/app:1", dest=f"{plain_registry.host}/dst/app:1"),
+        task("mirror", src=f"oci-archive:{bundle}", dest=plain_registry.host, tags=[".*"]),
+        task("layout", src=f"oci:{tmp_path / 'layuot'}", dest=f"{plain_registry.host}/dst/app:1"),
+        task("docker", src=f"docker-archive:{bundle}", dest=f"{plain_registry.host}/dst/app:1"),
+        task("kind", src=f"oci-archive:{layout}", dest=f"{plain_registry.host}/dst/app:1"),
+    ])
+    for name, path in (("archive", bundle), ("named", bundle), ("mirror", bundle), ("layout", tmp_path / "layuot"),
+                       ("docker", bundle)):
+        result = run.task(name)
+        assert result.failed, run.explain()
+        assert f"{path} does not exist" in result["msg"] and "check the path" in result["msg"], result["msg"]
+        assert "credentials" not in result["msg"] and "holds" not in result["msg"], result["msg"]
+    assert "is a directory, not an archive file" in run.task("kind")["msg"]
+    assert "use oci:" in run.task("kind")["msg"] or "read with oci:" in run.task("kind")["msg"]
+    assert not bundle.exists() and list(layout.iterdir()) == []

@@ -17,6 +17,7 @@ before writing anything.
 """
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 import re
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -40,6 +42,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     TransportError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import is_loopback
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     DEFAULT_MAX_ERROR_BYTES,
     DEFAULT_MAX_MANIFEST_BYTES,
@@ -252,41 +255,60 @@ def _realm_swap(realm: str) -> Callable[[ProxyRequest, Reply], Reply]:
     return swap
 
 
-def lan_address() -> str | None:
-    """A non-loopback address of this machine (none sent: a UDP connect only picks a route)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.123", 9))
-        except OSError:
-            return None
-        address = probe.getsockname()[0]
-    return None if address.startswith("127.") else address
+def other_host_name() -> tuple[str, str]:
+    """A name of this machine that reads as another host, and the local address it resolves to.
+
+    The client judges a realm by its host as written (loopback addresses and ``localhost`` are this
+    machine: a loopback alias such as 127.0.0.2 would be allowed, not refused). The machine's own
+    hostname is a plain name, so to the client it is another host, yet it resolves to an address
+    here that a recorder can listen on: no network, route or namespace needed.
+    """
+    name = socket.gethostname()
+    if not name or is_loopback(name) or _is_ip(name):
+        pytest.fail(f"this machine's hostname {name!r} is loopback or an address: the test needs a plain name",
+                    pytrace=False)
+    try:
+        address = socket.gethostbyname(name)
+    except OSError as exc:
+        pytest.fail(f"this machine's hostname {name!r} does not resolve ({exc}): add it to /etc/hosts", pytrace=False)
+    return name, address
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture
-def lan_token_service() -> Iterator[HTTPServer]:
-    """A recording "token service" on a non-loopback address of this machine (skipped if there is none)."""
-    address = lan_address()
-    if address is None:
-        pytest.skip("no non-loopback IPv4 address to stand in for another host")
+def other_host_token_service() -> Iterator[tuple[HTTPServer, str]]:
+    """A recording "token service" on another host by name; yields it and its realm URL."""
+    name, address = other_host_name()
     server = HTTPServer(host=address, port=0)
     server.expect_request("/token").respond_with_json({"token": "stolen"})
     server.start()
-    yield server
+    realm = f"http://{name}:{server.port}/token"
+    # The recorder answers under that name, so an empty log below means the client never asked it.
+    assert requests.get(realm, timeout=10).json() == {"token": "stolen"}
+    server.clear_log()
+    yield server, realm
     server.clear()
     if server.is_running():
         server.stop()
 
 
-def test_a_plain_http_realm_on_another_host_gets_no_credentials(token_registry, proxies, lan_token_service):
+def test_a_plain_http_realm_on_another_host_gets_no_credentials(token_registry, proxies, other_host_token_service):
+    token_service, realm = other_host_token_service
     proxy = proxies(token_registry)
-    proxy.add("rewrite", times=None, handler=_realm_swap(lan_token_service.url_for("/token")))
+    proxy.add("rewrite", times=None, handler=_realm_swap(realm))
     with pytest.raises(AuthenticationError) as caught:
         client(proxy.host, token_registry).repository("src/app").tags()
     message = one_line(caught.value)
     assert "plain HTTP" in message or "unencrypted" in message
     assert any(r.fault == "rewrite" and r.status == 401 for r in proxy.requests)  # the challenge named it
-    assert lan_token_service.log == []  # refused before connecting
+    assert token_service.log == []  # refused before connecting
     assert token_registry.password not in message
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.rig.images import (
     RawPusher,
+    cosign_tag,
     make_artifact,
     make_image,
     make_multiarch,
@@ -141,6 +142,27 @@ def test_tags_pattern_sort_and_list_semantics(seeded, run_playbook):
     assert msg(run, "none") == sorted([*VERSION_TAGS, ref_tag])
     assert msg(run, "missing repo") == []
     assert msg(run, "flat") == ["main", "v1"]  # list answers of several terms are concatenated
+
+
+def test_tags_that_belong_to_another_manifest_can_be_left_out(plain_registry, run_playbook):
+    # cosign's sha256-<hex>.sig and the referrers fallback sha256-<hex> are tags of the repository, so
+    # the default lists them (as the registry does); attached_tags=false leaves out every such tag.
+    pusher = RawPusher.for_registry(plain_registry)
+    image = make_image("lookup-signed")
+    pusher.push("team/signed", image, tag="1.0")
+    pusher.push_manifest("team/signed", "latest", image.data, image.media_type)
+    pusher.push_cosign_signature("team/signed", image)
+    pusher.push_referrers("team/signed", image, [make_artifact(image, artifact_type=SBOM_TYPE)])
+    repo = f"{plain_registry.host}/team/signed"
+    run = run_playbook(tasks=[
+        debug("all", f"query('{LOOKUP}', '{repo}', query='tags')"),
+        debug("own", f"query('{LOOKUP}', '{repo}', query='tags', attached_tags=false)"),
+        debug("own semver", f"query('{LOOKUP}', '{repo}', query='tags', attached_tags=false, sort='semver')"),
+    ])
+    assert run.rc == 0, run.explain()
+    assert msg(run, "all") == sorted(["1.0", "latest", cosign_tag(image), referrers_tag(image)])
+    assert msg(run, "own") == ["1.0", "latest"]
+    assert msg(run, "own semver") == ["latest", "1.0"]
 
 
 def test_platforms_config_labels_manifest_referrers(seeded, run_playbook):

@@ -203,10 +203,13 @@ def _puller(reg: RigRegistry) -> RawPuller:
 
 
 def _digest_of(reg: RigRegistry, repository: str, tag: str) -> str | None:
-    try:
-        return _puller(reg).pull(repository, tag).digest
-    except AssertionError:
-        return None
+    """The digest ``tag`` pulls as (all content verified); None only when the registry answers 404.
+
+    A 401, a 500 or content that does not match its digest raises: read as "gone", they would pass a
+    prune or untag check that should fail.
+    """
+    pulled = _puller(reg).pull_if_present(repository, tag)
+    return None if pulled is None else pulled.digest
 
 
 def check_info(run: PersonalityRun) -> None:
@@ -317,15 +320,20 @@ def check_prune_catalog(run: PersonalityRun) -> None:
 def check_prune_apply(run: PersonalityRun) -> None:
     result = run.task("prune_apply")
     assert not result.failed, result.result
-    assert _digest_of(run.upstream, f"{run.key}/prune", "v1") is None
+    # Deleted, not merely untagged: the tags and the manifests they named are gone (404 on each).
+    for tag in ("v1", "v2", "v3"):
+        assert _digest_of(run.upstream, f"{run.key}/prune", tag) is None, tag
+        assert _digest_of(run.upstream, f"{run.key}/prune", run.prune_digests[tag]) is None, tag
     assert _digest_of(run.upstream, f"{run.key}/prune", "v4") == run.prune_digests["v4"]
     assert _digest_of(run.upstream, f"{run.key}/prune", "keep") == run.prune_digests["keep"]
 
 
 def check_untag(run: PersonalityRun) -> None:
     assert not run.task("untag").failed, run.task("untag").result
+    # Untagged, not deleted: prod answers 404, the image it named is still whole under 1.0 and by digest.
     assert _digest_of(run.upstream, f"{run.key}/app", "prod") is None
     assert _digest_of(run.upstream, f"{run.key}/app", "1.0") == run.app_digest
+    assert _digest_of(run.upstream, f"{run.key}/app", run.app_digest) == run.app_digest
 
 
 CHECKS: dict[str, Callable[[PersonalityRun], None]] = {

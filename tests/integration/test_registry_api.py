@@ -196,7 +196,12 @@ def test_upload_of_unknown_size_streams_chunks(each_registry: RigRegistry) -> No
     pieces = [b"a" * 700, b"b" * 700, b"c" * 5]
     data = b"".join(pieces)
     digest = sha256_digest(data)
+    mark = each_registry.mark()
     repo.push_blob(digest, None, iter(pieces), chunk_size=1024)
+    writes = [(r.method, r.status) for r in each_registry.writes_since(mark) if r.status < 400]
+    # Streamed in chunk_size pieces: 1405 bytes are 1024 + 381, two PATCHes (the three pieces as they came
+    # would be three; one body would be none), then the closing PUT with the digest.
+    assert writes == [("POST", 202), ("PATCH", 202), ("PATCH", 202), ("PUT", 201)]
     assert read_blob(repo, digest, len(data)) == data
 
 

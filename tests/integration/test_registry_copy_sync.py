@@ -8,11 +8,12 @@ task does not hide the others), checked afterwards through the task results and 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.rig.fault_proxy import FaultProxy, docker_hub_rate_limit
+from tests.rig.fault_proxy import FaultProxy, Reply, docker_hub_rate_limit
 from tests.rig.images import RawPuller, RawPusher
 
 MODULE = "ocireg.registry.registry_copy"
@@ -183,6 +184,28 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     assert digest_of(dest, "drift/tool", "v1.0") == drifted  # left where it was
 
 
+def test_an_exact_mirror_counts_a_removal_already_gone_as_removed(src, registry_factory, run_playbook):
+    """A removal whose DELETE finds the manifest already gone (404) counts as removed, not failed.
+
+    A fake in front of the real destination: it forwards the placeholder's DELETE (Distribution
+    removes it and the tag), then answers 503 in its place, so the client sends the DELETE again
+    and Distribution answers what it answers on Debian 13's 2.8.3 there: 404 MANIFEST_UNKNOWN.
+    """
+    dest = registry_factory()
+    seed(dest, "exact/tool", ["v1.0", "gone1", "gone2"])
+    with FaultProxy.for_registry(dest) as proxy:
+        rule = proxy.add("rewrite", method="DELETE", path=r"/manifests/sha256:", times=1,
+                         handler=lambda request, reply: Reply(503, [("Content-Type", "application/json")], b"{}", 2))
+        run = run_playbook(tasks=[task("exact", src=f"{src.host}/lib/tool", dest=f"{proxy.host}/exact/tool",
+                                       select={}, prune_missing=True, max_deletions=2, concurrency=1)])
+        assert rule.fired == 1
+    done = run.task("exact")
+    assert not done.failed, run.explain()
+    assert done["prune"]["removed"] == {f"{proxy.host}/exact/tool": ["gone1", "gone2"]}
+    assert tags_of(dest, "exact/tool") == ["v1.0", "v1.1"]
+    assert ", 0 failed, " in done["repositories"][0]["line"] and ", 2 removed," in done["repositories"][0]["line"]
+
+
 def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request as Docker Hub does per pull.
@@ -202,21 +225,81 @@ def test_rate_limit_stop(src, registry_factory, run_playbook):
     assert tags_of(dest, "app") == sorted(result["repositories"][0]["copied"])
 
 
-def test_bad_input_is_one_clear_line(src, run_playbook):
+def test_bad_input_is_one_clear_line_per_problem(src, run_playbook):
+    secret = "Sync-Secret-4711"  # distinctive, so a substring search finds it wherever it leaked
     run = run_playbook(tasks=[
         task("spec and tags", mirror_spec=[{"src": f"{src.host}/lib/tool", "dest": src.host}], tags=[".*"]),
         task("sync option alone", src=f"{src.host}/lib/tool:v1.0", dest=f"{src.host}/x/tool", no_clobber=True),
         task("bad spec", mirror_spec=[{"src": f"{src.host}/lib/tool:v1.0", "dest": "nohost", "semver": "banana"}]),
-        task("two destinations, one login", username="u", password="p", mirror_spec=[
+        task("two destinations, one login", username="u", password=secret, mirror_spec=[
             {"src": f"{src.host}/lib/tool", "dest": "127.0.0.1:1"},
             {"src": f"{src.host}/other/x", "dest": f"{src.host}/copy"}]),
     ])
-    assert run.task("spec and tags").failed
-    assert "mutually exclusive" in run.task("spec and tags")["msg"]
-    assert "no_clobber only apply with mirror_spec or select" in run.task("sync option alone")["msg"]
-    message = run.task("bad spec")["msg"]
-    assert "mirror_spec[0]: src" in message and "mirror_spec[0]: dest 'nohost'" in message
-    assert "banana" in message
+    # One line per problem: three tasks with one problem each, and a spec entry with three.
+    lines = {}
+    for name in ("spec and tags", "sync option alone", "bad spec", "two destinations, one login"):
+        result = run.task(name)
+        assert result.failed, result.result
+        assert isinstance(result["msg"], str) and "Traceback" not in result["msg"], result.result
+        assert "module_stderr" not in result.result, result.result
+        lines[name] = result["msg"].strip().split("\n")
+    assert {name: len(found) for name, found in lines.items()} == {
+        "spec and tags": 1, "sync option alone": 1, "bad spec": 3, "two destinations, one login": 1}, lines
+    assert "mutually exclusive" in lines["spec and tags"][0]
+    assert "no_clobber only apply with mirror_spec or select" in lines["sync option alone"][0]
+    src_line, dest_line, semver_line = lines["bad spec"]
+    assert src_line.startswith("mirror_spec[0]: src ") and dest_line.startswith("mirror_spec[0]: dest 'nohost'")
+    assert semver_line.startswith("mirror_spec[0]: semver: 'banana'")
     refused = run.task("two destinations, one login")["msg"]
     assert "the mirror destinations are on 2 registries" in refused and "registry_auth" in refused
-    assert "p" not in refused.split()  # the password is never echoed
+    # The password is never echoed: not in the message, not anywhere in the run's output.
+    assert secret not in json.dumps(run.task("two destinations, one login").result)
+    assert secret not in run.output
+
+
+def test_check_mode_writes_no_progress(src, registry_factory, run_playbook, tmp_path):
+    dest = registry_factory()
+    progress = tmp_path / "logs" / "progress.jsonl"
+    progress.parent.mkdir()
+    spec = [{"src": f"{src.host}/lib/tool", "dest": f"{dest.host}/hub"}]
+    run = run_playbook(tasks=[
+        task("spec", check=True, mirror_spec=spec, progress_file=str(progress)),
+        task("select", check=True, src=f"{src.host}/lib/tool", dest=f"{dest.host}/one/tool", select={},
+             progress_file=str(progress)),
+        task("unwritable", check=True, mirror_spec=spec, progress_file=str(tmp_path / "no" / "such" / "p.jsonl")),
+    ])
+    for name in ("spec", "select"):
+        result = run.task(name)
+        assert not result.failed and result.changed, run.explain()
+        assert result["summary"]["copied"] == 2  # would copy: nothing claims a copy on disk
+        assert result["progress_file"] is None
+    assert list(progress.parent.iterdir()) == []  # no line, not even an empty file
+    # A path that could never be written still fails in check mode, before any request.
+    assert "progress_file" in run.task("unwritable")["msg"] and not (tmp_path / "no").exists()
+    assert tags_of(dest, "hub/lib/tool") == []
+
+
+def test_a_failing_mirror_names_its_causes(src, basic_registry, run_playbook):
+    # The destination needs credentials and none are given: every tag fails with the same 401.
+    app = f"{src.host}/lib/app"
+    names = ["0.9.0", "1.0.0", "1.0.1", "1.1.0", "1.1.1"]
+    run = run_playbook(tasks=[
+        task("spec", mirror_spec=[{"src": app, "dest": f"{basic_registry.host}/hub", "names": names}]),
+        task("select", src=app, dest=f"{basic_registry.host}/one/app", select={"names": names}),
+        task("tags", src=app, dest=f"{basic_registry.host}/tags/app", tags=[re.escape(n) for n in names],
+             keep_going=True),
+        task("two repositories", mirror_spec=[{"src": [app, f"{src.host}/lib/tool"],
+                                               "dest": f"{basic_registry.host}/many"}]),
+    ])
+    # Across repositories the same cause is still told once, the repository masked like the tag.
+    many = run.task("two repositories")["msg"]
+    assert many.count("credentials") == 1 and "<repository>:<tag>" in many, many
+    assert f"{basic_registry.host}/many/lib/app:0.9.0" in many and "and 8 more" in many, many
+    for name in ("spec", "select", "tags"):
+        result = run.task(name)
+        assert result.failed, run.explain()
+        message = result["msg"]
+        # The cause, said once for the tags it hit (the first few named, then how many more).
+        assert "credentials" in message and message.count("credentials") == 1, message
+        assert "0.9.0, 1.0.0, 1.0.1 and 2 more" in message, message
+        assert len(message) < 600, message

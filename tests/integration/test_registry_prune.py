@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import is_lease_tag
+
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import (
     RawPuller,
@@ -293,3 +295,42 @@ def test_default_plan_holds_the_changes_full_holds_every_entry_and_the_diff_is_e
     plain = run_playbook(tasks=[base], check=True)
     assert plain.rc == 0, plain.explain()
     assert "diff" not in plain.task("prune").result and plain.task("prune")["plan"] == changes["plan"]
+
+
+# -- the prune lease is opt-in, set once for the action group -------------------------------------------
+def test_a_default_prune_writes_only_its_deletions_and_the_lease_is_set_once_for_the_group(
+        plain_registry: RigRegistry, run_playbook) -> None:
+    pusher = RawPusher.for_registry(plain_registry)
+    old = {n: pusher.push_image(REPO, make_image(f"lease-dev-{n}", created="2020-01-01T00:00:00Z"), tag=f"dev-{n}")
+           for n in range(3)}
+    keep = pusher.push_image(REPO, make_image("lease-keep"), tag="release-1")
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[prune_task(plain_registry, rules=RULES, grace_period="0s")])
+    assert not run.task("prune").failed, run.explain()
+    # Default: nothing of ours is written, only the DELETEs the plan made, and no tag but the plan's goes.
+    assert sorted(r.path.rsplit("/", 1)[1] for r in plain_registry.writes_since(mark)) == sorted(
+        i.digest for i in old.values())
+    assert [r.method for r in plain_registry.writes_since(mark)] == ["DELETE"] * 3
+
+    # With module_defaults for the group: every module of the group accepts the option (here a reader and a
+    # writer besides the prune); the prune writes its lease and removes it after its last DELETE.
+    for n in range(2):
+        pusher.push_image(REPO, make_image(f"lease-dev2-{n}", created="2020-01-01T00:00:00Z"), tag=f"dev-x{n}")
+    group = {"name": "lease", "hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ocireg.registry.registry": {"prune_lease": True}},
+             "tasks": [
+                 {"name": "read", "ocireg.registry.registry_manifest_info": {
+                     "reference": f"{plain_registry.host}/{REPO}:release-1"}},
+                 {"name": "tag", "register": "out", "ocireg.registry.registry_tag": {
+                     "repository": f"{plain_registry.host}/{REPO}", "tags": ["release-2"], "source": ":release-1"}},
+                 prune_task(plain_registry, rules=RULES, grace_period="0s")]}
+    mark = plain_registry.mark()
+    run = run_playbook([group])
+    for name in ("read", "tag", "prune"):
+        assert not run.task(name).failed, run.explain()
+    assert run.task("tag")["restored_after_prune"] == []
+    writes = [(r.method, r.path.rsplit("/", 1)[1]) for r in plain_registry.writes_since(mark)]
+    leases = [ref for method, ref in writes if method == "PUT" and is_lease_tag(ref)]
+    assert len(leases) == 1, writes
+    assert not [t for t in RawPuller.for_registry(plain_registry).tags(REPO) if is_lease_tag(t)]
+    assert head(plain_registry, "release-2") == keep.digest

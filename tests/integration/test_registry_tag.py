@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 from typing import Any
 
@@ -18,9 +17,8 @@ from werkzeug.wrappers import Response
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
+from tests.rig.tools import require_tool
 
-SKOPEO = shutil.which("skopeo")
-needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 REPO = "team/app"
 
 
@@ -32,7 +30,7 @@ def tag_task(registry: RigRegistry, name: str = "promote", repository: str = REP
 
 def skopeo_digest(registry: RigRegistry, repository: str, tag: str) -> str:
     """sha256 of the manifest bytes skopeo reads for ``repository:tag`` (a third party's view)."""
-    proc = subprocess.run([SKOPEO, "inspect", "--raw", "--tls-verify=false", registry.docker_ref(repository, tag)],
+    proc = subprocess.run([require_tool("skopeo"), "inspect", "--raw", "--tls-verify=false", registry.docker_ref(repository, tag)],
                           capture_output=True, check=True)
     return "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
 
@@ -88,7 +86,6 @@ def test_check_diff_apply_then_rerun(plain_registry: RigRegistry, staged: dict[s
     assert plain_registry.writes_since(mark) == []
 
 
-@needs_skopeo
 def test_same_repository_promotion_is_byte_exact(plain_registry: RigRegistry, staged: dict[str, str],
                                                  run_playbook) -> None:
     run = run_playbook(tasks=[tag_task(plain_registry, source=f"@{staged['a']}", tags=["prod"])])
@@ -96,7 +93,6 @@ def test_same_repository_promotion_is_byte_exact(plain_registry: RigRegistry, st
     assert skopeo_digest(plain_registry, REPO, "prod") == staged["a"]
 
 
-@needs_skopeo
 def test_multiarch_index_keeps_its_digest(plain_registry: RigRegistry, run_playbook) -> None:
     index = RawPusher.for_registry(plain_registry).push(REPO, make_multiarch("multi"), tag="staging")
     run = run_playbook(tasks=[tag_task(plain_registry, source=":staging", tags=["prod"])])
@@ -166,7 +162,6 @@ def test_missing_source_fails_cleanly(plain_registry: RigRegistry, staged: dict[
 
 
 # -- absent --------------------------------------------------------------------------------
-@needs_skopeo
 def test_untag_on_distribution_keeps_sibling_tags(plain_registry: RigRegistry, staged: dict[str, str],
                                                   run_playbook) -> None:
     """Distribution 2.8 has no tag DELETE: the dummy-manifest untag must leave 'staging' on A."""
@@ -196,6 +191,32 @@ def test_untag_on_distribution_keeps_sibling_tags(plain_registry: RigRegistry, s
     again = run_playbook(tasks=[task])
     assert again.rc == 0 and not again.task("promote").changed
     assert plain_registry.writes_since(mark) == []
+
+
+def test_the_refused_tag_delete_is_sent_once_per_registry(plain_registry: RigRegistry, staged: dict[str, str],
+                                                          run_playbook) -> None:
+    """Distribution 2.8 answers DELETE by tag with 400: learnt on the first tag, the second goes straight to the
+    placeholder, whose empty blob is looked for once."""
+    pusher = RawPusher.for_registry(plain_registry)
+    for tag in ("old1", "old2"):
+        pusher.push_image(REPO, make_image("a"), tag=tag)  # both share A with staging
+    mark = plain_registry.mark()
+    run = run_playbook(tasks=[tag_task(plain_registry, tags=["old1", "old2"], state="absent")])
+    assert run.rc == 0, run.explain()
+    result = run.task("promote")
+    assert result["method"] == "dummy_manifest"
+    assert {tag: result["tags"][tag]["method"] for tag in ("old1", "old2")} == {"old1": "dummy_manifest",
+                                                                                "old2": "dummy_manifest"}
+    sent = plain_registry.requests_since(mark)
+    by_tag = [(r.method, r.path, r.status) for r in sent if r.method == "DELETE" and not r.path.split("/")[-1]
+              .startswith("sha256:")]
+    assert by_tag == [("DELETE", f"/v2/{REPO}/manifests/old1", 400)]
+    assert len([r for r in sent if r.method == "HEAD" and "/blobs/" in r.path]) == 1
+    placeholders = [r for r in sent if r.method == "PUT" and r.path.startswith(f"/v2/{REPO}/manifests/")]
+    assert [r.path.split("/")[-1] for r in placeholders] == ["old1", "old2"]
+    assert len([r for r in sent if r.method == "DELETE" and "/manifests/sha256:" in r.path]) == 2
+    assert digest_of(plain_registry, REPO, "old1") is None and digest_of(plain_registry, REPO, "old2") is None
+    assert digest_of(plain_registry, REPO, "staging") == staged["a"]
 
 
 def test_delete_manifest_refuses_without_force_when_other_tags_share_it(
@@ -275,7 +296,6 @@ def test_tag_delete_used_where_the_registry_supports_it(httpserver, run_playbook
 
 
 # -- sources in another repository or registry --------------------------------------------
-@needs_skopeo
 def test_promotion_across_repositories_mounts_and_keeps_the_digest(plain_registry: RigRegistry,
                                                                    run_playbook) -> None:
     index = RawPusher.for_registry(plain_registry).push("build/app", make_multiarch("cross"), tag="1.0")
@@ -309,7 +329,6 @@ def test_promotion_across_repositories_mounts_and_keeps_the_digest(plain_registr
     assert plain_registry.writes_since(mark) == []
 
 
-@needs_skopeo
 def test_promotion_across_registries_with_src_auth(plain_registry: RigRegistry, registry_factory,
                                                    run_playbook) -> None:
     build = registry_factory(users={"reader": "readpass"})

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
+import requests
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, UnsupportedError
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import is_lease_tag
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import CHANGED_SINCE_PLAN, ApplyError, apply_plan, deletion_groups
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
@@ -165,7 +165,13 @@ def test_check_mode_walks_the_same_path_without_writing(plain_registry: RigRegis
 # -- race safety -------------------------------------------------------------------------------------------
 
 
-def test_condemned_tag_moved_between_plan_and_apply_is_skipped(plain_registry: RigRegistry) -> None:
+def test_condemned_tag_moved_to_a_new_image_keeps_the_new_image(plain_registry: RigRegistry) -> None:
+    """A tag the plan removes is rebuilt between plan and apply: the rebuild survives.
+
+    The apply step does not read a condemned tag again (its DELETE would take it anyway, and a
+    HEAD per condemned tag would double a prune's reads): the old digest, which the plan deletes
+    and nothing points at any more, goes; the tag and its new image stay.
+    """
     pusher = RawPusher.for_registry(plain_registry)
     first = pusher.push_image(REPO, make_image("first"), tag="dev-1")
     second = pusher.push_image(REPO, make_image("second"), tag="dev-2")
@@ -175,10 +181,44 @@ def test_condemned_tag_moved_between_plan_and_apply_is_skipped(plain_registry: R
     moved = pusher.push_image(REPO, make_image("rebuilt", created=datetime.now(timezone.utc).isoformat()), tag="dev-1")
     result = apply_plan(repo, plan, check_mode=False)
 
-    assert deleted(result) == [second.digest]
-    assert by_reason(result, CHANGED_SINCE_PLAN) == {first.digest}
+    assert sorted(deleted(result)) == sorted([first.digest, second.digest])
     assert head(plain_registry, "dev-1") == moved.digest
-    assert exists(plain_registry, first.digest) and not exists(plain_registry, second.digest)
+    assert RawPuller.for_registry(plain_registry).pull(REPO, "dev-1").digest == moved.digest
+    assert not exists(plain_registry, first.digest) and not exists(plain_registry, second.digest)
+
+
+def two_doomed_groups(registry: RigRegistry, seed: str) -> tuple[Repository, Any, list[str], dict[str, str]]:
+    """dev-1 and dev-2 (two deletion groups) and a kept image; (repo, plan, group order, tag -> digest)."""
+    pusher = RawPusher.for_registry(registry)
+    tags = {tag: pusher.push_image(REPO, make_image(f"{seed}-{tag}"), tag=tag).digest for tag in ("dev-1", "dev-2")}
+    pusher.push_image(REPO, make_image(f"{seed}-keep"), tag="keep")
+    repo, plan = plan_for(registry, DEV_OLD)
+    order = [g[0].digest for g in deletion_groups(plan.entries)]
+    assert sorted(order) == sorted(tags.values())
+    return repo, plan, order, tags
+
+
+def test_condemned_tag_removed_between_plan_and_apply_blocks_its_group(plain_registry: RigRegistry) -> None:
+    """A tag of a later group that is gone from the tag list since the plan: that group is left alone."""
+    pusher = RawPusher.for_registry(plain_registry)
+    repo, plan, groups, tags = two_doomed_groups(plain_registry, "removed")
+    later = groups[1]
+    later_tag = next(tag for tag, digest in tags.items() if digest == later)
+    real_delete = repo.delete_manifest
+
+    def delete_then_untag(digest: str, **kwargs: Any) -> Any:
+        outcome = real_delete(digest, **kwargs)
+        if digest == groups[0]:  # someone removes the later group's tag (re-pushes it as something else, then deletes that)
+            replaced = pusher.push_image(REPO, make_image("placeholder"), tag=later_tag)
+            gone = requests.delete(f"{plain_registry.url}/v2/{REPO}/manifests/{replaced.digest}", timeout=30)
+            assert gone.status_code == 202, gone.text
+        return outcome
+
+    repo.delete_manifest = delete_then_untag  # type: ignore[method-assign]
+    result = apply_plan(repo, plan, check_mode=False)
+    assert deleted(result) == [groups[0]]
+    assert by_reason(result, CHANGED_SINCE_PLAN) == {later}
+    assert exists(plain_registry, later)
 
 
 def test_kept_tag_moved_onto_a_condemned_digest_blocks_its_deletion(plain_registry: RigRegistry) -> None:
@@ -262,11 +302,9 @@ def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(pla
     order = deleted(result)
     writes = plain_registry.writes_since(mark)
     logged = [r.path.rsplit("/", 1)[1] for r in writes if r.method == "DELETE"]
-    # Exactly the planned deletes, in order, then the prune lease's own removal (docs/guide_parallel.md):
-    # the lease is the only manifest written, before the first delete.
-    assert logged[:-1] == order
-    leases = [r for r in writes if r.method == "PUT" and is_lease_tag(r.path.rsplit("/", 1)[1])]
-    assert [r for r in writes if r.method == "PUT" and "/manifests/" in r.path] == leases and len(leases) == 1
+    # Exactly the planned deletes, in order, and nothing written besides: the prune lease is opt-in.
+    assert logged == order
+    assert [r for r in writes if r.method != "DELETE"] == []
     children = [c.digest for c in multi.children]
     assert set(order) == {multi.digest, sbom.digest, fallback.digest, signature.digest, *children}
     position = {digest: i for i, digest in enumerate(order)}
@@ -441,3 +479,21 @@ def test_registry_refusing_deletes(no_delete_registry: RigRegistry) -> None:
         apply_plan(repo, plan, check_mode=False)
     assert raised.value.result.applied == [] and isinstance(raised.value.cause, UnsupportedError)
     assert head(server, "dev-doomed") == doomed.digest
+
+
+def test_a_deletion_already_gone_counts_as_removed_and_says_so(plain_registry: RigRegistry) -> None:
+    """The second DELETE finds its manifest deleted out of band (404): removed, reported as already gone."""
+    repo, plan, order, tags = two_doomed_groups(plain_registry, "gone")
+    real_delete = repo.delete_manifest
+
+    def someone_else_deletes_it_first(digest: str, **kwargs: Any) -> Any:
+        if digest == order[1]:  # another prune (or a person) deletes it by digest in the last round trip
+            gone = requests.delete(f"{plain_registry.url}/v2/{REPO}/manifests/{digest}", timeout=30)
+            assert gone.status_code == 202, gone.text
+        return real_delete(digest, **kwargs)
+
+    repo.delete_manifest = someone_else_deletes_it_first  # type: ignore[method-assign]
+    result = apply_plan(repo, plan, check_mode=False)
+    assert [(a["digest"], a["already_gone"]) for a in result.applied] == [(order[0], False), (order[1], True)]
+    assert result.skipped == []
+    assert not any(exists(plain_registry, digest) for digest in tags.values())

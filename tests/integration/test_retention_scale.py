@@ -4,9 +4,12 @@
   manifest no tag gave (index children, untagged referrers), one config read per distinct config
   whose age matters, one referrers probe; nothing twice.
 - check mode re-resolves nothing (zero requests after planning);
-- a real apply re-reads each condemned tag exactly once, just before its write, and each other
-  tag once only when the plan deletes a manifest (a kept tag that moved onto a condemned digest
-  would be deleted with it); a plan that only untags reads nothing but the tags it removes.
+- a real apply looks once before its first DELETE (the tag list, a HEAD of each tag it keeps: a kept
+  tag that moved onto a condemned digest would be deleted with it), then lists the tags once before
+  each later deletion group, HEADing only names it has not seen; a condemned tag is not read again;
+  a plan that only untags reads nothing but the tags it removes;
+- a whole prune (plan + apply) stays within 1.5 x (tags + distinct digests + deletions) requests on
+  loopback and behind a 10 ms-each-way delay alike.
 
 Images are seeded with the rig's raw pusher, never with our own client.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
     Registry,
@@ -23,9 +27,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
     TransportOptions,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import is_lease_tag
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import apply as retention_apply
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
     apply_plan,
+    deletion_groups,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
     plan_retention,
@@ -38,6 +42,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.sna
 )
 
 from tests.rig.flavours import RigRegistry
+from tests.rig.latency import LatencyProxy
 from tests.rig.images import (
     RawPuller,
     RawPusher,
@@ -117,8 +122,7 @@ def test_check_mode_re_resolves_nothing(plain_registry: RigRegistry) -> None:
     assert plain_registry.requests_since(mark) == []
 
 
-def test_apply_reads_each_tag_at_most_twice_and_condemned_tags_after_the_lease(
-        plain_registry: RigRegistry, monkeypatch) -> None:
+def test_apply_looks_once_then_lists_the_tags_before_each_later_group(plain_registry: RigRegistry) -> None:
     seed(plain_registry)
     repo = client(plain_registry)
     plan = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 2, "grace_period": "0s"}), NOW)
@@ -127,34 +131,44 @@ def test_apply_reads_each_tag_at_most_twice_and_condemned_tags_after_the_lease(
     assert condemned and kept
 
     mark = plain_registry.mark()
-    # A plan this small would re-read every tag before every group (FULL_READ_BUDGET, the race
-    # safety of issue 20); with no budget it shows the large-plan reads: each tag once.
-    monkeypatch.setattr(retention_apply, "FULL_READ_BUDGET", 0)
-    monkeypatch.setattr(retention_apply, "FULL_READ_INTERVAL", 3600.0)  # a loaded machine must not trip it
     result = apply_plan(repo, plan, check_mode=False)
     sent = plain_registry.requests_since(mark)
-    # Tag reads only: the lease's own bookkeeping (its manifest, by digest) is not a tag read.
-    heads = Counter(ref for r in sent if r.method == "HEAD"
-                    and not (ref := r.path.rsplit("/", 1)[1]).startswith("sha256:") and not is_lease_tag(ref))
-    # Linear, not groups x tags: no tag is read more than twice, once by the first read (which finds
-    # that something can be deleted) and once after the prune's lease went up (issue 20), since only
-    # reads after the lease may decide a deletion.
-    assert set(heads.values()) <= {1, 2}
-    assert set(heads) == condemned | kept
+    order = [(r.method, r.path.rsplit("/", 1)[1].split("?")[0]) for r in sent]
+    deletes = [i for i, (method, _ref) in enumerate(order) if method == "DELETE"]
+    groups = len({a["digest"] for a in result.applied})
+    assert len(deletes) == groups == len(plan.deletions)
+    # The one look, all before the first DELETE: one tag list, one HEAD of each tag the plan keeps.
+    first = deletes[0]
+    assert Counter(order[:first]) == Counter([("GET", "list")] + [("HEAD", tag) for tag in kept])
+    # A condemned tag is never read again (its DELETE would take it anyway), a kept one only by the look.
+    assert not [ref for method, ref in order if method == "HEAD" and ref in condemned]
     assert [r for r in sent if r.method == "GET" and "/manifests/" in r.path] == []
-    order = [(r.method, r.path.rsplit("/", 1)[1]) for r in sent]
+    # Before each later deletion group: one tag list (nothing new here, so no HEAD), then its DELETEs.
+    lists = [i for i, step in enumerate(order) if step == ("GET", "list")]
+    assert len(lists) == 1 + (len(deletion_groups(plan.entries)) - 1)
+    assert all(order[i + 1][0] == "DELETE" for i in lists[1:])
+    assert {a["digest"] for a in result.applied} == {e.digest for e in plan.deletions}
+    assert not [t for t in RawPuller.for_registry(plain_registry).tags(REPO) if is_lease_tag(t)]
+    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == sorted(kept)
+
+
+def test_an_opt_in_lease_goes_up_before_the_look_and_down_after_the_last_delete(plain_registry: RigRegistry) -> None:
+    seed(plain_registry)
+    repo = client(plain_registry)
+    plan = plan_retention(collect_snapshot(repo), build_policy({"keep_latest": 2, "grace_period": "0s"}), NOW)
+    mark = plain_registry.mark()
+    apply_plan(repo, plan, check_mode=False, prune_lease=True)
+    order = [(r.method, r.path.rsplit("/", 1)[1].split("?")[0]) for r in plain_registry.requests_since(mark)]
     lease_put = [i for i, (method, tag) in enumerate(order) if method == "PUT" and is_lease_tag(tag)]
     assert len(lease_put) == 1
-    # Each condemned tag's last read before its digest's DELETE comes after the lease went up.
-    for entry in plan.entries:
-        if entry.action != "delete":
-            continue
-        delete_at = order.index(("DELETE", entry.digest))
-        for tag in entry.tags:
-            read_at = max(i for i, step in enumerate(order[:delete_at]) if step == ("HEAD", tag))
-            assert lease_put[0] < read_at < delete_at
-    assert {a["digest"] for a in result.applied} == {e.digest for e in plan.deletions}
-    assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == sorted(kept)
+    heads = [i for i, (method, ref) in enumerate(order) if method == "HEAD" and not ref.startswith("sha256:")
+             and not is_lease_tag(ref)]
+    deletes = [i for i, (method, _ref) in enumerate(order) if method == "DELETE"]
+    assert lease_put[0] < min(heads) and max(heads) < deletes[0]
+    # The lease is deleted by its digest after the last deletion of the plan.
+    assert deletes[-1] > max(i for i, (method, ref) in enumerate(order) if method == "DELETE"
+                             and ref in {e.digest for e in plan.deletions})
+    assert not [t for t in RawPuller.for_registry(plain_registry).tags(REPO) if is_lease_tag(t)]
 
 
 def test_a_plan_that_only_untags_reads_only_the_tags_it_removes(plain_registry: RigRegistry) -> None:
@@ -198,14 +212,24 @@ def test_a_registry_is_read_within_one_bound_and_a_config_is_read_once_across_re
         for n in range(4):
             pusher.push_image(name, make_image(f"{name}-{n}", created=f"2025-01-0{n + 2}T00:00:00Z"), tag=f"b{n}")
     registry = Registry(plain_registry.host, TransportOptions(sleep=lambda _s: None))
-    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+    lock, state = threading.Lock(), {"now": 0, "peak": 0, "held": False}
+    overlapped = threading.Event()
     original = registry.transport.request  # every request of the client goes through it
 
     def counted(*args, **kwargs):
         with lock:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
+            if state["now"] > 1:
+                overlapped.set()
+            # The first manifest read (the reads the pool runs in parallel; the catalog and tag lists
+            # come before them) waits until a second request is in flight: a pool that really runs
+            # reads in parallel gets there at once; a serial one never does (and fails below).
+            hold = not state["held"] and "/manifests/" in str(args[1] if len(args) > 1 else kwargs.get("path"))
+            state["held"] = state["held"] or hold
         try:
+            if hold:
+                overlapped.wait(timeout=10)
             return original(*args, **kwargs)
         finally:
             with lock:
@@ -217,10 +241,73 @@ def test_a_registry_is_read_within_one_bound_and_a_config_is_read_once_across_re
                     check_mode=True, max_concurrency=3, now=NOW)
     sent = plain_registry.requests_since(mark)
     assert outcome.failed == [] and len(outcome.repositories) == 6
-    assert 1 < state["peak"] <= 3
+    assert overlapped.is_set() and 1 < state["peak"] <= 3
     # The shared base image's config: read in one repository, known in the five others.
     blob_reads = Counter(r.path.rsplit("/", 1)[1] for r in sent if "/blobs/" in r.path)
     assert base.config is not None and blob_reads[base.config.digest] == 1
     assert set(blob_reads.values()) == {1} and len(blob_reads) == 1 + 6 * 4, blob_reads
     assert outcome.to_result()["summary"]["by_repository"][f"{plain_registry.host}/fleet/app-0"] == {
         "keep": 2, "delete": 3, "untag": 0, "tags_removed": 3}  # keep b2, b3; v1, b0, b1 are older
+
+
+# -- a real prune's request budget, on loopback and over a slow link ----------------------------------
+#: The new user's policy: dev builds older than 30 days go, the newest 10 stay, three names are protected.
+NEW_USER = {"match": ["dev-.*"], "keep_latest": 10, "older_than": "30d", "protect": ["latest", "prod", "staging"]}
+
+
+def seed_new_user(reg: RigRegistry, repository: str, builds: int = 118) -> dict[str, str]:
+    """``builds`` dev builds (a day apart, all older than 30 days) plus latest / prod / staging on three of them."""
+    pusher = RawPusher.for_registry(reg)
+    tags = {}
+    for n in range(builds):
+        image = make_image(f"{repository}-dev-{n}", created=f"2024-{1 + n // 28:02d}-{1 + n % 28:02d}T00:00:00Z")
+        tags[f"dev-{n}"] = pusher.push_image(repository, image, tag=f"dev-{n}").digest
+    for name, build in (("latest", builds - 1), ("prod", builds // 2), ("staging", builds - 3)):
+        image = make_image(f"{repository}-dev-{build}", created=f"2024-{1 + build // 28:02d}-{1 + build % 28:02d}T00:00:00Z")
+        pusher.push_image(repository, image, tag=name)
+        tags[name] = tags[f"dev-{build}"]
+    return tags
+
+
+def prune_and_count(reg: RigRegistry, host: str, repository: str) -> tuple[Any, list[Any]]:
+    """``prune()`` as registry_prune calls it (plan + apply), through ``host``; the requests the registry logged."""
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
+
+    registry = Registry(host, TransportOptions(sleep=lambda _s: None))
+    mark = reg.mark()
+    outcome = prune(registry, build_policy(NEW_USER), [repository], check_mode=False, now=NOW)
+    return outcome, reg.requests_since(mark)
+
+
+def assert_within_budget(outcome: Any, sent: list[Any], tags: dict[str, str]) -> None:
+    deleted = [a for a in outcome.applied.applied if a["action"] == "delete"]
+    digests = len(set(tags.values()))
+    floor = len(tags) + digests + len(deleted)
+    # Everything old outside keep_latest and protect goes: 118 builds - 10 newest - prod's build.
+    assert len(deleted) == 118 - 10 - 1, outcome.to_result(plan_detail="changes", diff=False)["summary"]
+    assert outcome.applied.skipped == [] and outcome.failed == []
+    by_kind = Counter(f"{r.method} {'tags' if '/tags/' in r.path else r.path.split('/')[-2]}" for r in sent)
+    print(f"prune: {len(sent)} requests, floor {floor} (tags {len(tags)} + digests {digests} + deletions "
+          f"{len(deleted)}): {dict(sorted(by_kind.items()))}")
+    # The bar of the request budget: 1.5 x (tags + distinct digests + deletions), whatever the latency.
+    assert len(sent) <= 1.5 * floor, (len(sent), floor, by_kind)
+    # One DELETE per deleted digest, nothing written besides, no lease, and no tag HEADed per group.
+    assert [r.method for r in sent if r.method not in ("GET", "HEAD")] == ["DELETE"] * len(deleted), by_kind
+    heads = Counter(r.path for r in sent if r.method == "HEAD")
+    assert set(heads.values()) <= {1}, heads.most_common(3)
+
+
+def test_a_real_prune_stays_within_its_request_budget(plain_registry: RigRegistry) -> None:
+    tags = seed_new_user(plain_registry, "team/newuser")
+    outcome, sent = prune_and_count(plain_registry, plain_registry.host, "team/newuser")
+    assert_within_budget(outcome, sent, tags)
+    assert sorted(RawPuller.for_registry(plain_registry).tags("team/newuser")) == sorted(
+        ["latest", "prod", "staging"] + [f"dev-{n}" for n in range(108, 118)] + ["dev-59"])
+
+
+def test_a_real_prune_sends_no_more_requests_over_a_slow_link(plain_registry: RigRegistry) -> None:
+    """10 ms each way (tests/rig/latency.py): the same count as on loopback; no rule turns time into reads."""
+    tags = seed_new_user(plain_registry, "team/slow")
+    with LatencyProxy(plain_registry.host, 10) as proxy:
+        outcome, sent = prune_and_count(plain_registry, proxy.host, "team/slow")
+    assert_within_budget(outcome, sent, tags)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
+import re
 import subprocess
+import threading
 from pathlib import Path
 
 import jwt
@@ -17,6 +18,7 @@ import pytest
 import requests
 import yaml
 
+from tests.rig.fault_proxy import FaultProxy, _oci_error
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import (
     DOCKER_MANIFEST,
@@ -42,10 +44,10 @@ from tests.rig.images import (
     write_oci_layout,
 )
 from tests.rig.playbook import BIN_DIR, REPO_ROOT, DeprecationInRun, PlaybookRunner, deprecation_warnings
+from tests.rig.registry_server import MARKER_PREFIX, AccessLogTimeout
 from tests.rig.token_server import TokenServer
+from tests.rig.tools import require_tool
 
-SKOPEO = shutil.which("skopeo")
-needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 
 
 def assert_same_content(pushed: PushedImage, pulled: PulledImage) -> None:
@@ -103,6 +105,94 @@ def test_counter_sees_writes(plain_registry: RigRegistry) -> None:
     writes = [(w.method, w.status) for w in plain_registry.writes_since(mark)]
     # two blobs (POST + PUT each) then the manifest PUT
     assert writes == [("POST", 202), ("PUT", 201), ("POST", 202), ("PUT", 201), ("PUT", 201)]
+
+
+def test_counter_waits_for_a_late_log_and_still_counts_exactly(plain_registry: RigRegistry) -> None:
+    pushed = RawPusher(plain_registry.url).push_image("late/log", seed="late", layers=2)
+    puller = RawPuller(plain_registry.url)
+    mark = plain_registry.mark()
+    marker_logged = threading.Event()
+
+    def held(line: str) -> None:
+        if MARKER_PREFIX in line:
+            marker_logged.set()
+
+    counted: list[object] = []
+    counter = threading.Thread(target=lambda: counted.extend(plain_registry.requests_since(mark)))
+    plain_registry.hold_log(held)  # from here on the registry logs, but the counter sees nothing yet
+    try:
+        puller.pull("late/log", pushed.digest)
+        counter.start()
+        assert marker_logged.wait(30), "the counter sent no marker the registry logged"
+        # The pull and the marker are logged but held back, so the counter cannot have seen its marker
+        # and must still be waiting however long it is given: this join cannot time out wrongly. A
+        # counter on a clock (the old 0.15 s settle) returns within it, with nothing counted.
+        counter.join(timeout=2.0)
+        assert counter.is_alive() and counted == []
+    finally:
+        plain_registry.release_log()
+    counter.join(30)
+    assert not counter.is_alive()
+    sent = [(r.method, r.path, r.status) for r in puller.registry_requests()]
+    assert [(r.method, r.path, r.status) for r in counted] == sent  # type: ignore[attr-defined]
+    assert len(sent) == 4  # manifest, config, two layers; the marker is never counted
+
+
+def test_counter_raises_when_the_marker_never_reaches_the_log(plain_registry: RigRegistry) -> None:
+    plain_registry.marker_timeout = 0.5
+    plain_registry.hold_log()  # the log never catches up
+    try:
+        not_shown = (rf"registry {re.escape(plain_registry.url)}: access log did not show marker "
+                     rf"{MARKER_PREFIX}[0-9a-f]{{32}} within 0.5 s")
+        with pytest.raises(AccessLogTimeout, match=not_shown):
+            plain_registry.mark()
+        with pytest.raises(AccessLogTimeout, match=not_shown):
+            plain_registry.writes_since(0)
+    finally:
+        plain_registry.release_log()
+    # Once the log catches up the counter works again, and the markers of the failed calls count as nothing.
+    assert plain_registry.requests_since(plain_registry.mark()) == []
+
+
+def test_counter_reads_a_stopped_registry_to_the_end_of_its_log(plain_registry: RigRegistry) -> None:
+    mark = plain_registry.mark()
+    RawPusher(plain_registry.url).push_image("stopped/app", seed="stopped", layers=1)
+    plain_registry.stop()
+    # No marker can be answered now; the log is complete because the process that wrote it has exited.
+    assert [(w.method, w.status) for w in plain_registry.writes_since(mark)] == [
+        ("POST", 202), ("PUT", 201), ("POST", 202), ("PUT", 201), ("PUT", 201)]
+
+
+def test_pull_if_present_reads_only_404_as_absent(plain_registry: RigRegistry, basic_registry: RigRegistry) -> None:
+    pushed = RawPusher(plain_registry.url).push_image("absent/app", seed="absent")
+    puller = RawPuller(plain_registry.url)
+    present = puller.pull_if_present("absent/app", "latest")
+    assert present is not None and present.digest == pushed.digest
+    assert puller.pull_if_present("absent/app", "never-pushed") is None
+    assert puller.pull_if_present("never/pushed", pushed.digest) is None
+
+    with FaultProxy.for_registry(plain_registry) as proxy:
+        proxy.add("500", method="GET", path=r"/manifests/", times=1)
+        with pytest.raises(RigHTTPError) as broken:
+            RawPuller(proxy.url).pull_if_present("absent/app", "latest")
+        assert broken.value.status_code == 500
+        # The manifest is there but a layer is not: a failure, not absence.
+        proxy.add("respond", method="GET", path=r"/blobs/", times=1,
+                  handler=lambda request: _oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry"))
+        with pytest.raises(RigHTTPError) as missing_blob:
+            RawPuller(proxy.url).pull_if_present("absent/app", "latest")
+        assert missing_blob.value.status_code == 404 and "/blobs/" in missing_blob.value.response.url
+
+    RawPusher.for_registry(basic_registry).push_image("absent/app", seed="absent")
+    with pytest.raises(RigHTTPError) as denied:
+        RawPuller(basic_registry.url, username="alice", password="wrong").pull_if_present("absent/app")
+    assert denied.value.status_code == 401
+
+    layer_hex = pushed.layer_digests[0].split(":")[1]
+    blob_file = plain_registry.storage / "docker/registry/v2/blobs/sha256" / layer_hex[:2] / layer_hex / "data"
+    blob_file.write_bytes(bytes(blob_file.stat().st_size))
+    with pytest.raises(DigestMismatch):
+        puller.pull_if_present("absent/app", "latest")
 
 
 # -- the auth flavours really enforce auth ---------------------------------------------
@@ -324,12 +414,11 @@ def test_delete_is_enabled(plain_registry: RigRegistry) -> None:
 
 # -- skopeo interop --------------------------------------------------------------------
 def _skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([SKOPEO or "skopeo", *args], capture_output=True, timeout=120, check=False)  # noqa: S603
+    proc = subprocess.run([require_tool("skopeo"), *args], capture_output=True, timeout=120, check=False)  # noqa: S603
     assert proc.returncode == 0, proc.stderr.decode()
     return proc
 
 
-@needs_skopeo
 @pytest.mark.skopeo
 @pytest.mark.parametrize("flavour", ["plain_registry", "token_registry", "tls_registry", "tls_registry_mtls"])
 def test_skopeo_reads_and_copies_what_the_rig_pushed(request: pytest.FixtureRequest, flavour: str) -> None:
@@ -343,7 +432,6 @@ def test_skopeo_reads_and_copies_what_the_rig_pushed(request: pytest.FixtureRequ
     assert_same_content(pushed, RawPuller.for_registry(registry).pull("sk/dst", "copied"))
 
 
-@needs_skopeo
 @pytest.mark.skopeo
 def test_skopeo_seeds_a_registry_from_an_oci_layout(plain_registry: RigRegistry, tmp_path: Path) -> None:
     index = make_index([make_image("layout-a", platform="linux/amd64"),

@@ -79,7 +79,7 @@ class ScriptedRegistry:
                 requests.get(f"{self.url}/v2/", timeout=1)
                 return
             except requests.RequestException:
-                time.sleep(0.05)
+                time.sleep(0.05)  # poll until /v2/ answers, up to the deadline above
         raise RuntimeError(f"registry did not start:\n{self.log.read_text()}")
 
     def stop(self) -> None:
@@ -98,7 +98,7 @@ class ScriptedRegistry:
                     return  # a zombie: stopped, waiting for its new parent to reap it
             except (ProcessLookupError, FileNotFoundError):
                 return
-            time.sleep(0.05)
+            time.sleep(0.05)  # poll until the process is gone or a zombie, 200 times at most (10 s)
 
     def writes(self) -> int:
         """Write requests in the access log so far."""

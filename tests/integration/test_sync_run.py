@@ -3,7 +3,7 @@ the shared pool, exact mirrors with guardrails, no_clobber drift, progress, and 
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -14,6 +14,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync import run as sync_run
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
     RequestRate,
     SyncOptions,
@@ -208,16 +209,28 @@ def test_rate_limit_stop_before_min_remaining(src, dest):
             assert tag in dest_tags(dest, repo["dest"].split("/", 1)[1])
 
 
-def test_request_ceiling_is_shared_by_the_pool(src, dest):
+def test_request_ceiling_is_shared_by_the_pool(src, dest, monkeypatch):
+    # The bucket's clock only moves when a worker waits for a token: no wall clock, no real waiting.
+    clock, buckets, lock = [0.0], [], threading.Lock()
+
+    def sleep(seconds):
+        with lock:  # at least a nanosecond: a wait below the float's resolution would not move the clock
+            clock[0] += max(seconds, 1e-9)
+
+    def bucket(rate, **options):
+        buckets.append(RequestRate(rate, clock=lambda: clock[0], sleep=sleep, **options))
+        return buckets[-1]
+
+    monkeypatch.setattr(sync_run, "RequestRate", bucket)
     pairs = expand_spec([{"src": f"{src.host}/lib/app", "dest": dest.host, "names": ["dev", "latest", "1.0.0"]}])
     mark, dest_mark = src.mark(), dest.mark()
-    started = time.monotonic()
     result = run_sync(pairs, opener(src, dest), SyncOptions(concurrency=4, max_requests_per_second=10), now=NOW)
-    elapsed = time.monotonic() - started
     assert not result["failed"] and result["summary"]["copied"] == 3
     sent = len(src.requests_since(mark)) + len(dest.requests_since(dest_mark))
-    # A burst of 10, then 10 a second across all 4 workers: the run cannot be faster than that.
-    assert sent > 20 and elapsed >= (sent - 10) / 10 * 0.9, (sent, elapsed)
+    # One bucket for the whole pool, and every request to either registry took one of its tokens ...
+    assert len(buckets) == 1 and buckets[0].acquired == sent > 20, (len(buckets), buckets[0].acquired, sent)
+    # ... so after the burst of 10 the workers waited for the rest at 10 a second.
+    assert clock[0] >= (sent - 10) / 10 - 1e-9, (sent, clock[0])
 
 
 def test_bad_options_are_one_line_each():
@@ -230,6 +243,12 @@ def test_bad_options_are_one_line_each():
 def test_a_progress_file_that_cannot_be_written_is_an_input_error(tmp_path):
     with pytest.raises(InvalidInputError, match="progress_file: cannot append to"):
         run_sync([], lambda host, side: None, SyncOptions(progress_file=str(tmp_path / "no" / "such" / "p.jsonl")))
+    # Check mode judges the path the same way, and writes nothing even where it could.
+    for path in (tmp_path / "no" / "such" / "p.jsonl", tmp_path):
+        with pytest.raises(InvalidInputError, match="progress_file: cannot append to"):
+            run_sync([], lambda host, side: None, SyncOptions(check_mode=True, progress_file=str(path)))
+    result = run_sync([], lambda host, side: None, SyncOptions(check_mode=True, progress_file=str(tmp_path / "p")))
+    assert result["progress_file"] is None and list(tmp_path.iterdir()) == []
 
 
 def test_request_rate_bucket_waits_for_tokens():

@@ -76,3 +76,17 @@ def test_localhost_name_works_like_127_0_0_1(tls_registry: RigRegistry) -> None:
     registry = Registry(host, options(ca_path=tls_registry.ca_path))
     assert registry.ping() is True
     assert registry.transport.base_url == f"https://{host}"
+
+
+@pytest.mark.parametrize("plain_http", [None, True])
+def test_a_stopped_plain_loopback_registry_is_not_called_https(registry_factory, plain_http: bool | None) -> None:
+    # The port of a plain-HTTP loopback registry that has stopped: nothing listens, on any scheme.
+    # The message says what happened; it does not show the https attempt's connection object.
+    registry = registry_factory()
+    host = registry.host
+    registry.stop()
+    with pytest.raises(TransportError) as caught:
+        Registry(host, options(retries=0, plain_http=plain_http)).ping()
+    message = str(caught.value)
+    assert f"cannot reach {host}" in message and "Connection refused" in message, message
+    assert "HTTPSConnection" not in message and "HTTPConnection" not in message and " object at " not in message

@@ -2,24 +2,26 @@
 
 Images are built here from raw tar layers (whiteouts, an opaque directory, hard links, symlinks)
 and pushed with the rig's raw pusher, never with our client. umoci (Debian) unpacks the same image
-from an OCI layout made by skopeo; the two trees must be equal.
+from an OCI layout made by skopeo; the two trees must be equal, with nothing of ours inside: the
+module's own state lives beside the tree.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import oras.client as oras_client
 import pytest
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPusher, make_image, make_index
 from tests.rig.tarballs import entry, oci_layer, tree_of
+from tests.rig.tools import require_tool
 
-UMOCI = shutil.which("umoci")
-SKOPEO = shutil.which("skopeo")
-MARKER = ".ocireg-unpack.json"
 
 
 LOWER = oci_layer([
@@ -42,7 +44,6 @@ def unpack_task(registry: RigRegistry, dest: Path, ref: str = "team/fs:v1", **op
         "reference": f"{registry.host}/{ref}", "dest": str(dest), **options}, "register": "out"}
 
 
-@pytest.mark.skipif(UMOCI is None or SKOPEO is None, reason="umoci and skopeo are needed")
 def test_unpack_matches_umoci_and_is_idempotent(plain_registry: RigRegistry, run_playbook, tmp_path: Path) -> None:
     image = make_image(layers=[LOWER, UPPER])
     RawPusher.for_registry(plain_registry).push_image("team/fs", image, tag="v1")
@@ -62,15 +63,65 @@ def test_unpack_matches_umoci_and_is_idempotent(plain_registry: RigRegistry, run
     assert rerun.rc == 0 and rerun.task("unpack").changed is False, rerun.explain()
 
     layout = tmp_path / "layout"
-    subprocess.run([SKOPEO, "copy", "--src-tls-verify=false", plain_registry.docker_ref("team/fs", "v1"),
+    subprocess.run([require_tool("skopeo"), "copy", "--src-tls-verify=false", plain_registry.docker_ref("team/fs", "v1"),
                     f"oci:{layout}:v1"], check=True, capture_output=True)
     theirs = tmp_path / "umoci"
-    subprocess.run([UMOCI, "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(theirs)],
+    subprocess.run([require_tool("umoci"), "raw", "unpack", "--rootless", "--image", f"{layout}:v1", str(theirs)],
                    check=True, capture_output=True)
-    ours_tree, their_tree = tree_of(dest, skip=[MARKER]), tree_of(theirs)
+    ours_tree, their_tree = tree_of(dest), tree_of(theirs)
     assert "etc/old.conf" not in ours_tree and "var/cache/stale" not in ours_tree
     assert ours_tree["usr/bin/tool-alias"][3] == "usr/bin/tool"
-    assert ours_tree == their_tree
+    assert ours_tree == their_tree  # exactly: no file of ours inside the image's filesystem
+    # The state that makes the rerun a no-op sits beside the tree, not in it.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ours")) == [".ours.ocireg-unpack.json"]
+
+
+def test_missing_parents_are_created_and_state_follows_the_tree(plain_registry: RigRegistry, run_playbook,
+                                                               tmp_path: Path) -> None:
+    RawPusher.for_registry(plain_registry).push_image(
+        "team/fs", make_image(layers=[oci_layer([entry("usr/bin/cli", data=b"cli", mode=0o755)])]), tag="v1")
+    dest = tmp_path / "opt" / "cli" / "2.3.1"  # the guide's example on a fresh host: no /opt/cli yet
+
+    checked = run_playbook(tasks=[unpack_task(plain_registry, dest)], check=True)
+    assert checked.rc == 0 and checked.task("unpack").changed, checked.explain()
+    assert not (tmp_path / "opt").exists()  # check mode creates no parent either
+
+    applied = run_playbook(tasks=[unpack_task(plain_registry, dest)])
+    assert applied.rc == 0 and applied.task("unpack").changed, applied.explain()
+    assert sorted(tree_of(dest)) == ["usr", "usr/bin", "usr/bin/cli"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "opt" / "cli").stat().st_mode) == 0o777 & ~umask  # as registry_artifact pull
+
+    assert run_playbook(tasks=[unpack_task(plain_registry, dest)]).task("unpack").changed is False
+    # A tree removed by hand is unpacked again: the state beside it does not outlive it.
+    shutil.rmtree(dest)
+    again = run_playbook(tasks=[unpack_task(plain_registry, dest)])
+    assert again.rc == 0 and again.task("unpack").changed, again.explain()
+    assert sorted(tree_of(dest)) == ["usr", "usr/bin", "usr/bin/cli"]
+    # Another directory put in its place is not taken for ours.
+    shutil.rmtree(dest)
+    dest.mkdir()
+    (dest / "mine").write_text("keep")
+    foreign = run_playbook(tasks=[unpack_task(plain_registry, dest)])
+    assert foreign.rc != 0 and "did not unpack" in foreign.task("unpack")["msg"], foreign.explain()
+    assert (dest / "mine").read_text() == "keep"
+
+
+def test_an_artifact_is_not_an_image(plain_registry: RigRegistry, run_playbook, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "oras-src"
+    work.mkdir()
+    (work / "notes.txt").write_text("from oras\n")
+    monkeypatch.chdir(work)  # oras insists on paths below the working directory
+    oras_client.OrasClient(hostname=plain_registry.host, insecure=True).push(
+        target=f"{plain_registry.host}/team/files:v1", files=["notes.txt"])
+    dest = tmp_path / "dest"
+    result = run_playbook(tasks=[unpack_task(plain_registry, dest, "team/files:v1")])
+    assert result.rc != 0
+    message = result.task("unpack")["msg"]
+    assert "is an artifact" in message and "not an image" in message and "registry_artifact" in message, message
+    assert "tar" not in message and not dest.exists()
 
 
 def test_index_platform_and_paths(plain_registry: RigRegistry, run_playbook, tmp_path: Path) -> None:

@@ -115,6 +115,10 @@ class RigRegistry(RegistryServer):
             kwargs["cert"] = (self.client_cert, self.client_key)
         return kwargs
 
+    def _marker_kwargs(self) -> dict[str, Any]:
+        # The counter's marker must pass the TLS handshake (and mTLS's client check) to be logged.
+        return self.requests_kwargs()
+
     def skopeo_args(self, role: str | None = None, *, creds: bool = True) -> list[str]:
         """TLS and credential flags for ``skopeo``; ``role`` is ``"src"`` / ``"dest"`` for copy."""
         prefix = f"--{role}-" if role else "--"

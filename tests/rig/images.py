@@ -670,6 +670,22 @@ class RawPuller(RawClient):
     def pull(self, repository: str, reference: str = "latest") -> PulledImage:
         """Pull a manifest and, recursively, every manifest and blob it references."""
         raw, media_type, digest = self.manifest(repository, reference)
+        return self._pull_below(repository, reference, raw, media_type, digest)
+
+    def pull_if_present(self, repository: str, reference: str = "latest") -> PulledImage | None:
+        """:meth:`pull`, or None when the registry answers the manifest GET with 404 (deleted, untagged,
+        never there). Anything else (401, 500, a missing blob, content that does not match its digest)
+        raises: absence is the one answer a "was it deleted?" check may read as absence."""
+        try:
+            raw, media_type, digest = self.manifest(repository, reference)
+        except RigHTTPError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return self._pull_below(repository, reference, raw, media_type, digest)
+
+    def _pull_below(self, repository: str, reference: str, raw: bytes, media_type: str,
+                    digest: str) -> PulledImage:
         doc = json.loads(raw)
         pulled = PulledImage(repository, reference, digest, raw, media_type)
         if "manifests" in doc:

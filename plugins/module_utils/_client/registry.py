@@ -237,6 +237,7 @@ class Repository:
         self._delete = (scope_for(self.name, ("delete",)),)
         self._lock = threading.Lock()
         self._mount_sessions: dict[str, BlobUpload] = {}
+        self._has_empty_blob = False  # the untag placeholder's blob is known to be here
 
     def __repr__(self) -> str:
         return f"Repository({self.registry.host!r}, {self.name!r})"
@@ -379,17 +380,25 @@ class Repository:
                 return False
         return self.registry._referrers_api is True
 
-    def delete_manifest(self, digest: str, *, subject: str | None = None) -> None:
-        """``DELETE`` a manifest by digest (every tag pointing at it goes with it).
+    def delete_manifest(self, digest: str, *, subject: str | None = None, missing_ok: bool = False) -> bool:
+        """``DELETE`` a manifest by digest (every tag pointing at it goes with it); True when this request removed it.
 
         When the manifest had a ``subject`` (pass its digest) and the registry
         has no referrers API, it is also removed from the fallback index.
+
+        ``missing_ok`` is the one rule for "already gone": a caller that means the manifest to be
+        removed takes a 404 as removed (deleted out of band, by a concurrent run, or by the first
+        attempt of a DELETE the transport retried after a 5xx) and gets False; without it a 404
+        raises :class:`NotFoundError`.
         """
         validate_digest(digest)
-        self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete, ok=(202,),
-                               operation=f"delete manifest {self._display(digest)}")
+        response = self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete,
+                                          ok=(202, 404) if missing_ok else (202,),
+                                          operation=f"delete manifest {self._display(digest)}")
+        removed = response.status_code == 202
         if subject is not None and not self.registry._referrers_api:
             self.remove_referrer_fallback(subject, digest)
+        return removed
 
     # -- tags ----------------------------------------------------------------------------------
     def tags(self) -> list[str]:
@@ -403,7 +412,7 @@ class Repository:
                                         operation=f"list tags of {self.name}")
                 if not _LISTED_DIGEST.fullmatch(tag)]
 
-    def delete_tag(self, tag: str, method: str = "auto") -> str:
+    def delete_tag(self, tag: str, method: str = "auto", *, current: str | None = None) -> str:
         """Remove one tag without touching the digest it points at; return the method used.
 
         ``tag_delete``: ``DELETE /v2/<name>/manifests/<tag>`` (OCI 1.1; 202).
@@ -411,7 +420,11 @@ class Repository:
         that manifest by digest. Other tags sharing the old digest keep it;
         nothing but the dummy is deleted. ``auto`` tries the first and falls
         back to the second when the registry refuses it (400/405/UNSUPPORTED),
-        remembering the answer for the registry.
+        remembering the answer for the registry, so the refused ``DELETE`` is
+        sent once per registry. Until the dummy is deleted (one round trip), a
+        reader of the tag gets the dummy, an artifact, instead of the image.
+        ``current``: the digest the caller has just read for the tag; the
+        dummy-manifest way then does not read it again.
         """
         validate_tag(tag)
         if method not in TAG_DELETE_METHODS:
@@ -423,10 +436,12 @@ class Repository:
                 raise UnsupportedError(
                     f"{self.registry.host} does not support deleting tag {self._display(tag)} by name (DELETE by "
                     "tag was refused); use the dummy_manifest method")
-        current = self.resolve(tag)
         if current is None:
-            raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}")
-        self._untag_with_dummy(tag, current.digest)
+            descriptor = self.resolve(tag)
+            if descriptor is None:
+                raise NotFoundError(f"tag {self._display(tag)} does not exist on {self.registry.host}")
+            current = descriptor.digest
+        self._untag_with_dummy(tag, current)
         return "dummy_manifest"
 
     def _delete_by_tag(self, tag: str) -> bool:
@@ -445,8 +460,11 @@ class Repository:
         return False
 
     def _untag_with_dummy(self, tag: str, original: str) -> None:
-        if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
-            self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
+        # The empty blob every dummy refers to is looked for (and pushed) once per repository handle.
+        if not self._has_empty_blob:
+            if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
+                self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
+            self._has_empty_blob = True
         empty = EMPTY_DESCRIPTOR.to_oci()
         dummy = {
             "schemaVersion": 2,
@@ -460,7 +478,7 @@ class Repository:
         raw = json.dumps(dummy, separators=(",", ":"), sort_keys=True).encode("utf-8")
         digest = self.push_manifest(tag, raw, mt.OCI_MANIFEST, update_referrers=False)
         try:
-            self.delete_manifest(digest)
+            self.delete_manifest(digest, missing_ok=True)  # a placeholder already gone took the tag with it
         except UnsupportedError as err:
             # A registry that refuses deletes keeps the placeholder under the tag:
             # point the tag back at its image (same bytes, same digest) before failing.
@@ -618,12 +636,16 @@ class Repository:
         return found
 
     def _fallback_index(self, subject: str) -> dict[str, Any] | None:
-        """The fallback index document for ``subject``; None when the tag is absent or not an index."""
+        """The fallback index document for ``subject``; None when the tag is absent or holds no referrers index.
+
+        A registry that resolves the missing tag to the subject itself (GitLab) answers with the subject:
+        an index subject would list its own children as its referrers (:func:`~.referrers.fallback_refusal`).
+        """
         try:
             manifest = self.fetch_manifest(referrers_tag(subject))
         except NotFoundError:
             return None
-        if not manifest.is_index:
+        if refs.fallback_refusal(subject, manifest.digest, manifest.is_index) is not None:
             return None
         return _json_object(manifest.raw, f"referrers index {referrers_tag(subject)}")
 
@@ -634,6 +656,10 @@ class Repository:
         try:
             current = self.fetch_manifest(tag)
         except NotFoundError:
+            current = None
+        if current is not None and current.digest == subject_digest:
+            # The registry resolved the missing tag to the subject (GitLab): there is no index yet, and the
+            # subject's own bytes must not become one (its children would pass for referrers).
             current = None
         if current is not None and not current.is_index:
             raise ManifestError(

@@ -44,7 +44,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("plain_http", "bool", per_host=True),
     Option("timeout", "float", default=60.0),
     Option("retries", "int", default=3),
+    # Not a connection option: the opt-in prune lease (_ops/coordination). It lives in this table so
+    # that module_defaults for group/ocireg.registry.registry can set it once: every module of the
+    # group accepts it, registry_prune, registry_tag and registry_copy use it, the others ignore it.
+    Option("prune_lease", "bool", default=False),
 )
+#: The option that turns the prune lease on (registry_prune takes one, registry_tag / registry_copy honour it).
+PRUNE_LEASE = "prune_lease"
 
 #: The option holding credentials for many registries at once, one entry per host.
 REGISTRY_AUTH = "registry_auth"

@@ -75,3 +75,35 @@ def without_referrer(document: Mapping[str, Any], digest: str) -> dict[str, Any]
     updated = dict(document)
     updated["manifests"] = kept
     return updated
+
+
+def fallback_refusal(subject: str, found_digest: str, is_index: bool,
+                     entry_subjects: Mapping[str, str | None] | None = None) -> str | None:
+    """Why the manifest found under ``subject``'s fallback tag is not its referrers index; None when it is one.
+
+    Some registries answer a missing ``<alg>-<hex>`` tag with the manifest
+    ``<alg>:<hex>`` itself (GitLab, recorded in oras-project/oras-go #1396),
+    so reading the fallback tag of an index gives the subject, whose children
+    would pass for its referrers. What was found is no referrers index when it
+    is no index, when its digest is the subject's own, or when the entries
+    that can be judged (``entry_subjects``: entry digest -> that manifest's
+    ``subject`` digest, for the manifests the caller holds) all name another
+    subject or none. Entries the caller does not hold are not judged.
+    """
+    if not is_index:
+        return "it is not an index"
+    if found_digest == subject:
+        return "it is the subject itself (the registry resolved the tag to the digest)"
+    return entries_refusal(subject, entry_subjects or {})
+
+
+def entries_refusal(subject: str, entry_subjects: Mapping[str, str | None]) -> str | None:
+    """Why a list of ``subject``'s referrers is not one, judged by the listed manifests; None when it may be.
+
+    ``entry_subjects`` maps the listed manifests the caller holds to their
+    ``subject`` digest (None: they have none). When some are held and none
+    names ``subject``, the list is another document (an index's children).
+    """
+    if entry_subjects and not any(named == subject for named in entry_subjects.values()):
+        return "none of its entries names it as their subject"
+    return None

@@ -652,7 +652,13 @@ def referrers_406(*, registry: str) -> Quirk:
 
 
 def fallback_tag_is_subject(*, registry: str) -> Quirk:
-    """A missing ``sha256-<hex>`` tag resolves to the manifest ``sha256:<hex>`` itself."""
+    """A missing ``sha256-<hex>`` tag resolves to the manifest ``sha256:<hex>`` itself.
+
+    Whatever the manifest is: for an image subject the client reads an image
+    manifest where it expects an index; for an index subject it reads an index
+    whose entries are the subject's children (the case that passes for a
+    referrers list; ``tests/integration/test_fallback_tag_is_subject.py``).
+    """
     def before(stack: PersonalityStack, request: ProxyRequest) -> ProxyRequest | None:
         parts = api_parts(request)
         if parts is None or parts[1] != "manifests" or request.method not in ("GET", "HEAD"):
@@ -666,8 +672,9 @@ def fallback_tag_is_subject(*, registry: str) -> Quirk:
         return with_path(request, f"/v2/{parts[0]}/manifests/sha256:{match[1]}")
 
     return Quirk("fallback_tag_is_subject",
-                 f"{registry}: a missing referrers fallback tag `sha256-<hex>` resolves to the subject manifest",
-                 "oras-project/oras-go #633", before=before)
+                 (f"{registry}: a missing referrers fallback tag `sha256-<hex>` resolves to the subject manifest; "
+                  "for an index subject its children pass for referrers unless the client checks"),
+                 "oras-project/oras-go #1396 (fixed in #1403)", before=before)
 
 
 # -- catalog and rate limits -----------------------------------------------------------------------------

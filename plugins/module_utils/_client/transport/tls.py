@@ -11,6 +11,7 @@ which option to change.
 """
 from __future__ import annotations
 
+import re
 import threading
 from urllib.parse import urlsplit
 
@@ -47,6 +48,13 @@ def is_verify_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
+# How urllib3 names the connection an error happened on (1.x: the object's repr, 2.x: a constructor-like
+# text). It says which scheme was *tried* (a loopback registry is tried on https before plain http) and
+# nothing the host and port of the message do not say better, so it is left out.
+_CONNECTION_OBJECT = re.compile(
+    r"(<[\w.]*HTTPS?Connection(?:Pool)? object at 0x[0-9a-fA-F]+>|[\w.]*HTTPS?Connection(?:Pool)?\([^()]*\)): ")
+
+
 def reason_of(exc: BaseException) -> str:
     """The innermost reason of a requests / urllib3 error, at most 300 characters."""
     # requests nests urllib3 errors; the innermost reason reads best.
@@ -58,7 +66,7 @@ def reason_of(exc: BaseException) -> str:
         if inner is None or inner is reason or isinstance(inner, str):
             break
         reason = inner
-    text = str(reason)
+    text = _CONNECTION_OBJECT.sub("", str(reason))
     return text[:300]
 
 

@@ -40,6 +40,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
     POLL_MAX,
     WAIT_CAP,
     active_leases,
+    describe_leases,
     expired_leases,
     lease_manifest,
     needs_renewal,
@@ -143,9 +144,7 @@ def _delete_digest(repo: Repository, digest: str, sleep: Callable[[float], None]
     """
     for attempt in range(DELETE_ATTEMPTS):
         try:
-            repo.delete_manifest(digest)
-            return
-        except NotFoundError:
+            repo.delete_manifest(digest, missing_ok=True)  # already gone counts as removed
             return
         except DigestMismatchError:
             if attempt == DELETE_ATTEMPTS - 1:
@@ -227,8 +226,13 @@ def _honour(repo: Repository, written: Sequence[Written], report: LeaseReport, c
     report.waited = clock() - started
     if held:
         report.warnings.append(
-            f"a prune still held {', '.join(held)} in {repo.name} after {report.waited:.0f} s; the tags written were "
-            "checked now, and a prune deleting after this could still take them: run the task again after the prune")
+            f"waited {report.waited:.0f} s (the most a writer waits, prune_lease) for the prune lease "
+            f"{describe_leases(held)} in {repo.name}, and it is still there: the tags written were checked now, and "
+            "a prune deleting after this could still take them; run the task again after the prune")
+    else:
+        report.warnings.append(
+            f"waited {report.waited:.1f} s for a concurrent prune's lease {describe_leases(report.leases)} in "
+            f"{repo.name} to go (prune_lease), then checked the tags written")
     now = {}
     for item in written:
         descriptor = repo.resolve(item.tag)

@@ -1,7 +1,11 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The prune lease convention, its decisions (pure): which leases count, how long to wait, what to put back.
+"""The opt-in prune lease convention, its decisions (pure): which leases count, how long to wait, what to put back.
+
+The lease is off unless the ``prune_lease`` option is set (best once, for the whole action group, with
+``module_defaults``): by default a prune writes nothing but what its plan deletes or untags, and a
+writer sends no request for it.
 
 Why a lease: Distribution has no conditional DELETE, and a manifest DELETE by digest removes every
 tag on that digest, so a push landing between a prune's last read and its DELETE is lost without
@@ -17,12 +21,16 @@ own tag writes:
   expired), then reads its tags back and writes again each one a prune took with it.
 
 A lease is renewed (a new lease first, then the old one removed) before it has less than half of
-its time left, so a writer never waits much longer than half of :data:`LEASE_TTL`.
+its time left. A writer waits for the leases it listed, never longer than :data:`WAIT_CAP`
+(:data:`LEASE_TTL` + :data:`CLOCK_SKEW`: what a killed prune's lease can count for), and says so
+in a warning naming each lease and its expiry. An expired lease delays nothing; the next prune
+with the lease removes it.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
@@ -37,13 +45,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
     parse_lease_tag,
 )
 
-#: How long a lease counts (seconds) after it is written. A prune renews it before every deletion
-#: group once half of it is gone, so this bounds how long a crashed prune blocks writers' checks.
-LEASE_TTL = 120
+#: How long a lease counts (seconds) after it is written. A prune renews it before a deletion group
+#: once half of it is gone, so this bounds how long a killed prune's lease delays writers.
+LEASE_TTL = 60
 #: Clock disagreement allowed between the prune's host (which wrote the expiry) and a writer's.
-CLOCK_SKEW = 30
-#: A writer never waits longer than this for leases to go (then it checks its tags anyway and warns).
-WAIT_CAP = 600.0
+CLOCK_SKEW = 15
+#: A writer never waits longer than this for leases to go (then it checks its tags anyway); the
+#: bound the module documentation states (75 s).
+WAIT_CAP = float(LEASE_TTL + CLOCK_SKEW)
 #: Tag list polls while waiting: first interval, growth factor, longest interval (seconds).
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.05, 1.5, 2.0
 
@@ -79,6 +88,17 @@ def still_held(waited_for: Iterable[str], listed: Iterable[str], now: float, ske
     """Which of the leases a writer waits for are still listed and still count (sorted)."""
     present = set(listed)
     return active_leases((tag for tag in waited_for if tag in present), now, skew)
+
+
+def describe_leases(leases: Iterable[str]) -> str:
+    """The leases named with their expiry, for a warning: ``<tag> (expires 2026-12-06T14:00:00Z)``."""
+    described = []
+    for tag in leases:
+        lease = parse_lease_tag(tag)
+        if lease is not None:
+            when = datetime.fromtimestamp(lease.expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            described.append(f"{tag} (expires {when})")
+    return ", ".join(described)
 
 
 def needs_renewal(expiry: float, now: float, ttl: float = LEASE_TTL) -> bool:

@@ -41,6 +41,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
     is_non_distributable,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.referrers import (
+    entries_refusal,
+)
 
 # buildx stores provenance / SBOM attestations as index children with this
 # annotation and an "unknown/unknown" platform; they belong to the image whose
@@ -222,9 +225,18 @@ class _Walker:
     def visit_referrers(self, subject: str) -> None:
         if self.referrers is None:
             raise RuntimeError("visit_referrers needs a referrers source (internal error)")
-        for descriptor in self.referrers(subject):
-            if descriptor.digest not in self.graph.nodes:
-                self.visit(self._fetch(descriptor), ROLE_REFERRER)
+        listed = [self._fetch(d) for d in self.referrers(subject) if d.digest not in self.graph.nodes]
+        judged = {m.digest: m.subject.digest if m.subject is not None else None for m in listed}
+        refusal = entries_refusal(subject, judged)
+        if refusal is not None:
+            # Read through a registry that answered the fallback tag with something else (GitLab answers it
+            # with the subject): these manifests are no referrers of it, so they do not travel as such.
+            self.graph.notes.append(f"the manifests listed as referrers of {subject} ({', '.join(judged)}) were "
+                                    f"not copied as its referrers: {refusal}")
+            return
+        for manifest in listed:
+            if manifest.digest not in self.graph.nodes:
+                self.visit(manifest, ROLE_REFERRER)
 
     def _fetch(self, descriptor: Descriptor) -> Manifest:
         manifest = self.fetch(descriptor)

@@ -64,6 +64,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.attached import (
     copy_attached,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+    Conversion,
+    convert_to_oci,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     CopyGraph,
     build_graph,
@@ -96,9 +100,13 @@ class CopyOptions:
     #: The verification gate (``verify``): called with the source repository and the source digest
     #: before anything is written; raises :class:`VerificationError` or returns what was verified.
     verify: Callable[[Any, str], dict] | None = None
+    #: Convert Docker-typed manifests to OCI media types (the module's ``format: oci``, skopeo's
+    #: ``--format oci``); digests of converted manifests change (see :mod:`.convert`).
+    to_oci: bool = False
     #: After writing tags into a registry, list its tags once and honour a prune lease
-    #: (_ops/coordination). A mirror turns it off per tag and honours once for all its tags.
-    honour_leases: bool = True
+    #: (_ops/coordination): the opt-in ``prune_lease`` option. A mirror turns it off per tag and
+    #: honours once for all its tags.
+    honour_leases: bool = False
 
 
 @dataclass
@@ -120,8 +128,12 @@ class CopyResult:
     attached: list[dict] = field(default_factory=list)
     #: Tags a concurrent prune removed after this copy wrote them, written again (see _ops/coordination).
     restored_after_prune: list[str] = field(default_factory=list)
+    #: With ``to_oci``: [{"from": old digest, "to": new digest, "media_type": new type}].
+    converted: list[dict] = field(default_factory=list)
     #: Tags written, with the bytes to write them again (for the prune lease check; not in results).
     written: list[Written] = field(default_factory=list, repr=False)
+    #: What the prune lease check says (a wait, a restore): also in ``notes``; modules warn with it.
+    lease_warnings: list[str] = field(default_factory=list)
 
     @property
     def dest_after(self) -> dict[str, str | None]:
@@ -144,6 +156,7 @@ class CopyResult:
             "verified": self.verified,
             "attached": [dict(item) for item in self.attached],
             "restored_after_prune": list(self.restored_after_prune),
+            "converted": [dict(item) for item in self.converted],
         }
 
 
@@ -185,7 +198,7 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     # The gate reads the source only, before the destination is even looked at: a failure writes nothing.
     verified = options.verify(src, source.digest) if options.verify is not None else None
     dest_before = {tag: _digest_of(dest.resolve(tag)) for tag in dest_tags}
-    if platforms is None and not options.referrers:
+    if platforms is None and not options.referrers and not options.to_oci:
         # The fast path: one HEAD per side, see the module docstring for why it is enough.
         if tag_targets(dest_before, source.digest):
             return _unchanged(source, dest_before, f"every destination tag already points at {source.digest}",
@@ -204,23 +217,39 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
             "destination tag to transfer just those platforms' images")
 
     known = {digest for digest in dest_before.values() if digest}
+
+    def present(digest: str) -> bool:
+        return digest in known or _holds(dest, digest)
+
     graph = build_graph(
         root,
         lambda descriptor: src.fetch_manifest(descriptor.digest),
         platforms=platforms,
         allow_index_rewrite=options.allow_index_rewrite,
         referrers=src.referrers if options.referrers else None,
-        present=lambda descriptor: descriptor.digest in known or _holds(dest, descriptor.digest),
+        # A conversion needs every manifest's bytes: what the destination holds is asked after it.
+        present=(lambda _descriptor: False) if options.to_oci else (lambda descriptor: present(descriptor.digest)),
     )
+    conversion = None
+    if options.to_oci:
+        graph, conversion = convert_to_oci(graph)
+        for node in graph.nodes.values():
+            node.present = present(node.digest)
+        # As the walk does without a conversion: a manifest the destination holds stands for its blobs.
+        graph.blobs = {blob.digest: blob for node in graph.nodes.values() if not node.present for blob in node.blobs}
     result = CopyResult(graph.root.digest if graph.root else root.digest,
                         graph.root.media_type if graph.root else root.media_type,
                         False, dest_before, notes=list(graph.notes), verified=verified)
+    if conversion is not None:
+        _note_conversion(conversion, options.referrers, result)
     result.already_present["manifests"] = len(graph.present_manifests)
     try:
         _transfer_blobs(src, dest, graph.blobs.values(), options, result)
         if options.referrers:
             # Before the tags: when the image's tag appears, its signatures are already there.
-            copy_attached(src, dest, list(graph.nodes), options.check_mode, result,
+            # Cosign's tags name a digest: those of converted manifests name one the copy does not write.
+            unconverted = [d for d in graph.nodes if conversion is None or d not in conversion.mapping.values()]
+            copy_attached(src, dest, unconverted, options.check_mode, result,
                           lambda blobs: _transfer_blobs(src, dest, blobs, options, result))
         _push_manifests(dest, graph, dest_tags, options, result)
     finally:
@@ -229,9 +258,28 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     if options.check_mode:
         result.notes.append("check mode: nothing was written")
     elif options.honour_leases:
-        check_leases(dest, result.written, result.restored_after_prune, result.notes)
+        check_leases(dest, result.written, result.restored_after_prune, result.lease_warnings)
+        result.notes.extend(result.lease_warnings)
     result.duration = time.monotonic() - started
     return result
+
+
+def _note_conversion(conversion: Conversion, referrers: bool, result: CopyResult) -> None:
+    """Say what ``format: oci`` changed: digests old -> new, and the referrers it could not keep."""
+    result.converted = list(conversion.converted)
+    if conversion.converted:
+        result.notes.append(
+            f"converted {len(conversion.converted)} Docker-typed manifest(s) to OCI media types (format: oci): "
+            + ", ".join(f"{item['from']} -> {item['to']}" for item in conversion.converted)
+            + "; blobs keep their digests")
+    if conversion.dropped_referrers:
+        result.notes.append(
+            f"left out {len(conversion.dropped_referrers)} referrer(s) of converted manifests "
+            f"({', '.join(conversion.dropped_referrers)}): they name the old digest as their subject and their "
+            "signatures cover it; copy without format: oci to keep them")
+    if referrers and conversion.converted:
+        result.notes.append("cosign tag-scheme artifacts (sha256-<hex>.sig, .att, .sbom) of converted manifests "
+                            "name the old digests and were not looked for")
 
 
 def check_leases(dest: Any, written: Sequence[Written], restored: list[str], notes: list[str]) -> None:

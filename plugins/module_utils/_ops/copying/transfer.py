@@ -16,6 +16,7 @@ repositories; a mirror out of a bundle recreates each repository under
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,12 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_r
     REF_NAME,
     LocalRef,
     is_local,
+    join_name,
     parse_local_ref,
     split_name,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+    is_docker_typed,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
@@ -85,6 +90,21 @@ def open_store(ref: LocalRef) -> Any:
     return OciArchive(ref.path)
 
 
+def open_source(ref: LocalRef) -> Any:
+    """The store behind a local source, which must exist: a typo in its path is named as one, not
+    reported as an empty layout or a missing image."""
+    if not os.path.lexists(ref.path):
+        kind = "directory (an OCI layout)" if ref.transport == OCI else "file"
+        raise NotFoundError(f"src {ref}: {ref.path} does not exist: no such {kind}; check the path")
+    if ref.transport == OCI and not os.path.isdir(ref.path):
+        raise InvalidInputError(f"src {ref}: {ref.path} is a file, not an OCI layout directory (an archive is "
+                                "read with oci-archive: or docker-archive:)")
+    if ref.transport != OCI and os.path.isdir(ref.path):
+        raise InvalidInputError(f"src {ref}: {ref.path} is a directory, not an archive file (a layout directory "
+                                "is read with oci:)")
+    return open_store(ref)
+
+
 def destination_tags(src_tag: str | None, dest: Reference) -> list[str]:
     """The tags to write in a registry: the destination's own, else the source's, else none (by digest)."""
     if dest.digest is not None:
@@ -129,6 +149,25 @@ def _only_entry(store: Any) -> tuple[LayoutView, str]:
     return LayoutView(store, None), str(entry.get("digest"))
 
 
+def docker_in_layout_warning(target: LocalRef, named: Sequence[tuple[str, str]]) -> str | None:
+    """The warning for Docker-typed images stored byte for byte in an OCI layout; None when there are none.
+
+    ``named`` is (name in the layout, media type) per image written. containers/image finds an
+    ``index.json`` entry by name only among OCI media types (skopeo 1.9 to 1.18 answer ``no descriptor
+    found for reference``), so its readers cannot take these entries; readers that keep bytes can.
+    """
+    if target.transport == DOCKER_ARCHIVE:
+        return None
+    docker = [f"{name} ({media_type})" for name, media_type in named if is_docker_typed(media_type)]
+    if not docker:
+        return None
+    return (f"{target.transport}:{target.path} holds {', '.join(docker)} with Docker media types, byte for byte "
+            "(digests kept): skopeo, podman, buildah and other containers/image readers cannot read these entries "
+            "(they look names up among OCI-typed entries only: 'no descriptor found for reference'); crane, "
+            "regctl, oras and this collection can. Set format: oci to convert them to OCI media types (their "
+            "digests change)")
+
+
 def _names_attachment(entry: dict[str, Any]) -> bool:
     """True for an entry named like a cosign artifact or fallback index: it belongs to another image."""
     name = (entry.get("annotations") or {}).get(REF_NAME)
@@ -158,7 +197,7 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
     src_repository: str | None
     if is_local(src):
         src_local = parse_local_ref(src)
-        src_store = open_store(src_local)
+        src_store = open_source(src_local)
         if src_local.name is not None:
             source, src_id = LayoutView(src_store, src_local.repository), str(src_local.tag)
         else:
@@ -189,11 +228,22 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
         if _finish(store, options):
             result.changed = True
         result.notes.extend(getattr(store, "notes", []))
-        return Transfer(src_text, str(dest_local), copy=result)
+        warning = docker_in_layout_warning(dest_local, [(join_name(target.repository, tag), result.media_type)
+                                                        for tag in tags])
+        if warning:
+            result.notes.append(warning)
+        return Transfer(src_text, str(dest_local), copy=result, warnings=[warning] if warning else [])
     dest_ref = Reference.parse(dest)
     tags = destination_tags(src_tag, dest_ref)
     result = copy_image(source, src_id, open_repository(dest_ref, "dest"), tags, options)
     return Transfer(src_text, str(dest_ref), copy=result)
+
+
+def _layout_warnings(target: LocalRef, summary: MirrorResult, repository: str | None = None) -> list[str]:
+    """The Docker-types warning for a mirror into a layout; ``repository`` names tags reported without one."""
+    warning = docker_in_layout_warning(target, [(join_name(repository, name), outcome.media_type)
+                                                for name, outcome in summary.tags.items()])
+    return [warning] if warning else []
 
 
 def _repositories(store: Any) -> list[str | None]:
@@ -228,10 +278,12 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
         summary = mirror_repository(source, target, tag_patterns, options, keep_going)
         if dest_store is not None and _finish(dest_store, options):
             summary.changed = True
-        return Transfer(str(src_ref), dest_text, mirror=summary)
+        layout_warnings = _layout_warnings(dest_local, summary, src_ref.repository) if dest_store is not None else []
+        summary.notes.extend(layout_warnings)
+        return Transfer(str(src_ref), dest_text, mirror=summary, warnings=layout_warnings)
 
     src_local = _plain_local("src", src, "drop the name, or drop tags to copy that one image")
-    src_store = open_store(src_local)
+    src_store = open_source(src_local)
     repositories = _repositories(src_store)
     if not repositories:
         raise NotFoundError(f"{src_local} holds no named image to mirror", status=404)
@@ -262,7 +314,9 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
         summary.merge(part)
         if part.failed and not keep_going:
             break
-    if dest_store is not None and _finish(dest_store, options):
-        summary.changed = True
+    if dest_store is not None:
+        if _finish(dest_store, options):
+            summary.changed = True
+        warnings.extend(_layout_warnings(dest_local, summary))
     summary.notes.extend(warnings)
     return Transfer(str(src_local), dest_text, mirror=summary, warnings=warnings)

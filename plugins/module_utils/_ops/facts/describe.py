@@ -22,6 +22,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    is_attached_tag,
+    is_lease_tag,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
     TAG_SORTS,
     compile_full_match,
@@ -152,8 +156,14 @@ def resolve_digests(repo: Repository, tags: Sequence[str], max_concurrency: int 
     return dict(zip(tags, map_bounded(one, list(tags), max_concurrency)))
 
 
-def list_tags(repo: Repository, pattern: str | None = None, order: str = "lexical") -> list[str]:
-    """The repository's tags matching ``pattern`` (whole-tag regex) in ``order``; [] if it does not exist."""
+def list_tags(repo: Repository, pattern: str | None = None, order: str = "lexical", *,
+              attached: bool = True) -> list[str]:
+    """The repository's tags matching ``pattern`` (whole-tag regex) in ``order``; [] if it does not exist.
+
+    ``attached=False`` leaves out the tags that belong to another manifest rather than name an
+    image of their own: cosign's ``sha256-<hex>.sig`` / ``.att`` / ``.sbom``, the referrers
+    fallback ``sha256-<hex>`` and the prune lease ``ocireg-prune-lease-…`` (``_model/tag_schemes``).
+    """
     if order not in TAG_SORTS:
         raise InvalidInputError(f"sort: unknown order {order!r}: use one of {', '.join(TAG_SORTS)}")
     regex = compile_full_match(pattern)  # before any request: a bad regex fails fast
@@ -161,6 +171,8 @@ def list_tags(repo: Repository, pattern: str | None = None, order: str = "lexica
         tags = repo.tags()
     except NotFoundError:
         return []
+    if not attached:
+        tags = [tag for tag in tags if not is_attached_tag(tag) and not is_lease_tag(tag)]
     return sort_tags(keep_matching(tags, regex), order)
 
 

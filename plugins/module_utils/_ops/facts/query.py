@@ -90,18 +90,19 @@ def _image_config(repo: Repository, manifest: Manifest, text: str) -> dict[str, 
 
 
 def query_image(repo: Repository, ref: Reference | str, query: str, *, platform: str | None = None,
-                pattern: str | None = None, order: str = "lexical") -> Any:
+                pattern: str | None = None, order: str = "lexical", attached_tags: bool = True) -> Any:
     """One answer about one image, for every query except ``repositories`` (see :data:`QUERIES`).
 
     ``digest`` costs one HEAD; ``exists`` one HEAD (plus the index with a
     platform); ``tags`` one tag listing; the others fetch the manifest and,
     for ``config`` / ``labels`` / single-image ``platforms``, the config blob.
     A missing image raises :class:`NotFoundError`, except for ``exists``
-    (false) and ``tags`` (the repository's tags, whatever the tag).
+    (false) and ``tags`` (the repository's tags, whatever the tag; ``attached_tags=False``
+    leaves out the tags of signatures, attestations, fallback indexes and leases).
     """
     platform = check_platform(platform)
     if query == "tags":
-        return list_tags(repo, pattern, order)
+        return list_tags(repo, pattern, order, attached=attached_tags)
     identifier, text = identifier_and_text(repo, ref)
     if query in ("digest", "exists") and not platform:
         descriptor = repo.resolve(identifier)

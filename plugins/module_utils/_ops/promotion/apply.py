@@ -80,25 +80,90 @@ def read_repository_tags(repository: Repository) -> dict[str, str | None]:
     return read_tags(repository, names)
 
 
-def resolve_source(repository: Repository, reference: Reference) -> str:
-    """The digest a source reference names; a digest in the reference wins over its tag, as in ``docker pull``.
+def read_source(repository: Repository, reference: Reference) -> Manifest:
+    """``GET`` the source manifest by its tag or digest: its digest and its bytes in one request.
 
+    A digest in the reference wins over its tag, as in ``docker pull``. By digest the client checks
+    the bytes hash to it; by tag, that they match the registry's ``Docker-Content-Digest``.
     Raises :class:`NotFoundError` saying which source is missing.
     """
-    descriptor = repository.resolve(reference.identifier)
-    if descriptor is None:
-        raise NotFoundError(
-            f"source {reference} does not exist on {reference.registry}: check the tag or digest "
-            "(a tag must be pushed before it can be promoted)")
-    return descriptor.digest
+    try:
+        return repository.fetch_manifest(reference.identifier)
+    except NotFoundError:
+        raise _source_missing(reference) from None
 
 
-def fetch_source(repository: Repository, digest: str) -> Manifest:
-    """Fetch the source manifest by digest; the client hashes it, so a changed or corrupt manifest fails here."""
-    manifest = repository.fetch_manifest(digest)
-    if manifest.digest != digest:  # the client already verified; this guards a future client change
-        raise DigestMismatchError(f"source manifest {digest} hashed to {manifest.digest}; nothing was tagged")
-    return manifest
+def _source_missing(reference: Reference) -> NotFoundError:
+    return NotFoundError(
+        f"source {reference} does not exist on {reference.registry}: check the tag or digest "
+        "(a tag must be pushed before it can be promoted)")
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a read of a tag found: its digest (all the copy engine asks of a descriptor there)."""
+
+    digest: str
+
+
+class _Remembered:
+    """The destination of a copy, answering repeated reads from memory.
+
+    The copy engine asks whether the destination holds the root twice (its fast path, then its
+    graph walk) before it writes anything, and it reads the tags it writes, which the promotion
+    has just read (``tags``: tag -> digest or None). Those answers cannot differ in between except
+    through the copy's own pushes, which forget what they change.
+    """
+
+    def __init__(self, repository: Repository, tags: Mapping[str, str | None] | None = None) -> None:
+        self._repository = repository
+        self._known: dict[str, Any] = {tag: None if digest is None else _Known(digest)
+                                       for tag, digest in (tags or {}).items()}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repository, name)
+
+    def resolve(self, reference: str) -> Any:
+        """The repository's answer, asked once per digest (and not at all for a tag already read)."""
+        if reference not in self._known:
+            if ":" not in reference:
+                return self._repository.resolve(reference)
+            self._known[reference] = self._repository.resolve(reference)
+        return self._known[reference]
+
+    def push_manifest(self, reference: str, raw: bytes, media_type: str, **kwargs: Any) -> str:
+        """Push through, forgetting what was known of the pushed tag or digest."""
+        digest = self._repository.push_manifest(reference, raw, media_type, **kwargs)
+        self._known.pop(digest, None)
+        self._known.pop(reference, None)
+        return digest
+
+
+class _Fetched:
+    """A repository whose source manifest was already read: the copy engine gets it from memory.
+
+    The copy engine resolves and fetches its source by digest; the promotion has just read those
+    bytes, so asking again would be two more requests for what is already here.
+    """
+
+    def __init__(self, repository: Repository, manifest: Manifest) -> None:
+        self._repository = repository
+        self._manifest = manifest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repository, name)
+
+    def resolve(self, reference: str) -> Any:
+        """The descriptor of the read manifest, else the repository's answer."""
+        if reference == self._manifest.digest:
+            return self._manifest.descriptor()
+        return self._repository.resolve(reference)
+
+    def fetch_manifest(self, reference: str) -> Manifest:
+        """The read manifest, else the repository's answer."""
+        if reference == self._manifest.digest:
+            return self._manifest
+        return self._repository.fetch_manifest(reference)
 
 
 #: How long to wait after the last tag write before reading the tags back, as a multiple of the time
@@ -144,20 +209,22 @@ def _guard_before_write(plan: PromotionPlan, tag: str, now: str | None, written:
         detail=LostRace({tag: now}, tuple(written)).to_dict())
 
 
-def _read_back(repository: Repository, plan: PromotionPlan, written: Sequence[str],
-               settle: float, sleep: Callable[[float], None]) -> None:
-    """After the writes, wait ``settle`` seconds and check every written tag still holds what was written.
+def _read_back(repository: Repository, plan: PromotionPlan, tags: Sequence[str],
+               settle: float, sleep: Callable[[float], None], *, written: Sequence[str] | None = None) -> None:
+    """After the writes, wait ``settle`` seconds and check every tag of ``tags`` still holds what was written.
 
     The registry has no conditional write: a rival that passed its own guard before our write
     landed overwrites it. Reading back turns that silent loss into a failure naming the digest
-    now there, so a task never reports a promotion (or removal) that did not stick.
+    now there, so a task never reports a promotion (or removal) that did not stick. ``written``
+    (default ``tags``) is every tag this task wrote, for the message.
     """
-    if not written:
+    if not tags:
         return
+    written = list(tags if written is None else written)
     if settle > 0:
         sleep(settle)
     wanted = plan.digest if plan.state == PRESENT else None
-    now = read_tags(repository, written)
+    now = read_tags(repository, tags)
     lost = {tag: digest for tag, digest in now.items() if digest != wanted}
     if not lost:
         return
@@ -177,6 +244,8 @@ def apply_promotion(
     manifest: Manifest | None = None,
     settle: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    read_at: float | None = None,
 ) -> dict[str, str | None]:
     """Perform the writes of ``plan`` on ``repository``; return tag -> method used (absent) or None.
 
@@ -188,13 +257,19 @@ def apply_promotion(
     them goes with them). A blocked plan raises :class:`ConflictError` before
     any request.
 
-    Concurrent writers: each tag is read again right before its write and the
-    ``expected_digest`` guard re-checked on that read; after the writes, once
+    Concurrent writers, present: a tag guarded by ``expected_digest`` is
+    checked on a read made right before its write: the plan's own read for
+    the first write when the caller made it just before (``read_at``, the
+    ``clock`` time it started), else a new read (absent: the same for the
+    first removal, and every later tag is read again). After the writes, once
     ``settle`` seconds have passed (default: :data:`SETTLE_FACTOR` times the
     read-to-write time, within :data:`SETTLE_MIN`..:data:`SETTLE_MAX`), every
-    written tag is read back. Either check failing raises
-    :class:`ConflictError` ("lost a race", ``detail['lost']``: tag -> digest
-    now there), so success is only reported for writes that stuck.
+    guarded tag is read back. An unguarded tag is written as it is, with no
+    read before or after and no wait: the last writer wins, as the user asked.
+    absent: every tag is read before its removal and read back after.
+    Either check failing raises :class:`ConflictError` ("lost a race",
+    ``detail['lost']``: tag -> digest now there), so success is only
+    reported for writes that stuck.
     """
     if plan.blocked:
         raise ConflictError(blocked_message(plan, repository_name=getattr(repository, "name", "")),
@@ -205,33 +280,47 @@ def apply_promotion(
     if plan.state == PRESENT:
         if plan.tags_to_write and (manifest is None or manifest.digest != plan.digest):
             raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
+        guarded: list[str] = []
         for tag in plan.tags_to_write:
             if manifest is None:  # checked just above; this narrows the type for the checker
                 raise InvalidInputError("apply_promotion needs the source manifest whose digest the plan promotes")
-            started = time.monotonic()
-            now = _now(repository, tag)
+            now: str | None = None
+            if plan.expected_for(tag) is None:
+                started = clock()
+            elif read_at is not None and not written:
+                started = read_at  # the plan's read was made right before: it is this write's guard read
+            else:
+                # The plan's read is older than one of our writes (or of unknown age): read the guard again.
+                started = clock()
+                now = _now(repository, tag)
+                if now != plan.digest:
+                    _guard_before_write(plan, tag, now, written)
+            if plan.expected_for(tag) is not None:
+                guarded.append(tag)
             if now != plan.digest:
-                _guard_before_write(plan, tag, now, written)
                 # The manifest already lives in this repository (by digest), so its
                 # referrers are registered; do not touch the fallback index again.
                 repository.push_manifest(tag, manifest.raw, manifest.media_type, update_referrers=False)
-            gap = max(gap, time.monotonic() - started)
+            gap = max(gap, clock() - started)
             written.append(tag)
             methods[tag] = None
-        _read_back(repository, plan, written, _settle(settle, gap), sleep)
+        _read_back(repository, plan, guarded, _settle(settle, gap), sleep, written=written)
         return methods
     if plan.delete_digests:
         for digest in plan.delete_digests:
-            started = time.monotonic()
+            started = clock()
             repository.delete_manifest(digest)
-            gap = max(gap, time.monotonic() - started)
+            gap = max(gap, clock() - started)
         removed = [change.tag for change in plan.changes if change.changed]
         _read_back(repository, plan, removed, _settle(settle, gap), sleep)
         return {tag: METHOD_MANIFEST_DELETE for tag in removed}
     read = plan.before()
     for tag in plan.tags_to_write:
-        started = time.monotonic()
-        now = _now(repository, tag)
+        if read_at is not None and not written:
+            started, now = read_at, read[tag]  # the plan's read was made right before: no second one
+        else:
+            started = clock()
+            now = _now(repository, tag)
         if now is None:
             # Removed by someone else meanwhile, or read while a rival rewrote it (Distribution
             # rewrites a tag's link in place): the read-back tells which.
@@ -249,11 +338,11 @@ def apply_promotion(
                 + ". Read it again and decide before retrying",
                 detail=LostRace({tag: now}, tuple(written)).to_dict())
         try:
-            methods[tag] = repository.delete_tag(tag)
+            methods[tag] = repository.delete_tag(tag, current=now)
         except NotFoundError:
             methods[tag] = None  # removed by someone else meanwhile: the read-back confirms it
         written.append(tag)
-        gap = max(gap, time.monotonic() - started)
+        gap = max(gap, clock() - started)
     _read_back(repository, plan, written, _settle(settle, gap), sleep)
     return methods
 
@@ -299,17 +388,21 @@ def target_digest(source_repository: Repository, source_digest: str, repository:
 
 
 def copy_source(source_repository: Repository, source_digest: str, repository: Repository, digest: str,
-                options: SourceCopy, check_mode: bool) -> CopiedContent:
-    """Copy the source graph into ``repository`` by digest, untagged; return what was copied.
+                options: SourceCopy, check_mode: bool, tags: Sequence[str] = ()) -> CopiedContent:
+    """Copy the source graph into ``repository``; return what was copied.
 
-    No tag is written here: the tags are set afterwards, once the guard has
-    been read again, so a long copy cannot hide a concurrent promotion.
+    By default no tag is written here: the tags are set afterwards, once the
+    guard has been read again, so a long copy cannot hide a concurrent
+    promotion. ``tags`` (for unguarded tags only, which have no guard to read
+    again) are written by the copy itself, last, instead of the root by digest.
+    The prune lease is not honoured here; the caller does it once.
     """
-    result = copy_image(source_repository, source_digest, repository, [], CopyOptions(
+    result = copy_image(source_repository, source_digest, repository, list(tags), CopyOptions(
         platforms=options.platforms,
         allow_index_rewrite=digest != source_digest,
         referrers=options.referrers,
         check_mode=check_mode,
+        honour_leases=False,
     ))
     if result.digest != digest:
         raise DigestMismatchError(
@@ -339,44 +432,65 @@ def promote(
     force: bool = False,
     check_mode: bool = False,
     verify: Callable[[Repository, str], Mapping[str, Any]] | None = None,
+    prune_lease: bool = False,
 ) -> PromotionResult:
     """Read, plan and (unless ``check_mode``) apply a promotion; return what it did.
+
+    ``prune_lease`` (the opt-in option) lists the tags once after the writes and honours a
+    prune's lease (_ops/coordination); off, nothing is sent for it.
 
     ``verify`` (the gate of the ``verify`` option) is called with the source repository and digest
     once that is resolved, before any copy or tag write; what it returns is ``verified`` in the
     result, and its :class:`VerificationError` propagates with nothing written.
 
+    Requests, same repository: one ``GET`` of the source (digest and bytes), one ``HEAD`` per tag,
+    one ``PUT`` per tag that moves, and, only for tags guarded by ``expected_digest``, one
+    read-back each after the settle wait (see :func:`apply_promotion`); a no-op stops after the reads.
+
     ``source_repository`` is where ``source`` lives. When it is another
     repository (of this registry or another one), the content is first copied
-    by digest with the copy engine (``source_copy`` options), then the tags
-    are read again and the guard checked before they are written as for a
+    by digest with the copy engine (``source_copy`` options; the source
+    manifest already read is not asked for again), then guarded tags are read
+    again and the guard checked before the tags are written as for a
     same-repository promotion. Raises :class:`ConflictError` when the guard
     blocks the plan or a race is lost, having written nothing (or, for a lost
     race, only what its ``detail['written']`` lists); its ``detail`` is the
     result data (:meth:`PromotionResult.to_result`) plus :class:`LostRace`'s keys.
     """
     tags = check_tags(tags)
-    current = read_tags(repository, tags)
     name = f"{repository.registry.host}/{repository.name}"
     copied: CopiedContent | None = None
     manifest: Manifest | None = None
     verified: Mapping[str, Any] | None = None
+    read_at: float | None = None
+    written_tags: Sequence[str] = ()
     if state == PRESENT:
         if source is None:
             raise InvalidInputError("state=present needs source: ':tag', '@digest' or a full reference")
         source_repo = repository if source_repository is None else source_repository
         same_repository = source_repo is repository
-        source_digest = resolve_source(source_repo, source)
+        # One GET gives the source's digest and the bytes every tag write sends.
+        source_manifest = read_source(source_repo, source)
+        source_digest = source_manifest.digest
         verified = verify(source_repo, source_digest) if verify is not None else None
+        fetched = _Fetched(source_repo, source_manifest)
         digest = source_digest if same_repository else \
-            target_digest(source_repo, source_digest, repository, source_copy or SourceCopy())
-        plan = plan_promotion(current, source_digest=digest, expected_digest=expected_digest)
+            target_digest(fetched, source_digest, repository, source_copy or SourceCopy())  # type: ignore[arg-type]
+        # The destination tags are read after the source, right before the writes: that read is the guard's.
+        read_at = time.monotonic()
+        plan = plan_promotion(read_tags(repository, tags), source_digest=digest, expected_digest=expected_digest)
         if plan.changed and not same_repository:
-            copied = copy_source(source_repo, source_digest, repository, digest, source_copy or SourceCopy(),
-                                 check_mode)
-            if not check_mode:
-                # The copy may have taken minutes: read the tags again so the
+            # Unguarded tags have no guard to read again after the copy: the copy writes them itself,
+            # last, instead of the root by digest (one PUT less).
+            tagged_by_copy = not check_mode and not plan.guarded and digest == source_digest
+            written_tags = plan.tags_to_write if tagged_by_copy else ()
+            destination = _Remembered(repository, plan.before() if tagged_by_copy else None)
+            copied = copy_source(fetched, source_digest, destination, digest,  # type: ignore[arg-type]
+                                 source_copy or SourceCopy(), check_mode, tags=written_tags)
+            if not check_mode and plan.guarded:
+                # The copy may have taken minutes: read the guarded tags again so the
                 # guard sees what is there right before tagging.
+                read_at = time.monotonic()
                 plan = plan_promotion(read_tags(repository, tags), source_digest=digest,
                                       expected_digest=expected_digest)
                 if plan.blocked:
@@ -386,8 +500,11 @@ def promote(
                     raise ConflictError(blocked_message(plan, name) + f" ({digest} was copied but not tagged)",
                                         detail=detail)
         if plan.changed and not check_mode:
-            manifest = fetch_source(repository, digest)
+            # A platform subset is a new index the copy wrote into this repository: read it there.
+            manifest = source_manifest if digest == source_digest else repository.fetch_manifest(digest)
     else:
+        read_at = None if delete_manifest else time.monotonic()
+        current = read_tags(repository, tags)
         repository_tags = read_repository_tags(repository) if delete_manifest else None
         plan = plan_promotion(current, state=ABSENT, expected_digest=expected_digest,
                               delete_manifest=delete_manifest, force=force, repository_tags=repository_tags)
@@ -398,14 +515,17 @@ def promote(
     if check_mode or not plan.changed:
         return replace(planned, method=_planned_method(plan, repository))
     try:
-        methods = apply_promotion(plan, repository, manifest=manifest)
+        methods = {tag: None for tag in written_tags} if written_tags else \
+            apply_promotion(plan, repository, manifest=manifest, read_at=read_at)
     except ConflictError as err:
         # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
         raise ConflictError(err.message, detail={**planned.to_result(), **(err.detail or {})}) from None
     if state != ABSENT:
         if manifest is None:
             return planned
-        # A prune's lease: wait, then restore what it took (issue 20).
+        if not prune_lease:
+            return replace(planned, restored_after_prune=())
+        # The opt-in prune lease: wait, then restore what a prune took.
         lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
                                            for t in plan.tags_to_write])
         return replace(planned, restored_after_prune=tuple(lease.restored), lease_notes=tuple(lease.warnings))

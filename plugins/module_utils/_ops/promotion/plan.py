@@ -107,6 +107,11 @@ class PromotionPlan:
         """The guard of one tag: its expected digest, :data:`ABSENT`, or None when the tag is not guarded."""
         return _expected_for(self.expected_digest, tag)
 
+    @property
+    def guarded(self) -> bool:
+        """True when ``expected_digest`` guards at least one requested tag (so its reads are a guard's)."""
+        return any(self.expected_for(c.tag) is not None for c in self.changes)
+
     def before(self) -> dict[str, str | None]:
         """tag -> digest before the promotion (siblings included when they would change)."""
         return {c.tag: c.before for c in self.changes}

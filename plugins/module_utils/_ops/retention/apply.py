@@ -3,23 +3,29 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Retention's writes: apply a :class:`RetentionPlan` safely.
 
-:func:`apply_plan` refuses a plan with guardrail violations before it writes anything, then re-reads
-the tags and skips (``changed_since_plan``) every deletion that something changed since planning
-could make wrong: a tag the plan tied to the digest moved or vanished, a tag now points at it (or
-at a new image that references it), a new cosign tag names it. Deletions happen by *cascade group*
-(a digest with everything it owns), all or nothing, in reference order: an index before its
-children and a referrer before its subject, so no manifest left behind ever points at a deleted
-one. Untagging removes one tag (``Repository.delete_tag``), re-resolving it just before.
+:func:`apply_plan` refuses a plan with guardrail violations before it writes anything. Before the
+first deletion it looks at the repository once more (the tag list, and a HEAD of every tag the plan
+does not remove: :func:`.snapshot.live_tags_for_apply`), and skips (``changed_since_plan``) every
+deletion that a change since planning could make wrong: a tag the plan tied to the digest vanished,
+a tag now points at it (or at a new image that references it), a new cosign tag names it. Right
+before each later deletion group only what is new is read: the tag list, and a HEAD for names not
+seen before (:meth:`_RepositoryApply.late_arrivals`). So a prune costs about tags + digests +
+deletions requests whatever the latency (docs/guide_retention.md, "Requests").
 
-The registry API has no compare-and-swap for deletes: the checks narrow the race to the moment
-between the last read and the DELETE, they cannot close it. For this collection's own writers the
-prune lease closes it (:mod:`.._ops.coordination`): a run that may delete writes its lease before
-the read that lets the first deletion happen and removes it after the last DELETE.
+Deletions happen by *cascade group* (a digest with everything it owns), all or nothing, in
+reference order: an index before its children and a referrer before its subject, so no manifest
+left behind ever points at a deleted one. Untagging removes one tag (``Repository.delete_tag``),
+re-resolving it just before.
+
+The registry API has no compare-and-swap for deletes: the checks narrow the race, they cannot
+close it. What stays open (a tag created in the round trip before a DELETE, an existing tag moved
+onto a doomed digest after the one look) is measured in docs/guide_parallel.md. For this
+collection's own writers the opt-in prune lease closes it (:mod:`.._ops.coordination`): a run that
+may delete writes its lease before the one look and removes it after the last DELETE.
 """
 from __future__ import annotations
 
 import heapq
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,10 +74,6 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
 CHANGED_SINCE_PLAN = "changed_since_plan"
 
 
-#: The message of a skipped deletion whose manifest was already gone when its DELETE was sent.
-ALREADY_GONE = "not deleted by this run: already gone when its DELETE was sent (deleted since the plan was made)"
-
-
 #: Skip reason when the registry refuses to remove a tag at apply time.
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 
@@ -79,16 +81,9 @@ TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 #: Cascade relations where the owned digest is about its owner (a referrer names its subject, a
 #: fallback index lists the subject's referrers): it goes first. For "child" the owner goes first.
 _POINTS_AT_OWNER = frozenset({"referrer", "signature", "attestation", "sbom", "referrers_index"})
-#: How stale the full tag view may get before a deletion group reads every tag again. Reading
-#: every tag before every group is quadratic (a 2,000-tag plan deleting 1,600 digests would send
-#: millions of requests); inside this window a tag *moved* onto a doomed digest is caught by the
-#: group's own reads only if it is one of them, while a tag *created* on it is always caught by
-#: the list that :meth:`_RepositoryApply.late_arrivals` reads right before the DELETE.
-FULL_READ_INTERVAL = 2.0
-#: Below this many reads in all (deletion groups x tags), every group reads every tag again right
-#: before its DELETE, which also catches a tag *moved* onto a doomed digest (a rollback during a
-#: prune); above it, the interval rule keeps a very large plan from sending millions of requests.
-FULL_READ_BUDGET = 20_000
+#: Tag list reads before one deletion group while new names keep arriving (each new name is HEADed
+#: once); a repository still changing after that many is left for the next run.
+LATE_ARRIVAL_ROUNDS = 3
 
 
 @dataclass
@@ -146,7 +141,8 @@ def check_violations(plan: RetentionPlan) -> None:
 
 
 def apply_plan(repo: Repository | Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
-               tag_delete_method: str | None = None, max_concurrency: int | None = None) -> ApplyResult:
+               tag_delete_method: str | None = None, max_concurrency: int | None = None,
+               prune_lease: bool = False) -> ApplyResult:
     """Perform ``plan`` (or in check mode, walk it with every write left out).
 
     ``repo`` is the repository of a one-repository plan, or a mapping from
@@ -172,7 +168,7 @@ def apply_plan(repo: Repository | Mapping[str, Repository], plan: RetentionPlan,
             continue
         _RepositoryApply(repositories[name], name, entries, plan.tags_before.get(name, {}), result,
                          check_mode=check_mode, tag_delete_method=tag_delete_method,
-                         max_concurrency=max_concurrency).run()
+                         max_concurrency=max_concurrency, prune_lease=prune_lease).run()
     return result
 
 
@@ -251,7 +247,7 @@ class _RepositoryApply:
 
     def __init__(self, repo: Repository, name: str, entries: Sequence[PlanEntry], tags_before: Mapping[str, str],
                  result: ApplyResult, *, check_mode: bool, tag_delete_method: str | None,
-                 max_concurrency: int | None) -> None:
+                 max_concurrency: int | None, prune_lease: bool = False) -> None:
         self.repo = repo
         self.name = name
         self.entries = list(entries)
@@ -260,7 +256,10 @@ class _RepositoryApply:
         self.check_mode = check_mode
         self.method = tag_delete_method
         self.max_concurrency = max_concurrency
+        self.prune_lease = prune_lease
         self.lease: PruneLease | None = None
+        self.live: dict[str, str] = {}
+        self.just_looked = False
         self.known = {e.digest for e in self.entries}
         self.groups = deletion_groups(self.entries)
         self.group_of = {e.digest: i for i, group in enumerate(self.groups) for e in group}
@@ -270,17 +269,15 @@ class _RepositoryApply:
 
     def run(self) -> None:
         try:
-            live = self.live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
-                                                   max_concurrency=self.max_concurrency)
-            self.read_at = time.monotonic()
-            blocked = self.blocked_groups(live)
-            if not self.check_mode and len(blocked) < len(self.groups):
-                # The lease goes up before the first read that lets a deletion happen (the first group
-                # reads every tag again) and comes down after the last DELETE: this collection's writers
-                # then either wrote before that read, or wait and restore (_ops/coordination). A run
-                # whose every deletion is already blocked writes nothing, not even a lease.
+            if self.prune_lease and not self.check_mode and self.groups:
+                # The lease (opt-in) goes up before the one look that lets a deletion happen and comes
+                # down after the last DELETE: this collection's writers then either wrote before that
+                # look, or wait and restore (_ops/coordination).
                 self.lease = self.take_lease()
-                self.read_at = float("-inf")
+            live = self.look()
+            blocked = self.blocked_groups(live)
+            if len(blocked) == len(self.groups):
+                self.drop_lease()  # nothing left to delete: the lease has nothing to protect
             for index, group in enumerate(self.groups):
                 if index in blocked:
                     self.skip_group(group, blocked[index])
@@ -296,6 +293,17 @@ class _RepositoryApply:
             raise ApplyError(err, self.result) from None
         finally:
             self.drop_lease()
+
+    def look(self) -> dict[str, str]:
+        """The one look at the repository before the first deletion (:func:`live_tags_for_apply`).
+
+        The tag list it reads is also the first deletion group's late-arrival check, so that group
+        sends no list of its own.
+        """
+        self.live = live_tags_for_apply(self.repo, self.entries, self.before, check_mode=self.check_mode,
+                                        max_concurrency=self.max_concurrency)
+        self.just_looked = True
+        return dict(self.live)
 
     # -- the prune lease -----------------------------------------------------------------------
 
@@ -396,82 +404,50 @@ class _RepositoryApply:
             self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN,
                        f"not deleted: {why} since the plan was made; run again to plan from the new state")
 
-    def fresh_tags(self, known: Iterable[str]) -> dict[str, str]:
-        """Every tag as it is right now, read in the order that leaves the shortest windows before a delete.
+    def late_arrivals(self, group: Sequence[PlanEntry]) -> str | None:
+        """The cheap check right before a group's DELETE: the tag list, and a HEAD for each name not seen before.
 
-        The tags already known are read first (a tag moved onto a doomed digest shows in its
-        HEAD), then the tag list, last, so a tag created meanwhile is seen up to one round trip
-        before the DELETE; only names new in that list are read after it.
+        One request when nothing is new. A tag created on one of the group's digests (or on a new
+        manifest that references one) since the last look blocks the group; so does a tag of the
+        group that is no longer listed. A tag that already existed and was *moved* onto the group's
+        digests since the one look is not seen (that needs a HEAD of every tag before every group):
+        that is the window docs/guide_parallel.md measures. While new names keep arriving the list
+        is read again, :data:`LATE_ARRIVAL_ROUNDS` at most; a repository still changing after that
+        is left for the next run.
         """
-        known = sorted(known)
-        heads = resolve_tags(self.repo, known, self.max_concurrency)
-        try:
-            names = image_tags(self.repo)
-        except NotFoundError:
-            return {}
-        heads.update(resolve_tags(self.repo, sorted(names - set(known)), self.max_concurrency))
-        return {tag: digest for tag, digest in heads.items() if tag in names}
-
-    def late_arrivals(self, group: Sequence[PlanEntry], rounds: int = 3) -> str | None:
-        """List the tags once more right before the DELETE; a name new since :meth:`fresh_tags` is read.
-
-        The list is one request, so a tag created on the group's digests later than this
-        leaves a window of one round trip (the measured residual, docs/guide_parallel.md).
-        While new names keep arriving the list is read again, a few ``rounds`` at most; a
-        repository still changing after that is left for the next run.
-        """
-        doomed = {e.digest for e in group}
-        for _round in range(rounds):
+        index = self.group_of[group[0].digest]
+        for _round in range(LATE_ARRIVAL_ROUNDS):
             try:
                 names = image_tags(self.repo)
             except NotFoundError:
-                return None
+                return None  # the repository is gone: the DELETEs will say so, one by one
+            for tag in set(self.live) - names:
+                del self.live[tag]
             new = sorted(names - set(self.live))
-            if not new:
-                return None
-            found = resolve_tags(self.repo, new, self.max_concurrency)
-            self.live.update(found)
-            for tag, digest in found.items():
-                if digest in doomed or (attached_subject(tag, doomed) or ("",))[0] in doomed:
-                    return f"tag {tag} was created on {digest}, which the plan deletes,"
-            why = self.blocked_groups(self.live).get(self.group_of[group[0].digest])
-            if why is not None:
+            self.live.update(resolve_tags(self.repo, new, self.max_concurrency))
+            why = self.blocked_groups(self.live).get(index)
+            if why is not None or not new:
                 return why
         return "tags kept arriving while it was about to be deleted,"
 
     def delete_group(self, group: Sequence[PlanEntry]) -> None:
-        """Check the group against the registry as it is now, then delete its digests in reference order.
+        """Check the group against what is new since the last look, then delete its digests in reference order.
 
-        Check mode writes nothing, so it reads nothing here. Otherwise the tags are read again
-        (:meth:`fresh_tags`, every tag) when the whole plan stays within :data:`FULL_READ_BUDGET`
-        reads or the last full read is older than :data:`FULL_READ_INTERVAL`, else only the
-        group's own tags; then :meth:`blocked_groups`
-        runs on that view and :meth:`late_arrivals` lists the tags once more right before the
-        first DELETE. A tag of the plan that moved away, and a tag pushed or moved onto one of
-        the group's digests (or onto a new manifest that references one), each skip the whole
-        group: Distribution deletes every tag pointing at a deleted manifest, so these reads are
-        what keep a concurrent push's image.
+        Check mode writes nothing, so it reads nothing here. Otherwise the first group is judged on
+        the one look (:meth:`look`, read just before it), each later group on :meth:`late_arrivals`.
+        When an opt-in lease is renewed, a writer that waited for the old one may have written
+        since, so the repository is looked at again in full. Distribution deletes every tag
+        pointing at a deleted manifest, so these checks are what keep a concurrent push's image.
         """
+        why = None
         if not self.check_mode:
             if self.lease is not None and self.lease.keep_alive():
-                self.read_at = float("-inf")  # a writer that waited for the old lease is done: read everything
-            if len(self.groups) * max(1, len(self.live)) <= FULL_READ_BUDGET \
-                    or time.monotonic() - self.read_at > FULL_READ_INTERVAL:
-                self.live = self.fresh_tags(set(self.live) | {t for e in group for t in e.tags})
-                self.read_at = time.monotonic()
+                self.look()
+            if self.just_looked:
+                why = self.blocked_groups(self.live).get(self.group_of[group[0].digest])
             else:
-                own = sorted({t for e in group for t in e.tags})
-                found = resolve_tags(self.repo, own, self.max_concurrency)
-                for tag in own:
-                    if tag in found:
-                        self.live[tag] = found[tag]
-                    else:
-                        self.live.pop(tag, None)
-        # Check mode reads nothing, so the view is the one run() already judged (this group was not blocked);
-        # judging it again per group would cost O(groups x tags): 100 s of CPU for 8,000 groups (issue 18).
-        why = None if self.check_mode else self.blocked_groups(self.live).get(self.group_of[group[0].digest])
-        if why is None and not self.check_mode:
-            why = self.late_arrivals(group)
+                why = self.late_arrivals(group)
+            self.just_looked = False
         if why is not None:
             self.skip_group(group, why)
             return
@@ -481,14 +457,12 @@ class _RepositoryApply:
             if entry.fallback_index and entry.fallback_index not in removed_with_group \
                     and entry.fallback_index not in self.planned_removals:
                 fallback_update = entry.fallback_index
+            gone = False
             if not self.check_mode:
                 try:
-                    self.repo.delete_manifest(entry.digest)
-                except NotFoundError:
-                    # Also what a DELETE retried after a 5xx sees when the first attempt removed the
-                    # manifest before failing (Distribution under concurrent pushes): gone either way.
-                    self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN, ALREADY_GONE)
-                    continue
+                    # A 404 is also what a DELETE retried after a 5xx sees when the first attempt removed
+                    # the manifest before failing (Distribution under concurrent pushes): removed either way.
+                    gone = not self.repo.delete_manifest(entry.digest, missing_ok=True)
                 except DigestMismatchError:
                     # Distribution answers 400 DIGEST_INVALID when its DELETE reads a tag link a
                     # concurrent push is rewriting: report what the registry holds now, truthfully.
@@ -510,6 +484,7 @@ class _RepositoryApply:
                 "cascaded_from": list(entry.cascaded_from),
                 "method": entry.delete_method,
                 "fallback_index_updated": fallback_update,
+                "already_gone": gone,
             })
 
     # -- untagging -----------------------------------------------------------------------------
@@ -549,6 +524,7 @@ class _RepositoryApply:
                 "cascaded_from": [],
                 "method": used,
                 "fallback_index_updated": None,
+                "already_gone": False,
             })
 
     def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:

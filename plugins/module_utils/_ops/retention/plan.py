@@ -60,6 +60,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
     is_index as is_index_type,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.referrers import (
+    entries_refusal,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
     semver_key,
 )
@@ -299,8 +302,11 @@ class _Graph:
             if record.subject is not None and record.subject in manifests and record.subject != digest:
                 self._referrer(record.subject, digest, "referrer")
         for subject in sorted(snapshot.referrers):
-            if subject in manifests:
-                for referrer in sorted(snapshot.referrers[subject]):
+            listed = snapshot.referrers[subject]
+            judged = {d: manifests[d].subject for d in listed if d in manifests}
+            # A "fallback index" whose entries all name another subject (or none) lists no referrers of this one.
+            if subject in manifests and entries_refusal(subject, judged) is None:
+                for referrer in sorted(listed):
                     if referrer in manifests and referrer != subject:
                         self._referrer(subject, referrer, "referrer")
         for tag in sorted(attached):

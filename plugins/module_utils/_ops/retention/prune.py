@@ -280,7 +280,7 @@ def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str) -> Regis
 
 
 def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
-                max_concurrency: int | None) -> tuple[ApplyResult, list[dict[str, Any]]]:
+                max_concurrency: int | None, prune_lease: bool = False) -> tuple[ApplyResult, list[dict[str, Any]]]:
     """Apply ``plan`` one repository at a time; a write that fails stops only its own repository."""
     check_violations(plan)
     result = ApplyResult()
@@ -292,7 +292,8 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
         part = dataclasses.replace(plan, entries=tuple(by_repo.get(name, ())), tags_before={name: plan.tags_before[name]},
                                    tags_after={name: plan.tags_after.get(name, {})})
         try:
-            done = apply_plan({name: repos[name]}, part, check_mode=check_mode, max_concurrency=max_concurrency)
+            done = apply_plan({name: repos[name]}, part, check_mode=check_mode, max_concurrency=max_concurrency,
+                              prune_lease=prune_lease)
         except ApplyError as err:
             done = err.result
             failures.append({"repository": name, "error": str(err)})
@@ -304,7 +305,8 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
 
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
-          missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True) -> PruneResult:
+          missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True,
+          prune_lease: bool = False) -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
     Raises :class:`NotFoundError` before any write when a repository does not
@@ -315,7 +317,9 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     :attr:`PruneResult.failed` and does not stop the others: the caller
     decides whether that fails the task (:func:`failed_repositories`).
     ``plan_detail`` and ``diff`` shape the result a guardrail error carries
-    (as :meth:`PruneResult.to_result`).
+    (as :meth:`PruneResult.to_result`). ``prune_lease`` turns the opt-in
+    coordination lease on (:mod:`.._ops.coordination`); off, the run writes
+    nothing but what its plan deletes or untags.
     """
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
@@ -333,7 +337,7 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + list(plan.warnings), list(failed))
     try:
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
-                                                    max_concurrency=max_concurrency)
+                                                    max_concurrency=max_concurrency, prune_lease=prune_lease)
     except ConflictError as err:
         detail = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
         raise ConflictError(err.message, status=err.status, code=err.code, detail=detail) from None

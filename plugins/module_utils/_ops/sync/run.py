@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     NotFoundError,
     RegistryError,
     TooLargeError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
+    SHOWN_CAUSES,
+    summarize_failures,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
@@ -106,6 +111,8 @@ class SyncOptions:
     progress_file: str | None = None
     #: The verification gate of ``verify`` (see :class:`~.copying.image.CopyOptions`), per tag.
     verify: Callable[[Any, str], dict] | None = None
+    #: The opt-in prune lease: after its writes, each destination repository's tags are listed once.
+    prune_lease: bool = False
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -192,16 +199,37 @@ class _PairState:
     lease_notes: list[str] = field(default_factory=list)
 
 
-class _Progress:
-    """JSON lines appended to ``path`` as tags finish, flushed each time (``tail -f`` friendly)."""
+def _unwritable(path: str, reason: str) -> InvalidInputError:
+    return InvalidInputError(f"progress_file: cannot append to {path!r} ({reason}); give a path in a directory "
+                             "that exists and is writable")
 
-    def __init__(self, path: str | None, total: int) -> None:
+
+def check_progress_path(path: str) -> None:
+    """Refuse a progress file that could not be appended to, without creating or touching it."""
+    target = path if os.path.exists(path) else (os.path.dirname(os.path.abspath(path)) or ".")
+    if not os.path.exists(target):
+        raise _unwritable(path, "No such file or directory")
+    if os.path.isdir(path) or not os.access(target, os.W_OK):
+        raise _unwritable(path, "Is a directory" if os.path.isdir(path) else "Permission denied")
+
+
+class _Progress:
+    """JSON lines appended to ``path`` as tags finish, flushed each time (``tail -f`` friendly).
+
+    In check mode nothing is written, not even an empty file: a line says what happened, and
+    nothing did. The path is still checked, so a run that would fail says so.
+    """
+
+    def __init__(self, path: str | None, total: int, check_mode: bool = False) -> None:
         self._lock = threading.Lock()
-        try:
-            self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115 (closed in close())
-        except OSError as exc:
-            raise InvalidInputError(f"progress_file: cannot append to {path!r} ({exc.strerror}); give a path in "
-                                    "a directory that exists and is writable") from None
+        self._file = None
+        if path and check_mode:
+            check_progress_path(path)
+        elif path:
+            try:
+                self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            except OSError as exc:
+                raise _unwritable(path, str(exc.strerror)) from None
         self.total, self.done = total, 0
 
     def tag_done(self, pair: SyncPair, tag: str, record: dict[str, Any]) -> None:
@@ -296,11 +324,11 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
     None), ``rate_limits`` (host -> last reported limit).
     """
     options.check()
-    progress = _Progress(options.progress_file, 0)  # a bad path fails here, before any request
+    progress = _Progress(options.progress_file, 0, options.check_mode)  # a bad path fails here, before any request
     run = _Run(pairs, open_registry, options, now or datetime.now(UTC))
     run.progress = progress
     started = time.monotonic()
-    prune: dict[str, Any] = {"planned": {}, "removed": {}, "refused": None}
+    prune: dict[str, Any] = {"planned": {}, "removed": {}, "refused": None, "already_gone": {}}
     try:
         for state in run.states:
             state.src = run.registry(state.pair.src_registry, "src").repository(state.pair.src_repository)
@@ -435,7 +463,7 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
 def _honour_leases(run: _Run) -> None:
     """Once per destination repository, after all its tags: the prune-lease check (_ops/coordination)."""
     for state in run.states:
-        if state.written and not run.options.check_mode:
+        if state.written and run.options.prune_lease and not run.options.check_mode:
             try:
                 check_leases(state.dest, state.written, state.restored, state.lease_notes)
             except RegistryError as exc:
@@ -464,10 +492,11 @@ def _prune(run: _Run) -> dict[str, Any]:
     if limit is not None and total > limit:
         refused = (f"prune_missing would remove {total} tags, more than max_deletions {limit}: nothing was "
                    "removed; raise max_deletions or check the source")
-        return {"planned": planned, "removed": {}, "refused": refused}
+        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     removed: dict[str, list[str]] = {}
+    already_gone: dict[str, list[str]] = {}
     if run.options.check_mode:
-        return {"planned": planned, "removed": {}, "refused": refused}
+        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     by_dest = {state.pair.dest: state for state in run.states}
 
     def one(job: tuple[str, str]) -> None:
@@ -475,6 +504,11 @@ def _prune(run: _Run) -> dict[str, Any]:
         state = by_dest[dest]
         try:
             state.dest.delete_tag(tag)
+        except NotFoundError:
+            # The one rule for "already gone" (Repository.delete_manifest, missing_ok): the tag this
+            # removal meant to remove is not there any more, so it counts as removed, and says so.
+            with run._lock:
+                already_gone.setdefault(dest, []).append(tag)
         except RegistryError as exc:
             with run._lock:
                 state.outcomes.setdefault(f"prune:{tag}", {"status": FAILED, "error": exc.to_dict()})
@@ -484,7 +518,8 @@ def _prune(run: _Run) -> dict[str, Any]:
             state.pruned.append(tag)
 
     run.each(one, [(dest, tag) for dest, tags in planned.items() for tag in tags])
-    return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused}
+    return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused,
+            "already_gone": {d: sorted(t) for d, t in already_gone.items()}}
 
 
 def _size(count: int) -> str:
@@ -552,4 +587,35 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
         warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
     return {"changed": changed, "failed": failed, "repositories": repositories, "summary": summary,
             "prune": prune, "stopped": run.stop_reason, "rate_limits": run.rate_limits(), "warnings": warnings,
-            "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file else None}
+            "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file
+            and not run.options.check_mode else None}
+
+
+def failure_message(result: dict[str, Any]) -> str:
+    """The one line a failed run is reported with: the failing repositories' summary lines (the
+    first few), then the causes of their failed and drifted tags (each once, see
+    :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune."""
+    failing = [r for r in result["repositories"] if r["error"] or r[FAILED] or r[DRIFT] or r[NOT_ATTEMPTED]]
+    parts = [r["line"] for r in failing[:SHOWN_CAUSES]]
+    if len(failing) > SHOWN_CAUSES:
+        parts.append(f"and {len(failing) - SHOWN_CAUSES} more repositories")
+    text = "; ".join(parts)
+    several = sum(1 for r in failing if r[FAILED] or r[DRIFT]) > 1
+    causes = [(f"{r['dest']}:{tag}" if several else tag,
+               _cause(record, r["dest"] if several else None), tag.removeprefix("prune:"))
+              for r in failing for tag, record in r["tags"].items() if record["status"] in (FAILED, DRIFT)]
+    if causes:
+        text += f" - {summarize_failures(causes)}"
+    return "; ".join(item for item in (text, result["stopped"], result["prune"]["refused"]) if item)
+
+
+def _cause(record: dict[str, Any], dest: str | None) -> str:
+    """A tag's error or drift reason; across repositories with the repository masked, so that one
+    cause that hit many repositories (a destination wanting credentials) is told once."""
+    text = (record.get("error") or {}).get("message") or str(record.get("reason"))
+    if dest is None:
+        return text
+    for name in (dest, dest.partition("/")[2]):
+        if name:
+            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?=[:@ ;,)]|$)", "<repository>", text)
+    return text

@@ -11,8 +11,14 @@ Safety rests on three habits:
 * the last component is never followed: whatever is there is removed first, and files are
   created with ``O_EXCL | O_NOFOLLOW``;
 * the whole tree is built in a fresh temporary directory next to the destination and renamed
-  into place only when complete (with a marker naming the digest), so a failure leaves the old
-  tree or nothing, never a partial tree that looks complete.
+  into place only when complete, so a failure leaves the old tree or nothing, never a partial
+  tree that looks complete.
+
+The tree is the image's filesystem and nothing else: what the module remembers (the digest and
+paths unpacked) is a state file *beside* it, ``.<dest name>.ocireg-unpack.json``, as umoci keeps
+``umoci.json`` beside ``rootfs/``. The state names the tree's top directory (device, inode and
+change time: a directory made anew, even one given the freed inode back, has a later change
+time), so a tree removed or replaced by hand is never taken for the one the state describes.
 
 Blobs are read through :meth:`Repository.fetch_blob`, which verifies the digest while streaming;
 a corrupt layer aborts before the rename.
@@ -61,8 +67,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy
     describe_bits,
 )
 
-#: The marker written last into an unpacked tree: which manifest it holds (and which paths).
-MARKER = ".ocireg-unpack.json"
+#: The state file beside an unpacked tree (``.<dest name>`` + this): which manifest it holds, which paths.
+STATE_SUFFIX = ".ocireg-unpack.json"
 #: Symlink hops allowed while resolving one path (Linux's own limit is 40).
 MAX_LINK_HOPS = 40
 _MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
@@ -283,27 +289,52 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path, onerror=retry)  # pylint: disable=deprecated-argument
 
 
-def read_marker(dest: str) -> dict[str, Any] | None:
-    """The marker of a tree unpacked before, None when there is none (or it is unreadable)."""
+def state_path(dest: str) -> str:
+    """Where the state of the tree at ``dest`` is kept: beside it, never inside."""
+    return os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}{STATE_SUFFIX}")
+
+
+def _identity(path: str) -> list[int] | None:
+    """Device, inode and change time of the directory at ``path`` (None when it is not one)."""
     try:
-        with open(os.path.join(dest, MARKER), "rb") as handle:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return [info.st_dev, info.st_ino, info.st_ctime_ns] if stat.S_ISDIR(info.st_mode) else None
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
             data = json.loads(handle.read(65536))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def write_marker(root: str, marker: dict[str, Any]) -> None:
-    """Write the marker into ``root`` (replacing whatever entry of that name a layer made)."""
-    path = os.path.join(root, MARKER)
-    if os.path.lexists(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            remove_tree(path)
-        else:
-            os.unlink(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(marker, out, sort_keys=True)
+def read_state(dest: str) -> dict[str, Any] | None:
+    """What this module unpacked at ``dest`` before, None when the tree there is not one of ours.
+
+    The state beside the tree counts only while it names the directory that is there now.
+    """
+    identity = _identity(dest)
+    state = _read_json(state_path(dest)) if identity is not None else None
+    return state if state is not None and state.get("tree") == identity else None
+
+
+def write_state(dest: str, state: dict[str, Any]) -> None:
+    """Write the state beside ``dest`` through a temporary file renamed over the old one."""
+    path = state_path(dest)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
+        "w", dir=os.path.dirname(path), prefix=f"{os.path.basename(path)}.", delete=False, encoding="utf-8")
+    try:
+        with handle:
+            json.dump(state, handle, sort_keys=True)
+        os.replace(handle.name, path)
+    except BaseException:
+        if os.path.lexists(handle.name):
+            os.unlink(handle.name)
+        raise
 
 
 def swap_in(tmp: str, dest: str) -> None:
@@ -328,6 +359,12 @@ def resolve_image(repository: Any, reference: str, platform: str | None) -> tupl
         picked = platform or host_platform()
         child = select_platform(manifest, picked)
         manifest = repository.fetch_manifest(child.digest)
+    kind = None if manifest.is_index else manifest.effective_artifact_type
+    if kind:
+        # Its layers are files (often typed as tar layers by oras), not a filesystem: say so before
+        # a layer is read and fails as a broken tar.
+        raise UnsupportedError(f"{reference} is an artifact ({kind}), not an image: it has files, no filesystem "
+                               "to unpack; pull its files with ocireg.registry.registry_artifact (action: pull)")
     if manifest.is_index or manifest.is_schema1 or not mt.is_image_manifest(manifest.media_type):
         raise UnsupportedError(f"{reference} is a {manifest.media_type}: only OCI and Docker schema 2 images "
                                "can be unpacked")
@@ -344,29 +381,32 @@ def unpack_image(repository: Any, reference: str, dest: str, *, platform: str | 
                  force: bool = False) -> dict[str, Any]:
     """Unpack ``reference`` of ``repository`` to ``dest``; return the result (``changed``, digests, counts).
 
-    A tree whose marker names the same image digest and paths is left alone.
+    A tree whose state names the same image digest and paths is left alone. Missing parent
+    directories of ``dest`` are created (modes from the umask, as ``registry_artifact`` pull does).
     """
     limits = limits or Limits()
     wanted = selection(paths)
     manifest, picked = resolve_image(repository, reference, platform)
-    marker = {"digest": manifest.digest, "paths": ["/" + "/".join(p) for p in wanted]}
+    state = {"digest": manifest.digest, "paths": ["/" + "/".join(p) for p in wanted]}
     dest = os.path.abspath(dest)
-    before = read_marker(dest)
+    before = read_state(dest)
     result: dict[str, Any] = {"digest": manifest.digest, "platform": picked, "dest": dest,
                               "layers": len(manifest.layers), "entries": 0, "bytes": 0, "dropped_bits": [],
                               "before": (before or {}).get("digest")}
-    if before is not None and {k: before.get(k) for k in marker} == marker:
+    if before is not None and {k: before.get(k) for k in state} == state:
         return {**result, "changed": False}
     if before is None and os.path.isdir(dest) and os.listdir(dest) and not force:
-        raise InvalidInputError(f"dest {dest} is a non-empty directory that this module did not unpack; choose an "
-                                "empty or new directory, or set force=true to replace it")
+        raise InvalidInputError(f"dest {dest} is a non-empty directory that this module did not unpack (or whose "
+                                "top level changed since); choose an empty or new directory, or set force=true to "
+                                "replace it")
     if os.path.lexists(dest) and (os.path.islink(dest) or not os.path.isdir(dest)):
         raise InvalidInputError(f"dest {dest} exists and is not a directory")
     if check_mode:
         return {**result, "changed": True}
     parent = os.path.dirname(dest)
-    if not os.path.isdir(parent):
-        raise InvalidInputError(f"the parent directory of dest ({parent}) does not exist")
+    if os.path.lexists(parent) and not os.path.isdir(parent):
+        raise InvalidInputError(f"the parent of dest ({parent}) exists and is not a directory")
+    os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.ocireg-", dir=parent)
     try:
         tree = Tree(tmp)
@@ -376,10 +416,13 @@ def unpack_image(repository: Any, reference: str, dest: str, *, platform: str | 
             with repository.fetch_blob(layer.digest, layer.size) as chunks:
                 apply_layer(tree, chunks, limits, counters, where, wanted=wanted)
         tree.finish()
-        write_marker(tmp, marker)
         swap_in(tmp, dest)
     except BaseException:
-        remove_tree(tmp)
+        if os.path.lexists(tmp):
+            remove_tree(tmp)
         raise
+    # Written after the swap: a crash in between leaves a tree no state names, which the next run
+    # refuses to replace without force rather than wrongly calling it up to date.
+    write_state(dest, {**state, "tree": _identity(dest)})
     return {**result, "changed": True, "entries": counters.entries, "bytes": counters.bytes,
             "dropped_bits": tree.dropped}

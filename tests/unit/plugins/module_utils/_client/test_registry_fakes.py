@@ -244,11 +244,40 @@ def test_fallback_index_keeps_unknown_fields_and_skips_duplicates(httpserver: HT
 
 def test_fallback_tag_holding_something_else_is_never_overwritten(httpserver: HTTPServer, repo: Repository) -> None:
     httpserver.expect_request(f"/v2/team/app/manifests/{FALLBACK_TAG}", method="GET").respond_with_response(
-        manifest_response(IMAGE))
+        manifest_response(manifest_bytes(annotations={"something": "else"})))
     with pytest.raises(ManifestError) as caught:
         repo.put_referrer_fallback(IMAGE_DIGEST, Descriptor(OCI_MANIFEST, sha256(b"x"), 1))
     assert "refusing to overwrite" in str(caught.value)
     assert [req.method for req, _unused in httpserver.log] == ["GET"]
+
+
+# A registry that resolves a missing fallback tag to the subject itself (GitLab; oras-project/oras-go #1396):
+# an index subject's children must not pass for its referrers, nor its bytes for a referrers index to extend.
+SUBJECT_INDEX = index_bytes(entry(sha256(b"amd64"), None), entry(sha256(b"arm64"), None))
+SUBJECT_INDEX_TAG = "sha256-" + sha256(SUBJECT_INDEX).split(":")[1]
+
+
+def test_a_fallback_tag_answered_with_the_subject_index_lists_no_referrers(httpserver: HTTPServer,
+                                                                           repo: Repository) -> None:
+    httpserver.expect_request(f"/v2/team/app/referrers/{sha256(SUBJECT_INDEX)}").respond_with_data("", 404)
+    httpserver.expect_request(f"/v2/team/app/manifests/{SUBJECT_INDEX_TAG}").respond_with_response(
+        manifest_response(SUBJECT_INDEX, OCI_INDEX))
+    assert repo.referrers(sha256(SUBJECT_INDEX)) == []
+    assert [r.method for r, _response in httpserver.log] == ["GET", "GET"]  # no extra request to find out
+
+
+@pytest.mark.parametrize("subject", [SUBJECT_INDEX, IMAGE], ids=["index", "image"])
+def test_a_fallback_tag_answered_with_the_subject_gets_a_new_index(httpserver: HTTPServer, repo: Repository,
+                                                                   subject: bytes) -> None:
+    tag = "sha256-" + sha256(subject).split(":")[1]
+    media_type = OCI_INDEX if subject is SUBJECT_INDEX else OCI_MANIFEST
+    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="GET").respond_with_response(
+        manifest_response(subject, media_type))
+    put_index = recorder(Response("", 201))
+    httpserver.expect_request(f"/v2/team/app/manifests/{tag}", method="PUT").respond_with_handler(put_index)
+    assert repo.put_referrer_fallback(sha256(subject), Descriptor(OCI_MANIFEST, sha256(b"sbom"), 5)) is True
+    (request,) = put_index.calls
+    assert [m["digest"] for m in json.loads(request.get_data())["manifests"]] == [sha256(b"sbom")]
 
 
 # -- tag DELETE (OCI 1.1; Distribution 2.8 answers 400) ------------------------------------
@@ -755,7 +784,10 @@ def test_download_that_keeps_breaking_gives_up(httpserver: HTTPServer, registry:
 
 
 def test_blob_redirected_to_storage_without_credentials(httpserver: HTTPServer, sleeps: list[float]) -> None:
-    """Basic credentials go to the registry only, never to the storage host it redirects to."""
+    """Basic credentials go to the registry only, never to the storage host it redirects to.
+
+    A fake: Distribution's filesystem storage never redirects a blob (only its cloud storage drivers do).
+    """
     storage_calls: list[Request] = []
 
     def registry_side(request: Request) -> Response:

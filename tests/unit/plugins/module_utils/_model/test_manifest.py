@@ -990,7 +990,9 @@ def _parse_or_registry_error(raw, content_type=None, digest=None):
 @FUZZ
 @given(st.binary(max_size=200), content_types)
 def test_fuzz_parse_manifest_bytes(raw, content_type):
-    _parse_or_registry_error(raw, content_type)
+    manifest = _parse_or_registry_error(raw, content_type)
+    if manifest is not None and not manifest.is_schema1:
+        assert manifest.digest == compute_digest(raw)
 
 
 @settings(FUZZ, max_examples=1000)  # each example builds a whole manifest: fewer, to stay fast
@@ -1017,7 +1019,23 @@ def test_fuzz_platform_parse(text):
 @given(st.one_of(st.binary(max_size=100), json_values.map(lambda v: json.dumps({"config": v, "history": v}).encode())))
 def test_fuzz_parse_config(raw):
     try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        doc = None
+    try:
         config = parse_config(raw)
     except ManifestError:
+        assert not isinstance(doc, dict)  # only bytes that are not a JSON object are refused
         return
+    assert isinstance(doc, dict)
     json.dumps(config.to_dict())
+    # What was read is what the blob holds: string labels and env entries as they were, the history counted.
+    section = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    labels = section.get("Labels") if isinstance(section.get("Labels"), dict) else {}
+    assert config.labels == {k: v for k, v in labels.items() if isinstance(v, str)}
+    env = section.get("Env") if isinstance(section.get("Env"), list) else []
+    assert config.env == [item for item in env if isinstance(item, str)]
+    history = doc.get("history")
+    assert config.history_length == (len(history) if isinstance(history, list) else 0)
+    for field in (config.architecture, config.os, config.variant, config.created, config.author, config.user):
+        assert field is None or isinstance(field, str)

@@ -443,7 +443,16 @@ def test_parse_of_damaged_references_only_raises_registry_errors(text, position,
 @settings(max_examples=500, deadline=None, database=None)
 @given(st.text(max_size=30))
 def test_parse_relative_only_raises_registry_errors(text):
+    base = Reference.parse("r.example/a")
     try:
-        Reference.parse_relative(text, Reference.parse("r.example/a"))
-    except RegistryError:
-        pass
+        ref = Reference.parse_relative(text, base)
+    except RegistryError as exc:
+        assert repr(text) in str(exc)
+        return
+    # What parses round-trips, and a relative reference stays in the base's repository, spelled as given.
+    assert Reference.parse(str(ref)) == ref
+    if text[:1] in (":", "@"):
+        assert (ref.registry, ref.repository) == (base.registry, base.repository)
+        assert str(ref) == base.name + text
+    else:
+        assert ref == Reference.parse(text)

@@ -17,7 +17,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.plan import (
     CLOCK_SKEW,
     LEASE_TTL,
+    WAIT_CAP,
     active_leases,
+    describe_leases,
     expired_leases,
     lease_manifest,
     needs_renewal,
@@ -50,9 +52,21 @@ def test_active_and_expired_leases_split_the_lease_tags_and_ignore_the_rest():
 
 
 def test_a_writer_waits_until_the_last_expiry_but_never_past_the_cap():
-    assert wait_deadline([LIVE, LATER], NOW) == NOW + 250 + CLOCK_SKEW
+    assert wait_deadline([LIVE, LATER], NOW, cap=600) == NOW + 250 + CLOCK_SKEW
     assert wait_deadline([LIVE, LATER], NOW, cap=60) == NOW + 60
     assert wait_deadline([], NOW) == NOW
+
+
+def test_the_documented_bound_is_what_a_killed_prunes_lease_can_count_for():
+    # The doc fragment (prune_lease) states 60 s of lease, 15 s of skew, 75 s of waiting at most.
+    assert (LEASE_TTL, CLOCK_SKEW, WAIT_CAP) == (60, 15, 75.0)
+    fresh = lease_tag(int(NOW) + LEASE_TTL, "eeeeeeeeeeeeeeee")  # a lease just written, its prune then killed
+    assert wait_deadline([fresh], NOW) == NOW + LEASE_TTL + CLOCK_SKEW == NOW + WAIT_CAP
+    assert wait_deadline([LATER], NOW) == NOW + WAIT_CAP  # a lease that claims longer is cut to the bound
+
+
+def test_a_wait_names_each_lease_and_its_expiry():
+    assert describe_leases([LIVE, "latest"]) == f"{LIVE} (expires 2027-01-15T08:01:40Z)"
 
 
 def test_still_held_keeps_only_leases_listed_and_unexpired():

@@ -287,6 +287,18 @@ def test_referrers_of_index_children_found_even_when_present():
     assert set(graph.blobs) == {b.digest for b in sig.blobs()}  # nothing of the present images
 
 
+def test_listed_referrers_that_name_another_subject_are_not_copied_as_its_referrers():
+    """A fallback tag answered with something else (GitLab answers it with the subject): the listed manifests are
+    judged by their own subject field once fetched, and none naming the subject means none is its referrer."""
+    image, other = images.make_image("judged"), images.make_image("other")
+    of_other = images.make_artifact(other)
+    unrelated = images.make_image("unrelated")
+    source = Source(image, of_other, unrelated, referrers={image.digest: [of_other, unrelated]})
+    graph = build_graph(parsed(image), source.fetch, referrers=source.referrers)
+    assert [n.digest for n in graph.push_order()] == [image.digest]
+    assert any("not copied as its referrers" in note and of_other.digest in note for note in graph.notes)
+
+
 def test_without_referrers_nothing_is_listed():
     image = images.make_image("quiet")
     source = Source(image)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,67 +12,103 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
 
 
 class Gauge:
-    """Counts calls running at once, overall and per tenant."""
+    """Counts calls running at once, overall (``*``) and per tenant, and lets a test wait for a count."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         self.now: dict[str, int] = {}
         self.peak: dict[str, int] = {}
 
     def enter(self, key: str) -> None:
-        with self.lock:
+        with self.changed:
             for k in (key, "*"):
                 self.now[k] = self.now.get(k, 0) + 1
                 self.peak[k] = max(self.peak.get(k, 0), self.now[k])
+            self.changed.notify_all()
 
     def leave(self, key: str) -> None:
-        with self.lock:
+        with self.changed:
             for k in (key, "*"):
                 self.now[k] -= 1
+            self.changed.notify_all()
+
+    def running_when(self, total: int) -> dict[str, int]:
+        """Block until ``total`` calls run at once; what runs then, per tenant and overall."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.now.get("*") == total, timeout=30), (
+                f"never {total} calls at once: {self.now}")
+            return dict(self.now)
 
 
 def test_results_come_in_input_order_on_the_shared_workers() -> None:
-    with SharedPool(4) as pool:
-        out = map_bounded(lambda n: (time.sleep(0.001 * (n % 3)), n * n)[1], list(range(40)), pool=pool)
-    assert out == [n * n for n in range(40)]
+    # Each call waits until the next one has finished, so they complete in reverse input order.
+    finished = [threading.Event() for _ in range(8)]
+
+    def call(n: int) -> int:
+        if n + 1 < len(finished):
+            assert finished[n + 1].wait(30), f"call {n + 1} never finished"
+        finished[n].set()
+        return n * n
+
+    with SharedPool(8) as pool:
+        out = map_bounded(call, list(range(8)), pool=pool)
+    assert out == [n * n for n in range(8)]
 
 
 def test_many_tenants_never_exceed_the_one_bound_and_each_keeps_to_its_share() -> None:
     gauge = Gauge()
+    gate = threading.Event()
+    tenants = 4
+    registered = threading.Barrier(tenants)
 
     def tenant(pool: SharedPool, name: str) -> list[int]:
         def call(n: int) -> int:
             gauge.enter(name)
-            time.sleep(0.002)
-            gauge.leave(name)
+            try:
+                assert gate.wait(30), "the gate never opened"
+            finally:
+                gauge.leave(name)
             return n
         with pool.tenant():
+            registered.wait(30)  # every tenant counts before any asks for its share: 8 // 4 = 2
             return pool.map(call, list(range(12)))
 
-    with SharedPool(8) as pool, ThreadPoolExecutor(8) as outer:
-        results = list(outer.map(lambda i: tenant(pool, f"r{i}"), range(16)))
-    assert results == [list(range(12))] * 16
-    assert gauge.peak["*"] <= 8  # 8 repositories x 8 reads would be 64 without the shared bound
-    # With 8 tenants at once each may have one call queued or running; the last ones grow to the whole pool.
-    assert min(v for k, v in gauge.peak.items() if k != "*") == 1
+    with SharedPool(8) as pool, ThreadPoolExecutor(tenants) as outer:
+        futures = [outer.submit(tenant, pool, f"r{i}") for i in range(tenants)]
+        busy = gauge.running_when(8)  # every worker holds a call that waits at the gate
+        gate.set()
+        results = [future.result(timeout=30) for future in futures]
+    # Each tenant holds exactly its share of the workers; without shares the first would hold all eight.
+    assert busy == {"*": 8, **{f"r{i}": 2 for i in range(tenants)}}
+    assert results == [list(range(12))] * tenants
+    assert gauge.peak["*"] == 8  # 4 repositories x 8 reads would be 32 without the shared bound
 
 
 def test_a_slow_tenant_does_not_stall_the_others() -> None:
-    done: dict[str, float] = {}
-    start = time.monotonic()
+    slow_gate = threading.Event()
+    registered = threading.Barrier(4)
 
-    def tenant(pool: SharedPool, name: str, delay: float) -> None:
+    def tenant(pool: SharedPool, name: str) -> str:
+        def call(n: int) -> None:
+            if name == "slow":
+                assert slow_gate.wait(30), "the slow tenant was never released"
         with pool.tenant():
-            pool.map(lambda n: time.sleep(delay), list(range(6)))
-        done[name] = time.monotonic() - start
+            registered.wait(30)  # four tenants on four workers: a share of one each
+            pool.map(call, list(range(6)))
+        return name
 
     with SharedPool(4) as pool, ThreadPoolExecutor(4) as outer:
-        futures = [outer.submit(tenant, pool, "slow", 0.25)] + [
-            outer.submit(tenant, pool, f"fast{i}", 0.005) for i in range(3)]
-        for future in futures:
-            future.result()
-    # The slow tenant holds at most its share (one of four workers): the fast ones finish long before it.
-    assert max(done[f"fast{i}"] for i in range(3)) < 0.5 < done["slow"]
+        slow = outer.submit(tenant, pool, "slow")
+        fast = [outer.submit(tenant, pool, f"fast{i}") for i in range(3)]
+        try:
+            # The slow tenant's calls block until released, and it holds at most its share (one worker):
+            # the fast tenants finish all their calls meanwhile. Were it to hold all four, they never would.
+            assert [future.result(timeout=30) for future in fast] == ["fast0", "fast1", "fast2"]
+            assert not slow.done()
+        finally:
+            slow_gate.set()
+        assert slow.result(timeout=30) == "slow"
 
 
 def test_the_first_failure_in_input_order_is_raised_and_later_items_are_not_started() -> None:
@@ -83,12 +118,11 @@ def test_the_first_failure_in_input_order_is_raised_and_later_items_are_not_star
         started.append(n)
         if n in (3, 5):
             raise ValueError(f"item {n}")
-        time.sleep(0.01)
         return n
 
     with SharedPool(2) as pool, pool.tenant(), pool.tenant(), pytest.raises(ValueError, match="item 3"):
         pool.map(call, list(range(50)))  # two tenants: a share of one call at a time
-    assert 5 not in started and len(started) < 50
+    assert started == [0, 1, 2, 3]  # one at a time, and nothing after the failure
 
 
 def test_a_worker_that_maps_again_runs_inline_rather_than_deadlock() -> None:

@@ -9,7 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import SETTLE_MIN, apply_promotion
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import (
+    SETTLE_MAX,
+    SETTLE_MIN,
+    apply_promotion,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     ABSENT,
     TagChange,
@@ -276,6 +280,7 @@ class RecordingRepository:
 
     def __init__(self, tags: dict[str, str | None] | None = None, rival: dict[str, str | None] | None = None) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.reads: list[str] = []
         self.state = {t: d for t, d in (tags or {}).items() if d is not None}
         self.rival = dict(rival or {})
 
@@ -288,6 +293,7 @@ class RecordingRepository:
                 self.state[tag] = rival
 
     def resolve(self, reference):
+        self.reads.append(reference)
         found = self.state.get(reference)
         return None if found is None else SimpleNamespace(digest=found)
 
@@ -297,7 +303,7 @@ class RecordingRepository:
         self._rival_writes(reference)
         return digest(raw.decode())
 
-    def delete_tag(self, tag, method="auto"):
+    def delete_tag(self, tag, method="auto", *, current=None):
         self.calls.append(("delete_tag", tag))
         self.state.pop(tag, None)
         self._rival_writes(tag)
@@ -386,11 +392,29 @@ def test_the_guard_is_read_again_right_before_each_write() -> None:
     assert repo.calls == [] and repo.state == {"prod": D3}
 
 
-def test_an_unguarded_write_overwrites_a_rival_but_still_reads_back() -> None:
+def test_an_unguarded_write_overwrites_a_rival_with_no_read_and_no_wait() -> None:
+    # Without expected_digest the last writer wins, as asked: no read before or after, no sleep.
     repo = RecordingRepository({"prod": D3})
     plan = plan_promotion({"prod": D1}, source_digest=D2)
+    slept: list[float] = []
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), sleep=slept.append)
+    assert repo.state == {"prod": D2} and repo.calls == [("push_manifest", "prod")]
+    assert repo.reads == [] and slept == []
+
+
+def test_a_fresh_plan_read_is_the_first_writes_guard_and_later_guarded_tags_are_read_again() -> None:
+    # read_at: the caller read the tags right before, so the first write needs no second read; the
+    # next tag's read is older than our first write, so it is read again before its own.
+    current = {"prod": D1, "stable": D1}
+    repo = RecordingRepository(current)
+    plan = plan_promotion(current, source_digest=D2, expected_digest=D1)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0, read_at=0.0)
+    assert repo.calls == [("push_manifest", "prod"), ("push_manifest", "stable")]
+    assert repo.reads == ["stable", "prod", "stable"]  # the guard read of stable, then the read-back
+    # Without read_at the plan's read is of unknown age: every guarded tag is read again.
+    repo = RecordingRepository(current)
     apply_promotion(plan, repo, manifest=FakeManifest("two"), settle=0)
-    assert repo.state == {"prod": D2}
+    assert repo.reads == ["prod", "stable", "prod", "stable"]
 
 
 def test_an_untag_undone_by_a_rival_promotion_is_a_lost_race() -> None:
@@ -399,12 +423,73 @@ def test_an_untag_undone_by_a_rival_promotion_is_a_lost_race() -> None:
         apply_promotion(plan_promotion({"prod": D1}, state=ABSENT), repo, settle=0)
 
 
-def test_the_default_settle_scales_with_the_measured_gap_within_bounds() -> None:
+def test_an_untag_after_a_fresh_read_reads_only_the_later_tags_again() -> None:
+    current = {"a": D1, "b": D1}
+    repo = RecordingRepository(current)
+    apply_promotion(plan_promotion(current, state=ABSENT), repo, settle=0, read_at=0.0)
+    assert repo.calls == [("delete_tag", "a"), ("delete_tag", "b")]
+    assert repo.reads == ["b", "a", "b"]  # b's read before its removal, then the read-back of both
+    # The later tag moved after the plan read it (a promotion): not removed, a lost race.
+    repo = RecordingRepository({"a": D1, "b": D2})
+    with pytest.raises(ConflictError, match="lost a race on tag 'b'"):
+        apply_promotion(plan_promotion(current, state=ABSENT), repo, settle=0, read_at=0.0)
+    assert repo.calls == [("delete_tag", "a")]
+
+
+class SlowRepository(RecordingRepository):
+    """Each request takes ``latency`` seconds of an injected clock (no wall-clock time passes)."""
+
+    def __init__(self, tags: dict[str, str | None], latency: float) -> None:
+        super().__init__(tags)
+        self.now = 100.0
+        self.latency = latency
+
+    def clock(self) -> float:
+        return self.now
+
+    def resolve(self, reference):
+        self.now += self.latency
+        return super().resolve(reference)
+
+    def push_manifest(self, reference, raw, media_type, *, update_referrers=True):
+        self.now += self.latency
+        return super().push_manifest(reference, raw, media_type, update_referrers=update_referrers)
+
+
+@pytest.mark.parametrize(("latency", "expected"), [
+    (0.001, SETTLE_MIN),  # gap 0.002 s: 3 x 0.002 = 0.006 s is under the floor
+    (0.05, 0.3),          # gap 0.1 s (guard read + PUT): three times it
+    (0.2, 1.2),           # gap 0.4 s: three times it, still under the ceiling
+    (1.0, SETTLE_MAX),    # gap 2 s: 6 s is capped
+])
+def test_the_default_settle_is_three_times_the_guard_read_to_write_gap_within_bounds(
+        latency: float, expected: float) -> None:
+    repo = SlowRepository({"prod": D1}, latency)
     slept: list[float] = []
-    repo = RecordingRepository({"prod": D1})
-    apply_promotion(plan_promotion({"prod": D1}, source_digest=D2), repo, manifest=FakeManifest("two"),
-                    sleep=slept.append)
-    assert slept == [SETTLE_MIN]  # an in-memory write takes microseconds: the floor applies
+    plan = plan_promotion({"prod": D1}, source_digest=D2, expected_digest=D1)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), sleep=slept.append, clock=repo.clock)
+    assert slept == [pytest.approx(expected)]
+    assert repo.reads == ["prod", "prod"]  # the guard read, then the read-back after the wait
+
+
+def test_the_settle_gap_starts_at_the_callers_read_and_takes_the_slowest_tag() -> None:
+    # read_at 0.5 s before the PUT's start: the first tag's gap is 0.5 + 0.1; the second tag's
+    # own re-read and PUT take 0.2: the wait is three times the larger, 1.8 s.
+    current = {"prod": D1, "stable": D1}
+    repo = SlowRepository(current, 0.1)
+    slept: list[float] = []
+    plan = plan_promotion(current, source_digest=D2, expected_digest=D1)
+    apply_promotion(plan, repo, manifest=FakeManifest("two"), sleep=slept.append, clock=repo.clock,
+                    read_at=repo.now - 0.5)
+    assert slept == [pytest.approx(1.8)]
+
+
+def test_an_untag_waits_the_settle_scaled_from_its_read_and_delete() -> None:
+    repo = SlowRepository({"prod": D1}, 0.1)
+    repo.delete_tag = lambda tag, method="auto", current=None: (setattr(repo, "now", repo.now + 0.1), repo.state.pop(tag))[0]
+    slept: list[float] = []
+    apply_promotion(plan_promotion({"prod": D1}, state=ABSENT), repo, sleep=slept.append, clock=repo.clock)
+    assert slept == [pytest.approx(0.6)]
 
 
 # -- results and summaries ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, NotFoundError
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import apply as promotion_apply
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import promote
@@ -130,15 +130,18 @@ class MemoryRepository:
         found = self.state.get(reference) or (reference if reference in self.seeds else None)
         return None if found is None else SimpleNamespace(digest=found)
 
-    def fetch_manifest(self, digest_: str):
-        return SimpleNamespace(raw=self.seeds[digest_].encode(), digest=digest_, media_type="x")
+    def fetch_manifest(self, reference: str):
+        found = self.resolve(reference)
+        if found is None:
+            raise NotFoundError(f"{reference} is not here")
+        return SimpleNamespace(raw=self.seeds[found.digest].encode(), digest=found.digest, media_type="x")
 
     def push_manifest(self, reference, raw, media_type, *, update_referrers=True):
         self.state[reference] = digest(raw.decode())
         if reference in self.rival:
             self.state[reference] = digest(self.rival.pop(reference))
 
-    def delete_tag(self, tag, method="auto"):
+    def delete_tag(self, tag, method="auto", *, current=None):
         self.state.pop(tag)
         return "dummy_manifest"
 
@@ -192,3 +195,77 @@ def test_a_lost_race_adds_lost_and_written_and_the_read_back_after() -> None:
     assert list(detail) == RESULT_KEYS + ["lost", "written"]
     assert detail["lost"] == {"prod": D3} and detail["written"] == ["prod"] and detail["after"] == {"prod": D3}
     assert detail["tags"]["prod"]["after"] == D2  # what this task planned
+
+
+# -- what promote() asks of the registry -------------------------------------------------------------------
+class CountingRepository(MemoryRepository):
+    """MemoryRepository that records each call as a request would be (method name, reference)."""
+
+    def __init__(self, tags: dict[str, str], name: str = "team/app", **kwargs) -> None:
+        super().__init__(tags, **kwargs)
+        self.name = name
+        self.requests: list[tuple[str, str]] = []
+
+    def resolve(self, reference: str):
+        self.requests.append(("HEAD", reference))
+        return super().resolve(reference)
+
+    def fetch_manifest(self, reference: str):
+        self.requests.append(("GET", reference))
+        found = MemoryRepository.resolve(self, reference)  # one request: not a HEAD as well
+        if found is None:
+            raise NotFoundError(f"{reference} is not here")
+        return SimpleNamespace(raw=self.seeds[found.digest].encode(), digest=found.digest, media_type="x")
+
+    def push_manifest(self, reference, raw, media_type, *, update_referrers=True):
+        self.requests.append(("PUT", reference))
+        return super().push_manifest(reference, raw, media_type, update_referrers=update_referrers)
+
+
+def test_a_same_repository_promotion_reads_the_source_once_and_the_tag_once() -> None:
+    repo = CountingRepository({"prod": "one", "staging": "two"})
+    promote(repo, ["prod"], source=source("staging"), prune_lease=False)
+    assert repo.requests == [("GET", "staging"), ("HEAD", "prod"), ("PUT", "prod")]
+    repo.requests.clear()
+    promote(repo, ["prod"], source=source("staging"), prune_lease=False)  # the no-op
+    assert repo.requests == [("GET", "staging"), ("HEAD", "prod")]
+    repo = CountingRepository({"prod": "one", "staging": "two"})
+    promote(repo, ["prod"], source=source("staging"), expected_digest=D1, prune_lease=False)
+    assert repo.requests == [("GET", "staging"), ("HEAD", "prod"), ("PUT", "prod"), ("HEAD", "prod")]
+
+
+def cross(monkeypatch: pytest.MonkeyPatch, during_copy=None):
+    """A promotion from team/src: the copy engine is replaced by a stand-in that records its ``tags``."""
+    src = CountingRepository({"v1": "two"}, name="team/src")
+    dest = CountingRepository({"prod": "one"})
+    calls: list[tuple[str, ...]] = []
+
+    def fake_copy(source_repository, source_digest, repository, digest_, options, check_mode, tags=()):
+        calls.append(tuple(tags))
+        if during_copy is not None:
+            during_copy(dest)
+        for tag in tags:
+            repository.push_manifest(tag, b"two", "x")
+        return CopiedContent(manifests=1, blobs=0, bytes=0, mounted=0)
+
+    monkeypatch.setattr(promotion_apply, "copy_source", fake_copy)
+    return src, dest, calls
+
+
+def test_an_unguarded_cross_repository_promotion_lets_the_copy_write_the_tag(monkeypatch) -> None:
+    src, dest, calls = cross(monkeypatch)
+    outcome = promote(dest, ["prod"], source=Reference.parse("reg.example/team/src:v1"), source_repository=src,
+                      prune_lease=False)
+    assert calls == [("prod",)] and outcome.after == {"prod": D2}
+    assert src.requests == [("GET", "v1")]
+    assert dest.requests == [("HEAD", "prod"), ("PUT", "prod")]  # the copy's PUT; promote adds none
+
+
+def test_a_guarded_cross_repository_promotion_reads_the_tag_again_after_the_copy(monkeypatch) -> None:
+    # A rival moves prod while the content is copied: the guard read after the copy blocks the tag write.
+    src, dest, calls = cross(monkeypatch, during_copy=lambda repo: repo.state.update(prod=D3))
+    with pytest.raises(ConflictError, match="was copied but not tagged"):
+        promote(dest, ["prod"], source=Reference.parse("reg.example/team/src:v1"), source_repository=src,
+                expected_digest=D1, prune_lease=False)
+    assert calls == [()]  # copied by digest, untagged
+    assert dest.state["prod"] == D3 and ("PUT", "prod") not in dest.requests

@@ -421,6 +421,20 @@ def test_a_kept_referrer_protects_its_subject():
     assert entry.reachable_from == ("sbom-latest",)
 
 
+def test_an_index_s_children_listed_as_its_referrers_do_not_protect_it():
+    """A registry that answers the missing fallback tag with the subject (GitLab) lists an index's children as
+    its referrers. They name no subject: a kept child (tagged apart) does not keep the condemned index."""
+    repo = Repo()
+    amd = repo.image("amd64", created=days_ago(200))
+    arm = repo.image("arm64", "arm", created=days_ago(1))
+    idx = repo.index("idx", [amd, arm], "old-1")
+    repo.referrers[idx] = [amd, arm]
+    result = plan(repo, rules=[{"name": "old", "action": "delete", "prefix": "old-"}])
+    assert actions(result)[idx] == "delete"
+    assert actions(result).get(arm, "keep") == "keep"
+    assert [c.relation for c in by_digest(result)[idx].cascaded] == ["child"]
+
+
 def test_orphan_cosign_tag_is_kept_and_not_matched():
     repo = Repo()
     sig = repo.image("sig", cosign_tag(dg("gone")))

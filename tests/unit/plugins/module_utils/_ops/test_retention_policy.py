@@ -1,7 +1,8 @@
 """Unit tests for retention_policy.py: selectors, rules, shorthands and validation messages."""
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,11 +16,33 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     build_policy,
     compile_shorthands,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import DEFAULT_TIMESTAMP_SOURCES
+from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
+    DEFAULT_TIMESTAMP_SOURCES,
+    format_timestamp,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
+    ManifestRecord,
+    RepositorySnapshot,
+    plan_retention,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 def selector(**kwargs) -> TagSelector:
     return TagSelector.from_dict(kwargs, "test")
+
+
+def deleted_tags(policy: dict, ages: dict[str, int]) -> set[str]:
+    """The tags a plan of ``policy`` removes from a repository of one image per tag, ``ages`` days old."""
+    tags, manifests = {}, {}
+    for tag, days in ages.items():
+        digest = "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+        tags[tag] = digest
+        manifests[digest] = ManifestRecord(digest, "application/vnd.oci.image.manifest.v1+json",
+                                           created=format_timestamp(NOW - timedelta(days=days)))
+    result = plan_retention([RepositorySnapshot("team/app", tags, manifests, {})], build_policy(policy), NOW)
+    return set(result.tags_before["team/app"]) - set(result.tags_after["team/app"])
 
 
 # -- selectors ---------------------------------------------------------------------------------
@@ -190,6 +213,7 @@ def test_keep_latest_alone_keeps_n_and_deletes_the_rest():
 def test_older_than_alone_deletes_old():
     policy = build_policy({"older_than": "30d"})
     assert [r.to_dict() for r in policy.rules] == [{"name": "older_than", "action": "delete", "older_than": "4w2d"}]
+    assert deleted_tags({"older_than": "30d"}, {"old": 31, "older": 400, "young": 29, "new": 0}) == {"old", "older"}
 
 
 def test_full_shorthand_compiles_in_protect_keep_delete_order():
@@ -208,11 +232,15 @@ def test_full_shorthand_compiles_in_protect_keep_delete_order():
 def test_match_alone_deletes_every_matching_tag():
     policy = build_policy({"match": "pr-.*"})
     assert [r.to_dict() for r in policy.rules] == [{"name": "match", "action": "delete", "regex": ["pr-.*"]}]
+    # Every matching tag, whatever its age; nothing else.
+    ages = {"pr-1": 0, "pr-22": 900, "v1": 900, "latest": 0, "xpr-3": 900}
+    assert deleted_tags({"match": "pr-.*"}, ages) == {"pr-1", "pr-22"}
 
 
 def test_protect_alone_deletes_nothing():
     policy = build_policy({"protect": "latest"})
     assert [r.action for r in policy.rules] == ["keep"]
+    assert deleted_tags({"protect": "latest"}, {"latest": 900, "v1": 900, "pr-1": 0}) == set()
 
 
 def test_protect_combines_with_rules_and_goes_first():

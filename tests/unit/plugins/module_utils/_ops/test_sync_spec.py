@@ -1,6 +1,8 @@
 """Unit tests for _ops/sync/spec.py: validation lines, naming rules, expansion and sharding."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
@@ -92,9 +94,20 @@ SPEC = [{"src": [f"ghcr.io/org/app{i}" for i in range(40)], "dest": "m.example",
 
 
 def test_owner_does_not_depend_on_host_order():
-    hosts = ["a", "b", "c"]
-    for i in range(50):
-        assert owner(f"repo{i}", hosts) == owner(f"repo{i}", list(reversed(hosts)))
+    hosts = ["a", "b", "c", "d"]
+    owners = {f"repo{i}": owner(f"repo{i}", hosts) for i in range(50)}
+    for order in itertools.permutations(hosts):  # all 24 orders, not only the reversed one
+        assert {key: owner(key, list(order)) for key in owners} == owners, order
+    assert set(owners.values()) == set(hosts)  # and the answer is a real choice: every host owns some
+
+
+@settings(max_examples=100, deadline=None)
+@given(hosts=st.lists(st.text("abcdefgh", min_size=1, max_size=4), min_size=1, max_size=6, unique=True),
+       data=st.data())
+def test_owner_is_one_of_the_hosts_in_any_order(hosts, data):
+    order = data.draw(st.permutations(hosts))
+    for i in range(10):
+        assert owner(f"repo{i}", hosts) == owner(f"repo{i}", order) in hosts
 
 
 def test_me_must_be_a_host():

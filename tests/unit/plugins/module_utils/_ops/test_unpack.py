@@ -21,7 +21,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths 
     symlink_escapes,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply import (
-    MARKER,
+    state_path,
     unpack_image,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
@@ -95,7 +95,7 @@ def test_layers_whiteouts_opaque_links(tmp_path: Path) -> None:
     dest = tmp_path / "root"
     result = unpack_image(repo, "latest", str(dest))
     assert result["changed"] and result["layers"] == 2
-    tree = tree_of(dest, skip=[MARKER])
+    tree = tree_of(dest)
     assert "etc/old" not in tree and "opq/gone" not in tree
     assert tree["opq/kept"][2] == b"new"  # same-layer content survives its opaque marker
     assert tree["bin/alias"][2] == b"tool" and tree["bin/alias"][4] == 2
@@ -154,7 +154,7 @@ def test_paths_check_mode_corrupt_and_foreign_dest(tmp_path: Path) -> None:
     assert unpack_image(repo, "latest", str(dest), check_mode=True)["changed"]
     assert not dest.exists()
     unpack_image(repo, "latest", str(dest), paths=["/usr/bin/tool"])
-    assert sorted(tree_of(dest, skip=[MARKER])) == ["usr", "usr/bin", "usr/bin/tool"]
+    assert sorted(tree_of(dest)) == ["usr", "usr/bin", "usr/bin/tool"]
     assert unpack_image(repo, "latest", str(dest), paths=["/usr/bin/tool"])["changed"] is False
     assert unpack_image(repo, "latest", str(dest))["changed"]  # other paths: unpacked again
     foreign = tmp_path / "foreign"
@@ -166,3 +166,19 @@ def test_paths_check_mode_corrupt_and_foreign_dest(tmp_path: Path) -> None:
     with pytest.raises((DigestMismatchError, InvalidInputError)):
         unpack_image(repo, "latest", str(tmp_path / "corrupt"))
     assert not (tmp_path / "corrupt").exists()
+
+
+def test_state_lives_beside_the_tree_and_names_it(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    repo.add_image([tar_layer([entry("etc/conf", data=b"c")])])
+    dest = tmp_path / "deep" / "er" / "root"
+    assert unpack_image(repo, "latest", str(dest))["changed"]
+    assert sorted(tree_of(dest)) == ["etc", "etc/conf"]
+    assert Path(state_path(str(dest))) == tmp_path / "deep" / "er" / ".root.ocireg-unpack.json"
+    assert sorted(p.name for p in dest.parent.iterdir()) == [".root.ocireg-unpack.json", "root"]
+    assert unpack_image(repo, "latest", str(dest))["changed"] is False
+    (dest / "added").write_text("x")  # the top level changed: no longer vouched for
+    with pytest.raises(InvalidInputError, match="did not unpack"):
+        unpack_image(repo, "latest", str(dest))
+    assert unpack_image(repo, "latest", str(dest), force=True)["changed"]
+    assert sorted(tree_of(dest)) == ["etc", "etc/conf"]

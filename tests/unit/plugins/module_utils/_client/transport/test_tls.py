@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.tls import (
     SchemeFallback,
     origin_of,
+    reason_of,
     tls_error,
 )
 
@@ -71,3 +72,14 @@ def test_tls_errors_name_the_option_to_change() -> None:
     assert "plain_http: true" in str(tls_error("r.example", NOT_TLS, "ping"))
     message = str(tls_error("r.example", CLIENT_CERT, "ping"))
     assert "client_cert and client_key" in message and "certificate required" in message
+
+
+@pytest.mark.parametrize("text", [
+    "HTTPSConnection(host='127.0.0.1', port=5000): Failed to establish a new connection: [Errno 111] Connection refused",
+    "<urllib3.connection.HTTPSConnection object at 0x7f2a1c3b5d90>: Failed to establish a new connection: "
+    "[Errno 111] Connection refused",
+    "HTTPConnectionPool(host='127.0.0.1', port=5000): Failed to establish a new connection: [Errno 111] "
+    "Connection refused",
+])
+def test_a_connection_reason_leaves_out_urllib3s_connection_object(text: str) -> None:
+    assert reason_of(OSError(text)) == "Failed to establish a new connection: [Errno 111] Connection refused"

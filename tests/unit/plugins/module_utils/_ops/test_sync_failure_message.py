@@ -1,0 +1,53 @@
+"""failure_message: what a failed sync says in msg, from the result data alone (pure)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    failure_message,
+)
+
+DENIED = "push {repo}:{tag} on 127.0.0.1:5009 failed: HTTP 401: the registry needs credentials"
+
+
+def repository(dest: str, failed: list[str], line: str, **extra: Any) -> dict[str, Any]:
+    repo = dest.split("/", 1)[1]
+    tags = {tag: {"status": "failed", "error": {"message": DENIED.format(repo=repo, tag=tag)}} for tag in failed}
+    return {"dest": dest, "line": line, "error": None, "failed": failed, "drift": [], "not_attempted": [],
+            "tags": tags, **extra}
+
+
+def result(*repositories: dict[str, Any], stopped: str | None = None, refused: str | None = None) -> dict:
+    return {"repositories": list(repositories), "stopped": stopped, "prune": {"refused": refused}}
+
+
+def test_one_repository_names_its_tags_and_the_cause_once() -> None:
+    data = result(repository("h/hub/app", ["1.0", "1.1", "1.2", "2.0"], "a -> h/hub/app: 4 failed"))
+    assert failure_message(data) == ("a -> h/hub/app: 4 failed - 1.0, 1.1, 1.2 and 1 more: push hub/app:<tag> on "
+                                     "127.0.0.1:5009 failed: HTTP 401: the registry needs credentials")
+
+
+def test_several_repositories_one_cause_is_told_once() -> None:
+    ok = {"dest": "h/ok", "line": "ok", "error": None, "failed": [], "drift": [], "not_attempted": [], "tags": {}}
+    failing = [repository(f"h/team/r{n}", ["1.0"], f"line {n}") for n in range(5)]
+    message = failure_message(result(ok, *failing, stopped="stopped: h reports 0 left"))
+    assert message == ("line 0; line 1; line 2; and 2 more repositories - h/team/r0:1.0, h/team/r1:1.0, "
+                       "h/team/r2:1.0 and 2 more: push <repository>:<tag> on 127.0.0.1:5009 failed: HTTP 401: "
+                       "the registry needs credentials; stopped: h reports 0 left")
+
+
+def test_several_repositories_different_causes_are_counted() -> None:
+    first = repository("h/a", ["1.0"], "line a")
+    second = {**repository("h/b", ["2.0"], "line b"),
+              "tags": {"2.0": {"status": "failed", "error": {"message": "b:2.0: manifest invalid"}}}}
+    message = failure_message(result(first, second))
+    assert message.endswith("h/a:1.0: push <repository>:<tag> on 127.0.0.1:5009 failed: HTTP 401: the registry "
+                            "needs credentials; h/b:2.0: <repository>:<tag>: manifest invalid"), message
+
+
+def test_drift_and_a_refused_prune_are_told() -> None:
+    drifted = repository("h/x/app", [], "x -> h/x/app: 1 drifted (no_clobber)", drift=["1.0"],
+                         tags={"1.0": {"status": "drift", "reason": "h/x/app:1.0 points at sha256:a; no_clobber"}})
+    message = failure_message(result(drifted, refused="prune_missing would remove 9 tags"))
+    assert message == ("x -> h/x/app: 1 drifted (no_clobber) - 1.0: h/x/app:<tag> points at sha256:a; no_clobber; "
+                       "prune_missing would remove 9 tags")
