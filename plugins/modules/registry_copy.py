@@ -106,11 +106,13 @@ options:
         media type in C(index.json), which skopeo, podman, buildah and other containers/image readers cannot
         read by name (C(no descriptor found for reference)); crane, regctl, oras and this collection can. A
         warning (also in RV(notes)) names each such image.
-      - V(oci) converts Docker schema 2 manifests and manifest lists to OCI media types on the way, as
-        C(skopeo copy --format oci) does; config and layer blobs keep their bytes. The converted manifests
-        get new digests; RV(converted) lists them old -> new and RV(digest) is the new one. Referrers of
-        a converted manifest name its old digest and their signatures cover it, so they are left out (a
-        note says which); cosign tag-scheme artifacts of converted manifests are not copied either.
+      - V(oci) converts Docker schema 2 manifests and manifest lists to OCI media types on the way; config and
+        layer blobs keep their bytes and digests (only the media types naming them change). Unlike
+        C(skopeo copy --format oci), which also rewrites the config blob as an OCI image config (so its config
+        and manifest digests differ from these), only manifests change. The converted manifests get new
+        digests; RV(converted) lists them old -> new and RV(digest) is the new one. Referrers of a converted
+        manifest name its old digest and their signatures cover it, so they are left out (a note says which);
+        cosign tag-scheme artifacts of converted manifests are not copied either.
         Docker schema 1 manifests cannot be converted (the task fails).
       - Applies to a single copy and to a mirror with O(tags), into any destination; not to O(mirror_spec)
         or O(select).

@@ -78,7 +78,7 @@ attributes:
     description: Reads the image's manifests and the state beside O(dest); downloads no layer and writes nothing.
   diff_mode:
     support: full
-    description: Shows the digest unpacked in O(dest) before and after.
+    description: Shows the digest and the O(paths) unpacked in O(dest) before and after (C(/) for the whole filesystem).
 author:
   - ocireg.registry contributors (@ocireg)
 seealso:
@@ -185,11 +185,9 @@ def main() -> None:
         limits = limits_from(params, allow_devices=params["allow_devices"], allow_setuid=params["allow_setuid"])
         result = unpack_image(repository, reference.digest or reference.tag or "latest", params["dest"],
                               platform=params["platform"], paths=params["paths"], limits=limits,
-                              check_mode=module.check_mode, force=params["force"])
+                              check_mode=module.check_mode, force=params["force"], name=params["reference"])
     for item in result["dropped_bits"]:
         module.warn(f"dropped {item['bits']} from {item['path']} (set allow_setuid=true to keep them)")
-    result["diff"] = {"before": {result["dest"]: result["before"] or "absent"},
-                      "after": {result["dest"]: result["digest"]}}
     exit_with(module, factory, result)
 
 

@@ -121,6 +121,7 @@ def test_an_artifact_is_not_an_image(plain_registry: RigRegistry, run_playbook, 
     assert result.rc != 0
     message = result.task("unpack")["msg"]
     assert "is an artifact" in message and "not an image" in message and "registry_artifact" in message, message
+    assert message.startswith(f"{plain_registry.host}/team/files:v1 is an artifact"), message  # not just "v1"
     assert "tar" not in message and not dest.exists()
 
 

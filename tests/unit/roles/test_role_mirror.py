@@ -28,4 +28,3 @@ def test_the_argument_spec_holds_no_template():
     spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
     found = [text for text in strings(spec) if "{{" in text or "{%" in text]
     assert found == []
-

@@ -8,7 +8,9 @@ containers/image (skopeo, podman, buildah) looks up an OCI layout's
 ``index.json`` entries by name only among OCI media types, so a Docker
 manifest list stored byte for byte in an ``oci-archive:`` cannot be read back
 (``no descriptor found for reference``). skopeo's ``--format oci`` converts;
-this is the same conversion:
+this converts the manifests the same way, but leaves every blob as it is
+(skopeo also rewrites the config blob as an OCI image config, so its config
+and manifest digests differ from ours):
 
 * a Docker schema 2 manifest becomes an OCI image manifest: its ``mediaType``,
   its config's (``application/vnd.oci.image.config.v1+json``) and its layers'

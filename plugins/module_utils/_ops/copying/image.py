@@ -179,6 +179,24 @@ def _where(repository: Any, reference: str = "") -> str:
     return f"{host}/{repository.name}{separator}{reference}"
 
 
+#: How many names a "does not exist" message lists before it only counts the rest.
+LISTED_NAMES = 5
+
+
+def _missing_source(src: Any, src_ref: str) -> NotFoundError:
+    """The error for a source that is not there: a local store lists what it does hold."""
+    where = _where(src, src_ref)
+    if not getattr(src, "local", False):
+        return NotFoundError(f"the source image {where} does not exist: check the reference "
+                             "(and the credentials, registries answer 404 for what you may not see)")
+    names = src.names()
+    held = ", ".join(names[:LISTED_NAMES]) + (f" and {len(names) - LISTED_NAMES} more" if len(names) > LISTED_NAMES
+                                               else "")
+    return NotFoundError(f"the source image {where} does not exist: {src.store.describe()} holds "
+                         + (f"{len(names)} named image{'s' if len(names) != 1 else ''}: {held}" if names
+                            else "no named image"), status=404)
+
+
 def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Sequence[str],
                options: CopyOptions) -> CopyResult:
     """Copy the image ``src_ref`` (tag or digest) of ``src`` to ``dest`` under ``dest_tags``.
@@ -193,8 +211,7 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     platforms = _check_options(dest_tags, options)
     source = src.resolve(src_ref)
     if source is None:
-        raise NotFoundError(f"the source image {_where(src, src_ref)} does not exist: check the reference "
-                            "(and the credentials, registries answer 404 for what you may not see)")
+        raise _missing_source(src, src_ref)
     # The gate reads the source only, before the destination is even looked at: a failure writes nothing.
     verified = options.verify(src, source.digest) if options.verify is not None else None
     dest_before = {tag: _digest_of(dest.resolve(tag)) for tag in dest_tags}

@@ -351,8 +351,13 @@ def swap_in(tmp: str, dest: str) -> None:
     remove_tree(old)
 
 
-def resolve_image(repository: Any, reference: str, platform: str | None) -> tuple[Manifest, str | None]:
-    """The image manifest to unpack and, for an index, the platform picked (the host's by default)."""
+def resolve_image(repository: Any, reference: str, platform: str | None,
+                  name: str | None = None) -> tuple[Manifest, str | None]:
+    """The image manifest to unpack and, for an index, the platform picked (the host's by default).
+
+    ``name`` is the image as the user wrote it, for messages (``reference`` is only its tag or digest).
+    """
+    name = name or reference
     manifest = repository.fetch_manifest(reference)
     picked = None
     if manifest.is_index:
@@ -363,10 +368,10 @@ def resolve_image(repository: Any, reference: str, platform: str | None) -> tupl
     if kind:
         # Its layers are files (often typed as tar layers by oras), not a filesystem: say so before
         # a layer is read and fails as a broken tar.
-        raise UnsupportedError(f"{reference} is an artifact ({kind}), not an image: it has files, no filesystem "
+        raise UnsupportedError(f"{name} is an artifact ({kind}), not an image: it has files, no filesystem "
                                "to unpack; pull its files with ocireg.registry.registry_artifact (action: pull)")
     if manifest.is_index or manifest.is_schema1 or not mt.is_image_manifest(manifest.media_type):
-        raise UnsupportedError(f"{reference} is a {manifest.media_type}: only OCI and Docker schema 2 images "
+        raise UnsupportedError(f"{name} is a {manifest.media_type}: only OCI and Docker schema 2 images "
                                "can be unpacked")
     for layer in manifest.layers:
         if mt.base_type(layer.media_type) not in UNPACKABLE:
@@ -376,23 +381,37 @@ def resolve_image(repository: Any, reference: str, platform: str | None) -> tupl
     return manifest, picked
 
 
+def state_diff(dest: str, before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """The ``--diff`` of an unpack: ``dest`` -> the digest and the paths unpacked there, before and after.
+
+    The paths are part of it because a run that only changes ``paths`` replaces the tree for the same
+    digest; ``/`` stands for the whole filesystem.
+    """
+    def shown(state: dict[str, Any]) -> dict[str, Any]:
+        return {"digest": state.get("digest"), "paths": state.get("paths") or ["/"]}
+
+    return {"before": {dest: shown(before) if before is not None else "absent"}, "after": {dest: shown(after)}}
+
+
 def unpack_image(repository: Any, reference: str, dest: str, *, platform: str | None = None,
                  paths: list[str] | None = None, limits: Limits | None = None, check_mode: bool = False,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, name: str | None = None) -> dict[str, Any]:
     """Unpack ``reference`` of ``repository`` to ``dest``; return the result (``changed``, digests, counts).
+
+    ``name`` is the image as the user gave it, which messages name (``reference`` is its tag or digest).
 
     A tree whose state names the same image digest and paths is left alone. Missing parent
     directories of ``dest`` are created (modes from the umask, as ``registry_artifact`` pull does).
     """
     limits = limits or Limits()
     wanted = selection(paths)
-    manifest, picked = resolve_image(repository, reference, platform)
+    manifest, picked = resolve_image(repository, reference, platform, name)
     state = {"digest": manifest.digest, "paths": ["/" + "/".join(p) for p in wanted]}
     dest = os.path.abspath(dest)
     before = read_state(dest)
     result: dict[str, Any] = {"digest": manifest.digest, "platform": picked, "dest": dest,
                               "layers": len(manifest.layers), "entries": 0, "bytes": 0, "dropped_bits": [],
-                              "before": (before or {}).get("digest")}
+                              "before": (before or {}).get("digest"), "diff": state_diff(dest, before, state)}
     if before is not None and {k: before.get(k) for k in state} == state:
         return {**result, "changed": False}
     if before is None and os.path.isdir(dest) and os.listdir(dest) and not force:

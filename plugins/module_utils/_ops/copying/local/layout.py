@@ -353,6 +353,11 @@ class LayoutView:
                 found.append(tag)
         return sorted(set(found))
 
+    def names(self) -> list[str]:
+        """Every name in the layout or archive (``team/app:1.0`` or a bare ``1.0``), whatever its repository."""
+        found = ((e.get("annotations") or {}).get(REF_NAME) for e in self._entries())
+        return sorted({name for name in found if isinstance(name, str)})
+
     def _named(self, tag: str) -> Descriptor | None:
         wanted = join_name(self.repository, validate_tag(tag))
         matches = [e for e in self._entries() if (e.get("annotations") or {}).get(REF_NAME) == wanted]

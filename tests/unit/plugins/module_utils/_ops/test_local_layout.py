@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
     InvalidInputError,
+    NotFoundError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_ref import (
     REF_NAME,
@@ -315,6 +316,22 @@ def test_replacing_file_swaps_in_whole_or_not_at_all(tmp_path):
     with replacing_file(target) as handle:
         handle.write(b"new")
     assert target.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["index.json"]
+
+
+def test_a_missing_name_lists_what_the_archive_holds(tmp_path):
+    more = [(images.make_image(f"n{i}"), f"src/app:{i}") for i in range(1, 7)]
+    images.write_oci_layout(tmp_path / "src", images.make_image("n0"), tag="src/app:0", more=more)
+    archive = tmp_path / "bundle.tar"
+    copy(f"oci:{tmp_path / 'src'}", f"oci-archive:{archive}", tags=[".*"])
+    with pytest.raises(NotFoundError) as caught:
+        copy(f"oci-archive:{archive}:src/app:9.9", f"oci:{tmp_path / 'out'}:1")
+    assert caught.value.message == (
+        f"the source image oci-archive:{archive}:src/app:9.9 does not exist: oci-archive:{archive} holds 7 named "
+        "images: src/app:0, src/app:1, src/app:2, src/app:3, src/app:4 and 2 more")  # no registry credentials hint
+    images.write_oci_layout(tmp_path / "one", images.make_image("o"), tag="1.0")
+    with pytest.raises(NotFoundError, match=r"oci:.*/one:2\.0 does not exist: oci:.*/one holds 1 named image: 1\.0$"):
+        copy(f"oci:{tmp_path / 'one'}:2.0", f"oci:{tmp_path / 'out'}:1")
+    assert not (tmp_path / "out").exists()
 
 
 def test_path_alone_needs_a_single_image(tmp_path):

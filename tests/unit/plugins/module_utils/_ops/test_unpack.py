@@ -182,3 +182,16 @@ def test_state_lives_beside_the_tree_and_names_it(tmp_path: Path) -> None:
         unpack_image(repo, "latest", str(dest))
     assert unpack_image(repo, "latest", str(dest), force=True)["changed"]
     assert sorted(tree_of(dest)) == ["etc", "etc/conf"]
+
+
+def test_diff_shows_a_change_of_paths_alone(tmp_path: Path) -> None:
+    repo = FakeRepository()
+    repo.add_image([tar_layer([entry("usr/bin/tool", data=b"t"), entry("etc/conf", data=b"c")])])
+    dest = tmp_path / "root"
+    first = unpack_image(repo, "latest", str(dest), paths=["/usr/bin/tool"])
+    assert first["diff"] == {"before": {str(dest): "absent"},
+                             "after": {str(dest): {"digest": first["digest"], "paths": ["/usr/bin/tool"]}}}
+    widened = unpack_image(repo, "latest", str(dest), check_mode=True)  # same digest, every path now
+    assert widened["changed"] and widened["diff"]["before"] != widened["diff"]["after"]
+    assert widened["diff"]["before"][str(dest)]["paths"] == ["/usr/bin/tool"]
+    assert widened["diff"]["after"][str(dest)] == {"digest": first["digest"], "paths": ["/"]}
