@@ -49,7 +49,6 @@ from tests.rig.token_server import TokenServer
 from tests.rig.tools import require_tool
 
 
-
 def assert_same_content(pushed: PushedImage, pulled: PulledImage) -> None:
     """Every manifest byte and blob that went up came back, under the same digests."""
     assert pulled.digest == pushed.digest == sha256_digest(pushed.manifest)
