@@ -11,8 +11,20 @@ py=$("$venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.versi
 # stand-in for every pip version it might ask for.
 cache=~/.ansible/test/cache
 mkdir -p "$cache"
-# ansible-core 2.16-2.19 ask for pip 23.1.2 .. 24.2.
-for v in 23_1_2 24_0 24_2; do cp "$root/scripts/get_pip_shim.py" "$cache/get_pip_$v.py"; done
+# Which pip version it asks for depends on the ansible-core release (2.19: 24.x, 2.21: 25.2):
+# read it from the installed ansible-test.
+versions=$("$venv/bin/python" - <<'PY'
+import pathlib
+import re
+
+import ansible_test
+
+source = pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
+print(" ".join(sorted(set(re.findall(r"pip='([0-9.]+)'", source.read_text())))))
+PY
+)
+[ -n "$versions" ] || { echo "sanity: cannot tell which pip version ansible-test bootstraps" >&2; exit 1; }
+for v in $versions; do cp "$root/scripts/get_pip_shim.py" "$cache/get_pip_${v//./_}.py"; done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

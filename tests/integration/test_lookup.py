@@ -84,7 +84,7 @@ def test_digest_in_set_fact_and_in_a_template(seeded, run_playbook, tmp_path: Pa
     assert dest.read_text() == f"IMAGE={seeded.host}/team/app@{seeded.image.digest}\n"
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_digest_of_several_terms_and_of_a_platform(seeded, run_playbook):
     h = seeded.host
     arm = next(c for c in seeded.index.children if c.platform == "linux/arm64/v8")
@@ -244,7 +244,10 @@ def test_errors_say_what_to_fix(seeded, run_playbook):
     assert "not a valid image reference" in failures["bad ref"]["msg"]
     assert "query=manifest" in failures["artifact config"]["msg"]
     assert "unknown option(s) pasword" in failures["typo"]["msg"] and "password" in failures["typo"]["msg"]
-    assert msg(run, "ignored") in (None, "")  # errors='ignore' gives None; ansible-core < 2.19 renders it as ''
+    ignored = run.task("ignored")
+    assert ignored.status == "ok", ignored.result
+    # errors='ignore' gives None: ansible-core 2.19 records debug's msg as None, 2.20+ leaves a None msg out.
+    assert ignored.get("msg") is None
 
 
 def test_basic_auth(basic_registry, run_playbook):

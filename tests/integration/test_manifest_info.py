@@ -277,7 +277,7 @@ def test_references_are_described_in_order(seeded, run_playbook):
     assert res["results"][2]["tags"] == ["v1", "v2"]
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_check_mode_reads_the_same_and_writes_nothing(seeded, plain_registry_module, run_playbook):
     mark = plain_registry_module.mark()
     run = run_playbook(tasks=[info_task("checked", f"{seeded.host}/docker/app:v1")], check=True)

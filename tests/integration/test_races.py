@@ -198,7 +198,7 @@ def test_residual_window_without_the_settle_wait(plain_registry: RigRegistry, mo
     assert no_wait.count("both_succeeded") == no_wait.disagreeing_trials
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_playbook) -> None:
     """Two real ansible-playbook processes, started together, each moving prod with the guard."""
     reg = plain_registry

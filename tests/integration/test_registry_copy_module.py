@@ -16,7 +16,7 @@ def copy_task(name: str, **args) -> dict:
     return {"name": name, MODULE: args, "register": "out", "ignore_errors": True}
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_check_then_copy_then_no_change(plain_registry, registry_factory, run_playbook):
     content = make_multiarch("mod", ("linux/amd64", "linux/arm64"), layer_size=200_000)
     RawPusher.for_registry(plain_registry).push("src/app", content, tag="1.0")
@@ -52,7 +52,7 @@ def test_check_then_copy_then_no_change(plain_registry, registry_factory, run_pl
     assert len(dest_registry.requests_since(marks[1])) == 1
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_bad_reference_is_a_clear_error(plain_registry, run_playbook):
     mark = plain_registry.mark()
     run = run_playbook(tasks=[

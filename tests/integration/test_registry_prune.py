@@ -182,7 +182,7 @@ def test_guardrails_fail_with_nothing_deleted(plain_registry: RigRegistry, run_p
         "dev-0", "dev-1", "dev-2", "dev-epoch", "release-1"]
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_repository_globs_over_the_catalog_with_token_auth(token_registry: RigRegistry, run_playbook) -> None:
     pusher = RawPusher.for_registry(token_registry)
     recent = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")

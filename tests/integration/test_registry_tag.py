@@ -50,7 +50,7 @@ def staged(plain_registry: RigRegistry) -> dict[str, str]:
 
 
 # -- present, same repository ----------------------------------------------------------------
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_check_diff_apply_then_rerun(plain_registry: RigRegistry, staged: dict[str, str], run_playbook) -> None:
     task = tag_task(plain_registry, source=":staging", tags=["prod", "stable"])
 

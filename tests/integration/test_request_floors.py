@@ -74,7 +74,7 @@ def seeded(plain_registry: RigRegistry) -> dict[str, str]:
 
 
 # -- ours ----------------------------------------------------------------------------------------------
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_promotion_requests(plain_registry: RigRegistry, seeded: dict[str, str], run_playbook) -> None:
     reg = plain_registry
     tag = {"repository": f"{reg.host}/{APP}"}

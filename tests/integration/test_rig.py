@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
+import yaml
 
 from tests.rig.fault_proxy import FaultProxy, _oci_error
 from tests.rig.flavours import RigRegistry
@@ -43,11 +43,10 @@ from tests.rig.images import (
     sha256_digest,
     write_oci_layout,
 )
-from tests.rig.playbook import BIN_DIR, PlaybookRunner
+from tests.rig.playbook import BIN_DIR, REPO_ROOT, DeprecationInRun, PlaybookRunner, deprecation_warnings
 from tests.rig.registry_server import MARKER_PREFIX, AccessLogTimeout
 from tests.rig.token_server import TokenServer
 from tests.rig.tools import require_tool
-
 
 
 def assert_same_content(pushed: PushedImage, pulled: PulledImage) -> None:
@@ -445,7 +444,7 @@ def test_skopeo_seeds_a_registry_from_an_oci_layout(plain_registry: RigRegistry,
 
 
 # -- playbook runner -------------------------------------------------------------------
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_playbook_runner_returns_parsed_task_results(run_playbook: PlaybookRunner, tmp_path: Path) -> None:
     target = tmp_path / "written.txt"
     result = run_playbook(tasks=[
@@ -469,10 +468,11 @@ def test_playbook_runner_returns_parsed_task_results(run_playbook: PlaybookRunne
     assert "TASK [say]" in result.stdout
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_playbook_runner_uses_the_built_collection(run_playbook: PlaybookRunner, tmp_path: Path) -> None:
     collection = run_playbook.collection
-    assert collection.tarball.name == "ocireg-registry-0.1.0.tar.gz"
+    version = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())["version"]
+    assert collection.tarball.name == f"ocireg-registry-{version}.tar.gz"
     info = json.loads((collection.path / "MANIFEST.json").read_text())["collection_info"]
     assert (info["namespace"], info["name"]) == ("ocireg", "registry")
     listed = subprocess.run(  # noqa: S603 - the venv's own ansible-galaxy
@@ -480,10 +480,21 @@ def test_playbook_runner_uses_the_built_collection(run_playbook: PlaybookRunner,
         capture_output=True, text=True, env=run_playbook.env(tmp_path / "unused.jsonl"), check=False, timeout=120)
     assert listed.returncode == 0, listed.stderr
     found = json.loads(listed.stdout)
-    assert found == {str(collection.collections_path / "ansible_collections"): {"ocireg.registry": {"version": "0.1.0"}}}
+    assert found == {str(collection.collections_path / "ansible_collections"): {"ocireg.registry": {"version": version}}}
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
+def test_playbook_runner_fails_a_run_that_prints_a_deprecation_warning(run_playbook: PlaybookRunner) -> None:
+    # The bool filter's coercion of a list is deprecated (removed in ansible-core 2.23) on every core claimed.
+    tasks = [{"name": "coerce", "ansible.builtin.debug": {"msg": "{{ [] | bool }}"}}]
+    with pytest.raises(DeprecationInRun, match=r"1 deprecation warning.*\n\[DEPRECATION WARNING\]: .*bool"):
+        run_playbook(tasks=tasks)
+    allowed = run_playbook(tasks=tasks, allow_deprecations=True)
+    assert allowed.rc == 0, allowed.explain()
+    assert deprecation_warnings(allowed.stderr + allowed.stdout)
+
+
+@pytest.mark.oldest_core
 def test_playbook_runner_reports_failures_and_yaml_input(run_playbook: PlaybookRunner) -> None:
     result = run_playbook("""
 - hosts: localhost

@@ -54,7 +54,7 @@ def short(digest: str | None) -> str:
     return "absent" if digest is None else digest[:19]
 
 
-@pytest.mark.ansible216
+@pytest.mark.oldest_core
 def test_two_promotions_check_apply_and_rerun(plain_registry: RigRegistry, seeded: dict[str, str],
                                               run_playbook) -> None:
     play = role_play(promotions(plain_registry, seeded))

@@ -12,6 +12,11 @@ wrote as JSON lines.
 The environment is hermetic: ``ANSIBLE_*`` variables from the caller's shell
 are dropped, no ansible.cfg is read, and only the installed copy of the
 collection is on the collections path.
+
+A run that prints a ``[DEPRECATION WARNING]`` raises :class:`DeprecationInRun`:
+a rig run executes only the collection's content and the test's own playbook,
+so any deprecation is ours to fix before the ansible-core that removes the
+feature arrives (``allow_deprecations=True`` for a test of a deprecated option).
 """
 from __future__ import annotations
 
@@ -30,6 +35,30 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 CALLBACK_DIR = Path(__file__).resolve().parent / "callback_plugins"
 COLLECTION = "ocireg.registry"
+
+
+DEPRECATION_MARK = "[DEPRECATION WARNING]"
+
+
+class DeprecationInRun(AssertionError):
+    """A playbook run printed a deprecation warning (see the module docstring)."""
+
+
+def deprecation_warnings(text: str) -> list[str]:
+    """Every ``[DEPRECATION WARNING]`` in ``text``, each with the lines that continue it."""
+    found: list[str] = []
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if DEPRECATION_MARK not in line:
+            continue
+        block = [line[line.index(DEPRECATION_MARK):]]
+        # ansible-core 2.19+ continues a warning on indented lines (origin, source excerpt).
+        for follow in lines[index + 1:]:
+            if not follow.startswith((" ", "\t")) or not follow.strip():
+                break
+            block.append(follow)
+        found.append("\n".join(block))
+    return found
 
 
 @dataclass(frozen=True)
@@ -68,6 +97,8 @@ def hermetic_env(workdir: Path, **extra: str) -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "0",
+        # On, whatever the caller's shell says: PlaybookRunner.run fails a run that prints one.
+        "ANSIBLE_DEPRECATION_WARNINGS": "1",
         "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
     })
     env.update(extra)
@@ -197,8 +228,13 @@ class PlaybookRunner:
 
     def run(self, playbook: Any = None, *, tasks: list[dict[str, Any]] | None = None, check: bool = False,
             diff: bool = False, extra_vars: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-            verbosity: int = 0, args: list[str] | None = None, timeout: float = 600) -> PlaybookResult:
-        """Run a playbook (plays as data or YAML text, or just ``tasks=[…]`` on localhost)."""
+            verbosity: int = 0, args: list[str] | None = None, timeout: float = 600,
+            allow_deprecations: bool = False) -> PlaybookResult:
+        """Run a playbook (plays as data or YAML text, or just ``tasks=[…]`` on localhost).
+
+        Raises :class:`DeprecationInRun` when the run printed a deprecation warning, unless
+        ``allow_deprecations``.
+        """
         self._count += 1
         rundir = Path(tempfile.mkdtemp(prefix=f"run{self._count}-", dir=self.workdir))
         plays = as_plays(playbook, tasks)
@@ -220,6 +256,11 @@ class PlaybookRunner:
         events_text = events.read_text() if events.exists() else ""
         records = [json.loads(line) for line in events_text.splitlines() if line.strip()]
         stats = next((r["stats"] for r in reversed(records) if r["kind"] == "stats"), {})
+        deprecations = deprecation_warnings(f"{proc.stdout}\n{proc.stderr}")
+        if deprecations and not allow_deprecations:
+            raise DeprecationInRun(
+                f"ansible-playbook printed {len(deprecations)} deprecation warning(s); our content must raise none "
+                f"(playbook {playbook_path}):\n" + "\n".join(deprecations))
         return PlaybookResult(
             rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr,
             tasks=[_to_result(r) for r in records if r["kind"] == "task"],

@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Test-rig callback: write every task result as one JSON line to a file.
 
-ansible-core 2.16-2.19 ship no JSON stdout callback and ansible.posix is not
-installed, so the playbook fixture (tests/rig/playbook.py) enables this as an
+ansible-core ships no JSON stdout callback that records every result and
+ansible.posix is not installed, so the playbook fixture (tests/rig/playbook.py) enables this as an
 extra (notification) callback. The normal stdout callback keeps printing what
 a user would see, which secret-leak tests grep; this file is what tests parse.
 Results reach callbacks already censored for ``no_log``.
@@ -26,12 +26,22 @@ import json
 import os
 
 from ansible.plugins.callback import CallbackBase
+from ansible.release import __version__ as _core_version
+
+# Only the public CallbackTaskResult API of ansible-core 2.19+ (the oldest core the collection
+# claims): .result, .task and .host; ._result, ._task and ._host are slated for deprecation.
+_CORE = tuple(int(part) for part in _core_version.split(".")[:2])
 
 
-def _result_dict(result):
-    # ansible-core 2.19 exposes .result; 2.16-2.18 only ._result.
-    data = getattr(result, "result", None)
-    return dict(result._result if data is None else data)
+def _task_name(result):
+    """The task's own (templated) name, as the tests look tasks up: without the "role : " prefix.
+
+    ansible-core 2.19 has the templated name only in task_fields (deprecated from 2.20 on, so
+    read there only); 2.20+ hands callbacks the templated task, whose task_name adds the role.
+    """
+    task = result.task
+    name = result.task_fields.get("name") if _CORE < (2, 20) else None
+    return str(name or task.name or task.get_name())
 
 
 class CallbackModule(CallbackBase):
@@ -54,15 +64,15 @@ class CallbackModule(CallbackBase):
             handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
 
     def _task_record(self, kind, status, result, **extra):
-        task = result._task
-        data = _result_dict(result)
+        task = result.task
+        data = dict(result.result)
         record = {
             "kind": kind,
             "status": status,
             "play": self._play,
-            "task": result.task_name if hasattr(result, "task_name") else task.get_name(),
+            "task": _task_name(result),
             "action": task.action,
-            "host": result._host.get_name(),
+            "host": result.host.get_name(),
             "changed": bool(data.get("changed", False)),
             "failed": status == "failed",
             "skipped": status == "skipped",

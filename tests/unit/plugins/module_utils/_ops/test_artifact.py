@@ -188,12 +188,11 @@ def test_file_changing_while_packed_fails_clearly(tmp_path: Path, change: str, w
     else:
         os.truncate(big, 1024)
     with pytest.raises(InvalidInputError, match=f"big.bin {word} while it was being packed"):
-        for _ in chunks:
-            pass
+        list(chunks)
 
 
 def test_packing_memory_is_one_chunk_per_step(tmp_path: Path) -> None:
-    bundle, _ = _big_file_bundle(tmp_path)
+    bundle = _big_file_bundle(tmp_path)[0]
     # Random content keeps gzip's output as large as its input: no step may hand over more than
     # about one chunk of it, whatever the file's size.
     (bundle / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 7))
