@@ -73,7 +73,7 @@ options:
         holds while it deletes).
     type: bool
     default: true
-    version_added: 0.2.0
+    version_added: 1.0.0
   sort:
     description:
       - Order of O(query=tags).

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_artifact
 short_description: Push and pull files as OCI artifacts, attach them to images, move single blobs
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Pushes local files as an OCI artifact the way C(oras) does, so C(oras) and other tools read it, and pulls
     an artifact's files into a directory on the host. No container runtime and no C(oras) binary are needed.

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_unpack
 short_description: Write an image's filesystem, or chosen paths of it, into a directory on the host
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Reads an image from a registry and writes its flattened filesystem into O(dest), without a container
     runtime; layers are applied in order with OCI whiteouts (C(.wh.) files and opaque directories), hard links,
