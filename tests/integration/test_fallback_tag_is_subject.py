@@ -152,8 +152,8 @@ def test_an_index_subject_without_referrers_has_none(runs: dict[str, Run], key: 
 
 
 @pytest.mark.parametrize("key", KEYS)
-def test_an_artifact_pushed_to_an_index_subject_gets_a_fallback_index_of_its_own(runs: dict[str, Run],
-                                                                                   key: str) -> None:
+def test_an_artifact_pushed_to_an_index_subject_gets_a_fallback_index_of_its_own(
+        runs: dict[str, Run], key: str) -> None:
     """The first referrer of an index: the fallback index written lists it alone, not the subject's children."""
     run = runs[key]
     pushed = run.task("artifact_push")

@@ -23,7 +23,6 @@ from tests.rig.tarballs import entry, oci_layer, tree_of
 from tests.rig.tools import require_tool
 
 
-
 LOWER = oci_layer([
     entry("etc", "dir", mode=0o755), entry("etc/old.conf", data=b"old"), entry("etc/keep.conf", data=b"keep"),
     entry("var", "dir", mode=0o755), entry("var/cache", "dir", mode=0o755), entry("var/cache/stale", data=b"s"),
@@ -76,8 +75,8 @@ def test_unpack_matches_umoci_and_is_idempotent(plain_registry: RigRegistry, run
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ours")) == [".ours.ocireg-unpack.json"]
 
 
-def test_missing_parents_are_created_and_state_follows_the_tree(plain_registry: RigRegistry, run_playbook,
-                                                               tmp_path: Path) -> None:
+def test_missing_parents_are_created_and_state_follows_the_tree(
+        plain_registry: RigRegistry, run_playbook, tmp_path: Path) -> None:
     RawPusher.for_registry(plain_registry).push_image(
         "team/fs", make_image(layers=[oci_layer([entry("usr/bin/cli", data=b"cli", mode=0o755)])]), tag="v1")
     dest = tmp_path / "opt" / "cli" / "2.3.1"  # the guide's example on a fresh host: no /opt/cli yet

@@ -190,8 +190,8 @@ def _missing_source(src: Any, src_ref: str) -> NotFoundError:
         return NotFoundError(f"the source image {where} does not exist: check the reference "
                              "(and the credentials, registries answer 404 for what you may not see)")
     names = src.names()
-    held = ", ".join(names[:LISTED_NAMES]) + (f" and {len(names) - LISTED_NAMES} more" if len(names) > LISTED_NAMES
-                                               else "")
+    more = len(names) - LISTED_NAMES
+    held = ", ".join(names[:LISTED_NAMES]) + (f" and {more} more" if more > 0 else "")
     return NotFoundError(f"the source image {where} does not exist: {src.store.describe()} holds "
                          + (f"{len(names)} named image{'s' if len(names) != 1 else ''}: {held}" if names
                             else "no named image"), status=404)
