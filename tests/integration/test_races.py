@@ -127,16 +127,26 @@ def staged_promotion(reg: RigRegistry, repository: str) -> dict[str, str]:
     return dict(state)
 
 
-def judge_promotions(reg: RigRegistry, state: dict[str, str], outcomes: list[Outcome]) -> Verdict:
-    """Every success must be what prod holds; every lost race must name what prod holds."""
+def judge_promotions(reg: RigRegistry, state: dict[str, str], outcomes: list[Outcome], *,
+                     residual: bool = False) -> Verdict:
+    """Every success must be what prod holds; every lost race must name what prod holds.
+
+    ``residual``: judge only what holds for every order of two guarded promotions, the residual
+    window included (a rival's whole promotion between one's guard read and its PUT, forced above as
+    an expected failure): a success that prod no longer holds is counted (``stale_success``), not a
+    disagreement, as long as another task's success names what prod holds.
+    """
     final = head(reg, state["repository"], "prod")
-    verdict = Verdict(counts={"both_succeeded": 0, "lost_race_reported": 0})
+    verdict = Verdict(counts={"both_succeeded": 0, "lost_race_reported": 0, "stale_success": 0})
+    true_success = any(o.ok and o.value["after"]["prod"] == final for o in outcomes)
     succeeded = [o for o in outcomes if o.ok]
     verdict.counts["both_succeeded"] = int(len(succeeded) == len(outcomes))
     for outcome in outcomes:
         if outcome.ok:
             claimed = outcome.value["after"]["prod"]
-            if claimed != final:
+            if claimed != final and residual and true_success:
+                verdict.counts["stale_success"] += 1
+            elif claimed != final:
                 verdict.disagreements.append(f"{outcome.name} reported prod -> {claimed}, the registry holds {final}")
         elif isinstance(outcome.error, ConflictError) and "lost a race" in outcome.error.message:
             verdict.counts["lost_race_reported"] += 1
@@ -305,7 +315,11 @@ def test_a_guarded_rival_done_between_our_guard_read_and_our_put_is_not_told_it_
 
 @pytest.mark.ansible216
 def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_playbook) -> None:
-    """Two real ansible-playbook processes, started together, each moving prod with the guard."""
+    """Two real ansible-playbook processes, started together, each moving prod with the guard.
+
+    Whatever the order: no task fails for another reason, a task told it lost names the digest prod
+    holds, and the task whose write stuck says so.
+    """
     reg = plain_registry
 
     def racers(state: dict[str, str]):
@@ -317,7 +331,8 @@ def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_p
         return [("playbook-a", racer("a")), ("playbook-b", racer("b"))]
 
     def judge(state: dict[str, str], outcomes: list[Outcome]) -> Verdict:
-        # Turn each playbook's task result into the shape the thread judge reads.
+        # Turn each playbook's task result into the shape the thread judge reads; the order is not forced
+        # (two processes), so only what holds for every order is asserted.
         converted = []
         for outcome in outcomes:
             assert outcome.ok, outcome.error
@@ -328,7 +343,7 @@ def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_p
                                          task.result.get("msg", "") else RuntimeError(outcome.value.explain())))
             else:
                 converted.append(Outcome(outcome.name, value=task.result))
-        return judge_promotions(reg, state, converted)
+        return judge_promotions(reg, state, converted, residual=True)
 
     summary = report(run_scenario("promote-playbooks", trials=PLAYBOOK_TRIALS,
                                   setup=lambda i: staged_promotion(reg, "race/playbooks"),
