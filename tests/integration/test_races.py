@@ -1,21 +1,20 @@
-"""Concurrent writers against one real Distribution 2.8, judged by what the registry holds afterwards.
+"""Concurrent writers against one real Distribution 2.8, each interleaving forced, judged by what the registry holds.
 
-Each scenario runs a bounded number of trials with the race harness (tests/rig/race.py): the
-racers are released together, each after a seeded random delay of a few milliseconds, and a
-judge compares every racer's report with the final registry state, read with the rig's raw
-puller (never our own client). Every scenario prints one summary line (``pytest -s`` shows them;
-the figures in docs/guide_parallel.md come from them).
+Every race here is put where the test says: a hook on one client's calls (its own handle, as a
+separate process would have) runs the other side's action at an exact point, or holds a call on an
+event until the other side has acted, and the test asserts the exact reports and the final state,
+read with the rig's raw puller (never our own client). Two scenarios release their racers together
+with no forced order and assert an invariant that must hold for any order (two mirrors, two
+playbooks). How often an unforced race lands in a window is a measurement: bench/races.py.
 
-Fresh state per trial: each trial works in its own repository, so trials never share tags.
+Fresh state per test: each works in its own repository, so tests never share tags.
 """
 from __future__ import annotations
 
-import os
-import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,8 +27,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
-    RegistryError,
-    TransportError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
@@ -47,7 +44,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
-    copy_image,
     mirror_repository,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import (
@@ -58,7 +54,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
     CHANGED_SINCE_PLAN,
-    ApplyError,
     apply_plan,
     deletion_groups,
 )
@@ -74,23 +69,22 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.sna
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
-from tests.rig.race import Outcome, ScenarioSummary, Verdict, run_scenario
+from tests.rig.race import Outcome, ScenarioSummary, Verdict, race, run_scenario
 
-# Bounded so the file stays within CI's budget; raise them (OCIREG_RACE_TRIALS=200) to measure windows
-# for the docs. Prune and mirror trials each need a fresh repository, so they get fewer.
-TRIALS = int(os.environ.get("OCIREG_RACE_TRIALS", "20"))
-FRESH_TRIALS = max(1, TRIALS * 3 // 5)
+#: Trials of the two unforced scenarios (an invariant for any order, not a count of how often).
+MIRROR_TRIALS = 6
 PLAYBOOK_TRIALS = 3
-#: Cooperating writers copying new tags onto doomed digests per prune trial (each pushes ~once per prune,
-#: since it waits while the lease is up), and that scenario's trials (a trial takes ~10 s on a loaded CI box).
-COPIERS = 7
-COOPERATING_TRIALS = max(1, TRIALS // 4)
 DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}]}
 
 
-def client(reg: RigRegistry, repository: str) -> Repository:
-    """A client of its own per racer, as separate processes would have."""
-    return Registry(reg.host, TransportOptions(sleep=lambda _s: None)).repository(repository)
+def client(reg: RigRegistry, repository: str, *, pauses: bool = False) -> Repository:
+    """A client of its own per racer, as separate processes would have.
+
+    Its retry pauses are skipped unless ``pauses``: a racer whose success rests on the client's pause
+    before sending a refused manifest ``PUT`` again (Distribution rewriting a link file) needs them.
+    """
+    options = TransportOptions() if pauses else TransportOptions(sleep=lambda _s: None)
+    return Registry(reg.host, options).repository(repository)
 
 
 def head(reg: RigRegistry, repository: str, reference: str) -> str | None:
@@ -100,12 +94,10 @@ def head(reg: RigRegistry, repository: str, reference: str) -> str | None:
 
 
 def complete(reg: RigRegistry, repository: str, reference: str) -> bool:
-    """True when the image (every manifest and blob it references) can be pulled, verified."""
-    try:
-        RawPuller.for_registry(reg).pull(repository, reference)
-    except AssertionError:
-        return False
-    return True
+    """True when the image (every manifest and blob it references) can be pulled, verified; False when
+    the manifest is absent (404). Anything else (a missing blob, a 500, content that does not match its
+    digest) raises: an incomplete image is a failure to show, never an answer."""
+    return RawPuller.for_registry(reg).pull_if_present(repository, reference) is not None
 
 
 def report(summary: ScenarioSummary) -> ScenarioSummary:
@@ -140,16 +132,26 @@ def staged_promotion(reg: RigRegistry, repository: str) -> dict[str, str]:
     return dict(state)
 
 
-def judge_promotions(reg: RigRegistry, state: dict[str, str], outcomes: list[Outcome]) -> Verdict:
-    """Every success must be what prod holds; every lost race must name what prod holds."""
+def judge_promotions(reg: RigRegistry, state: dict[str, str], outcomes: list[Outcome], *,
+                     residual: bool = False) -> Verdict:
+    """Every success must be what prod holds; every lost race must name what prod holds.
+
+    ``residual``: judge only what holds for every order of two guarded promotions, the residual
+    window included (a rival's whole promotion between one's guard read and its PUT, forced above as
+    an expected failure): a success that prod no longer holds is counted (``stale_success``), not a
+    disagreement, as long as another task's success names what prod holds.
+    """
     final = head(reg, state["repository"], "prod")
-    verdict = Verdict(counts={"both_succeeded": 0, "lost_race_reported": 0})
+    verdict = Verdict(counts={"both_succeeded": 0, "lost_race_reported": 0, "stale_success": 0})
+    true_success = any(o.ok and o.value["after"]["prod"] == final for o in outcomes)
     succeeded = [o for o in outcomes if o.ok]
     verdict.counts["both_succeeded"] = int(len(succeeded) == len(outcomes))
     for outcome in outcomes:
         if outcome.ok:
             claimed = outcome.value["after"]["prod"]
-            if claimed != final:
+            if claimed != final and residual and true_success:
+                verdict.counts["stale_success"] += 1
+            elif claimed != final:
                 verdict.disagreements.append(f"{outcome.name} reported prod -> {claimed}, the registry holds {final}")
         elif isinstance(outcome.error, ConflictError) and "lost a race" in outcome.error.message:
             verdict.counts["lost_race_reported"] += 1
@@ -164,43 +166,165 @@ def judge_promotions(reg: RigRegistry, state: dict[str, str], outcomes: list[Out
     return verdict
 
 
-def promotion_scenario(reg: RigRegistry, name: str, trials: int = TRIALS) -> ScenarioSummary:
-    def racers(state: dict[str, str]):
-        def racer(candidate: str):
-            repo = client(reg, state["repository"])
-            source = Reference.parse(f"{reg.host}/{state['repository']}:cand-{candidate}")
-            return lambda: promote(repo, ["prod"], source=source, expected_digest=state["old"]).to_result()
-        return [("promote-a", racer("a")), ("promote-b", racer("b"))]
-
-    return run_scenario(name, trials=trials, setup=lambda i: staged_promotion(reg, f"race/{name}"),
-                        racers=racers, judge=lambda s, o: judge_promotions(reg, s, o), jitter=0.004)
+# The interleavings below are forced, not hoped for: each client is a handle of its own (as a
+# separate process would have), and ``hook`` runs the other side's action at an exact point of one
+# client's calls, or holds that call until an event says the other side has acted. The settle wait
+# before the read-back is set to zero (``no_settle``): the events, not a clock, order the read-back
+# against the rival's write. How often an unforced race hits each window is a measurement:
+# bench/races.py.
+WAIT = 30  # seconds an event may take before the test fails saying which one never came
 
 
-def test_guarded_promotions_never_report_a_write_that_did_not_stick(plain_registry: RigRegistry) -> None:
-    summary = report(promotion_scenario(plain_registry, "promote-threads"))
-    assert summary.disagreeing_trials == 0, summary.explain()
-    # The scenario must actually race: some trials end with a loser told it lost.
-    assert summary.count("lost_race_reported") > 0, summary.explain()
-
-
-def test_residual_window_without_the_settle_wait(plain_registry: RigRegistry, monkeypatch) -> None:
-    """A measurement, not a guarantee: the read-back right after the write (no wait) and no read-back at all.
-
-    These trials show what the settle wait buys; the figures go to docs/guide_parallel.md.
-    """
+@pytest.fixture
+def no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No wait before the read-back: in a forced interleaving the events place it."""
     monkeypatch.setattr(promotion_apply, "SETTLE_MIN", 0.0)
     monkeypatch.setattr(promotion_apply, "SETTLE_FACTOR", 0.0)
-    no_wait = report(promotion_scenario(plain_registry, "promote-threads-no-settle"))
-    monkeypatch.setattr(promotion_apply, "_read_back", lambda *args, **kwargs: None)
-    no_read_back = report(promotion_scenario(plain_registry, "promote-threads-no-read-back"))
-    # Without any read-back the loser is told it won whenever both guards pass: the bug of issue 20.
-    assert no_read_back.count("both_succeeded") == no_read_back.disagreeing_trials
-    assert no_wait.count("both_succeeded") == no_wait.disagreeing_trials
+
+
+def hook(repo: Repository, method: str, reference: str, *, nth: int = 1,
+         before: Callable[[], None] | None = None, after: Callable[[], None] | None = None) -> list[int]:
+    """Run ``before()`` / ``after()`` around the ``nth`` call of ``repo.<method>(reference, ...)``.
+
+    Returns a one-item list counting the calls on ``reference``, so a test can check its hook fired.
+    """
+    real = getattr(repo, method)
+    calls = [0]
+
+    def wrapped(ref: str, *args: Any, **kwargs: Any) -> Any:
+        hit = False
+        if ref == reference:
+            calls[0] += 1
+            hit = calls[0] == nth
+        if hit and before is not None:
+            before()
+        result = real(ref, *args, **kwargs)
+        if hit and after is not None:
+            after()
+        return result
+
+    setattr(repo, method, wrapped)
+    return calls
+
+
+def until(event: threading.Event, what: str) -> Callable[[], None]:
+    """A hook action that holds the call until ``event`` is set (the other side has acted)."""
+    def hold() -> None:
+        assert event.wait(timeout=WAIT), f"{what} never happened"
+    return hold
+
+
+def promoting(reg: RigRegistry, repo: Repository, state: dict[str, str], candidate: str,
+              guarded: bool = True) -> Callable[[], Any]:
+    """A promotion of ``cand-<candidate>`` to prod through ``repo``, guarded by the old digest unless told not."""
+    source = Reference.parse(f"{reg.host}/{state['repository']}:cand-{candidate}")
+    expected = state["old"] if guarded else None
+    return lambda: promote(repo, ["prod"], source=source, expected_digest=expected).to_result()
+
+
+def docker_push_to_prod(reg: RigRegistry, state: dict[str, str], candidate: str) -> Callable[[], None]:
+    """``docker push`` of ``cand-<candidate>``'s manifest to prod: a writer that knows nothing of guards."""
+    def push() -> None:
+        raw, media_type, _digest = RawPuller.for_registry(reg).manifest(state["repository"], f"cand-{candidate}")
+        RawPusher.for_registry(reg).push_manifest(state["repository"], "prod", raw, media_type)
+    return push
+
+
+def reported(outcome: Outcome) -> tuple[str, str | None]:
+    """What a promotion or untag said of prod: ``("ok", digest it reported)``, ``("lost", digest it named)``
+    or ``("blocked", None)``; any other failure is re-raised, so the test shows it."""
+    if outcome.ok:
+        return "ok", outcome.value["after"]["prod"]
+    error = outcome.error
+    if isinstance(error, ConflictError) and "lost a race" in error.message:
+        return "lost", (error.detail or {})["lost"]["prod"]
+    if isinstance(error, ConflictError) and "blocked, nothing was changed" in error.message:
+        return "blocked", None
+    raise AssertionError(f"{outcome.name} failed unexpectedly") from error
+
+
+def run(name: str, call: Callable[[], Any]) -> Outcome:
+    """One call in this thread, its return value or exception kept as a report."""
+    outcome = Outcome(name)
+    try:
+        outcome.value = call()
+    except Exception as exc:  # noqa: BLE001 - a failure is a report the test reads
+        outcome.error = exc
+    return outcome
+
+
+def test_a_rival_writing_before_our_guard_read_makes_the_guard_refuse(plain_registry: RigRegistry) -> None:
+    """Forced: ``docker push`` moves prod after our source read, right before our guard read."""
+    reg = plain_registry
+    state = staged_promotion(reg, "race/forced-guard")
+    ours = client(reg, state["repository"])
+    rival = docker_push_to_prod(reg, state, "b")
+    guard_reads = hook(ours, "resolve", "prod", before=rival)
+    puts = hook(ours, "push_manifest", "prod")
+    outcome = run("ours", promoting(reg, ours, state, "a"))
+    assert guard_reads == [1] and reported(outcome) == ("blocked", None)
+    assert puts == [0] and head(reg, state["repository"], "prod") == state["b"]
+
+
+def test_a_guarded_rival_writing_between_our_guard_read_and_our_put_is_told_it_lost(
+        plain_registry: RigRegistry, no_settle: None) -> None:
+    """Forced: the rival reads the guard and writes after our guard read and before our PUT, and reads
+    back after our PUT. Ours sticks and says so; the rival is told it lost, naming our digest."""
+    reg = plain_registry
+    state = staged_promotion(reg, "race/forced-between")
+    ours, rival = client(reg, state["repository"]), client(reg, state["repository"])
+    our_read, rival_put, our_put = threading.Event(), threading.Event(), threading.Event()
+    hook(ours, "resolve", "prod", after=our_read.set)  # our guard read
+    hook(ours, "push_manifest", "prod", before=until(rival_put, "the rival's PUT"), after=our_put.set)
+    hook(rival, "push_manifest", "prod", before=until(our_read, "our guard read"), after=rival_put.set)
+    hook(rival, "resolve", "prod", nth=2, before=until(our_put, "our PUT"))  # the rival's read-back
+    outcomes = race([("ours", promoting(reg, ours, state, "a")), ("rival", promoting(reg, rival, state, "b"))])
+    assert [reported(o) for o in outcomes] == [("ok", state["a"]), ("lost", state["a"])]
+    assert head(reg, state["repository"], "prod") == state["a"]
+
+
+def test_a_rival_writing_between_our_put_and_our_read_back_makes_us_report_the_loss(
+        plain_registry: RigRegistry, no_settle: None) -> None:
+    """Forced: ``docker push`` moves prod right after our PUT, before our read-back: we say we lost, to it."""
+    reg = plain_registry
+    state = staged_promotion(reg, "race/forced-after")
+    ours = client(reg, state["repository"])
+    hook(ours, "push_manifest", "prod", after=docker_push_to_prod(reg, state, "b"))
+    outcome = run("ours", promoting(reg, ours, state, "a"))
+    assert reported(outcome) == ("lost", state["b"])
+    assert outcome.error.detail["written"] == ["prod"]  # type: ignore[union-attr]  # it says what it wrote
+    assert head(reg, state["repository"], "prod") == state["b"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the residual window: Distribution has no conditional PUT, so a rival promotion that reads, writes and "
+    "reads back entirely between our guard read and our PUT is told it won, and our PUT then overwrites it; "
+    "the settle wait narrows this window in practice (bench/races.py measures it), it cannot close it"))
+def test_a_guarded_rival_done_between_our_guard_read_and_our_put_is_not_told_it_won(
+        plain_registry: RigRegistry, no_settle: None) -> None:
+    """Forced: the rival's whole promotion, read-back included, lands between our guard read and our PUT."""
+    reg = plain_registry
+    state = staged_promotion(reg, "race/forced-stale")
+    ours, rival = client(reg, state["repository"]), client(reg, state["repository"])
+    our_read, rival_done = threading.Event(), threading.Event()
+    hook(ours, "resolve", "prod", after=our_read.set)
+    hook(ours, "push_manifest", "prod", before=until(rival_done, "the rival's read-back"))
+    hook(rival, "resolve", "prod", before=until(our_read, "our guard read"))
+    hook(rival, "resolve", "prod", nth=2, after=rival_done.set)  # its read-back is in
+
+    outcomes = race([("ours", promoting(reg, ours, state, "a")), ("rival", promoting(reg, rival, state, "b"))])
+    final = head(reg, state["repository"], "prod")
+    assert final == state["a"] and reported(outcomes[0]) == ("ok", state["a"])
+    assert reported(outcomes[1]) != ("ok", state["b"]), "the rival was told prod -> b, the registry holds a"
 
 
 @pytest.mark.oldest_core
 def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_playbook) -> None:
-    """Two real ansible-playbook processes, started together, each moving prod with the guard."""
+    """Two real ansible-playbook processes, started together, each moving prod with the guard.
+
+    Whatever the order: no task fails for another reason, a task told it lost names the digest prod
+    holds, and the task whose write stuck says so.
+    """
     reg = plain_registry
 
     def racers(state: dict[str, str]):
@@ -212,7 +336,8 @@ def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_p
         return [("playbook-a", racer("a")), ("playbook-b", racer("b"))]
 
     def judge(state: dict[str, str], outcomes: list[Outcome]) -> Verdict:
-        # Turn each playbook's task result into the shape the thread judge reads.
+        # Turn each playbook's task result into the shape the thread judge reads; the order is not forced
+        # (two processes), so only what holds for every order is asserted.
         converted = []
         for outcome in outcomes:
             assert outcome.ok, outcome.error
@@ -223,55 +348,78 @@ def test_two_playbooks_promoting_the_same_tag(plain_registry: RigRegistry, run_p
                                          task.result.get("msg", "") else RuntimeError(outcome.value.explain())))
             else:
                 converted.append(Outcome(outcome.name, value=task.result))
-        return judge_promotions(reg, state, converted)
+        return judge_promotions(reg, state, converted, residual=True)
 
     summary = report(run_scenario("promote-playbooks", trials=PLAYBOOK_TRIALS,
                                   setup=lambda i: staged_promotion(reg, "race/playbooks"),
-                                  racers=racers, judge=judge, jitter=0.05))
+                                  racers=racers, judge=judge))
     assert summary.disagreeing_trials == 0, summary.explain()
 
 
-# -- untag versus promotion ---------------------------------------------------------------------------
-def test_untag_racing_a_promotion_of_the_same_tag(plain_registry: RigRegistry) -> None:
+# -- untag versus promotion, forced ------------------------------------------------------------------------
+# The untag reads prod, removes it (on Distribution 2.8: a dummy manifest PUT under the tag, then the
+# dummy's DELETE), and reads it back. The promotion here is unguarded, as a plain registry_tag task is:
+# it writes and reports without a read-back, so only the untag can notice the other's write.
+def untagging(repo: Repository) -> Callable[[], Any]:
+    """An untag of prod through ``repo``."""
+    return lambda: promote(repo, ["prod"], state="absent").to_result()
+
+
+def promoted_now(reg: RigRegistry, state: dict[str, str], reports: list[Outcome]) -> Callable[[], None]:
+    """A hook action: a whole unguarded promotion of cand-a to prod by another client, its report kept."""
+    def act() -> None:
+        reports.append(run("promote", promoting(reg, client(reg, state["repository"]), state, "a", guarded=False)))
+    return act
+
+
+def untag_meeting_a_promotion(reg: RigRegistry, repository: str, method: str,
+                              when: str) -> tuple[dict[str, str], Outcome, list[int]]:
+    """Untag prod with a whole promotion run ``when`` (``before`` / ``after``) the untag's ``method`` call on prod.
+
+    Checks the promotion ran and was told it won; returns the staged state, the untag's report and
+    the count of the hooked calls.
+    """
+    state = staged_promotion(reg, repository)
+    untagger, promotions = client(reg, repository), []
+    calls = hook(untagger, method, "prod", **{when: promoted_now(reg, state, promotions)})
+    untag = run("untag", untagging(untagger))
+    assert [reported(p) for p in promotions] == [("ok", state["a"])]
+    return state, untag, calls
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the untag checks prod against its one read, made before its removal; a promotion that lands after that "
+    "read is removed unseen (Distribution has no conditional delete), and the promotion already reported success"))
+def test_a_promotion_between_the_untags_read_and_its_removal_is_not_removed(
+        plain_registry: RigRegistry, no_settle: None) -> None:
+    """Forced: the whole promotion lands after the untag read prod and before it removes it."""
     reg = plain_registry
+    state, untag, _calls = untag_meeting_a_promotion(reg, "race/untag-before", "delete_tag", "before")
+    assert head(reg, state["repository"], "prod") == state["a"], "the untag removed a promotion it never saw"
+    assert reported(untag) == ("lost", state["a"])
 
-    def racers(state: dict[str, str]):
-        promoter = client(reg, state["repository"])
-        untagger = client(reg, state["repository"])
-        source = Reference.parse(f"{reg.host}/{state['repository']}:cand-a")
-        return [("promote", lambda: promote(promoter, ["prod"], source=source).to_result()),
-                ("untag", lambda: promote(untagger, ["prod"], state="absent").to_result())]
 
-    def judge(state: dict[str, str], outcomes: list[Outcome]) -> Verdict:
-        final = head(reg, state["repository"], "prod")
-        verdict = Verdict(counts={"promote_ok": 0, "untag_ok": 0, "lost_race_reported": 0, "stale_success": 0,
-                                  "final_state_unreported": 0})
-        for outcome in outcomes:
-            if outcome.ok:
-                verdict.counts[f"{outcome.name}_ok"] += 1
-                claimed = outcome.value["after"]["prod"]
-                if claimed != final:
-                    # Its write stuck past its read-back, then the other's landed: the residual window.
-                    verdict.counts["stale_success"] += 1
-                    verdict.disagreements.append(f"{outcome.name} reported prod -> {claimed}, registry holds {final}")
-            elif isinstance(outcome.error, ConflictError) and "lost a race" in outcome.error.message:
-                verdict.counts["lost_race_reported"] += 1
-            else:
-                verdict.disagreements.append(f"{outcome.name} failed unexpectedly: {outcome.error!r}")
-        if not any(o.ok and o.value["after"]["prod"] == final for o in outcomes):
-            verdict.counts["final_state_unreported"] += 1
-            verdict.disagreements.append(f"no task reported the final state: prod holds {final}")
-        return verdict
+def test_a_promotion_between_the_untags_dummy_put_and_its_delete_survives_and_the_untag_says_it_lost(
+        plain_registry: RigRegistry, no_settle: None) -> None:
+    """Forced: the promotion overwrites the untag's dummy manifest before the dummy's DELETE.
 
-    summary = report(run_scenario("untag-vs-promote", trials=TRIALS,
-                                  setup=lambda i: staged_promotion(reg, "race/untag"),
-                                  racers=racers, judge=judge, jitter=0.01))
-    # The issue's bar: the final state is always the one a task reported (whoever wrote last knows it).
-    assert summary.count("final_state_unreported") == 0, summary.explain()
-    assert summary.count("lost_race_reported") > 0, summary.explain()
-    # The residual window (a promotion's success later undone by the untag's slower dummy-manifest
-    # removal) is measured and printed in the summary line (stale_success), not bounded: it moved
-    # between 1 and 9 of 20 with the machine's load (docs/guide_parallel.md).
+    The DELETE then removes an untagged dummy only; prod keeps the promotion, and the untag's read-back
+    finds it there.
+    """
+    reg = plain_registry
+    state, untag, dummy_puts = untag_meeting_a_promotion(reg, "race/untag-dummy", "push_manifest", "after")
+    assert dummy_puts == [1]  # the untag used the dummy manifest, so the window was there to force
+    assert reported(untag) == ("lost", state["a"])
+    assert head(reg, state["repository"], "prod") == state["a"] and complete(reg, state["repository"], "prod")
+
+
+def test_a_promotion_between_the_untags_removal_and_its_read_back_makes_the_untag_say_it_lost(
+        plain_registry: RigRegistry, no_settle: None) -> None:
+    """Forced: the promotion lands after the untag's removal, before its read-back: no stale success."""
+    reg = plain_registry
+    state, untag, _calls = untag_meeting_a_promotion(reg, "race/untag-after", "delete_tag", "after")
+    assert reported(untag) == ("lost", state["a"])
+    assert head(reg, state["repository"], "prod") == state["a"] and complete(reg, state["repository"], "prod")
 
 
 # -- mirror versus mirror ------------------------------------------------------------------------------
@@ -287,7 +435,9 @@ def test_two_mirrors_of_one_source_into_one_destination(plain_registry: RigRegis
 
     def racers(dest: str):
         def racer():
-            src, dst = client(reg, "race/source"), client(reg, dest)
+            # With the real pauses: two mirrors pushing the same blobs make Distribution rewrite their
+            # link files, and a manifest PUT meeting that is sent again after a pause (_client/registry.py).
+            src, dst = client(reg, "race/source"), client(reg, dest, pauses=True)
             return lambda: mirror_repository(src, dst, [".*"], CopyOptions(), keep_going=False)
         return [("mirror-1", racer()), ("mirror-2", racer())]
 
@@ -306,8 +456,8 @@ def test_two_mirrors_of_one_source_into_one_destination(plain_registry: RigRegis
                 verdict.disagreements.append(f"{dest}:{tag} cannot be pulled completely")
         return verdict
 
-    summary = report(run_scenario("mirror-vs-mirror", trials=FRESH_TRIALS, setup=lambda i: f"race/mirror{i}",
-                                  racers=racers, judge=judge, jitter=0.004))
+    summary = report(run_scenario("mirror-vs-mirror", trials=MIRROR_TRIALS, setup=lambda i: f"race/mirror{i}",
+                                  racers=racers, judge=judge))
     assert summary.disagreeing_trials == 0, summary.explain()
 
 
@@ -335,168 +485,9 @@ def staged_prune(reg: RigRegistry, repository: str, source: str | None = None) -
             "restored": 0, "waited": 0.0, "planned": threading.Event(), "done": threading.Event()}
 
 
-def pushing(reg: RigRegistry, state: dict[str, Any], seed: int, move: bool, cooperating: bool = False,
-            start_window: float = 0.04):
-    """A CI job that keeps pushing onto the doomed digests while the prune runs.
-
-    ``move`` moves the existing ``release`` tag; otherwise each push is a new tag. Each push
-    that the registry accepted is recorded (tag -> digest): the judge checks none was lost.
-    ``cooperating`` pushes as this collection's writers do: new tags with the copy engine
-    (``copy_image`` from a source repository, as registry_copy), a moved tag with
-    ``Repository.push_manifest`` and then the prune-lease check (``honour_leases``); otherwise
-    with the rig's raw pusher, which knows nothing of leases (``docker push``).
-    """
-    rng = random.Random(seed)
-    pusher = RawPusher.for_registry(reg)
-    images = list(state["doomed"].values())
-    repo = client(reg, state["repository"])
-    source = client(reg, state.get("source", state["repository"]))
-
-    def push(tag: str, image: Any) -> None:
-        if not cooperating:
-            pusher.push_manifest(state["repository"], tag, image.manifest, image.media_type)
-            return
-        if move:
-            repo.push_manifest(tag, image.manifest, image.media_type)
-            report = honour_leases(repo, [Written(tag, image.digest, image.manifest, image.media_type)])
-            restored, waited = report.restored, report.waited
-        else:
-            outcome = copy_image(source, state["source_tags"][image.digest], repo, [tag], CopyOptions(honour_leases=True))
-            restored, waited = outcome.restored_after_prune, 0.0
-        state["restored"] += len(restored)
-        state["waited"] += waited
-
-    def run() -> int:
-        count = 0
-        # Between plan and delete is the race that matters: start once the plan exists, at a random
-        # point of the apply.
-        state["planned"].wait(timeout=30)
-        time.sleep(rng.uniform(0, start_window))
-        while not state["done"].is_set() and count < 40:
-            image = rng.choice(images)
-            tag = "release" if move else f"hotfix-{seed}-{count}"
-            began = time.monotonic()
-            try:
-                push(tag, image)
-                state["slowest_push"] = max(state.get("slowest_push", 0.0), time.monotonic() - began)
-            except (AssertionError, RegistryError):
-                # Distribution's filesystem storage can itself fail a push racing a delete (HTTP 500,
-                # mkdir of a tag directory the delete just removed): the pusher knows it failed, so
-                # the tag is no longer a claim the judge can hold the prune to.
-                state["pushed"].pop(tag, None)
-                state["push_errors"] += 1
-            else:
-                state["pushed"][tag] = image.digest  # last write wins for a moved tag, as on the registry
-            state["pushed_ever"].add(image.digest)  # a push after the delete brings the manifest back
-            count += 1
-            time.sleep(rng.uniform(0, 0.004))
-        return count
-    return run
-
-
-def judge_prune(reg: RigRegistry, state: dict[str, Any], outcomes: list[Outcome]) -> Verdict:
-    """No pushed image may be lost; what the prune reports (applied or skipped) must be what is there.
-
-    A prune that failed is judged on what its error says it applied: under an adversarial pusher
-    Distribution's own storage answers 500 / 404 now and then (see docs/guide_parallel.md), and a
-    failed run that reports truthfully what it did before failing is not a lie.
-    """
-    verdict = Verdict(counts={"pushes": 0, "push_errors_from_the_registry": state["push_errors"], "lost_images": 0,
-                              "deleted": 0, "skipped_changed_since_plan": 0, "prune_errors_from_the_registry": 0,
-                              "restored_after_prune": state["restored"], "leases_left": 0,
-                              "slowest_push_ms": int(state.get("slowest_push", 0.0) * 1000), "prune_ms": 0})
-    repository = state["repository"]
-    applied = None
-    for outcome in outcomes:
-        if outcome.name == "prune":
-            verdict.counts["prune_ms"] = int((outcome.finished - outcome.started) * 1000)
-            if outcome.ok:
-                applied = outcome.value.applied
-            elif isinstance(outcome.error, ApplyError):
-                applied = outcome.error.result
-                verdict.counts["prune_errors_from_the_registry"] += 1
-            elif isinstance(outcome.error, TransportError):
-                verdict.counts["prune_errors_from_the_registry"] += 1
-            else:
-                verdict.disagreements.append(f"prune failed: {outcome.error!r}")
-        elif outcome.ok:
-            verdict.counts["pushes"] += outcome.value
-        else:
-            verdict.disagreements.append(f"{outcome.name} failed: {outcome.error!r}")
-    for tag, digest in state["pushed"].items():
-        if head(reg, repository, tag) != digest or not complete(reg, repository, tag):
-            verdict.counts["lost_images"] += 1
-            verdict.disagreements.append(f"pushed {tag} -> {digest}, and the image is gone after the prune")
-    leases = [t for t in client(reg, repository).tags() if is_lease_tag(t)]
-    if leases:
-        verdict.counts["leases_left"] += len(leases)
-        said = getattr(applied, "warnings", None)
-        verdict.disagreements.append(f"the prune left its lease behind: {leases} (its warnings: {said})")
-    if applied is not None:
-        pushed_digests = state["pushed_ever"]
-        for action in applied.applied:
-            verdict.counts["deleted"] += action["action"] == "delete"
-            # "already gone" counts as removed (its DELETE found nothing): held to the same check below.
-            verdict.counts["already_gone"] = verdict.counts.get("already_gone", 0) + bool(action["already_gone"])
-            if action["action"] == "delete" and head(reg, repository, action["digest"]) is not None \
-                    and action["digest"] not in pushed_digests:
-                verdict.disagreements.append(f"prune reported {action['digest']} deleted, it is still there")
-        for item in applied.skipped:
-            verdict.counts["skipped_changed_since_plan"] += item["reason"] == CHANGED_SINCE_PLAN
-            if head(reg, repository, item["digest"]) is None:
-                verdict.disagreements.append(f"prune reported {item['digest']} kept, it is gone")
-    return verdict
-
-
-def prune_scenario(reg: RigRegistry, name: str, *, cooperating: bool, trials: int = FRESH_TRIALS) -> ScenarioSummary:
-    """A prune of six old images racing two pushers aimed at the doomed digests (new tags, a moved tag)."""
-    policy = build_policy(DEV_OLD)
-
-    def racers(state: dict[str, Any]):
-        repo = client(reg, state["repository"])
-
-        def run_prune():
-            # prune()'s own steps, with a signal between plan and apply for the pushers.
-            try:
-                plan = plan_retention(collect_snapshot(repo), policy, datetime.now(UTC))
-                state["planned"].set()
-                return SimpleNamespace(applied=apply_plan(repo, plan, check_mode=False, prune_lease=cooperating))
-            finally:
-                state["planned"].set()
-                state["done"].set()
-        seed = int(state["repository"].rsplit("-", 1)[1])
-        if not cooperating:
-            return [("prune", run_prune), ("push-new", pushing(reg, state, seed, False)),
-                    ("move-release", pushing(reg, state, seed + 1000, True))]
-        # A cooperating writer waits while the prune's lease is up, so each one pushes about once
-        # per prune: several writers, started over the whole apply, aim pushes at every group.
-        return [("prune", run_prune), ("move-release", pushing(reg, state, seed + 1000, True, True, 0.4))] + [
-            (f"copy-new-{k}", pushing(reg, state, seed + 100 * k, False, True, 0.4)) for k in range(COPIERS)]
-
-    source = f"race/{name}-source" if cooperating else None
-    return run_scenario(name, trials=trials, setup=lambda i: staged_prune(reg, f"race/{name}-{i}", source),
-                        racers=racers, judge=lambda s, o: judge_prune(reg, s, o), jitter=0.03)
-
-
-# The statistical run of the same scenario with raw pushers (how often a push lands in a window) is a
-# measurement, not a test: bench/races.py. The windows themselves are forced one by one below.
-
-
-def test_prune_racing_cooperating_writers_loses_no_image(plain_registry: RigRegistry) -> None:
-    """This collection's writers honour the prune lease: zero lost images, zero disagreements.
-
-    The pushers copy the doomed images in under new tags with the copy engine (registry_copy's
-    path) and move ``release`` onto them with a push followed by the lease check (registry_tag's
-    path). A push that lands in the last round trip before a DELETE is lost for a moment, then
-    written back by its writer once the prune's lease is gone (``restored_after_prune``).
-    """
-    summary = report(prune_scenario(plain_registry, "prune-vs-cooperating-push", cooperating=True,
-                                    trials=COOPERATING_TRIALS))
-    assert summary.count("lost_images") == 0, summary.explain()
-    assert summary.disagreeing_trials == 0, summary.explain()
-    # The pushes really ran during prunes, and the prunes still deleted what nobody touched.
-    assert summary.count("pushes") > COOPERATING_TRIALS and summary.count("deleted") > 0, summary.explain()
-
+# How often an unforced push lands in a window (raw pushers, and this collection's cooperating writers
+# with the lease) is a measurement, not a test: bench/races.py. The windows themselves are forced one
+# by one below.
 
 def forced_prune(reg: RigRegistry, repository: str, act: Any, *, before: bool, lease: bool = False) -> tuple[Any, str]:
     """Apply a fresh plan, running ``act(second)`` right before (``before``) or right after the first

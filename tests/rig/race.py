@@ -7,15 +7,19 @@ A *scenario* is three callables:
     share tags) and returns whatever the racers and the judge need.
 ``racers(state) -> [(name, callable)]``
     The operations to race. Each runs in its own thread; they are released together by a
-    barrier, then each sleeps a random delay in ``[0, jitter)`` (seeded, so a failing run can be
-    repeated) before it starts. A racer's return value is its *report*; an exception is a report
-    too (``Outcome.error``).
+    barrier. A racer's return value is its *report*; an exception is a report too
+    (``Outcome.error``). Where the racers must meet in a given order, the racers themselves wait
+    on events (the tests force every interleaving they check that way); ``stagger`` (bench/races.py
+    only) spreads the starts by a seeded random delay instead, to measure how often a window is hit.
 ``judge(state, outcomes) -> Verdict``
     Reads what the registry holds afterwards and says which reports disagree with it, in words.
 
 :func:`run_scenario` repeats a scenario for a bounded number of trials and returns a
 :class:`ScenarioSummary` whose :meth:`~ScenarioSummary.line` is the one-line summary the tests
 print (``race[NAME]: T trials, D with a report that disagrees with the registry, ...``).
+
+The tests use :func:`race` with racers that order themselves; the statistical runs of
+:func:`run_scenario` are measurements and live in bench/races.py.
 
 Racers can be threads calling the ``_ops`` functions directly (fast: many trials per second) or
 threads that each run a real ``ansible-playbook`` through :class:`tests.rig.playbook.PlaybookRunner`
@@ -116,14 +120,20 @@ class ScenarioSummary:
 Racer = tuple[str, Callable[[], Any]]
 
 
-def race(racers: Sequence[Racer], *, jitter: float, rng: random.Random) -> list[Outcome]:
-    """Run the racers in threads released together, each after its own random delay; wait for all."""
-    outcomes = [Outcome(name, delay=rng.uniform(0, jitter)) for name, _call in racers]
+def race(racers: Sequence[Racer], *, stagger: Callable[[Outcome], None] | None = None,
+         delays: Sequence[float] = ()) -> list[Outcome]:
+    """Run the racers in threads released together by a barrier; wait for all, return their reports.
+
+    ``stagger(outcome)``, when given, runs in the racer's thread right after the release and before
+    its call (bench/races.py sleeps ``outcome.delay``, taken from ``delays``, there); the tests give none.
+    """
+    outcomes = [Outcome(name, delay=delays[i] if i < len(delays) else 0.0) for i, (name, _call) in enumerate(racers)]
     barrier = threading.Barrier(len(racers))
 
     def run(outcome: Outcome, call: Callable[[], Any]) -> None:
         barrier.wait()
-        time.sleep(outcome.delay)
+        if stagger is not None:
+            stagger(outcome)
         outcome.started = time.monotonic()
         try:
             outcome.value = call()
@@ -137,13 +147,22 @@ def race(racers: Sequence[Racer], *, jitter: float, rng: random.Random) -> list[
         thread.start()
     for thread in threads:
         thread.join(timeout=600)
+    stuck = [outcome.name for outcome, thread in zip(outcomes, threads) if thread.is_alive()]
+    if stuck:
+        raise RuntimeError(f"racers still running after 600 s: {', '.join(stuck)}")
     return outcomes
 
 
 def run_scenario(name: str, *, trials: int, setup: Callable[[int], Any],
                  racers: Callable[[Any], Sequence[Racer]], judge: Callable[[Any, list[Outcome]], Verdict],
-                 jitter: float = 0.005, seed: int = 20) -> ScenarioSummary:
-    """Run ``trials`` trials of a scenario (see the module docstring) and return the summary."""
+                 jitter: float = 0.0, seed: int = 20,
+                 stagger: Callable[[Outcome], None] | None = None) -> ScenarioSummary:
+    """Run ``trials`` trials of a scenario (see the module docstring) and return the summary.
+
+    ``jitter`` > 0 draws each racer's ``Outcome.delay`` in ``[0, jitter)`` from a generator seeded
+    with ``name`` and ``seed`` (so a run can be repeated); ``stagger`` decides what to do with it
+    (bench/races.py waits that long). The summary's counts are then a measurement, not a test.
+    """
     rng = random.Random(f"{name}:{seed}")
     summary = ScenarioSummary(name)
     started = time.monotonic()
@@ -152,7 +171,9 @@ def run_scenario(name: str, *, trials: int, setup: Callable[[int], Any],
         state = setup(index)
         summary.phases["setup"] += time.monotonic() - clock
         clock = time.monotonic()
-        outcomes = race(racers(state), jitter=jitter, rng=rng)
+        chosen = racers(state)
+        delays = [rng.uniform(0, jitter) for _racer in chosen] if jitter > 0 else []
+        outcomes = race(chosen, stagger=stagger, delays=delays)
         summary.phases["race"] += time.monotonic() - clock
         clock = time.monotonic()
         verdict = judge(state, outcomes)
