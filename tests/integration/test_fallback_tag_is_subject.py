@@ -27,7 +27,6 @@ from tests.rig.images import (
     RawPuller,
     RawPusher,
     make_artifact,
-    make_image,
     make_index,
     make_multiarch,
     referrers_tag,

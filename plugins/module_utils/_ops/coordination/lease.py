@@ -110,7 +110,7 @@ class PruneLease:
 
         Distribution 2.8 removes the manifest before it walks the tags to untag; a push rewriting
         another tag's link at that moment fails the walk, and the lease tag stays listed, pointing
-        at nothing (measured: 1 prune in 12 under the raw pushers of tests/integration/test_races.py).
+        at nothing (measured: 1 prune in 12 under the raw pushers of bench/races.py).
         So the tag list is read once more, and a lease tag still listed is written again and deleted
         again. (Writers also treat a listed lease that does not resolve as gone.)
         """

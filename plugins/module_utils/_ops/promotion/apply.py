@@ -170,7 +170,7 @@ class _Fetched:
 #: this task took from its last guard read to the end of its write (two requests). A rival promotion
 #: that read the guard before our write landed sends its write within about that gap; a rival untag
 #: with the dummy-manifest method needs about three requests after its read. Three times our gap
-#: lets the read-back see either. Measured with tests/integration/test_races.py: see
+#: lets the read-back see either. Measured with bench/races.py: see
 #: docs/guide_parallel.md for the window with and without it.
 SETTLE_FACTOR = 3.0
 

@@ -43,7 +43,7 @@ class Gauge:
 
 def test_results_come_in_input_order_on_the_shared_workers() -> None:
     # Each call waits until the next one has finished, so they complete in reverse input order.
-    finished = [threading.Event() for _ in range(8)]
+    finished = [threading.Event() for _n in range(8)]
 
     def call(n: int) -> int:
         if n + 1 < len(finished):

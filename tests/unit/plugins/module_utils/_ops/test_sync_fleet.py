@@ -16,7 +16,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
     owner,
 )
 
-RUNNERS = ["r1", "r2", "r3"]
+RUNNERS = ("r1", "r2", "r3")
 SOURCES = [f"src.example/fleet/app{i}" for i in range(9)]
 SPEC = [{"src": SOURCES, "dest": "m.example/mirror", "naming": "flat"}]
 
@@ -52,7 +52,7 @@ def line_of(result: dict[str, Any], source: str) -> str:
     return line
 
 
-def owned_by(runner: str, runners: list[str] = RUNNERS) -> list[str]:
+def owned_by(runner: str, runners: tuple[str, ...] = RUNNERS) -> list[str]:
     return [s for s in SOURCES if owner(s, runners) == runner]
 
 

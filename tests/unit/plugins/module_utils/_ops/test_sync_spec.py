@@ -107,7 +107,8 @@ def test_owner_does_not_depend_on_host_order():
 def test_owner_is_one_of_the_hosts_in_any_order(hosts, data):
     order = data.draw(st.permutations(hosts))
     for i in range(10):
-        assert owner(f"repo{i}", hosts) == owner(f"repo{i}", order) in hosts
+        assert owner(f"repo{i}", hosts) == owner(f"repo{i}", order)
+        assert owner(f"repo{i}", hosts) in hosts
 
 
 def test_me_must_be_a_host():
