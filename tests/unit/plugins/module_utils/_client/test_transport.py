@@ -418,6 +418,9 @@ def test_registry_token_never_appears_in_errors(httpserver: HTTPServer, sleeps: 
 
 
 def test_one_shot_stream_after_a_challenge_asks_for_replay(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    # A fake, though Distribution answers Basic challenges too: the point is what the transport does
+    # with a body it cannot send twice (it asks its caller to replay), which the handler's own call
+    # list shows and an access log cannot (it logs the 401 and the 200, not what each carried).
     handler = basic_protected("alice", "pw")
     httpserver.expect_request("/upload", method="PUT").respond_with_handler(handler)
     transport = make_transport(httpserver, sleeps, credentials=Credentials("alice", "pw"))
