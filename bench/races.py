@@ -106,7 +106,6 @@ def promotion_scenario(reg: RigRegistry, name: str, trials: int) -> ScenarioSumm
                         stagger=wait_delay)
 
 
-
 def promotion_windows(reg: RigRegistry, trials: int) -> list[ScenarioSummary]:
     """Guarded promotions as shipped, then without the settle wait, then without any read-back."""
     summaries = [promotion_scenario(reg, "promote-threads", trials)]
