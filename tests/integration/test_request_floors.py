@@ -176,7 +176,23 @@ def test_skopeo_requests(plain_registry: RigRegistry, seeded: dict[str, str], re
             "--dest-tls-verify=false", f"{reg.host}/{APP}", f"{mirror.host}/mirror"]
     skopeo(reg, *sync, also=mirror)
     measured["mirror, no-op (2 tags)"] = skopeo(reg, *sync, also=mirror)
-    assert {op: ROWS[op]["skopeo"] for op in measured} == measured
+    # The table's skopeo column is Debian 12's skopeo 1.9; a newer skopeo differs where the table's note
+    # says (SKOPEO_ELSEWHERE), and any other difference is news to write down.
+    expected = {op: ROWS[op]["skopeo"] for op in measured}
+    expected.update(SKOPEO_ELSEWHERE.get(skopeo_minor(), {}))
+    assert expected == measured, f"skopeo {skopeo_minor()}: record its figures in docs/performance.md"
+
+
+#: skopeo versions whose figures differ from the table's skopeo 1.9 column (docs/performance.md says so).
+SKOPEO_ELSEWHERE: dict[str, dict[str, int]] = {"1.18": {"mirror, no-op (2 tags)": 12}}
+
+
+def skopeo_minor() -> str:
+    """``major.minor`` of the installed skopeo (``skopeo version 1.9.3`` -> ``1.9``)."""
+    out = subprocess.run([SKOPEO, "--version"], check=True, capture_output=True, text=True).stdout
+    match = re.search(r"version (\d+)\.(\d+)", out)
+    assert match, out
+    return f"{match[1]}.{match[2]}"
 
 
 # -- the table ----------------------------------------------------------------------------------------------
