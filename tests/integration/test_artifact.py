@@ -14,7 +14,7 @@ import pytest
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPuller, RawPusher, make_image, referrers_tag
-from tests.rig.tools import require_module
+from tests.rig.tools import oras_push_notes, require_module
 
 TYPE = "application/vnd.example.sbom.v1"
 
@@ -77,12 +77,8 @@ def test_push_attach_pull_round_trip(plain_registry: RigRegistry, run_playbook, 
 
 def test_we_pull_what_oras_pushes_and_blobs(plain_registry: RigRegistry, run_playbook, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    work = tmp_path / "oras-src"
-    work.mkdir()
-    (work / "notes.txt").write_text("from oras\n")
-    monkeypatch.chdir(work)  # oras insists on paths below the working directory
-    client = require_module("oras.client", "oras").OrasClient(hostname=plain_registry.host, insecure=True)
-    client.push(target=f"{plain_registry.host}/team/files:v1", files=["notes.txt"])
+    client = oras_push_notes(plain_registry.host, f"{plain_registry.host}/team/files:v1", tmp_path / "oras-src",
+                             monkeypatch)
     dest = tmp_path / "ours"
     pulled = run_playbook(tasks=[artifact_task(plain_registry, "team/files:v1", action="pull", dest=str(dest))])
     assert pulled.rc == 0, pulled.explain()

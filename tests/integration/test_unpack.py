@@ -14,13 +14,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import oras.client as oras_client
 import pytest
 
 from tests.rig.flavours import RigRegistry
 from tests.rig.images import RawPusher, make_image, make_index
 from tests.rig.tarballs import entry, oci_layer, tree_of
-from tests.rig.tools import require_tool
+from tests.rig.tools import oras_push_notes, require_tool
 
 
 LOWER = oci_layer([
@@ -109,12 +108,7 @@ def test_missing_parents_are_created_and_state_follows_the_tree(
 
 def test_an_artifact_is_not_an_image(plain_registry: RigRegistry, run_playbook, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    work = tmp_path / "oras-src"
-    work.mkdir()
-    (work / "notes.txt").write_text("from oras\n")
-    monkeypatch.chdir(work)  # oras insists on paths below the working directory
-    oras_client.OrasClient(hostname=plain_registry.host, insecure=True).push(
-        target=f"{plain_registry.host}/team/files:v1", files=["notes.txt"])
+    oras_push_notes(plain_registry.host, f"{plain_registry.host}/team/files:v1", tmp_path / "oras-src", monkeypatch)
     dest = tmp_path / "dest"
     result = run_playbook(tasks=[unpack_task(plain_registry, dest, "team/files:v1")])
     assert result.rc != 0

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import shutil
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,17 @@ def require_module(module: str, package: str) -> ModuleType:
     except ImportError as exc:
         pytest.fail(f"Python module {module} is missing ({exc}), and this test needs it: "
                     f"pip install -r tests/requirements.txt (package {package})", pytrace=False)
+
+
+def oras_push_notes(host: str, target: str, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Push a one-file artifact (``notes.txt``) to ``target`` with the real oras client; the client.
+
+    oras insists on file paths below the working directory, so the file is written in ``workdir`` and
+    the test's working directory moves there.
+    """
+    workdir.mkdir()
+    (workdir / "notes.txt").write_text("from oras\n")
+    monkeypatch.chdir(workdir)
+    client = require_module("oras.client", "oras").OrasClient(hostname=host, insecure=True)
+    client.push(target=target, files=["notes.txt"])
+    return client
