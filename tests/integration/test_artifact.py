@@ -63,8 +63,24 @@ def test_push_attach_pull_round_trip(plain_registry: RigRegistry, run_playbook, 
     assert pulled.task("artifact")["digest"] == digest
     assert (dest / "sbom.json").read_text() == '{"sbom": true}'
     assert (dest / "bundle" / "sub" / "run.sh").stat().st_mode & 0o777 == 0o755
+    # Only the artifact's files are inside dest; what the pull remembers lives beside it.
+    assert sorted(p.name for p in dest.iterdir()) == ["bundle", "sbom.json"]
+    beside = tmp_path / ".pulled.ocireg-artifact.json"
+    recorded = json.loads(beside.read_text())
+    assert list(recorded) == ["bundle"]
     rerun = run_playbook(tasks=[pull])
     assert rerun.rc == 0 and rerun.task("artifact").changed is False, rerun.explain()
+
+    # 1.0.0 kept the record inside dest: a pull still honours it (nothing unpacked again) and moves it.
+    beside.unlink()
+    (dest / ".ocireg-artifact.json").write_text(json.dumps(recorded))
+    moved = run_playbook(tasks=[pull])
+    assert moved.rc == 0 and moved.task("artifact").changed is False, moved.explain()
+    (dest / "sbom.json").write_text("changed")
+    repaired = run_playbook(tasks=[pull])
+    assert repaired.rc == 0 and repaired.task("artifact").changed, repaired.explain()
+    assert sorted(p.name for p in dest.iterdir()) == ["bundle", "sbom.json"]
+    assert json.loads(beside.read_text()) == recorded
 
     # oras reads what we pushed (by digest: it does not list referrers itself). Only this step needs oras:
     # the round trip above runs without it, and a missing oras fails here rather than skipping the file.

@@ -69,7 +69,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy
     Limits,
 )
 
-#: Records which digest each unpacked directory of a pull came from (files are checked by hashing).
+#: Records which digest each unpacked directory of a pull came from (files are checked by hashing). It
+#: lives beside ``dest`` (``.<dest name>.ocireg-artifact.json``), as the unpack state does: a user who asked
+#: for the artifact's files in ``dest`` gets only those there. 1.0.0 kept it inside ``dest`` under this
+#: name; a pull still reads that one and removes it once the marker beside has been written.
 PULL_MARKER = ".ocireg-artifact.json"
 Opener = Callable[[int], Iterable[bytes]]
 
@@ -248,13 +251,37 @@ def write_blob(repository: Any, descriptor: Descriptor, path: str, mode: int | N
         raise
 
 
+def marker_path(dest: str) -> str:
+    """Where a pull into ``dest`` records its unpacked directories: beside ``dest``, never inside."""
+    return os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}{PULL_MARKER}")
+
+
 def _read_marker(dest: str) -> dict[str, str]:
+    for path in (marker_path(dest), os.path.join(dest, PULL_MARKER)):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {}
+
+
+def _write_marker(dest: str, marker: dict[str, str]) -> None:
+    path = marker_path(dest)
+    handle = tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path), prefix=f"{os.path.basename(path)}.",  # noqa: SIM115
+                                         delete=False, encoding="utf-8")
     try:
-        with open(os.path.join(dest, PULL_MARKER), encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        with handle:
+            json.dump(marker, handle, sort_keys=True)
+        os.replace(handle.name, path)
+    except BaseException:
+        if os.path.lexists(handle.name):
+            os.unlink(handle.name)
+        raise
+    inside = os.path.join(dest, PULL_MARKER)
+    if os.path.isfile(inside) and not os.path.islink(inside):
+        os.unlink(inside)
 
 
 def _unpack_directory(repository: Any, target: Target, parent: str, limits: Limits) -> None:
@@ -315,10 +342,7 @@ def pull_artifact(repository: Any, reference: str, dest: str, *, limits: Limits 
         else:
             write_blob(repository, target.descriptor, entry["path"], 0o644)
     if any(t.unpack for t in targets):
-        handle = tempfile.NamedTemporaryFile("w", dir=dest, prefix=f".{PULL_MARKER}.", delete=False, encoding="utf-8")  # noqa: SIM115
-        with handle:
-            json.dump(marker, handle, sort_keys=True)
-        os.replace(handle.name, os.path.join(dest, PULL_MARKER))
+        _write_marker(dest, marker)
     return result
 
 
