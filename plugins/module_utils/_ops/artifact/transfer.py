@@ -62,6 +62,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply 
     Tree,
     apply_layer,
     remove_tree,
+    replace_json,
     swap_in,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
@@ -268,17 +269,7 @@ def _read_marker(dest: str) -> dict[str, str]:
 
 
 def _write_marker(dest: str, marker: dict[str, str]) -> None:
-    path = marker_path(dest)
-    handle = tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path), prefix=f"{os.path.basename(path)}.",  # noqa: SIM115
-                                         delete=False, encoding="utf-8")
-    try:
-        with handle:
-            json.dump(marker, handle, sort_keys=True)
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.lexists(handle.name):
-            os.unlink(handle.name)
-        raise
+    replace_json(marker_path(dest), dict(marker))
     inside = os.path.join(dest, PULL_MARKER)
     if os.path.isfile(inside) and not os.path.islink(inside):
         os.unlink(inside)

@@ -324,12 +324,16 @@ def read_state(dest: str) -> dict[str, Any] | None:
 
 def write_state(dest: str, state: dict[str, Any]) -> None:
     """Write the state beside ``dest`` through a temporary file renamed over the old one."""
-    path = state_path(dest)
+    replace_json(state_path(dest), state)
+
+
+def replace_json(path: str, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON at ``path`` through a temporary file beside it, renamed over the old one."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
         "w", dir=os.path.dirname(path), prefix=f"{os.path.basename(path)}.", delete=False, encoding="utf-8")
     try:
         with handle:
-            json.dump(state, handle, sort_keys=True)
+            json.dump(data, handle, sort_keys=True)
         os.replace(handle.name, path)
     except BaseException:
         if os.path.lexists(handle.name):
