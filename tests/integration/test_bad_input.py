@@ -9,7 +9,7 @@ to change).
 
 The reference and ``WWW-Authenticate`` parsers are fuzzed with thousands of
 hypothesis cases in tests/unit/plugins/module_utils/_model/test_reference.py and
-test_auth.py (``test_parse_only_raises_registry_errors``,
+_client/auth/test_token.py (``test_parse_only_raises_registry_errors``,
 ``test_fuzz_any_text_parses_or_raises_invalid_input_only`` and friends); they
 are not repeated here.
 """

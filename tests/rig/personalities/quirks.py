@@ -657,7 +657,7 @@ def fallback_tag_is_subject(*, registry: str) -> Quirk:
     Whatever the manifest is: for an image subject the client reads an image
     manifest where it expects an index; for an index subject it reads an index
     whose entries are the subject's children (the case that passes for a
-    referrers list; ``tests/integration/test_fallback_tag_is_subject.py``).
+    referrers list; ``tests/integration/test_referrers_fallback.py``).
     """
     def before(stack: PersonalityStack, request: ProxyRequest) -> ProxyRequest | None:
         parts = api_parts(request)
