@@ -92,7 +92,7 @@ def cases(plain: str, basic: str, token: str) -> dict[str, Case]:
                                        ("does not exist", "not found")),
         "lookup missing repository": Case(debug, {"msg": lookup(f"{plain}/no/such:v1")},
                                           ("does not exist", "not found")),
-        # Issue 13: a repository that does not exist fails naming it (it used to be a silent empty plan).
+        # Nothing silent: a repository that does not exist fails naming it (it used to be a silent empty plan).
         "prune missing repository": Case(prune, {"repository": f"{plain}/no/such", "keep_latest": 1},
                                          ("no/such does not exist", "missing_repository: warn")),
         # invalid option combinations and values

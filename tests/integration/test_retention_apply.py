@@ -42,7 +42,7 @@ from tests.rig.images import (
 
 REPO = "team/app"
 # These tests exercise apply's mechanics (race checks, untag methods, deletion order) on small
-# repositories that the plans empty, so they opt in to both issue-13 defaults they would otherwise trip:
+# repositories that the plans empty, so they opt in to both safe defaults they would otherwise trip:
 # the emptying guardrail (tests/integration/test_safe_defaults.py covers it) and keep-whole-images.
 DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}],
            "allow_empty_repository": True, "untag_kept_images": True}

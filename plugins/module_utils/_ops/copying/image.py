@@ -545,7 +545,7 @@ def mirror_repository(src: ImageStore, dest: ImageStore, tag_patterns: Sequence[
     available = src.tags()
     selected = select_tags(available, tag_patterns, skip_referrer_tags=options.referrers)
     summary = MirrorResult()
-    # Nothing silent (issue 13): a pattern selecting nothing, or a mirror copying nothing, is a warning.
+    # Nothing silent: a pattern selecting nothing, or a mirror copying nothing, is a warning (a typo is not a success).
     summary.warnings.extend(unmatched_regexes(available, tag_patterns, _where(src)))
     if not selected:
         summary.notes.append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")

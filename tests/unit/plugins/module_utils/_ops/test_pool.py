@@ -1,4 +1,4 @@
-"""SharedPool: one bound for many fan-outs (issue 18 phase 2: a registry's repositories read at once)."""
+"""SharedPool: one bound for many fan-outs (a registry's repositories read at once)."""
 from __future__ import annotations
 
 import threading

@@ -103,7 +103,7 @@ def test_guard_absent_allows_only_new_tags() -> None:
 
 
 def test_missing_tag_violates_a_digest_guard_and_says_it_does_not_exist_yet() -> None:
-    # Issue 13: the old message said "points to absent ... someone else moved it" for a tag that is simply new.
+    # The old message said "points to absent ... someone else moved it" for a tag that is simply new.
     plan = plan_promotion({"prod": None}, source_digest=D2, expected_digest=D1)
     assert plan.blocked
     (message,) = plan.violations
