@@ -1,4 +1,4 @@
-"""retention.py against a real Distribution 2.8: collect_snapshot and apply_plan.
+"""Retention's reads and writes (_ops/retention/snapshot.py, apply.py) against a real Distribution 2.8: collect_snapshot and apply_plan.
 
 Images are seeded and checked with the rig's raw clients (tests/rig/images.py),
 never with our own client. Each race test plans, then changes the repository

@@ -8,7 +8,7 @@ user writes (``rules``, the shorthands, guardrails) into a frozen
 :class:`RetentionPolicy`, or raises :class:`InvalidInputError` naming the
 rule (by name and index) and saying what to write instead.
 
-Rule semantics (the planner in ``retention_plan.py`` applies them):
+Rule semantics (the planner in ``plan.py`` applies them):
 
 - every rule is evaluated against every tag; a tag matched by any ``keep``
   rule is kept whatever the order ("keep beats delete"); otherwise a tag

@@ -1,4 +1,4 @@
-"""Unit tests of plugins/module_utils/auth.py.
+"""Unit tests of plugins/module_utils/_client/auth/ (challenge.py and token.py).
 
 Challenge parsing, scopes, realm checks and token-response reading are pure
 and tested directly. The Authenticator's token requests are tested against a

@@ -1,4 +1,4 @@
-"""Unit and property tests for retention_plan.py: the pure retention planner.
+"""Unit and property tests for _ops/retention/plan.py: the pure retention planner.
 
 Each retention hazard has its own test (shared digests, index children,
 referrers and cosign tags, bad timestamps, guardrails), and a hypothesis test
