@@ -3,7 +3,8 @@
 A newcomer looking for the tests of ``_ops/retention/plan.py`` finds them in
 ``tests/unit/plugins/module_utils/_ops/retention/test_plan.py``; a test file named
 ``test_<module>_<aspect>.py`` tests one aspect of ``<module>.py`` in the same room.
-The files at this folder's top (this one, ``test_layers.py``) are about the whole tree.
+Files at this folder's top (this one, ``test_layers.py``) are about the whole tree or a whole
+layer (say, "``_client`` names no module option"), so they name no module.
 """
 from __future__ import annotations
 
@@ -16,9 +17,6 @@ ROOT = Path(__file__).resolve().parents[4]
 TESTS = ROOT / "tests" / "unit" / "plugins" / "module_utils"
 SOURCE = ROOT / "plugins" / "module_utils"
 
-# Files at the top of TESTS that are about the whole tree, not one module.
-WHOLE_TREE = {"test_layers.py", "test_tree.py"}
-
 # "issue 13", "issue #13", "issue-13", "Issue 13's": a reference to this project's tracker that
 # stands where the reason should. Upstream trackers ("containers/skopeo #2227") are cited by
 # repository and number, which this does not match.
@@ -26,8 +24,8 @@ ISSUE_NUMBER = re.compile(r"\bissues?[ _#-]*[0-9]+\b", re.IGNORECASE)
 
 
 def _test_files() -> list[Path]:
-    return sorted(p for p in TESTS.rglob("test_*.py")
-                  if not (p.parent == TESTS and p.name in WHOLE_TREE))
+    # Files at the top of TESTS are about the whole tree or a whole layer, not one module.
+    return sorted(p for p in TESTS.rglob("test_*.py") if p.parent != TESTS)
 
 
 def _source_for(test: Path) -> Path | None:
@@ -53,7 +51,8 @@ def test_each_unit_test_file_names_a_source_module_in_the_same_room(test: Path) 
     assert _source_for(test) is not None, (
         f"{test.relative_to(ROOT)} mirrors no source file: put the tests of "
         f"plugins/module_utils/<room>/<module>.py in tests/unit/plugins/module_utils/<room>/test_<module>.py "
-        f"(or test_<module>_<aspect>.py)")
+        f"(or test_<module>_<aspect>.py); a test about a whole layer goes at the top of "
+        f"tests/unit/plugins/module_utils/")
 
 
 @pytest.mark.parametrize("test", _test_files(), ids=lambda p: str(p.relative_to(TESTS)))
