@@ -15,7 +15,7 @@ How a plan is made (one repository at a time):
    ``most_recent`` slots: they follow the digest they name (kept while it
    stays, removed when it is deleted). An attached tag whose subject is not
    in the repository is kept.
-2. Every rule is evaluated on every normal tag (see ``policy.py``);
+2. Every rule is evaluated on every normal tag (see ``retention_policy``);
    keep beats delete; unmatched tags get ``default_action``.
 3. A condemned tag on a digest of unknown age, or younger than
    ``grace_period``, is kept instead (skipped: ``unknown_age`` /
