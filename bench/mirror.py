@@ -1,4 +1,4 @@
-"""Benchmark mirroring (issue 17) side by side with ``skopeo sync``, in the same run.
+"""Benchmark mirroring side by side with ``skopeo sync``, in the same run.
 
 Run from the checkout with the project venv:
 
@@ -268,7 +268,7 @@ def report(facts: dict[str, Any], args: argparse.Namespace) -> str:
              "`skopeo inspect --raw`.")
     lines = [
         BEGIN,
-        "## Mirroring (issue 17): `registry_copy` against `skopeo sync`",
+        "## Mirroring: `registry_copy` against `skopeo sync`",
         "",
         setup,
         tools,

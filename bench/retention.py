@@ -347,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="workloads to run (big-2k big-10k fleet)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     parser.add_argument("--full-output", action="store_true",
-                        help="also plan each workload with plan_detail: full and --diff (the result shape before "
-                             "issue 18 phase 2: every plan entry and both tag maps) to compare result size and memory")
+                        help="also plan each workload with plan_detail: full and --diff (the full result "
+                             "shape: every plan entry and both tag maps) to compare result size and memory")
     parser.add_argument("--apply", action="store_true",
                         help="only the request budget of a real prune (300 tags keeping 10), loopback and 10 ms")
     options = parser.parse_args(argv)

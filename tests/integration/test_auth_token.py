@@ -6,7 +6,7 @@ Each test takes a real 401 challenge from the registry, lets
 raw ``requests`` call to the registry (``/v2/<repo>/tags/list`` mostly): the
 registry verifies the JWT's signature, audience, expiry and ``access`` claim,
 so a token that passes here is a real one. Registry calls use raw requests so
-these tests do not depend on transport.py.
+these tests do not depend on the transport (_client/transport/).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ to change).
 
 The reference and ``WWW-Authenticate`` parsers are fuzzed with thousands of
 hypothesis cases in tests/unit/plugins/module_utils/_model/test_reference.py and
-test_auth.py (``test_parse_only_raises_registry_errors``,
+_client/auth/test_token.py (``test_parse_only_raises_registry_errors``,
 ``test_fuzz_any_text_parses_or_raises_invalid_input_only`` and friends); they
 are not repeated here.
 """
@@ -92,7 +92,7 @@ def cases(plain: str, basic: str, token: str) -> dict[str, Case]:
                                        ("does not exist", "not found")),
         "lookup missing repository": Case(debug, {"msg": lookup(f"{plain}/no/such:v1")},
                                           ("does not exist", "not found")),
-        # Issue 13: a repository that does not exist fails naming it (it used to be a silent empty plan).
+        # Nothing silent: a repository that does not exist fails naming it (it used to be a silent empty plan).
         "prune missing repository": Case(prune, {"repository": f"{plain}/no/such", "keep_latest": 1},
                                          ("no/such does not exist", "missing_repository: warn")),
         # invalid option combinations and values

@@ -168,7 +168,7 @@ def test_a_killed_playbook_run_again_copies_only_what_is_missing(plain_registry,
 OLD = "2020-01-01T00:00:00Z"
 NEW = "2025-06-01T00:00:00Z"
 # untag_kept_images: this test covers a cut in the middle of deletes *and* untags (dev-4, on latest's
-# image, is untagged); since issue 13 a kept image keeps all its tags unless that opt-in is set.
+# image, is untagged); by default a kept image keeps all its tags unless that opt-in is set.
 POLICY = {"match": ["dev-.*"], "older_than": "30d", "protect": ["v[0-9]+", "latest"], "untag_kept_images": True}
 
 

@@ -6,7 +6,7 @@ cross-checked with the rig's raw clients (tests/rig/images.py), which share no
 code with the client: what we push they pull and verify, what they push we
 read. What Distribution 2.8 lacks (referrers API, tag DELETE, 429, chunk
 minimums, Link quirks...) is covered with fakes in
-tests/unit/plugins/module_utils/_client/test_registry_fakes.py.
+tests/unit/plugins/module_utils/_client/test_registry.py.
 """
 from __future__ import annotations
 

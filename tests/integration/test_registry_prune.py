@@ -1,6 +1,6 @@
 """registry_prune through real ``ansible-playbook`` runs against real Distribution 2.8 registries.
 
-One repository holds every hazard of issue 7 at once (a digest shared by a
+One repository holds every retention hazard at once (a digest shared by a
 condemned and a kept tag, a kept multi-platform index with untagged children,
 a condemned index sharing a child with it, referrers through the
 ``sha256-<hex>`` fallback tag and cosign tags on a kept and on a condemned
@@ -85,7 +85,7 @@ def without_method(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("untag_kept", [False, True], ids=["kept-images-keep-all-tags", "untag_kept_images"])
 def test_every_hazard_check_mode_then_real_run_then_rerun(plain_registry: RigRegistry, run_playbook,
                                                           untag_kept: bool) -> None:
-    # Issue 13 made "a kept image keeps all its tags" the default: dev-shared (on release-1's image) now
+    # "A kept image keeps all its tags" is the default (a rollback name survives): dev-shared (on release-1's image) now
     # survives unless untag_kept_images: true, which gives the tag-level retention this test first encoded.
     d = seed_hazards(plain_registry)
     task = prune_task(plain_registry, rules=RULES, **({"untag_kept_images": True} if untag_kept else {}))
@@ -226,7 +226,7 @@ def seed_catalog(registry: RigRegistry, repos: list[str]) -> None:
 
 def test_one_failing_repository_does_not_stop_the_others_and_is_named(plain_registry: RigRegistry,
                                                                       run_playbook) -> None:
-    # Issue 18 phase 2. The fault proxy answers 500 to every tag listing of team/broken (Distribution cannot be
+    # One failing repository must not stop a prune of many. The fault proxy answers 500 to every tag listing of team/broken (Distribution cannot be
     # made to fail one repository's reads); the other repositories must still be planned and applied.
     from tests.rig.fault_proxy import FaultProxy
 

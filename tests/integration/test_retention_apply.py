@@ -1,4 +1,4 @@
-"""retention.py against a real Distribution 2.8: collect_snapshot and apply_plan.
+"""Retention's reads and writes (_ops/retention/snapshot.py, apply.py) against a real Distribution 2.8: collect_snapshot and apply_plan.
 
 Images are seeded and checked with the rig's raw clients (tests/rig/images.py),
 never with our own client. Each race test plans, then changes the repository
@@ -42,8 +42,8 @@ from tests.rig.images import (
 
 REPO = "team/app"
 # These tests exercise apply's mechanics (race checks, untag methods, deletion order) on small
-# repositories that the plans empty, so they opt in to both issue-13 defaults they would otherwise trip:
-# the emptying guardrail (tests/integration/test_safety_prune.py covers it) and keep-whole-images.
+# repositories that the plans empty, so they opt in to both safe defaults they would otherwise trip:
+# the emptying guardrail (tests/integration/test_safe_defaults.py covers it) and keep-whole-images.
 DEV_OLD = {"rules": [{"name": "old-dev", "action": "delete", "prefix": ["dev-"], "older_than": "30d"}],
            "allow_empty_repository": True, "untag_kept_images": True}
 

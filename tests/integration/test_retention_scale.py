@@ -179,7 +179,7 @@ def test_a_plan_that_only_untags_reads_only_the_tags_it_removes(plain_registry: 
     pusher.push_image(REPO, make_image("other", created="2025-01-02T00:00:00Z"), tag="v2")
     repo = client(plain_registry)
     policy = build_policy({"rules": [{"name": "dev", "action": "delete", "prefix": ["dev-"]}], "grace_period": "0s",
-                           "untag_kept_images": True})  # untagging a kept image is the opt-in since issue 13
+                           "untag_kept_images": True})  # untagging a kept image is an opt-in
     plan = plan_retention(collect_snapshot(repo), policy, NOW)
     assert [(e.action, e.untag_tags) for e in plan.entries if e.action != "keep"] == [("untag", ("dev-1", "dev-2"))]
 
@@ -196,7 +196,7 @@ def test_a_plan_that_only_untags_reads_only_the_tags_it_removes(plain_registry: 
 
 def test_a_registry_is_read_within_one_bound_and_a_config_is_read_once_across_repositories(
         plain_registry: RigRegistry) -> None:
-    # Issue 18 phase 2: repositories share one pool (never more than max_concurrency requests in flight,
+    # A prune of many repositories: they share one pool (never more than max_concurrency requests in flight,
     # counted here by wrapping the client's manifest and blob reads) and one config cache.
     import threading
 

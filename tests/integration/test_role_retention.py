@@ -143,7 +143,7 @@ def role_play(registry: ScriptedRegistry, wrapper: Path, **overrides: Any) -> di
             "repositories": ["team/*"],
             "match": ["dev-.*"],
             "older_than": "30d",
-            # team/lib holds only dev-1, so this plan empties it: since issue 13 that needs the opt-in.
+            # team/lib holds only dev-1, so this plan empties it: emptying a repository needs the opt-in.
             "allow_empty_repository": True,
         }],
         "retention_defaults": {"max_deletions": 10},

@@ -430,7 +430,7 @@ class Repository:
         if method not in TAG_DELETE_METHODS:
             raise InvalidInputError(f"tag delete method {method!r} is unknown: use one of {', '.join(TAG_DELETE_METHODS)}")
         if method == "tag_delete" or (method == "auto" and self.registry.supports_tag_delete is not False):
-            if self._delete_by_tag(tag):
+            if self._try_tag_delete(tag):
                 return "tag_delete"
             if method == "tag_delete":
                 raise UnsupportedError(
@@ -444,7 +444,7 @@ class Repository:
         self._untag_with_dummy(tag, current)
         return "dummy_manifest"
 
-    def _delete_by_tag(self, tag: str) -> bool:
+    def _try_tag_delete(self, tag: str) -> bool:
         response = self.transport.request(
             "DELETE", self._path("manifests", tag), scopes=self._delete, ok=(202, 400, 404, 405),
             operation=f"delete tag {self._display(tag)}")

@@ -1,7 +1,7 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Warnings for tag patterns that select nothing (issue 13: nothing silent).
+"""Warnings for tag patterns that select nothing (nothing silent: a job nobody watches must say when it selects nothing).
 
 Every tag pattern of the collection (``registry_prune`` rules and shorthands,
 ``registry_copy``'s ``tags``) is a *full match*: ``^build-`` or ``build-``

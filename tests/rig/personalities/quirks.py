@@ -1,7 +1,7 @@
 """The quirk library: each function builds one recorded registry behaviour as a :class:`Quirk`.
 
-Every quirk names where it was recorded (``source``): the tracker entries of
-issue 19. Where a tracker records a behaviour for a *family* of registries,
+Every quirk names where it was recorded (``source``): an upstream tracker entry,
+source file or vendor document. Where a tracker records a behaviour for a *family* of registries,
 the personality table (``registries.py``) decides which personality carries it.
 Rewrites are deliberately small: they change only the answer the quirk is
 about, so a failing test points at one behaviour.
@@ -657,7 +657,7 @@ def fallback_tag_is_subject(*, registry: str) -> Quirk:
     Whatever the manifest is: for an image subject the client reads an image
     manifest where it expects an index; for an index subject it reads an index
     whose entries are the subject's children (the case that passes for a
-    referrers list; ``tests/integration/test_fallback_tag_is_subject.py``).
+    referrers list; ``tests/integration/test_referrers_fallback.py``).
     """
     def before(stack: PersonalityStack, request: ProxyRequest) -> ProxyRequest | None:
         parts = api_parts(request)
@@ -687,7 +687,8 @@ def catalog_refused(status: int, *, registry: str) -> Quirk:
         return None
 
     return Quirk(f"catalog_{status}", f"{registry}: /v2/_catalog answers {status}",
-                 "issue 19 (ACR, Harbor, Hub catalog refused or admin-only)", before=before)
+                 ("goharbor/harbor #6784, #21291 (the catalog is for system admins only); "
+                  "Docker Hub and ACR refuse it to ordinary tokens likewise"), before=before)
 
 
 def rate_limited_once(code: str, *, registry: str, source: str) -> Quirk:

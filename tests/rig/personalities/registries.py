@@ -139,7 +139,7 @@ PERSONALITIES: dict[str, PersonalityData] = {p.key: p for p in (
         settings=("deploy token or `CI_REGISTRY_USER` / `CI_REGISTRY_PASSWORD`",),
         notes=("The fallback-tag quirk is met with an index subject (whose children would pass for its referrers) "
                "through info, artifact push, copy out and in, and prune in "
-               "`tests/integration/test_fallback_tag_is_subject.py`.",),
+               "`tests/integration/test_referrers_fallback.py`.",),
     ),
     PersonalityData(
         "artifactory", "JFrog Artifactory", (

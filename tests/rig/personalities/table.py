@@ -3,7 +3,7 @@
 The doc is generated so it cannot drift from what the suite proves:
 ``tests/unit/test_compatibility_doc.py`` checks the committed file equals this
 output. "Known failures" come from ``XFAIL`` in
-``tests/integration/test_personalities.py`` (steps the client does not get
+``tests/integration/test_vendor_registries.py`` (steps the client does not get
 right yet; FINDINGS.md says where the fixes belong).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ STEP_TITLES = {
 
 def _suite_constants() -> tuple[tuple[str, ...], dict[tuple[str, str], str]]:
     """STEPS and XFAIL of the suite (importing it only defines tests; nothing runs)."""
-    from tests.integration import test_personalities as suite
+    from tests.integration import test_vendor_registries as suite
 
     return suite.STEPS, suite.XFAIL
 
@@ -44,7 +44,7 @@ def render() -> str:
         "What each registry does differently, as the test rig's *personalities* reproduce it",
         "(`tests/rig/personalities/`): a proxy in front of a real Distribution 2.8 rewrites requests and",
         "answers the way that registry was recorded to. Every module runs through every personality in",
-        "`tests/integration/test_personalities.py`. These are emulations of recorded behaviour, not runs",
+        "`tests/integration/test_vendor_registries.py`. These are emulations of recorded behaviour, not runs",
         "against the hosted services. Credentials per registry: see `docs/guide_authentication.md`.",
         "",
     ]

@@ -1,4 +1,4 @@
-"""The roles' lists of valid policy / promotion keys follow the modules' own argument specs (issue 13).
+"""The roles' lists of valid policy / promotion keys follow the modules' own argument specs (a misspelt key is refused before anything runs).
 
 roles/retention refuses unknown keys in a policy with a list in roles/retention/vars/main.yml; that
 list must be exactly registry_prune's options plus ``name``, and roles/retention/tasks/prune.yml must

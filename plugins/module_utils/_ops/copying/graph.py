@@ -7,7 +7,7 @@
 blobs, and sideways to referrers, with the fetching done by callables the
 engine passes in. That keeps every decision here (platform selection, index
 rewriting, what a present manifest lets us skip, push order) testable without a
-registry, and the engine in ``copy.py`` down to the I/O.
+registry, and the engine in ``image.py`` down to the I/O.
 
 Two facts about registries the walk relies on:
 

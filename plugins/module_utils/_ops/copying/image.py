@@ -11,9 +11,9 @@ only what nothing points at yet:
    tag): a registry accepts a manifest only once its blobs and child manifests
    are stored, so a tag at the destination stands for its complete graph
    (Distribution checks this, and the distribution spec lets every registry do
-   so; copy_graph.py relies on the same fact for present children).
+   so; graph.py relies on the same fact for present children).
 2. ``GET`` the source manifest by digest (verified) and walk the graph
-   (:func:`~.copy_graph.build_graph`): child manifests, blobs, referrers when
+   (:func:`~.graph.build_graph`): child manifests, blobs, referrers when
    asked; a manifest the destination has (``HEAD``) is not walked further.
 3. Blobs, ``concurrency`` at a time: skip the ones the destination has
    (``HEAD``), mount the others from the source repository when both are on
@@ -545,7 +545,7 @@ def mirror_repository(src: ImageStore, dest: ImageStore, tag_patterns: Sequence[
     available = src.tags()
     selected = select_tags(available, tag_patterns, skip_referrer_tags=options.referrers)
     summary = MirrorResult()
-    # Nothing silent (issue 13): a pattern selecting nothing, or a mirror copying nothing, is a warning.
+    # Nothing silent: a pattern selecting nothing, or a mirror copying nothing, is a warning (a typo is not a success).
     summary.warnings.extend(unmatched_regexes(available, tag_patterns, _where(src)))
     if not selected:
         summary.notes.append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")

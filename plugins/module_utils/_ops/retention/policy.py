@@ -8,7 +8,7 @@ user writes (``rules``, the shorthands, guardrails) into a frozen
 :class:`RetentionPolicy`, or raises :class:`InvalidInputError` naming the
 rule (by name and index) and saying what to write instead.
 
-Rule semantics (the planner in ``retention_plan.py`` applies them):
+Rule semantics (the planner in ``plan.py`` applies them):
 
 - every rule is evaluated against every tag; a tag matched by any ``keep``
   rule is kept whatever the order ("keep beats delete"); otherwise a tag
@@ -366,7 +366,7 @@ class RetentionPolicy:
     max_deletions: int | None = None
     max_delete_ratio: float | None = None
     min_keep: int | None = None
-    # Opt-ins to what used to be silent defaults (issue 13): a plan that empties a repository
+    # Opt-ins to what used to be silent defaults (a prune nobody watches must not surprise): a plan that empties a repository
     # (no tag left, or every digest deleted) is refused unless allow_empty_repository; a digest
     # that stays keeps every tag on it unless untag_kept_images.
     allow_empty_repository: bool = False

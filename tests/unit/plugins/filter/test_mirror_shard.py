@@ -11,7 +11,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
     owner,
 )
 
-from tests.unit.plugins.module_utils._ops.test_sync_fleet import (
+from tests.unit.plugins.module_utils._ops.sync.test_fleet import (
     RUNNERS,
     SOURCES,
     SPEC,

@@ -1,4 +1,4 @@
-"""Unit tests of plugins/module_utils/credentials.py.
+"""Unit tests of plugins/module_utils/_client/credentials.py.
 
 Auth files are real files in a temp dir and the environment is a dict passed
 as ``environ``, so nothing here reads the developer's own docker or podman

@@ -1,12 +1,17 @@
-"""SharedPool: one bound for many fan-outs (issue 18 phase 2: a registry's repositories read at once)."""
+"""The bounded pool (_ops/pool.py): the max_concurrency check, map_bounded, and SharedPool, one bound for
+many fan-outs (a registry's repositories read at once)."""
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
+    DEFAULT_MAX_CONCURRENCY,
+    MAX_CONCURRENCY_LIMIT,
     SharedPool,
+    check_concurrency,
     map_bounded,
 )
 
@@ -128,3 +133,50 @@ def test_the_first_failure_in_input_order_is_raised_and_later_items_are_not_star
 def test_a_worker_that_maps_again_runs_inline_rather_than_deadlock() -> None:
     with SharedPool(1) as pool:
         assert pool.map(lambda n: sum(pool.map(lambda m: m, list(range(n)))), [3, 4]) == [3, 6]
+
+
+# -- max_concurrency and map_bounded ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, -1, MAX_CONCURRENCY_LIMIT + 1, True, 2.5, "8"])
+def test_concurrency_outside_limits_is_refused(value):
+    with pytest.raises(InvalidInputError, match="max_concurrency"):
+        check_concurrency(value)
+
+
+def test_concurrency_default_and_valid_values():
+    assert check_concurrency(None) == DEFAULT_MAX_CONCURRENCY
+    assert check_concurrency(1) == 1
+
+
+def test_map_bounded_keeps_input_order_and_raises_the_first_failure():
+    assert map_bounded(lambda x: x * 2, list(range(50)), 4) == [x * 2 for x in range(50)]
+
+    def boom(x):
+        if x in (3, 7):
+            raise ValueError(f"item {x}")
+        return x
+
+    with pytest.raises(ValueError, match="item 3"):
+        map_bounded(boom, list(range(10)), 4)
+
+
+def test_map_bounded_never_runs_more_than_the_bound_at_once():
+    import threading
+
+    lock = threading.Lock()
+    running = {"now": 0, "peak": 0}
+    release = threading.Event()
+
+    def work(_index):
+        with lock:
+            running["now"] += 1
+            running["peak"] = max(running["peak"], running["now"])
+            if running["now"] == 3:
+                release.set()
+        release.wait()  # hold the first workers until the pool is full
+        with lock:
+            running["now"] -= 1
+
+    map_bounded(work, list(range(20)), 3)
+    assert running["peak"] == 3

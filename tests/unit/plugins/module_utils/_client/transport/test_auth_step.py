@@ -1,8 +1,8 @@
 """The auth step alone: one 401 answered, one 403 token refresh, nothing else.
 
 The authenticator is a recording fake (the step only needs its three calls);
-the real Authenticator against real challenges is covered in test_auth.py,
-test_transport.py and tests/integration/test_auth_token.py.
+the real Authenticator against real challenges is covered in auth/test_token.py,
+test_core.py and tests/integration/test_auth_token.py.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13, "safe when nobody is watching": registry_prune's defaults through real ``ansible-playbook``
+"""Safe when nobody is watching: registry_prune's defaults through real ``ansible-playbook``
 runs against a real Distribution 2.8 registry.
 
 Each test is one case a scheduled job must not get silently wrong: a misspelt repository, a pattern

@@ -177,7 +177,7 @@ def test_bundle_of_repositories_restores_each_to_its_name(plain_registry, regist
 
 
 def test_docker_format_into_a_layout_warns_and_format_oci_converts(plain_registry, run_playbook, tmp_path):
-    """The module's side of Docker-typed images in OCI layouts (skopeo itself is run in test_airgap_interop.py):
+    """The module's side of Docker-typed images in OCI layouts (skopeo itself is run in test_registry_copy_local_skopeo.py):
     a byte-exact export warns, naming the image and the readers that cannot take it; format: oci converts,
     lists old -> new digests and is idempotent; check mode converts nothing onto disk; mirror_spec refuses it."""
     content = images.make_multiarch("ag-docker", docker=True)

@@ -32,8 +32,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
-from tests.unit.plugins.module_utils._client.test_transport import oci_error
-from tests.unit.plugins.module_utils._client.test_transport import sequence as recorder
+from tests.unit.plugins.module_utils._client.transport.test_core import oci_error
+from tests.unit.plugins.module_utils._client.transport.test_core import sequence as recorder
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

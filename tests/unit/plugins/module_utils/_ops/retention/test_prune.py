@@ -2,7 +2,7 @@
 
 A stub registry stands in for the catalog: Distribution 2.8 serves its catalog to any token that
 carries registry:catalog:*, so the refusal is proven end to end through the acr/harbor/dockerhub
-personalities (tests/integration/test_personalities.py, step prune_catalog).
+personalities (tests/integration/test_vendor_registries.py, step prune_catalog).
 """
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def test_promote_returns_a_result_and_shapes_it_only_on_request() -> None:
     outcome = promote(repo, ["prod"], source=source("staging"))
     assert isinstance(outcome, PromotionResult) and outcome.changed
     assert outcome.after == {"prod": D2} and repo.state["prod"] == D2
-    # A run that wrote tags also says which ones a concurrent prune took and it wrote again (issue 20).
+    # A run that wrote tags also says which ones a concurrent prune took and it wrote again.
     assert list(outcome.to_result()) == RESULT_KEYS + ["restored_after_prune"]
     assert outcome.to_result()["restored_after_prune"] == []
 

@@ -1,4 +1,4 @@
-"""Issue 13 for the roles: policies and promotions are validated before anything runs, and the
+"""The roles check before they act: policies and promotions are validated before anything runs, and the
 promote role previews a chain of promotions under ``--check`` exactly as the real run then applies it.
 
 Real ``ansible-playbook`` runs against a real Distribution 2.8 registry; requests are counted in the

@@ -1,4 +1,4 @@
-"""The suite through every registry personality (issue 19): real ansible-playbook runs, real Distribution.
+"""The suite through every registry personality (each vendor's recorded quirks): real ansible-playbook runs, real Distribution.
 
 One token-auth Distribution (plus its token server) and one plain registry are
 shared by the whole file. Each personality (``tests/rig/personalities``) gets

@@ -1,4 +1,4 @@
-"""Unit tests for the verify room's pure parts: the option shape and the signature checks.
+"""Unit tests for the verify room's signature checks (_ops/verify/signatures.py, pure); the option shape is in test_policy.py.
 
 The crypto is tested first against signatures made by real cosign (tests/fixtures/cosign, see
 SOURCES.md there), then against fresh ones in cosign's formats for the key types and hostile
@@ -16,11 +16,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
     signatures as sg,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
-    KeySource,
-    ReferrerRequirement,
-    parse_verify,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -216,45 +211,3 @@ def test_unusable_keys_fail_with_one_line(pem, fragment):
     with pytest.raises(InvalidInputError, match=fragment) as info:
         sg.load_public_key(pem, "verify.keys[0]")
     assert "\n" not in str(info.value) and "verify.keys[0]" in str(info.value)
-
-
-# -- the option shape --------------------------------------------------------------------------
-def test_parse_verify_full_shape():
-    pem = Signer().public_pem
-    policy = parse_verify({"keys": [pem, "/etc/keys/cosign.pub"], "require": ["signature", "attestation"],
-                           "annotations": {"env": "prod", "ok": True},
-                           "referrers": [{"artifact_type": "application/spdx+json", "signed": True}],
-                           "index": "both"})
-    assert policy.keys == (KeySource(pem=pem), KeySource(path="/etc/keys/cosign.pub"))
-    assert policy.require == ("signature", "attestation")
-    assert policy.annotations == {"env": "prod", "ok": "true"}
-    assert policy.referrers == (ReferrerRequirement("application/spdx+json", True),)
-    assert policy.index == "both"
-    assert parse_verify(None) is None
-    defaults = parse_verify({"keys": [pem]})
-    assert defaults.require == ("signature",) and defaults.index == "self" and defaults.referrers == ()
-
-
-def test_referrers_only_policy_needs_no_keys():
-    policy = parse_verify({"require": [], "referrers": [{"artifact_type": "application/spdx+json"}]})
-    assert policy.keys == () and not policy.needs_keys()
-
-
-@pytest.mark.parametrize("value, fragment", [
-    ("yes", "must be a dictionary"),
-    ({"keys": ["x"], "key": "y"}, "unknown option(s) key"),
-    ({}, "needs keys"),
-    ({"require": [], "referrers": []}, "asks for nothing"),
-    ({"keys": ["k"], "require": ["signatures"]}, "choose from signature, attestation"),
-    ({"keys": ["k"], "index": "all"}, "choose one of self, children, both"),
-    ({"keys": "k"}, "verify.keys must be a list"),
-    ({"keys": [""]}, "verify.keys[0] must be PEM"),
-    ({"require": [], "referrers": [{"artifact_type": "spdx"}]}, "must be a media type"),
-    ({"require": [], "referrers": [{"artifact_type": "a/b", "signed": True}]}, "needs keys"),
-    ({"require": [], "referrers": [{"artifact_type": "a/b", "sign": True}]}, "unknown option(s) sign"),
-    ({"require": ["attestation"], "keys": ["k"], "annotations": {"a": "b"}}, "add 'signature'"),
-])
-def test_parse_verify_rejects_with_one_line(value, fragment):
-    with pytest.raises(InvalidInputError) as info:
-        parse_verify(value)
-    assert fragment in str(info.value) and "\n" not in str(info.value)

@@ -1,6 +1,6 @@
-"""Unit and property tests for retention_plan.py: the pure retention planner.
+"""Unit and property tests for _ops/retention/plan.py: the pure retention planner.
 
-Each hazard from issue 7 has its own test (shared digests, index children,
+Each retention hazard has its own test (shared digests, index children,
 referrers and cosign tags, bad timestamps, guardrails), and a hypothesis test
 checks on hundreds of random repositories and policies that no kept tag ever
 loses its digest or anything that digest reaches.
@@ -275,7 +275,7 @@ def test_shared_digest_partially_condemned_is_only_untagged():
 
 
 def test_kept_image_keeps_all_its_tags_by_default():
-    # Issue 13: protect: prod must not strip 1.2 (the rollback name) off the image prod runs.
+    # protect: prod must not strip 1.2 (the rollback name) off the image prod runs.
     repo = Repo()
     shared = repo.image("s", "prod", "1.2", created=days_ago(90))
     old = repo.image("o", "1.1", created=days_ago(120))
@@ -898,7 +898,7 @@ def test_no_kept_tag_ever_loses_its_digest_or_what_it_reaches(snapshot, params, 
     if policy.max_deletions is not None and result.summary["delete"] > policy.max_deletions:
         assert any("max_deletions" in v for v in result.violations)
 
-    # Both modes of keep-wins-for-whole-images (issue 13).
+    # Both modes of keep-wins-for-whole-images (untag_kept_images off and on).
     if not policy.untag_kept_images:
         # Default: a digest that stays keeps every tag on it; nothing is ever untagged.
         assert result.untags == () and result.summary["untag"] == 0
@@ -926,7 +926,7 @@ def test_no_kept_tag_ever_loses_its_digest_or_what_it_reaches(snapshot, params, 
     assert json.loads(json.dumps(as_dict)) == as_dict
 
 
-# -- nothing silent: patterns that select nothing (issue 13) -------------------------------------
+# -- nothing silent: patterns that select nothing -----------------------------------------------
 
 
 def test_a_pattern_selecting_no_tag_is_warned_with_a_search_regex_hint():

@@ -1,24 +1,16 @@
-"""registry_unpack's checker and applier on layers built here (safety first).
+"""registry_unpack's applier (_ops/unpack/apply.py) on layers built here (safety first; the entry checker is in test_policy.py).
 
 Layers are built in the test with tarfile; the repository is the in-memory fake of
 unpack_fakes.py because these tests are about the file system, not the protocol.
 """
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
     InvalidInputError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import (
-    UnsafePathError,
-    name_parts,
-    resolve_link_target,
-    selection,
-    symlink_escapes,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply import (
     state_path,
@@ -27,59 +19,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply 
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
     LimitExceededError,
     Limits,
-    UnsafeLayerError,
-    check_entry,
 )
 
 from tests.rig.tarballs import entry, tar_layer, tree_of
 from tests.unit.plugins.module_utils._ops.unpack_fakes import FakeRepository
-
-
-def info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, link: str = "") -> tarfile.TarInfo:
-    item = tarfile.TarInfo(name)
-    item.type, item.mode, item.linkname = kind, mode, link
-    return item
-
-
-@pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../x", "a/..", "x\x00y", "", "/"])
-def test_bad_names_are_refused(name: str) -> None:
-    with pytest.raises(UnsafePathError):
-        name_parts(name)
-
-
-def test_names_are_cleaned() -> None:
-    assert name_parts("./usr//bin/./tool/") == ("usr", "bin", "tool")
-
-
-def test_symlink_escape_and_resolution() -> None:
-    assert symlink_escapes(("a", "l"), "../../etc")
-    assert not symlink_escapes(("a", "l"), "../etc")
-    assert not symlink_escapes(("l",), "/etc")  # absolute: read inside the root
-    assert resolve_link_target(("a", "l"), "/../../etc") == ("etc",)
-    assert resolve_link_target(("a", "l"), "../../../etc") == ("etc",)
-    assert selection(["/usr/bin", "etc/"]) == (("usr", "bin"), ("etc",))
-    assert selection(["/"]) == ()
-
-
-def test_checker_classifies_and_strips_setuid() -> None:
-    limits = Limits()
-    assert check_entry(info("./", tarfile.DIRTYPE), limits) is None
-    step = check_entry(info("usr/bin/su", mode=0o4755), limits)
-    assert step.kind == "file" and step.mode == 0o755 and step.dropped_bits
-    assert check_entry(info("usr/bin/su", mode=0o4755), Limits(allow_setuid=True)).mode == 0o4755
-    assert check_entry(info("tmp", tarfile.DIRTYPE, 0o1777), limits).mode == 0o1777  # sticky is kept
-    assert check_entry(info("a/.wh.b"), limits).kind == "whiteout"
-    assert check_entry(info("a/.wh..wh..opq"), limits).parts == ("a",)
-    with pytest.raises(UnsafeLayerError, match="device"):
-        check_entry(info("dev/sda", tarfile.BLKTYPE), limits)
-    with pytest.raises(UnsafeLayerError, match="climbs above"):
-        check_entry(info("a/l", tarfile.SYMTYPE, link="../../etc"), limits)
-    with pytest.raises(UnsafePathError):
-        check_entry(info("x", tarfile.LNKTYPE, link="../outside"), limits)
-    with pytest.raises(UnsafePathError):
-        check_entry(info("x", tarfile.LNKTYPE, link="/etc/passwd"), limits)
-    with pytest.raises(UnsafeLayerError):
-        check_entry(info("a/.wh..wh.other"), limits)
 
 
 def test_layers_whiteouts_opaque_links(tmp_path: Path) -> None:

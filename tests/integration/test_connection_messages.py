@@ -1,4 +1,4 @@
-"""Issue 13, honest messages from the client: plain_http against a TLS port, and an anonymous client
+"""Honest messages from the client: plain_http against a TLS port, and an anonymous client
 on a registry that needs a login, each say what is wrong and which option fixes it (real Distribution
 2.8 registries from the rig: one serving TLS, one behind the rig's token server)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Unit tests for retention_policy.py: selectors, rules, shorthands and validation messages."""
+"""Unit tests for _ops/retention/policy.py: selectors, rules, shorthands and validation messages."""
 from __future__ import annotations
 
 import hashlib
