@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The ``max_entries`` / ``max_bytes`` options of the modules that expand layers (registry_unpack, registry_artifact).
 
-Their defaults live once, in ``_ops.unpack.policy`` next to the checker that enforces them;
+Their defaults live once, in ``_ops.unpack.entries`` next to the checker that enforces them;
 the modules' argument specs and :class:`Limits` both come from here.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.entries import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ENTRIES,
     Limits,

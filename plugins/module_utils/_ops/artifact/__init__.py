@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Artifacts: files in and out of registries, the way oras stores them.
 
-``plan.py`` (pure) builds the artifact manifest and reads one back into file targets;
+``layers.py`` (pure) builds the artifact manifest and reads one back into file targets;
 ``pack.py`` streams a directory as a reproducible tar+gzip; ``transfer.py`` pushes, pulls and
 attaches artifacts and moves single blobs to and from files.
 """

@@ -50,7 +50,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.pack
     measure,
     tar_gzip_chunks,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.plan import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.layers import (
     Target,
     artifact_manifest,
     directory_layer,
@@ -65,7 +65,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply 
     replace_json,
     swap_in,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.entries import (
     Counters,
     Limits,
 )

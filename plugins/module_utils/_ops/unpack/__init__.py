@@ -3,6 +3,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unpack: an image's flattened filesystem onto the host, safely.
 
-``policy.py`` (pure) checks each tar entry; ``apply.py`` resolves paths inside the destination
+``entries.py`` (pure) checks each tar entry; ``apply.py`` resolves paths inside the destination
 without following symlinks out, applies layers with whiteouts, and swaps a complete tree in.
 """

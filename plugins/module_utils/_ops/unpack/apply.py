@@ -58,7 +58,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths 
     selection,
     under,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.entries import (
     Counters,
     Limits,
     Step,

@@ -6,7 +6,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.limits impor
     limits_argument_spec,
     limits_from,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.entries import (
     Limits,
 )
 from ansible_collections.ocireg.registry.plugins.modules import (

@@ -16,7 +16,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.apply 
     state_path,
     unpack_image,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.entries import (
     LimitExceededError,
     Limits,
 )

@@ -1,11 +1,11 @@
-"""registry_unpack's per-entry checker (_ops/unpack/policy.py): what a tar entry may do, on entries built here."""
+"""registry_unpack's per-entry checker (_ops/unpack/entries.py): what a tar entry may do, on entries built here."""
 from __future__ import annotations
 
 import tarfile
 
 import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import UnsafePathError
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.unpack.entries import (
     Limits,
     UnsafeLayerError,
     check_entry,

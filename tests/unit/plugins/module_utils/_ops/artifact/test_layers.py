@@ -1,4 +1,4 @@
-"""registry_artifact's planner (_ops/artifact/plan.py, pure): oras-shaped manifests, file targets, referrers."""
+"""registry_artifact's planner (_ops/artifact/layers.py, pure): oras-shaped manifests, file targets, referrers."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.safe_paths import (
     UnsafePathError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.plan import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.artifact.layers import (
     TITLE,
     artifact_manifest,
     file_targets,
