@@ -12,9 +12,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     RULE_KEYS,
     RetentionPolicy,
     Rule,
-    TagSelector,
     build_policy,
     compile_shorthands,
+    rule_selection,
+    selection_to_rule_dict,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    TagSelection,
+    select_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     DEFAULT_TIMESTAMP_SOURCES,
@@ -29,8 +34,22 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
-def selector(**kwargs) -> TagSelector:
-    return TagSelector.from_dict(kwargs, "test")
+class Selector:
+    """A rule's TagSelection, asked one tag at a time through the one select_tags."""
+
+    def __init__(self, selection: TagSelection) -> None:
+        self.is_empty = selection.is_empty
+        self.selection = selection
+
+    def matches(self, tag: str) -> bool:
+        return select_tags([tag], self.selection).selected == [tag]
+
+    def to_dict(self) -> dict:
+        return selection_to_rule_dict(self.selection)
+
+
+def selector(**kwargs) -> Selector:
+    return Selector(rule_selection(kwargs, "test"))
 
 
 def deleted_tags(policy: dict, ages: dict[str, int]) -> set[str]:
@@ -75,12 +94,23 @@ def test_positive_selectors(kwargs, yes, no):
     assert [t for t in no if sel.matches(t)] == []
 
 
-def test_selector_kinds_are_anded_entries_ored():
-    sel = selector(prefix=["v"], regex=[r"v\d+\.\d+\.\d+", r"v\d+"], glob=["*0*", "*1*"])
+def test_entries_of_one_kind_are_a_union():
+    sel = selector(regex=[r"v\d+\.\d+\.\d+", r"v\d+"])
     assert sel.matches("v1.0.0") and sel.matches("v10")
-    assert not sel.matches("v2.2.2")  # fails the glob condition
-    assert not sel.matches("x1.0.0")  # fails the prefix condition
-    assert not sel.matches("v1.0")  # fails the regex condition
+    assert not sel.matches("v1.0")
+
+
+@pytest.mark.parametrize("kwargs, given", [
+    ({"prefix": ["v"], "glob": ["*0*"]}, "prefix and glob"),
+    ({"names": ["a"], "regex": ["b"], "glob": ["c"]}, "names and glob and regex"),
+])
+def test_a_rule_mixing_selector_kinds_is_refused_rather_than_silently_widened(kwargs, given):
+    # 1.0 ANDed the kinds; every tag selector now takes their union, so the old spelling would select more.
+    with pytest.raises(InvalidInputError) as caught:
+        selector(**kwargs)
+    message = str(caught.value)
+    assert message.startswith(f"test: {given} in one rule; a rule takes one kind of tag selector.")
+    assert "all of them as one regex" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
