@@ -1,10 +1,14 @@
 """Unit tests for retention_policy.py: selectors, rules, shorthands and validation messages."""
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
@@ -367,3 +371,42 @@ def test_invalid_policy_options(params, message):
 def test_ratio_accepts_ints_at_the_bounds():
     assert build_policy({"max_delete_ratio": 0}).max_delete_ratio == 0.0
     assert build_policy({"max_delete_ratio": 1}).max_delete_ratio == 1.0
+
+
+# -- a one-kind rule selects what 1.0 selected -------------------------------------------------------
+
+RULE_TAGS = st.lists(st.sampled_from(["pr-1", "pr-22", "v1.0", "v1.10", "main", "dev-x", "latest", "1.2.3", "a*b"]),
+                     max_size=9)
+ENTRIES = {
+    "names": st.lists(st.sampled_from(["main", "latest", "pr-1", "nope"]), min_size=1, max_size=3),
+    "prefix": st.lists(st.sampled_from(["pr-", "v1", "dev-", ""]), min_size=1, max_size=2),
+    "glob": st.lists(st.sampled_from(["v1.*", "*-*", "?????", "a[*]b"]), min_size=1, max_size=2),
+    "regex": st.lists(st.sampled_from([r"pr-\d", "v.*", "main|dev-x", ".*"]), min_size=1, max_size=2),
+}
+
+
+def _entry_matches(kind, entry, tag):
+    """1.0's test of one entry, written out as the oracle."""
+    if kind == "names":
+        return tag == entry
+    if kind == "prefix":
+        return tag.startswith(entry)
+    if kind == "glob":
+        return fnmatch.fnmatchcase(tag, entry)
+    return re.fullmatch(entry, tag) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(tags=RULE_TAGS, kind=st.sampled_from(sorted(ENTRIES)), data=st.data(),
+       exclude_kind=st.sampled_from([None, *sorted(ENTRIES)]))
+def test_a_one_kind_rule_selects_what_1_0_selected(tags, kind, data, exclude_kind):
+    entries = data.draw(ENTRIES[kind])
+    rule = {kind: entries}
+    excluded = data.draw(ENTRIES[exclude_kind]) if exclude_kind else []
+    if exclude_kind:
+        rule[f"exclude_{exclude_kind}"] = excluded
+    chosen = select_tags(tags, rule_selection(rule, "r")).selected
+    expected = [t for t in dict.fromkeys(tags)
+                if any(_entry_matches(kind, e, t) for e in entries)
+                and not any(_entry_matches(exclude_kind, e, t) for e in excluded)]
+    assert chosen == expected
