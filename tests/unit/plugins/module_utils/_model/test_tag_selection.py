@@ -302,8 +302,8 @@ def test_glob_is_case_sensitive_and_whole_tag():
 def test_unmatched_candidates_names_each_entry_that_selects_nothing_alone():
     selection = TagSelection(names=("prod", "gone"), prefixes=("pr-",), globs=("*-x",),
                              patterns=(re.compile("^build-"), re.compile("v.*")))
-    assert unmatched_candidates(["prod", "v1", "pr-2"], selection) == [("names", "gone"), ("glob", "*-x"),
-                                                                     ("regex", "^build-")]
+    expected = [("names", "gone"), ("glob", "*-x"), ("regex", "^build-")]
+    assert unmatched_candidates(["prod", "v1", "pr-2"], selection) == expected
     assert unmatched_candidates([], selection) == []
 
 
