@@ -1,10 +1,11 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters of roles/mirror: a host's share of a sync specification, the fleet's summary, and an
-entry's tags regex."""
+"""Filters of roles/mirror: a host's share of a sync specification, the fleet's summary, and (deprecated,
+removed in 2.0.0) an entry's tags regex."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,12 +13,13 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    SELECTOR_KEYS,
+    parse_selection,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.fleet import (
     Fleet,
     account,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
-    as_tag_patterns,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
     shard,
@@ -58,12 +60,42 @@ def mirror_summary(spec: Any, runners: Any, reports: Any, live: Any, in_play: An
         raise AnsibleFilterError(str(exc)) from None
 
 
+#: Selectors that a list of whole-tag regexes can express (what ``registry_copy``'s ``tags`` takes).
+_REGEX_EXPRESSIBLE = ("include", "exclude", "names", "prerelease")
+
+
+def _as_tag_patterns(block: Mapping[str, Any], where: str) -> list[str]:
+    """The selector block as ONE whole-tag regex that ``fullmatch`` answers as ``select_tags`` does.
+
+    ``include`` and ``names`` (escaped) become alternatives, ``exclude`` a negative lookahead
+    anchored at the end (scheme tags aside, which the copy leaves out itself). Raises
+    :class:`InvalidInputError` naming the selectors that need the tag listing.
+    """
+    selection = parse_selection(block, where)
+    needs_listing = [key for key in SELECTOR_KEYS if key not in _REGEX_EXPRESSIBLE and block.get(key) is not None]
+    if needs_listing:
+        raise InvalidInputError(
+            f"{where}: {', '.join(needs_listing)} cannot be written as a tags regex; these selectors need the "
+            "many-repository mirror of registry_copy")
+    wanted = [p.pattern for p in selection.patterns] + [re.escape(name) for name in selection.names]
+    body = "|".join(f"(?:{p})" for p in wanted) if wanted else ".*"
+    if selection.exclude_patterns:
+        # The lookahead must test the whole tag too: each exclude alternative is anchored with \Z.
+        body = ("(?!(?:" + "|".join(f"(?:{p.pattern})" for p in selection.exclude_patterns) + r")\Z)(?:"
+                + body + ")")
+    return [body]
+
+
 def mirror_tag_patterns(entry: Any) -> list[str]:
-    """The entry's selectors as ``registry_copy`` ``tags`` regexes (include / names / exclude only)."""
+    """The entry's selectors as ``registry_copy`` ``tags`` regexes (include / names / exclude only).
+
+    Deprecated (``meta/runtime.yml`` warns on use; removed in 2.0.0): ``registry_copy``'s ``select``
+    takes the selectors themselves, so there is nothing left to translate.
+    """
     if not isinstance(entry, dict):
         raise AnsibleFilterError(f"mirror_tag_patterns: an entry must be a mapping, got {type(entry).__name__}")
     try:
-        return as_tag_patterns(entry, str(entry.get("src", "entry")))
+        return _as_tag_patterns(entry, str(entry.get("src", "entry")))
     except InvalidInputError as exc:
         raise AnsibleFilterError(str(exc)) from None
 

@@ -59,6 +59,10 @@ options:
   rules:
     description:
       - Ordered retention rules. Each rule selects tags; conditions inside one rule are ANDed.
+      - A rule's tag selectors are a union, as every tag selector of the collection (and skopeo sync's) is -
+        a tag matching any entry of O(rules[].names), O(rules[].prefix), O(rules[].glob) or O(rules[].regex)
+        is selected unless an C(exclude_*) entry matches it. A rule takes one of these four kinds; a rule
+        giving two is refused (in 1.0 a tag had to match every kind given), so no rule selects more than it did.
       - A tag matched by any V(keep) rule is kept whatever the order (keep beats delete). A tag matched only by
         V(delete) rules is condemned. Other tags get O(default_action).
       - Cannot be combined with the shorthands O(keep_latest), O(older_than) and O(match) (O(protect) and

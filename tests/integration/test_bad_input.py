@@ -127,6 +127,10 @@ def cases(plain: str, basic: str, token: str) -> dict[str, Case]:
                                         "max_delete_ratio": 2.0}, ("max_delete_ratio",)),
         "prune bad rule": Case(prune, {"repository": f"{plain}/src/app",
                                        "rules": [{"action": "delete", "regex": ["("]}]}, ("regex", "regular")),
+        # 1.0 ANDed a rule's selector kinds; every tag selector is a union now, so a mix is refused, not widened.
+        "prune rule mixing selector kinds": Case(prune, {"repository": f"{plain}/src/app", "rules": [
+            {"name": "amd64-prs", "action": "delete", "prefix": ["pr-"], "glob": ["*-amd64"]}]},
+            ("rule 'amd64-prs' (rules[0]): prefix and glob in one rule", "regex: ['pr-.*-amd64']")),
         "prune rules and shorthands": Case(prune, {"repository": f"{plain}/src/app", "keep_latest": 3,
                                                    "rules": [{"action": "delete", "prefix": ["dev-"]}]},
                                            ("cannot be mixed",)),

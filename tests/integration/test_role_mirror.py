@@ -322,3 +322,18 @@ def test_a_play_in_serial_batches_is_refused_before_any_copy(plain_registry, reg
     assert refused, run.explain()
     assert "remove serial from the play" in refused[0].result["msg"], refused[0].result["msg"]
     assert dest.writes_since(mark) == []
+
+
+def test_the_mirror_tag_patterns_filter_still_works_and_says_it_is_deprecated(run_playbook):
+    # Shipped in 1.0.0, deprecated since registry_copy's select takes the selectors themselves;
+    # meta/runtime.yml's routing makes ansible-core print the warning wherever the filter is used.
+    tasks = [{"name": "translate", "ansible.builtin.debug": {
+        "msg": "{{ {'src': 'ghcr.io/org/app', 'dest': 'm.example', 'include': ['v1\\..*'], 'exclude': ['v1\\.0']}"
+               " | ocireg.registry.mirror_tag_patterns }}"}}]
+    run = run_playbook(tasks=tasks, allow_deprecations=True)
+    assert run.rc == 0, run.explain()
+    assert run.task("translate").result["msg"] == ["(?!(?:(?:v1\\.0))\\Z)(?:(?:v1\\..*))"]
+    text = " ".join((run.stdout + run.stderr).split())
+    assert 'Filter "ocireg.registry.mirror_tag_patterns" has been deprecated.' in text
+    assert "registry_copy's select option takes the selectors themselves" in text
+    assert "2.0.0" in text

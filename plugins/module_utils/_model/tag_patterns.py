@@ -14,6 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    TagSelection,
+    unmatched_candidates,
+)
+
 
 def search_regex_hint(pattern: str) -> str:
     """A hint when ``pattern`` reads like a search (``^``/``$`` anchors, or no ``.*``); else ``""``."""
@@ -35,14 +40,12 @@ def unmatched_pattern_warning(label: str, pattern: str, tag_count: int, where: s
 def unmatched_regexes(tags: Sequence[str], patterns: Sequence[str], where: str,
                       label: str = "tags pattern") -> list[str]:
     """Warnings for the full-match regexes of ``patterns`` that select none of ``tags`` (none when no tags)."""
-    if not tags:
-        return []
-    out = []
+    valid = []
     for pattern in patterns:
         try:
-            compiled = re.compile(pattern)
+            re.compile(pattern)
         except re.error:
             continue  # the caller reports invalid patterns as errors
-        if not any(compiled.fullmatch(tag) for tag in tags):
-            out.append(unmatched_pattern_warning(label, pattern, len(tags), where))
-    return out
+        valid.append(pattern)
+    unmatched = unmatched_candidates(tags, TagSelection.from_patterns(valid))
+    return [unmatched_pattern_warning(label, text, len(tags), where) for _kind, text in unmatched]

@@ -15,8 +15,10 @@ How a plan is made (one repository at a time):
    ``most_recent`` slots: they follow the digest they name (kept while it
    stays, removed when it is deleted). An attached tag whose subject is not
    in the repository is kept.
-2. Every rule is evaluated on every normal tag (see ``retention_policy``);
-   keep beats delete; unmatched tags get ``default_action``.
+2. Every rule is evaluated on every normal tag (its tags chosen by
+   ``select_tags`` of ``_model/tag_selection.py``, its other conditions per
+   digest; see ``policy.py``); keep beats delete; unmatched tags get
+   ``default_action``.
 3. A condemned tag on a digest of unknown age, or younger than
    ``grace_period``, is kept instead (skipped: ``unknown_age`` /
    ``grace_period``); with ``on_unknown_age: fail`` the plan also carries a
@@ -73,6 +75,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
     attached_subject,
     referrers_tag,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    select_tags,
+    unmatched_candidates,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     Timestamp,
     format_duration,
@@ -85,7 +91,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     KEEP,
     RetentionPolicy,
     Rule,
-    TagSelector,
 )
 
 # Actions on a plan entry.
@@ -458,9 +463,9 @@ class _RepositoryPlanner:
                         orphan_matches[digest].append(index)
                 continue
             candidates: dict[str, list[str]] = defaultdict(list)
-            for tag, digest in self.normal.items():
-                if rule.selector.matches(tag) and self._matches(rule, digest):
-                    candidates[digest].append(tag)
+            for tag in select_tags(self.normal, rule.selector).selected:
+                if self._matches(rule, self.normal[tag]):
+                    candidates[self.normal[tag]].append(tag)
             if rule.most_recent is not None:
                 chosen = self._most_recent(rule, candidates)
                 candidates = {d: tags for d, tags in candidates.items() if d in chosen}
@@ -744,12 +749,10 @@ def unmatched_patterns(snapshots: Sequence[RepositorySnapshot], policy: Retentio
     for rule in policy.rules:
         if rule.untagged:
             continue
-        for kind, text, is_regex in rule.selector.positive_entries():
-            if any(TagSelector.entry_matches(kind, text, tag) for tag in tags):
-                continue
+        for kind, text in unmatched_candidates(tags, rule.selector):
             option = _SHORTHAND_OPTION.get(rule.name) if kind == "regex" else None
             label = f"{option} pattern" if option else f"rule '{rule.name}' {kind}"
-            text_out = unmatched_pattern_warning(label, text, len(tags), where, regex=is_regex)
+            text_out = unmatched_pattern_warning(label, text, len(tags), where, regex=kind == "regex")
             if text_out not in out:
                 out.append(text_out)
     return out

@@ -14,12 +14,15 @@ Rule semantics (the planner in ``plan.py`` applies them):
   rule is kept whatever the order ("keep beats delete"); otherwise a tag
   matched by a ``delete`` rule is condemned; otherwise ``default_action``
   applies. Order only fixes how matches are listed in the plan.
-- conditions inside a rule are ANDed. Each tag selector kind that is given
-  (``names``, ``prefix``, ``glob``, ``regex``) is one condition, met when any
-  of its entries matches; a tag matching any ``exclude_*`` entry is not
-  selected; a rule without positive selectors selects every tag. Regexes
-  are full matches (always anchored); globs are :mod:`fnmatch` patterns,
-  case-sensitive.
+- a rule's tags are a :class:`TagSelection` (``_model/tag_selection.py``, the
+  one tag selector of the collection): a tag is selected when it matches any
+  entry of the rule's one selector kind (``names``, ``prefix``, ``glob`` or
+  ``regex``) and no ``exclude_*`` entry; a rule without positive selectors
+  selects every tag. A rule gives at most one positive kind: kinds combine as a
+  union everywhere now, and 1.0 ANDed them, so a rule that mixed them is refused
+  rather than silently widened. Regexes are full matches (always anchored);
+  globs are :mod:`fnmatch` patterns, case-sensitive.
+- the other conditions of a rule (ages, labels) are ANDed with its tag selection.
 - ``older_than`` / ``newer_than`` compare the digest's age (strictly).
 - ``expires_after_label`` (delete rules) is met when the digest's label (or
   annotation) of that name holds a quay-style lifetime (``2w``, ``10d``,
@@ -38,8 +41,6 @@ Rule semantics (the planner in ``plan.py`` applies them):
 """
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,6 +48,10 @@ from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    TagSelection,
+    compile_tag_pattern,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     DEFAULT_TIMESTAMP_SOURCES,
@@ -110,19 +115,6 @@ def _string_list(value: Any, label: str) -> tuple[str, ...]:
     raise InvalidInputError(f"{label} must be a string or a list of strings, got {value!r}")
 
 
-def _compile_regexes(patterns: Sequence[str], label: str) -> tuple[re.Pattern[str], ...]:
-    compiled = []
-    for pattern in patterns:
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise InvalidInputError(
-                f"{label} {pattern!r} does not compile ({exc}); write a Python regular expression that "
-                "matches the whole tag (no ^ or $ needed), e.g. 'v[0-9]+\\.[0-9]+' or 'pr-.*'"
-            ) from None
-    return tuple(compiled)
-
-
 def _duration(value: Any, label: str) -> timedelta | None:
     if value is None:
         return None
@@ -149,83 +141,41 @@ def _choice(value: Any, choices: Sequence[str], label: str, default: str) -> str
     return value
 
 
-@dataclass(frozen=True)
-class TagSelector:
-    """Which tags a rule looks at (see the module docstring for the AND/OR rules)."""
+#: Rule keys -> the :class:`TagSelection` field each fills.
+_SELECTION_FIELDS = {
+    "names": "names", "prefix": "prefixes", "glob": "globs", "regex": "patterns",
+    "exclude_names": "exclude_names", "exclude_prefix": "exclude_prefixes", "exclude_glob": "exclude_globs",
+    "exclude_regex": "exclude_patterns",
+}
 
-    names: tuple[str, ...] = ()
-    prefix: tuple[str, ...] = ()
-    glob: tuple[str, ...] = ()
-    regex: tuple[re.Pattern[str], ...] = ()
-    exclude_names: tuple[str, ...] = ()
-    exclude_prefix: tuple[str, ...] = ()
-    exclude_glob: tuple[str, ...] = ()
-    exclude_regex: tuple[re.Pattern[str], ...] = ()
 
-    @property
-    def is_empty(self) -> bool:
-        """True when the selector says nothing (it then selects every tag)."""
-        return not any(getattr(self, f) for f in self.__dataclass_fields__)
-
-    def matches(self, tag: str) -> bool:
-        """Whether ``tag`` meets every positive selector given and no exclusion."""
-        positive = (
-            (self.names, lambda: tag in self.names),
-            (self.prefix, lambda: any(tag.startswith(p) for p in self.prefix)),
-            (self.glob, lambda: any(fnmatch.fnmatchcase(tag, g) for g in self.glob)),
-            (self.regex, lambda: any(r.fullmatch(tag) for r in self.regex)),
+def rule_selection(data: Mapping[str, Any], where: str) -> TagSelection:
+    """A rule's tag selectors (``names``/``prefix``/``glob``/``regex`` and ``exclude_*``) as a :class:`TagSelection`."""
+    values: dict[str, Any] = {}
+    for key, attribute in _SELECTION_FIELDS.items():
+        label = f"{where}: {key}"
+        items = _string_list(data.get(key), label)
+        values[attribute] = tuple(compile_tag_pattern(i, label) for i in items) if key.endswith("regex") else items
+    given = [kind for kind in SELECTOR_KINDS if values[_SELECTION_FIELDS[kind]]]
+    if len(given) > 1:
+        raise InvalidInputError(
+            f"{where}: {' and '.join(given)} in one rule; a rule takes one kind of tag selector. Tag selectors "
+            "combine as a union (a tag matching any entry), and 1.0 required every kind to match, so a rule "
+            "mixing them is refused rather than silently selecting more. Write what you mean as regexes: "
+            "all of them as one regex (e.g. regex: ['pr-.*-amd64']), any of them as a regex list "
+            "(prefix pr- is 'pr-.*', glob '*-lts' is '.*-lts')"
         )
-        if not all(test() for given, test in positive if given):
-            return False
-        return not (
-            tag in self.exclude_names
-            or any(tag.startswith(p) for p in self.exclude_prefix)
-            or any(fnmatch.fnmatchcase(tag, g) for g in self.exclude_glob)
-            or any(r.fullmatch(tag) for r in self.exclude_regex)
-        )
+    return TagSelection(**values)
 
-    def positive_entries(self) -> list[tuple[str, str, bool]]:
-        """Each positive selector entry as ``(kind, text, is_regex)``.
 
-        :meth:`entry_matches` tests one entry on its own, so a pattern that
-        selects nothing can be named in a warning.
-        """
-        out = []
-        for kind in SELECTOR_KINDS:
-            for value in getattr(self, kind):
-                out.append((kind, value.pattern if isinstance(value, re.Pattern) else value, kind == "regex"))
-        return out
-
-    @staticmethod
-    def entry_matches(kind: str, text: str, tag: str) -> bool:
-        """Whether one positive selector entry (``kind``, its source ``text``) matches ``tag``."""
-        if kind == "names":
-            return tag == text
-        if kind == "prefix":
-            return tag.startswith(text)
-        if kind == "glob":
-            return fnmatch.fnmatchcase(tag, text)
-        return re.fullmatch(text, tag) is not None
-
-    def to_dict(self) -> dict[str, list[str]]:
-        """The selectors that are set, as plain lists (regexes as their source)."""
-        out: dict[str, list[str]] = {}
-        for key in self.__dataclass_fields__:
-            values = getattr(self, key)
-            if values:
-                out[key] = [v.pattern if isinstance(v, re.Pattern) else v for v in values]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> TagSelector:
-        """Read ``names``/``prefix``/``glob``/``regex`` and their ``exclude_*`` variants."""
-        values: dict[str, Any] = {}
-        for kind in SELECTOR_KINDS:
-            for key in (kind, f"exclude_{kind}"):
-                label = f"{where}: {key}"
-                items = _string_list(data.get(key), label)
-                values[key] = _compile_regexes(items, label) if kind == "regex" else items
-        return cls(**values)
+def selection_to_rule_dict(selection: TagSelection) -> dict[str, list[str]]:
+    """The rule keys a :class:`TagSelection` came from, only those set, regexes as their source."""
+    out: dict[str, list[str]] = {}
+    for key, attribute in _SELECTION_FIELDS.items():
+        values = getattr(selection, attribute)
+        if values:
+            out[key] = [v if isinstance(v, str) else v.pattern for v in values]
+    return out
 
 
 @dataclass(frozen=True)
@@ -234,7 +184,7 @@ class Rule:
 
     name: str
     action: str
-    selector: TagSelector = field(default_factory=TagSelector)
+    selector: TagSelection = field(default_factory=TagSelection)
     most_recent: int | None = None
     order_by: str = "age"
     older_than: timedelta | None = None
@@ -255,7 +205,7 @@ class Rule:
     def to_dict(self) -> dict[str, Any]:
         """The compiled rule as plain data (shows users what shorthands became)."""
         out: dict[str, Any] = {"name": self.name, "action": self.action}
-        out.update(self.selector.to_dict())
+        out.update(selection_to_rule_dict(self.selector))
         if self.most_recent is not None:
             out["most_recent"] = self.most_recent
             out["order_by"] = self.order_by
@@ -295,7 +245,7 @@ class Rule:
         rule = cls(
             name=name or f"rules[{index}]",
             action=action,
-            selector=TagSelector.from_dict(data, where),
+            selector=rule_selection(data, where),
             most_recent=_count(
                 data.get("most_recent"), f"{where}: most_recent", "it is how many digests to keep, e.g. most_recent: 10"
             ),
@@ -404,11 +354,11 @@ def compile_shorthands(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
     # Validate here so errors name the option the user wrote, not a compiled rule.
     protect = list(_string_list(params.get("protect"), "option protect"))
-    _compile_regexes(protect, "option protect")
+    TagSelection.from_patterns(protect, "option protect")
     if protect:
         rules.append({"name": "protect", "action": KEEP, "regex": protect})
     match = list(_string_list(params.get("match"), "option match"))
-    _compile_regexes(match, "option match")
+    TagSelection.from_patterns(match, "option match")
     scope: dict[str, Any] = {"regex": match} if match else {}
     keep_latest = _count(
         params.get("keep_latest"), "option keep_latest", "it is how many digests to keep, e.g. keep_latest: 10"

@@ -53,6 +53,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
     is_attached_tag,
     is_lease_tag,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    Selection,
+    select_tags,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     format_timestamp,
     judge_timestamp,
@@ -65,10 +69,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
     fetch_config,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
-    Selection,
-    select_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
     SyncPair,

@@ -10,7 +10,7 @@ An entry::
       dest: mirror.example:5000/hub         # a registry host, or host/path
       naming: prefix                        # prefix (default) | flat | exact
       rewrite: {pattern: 'library/(.*)', replacement: 'official/\\1'}   # instead of naming
-      semver: '>=1.25'                      # ... any selector of selectors.py
+      semver: '>=1.25'                      # ... any selector of _model/tag_selection.py
 
 Destination naming (the source path is the repository path without the host):
 
@@ -38,10 +38,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
     normalize_registry,
     validate_repository,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
     SELECTOR_KEYS,
-    TagSelectors,
-    parse_selectors,
+    TagSelection,
+    parse_selection,
 )
 
 NAMINGS = ("prefix", "flat", "exact")
@@ -56,7 +56,7 @@ class SyncPair:
     src_repository: str
     dest_registry: str
     dest_repository: str
-    selectors: TagSelectors
+    selectors: TagSelection
     #: The selector block as the user wrote it (passed on to per-pair tasks).
     selector_block: Mapping[str, Any]
     #: Position of the entry in the spec (for messages).
@@ -183,7 +183,7 @@ def _expand_entry(position: int, entry: Any) -> tuple[list[SyncPair], list[str]]
         problems.append("naming: exact needs dest to be a repository (host/path), not just a registry")
     block = {key: entry[key] for key in SELECTOR_KEYS if key in entry}
     try:
-        selectors = parse_selectors(block)
+        selectors = parse_selection(block)
     except InvalidInputError as exc:
         problems.extend(str(exc).splitlines())
         selectors = None

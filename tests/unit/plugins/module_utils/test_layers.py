@@ -2,7 +2,7 @@
 
 ``_model`` (pure) <- ``_client`` (HTTP, the spec) <- ``_ops`` (operations) <- ``_glue`` (Ansible)
 <- modules and the lookup. Planners inside ``_ops`` (``plan.py``, ``policy.py``, ``graph.py``,
-``selectors.py``) are pure: they import ``_model`` and other planners only. Only ``_glue`` and the
+``spec.py``) are pure: they import ``_model`` and other planners only. Only ``_glue`` and the
 plugins may import ``ansible``. The rule is checked on the source text, so it holds for imports
 under ``TYPE_CHECKING`` and inside functions too.
 """
@@ -21,7 +21,7 @@ PREFIX = "ansible_collections.ocireg.registry.plugins.module_utils."
 RANKS = {"_model": 0, "_client": 1, "_ops": 2, "_glue": 3}
 PLUGIN_RANK = 4
 #: Files whose names mark a pure planner inside _ops.
-PLANNER_NAMES = frozenset({"plan.py", "policy.py", "graph.py", "selectors.py", "spec.py"})
+PLANNER_NAMES = frozenset({"plan.py", "policy.py", "graph.py", "spec.py"})
 
 
 def room_of(relative: str) -> str | None:

@@ -14,6 +14,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
     LEASE_ARTIFACT_TYPE,
     lease_tag,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    TagSelection,
+    select_tags,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.plan import (
     CLOCK_SKEW,
     LEASE_TTL,
@@ -26,15 +30,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
     still_held,
     to_restore,
     wait_deadline,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
-    select_tags,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
-    parse_selectors,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
-    select_tags as sync_select_tags,
 )
 
 NOW = 1_800_000_000.0
@@ -101,5 +96,6 @@ def test_the_lease_manifest_is_a_valid_unique_oci_artifact_on_the_empty_blob():
 
 
 def test_mirrors_and_syncs_never_select_a_lease():
-    assert select_tags(["v1", LIVE, DEAD], [".*"], skip_referrer_tags=False) == ["v1"]
-    assert sync_select_tags([LIVE, "v1"], parse_selectors({})).selected == ["v1"]
+    assert select_tags(["v1", LIVE, DEAD], TagSelection.from_patterns([".*"]), skip_referrer_tags=False).selected \
+        == ["v1"]
+    assert select_tags([LIVE, "v1"], TagSelection()).selected == ["v1"]

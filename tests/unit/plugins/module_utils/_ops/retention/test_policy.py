@@ -1,10 +1,14 @@
 """Unit tests for _ops/retention/policy.py: selectors, rules, shorthands and validation messages."""
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
@@ -12,9 +16,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     RULE_KEYS,
     RetentionPolicy,
     Rule,
-    TagSelector,
     build_policy,
     compile_shorthands,
+    rule_selection,
+    selection_to_rule_dict,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    TagSelection,
+    select_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     DEFAULT_TIMESTAMP_SOURCES,
@@ -29,8 +38,22 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
-def selector(**kwargs) -> TagSelector:
-    return TagSelector.from_dict(kwargs, "test")
+class Selector:
+    """A rule's TagSelection, asked one tag at a time through the one select_tags."""
+
+    def __init__(self, selection: TagSelection) -> None:
+        self.is_empty = selection.is_empty
+        self.selection = selection
+
+    def matches(self, tag: str) -> bool:
+        return select_tags([tag], self.selection).selected == [tag]
+
+    def to_dict(self) -> dict:
+        return selection_to_rule_dict(self.selection)
+
+
+def selector(**kwargs) -> Selector:
+    return Selector(rule_selection(kwargs, "test"))
 
 
 def deleted_tags(policy: dict, ages: dict[str, int]) -> set[str]:
@@ -75,12 +98,23 @@ def test_positive_selectors(kwargs, yes, no):
     assert [t for t in no if sel.matches(t)] == []
 
 
-def test_selector_kinds_are_anded_entries_ored():
-    sel = selector(prefix=["v"], regex=[r"v\d+\.\d+\.\d+", r"v\d+"], glob=["*0*", "*1*"])
+def test_entries_of_one_kind_are_a_union():
+    sel = selector(regex=[r"v\d+\.\d+\.\d+", r"v\d+"])
     assert sel.matches("v1.0.0") and sel.matches("v10")
-    assert not sel.matches("v2.2.2")  # fails the glob condition
-    assert not sel.matches("x1.0.0")  # fails the prefix condition
-    assert not sel.matches("v1.0")  # fails the regex condition
+    assert not sel.matches("v1.0")
+
+
+@pytest.mark.parametrize("kwargs, given", [
+    ({"prefix": ["v"], "glob": ["*0*"]}, "prefix and glob"),
+    ({"names": ["a"], "regex": ["b"], "glob": ["c"]}, "names and glob and regex"),
+])
+def test_a_rule_mixing_selector_kinds_is_refused_rather_than_silently_widened(kwargs, given):
+    # 1.0 ANDed the kinds; every tag selector now takes their union, so the old spelling would select more.
+    with pytest.raises(InvalidInputError) as caught:
+        selector(**kwargs)
+    message = str(caught.value)
+    assert message.startswith(f"test: {given} in one rule; a rule takes one kind of tag selector.")
+    assert "all of them as one regex" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -337,3 +371,42 @@ def test_invalid_policy_options(params, message):
 def test_ratio_accepts_ints_at_the_bounds():
     assert build_policy({"max_delete_ratio": 0}).max_delete_ratio == 0.0
     assert build_policy({"max_delete_ratio": 1}).max_delete_ratio == 1.0
+
+
+# -- a one-kind rule selects what 1.0 selected -------------------------------------------------------
+
+RULE_TAGS = st.lists(st.sampled_from(["pr-1", "pr-22", "v1.0", "v1.10", "main", "dev-x", "latest", "1.2.3", "a*b"]),
+                     max_size=9)
+ENTRIES = {
+    "names": st.lists(st.sampled_from(["main", "latest", "pr-1", "nope"]), min_size=1, max_size=3),
+    "prefix": st.lists(st.sampled_from(["pr-", "v1", "dev-", ""]), min_size=1, max_size=2),
+    "glob": st.lists(st.sampled_from(["v1.*", "*-*", "?????", "a[*]b"]), min_size=1, max_size=2),
+    "regex": st.lists(st.sampled_from([r"pr-\d", "v.*", "main|dev-x", ".*"]), min_size=1, max_size=2),
+}
+
+
+def _entry_matches(kind, entry, tag):
+    """1.0's test of one entry, written out as the oracle."""
+    if kind == "names":
+        return tag == entry
+    if kind == "prefix":
+        return tag.startswith(entry)
+    if kind == "glob":
+        return fnmatch.fnmatchcase(tag, entry)
+    return re.fullmatch(entry, tag) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(tags=RULE_TAGS, kind=st.sampled_from(sorted(ENTRIES)), data=st.data(),
+       exclude_kind=st.sampled_from([None, *sorted(ENTRIES)]))
+def test_a_one_kind_rule_selects_what_1_0_selected(tags, kind, data, exclude_kind):
+    entries = data.draw(ENTRIES[kind])
+    rule = {kind: entries}
+    excluded = data.draw(ENTRIES[exclude_kind]) if exclude_kind else []
+    if exclude_kind:
+        rule[f"exclude_{exclude_kind}"] = excluded
+    chosen = select_tags(tags, rule_selection(rule, "r")).selected
+    expected = [t for t in dict.fromkeys(tags)
+                if any(_entry_matches(kind, e, t) for e in entries)
+                and not any(_entry_matches(exclude_kind, e, t) for e in excluded)]
+    assert chosen == expected

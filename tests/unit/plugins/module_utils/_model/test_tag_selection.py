@@ -1,4 +1,4 @@
-"""Unit tests for _ops/sync/selectors.py: every selector, their combination, the reasons, the invariants."""
+"""Unit tests for _model/tag_selection.py: every selector, their combination, the reasons, the invariants."""
 from __future__ import annotations
 
 import re
@@ -8,12 +8,17 @@ import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.selectors import (
-    as_tag_patterns,
-    parse_selectors,
-    parse_semver_range,
-    select_tags,
+from ansible_collections.ocireg.registry.plugins.module_utils._model.semver_range import (
     version_key,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+    lease_tag,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
+    TagSelection,
+    parse_selection,
+    select_tags,
+    unmatched_candidates,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,45 +29,11 @@ FALLBACK = "sha256-" + "b" * 64
 
 
 def chosen(tags, created=None, **block):
-    selectors = parse_selectors(block)
+    selectors = parse_selection(block)
     return select_tags(tags, selectors, created=created, now=NOW if created is not None else None).selected
 
 
-def admits(range_text, tag):
-    key = version_key(tag)
-    return key is not None and parse_semver_range(range_text).admits(key)
-
-
-# -- semver ranges ---------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("range_text, inside, outside", [
-    (">=1.20 <2", ["1.20", "1.20.0", "v1.25.3", "1.99.99"], ["1.19.9", "2.0.0", "2", "0.1"]),
-    ("^1.2", ["1.2.0", "1.9.9", "v1.2.7"], ["1.1.9", "2.0.0"]),
-    ("^0.2", ["0.2.0", "0.2.9"], ["0.3.0", "0.1.9"]),
-    ("^0.0.3", ["0.0.3"], ["0.0.4", "0.0.2"]),
-    ("~1.2", ["1.2.0", "1.2.99"], ["1.3.0", "1.1.0"]),
-    ("~1", ["1.0.0", "1.9.0"], ["2.0.0"]),
-    ("1.2.x", ["1.2.0", "1.2.5"], ["1.3.0"]),
-    ("1.2", ["1.2.0", "1.2.5"], ["1.3.0"]),
-    ("=1.2.3", ["1.2.3", "v1.2.3"], ["1.2.4"]),
-    ("*", ["0.0.1", "9.9.9"], []),
-    (">1.2", ["1.3.0"], ["1.2.9", "1.2.0"]),
-    ("<=1.2", ["1.2.9", "1.0.0"], ["1.3.0"]),
-    (">= 1.2.3 < 1.3", ["1.2.3", "1.2.4"], ["1.2.2", "1.3.0"]),
-    ("<1.0 || >=3", ["0.9.0", "3.0.0", "4.1"], ["1.0.0", "2.5.0"]),
-])
-def test_ranges(range_text, inside, outside):
-    for tag in inside:
-        assert admits(range_text, tag), (range_text, tag)
-    for tag in outside:
-        assert not admits(range_text, tag), (range_text, tag)
-
-
-@pytest.mark.parametrize("text", ["", "   ", ">=1.2 ||", "abc", ">=1.x.3-rc", ">*", "1.2 - 1.4", "1.2.3.4"])
-def test_bad_ranges(text):
-    with pytest.raises(InvalidInputError, match="semver:.*is not a version range"):
-        parse_semver_range(text)
-
+# -- semver ranges and pre-releases ------------------------------------------------------------
 
 def test_prereleases_are_left_out_unless_asked():
     tags = ["1.2.0", "1.3.0-rc.1", "1.3.0", "1.25-alpine"]
@@ -80,7 +51,7 @@ def test_no_selector_selects_every_ordinary_tag():
 
 
 def test_scheme_tags_are_never_selected_even_when_matched():
-    selection = select_tags(TAGS, parse_selectors({"include": [".*"], "names": [SIG]}))
+    selection = select_tags(TAGS, parse_selection({"include": [".*"], "names": [SIG]}))
     assert SIG not in selection.selected and FALLBACK not in selection.selected
     decision = next(d for d in selection.decisions if d.tag == SIG)
     assert decision.selector == "scheme" and "scheme" in decision.reason
@@ -96,7 +67,7 @@ def test_exclude_wins_over_every_include():
 
 
 def test_names_union_with_patterns_and_missing_names_are_reported():
-    selection = select_tags(TAGS, parse_selectors({"names": ["latest", "gone"], "semver": "^2"}))
+    selection = select_tags(TAGS, parse_selection({"names": ["latest", "gone"], "semver": "^2"}))
     assert selection.selected == ["latest", "2.0.0", "2.1.0", "2.1.1"]
     assert selection.missing == ("gone",)
 
@@ -106,14 +77,14 @@ def test_newest_by_semver():
 
 
 def test_newest_by_semver_leaves_out_what_is_not_a_version_with_a_reason():
-    selection = select_tags(TAGS, parse_selectors({"newest": 3}))
+    selection = select_tags(TAGS, parse_selection({"newest": 3}))
     latest = next(d for d in selection.decisions if d.tag == "latest")
     assert not latest.selected and latest.selector == "newest" and "not a version" in latest.reason
 
 
 def test_newest_by_age_uses_the_times_and_drops_unknown():
     created = {"a": NOW - timedelta(days=3), "b": NOW - timedelta(days=1), "c": NOW - timedelta(days=2), "d": None}
-    selection = select_tags(["a", "b", "c", "d"], parse_selectors({"newest": 2, "newest_by": "age"}),
+    selection = select_tags(["a", "b", "c", "d"], parse_selection({"newest": 2, "newest_by": "age"}),
                             created=created, now=NOW)
     assert selection.selected == ["b", "c"]
     assert next(d for d in selection.decisions if d.tag == "d").reason.startswith("age unknown")
@@ -134,7 +105,7 @@ def test_literal_names_are_exempt_from_reductions():
 
 def test_min_age_skips_young_and_unknown():
     created = {"old": NOW - timedelta(days=10), "young": NOW - timedelta(hours=3), "unknown": None}
-    selection = select_tags(["old", "young", "unknown", "nodate"], parse_selectors({"min_age": "2d"}),
+    selection = select_tags(["old", "young", "unknown", "nodate"], parse_selection({"min_age": "2d"}),
                             created=created, now=NOW)
     assert selection.selected == ["old"]
     reasons = {d.tag: d.reason for d in selection.decisions}
@@ -143,7 +114,7 @@ def test_min_age_skips_young_and_unknown():
 
 
 def test_every_tag_gets_exactly_one_decision_with_a_reason():
-    selection = select_tags(TAGS + ["1.0.0"], parse_selectors({"semver": "^1", "exclude": ["1\\.0\\..*"]}))
+    selection = select_tags(TAGS + ["1.0.0"], parse_selection({"semver": "^1", "exclude": ["1\\.0\\..*"]}))
     assert [d.tag for d in selection.decisions] == TAGS
     assert all(d.reason for d in selection.decisions)
     assert selection.by_selector()["exclude"] == ["1.0.0", "1.0.1"]
@@ -151,22 +122,22 @@ def test_every_tag_gets_exactly_one_decision_with_a_reason():
 
 
 def test_nothing_selected_is_noted():
-    assert select_tags(["a"], parse_selectors({"names": ["b"]})).notes == ("no tag selected",)
+    assert select_tags(["a"], parse_selection({"names": ["b"]})).notes == ("no tag selected",)
 
 
 def test_ages_are_required_when_needed():
     with pytest.raises(ValueError, match="need image ages"):
-        select_tags(["a"], parse_selectors({"min_age": "1d"}))
-    assert parse_selectors({"min_age": "1d"}).needs_ages
-    assert parse_selectors({"newest": 1, "newest_by": "age"}).needs_ages
-    assert not parse_selectors({"newest": 1}).needs_ages
+        select_tags(["a"], parse_selection({"min_age": "1d"}))
+    assert parse_selection({"min_age": "1d"}).needs_ages
+    assert parse_selection({"newest": 1, "newest_by": "age"}).needs_ages
+    assert not parse_selection({"newest": 1}).needs_ages
 
 
 # -- validation: one line per mistake --------------------------------------------------------------
 
 def test_every_mistake_gets_its_own_line():
     with pytest.raises(InvalidInputError) as caught:
-        parse_selectors({"include": ["("], "exclude": 3, "semver": ">=x1", "newest": 0, "newest_by": "size",
+        parse_selection({"include": ["("], "exclude": 3, "semver": ">=x1", "newest": 0, "newest_by": "size",
                          "newest_patch_per": "patch", "min_age": "soon", "prerelease": "yes"},
                         where="mirror_spec[1]")
     lines = str(caught.value).splitlines()
@@ -180,15 +151,15 @@ def test_every_mistake_gets_its_own_line():
 
 def test_newest_by_without_newest_and_prerelease_without_semver_are_mistakes():
     with pytest.raises(InvalidInputError, match="newest_by needs newest"):
-        parse_selectors({"newest_by": "age"})
+        parse_selection({"newest_by": "age"})
     with pytest.raises(InvalidInputError, match="prerelease only applies"):
-        parse_selectors({"prerelease": True})
+        parse_selection({"prerelease": True})
 
 
 def test_describe_round_trips_the_block():
     block = {"include": ["v.*"], "exclude": ["x"], "names": ["a"], "semver": "^1", "prerelease": True,
              "newest": 2, "newest_by": "age", "newest_patch_per": "minor", "min_age": "1d12h"}
-    assert parse_selectors(parse_selectors(block).describe()).describe() == parse_selectors(block).describe()
+    assert parse_selection(parse_selection(block).describe()).describe() == parse_selection(block).describe()
 
 
 # -- invariants ------------------------------------------------------------------------------------
@@ -239,7 +210,7 @@ def test_newest_n_selects_at_most_n_beyond_the_literal_names(tags, block, n):
 @settings(max_examples=100, deadline=None)
 @given(tags=tag_lists, block=blocks)
 def test_selection_is_a_subset_of_the_listing_and_decides_every_tag_once(tags, block):
-    selection = select_tags(tags, parse_selectors(_valid(block)))
+    selection = select_tags(tags, parse_selection(_valid(block)))
     assert set(selection.selected) <= set(tags)
     assert [d.tag for d in selection.decisions] == list(dict.fromkeys(tags))
 
@@ -260,21 +231,90 @@ def test_newest_patch_per_group_keeps_one_per_group_and_it_is_the_highest(tags, 
         assert key == max(groups[key[:width]])
 
 
-# -- the regex form (the role's interim copy step) -------------------------------------------------
+# -- from_patterns: copy's tags and prune's match / protect ----------------------------------------
 
-@settings(max_examples=150, deadline=None)
-@given(tags=tag_lists,
-       block=st.fixed_dictionaries({}, optional={
-           "include": st.sampled_from([["v.*"], ["[0-9].*"], ["[a-z]+", "1\\..*"]]),
-           "names": st.lists(tag_text, max_size=3),
-           "exclude": st.sampled_from([["v1.*"], ["1"], ["[a-z]+", "2.*"]]),
-       }))
-def test_the_regex_form_selects_what_the_selectors_select(tags, block):
-    pattern = re.compile(as_tag_patterns(block)[0])
-    assert sorted({t for t in tags if pattern.fullmatch(t)}) == sorted(chosen(tags, **block))
+patterns = st.lists(st.sampled_from(["v.*", "1\\..*", "[a-z]+", "", "v1", "(1|2)\\.0", ".*-rc\\.[0-9]", "x?"]),
+                    min_size=1, max_size=4)
 
 
-def test_the_regex_form_refuses_what_needs_the_listing():
-    with pytest.raises(InvalidInputError, match=r"x: semver, newest cannot be written as a tags regex"):
-        as_tag_patterns({"semver": "^1", "newest": 2}, "x")
-    assert as_tag_patterns({}) == [".*"]
+@settings(max_examples=200, deadline=None)
+@given(tags=tag_lists, pats=patterns)
+def test_from_patterns_selects_what_re_fullmatch_selects(tags, pats):
+    selection = select_tags(tags, TagSelection.from_patterns(pats))
+    expected = [t for t in dict.fromkeys(tags) if any(re.fullmatch(p, t) for p in pats)]
+    assert selection.selected == expected
+
+
+def test_from_patterns_with_no_pattern_selects_every_tag_and_an_empty_pattern_only_the_empty_tag():
+    assert select_tags(["a", "b"], TagSelection.from_patterns([])).selected == ["a", "b"]
+    assert select_tags(["a", "b"], TagSelection.from_patterns([""])).selected == []
+
+
+def test_from_patterns_names_every_bad_pattern_on_its_own_line():
+    with pytest.raises(InvalidInputError) as caught:
+        TagSelection.from_patterns(["ok", "(", "[x"], label="option match")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("option match '(' does not compile (")
+    assert lines[1].startswith("option match '[x' does not compile (")
+    assert "matches the whole tag (no ^ or $ needed)" in lines[0]
+
+
+def test_scheme_tags_are_ordinary_tags_when_the_caller_copies_them_as_such():
+    selection = TagSelection.from_patterns([".*"])
+    assert select_tags([SIG, "v1"], selection).selected == ["v1"]
+    assert select_tags([SIG, "v1"], selection, skip_referrer_tags=False).selected == [SIG, "v1"]
+    lease = lease_tag(1_800_000_000, "a" * 16)
+    assert select_tags([lease, "v1"], selection, skip_referrer_tags=False).selected == ["v1"]
+
+
+# -- the candidate kinds prune's rules use: prefix and glob, and every kind of exclusion -----------
+
+def test_candidates_are_a_union_of_every_kind():
+    selection = TagSelection(names=("latest",), prefixes=("pr-",), globs=("*-lts",),
+                             patterns=(re.compile("v[0-9]+"),), semver=parse_selection({"semver": "^2"}).semver)
+    tags = ["latest", "pr-1", "1.0-lts", "v7", "2.1.0", "main", "1.0.0"]
+    decided = {d.tag: (d.selected, d.selector) for d in select_tags(tags, selection).decisions}
+    assert decided == {"latest": (True, "names"), "pr-1": (True, "prefix"), "1.0-lts": (True, "glob"),
+                       "v7": (True, "include"), "2.1.0": (True, "semver"), "main": (False, "match"),
+                       "1.0.0": (False, "match")}
+
+
+@pytest.mark.parametrize("exclusion, gone", [
+    ({"exclude_names": ("pr-1",)}, "pr-1"),
+    ({"exclude_prefixes": ("pr-2",)}, "pr-22"),
+    ({"exclude_globs": ("*-old",)}, "pr-3-old"),
+    ({"exclude_patterns": (re.compile("pr-[0-9]"),)}, "pr-1"),
+])
+def test_every_exclusion_kind_removes_a_candidate(exclusion, gone):
+    tags = ["pr-1", "pr-22", "pr-3-old"]
+    selection = select_tags(tags, TagSelection(prefixes=("pr-",), **exclusion))
+    assert gone not in selection.selected
+    assert next(d for d in selection.decisions if d.tag == gone).selector == "exclude"
+    assert len(selection.selected) == 2
+
+
+def test_glob_is_case_sensitive_and_whole_tag():
+    selection = TagSelection(globs=("v1.*",))
+    assert select_tags(["v1.0", "V1.0", "xv1.0"], selection).selected == ["v1.0"]
+
+
+def test_unmatched_candidates_names_each_entry_that_selects_nothing_alone():
+    selection = TagSelection(names=("prod", "gone"), prefixes=("pr-",), globs=("*-x",),
+                             patterns=(re.compile("^build-"), re.compile("v.*")))
+    expected = [("names", "gone"), ("glob", "*-x"), ("regex", "^build-")]
+    assert unmatched_candidates(["prod", "v1", "pr-2"], selection) == expected
+    assert unmatched_candidates([], selection) == []
+
+
+def test_an_empty_selection_is_empty_and_describes_as_nothing():
+    assert TagSelection().is_empty and TagSelection().describe() == {}
+    assert not TagSelection(exclude_names=("a",)).is_empty
+    assert TagSelection(prefixes=("a",), exclude_globs=("b*",)).describe() == {"prefix": ["a"], "exclude_glob": ["b*"]}
+
+
+def test_without_reductions_keeps_candidates_and_exclusions():
+    selection = parse_selection({"include": ["v.*"], "exclude": ["v0"], "newest": 2, "min_age": "1d",
+                                 "newest_patch_per": "minor"})
+    bare = selection.without_reductions()
+    assert not bare.needs_ages and bare.describe() == {"include": ["v.*"], "exclude": ["v0"]}
