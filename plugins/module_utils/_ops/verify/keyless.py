@@ -382,11 +382,12 @@ def _check_inclusion(entry: LogEntry, log: LogKey) -> None:
         raise KeylessError("its inclusion proof's checkpoint is for another tree")
     note = (body + "\n").encode()
     for line in signatures.split("\n"):
+        # "— <key name> <base64 of key hint + signature>" (a signed note's signature line)
         parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != "\u2014":
+        if len(parts) < 3 or parts[0] != "\u2014":
             continue
         try:
-            raw = base64.b64decode(parts[2])
+            raw = base64.b64decode(parts[-1])
         except (ValueError, binascii.Error):
             continue
         if raw[:4] == log.log_id[:4] and _verifies(log.key, raw[4:], Signed(note)):

@@ -16,7 +16,7 @@
       keyless:                                      # Sigstore keyless signatures by these identities
         - identity: https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main
           issuer: https://token.actions.githubusercontent.com
-      trusted_root: /path/trusted_root.json         # default: Sigstore public good, shipped here
+      trusted_root: /path/trusted_root.json         # default public-good: Sigstore's, shipped here
 
 Ways to trust a signature other than ``keys`` are *trust kinds* (:data:`TRUST_KINDS`): each owns
 some fields of ``verify``, parses them, and adds their argument spec. A signature counts when it
@@ -38,6 +38,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 
 REQUIREMENTS = ("signature", "attestation")
 INDEX_MODES = ("self", "children", "both")
+#: ``verify.trusted_root`` naming the Sigstore public-good root shipped with the collection (the default).
+PUBLIC_GOOD = "public-good"
 _BASE_FIELDS = ("keys", "require", "annotations", "referrers", "index")
 _KEYLESS_FIELDS = ("identity", "identity_regex", "issuer", "issuer_regex")
 _REFERRER_FIELDS = ("artifact_type", "signed")
@@ -136,7 +138,8 @@ class KeylessPolicy:
     """Keyless signatures count when their certificate satisfies one of ``rules`` under the trusted root."""
 
     rules: tuple[KeylessRule, ...]
-    #: Path of a ``trusted_root.json``; None for Sigstore's public-good root shipped with the collection.
+    #: Path of a ``trusted_root.json``; None for Sigstore's public-good root shipped with the collection
+    #: (``trusted_root`` unset or ``public-good``).
     trusted_root: str | None = None
 
 
@@ -255,8 +258,9 @@ def _keyless(value: Mapping[str, Any]) -> KeylessPolicy | None:
         raise InvalidInputError("verify.keyless must be a list of {identity or identity_regex, issuer or issuer_regex}")
     if root is not None and (not isinstance(root, str) or not root.strip()):
         raise InvalidInputError("verify.trusted_root must be the path of a Sigstore trusted_root.json")
+    path = root.strip() if isinstance(root, str) else None
     return KeylessPolicy(tuple(_keyless_rule(entry, position) for position, entry in enumerate(rules)),
-                         root.strip() if isinstance(root, str) else None)
+                         None if path == PUBLIC_GOOD else path)
 
 
 def _keyless_rule(entry: Any, position: int) -> KeylessRule:
