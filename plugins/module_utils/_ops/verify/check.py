@@ -47,6 +47,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
     signatures as sg,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.keyless_root import (
+    PUBLIC_GOOD_TRUSTED_ROOT,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
     parse_verify,
@@ -125,9 +128,6 @@ def load_trusted_root(path: str | None) -> kl.TrustedRoot:
     """The trusted root at ``path``, or Sigstore's public-good root shipped with the collection."""
     _require_keyless_cryptography()
     if path is None:
-        from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.keyless_root import (
-            PUBLIC_GOOD_TRUSTED_ROOT,
-        )
         return kl.load_trusted_root(PUBLIC_GOOD_TRUSTED_ROOT, "the shipped Sigstore public-good trusted root")
     where = f"verify.trusted_root ({path})"
     try:
