@@ -294,7 +294,7 @@ def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: sg.Tr
         if media_type == sg.SIMPLE_SIGNING:
             check, cap = _simple_signing(layer), PAYLOAD_CAP
         elif media_type == sg.DSSE_ENVELOPE:
-            check, cap = sg.verify_envelope_blob, ENVELOPE_CAP
+            check, cap = _envelope(layer), ENVELOPE_CAP
         elif sg.is_bundle_media_type(media_type):
             check, cap = sg.verify_bundle, ENVELOPE_CAP
         else:
@@ -316,6 +316,12 @@ def _simple_signing(layer: Descriptor) -> Any:
 
     def check(data: bytes, keys: sg.Trust, digest: str) -> sg.Verdict:
         return sg.verify_simple_signing(data, signature, keys, digest, layer.annotations)
+    return check
+
+
+def _envelope(layer: Descriptor) -> Any:
+    def check(data: bytes, keys: sg.Trust, digest: str) -> sg.Verdict:
+        return sg.verify_envelope_blob(data, keys, digest, layer.annotations)
     return check
 
 

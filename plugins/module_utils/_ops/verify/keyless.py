@@ -404,7 +404,11 @@ def _check_chain(certificate: Any, root: TrustedRoot, signed_at: datetime) -> An
         usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         usage = []
-    if ExtendedKeyUsageOID.CODE_SIGNING not in usage:
+    try:
+        signing = certificate.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    except x509.ExtensionNotFound:
+        signing = False
+    if ExtendedKeyUsageOID.CODE_SIGNING not in usage or not signing:
         raise KeylessError("its certificate is not for code signing")
     for authority in root.authorities:
         if authority.window.valid_at(signed_at) and _chains(certificate, authority.chain, signed_at):

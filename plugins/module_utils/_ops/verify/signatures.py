@@ -280,11 +280,18 @@ def verify_simple_signing(payload: bytes, signature_b64: Any, trust: Trust | Seq
     return Verdict(key, SIGNATURE, annotations=optional, keyless=proof)
 
 
+#: Stands for keyless material that is there but not read, because no keyless rule was given.
+_NOT_READ = ("not read",)
+
+
 def _unsigned(trust: Trust, keyless_material: bool) -> str:
+    """Why no given key (and no keyless rule) accepts a signature, saying what would."""
     if trust.keys and not keyless_material:
         return "not signed by any given key"
     if trust.keys:
         return "not signed by any given key (a keyless signature: give verify.keyless to accept its signer)"
+    if keyless_material:
+        return "a keyless signature, and verify.keyless is not given"
     return "a key-based signature (no certificate), and verify.keys is not given"
 
 
@@ -324,7 +331,7 @@ def verify_dsse(envelope: Mapping[str, Any], trust: Trust | Sequence[PublicKey],
             if key is not None:
                 break
         if key is None:
-            if trust.keyless is None or keyless is None:
+            if trust.keyless is None or keyless is None or keyless is _NOT_READ:
                 return Verdict(None, reason=_unsigned(trust, keyless_material=keyless is not None))
             certificate, log_entry = keyless
             proof = kl.verify_keyless(certificate, signatures[0], kl.Signed(message), log_entry, trust.keyless.root,
@@ -366,11 +373,19 @@ def _subject_naming(subjects: Any, digest: str) -> dict[str, Any] | None:
     return None
 
 
-def verify_envelope_blob(data: bytes, keys: Trust | Sequence[PublicKey], digest: str) -> Verdict:
-    """A DSSE envelope as cosign stores it in an ``.att`` layer blob."""
+def verify_envelope_blob(data: bytes, keys: Trust | Sequence[PublicKey], digest: str,
+                         layer_annotations: Mapping[str, Any] | None = None) -> Verdict:
+    """A DSSE envelope as cosign stores it in an ``.att`` layer blob (keyless: certificate and bundle annotations)."""
+    trust = as_trust(keys)
     try:
-        return verify_dsse(_json_object(data, "the DSSE envelope"), keys, digest)
-    except SignatureFormatError as exc:
+        keyless = None
+        certificate = (layer_annotations or {}).get(kl.CERTIFICATE_ANNOTATION)
+        if isinstance(certificate, str) and certificate:
+            keyless = _NOT_READ if trust.keyless is None else (
+                kl.load_certificate(certificate.encode("utf-8"), pem=True),
+                kl.cosign_log_entry((layer_annotations or {}).get(kl.BUNDLE_ANNOTATION)))
+        return verify_dsse(_json_object(data, "the DSSE envelope"), trust, digest, keyless)
+    except (SignatureFormatError, kl.KeylessError) as exc:
         return Verdict(None, reason=str(exc))
 
 
@@ -386,7 +401,7 @@ def verify_bundle(data: bytes, trust: Trust | Sequence[PublicKey], digest: str) 
         bundle = _json_object(data, "the sigstore bundle")
         if not is_bundle_media_type(bundle.get("mediaType")):
             raise SignatureFormatError(f"the bundle media type is {bundle.get('mediaType')!r}")
-        keyless = _bundle_keyless_material(bundle) if trust.keyless is not None else None
+        keyless = _bundle_keyless_material(bundle, read=trust.keyless is not None)
         envelope = bundle.get("dsseEnvelope")
         if isinstance(envelope, dict):
             return verify_dsse(envelope, trust, digest, keyless)
@@ -398,8 +413,9 @@ def verify_bundle(data: bytes, trust: Trust | Sequence[PublicKey], digest: str) 
         return Verdict(None, reason=str(exc))
 
 
-def _bundle_keyless_material(bundle: Mapping[str, Any]) -> tuple[Any, kl.LogEntry] | None:
-    """A bundle's signing certificate and first log entry; None for a key-based bundle."""
+def _bundle_keyless_material(bundle: Mapping[str, Any], read: bool) -> Any:
+    """A bundle's signing certificate and first log entry (:data:`_NOT_READ` unless ``read``); None for a
+    key-based bundle."""
     material = bundle.get("verificationMaterial")
     if not isinstance(material, dict):
         raise SignatureFormatError("the bundle has no verificationMaterial")
@@ -410,6 +426,8 @@ def _bundle_keyless_material(bundle: Mapping[str, Any]) -> tuple[Any, kl.LogEntr
         certificate = certificates[0] if isinstance(certificates, list) and certificates else None
     if not isinstance(certificate, dict):
         return None
+    if not read:
+        return _NOT_READ
     entries = material.get("tlogEntries")
     if not isinstance(entries, list) or not entries:
         raise kl.KeylessError("no transparency-log entry (the bundle's tlogEntries is empty)")
@@ -417,8 +435,7 @@ def _bundle_keyless_material(bundle: Mapping[str, Any]) -> tuple[Any, kl.LogEntr
     return kl.load_certificate(raw, pem=False), kl.bundle_log_entry(entries[0])
 
 
-def _verify_message_signature(message: Mapping[str, Any], trust: Trust, digest: str,
-                              keyless: tuple[Any, kl.LogEntry] | None) -> Verdict:
+def _verify_message_signature(message: Mapping[str, Any], trust: Trust, digest: str, keyless: Any) -> Verdict:
     signature = _b64(message.get("signature"), "the bundle's message signature")
     claimed = message.get("messageDigest")
     if not isinstance(claimed, dict) or claimed.get("algorithm") not in _MESSAGE_ALGORITHMS:
@@ -428,7 +445,7 @@ def _verify_message_signature(message: Mapping[str, Any], trust: Trust, digest: 
     key = next((k for k in trust.keys if _prehashed_verifies(k, signature, value, algorithm)), None)
     proof = None
     if key is None:
-        if trust.keyless is None or keyless is None or algorithm != "sha256":
+        if trust.keyless is None or keyless is None or keyless is _NOT_READ or algorithm != "sha256":
             reason = _unsigned(trust, keyless_material=keyless is not None)
             if trust.keys and keyless is None:
                 reason += " (Ed25519 keys cannot verify a messageSignature)"

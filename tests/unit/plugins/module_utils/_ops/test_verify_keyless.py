@@ -35,7 +35,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy
 )
 
 from tests.rig.keyless import GITHUB_ISSUER, RELEASE_WORKFLOW, PrivateSigstore, audit_path, merkle_tree_hash
-from tests.rig.signing import FIXTURES, in_toto_statement, simple_signing_payload
+from tests.rig.signing import FIXTURES, IN_TOTO, Signer, in_toto_statement, pae, simple_signing_payload
 
 KEYLESS = FIXTURES.parent / "keyless"
 REAL_IMAGE = "sha256:0489474da8ea22426ece86ace6c1c0026ab2fd3cdfbbd62b7e94650266c37d9a"
@@ -104,7 +104,11 @@ def test_real_cosign_keyless_signature_without_keyless_rules_is_not_a_key_signat
     payload, annotations = real_cosign_layer()
     verdict = sg.verify_simple_signing(payload, annotations[sg.SIGNATURE_ANNOTATION], sg.Trust(), REAL_IMAGE,
                                        annotations)
-    assert not verdict.ok and "verify.keys is not given" in verdict.reason
+    assert verdict.reason == "a keyless signature, and verify.keyless is not given"
+    with_a_key = sg.Trust((sg.load_public_key(Signer().public_pem, "a key"),))
+    verdict = sg.verify_bundle(json.dumps(real_bundle()).encode(), with_a_key, whl_digest())
+    assert verdict.reason == \
+        "not signed by any given key (a keyless signature: give verify.keyless to accept its signer)"
 
 
 def test_real_cosign_keyless_signature_with_its_log_entry_tampered(public_good):
@@ -295,3 +299,33 @@ def test_merkle_inclusion_for_every_leaf_of_small_trees(size):
         if proof:
             assert kl.merkle_root(index, size, leaves[index], proof[:-1]) != root
             assert kl.merkle_root(index, size, leaves[index], [bytes(32), *proof[1:]]) != root
+
+
+def test_keyless_attestation_layer_with_an_intoto_entry_is_refused_as_unsupported(private):
+    statement = in_toto_statement(OTHER, predicate_type="https://slsa.dev/provenance/v1")
+    issued = private.certificate()
+    signature = base64.b64encode(issued.sign(pae(IN_TOTO, statement))).decode()
+    envelope = {"payloadType": IN_TOTO, "payload": base64.b64encode(statement).decode(),
+                "signatures": [{"keyid": "", "sig": signature}]}
+    body = json.dumps({"apiVersion": "0.0.2", "kind": "intoto", "spec": {}}).encode()
+    entry = private.entry(body, int(issued.certificate.not_valid_before_utc.timestamp()) + 30)
+    annotations = {kl.CERTIFICATE_ANNOTATION: issued.pem, kl.BUNDLE_ANNOTATION: json.dumps(entry)}
+    verdict = sg.verify_envelope_blob(json.dumps(envelope).encode(), private_trust(private), OTHER, annotations)
+    assert verdict.reason == "its log entry is of kind 'intoto'; hashedrekord and dsse entries are understood"
+    # without keyless rules, the same layer is named for what it is
+    verdict = sg.verify_envelope_blob(json.dumps(envelope).encode(), sg.Trust(), OTHER, annotations)
+    assert verdict.reason == "a keyless signature, and verify.keyless is not given"
+
+
+def test_real_cosign_dsse_bundle_with_a_dsse_log_entry(public_good):
+    """cosign's own test bundle (tests/fixtures/cosign, see SOURCES.md there): DSSE, a dsse Rekor entry."""
+    data = (FIXTURES / "oci-attestation.sigstore.json").read_bytes()
+    subject = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
+    rule = KeylessRule(identity="cody@soyland.com", issuer="https://github.com/login/oauth")
+    verdict = sg.verify_bundle(data, trust_for(public_good, rule), subject)
+    assert verdict.ok and verdict.kind == sg.ATTESTATION, verdict.reason
+    assert (verdict.keyless.identity, verdict.keyless.log_index) == ("cody@soyland.com", 175508996)
+    bundle = json.loads(data)
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(b'{"_type": "forged"}').decode()
+    assert sg.verify_bundle(json.dumps(bundle).encode(), trust_for(public_good, rule), subject).reason == \
+        "the signature does not verify with its certificate's key"
