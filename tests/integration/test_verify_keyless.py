@@ -25,11 +25,21 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.registry i
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     VerificationError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
+    read_small_blob,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
+    check,
+    policy,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
+    signatures as sg,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
     make_verifier,
 )
 
-from tests.rig.images import RawPuller, RawPusher, cosign_tag, make_image
+from tests.rig.images import RawPuller, RawPusher, cosign_tag, make_artifact, make_image
 from tests.rig.keyless import GITHUB_ISSUER, RELEASE_WORKFLOW, PrivateSigstore, push_keyless_signature
 from tests.rig.signing import Signer, push_signature, simple_signing_payload
 
@@ -193,3 +203,45 @@ def test_the_guides_keyless_recipe_runs_as_written(plain_registry, sigstore, roo
     [failed] = [task for task in refused.tasks if task.failed]
     assert f"signed by {CI_WORKFLOW}" in failed["msg"] and "\n" not in failed["msg"]
     assert cosign_tag(from_ci) in failed["msg"]
+
+
+def test_another_trust_kind_plugs_in_beside_keys_and_keyless(plain_registry, monkeypatch):
+    """The extension points a third kind (Notation) uses: a parser in policy.TRUST_KINDS, a loader in
+    check.TRUST_LOADERS and a referrer checker in check.REFERRER_CHECKERS; its verdicts join the
+    same gate, result and refusal line. The kind here is a stand-in that trusts a referrer whose
+    payload names the subject and a listed signer."""
+
+    artifact_type = "application/vnd.example.signature"
+
+    def parse(value):
+        signers = value.get("example")
+        return None if signers is None else tuple(signers)
+
+    def checker(repo, manifest, digest, trust, where):
+        layer = manifest.layers[0]
+        names = read_small_blob(repo, layer.digest, layer.size, 1024, lambda size: "too big").decode()
+        signer, _sep, named = names.partition("@")
+        if named != digest:
+            return [(f"{where} layer 1", sg.Verdict(None, reason=f"it names {named}"))]
+        if signer not in trust.others["example"]:
+            return [(f"{where} layer 1", sg.Verdict(None, reason=f"signed by {signer}"))]
+        return [(f"{where} layer 1", sg.Verdict(None, proof={"identity": signer, "scheme": "example"}))]
+
+    monkeypatch.setitem(policy.TRUST_KINDS, "example", policy.TrustKind(("example",), parse, {}))
+    monkeypatch.setitem(check.TRUST_LOADERS, "example", lambda signers: frozenset(signers))
+    monkeypatch.setitem(check.REFERRER_CHECKERS, artifact_type, checker)
+
+    pusher = RawPusher.for_registry(plain_registry)
+    repo = Registry(plain_registry.host).repository(REPO)
+    image = pusher.push(REPO, make_image("other-kind"), tag="x")
+    good = make_artifact(image.content, artifact_type=artifact_type, payload=f"alice@{image.digest}".encode())
+    bad = make_artifact(image.content, artifact_type=artifact_type, payload=f"mallory@{image.digest}".encode())
+    pusher.push_referrers(REPO, image.digest, [bad])
+    verify = make_verifier({"example": ["alice"]})
+    with pytest.raises(VerificationError, match=r"has no valid signature by the given example policy \(referrer "
+                                                r"sha256:\w+ layer 1: signed by mallory\)"):
+        verify(repo, image.digest)
+    pusher.push_referrers(REPO, image.digest, [bad, good])
+    [signature] = verify(repo, image.digest)["verified"][0]["signatures"]
+    assert signature["identity"] == "alice" and signature["scheme"] == "example"
+    assert signature["source"] == "referrer" and signature["manifest"] == good.digest

@@ -115,13 +115,27 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
     return keys
 
 
+#: Loaders of the trust kinds beside keys and keyless (kind name -> parsed rules -> material, files
+#: read); a kind without a loader keeps its parsed rules as they are.
+TRUST_LOADERS: dict[str, Callable[[Any], Any]] = {}
+#: Checkers of signature referrers other than cosign's and sigstore's, by artifact type: called with
+#: (repository, referrer manifest, subject digest, trust, where) and returning (where, verdict) pairs.
+REFERRER_CHECKERS: dict[str, Callable[[Any, Any, str, sg.Trust, str], list[tuple[str, sg.Verdict]]]] = {}
+
+
 def load_trust(policy: VerifyPolicy) -> sg.Trust:
-    """The policy's keys and keyless rules with their trusted root, files read once."""
+    """The policy's keys, keyless rules with their trusted root, and other trust kinds; files read once."""
     keyless = policy.keyless
     trust_keyless = None
     if keyless is not None:
         trust_keyless = sg.KeylessTrust(keyless.rules, load_trusted_root(keyless.trusted_root))
-    return sg.Trust(tuple(load_keys(policy)), trust_keyless)
+    others = {kind: TRUST_LOADERS.get(kind, _as_parsed)(rules) for kind, rules in policy.trust.items()
+              if kind != "keyless"}
+    return sg.Trust(tuple(load_keys(policy)), trust_keyless, others)
+
+
+def _as_parsed(rules: Any) -> Any:
+    return rules
 
 
 def load_trusted_root(path: str | None) -> kl.TrustedRoot:
@@ -220,15 +234,19 @@ def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.
     if referrers is None:
         referrers = repo.referrers(digest)
     for descriptor in referrers[:MAX_REFERRERS]:
-        if not (sg.is_bundle_media_type(descriptor.artifact_type)
-                or descriptor.artifact_type == sg.COSIGN_SIG_ARTIFACT):
+        other = REFERRER_CHECKERS.get(descriptor.artifact_type or "")
+        if other is None and not (sg.is_bundle_media_type(descriptor.artifact_type)
+                                  or descriptor.artifact_type == sg.COSIGN_SIG_ARTIFACT):
             continue
         where = f"referrer {descriptor.digest}"
         fetched = _referrer_manifest(repo, descriptor.digest)
         if isinstance(fetched, str):
             found.append(_Found(REFERRER, descriptor.digest, where, sg.Verdict(None, reason=fetched)))
-            continue
-        found.extend(_check_layers(repo, fetched, digest, keys, REFERRER, where))
+        elif other is not None:
+            found.extend(_Found(REFERRER, descriptor.digest, place, verdict)
+                         for place, verdict in other(repo, fetched, digest, keys, where))
+        else:
+            found.extend(_check_layers(repo, fetched, digest, keys, REFERRER, where))
     return found
 
 
@@ -349,7 +367,9 @@ def _signer(verdict: sg.Verdict) -> str | None:
     """Who made an accepted signature: the key fingerprint, or the keyless identity."""
     if verdict.key is not None:
         return verdict.key.fingerprint
-    return verdict.keyless.identity if verdict.keyless is not None else None
+    if verdict.keyless is not None:
+        return verdict.keyless.identity
+    return str(verdict.proof.get("identity")) if verdict.proof and verdict.proof.get("identity") else None
 
 
 def _signature_result(item: _Found) -> dict[str, Any]:
@@ -362,6 +382,7 @@ def _signature_result(item: _Found) -> dict[str, Any]:
     if proof is not None:
         result.update({"identity": proof.identity, "issuer": proof.issuer, "log_index": proof.log_index,
                        "signed_at": proof.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    result.update(item.verdict.proof or {})
     return result
 
 

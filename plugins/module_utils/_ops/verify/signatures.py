@@ -104,10 +104,13 @@ class Verdict:
     annotations: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
     keyless: kl.KeylessProof | None = None
+    #: What another trust kind (a :data:`.policy.TRUST_KINDS` entry) proved: the fields it adds to the
+    #: result of an accepted signature (``identity`` among them when it has one).
+    proof: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.key is not None or self.keyless is not None
+        return self.key is not None or self.keyless is not None or self.proof is not None
 
 
 @dataclass(frozen=True)
@@ -124,11 +127,13 @@ class Trust:
 
     keys: tuple[PublicKey, ...] = ()
     keyless: KeylessTrust | None = None
+    #: What each other trust kind loaded (kind name -> its material: a trust store and policy, ...).
+    others: Mapping[str, Any] = field(default_factory=dict)
 
     def nobody(self) -> str:
-        """How a refusal names who was trusted (``the given keys``, ``the given identities``)."""
-        names = (["the given keys"] if self.keys or not self.keyless else []) + (
-            ["the given identities"] if self.keyless else [])
+        """How a refusal names who was trusted (``the given keys``, ``the given identities``, ...)."""
+        names = (["the given keys"] if self.keys or not (self.keyless or self.others) else []) + (
+            ["the given identities"] if self.keyless else []) + [f"the given {kind} policy" for kind in self.others]
         return " or ".join(names)
 
 
