@@ -245,3 +245,40 @@ def test_another_trust_kind_plugs_in_beside_keys_and_keyless(plain_registry, mon
     [signature] = verify(repo, image.digest)["verified"][0]["signatures"]
     assert signature["identity"] == "alice" and signature["scheme"] == "example"
     assert signature["source"] == "referrer" and signature["manifest"] == good.digest
+
+
+def test_registry_copy_with_keyless_verify_copies_the_signed_refuses_the_other(plain_registry, registry_factory,
+                                                                               sigstore, root_path, run_playbook):
+    """Across registries, in check mode and for real: the gate runs on the source before the
+    destination is read, and a refused tag writes nothing on either side."""
+    other = registry_factory()
+    pusher = RawPusher.for_registry(plain_registry)
+    signed = pusher.push(REPO, make_image("signed"), tag="signed").digest
+    push_keyless_signature(pusher, REPO, signed, sigstore)
+    from_ci = pusher.push(REPO, make_image("from-ci"), tag="from-ci").digest
+    push_keyless_signature(pusher, REPO, from_ci, sigstore, identity=CI_WORKFLOW)
+    verify = {"keyless": [rule()], "trusted_root": root_path}
+
+    def copy(name, tag):
+        return {"name": name, "ignore_errors": True, "ocireg.registry.registry_copy": {
+            "src": f"{plain_registry.host}/{REPO}:{tag}", "dest": f"{other.host}/{REPO}:{tag}",
+            "referrers": True, "verify": verify}}
+
+    marks = plain_registry.mark(), other.mark()
+    checked = run_playbook(tasks=[copy("signed", "signed"), copy("from-ci", "from-ci")], check=True)
+    assert plain_registry.writes_since(marks[0]) == [] and other.writes_since(marks[1]) == []
+    assert checked.task("signed")["verified"]["verified"][0]["signatures"][0]["identity"] == RELEASE_WORKFLOW
+    assert checked.task("from-ci").failed
+
+    marks = plain_registry.mark(), other.mark()
+    applied = run_playbook(tasks=[copy("from-ci", "from-ci"), copy("signed", "signed")])
+    refused = applied.task("from-ci")
+    assert refused.failed and "\n" not in refused["msg"]
+    assert f"signed by {CI_WORKFLOW}" in refused["msg"]
+    assert applied.task("signed").changed
+    assert plain_registry.writes_since(marks[0]) == []
+    assert RawPuller.for_registry(other).digest_of(REPO, "signed") == signed
+    assert RawPuller.for_registry(other).digest_of(REPO, "from-ci") is None
+    # the signature travelled with the image, so the copy verifies at the destination too
+    copied = Registry(other.host).repository(REPO)
+    assert make_verifier(verify)(copied, signed)["verified"][0]["signatures"][0]["identity"] == RELEASE_WORKFLOW
