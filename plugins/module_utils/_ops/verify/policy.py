@@ -293,7 +293,8 @@ def _keyless_rule(entry: Any, position: int) -> KeylessRule:
 
 _KEYLESS_SPEC: dict[str, Any] = {
     "keyless": {
-        "type": "list", "elements": "dict",
+        # identities, not secrets: the name only contains "key"
+        "type": "list", "elements": "dict", "no_log": False,
         "options": {name: {"type": "str"} for name in _KEYLESS_FIELDS},
     },
     "trusted_root": {"type": "path"},
