@@ -329,3 +329,16 @@ def test_real_cosign_dsse_bundle_with_a_dsse_log_entry(public_good):
     bundle["dsseEnvelope"]["payload"] = base64.b64encode(b'{"_type": "forged"}').decode()
     assert sg.verify_bundle(json.dumps(bundle).encode(), trust_for(public_good, rule), subject).reason == \
         "the signature does not verify with its certificate's key"
+
+
+def test_missing_or_old_cryptography_is_one_line(monkeypatch):
+    import cryptography
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import check
+    monkeypatch.setattr(cryptography, "__version__", "41.0.7")
+    with pytest.raises(InvalidInputError, match=r"^verify.keyless needs cryptography 42 or newer on the host that "
+                                                r"runs the module; it has 41.0.7: upgrade it there$"):
+        check.load_trusted_root(None)
+    monkeypatch.setattr(sg, "CRYPTOGRAPHY_IMPORT_ERROR", ImportError("No module named 'cryptography'"))
+    with pytest.raises(InvalidInputError, match=r"^verify.keyless needs the Python package cryptography \(42 or "
+                                                r"newer\) on the host that runs the module: install it there$"):
+        check.load_trusted_root(None)
