@@ -282,3 +282,32 @@ def test_registry_copy_with_keyless_verify_copies_the_signed_refuses_the_other(p
     # the signature travelled with the image, so the copy verifies at the destination too
     copied = Registry(other.host).repository(REPO)
     assert make_verifier(verify)(copied, signed)["verified"][0]["signatures"][0]["identity"] == RELEASE_WORKFLOW
+
+
+def test_keyless_verification_costs_the_requests_a_key_check_costs(plain_registry, sigstore, root_path):
+    """Everything keyless needs travels with the signature (certificate, log entry, proof) or is in the
+    trusted root, read before any request: the same requests as a key-based check of the same layout."""
+    pusher = RawPusher.for_registry(plain_registry)
+    signer = Signer()
+    by_key = pusher.push(REPO, make_image("count-key"), tag="ck").digest
+    push_signature(pusher, REPO, by_key, signer)
+    keyless = pusher.push(REPO, make_image("count-keyless"), tag="cl").digest
+    push_keyless_signature(pusher, REPO, keyless, sigstore)
+    key_gate = make_verifier({"keys": [signer.public_pem]})
+    keyless_gate = make_verifier({"keyless": [rule()], "trusted_root": root_path})
+
+    def shape(requests):
+        return [(r.method, re.sub(r"sha256[:-][0-9a-f]{64}", "D", r.path), r.status) for r in requests]
+
+    def measured(gate, digest):
+        # a fresh client each time, as a task has: its first request also checks the API version
+        client = Registry(plain_registry.host).repository(REPO)
+        client.fetch_manifest(digest)
+        mark = plain_registry.mark()
+        gate(client, digest)
+        return plain_registry.requests_since(mark)
+
+    with_key, with_keyless = measured(key_gate, by_key), measured(keyless_gate, keyless)
+    assert shape(with_keyless) == shape(with_key), (shape(with_key), shape(with_keyless))
+    # subject manifest, referrers API (404 on Distribution 2.8), fallback tag (404), .sig, its blob, .att (404)
+    assert len(with_key) == 6, shape(with_key)
