@@ -450,7 +450,10 @@ def _verify_message_signature(message: Mapping[str, Any], trust: Trust, digest: 
     key = next((k for k in trust.keys if _prehashed_verifies(k, signature, value, algorithm)), None)
     proof = None
     if key is None:
-        if trust.keyless is None or keyless is None or keyless is _NOT_READ or algorithm != "sha256":
+        if keyless is not None and keyless is not _NOT_READ and algorithm != "sha256":
+            return Verdict(None, reason=f"the bundle's message digest is {claimed['algorithm']}; a keyless "
+                                        "messageSignature is checked over SHA2_256")
+        if trust.keyless is None or keyless is None or keyless is _NOT_READ:
             reason = _unsigned(trust, keyless_material=keyless is not None)
             if trust.keys and keyless is None:
                 reason += " (Ed25519 keys cannot verify a messageSignature)"

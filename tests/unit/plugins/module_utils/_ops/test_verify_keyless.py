@@ -150,6 +150,8 @@ def test_real_github_actions_bundle_with_inclusion_proof(public_good):
      "the signature does not verify with its certificate's key"),
     (lambda b: b["verificationMaterial"].update(tlogEntries=[]),
      "no transparency-log entry (the bundle's tlogEntries is empty)"),
+    (lambda b: b["messageSignature"]["messageDigest"].update(algorithm="SHA2_512"),
+     "the bundle's message digest is SHA2_512; a keyless messageSignature is checked over SHA2_256"),
 ])
 def test_real_bundle_tampered(public_good, change, reason):
     bundle = real_bundle()
