@@ -251,6 +251,18 @@ def verify_keyless(certificate: Any, signature: bytes, signed: Signed, entry: Lo
     ``payload_hash`` is the SHA-256 of a DSSE payload, which a ``dsse`` log entry names instead of
     the signed bytes (the pre-authentication encoding).
     """
+    try:
+        return _verify_keyless(certificate, signature, signed, entry, root, rules, payload_hash)
+    except KeylessError:
+        raise
+    except (ValueError, TypeError, OverflowError, OSError, UnsupportedAlgorithm) as exc:
+        # cryptography parses extensions lazily, and a hostile entry may carry any number: whatever
+        # cannot be read is a refusal, never a traceback.
+        raise KeylessError(f"its certificate or log entry cannot be read ({type(exc).__name__})") from None
+
+
+def _verify_keyless(certificate: Any, signature: bytes, signed: Signed, entry: LogEntry, root: TrustedRoot,
+                    rules: Sequence[KeylessRule], payload_hash: bytes | None) -> KeylessProof:
     if not _verifies(certificate.public_key(), signature, signed):
         raise KeylessError("the signature does not verify with its certificate's key")
     _entry_matches(entry, certificate, signature, signed, payload_hash)

@@ -344,3 +344,14 @@ def test_missing_or_old_cryptography_is_one_line(monkeypatch):
     with pytest.raises(InvalidInputError, match=r"^verify.keyless needs the Python package cryptography \(42 or "
                                                 r"newer\) on the host that runs the module: install it there$"):
         check.load_trusted_root(None)
+
+
+def test_an_absurd_log_time_is_a_refusal_not_a_traceback(private):
+    payload = simple_signing_payload(OTHER)
+    annotations = private.cosign_annotations(payload)
+    entry = json.loads(annotations[kl.BUNDLE_ANNOTATION])
+    entry["Payload"]["integratedTime"] = 10 ** 30
+    annotations[kl.BUNDLE_ANNOTATION] = json.dumps(entry)
+    verdict = sg.verify_simple_signing(payload, annotations[sg.SIGNATURE_ANNOTATION], private_trust(private), OTHER,
+                                       annotations)
+    assert verdict.reason == "its certificate or log entry cannot be read (OverflowError)"
