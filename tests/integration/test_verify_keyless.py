@@ -158,13 +158,14 @@ def test_hostile_keyless_signatures_refused_by_the_module_with_one_line_and_no_w
 def test_bad_keyless_input_fails_before_any_request(plain_registry, tmp_path, run_playbook):
     broken = tmp_path / "root.json"
     broken.write_text("{}")
+    verifies = {
+        "no-issuer": {"keyless": [{"identity": RELEASE_WORKFLOW}]},
+        "bad-root": {"keyless": [rule()], "trusted_root": str(broken)},
+        "missing-root": {"keyless": [rule()], "trusted_root": str(tmp_path / "absent.json")},
+    }
     tasks = [{"name": name, "ignore_errors": True, "ocireg.registry.registry_tag": {
         "repository": f"{plain_registry.host}/{REPO}", "source": ":rc", "tags": ["prod"], "verify": verify}}
-        for name, verify in {
-            "no-issuer": {"keyless": [{"identity": RELEASE_WORKFLOW}]},
-            "bad-root": {"keyless": [rule()], "trusted_root": str(broken)},
-            "missing-root": {"keyless": [rule()], "trusted_root": str(tmp_path / "absent.json")},
-        }.items()]
+        for name, verify in verifies.items()]
     mark = plain_registry.mark()
     result = run_playbook(tasks=tasks)
     assert plain_registry.requests_since(mark) == []
@@ -228,7 +229,7 @@ def test_another_trust_kind_plugs_in_beside_keys_and_keyless(plain_registry, mon
         return [(f"{where} layer 1", sg.Verdict(None, proof={"identity": signer, "scheme": "example"}))]
 
     monkeypatch.setitem(policy.TRUST_KINDS, "example", policy.TrustKind(("example",), parse, {}))
-    monkeypatch.setitem(check.TRUST_LOADERS, "example", lambda signers: frozenset(signers))
+    monkeypatch.setitem(check.TRUST_LOADERS, "example", frozenset)
     monkeypatch.setitem(check.REFERRER_CHECKERS, artifact_type, checker)
 
     pusher = RawPusher.for_registry(plain_registry)

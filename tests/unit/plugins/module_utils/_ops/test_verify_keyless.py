@@ -44,6 +44,7 @@ WORKFLOW = KeylessRule(
     identity_regex=r"https://github\.com/trailofbits/rfc8785\.py/\.github/workflows/release\.yml@refs/tags/v.*",
     issuer=GITHUB_ISSUER)
 OTHER = "sha256:" + "ab" * 32
+CI_WORKFLOW = "https://github.com/example/app/.github/workflows/ci.yml@refs/heads/main"
 
 
 @pytest.fixture(scope="module")
@@ -234,9 +235,8 @@ def test_hostile_cosign_signatures_each_name_their_cause(private):
     issued = private.certificate()
     after = issued.certificate.not_valid_after_utc + timedelta(minutes=5)
     cases = {
-        "wrong identity": (check_cosign(private, trust, identity="https://github.com/example/app/.github/workflows/"
-                                                               "ci.yml@refs/heads/main"),
-                           "signed by https://github.com/example/app/.github/workflows/ci.yml@refs/heads/main "
+        "wrong identity": (check_cosign(private, trust, identity=CI_WORKFLOW),
+                           f"signed by {CI_WORKFLOW} "
                            f"(issuer {GITHUB_ISSUER}), not by {RELEASE_WORKFLOW} from {GITHUB_ISSUER}"),
         "wrong issuer": (check_cosign(private, trust, issuer="https://accounts.google.com"),
                          f"signed by {RELEASE_WORKFLOW} (issuer https://accounts.google.com), not by"),
