@@ -243,10 +243,12 @@ options:
       - Signatures are looked for where cosign puts them, the tag scheme (C(sha256-<hex>.sig), C(.att)) and
         OCI 1.1 referrers (sigstore bundles, cosign's simple-signing referrers; on registries without the
         referrers API, the C(sha256-<hex>) fallback tag). A signature counts only when it verifies with one of
-        O(verify.keys) and its signed content names exactly the digest being verified.
-      - Offline and key-based only. No transparency log, certificate or timestamp is consulted; keyless
-        (Fulcio) signatures are not covered.
-      - What was verified (digest, key fingerprint, signature source) is returned in RV(verified).
+        O(verify.keys), or is a keyless signature by an identity of O(verify.keyless), and its signed content
+        names exactly the digest being verified.
+      - Offline. A keyless (Sigstore) signature is checked against O(verify.trusted_root) with what it
+        carries (Fulcio certificate, SCT, Rekor signed entry timestamp and inclusion proof); nothing is fetched.
+      - What was verified (digest, key fingerprint or keyless identity, issuer, log index and signing time,
+        signature source) is returned in RV(verified).
     type: dict
     suboptions:
       keys:
@@ -255,9 +257,51 @@ options:
             makes), P-384, P-521, RSA (at least 2048 bits, PKCS#1 v1.5 with SHA-256 as cosign uses) or Ed25519.
           - An entry that contains C(-----BEGIN) is PEM text, anything else the path of a PEM file read where
             the module runs. A signature by any one of the keys suffices.
-          - Required unless only unsigned referrers are asked for.
+          - Required unless O(verify.keyless) is given or only unsigned referrers are asked for.
         type: list
         elements: str
+      keyless:
+        description:
+          - Keyless (Sigstore) signers whose signatures count, for example a GitHub Actions release workflow.
+            A signature counts when its Fulcio certificate matches one entry.
+          - Checked offline against O(verify.trusted_root). The certificate must chain to a certificate
+            authority of the root as of the signing time (the Rekor entry's time), carry a verifying SCT, and
+            its signature must be in a transparency-log entry for this very signature, proven by the signed
+            entry timestamp (and the inclusion proof, when the signature carries one).
+          - Found in cosign's tag scheme (C(dev.sigstore.cosign/certificate) and C(bundle) annotations on a
+            C(.sig) layer) and in sigstore bundles (referrers or the fallback tag).
+          - Needs the Python package C(cryptography) 42 or newer where the module runs (ansible-core needs it
+            anyway); no Sigstore library is used.
+        type: list
+        elements: dict
+        suboptions:
+          identity:
+            description:
+              - The certificate identity (its subject alternative name, an email or a URI such as
+                C(https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1.2.3)), exactly.
+              - Give exactly one of O(verify.keyless[].identity) and O(verify.keyless[].identity_regex).
+            type: str
+          identity_regex:
+            description:
+              - A Python regular expression the whole identity must match (anchored at both ends, unlike
+                cosign's C(--certificate-identity-regexp)).
+            type: str
+          issuer:
+            description:
+              - The OIDC issuer the certificate names, exactly, such as
+                C(https://token.actions.githubusercontent.com) or C(https://accounts.google.com).
+              - Give exactly one of O(verify.keyless[].issuer) and O(verify.keyless[].issuer_regex).
+            type: str
+          issuer_regex:
+            description: A Python regular expression the whole OIDC issuer must match.
+            type: str
+      trusted_root:
+        description:
+          - The Sigstore trusted root (C(trusted_root.json)) keyless signatures are checked against.
+          - V(public-good), the default, is Sigstore's public-good root shipped with the collection. Anything
+            else is the path of a C(trusted_root.json) read where the module runs, for a refreshed public-good
+            root, an air-gapped site or a private Sigstore; the guide says how to fetch one.
+        type: path
       require:
         description:
           - V(signature) needs a cosign signature (simple signing in the C(.sig) tag, or a sigstore bundle
@@ -287,7 +331,8 @@ options:
             type: str
             required: true
           signed:
-            description: At least one such referrer must itself have a valid signature by one of O(verify.keys).
+            description: At least one such referrer must itself have a valid signature by one of O(verify.keys) or
+              O(verify.keyless).
             type: bool
             default: false
       index:

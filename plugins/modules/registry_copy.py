@@ -483,7 +483,9 @@ verified:
       RV(tag_results) has its own). Its C(verified) list has one entry per digest checked (the image, or an
       index and its children as O(verify.index) asks), each with the accepted signatures (kind, key fingerprint
       C(sha256:...) of the key's DER SubjectPublicKeyInfo, algorithm, source V(tag_scheme) or V(referrer), the
-      manifest that held it) and the required referrers found.
+      manifest that held it; for a keyless signature, C(key) is V(null) and C(identity), C(issuer),
+      C(log_index) and C(signed_at) say who signed, per which OIDC issuer, and where and when Rekor logged
+      it) and the required referrers found.
   returned: success, without O(tags)
   type: dict
   sample:

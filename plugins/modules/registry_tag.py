@@ -23,8 +23,8 @@ description:
     sharing it stay untouched), unless O(delete_manifest=true).
   - O(expected_digest) makes the change a compare-and-swap, so two pipelines promoting at once
     cannot silently overwrite each other.
-  - O(verify) promotes only images signed by given keys; the source digest is checked (in its own
-    repository) before anything is copied or tagged.
+  - O(verify) promotes only images signed by given keys or by given keyless (Sigstore) identities; the source
+    digest is checked (in its own repository) before anything is copied or tagged.
 options:
   repository:
     description:
@@ -186,6 +186,16 @@ EXAMPLES = r"""
       username: reader
       password: "{{ build_registry_password }}"
 
+- name: Promote to prod only a build our GitHub Actions release workflow signed keylessly (Sigstore)
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    source: ":rc"
+    tags: [prod]
+    verify:
+      keyless:
+        - identity_regex: 'https://github\.com/example/app/\.github/workflows/release\.yml@refs/tags/v.*'
+          issuer: https://token.actions.githubusercontent.com
+
 - name: Promote to prod only a build signed with the release key (checked before anything is written)
   ocireg.registry.registry_tag:
     repository: registry.example.com/team/app
@@ -301,7 +311,9 @@ verified:
     - What O(verify) checked, V(null) without it. Its C(verified) list has one entry per digest checked (the
       image, or an index and its children as O(verify.index) asks), each with the accepted signatures (kind,
       key fingerprint C(sha256:...) of the key's DER SubjectPublicKeyInfo, algorithm, source V(tag_scheme) or
-      V(referrer), the manifest that held it) and the required referrers found.
+      V(referrer), the manifest that held it; for a keyless signature, C(key) is V(null) and C(identity),
+      C(issuer), C(log_index) and C(signed_at) say who signed, per which OIDC issuer, and where and when Rekor
+      logged it) and the required referrers found.
   returned: success
   type: dict
   sample:

@@ -14,9 +14,11 @@ the destination untouched. Signatures are looked for where cosign puts them:
   simple-signing referrers.
 
 Whoever can push to a repository can add entries to both places, so nothing found there is
-trusted until its signature verifies with a given key and its signed content names exactly the
-digest being verified. Every manifest and blob is read by digest and hashed; payloads are
-size-capped. Offline: no transparency log, certificate or timestamp is consulted.
+trusted until its signature verifies (with a given key, or as a keyless signature by a given
+identity: :mod:`.keyless`) and its signed content names exactly the digest being verified. Every
+manifest and blob is read by digest and hashed; payloads are size-capped. Offline: a keyless
+signature is checked against the trusted root given (or shipped), with the transparency-log proof
+it carries; nothing is fetched.
 """
 from __future__ import annotations
 
@@ -40,7 +42,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import 
     read_small_blob,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
+    keyless as kl,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
     signatures as sg,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.keyless_root import (
+    PUBLIC_GOOD_TRUSTED_ROOT,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
@@ -68,6 +76,8 @@ MAX_SIGNATURE_LAYERS = 64
 MAX_REFERRERS = 256
 #: Key files are a few hundred bytes; anything this big is not one.
 KEY_FILE_CAP = 64 * 1024
+#: The oldest cryptography with everything keyless verification uses (``*_utc`` validity times).
+_KEYLESS_CRYPTOGRAPHY = (42, 0)
 #: Index children that are buildkit attestation manifests, not images (platform unknown/unknown).
 _ATTESTATION_CHILD = ("vnd.docker.reference.type", "attestation-manifest")
 
@@ -105,24 +115,74 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
     return keys
 
 
+#: Loaders of the trust kinds beside keys and keyless (kind name -> parsed rules -> material, files
+#: read); a kind without a loader keeps its parsed rules as they are.
+TRUST_LOADERS: dict[str, Callable[[Any], Any]] = {}
+#: Checkers of signature referrers other than cosign's and sigstore's, by artifact type: called with
+#: (repository, referrer manifest, subject digest, trust, where) and returning (where, verdict) pairs.
+REFERRER_CHECKERS: dict[str, Callable[[Any, Any, str, sg.Trust, str], list[tuple[str, sg.Verdict]]]] = {}
+
+
+def load_trust(policy: VerifyPolicy) -> sg.Trust:
+    """The policy's keys, keyless rules with their trusted root, and other trust kinds; files read once."""
+    keyless = policy.keyless
+    trust_keyless = None
+    if keyless is not None:
+        trust_keyless = sg.KeylessTrust(keyless.rules, load_trusted_root(keyless.trusted_root))
+    others = {kind: TRUST_LOADERS.get(kind, _as_parsed)(rules) for kind, rules in policy.trust.items()
+              if kind != "keyless"}
+    return sg.Trust(tuple(load_keys(policy)), trust_keyless, others)
+
+
+def _as_parsed(rules: Any) -> Any:
+    return rules
+
+
+def load_trusted_root(path: str | None) -> kl.TrustedRoot:
+    """The trusted root at ``path``, or Sigstore's public-good root shipped with the collection."""
+    _require_keyless_cryptography()
+    if path is None:
+        return kl.load_trusted_root(PUBLIC_GOOD_TRUSTED_ROOT, "the shipped Sigstore public-good trusted root")
+    where = f"verify.trusted_root ({path})"
+    try:
+        with Path(path).expanduser().open("rb") as handle:
+            data = handle.read(kl.ROOT_FILE_CAP + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > kl.ROOT_FILE_CAP:
+        raise InvalidInputError(f"{where} is larger than {kl.ROOT_FILE_CAP // 1024} KiB; it is not a trusted root")
+    return kl.load_trusted_root(data, where)
+
+
+def _require_keyless_cryptography() -> None:
+    if sg.CRYPTOGRAPHY_IMPORT_ERROR is not None:
+        raise InvalidInputError("verify.keyless needs the Python package cryptography (42 or newer) on the host "
+                                "that runs the module: install it there")
+    import cryptography
+    found = tuple(int(part) for part in cryptography.__version__.split(".")[:2] if part.isdigit())
+    if found < _KEYLESS_CRYPTOGRAPHY:
+        raise InvalidInputError(f"verify.keyless needs cryptography 42 or newer on the host that runs the module; "
+                                f"it has {cryptography.__version__}: upgrade it there")
+
+
 def make_verifier(value: Any) -> Callable[[Any, str], dict[str, Any]] | None:
     """The gate the ``verify`` option asks for, as one call ``(repository, digest) -> verified``; None when unset.
 
-    The option is parsed and the keys are read once, here, so bad input fails before any request
-    and a mirror does not read the key files once per tag.
+    The option is parsed and the keys and trusted root are read once, here, so bad input fails
+    before any request and a mirror does not read the files once per tag.
     """
     policy = parse_verify(value)
     if policy is None:
         return None
-    keys = load_keys(policy)
+    trust = load_trust(policy)
 
     def verify(repo: Any, digest: str) -> dict[str, Any]:
-        return verify_image(repo, digest, policy, keys)
+        return verify_image(repo, digest, policy, trust)
     return verify
 
 
 def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy,
-                 keys: Sequence[sg.PublicKey] | None = None) -> dict[str, Any]:
+                 keys: sg.Trust | Sequence[sg.PublicKey] | None = None) -> dict[str, Any]:
     """Check ``subject`` (a manifest already read, or a digest) in ``repo`` against ``policy``.
 
     Returns what was verified::
@@ -131,14 +191,17 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
             {"digest": D_or_child,
              "signatures": [{"kind": "signature", "key": "sha256:<fingerprint>", "algorithm": "ecdsa-secp256r1",
                              "source": "tag_scheme" | "referrer", "manifest": sig manifest digest,
-                             "predicate_type": None | "..."}],
+                             "predicate_type": None | "...",
+                             # keyless signatures (key and algorithm None):
+                             "identity": SAN, "issuer": OIDC issuer, "log_index": N,
+                             "signed_at": "2026-01-02T03:04:05Z"}],
              "referrers": [{"artifact_type": T, "digest": referrer digest, "signed_by": fingerprint | None}]}]}
 
     Raises :class:`VerificationError` (one line: which requirement failed for which digest) at the
     first digest that does not meet the policy, :class:`InvalidInputError` for unusable keys.
+    ``keys`` is what :func:`load_trust` gives (a plain key list is accepted too).
     """
-    if keys is None:
-        keys = load_keys(policy)
+    keys = load_trust(policy) if keys is None else sg.as_trust(keys)
     manifest = repo.fetch_manifest(subject) if isinstance(subject, str) else subject
     targets = [manifest.digest] if policy.index in ("self", "both") or not manifest.is_index else []
     if manifest.is_index and policy.index in ("children", "both"):
@@ -151,12 +214,13 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
     return {"digest": manifest.digest, "index": policy.index, "verified": verified}
 
 
-def find_signatures(repo: Repository, digest: str, keys: Sequence[sg.PublicKey],
+def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.PublicKey],
                     referrers: Sequence[Descriptor] | None = None) -> list[_Found]:
     """Every signature and attestation of ``digest`` in ``repo``, each with its verdict.
 
     ``referrers`` is the subject's referrer list when the caller already read it.
     """
+    keys = sg.as_trust(keys)
     found: list[_Found] = []
     for suffix in ("sig", "att"):
         tag = cosign_tag(digest, suffix)
@@ -170,19 +234,23 @@ def find_signatures(repo: Repository, digest: str, keys: Sequence[sg.PublicKey],
     if referrers is None:
         referrers = repo.referrers(digest)
     for descriptor in referrers[:MAX_REFERRERS]:
-        if not (sg.is_bundle_media_type(descriptor.artifact_type)
-                or descriptor.artifact_type == sg.COSIGN_SIG_ARTIFACT):
+        other = REFERRER_CHECKERS.get(descriptor.artifact_type or "")
+        if other is None and not (sg.is_bundle_media_type(descriptor.artifact_type)
+                                  or descriptor.artifact_type == sg.COSIGN_SIG_ARTIFACT):
             continue
         where = f"referrer {descriptor.digest}"
         fetched = _referrer_manifest(repo, descriptor.digest)
         if isinstance(fetched, str):
             found.append(_Found(REFERRER, descriptor.digest, where, sg.Verdict(None, reason=fetched)))
-            continue
-        found.extend(_check_layers(repo, fetched, digest, keys, REFERRER, where))
+        elif other is not None:
+            found.extend(_Found(REFERRER, descriptor.digest, place, verdict)
+                         for place, verdict in other(repo, fetched, digest, keys, where))
+        else:
+            found.extend(_check_layers(repo, fetched, digest, keys, REFERRER, where))
     return found
 
 
-def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Sequence[sg.PublicKey]) -> dict[str, Any]:
+def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: sg.Trust) -> dict[str, Any]:
     display = _display(repo, digest)
     referrers = repo.referrers(digest)
     found = find_signatures(repo, digest, keys, referrers) if policy.require else []
@@ -196,7 +264,7 @@ def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Se
                                         f"annotations {wanted}")
             matching = [item for item in matching if sg.annotations_match(item.verdict, policy.annotations)]
         if not matching:
-            raise VerificationError(_missing(kind, display, digest, found))
+            raise VerificationError(_missing(kind, display, digest, found, keys))
     return {
         "digest": digest,
         "signatures": [_signature_result(item) for item in accepted],
@@ -206,7 +274,7 @@ def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Se
 
 
 def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descriptor], requirement: Any,
-                     keys: Sequence[sg.PublicKey]) -> list[dict[str, Any]]:
+                     keys: sg.Trust) -> list[dict[str, Any]]:
     attached = [d for d in referrers if d.artifact_type == requirement.artifact_type][:MAX_REFERRERS]
     if not attached:
         raise VerificationError(f"verify: {display} has no referrer of artifact type {requirement.artifact_type}")
@@ -221,16 +289,16 @@ def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descrip
                 rejected = [item for item in found if not item.verdict.ok]
                 reasons.append(f"{descriptor.digest}: " + (_reasons(rejected) if rejected else "no signature"))
                 continue
-            signed_by = good[0].verdict.key.fingerprint if good[0].verdict.key else None
+            signed_by = _signer(good[0].verdict)
         results.append({"artifact_type": requirement.artifact_type, "digest": descriptor.digest,
                         "signed_by": signed_by})
     if not results:
-        raise VerificationError(f"verify: no {requirement.artifact_type} referrer of {display} is signed by the "
-                                f"given keys ({_join(reasons)})")
+        raise VerificationError(f"verify: no {requirement.artifact_type} referrer of {display} is signed by "
+                                f"{keys.nobody()} ({_join(reasons)})")
     return results
 
 
-def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: Sequence[sg.PublicKey],
+def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: sg.Trust,
                   source: str, where: str) -> list[_Found]:
     if manifest.is_index or manifest.is_schema1:
         return [_Found(source, manifest.digest, where, sg.Verdict(None, reason="not a signature manifest"))]
@@ -244,7 +312,7 @@ def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: Seque
         if media_type == sg.SIMPLE_SIGNING:
             check, cap = _simple_signing(layer), PAYLOAD_CAP
         elif media_type == sg.DSSE_ENVELOPE:
-            check, cap = sg.verify_envelope_blob, ENVELOPE_CAP
+            check, cap = _envelope(layer), ENVELOPE_CAP
         elif sg.is_bundle_media_type(media_type):
             check, cap = sg.verify_bundle, ENVELOPE_CAP
         else:
@@ -264,8 +332,14 @@ def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: Seque
 def _simple_signing(layer: Descriptor) -> Any:
     signature = layer.annotations.get(sg.SIGNATURE_ANNOTATION)
 
-    def check(data: bytes, keys: Sequence[sg.PublicKey], digest: str) -> sg.Verdict:
-        return sg.verify_simple_signing(data, signature, keys, digest)
+    def check(data: bytes, keys: sg.Trust, digest: str) -> sg.Verdict:
+        return sg.verify_simple_signing(data, signature, keys, digest, layer.annotations)
+    return check
+
+
+def _envelope(layer: Descriptor) -> Any:
+    def check(data: bytes, keys: sg.Trust, digest: str) -> sg.Verdict:
+        return sg.verify_envelope_blob(data, keys, digest, layer.annotations)
     return check
 
 
@@ -289,21 +363,37 @@ def _is_attestation_child(child: Descriptor) -> bool:
     return child.annotations.get(key) == value
 
 
+def _signer(verdict: sg.Verdict) -> str | None:
+    """Who made an accepted signature: the key fingerprint, or the keyless identity."""
+    if verdict.key is not None:
+        return verdict.key.fingerprint
+    if verdict.keyless is not None:
+        return verdict.keyless.identity
+    return str(verdict.proof.get("identity")) if verdict.proof and verdict.proof.get("identity") else None
+
+
 def _signature_result(item: _Found) -> dict[str, Any]:
     key = item.verdict.key
-    return {"kind": item.verdict.kind, "key": key.fingerprint if key else None,
-            "algorithm": key.algorithm if key else None, "source": item.source, "manifest": item.manifest,
-            "predicate_type": item.verdict.predicate_type}
+    result: dict[str, Any] = {
+        "kind": item.verdict.kind, "key": key.fingerprint if key else None,
+        "algorithm": key.algorithm if key else None, "source": item.source, "manifest": item.manifest,
+        "predicate_type": item.verdict.predicate_type}
+    proof = item.verdict.keyless
+    if proof is not None:
+        result.update({"identity": proof.identity, "issuer": proof.issuer, "log_index": proof.log_index,
+                       "signed_at": proof.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    result.update(item.verdict.proof or {})
+    return result
 
 
-def _missing(kind: str, display: str, digest: str, found: Sequence[_Found]) -> str:
+def _missing(kind: str, display: str, digest: str, found: Sequence[_Found], trust: sg.Trust) -> str:
     # Valid signatures of the other kind are no failed attempts at this one: leave them out.
     rejected = [item for item in found if not item.verdict.ok]
     if not rejected:
         tag = cosign_tag(digest, "sig" if kind == sg.SIGNATURE else "att")
         places = ([f"no {tag} tag"] if tag else []) + [f"no {kind} referrer"]
         return f"verify: {display} has no {kind} ({', '.join(places)})"
-    return f"verify: {display} has no valid {kind} by the given keys ({_reasons(rejected)})"
+    return f"verify: {display} has no valid {kind} by {trust.nobody()} ({_reasons(rejected)})"
 
 
 def _reasons(found: Sequence[_Found]) -> str:

@@ -13,13 +13,25 @@
         - artifact_type: application/spdx+json
           signed: true                              # ... and themselves signed by one of keys
       index: self                                   # for an index: self, children or both
+      keyless:                                      # Sigstore keyless signatures by these identities
+        - identity: https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main
+          issuer: https://token.actions.githubusercontent.com
+      trusted_root: /path/trusted_root.json         # default public-good: Sigstore's, shipped here
+
+Ways to trust a signature other than ``keys`` are *trust kinds* (:data:`TRUST_KINDS`): each owns
+some fields of ``verify``, parses them, and adds their argument spec. A signature counts when it
+verifies with a key or satisfies any one kind's rules. A new kind (Notation, say) adds an entry
+here, a loader to ``check.TRUST_LOADERS`` when it reads files (a trust store), and a checker of its
+referrers' artifact type to ``check.REFERRER_CHECKERS``; its verdicts carry what it proved in
+``Verdict.proof``, which joins the result of the signature.
 
 :func:`parse_verify` turns the option (a plain mapping, as Ansible passes it) into a
 :class:`VerifyPolicy` or raises one :class:`InvalidInputError` line saying what to fix.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +41,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 
 REQUIREMENTS = ("signature", "attestation")
 INDEX_MODES = ("self", "children", "both")
-_FIELDS = ("keys", "require", "annotations", "referrers", "index")
+#: ``verify.trusted_root`` naming the Sigstore public-good root shipped with the collection (the default).
+PUBLIC_GOOD = "public-good"
+_BASE_FIELDS = ("keys", "require", "annotations", "referrers", "index")
+_KEYLESS_FIELDS = ("identity", "identity_regex", "issuer", "issuer_regex")
 _REFERRER_FIELDS = ("artifact_type", "signed")
 _PEM_MARK = "-----BEGIN"
 
@@ -51,6 +66,33 @@ OPTION_SPEC: dict[str, Any] = {
         "index": {"type": "str", "choices": list(INDEX_MODES), "default": "self"},
     },
 }
+
+
+# -- rules -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeylessRule:
+    """An identity a keyless certificate must carry: exact text or an anchored regex, for each part."""
+
+    identity: str | None = None
+    identity_regex: str | None = None
+    issuer: str | None = None
+    issuer_regex: str | None = None
+
+    def matches(self, identity: str, issuer: str) -> bool:
+        """True when ``identity`` and ``issuer`` satisfy this rule (a regex must match the whole text)."""
+        return (_part_matches(identity, self.identity, self.identity_regex)
+                and _part_matches(issuer, self.issuer, self.issuer_regex))
+
+    def describe(self) -> str:
+        identity = self.identity if self.identity is not None else f"/{self.identity_regex}/"
+        issuer = self.issuer if self.issuer is not None else f"/{self.issuer_regex}/"
+        return f"{identity} from {issuer}"
+
+
+def _part_matches(value: str, exact: str | None, pattern: str | None) -> bool:
+    if exact is not None:
+        return value == exact
+    return pattern is not None and re.fullmatch(pattern, value) is not None
 
 
 @dataclass(frozen=True)
@@ -81,9 +123,40 @@ class VerifyPolicy:
     annotations: Mapping[str, str] = field(default_factory=dict)
     referrers: tuple[ReferrerRequirement, ...] = ()
     index: str = "self"
+    #: Parsed rules of each trust kind in use (kind name -> what its parser returned).
+    trust: Mapping[str, Any] = field(default_factory=dict)
 
     def needs_keys(self) -> bool:
         return bool(self.require) or any(r.signed for r in self.referrers)
+
+    @property
+    def keyless(self) -> KeylessPolicy | None:
+        """The keyless rules, None when ``verify.keyless`` is not given."""
+        found = self.trust.get("keyless")
+        return found if isinstance(found, KeylessPolicy) else None
+
+
+@dataclass(frozen=True)
+class KeylessPolicy:
+    """Keyless signatures count when their certificate satisfies one of ``rules`` under the trusted root."""
+
+    rules: tuple[KeylessRule, ...]
+    #: Path of a ``trusted_root.json``; None for Sigstore's public-good root shipped with the collection
+    #: (``trusted_root`` unset or ``public-good``).
+    trusted_root: str | None = None
+
+
+@dataclass(frozen=True)
+class TrustKind:
+    """A way to trust a signature beside ``keys``: the ``verify`` fields it owns, their parser and spec.
+
+    ``parse`` gets the whole ``verify`` mapping and returns the kind's rules, or None when none of
+    its fields is given; it raises :class:`InvalidInputError` for bad input.
+    """
+
+    fields: tuple[str, ...]
+    parse: Callable[[Mapping[str, Any]], Any]
+    spec: Mapping[str, Any]
 
 
 def parse_verify(value: Mapping[str, Any] | None) -> VerifyPolicy | None:
@@ -92,9 +165,10 @@ def parse_verify(value: Mapping[str, Any] | None) -> VerifyPolicy | None:
         return None
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"verify must be a dictionary (keys, require, ...), not {type(value).__name__}")
-    unknown = sorted(set(value) - set(_FIELDS))
+    known = _BASE_FIELDS + tuple(name for kind in TRUST_KINDS.values() for name in kind.fields)
+    unknown = sorted(set(value) - set(known))
     if unknown:
-        raise InvalidInputError(f"verify has unknown option(s) {', '.join(unknown)}; known: {', '.join(_FIELDS)}")
+        raise InvalidInputError(f"verify has unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
     keys = tuple(_key_source(entry, position) for position, entry in enumerate(_list(value, "keys")))
     require = _require(value.get("require", ["signature"]))
     annotations = _annotations(value.get("annotations"))
@@ -102,12 +176,13 @@ def parse_verify(value: Mapping[str, Any] | None) -> VerifyPolicy | None:
     index = value.get("index") or "self"
     if index not in INDEX_MODES:
         raise InvalidInputError(f"verify.index is {index!r}; choose one of {', '.join(INDEX_MODES)}")
-    policy = VerifyPolicy(keys, require, annotations, referrers, index)
+    trust = {name: parsed for name, kind in TRUST_KINDS.items() if (parsed := kind.parse(value)) is not None}
+    policy = VerifyPolicy(keys, require, annotations, referrers, index, trust)
     if not policy.require and not policy.referrers:
         raise InvalidInputError("verify asks for nothing: give require (signature, attestation) or referrers")
-    if policy.needs_keys() and not keys:
-        raise InvalidInputError("verify needs keys: the public keys (PEM text or file paths) that signatures "
-                                "must verify with")
+    if policy.needs_keys() and not keys and not trust:
+        raise InvalidInputError("verify needs keys (the public keys, PEM text or file paths, that signatures "
+                                "must verify with) or keyless (the identities of keyless signers)")
     if annotations and "signature" not in require:
         raise InvalidInputError("verify.annotations applies to signatures; add 'signature' to verify.require")
     return policy
@@ -173,3 +248,60 @@ def _referrer(entry: Any, position: int) -> ReferrerRequirement:
     if not isinstance(signed, bool):
         raise InvalidInputError(f"{where}.signed must be true or false")
     return ReferrerRequirement(artifact_type, signed)
+
+
+def _keyless(value: Mapping[str, Any]) -> KeylessPolicy | None:
+    rules = value.get("keyless")
+    root = value.get("trusted_root")
+    if rules is None:
+        if root is not None:
+            raise InvalidInputError("verify.trusted_root is for keyless signatures; give verify.keyless too")
+        return None
+    if not isinstance(rules, (list, tuple)) or not rules:
+        raise InvalidInputError("verify.keyless must be a list of {identity or identity_regex, issuer or issuer_regex}")
+    if root is not None and (not isinstance(root, str) or not root.strip()):
+        raise InvalidInputError("verify.trusted_root must be the path of a Sigstore trusted_root.json")
+    path = root.strip() if isinstance(root, str) else None
+    return KeylessPolicy(tuple(_keyless_rule(entry, position) for position, entry in enumerate(rules)),
+                         None if path == PUBLIC_GOOD else path)
+
+
+def _keyless_rule(entry: Any, position: int) -> KeylessRule:
+    where = f"verify.keyless[{position}]"
+    if not isinstance(entry, Mapping):
+        raise InvalidInputError(f"{where} must be a dictionary with identity (or identity_regex) and issuer")
+    given = {name: item for name, item in entry.items() if item is not None}
+    unknown = sorted(set(given) - set(_KEYLESS_FIELDS))
+    if unknown:
+        raise InvalidInputError(f"{where} has unknown option(s) {', '.join(unknown)}; known: "
+                                + ", ".join(_KEYLESS_FIELDS))
+    for part in ("identity", "issuer"):
+        exact, pattern = given.get(part), given.get(f"{part}_regex")
+        if (exact is None) == (pattern is None):
+            raise InvalidInputError(f"{where} needs exactly one of {part} and {part}_regex")
+        text = exact if exact is not None else pattern
+        if not isinstance(text, str) or not text:
+            raise InvalidInputError(f"{where}.{part if exact is not None else part + '_regex'} must be non-empty text")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InvalidInputError(f"{where}.{part}_regex is not a regular expression ({exc})") from None
+    return KeylessRule(given.get("identity"), given.get("identity_regex"), given.get("issuer"),
+                       given.get("issuer_regex"))
+
+
+_KEYLESS_SPEC: dict[str, Any] = {
+    "keyless": {
+        # identities, not secrets: the name only contains "key"
+        "type": "list", "elements": "dict", "no_log": False,
+        "options": {name: {"type": "str"} for name in _KEYLESS_FIELDS},
+    },
+    "trusted_root": {"type": "path"},
+}
+
+#: Trust kinds beside ``keys`` (see the module text); a new kind adds one entry here.
+TRUST_KINDS: dict[str, TrustKind] = {
+    "keyless": TrustKind(("keyless", "trusted_root"), _keyless, _KEYLESS_SPEC),
+}
+OPTION_SPEC["options"].update({name: spec for kind in TRUST_KINDS.values() for name, spec in kind.spec.items()})

@@ -23,9 +23,10 @@ Keys: PEM public keys, ECDSA (P-256 with SHA-256, P-384 with SHA-384, P-521 with
 sigstore pairs them), RSA (PKCS#1 v1.5 with SHA-256, cosign's default for RSA keys) and Ed25519.
 A key is named by its fingerprint: ``sha256:`` and the hex SHA-256 of its DER SubjectPublicKeyInfo.
 
-Only key-based verification: nothing here reads a certificate, a transparency-log entry or a
-timestamp; keyless (Fulcio) signatures would need the Fulcio root, Rekor inclusion proofs and an
-identity policy, and are not covered.
+Keyless signatures (a Fulcio certificate instead of a key: the ``dev.sigstore.cosign/certificate``
+and ``bundle`` annotations of a simple-signing layer, or a bundle's ``verificationMaterial``
+certificate and ``tlogEntries``) are checked by :mod:`.keyless` when a :class:`Trust` holds keyless
+rules; what they sign is read here, exactly as for keys.
 """
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
     json_object,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
+    keyless as kl,
 )
 
 try:
@@ -92,17 +96,50 @@ class PublicKey:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What checking one signature found: accepted (``key`` set) or rejected (``reason``)."""
+    """What checking one signature found: accepted (``key`` or ``keyless`` set) or rejected (``reason``)."""
 
     key: PublicKey | None
     kind: str = SIGNATURE
     predicate_type: str | None = None
     annotations: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
+    keyless: kl.KeylessProof | None = None
+    #: What another trust kind (a :data:`.policy.TRUST_KINDS` entry) proved: the fields it adds to the
+    #: result of an accepted signature (``identity`` among them when it has one).
+    proof: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.key is not None
+        return self.key is not None or self.keyless is not None or self.proof is not None
+
+
+@dataclass(frozen=True)
+class KeylessTrust:
+    """Keyless rules and the trusted root they are checked against."""
+
+    rules: tuple[kl.KeylessRule, ...]
+    root: kl.TrustedRoot
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Everything a signature may be trusted through: given keys, keyless rules (either may be empty)."""
+
+    keys: tuple[PublicKey, ...] = ()
+    keyless: KeylessTrust | None = None
+    #: What each other trust kind loaded (kind name -> its material: a trust store and policy, ...).
+    others: Mapping[str, Any] = field(default_factory=dict)
+
+    def nobody(self) -> str:
+        """How a refusal names who was trusted (``the given keys``, ``the given identities``, ...)."""
+        names = (["the given keys"] if self.keys or not (self.keyless or self.others) else []) + (
+            ["the given identities"] if self.keyless else []) + [f"the given {kind} policy" for kind in self.others]
+        return " or ".join(names)
+
+
+def as_trust(trust: Trust | Sequence[PublicKey]) -> Trust:
+    """A :class:`Trust`; a plain key list (the key-only callers) is wrapped."""
+    return trust if isinstance(trust, Trust) else Trust(tuple(trust))
 
 
 class SignatureFormatError(ValueError):
@@ -213,26 +250,54 @@ def simple_signing_digest(payload: bytes) -> tuple[str, Mapping[str, Any]]:
     return digest, optional if isinstance(optional, dict) else {}
 
 
-def verify_simple_signing(payload: bytes, signature_b64: Any, keys: Sequence[PublicKey], digest: str) -> Verdict:
-    """Check a cosign simple-signing signature of ``digest``: made by one of ``keys``, naming exactly it.
+def verify_simple_signing(payload: bytes, signature_b64: Any, trust: Trust | Sequence[PublicKey], digest: str,
+                          layer_annotations: Mapping[str, Any] | None = None) -> Verdict:
+    """Check a cosign simple-signing signature of ``digest``: made by one of ``trust``, naming exactly it.
 
     The signature is checked over the payload bytes first, and only then is the payload read:
-    nothing an unsigned payload says is believed.
+    nothing an unsigned payload says is believed. A layer whose annotations carry a Fulcio
+    certificate is checked as a keyless signature when ``trust`` has keyless rules.
     """
+    trust = as_trust(trust)
+    annotations = layer_annotations or {}
     try:
         signature = _b64(signature_b64, f"the {SIGNATURE_ANNOTATION} annotation")
     except SignatureFormatError as exc:
         return Verdict(None, reason=str(exc))
-    key = _first_key(keys, signature, payload)
+    key = _first_key(trust.keys, signature, payload)
+    proof = None
     if key is None:
-        return Verdict(None, reason="not signed by any given key")
+        certificate = annotations.get(kl.CERTIFICATE_ANNOTATION)
+        if trust.keyless is None or not isinstance(certificate, str) or not certificate:
+            return Verdict(None, reason=_unsigned(trust, keyless_material=bool(certificate)))
+        try:
+            proof = kl.verify_keyless(kl.load_certificate(certificate.encode("utf-8"), pem=True), signature,
+                                      kl.Signed(payload), kl.cosign_log_entry(annotations.get(kl.BUNDLE_ANNOTATION)),
+                                      trust.keyless.root, trust.keyless.rules)
+        except kl.KeylessError as exc:
+            return Verdict(None, reason=str(exc))
     try:
         named, optional = simple_signing_digest(payload)
     except SignatureFormatError as exc:
         return Verdict(None, reason=str(exc))
     if named != digest:
         return Verdict(None, reason=f"the signed payload names {named}")
-    return Verdict(key, SIGNATURE, annotations=optional)
+    return Verdict(key, SIGNATURE, annotations=optional, keyless=proof)
+
+
+#: Stands for keyless material that is there but not read, because no keyless rule was given.
+_NOT_READ = ("not read",)
+
+
+def _unsigned(trust: Trust, keyless_material: bool) -> str:
+    """Why no given key (and no keyless rule) accepts a signature, saying what would."""
+    if trust.keys and not keyless_material:
+        return "not signed by any given key"
+    if trust.keys:
+        return "not signed by any given key (a keyless signature: give verify.keyless to accept its signer)"
+    if keyless_material:
+        return "a keyless signature, and verify.keyless is not given"
+    return "a key-based signature (no certificate), and verify.keys is not given"
 
 
 # -- DSSE and in-toto --------------------------------------------------------------------------
@@ -242,13 +307,18 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def verify_dsse(envelope: Mapping[str, Any], keys: Sequence[PublicKey], digest: str) -> Verdict:
+def verify_dsse(envelope: Mapping[str, Any], trust: Trust | Sequence[PublicKey], digest: str,
+                keyless: Any = None) -> Verdict:
     """Check a DSSE envelope around an in-toto statement about ``digest``.
 
     Accepted when one of its signatures verifies with one of ``keys`` and the statement lists
     ``digest`` among its subjects. The kind is ``signature`` for cosign's sign predicate, else
     ``attestation``; the annotations are those of the matching subject (where cosign puts ``-a``).
+    ``keyless`` is a bundle's ``(certificate, log entry)`` when it has them, checked against ``trust``'s
+    keyless rules when no key verifies.
     """
+    trust = as_trust(trust)
+    proof = None
     try:
         payload_type = envelope.get("payloadType")
         if not isinstance(payload_type, str):
@@ -259,13 +329,18 @@ def verify_dsse(envelope: Mapping[str, Any], keys: Sequence[PublicKey], digest: 
             raise SignatureFormatError("the DSSE envelope has no signatures")
         message = pae(payload_type, payload)
         key = None
-        for entry in entries:
-            sig = _b64(entry.get("sig") if isinstance(entry, dict) else None, "a DSSE signature")
-            key = _first_key(keys, sig, message)
+        signatures = [_b64(entry.get("sig") if isinstance(entry, dict) else None, "a DSSE signature")
+                      for entry in entries]
+        for sig in signatures:
+            key = _first_key(trust.keys, sig, message)
             if key is not None:
                 break
         if key is None:
-            return Verdict(None, reason="not signed by any given key")
+            if trust.keyless is None or keyless is None or keyless is _NOT_READ:
+                return Verdict(None, reason=_unsigned(trust, keyless_material=keyless is not None))
+            certificate, log_entry = keyless
+            proof = kl.verify_keyless(certificate, signatures[0], kl.Signed(message), log_entry, trust.keyless.root,
+                                      trust.keyless.rules, payload_hash=hashlib.sha256(payload).digest())
         if payload_type != IN_TOTO_PAYLOAD:
             raise SignatureFormatError(f"the DSSE payload is {payload_type!r}, not an in-toto statement")
         statement = _json_object(payload, "the in-toto statement")
@@ -273,7 +348,7 @@ def verify_dsse(envelope: Mapping[str, Any], keys: Sequence[PublicKey], digest: 
             raise SignatureFormatError(f"the in-toto statement type is {statement.get('_type')!r}")
         predicate_type = statement.get("predicateType")
         subject = _subject_naming(statement.get("subject"), digest)
-    except SignatureFormatError as exc:
+    except (SignatureFormatError, kl.KeylessError) as exc:
         return Verdict(None, reason=str(exc))
     if subject is None:
         named = ", ".join(_subject_digests(statement.get("subject"))) or "no digest"
@@ -281,7 +356,7 @@ def verify_dsse(envelope: Mapping[str, Any], keys: Sequence[PublicKey], digest: 
     kind = SIGNATURE if predicate_type == COSIGN_SIGN_PREDICATE else ATTESTATION
     annotations = subject.get("annotations")
     return Verdict(key, kind, predicate_type if isinstance(predicate_type, str) else None,
-                   annotations if isinstance(annotations, dict) else {})
+                   annotations if isinstance(annotations, dict) else {}, keyless=proof)
 
 
 def _subject_digests(subjects: Any) -> list[str]:
@@ -303,46 +378,93 @@ def _subject_naming(subjects: Any, digest: str) -> dict[str, Any] | None:
     return None
 
 
-def verify_envelope_blob(data: bytes, keys: Sequence[PublicKey], digest: str) -> Verdict:
-    """A DSSE envelope as cosign stores it in an ``.att`` layer blob."""
+def verify_envelope_blob(data: bytes, keys: Trust | Sequence[PublicKey], digest: str,
+                         layer_annotations: Mapping[str, Any] | None = None) -> Verdict:
+    """A DSSE envelope as cosign stores it in an ``.att`` layer blob (keyless: certificate and bundle annotations)."""
+    trust = as_trust(keys)
     try:
-        return verify_dsse(_json_object(data, "the DSSE envelope"), keys, digest)
-    except SignatureFormatError as exc:
+        keyless = None
+        certificate = (layer_annotations or {}).get(kl.CERTIFICATE_ANNOTATION)
+        if isinstance(certificate, str) and certificate:
+            keyless = _NOT_READ if trust.keyless is None else (
+                kl.load_certificate(certificate.encode("utf-8"), pem=True),
+                kl.cosign_log_entry((layer_annotations or {}).get(kl.BUNDLE_ANNOTATION)))
+        return verify_dsse(_json_object(data, "the DSSE envelope"), trust, digest, keyless)
+    except (SignatureFormatError, kl.KeylessError) as exc:
         return Verdict(None, reason=str(exc))
 
 
 # -- sigstore bundles --------------------------------------------------------------------------
-def verify_bundle(data: bytes, keys: Sequence[PublicKey], digest: str) -> Verdict:
-    """Check a sigstore bundle (v0.1 to v0.3) about ``digest`` with ``keys``; the tlog is not read."""
+def verify_bundle(data: bytes, trust: Trust | Sequence[PublicKey], digest: str) -> Verdict:
+    """Check a sigstore bundle (v0.1 to v0.3) about ``digest`` with ``trust``.
+
+    With a key, the bundle's log entries are not read (the key is the trust); a keyless bundle's
+    certificate and first log entry are checked by :func:`.keyless.verify_keyless`.
+    """
+    trust = as_trust(trust)
     try:
         bundle = _json_object(data, "the sigstore bundle")
         if not is_bundle_media_type(bundle.get("mediaType")):
             raise SignatureFormatError(f"the bundle media type is {bundle.get('mediaType')!r}")
+        keyless = _bundle_keyless_material(bundle, read=trust.keyless is not None)
         envelope = bundle.get("dsseEnvelope")
         if isinstance(envelope, dict):
-            return verify_dsse(envelope, keys, digest)
+            return verify_dsse(envelope, trust, digest, keyless)
         message = bundle.get("messageSignature")
         if isinstance(message, dict):
-            return _verify_message_signature(message, keys, digest)
+            return _verify_message_signature(message, trust, digest, keyless)
         raise SignatureFormatError("the bundle holds neither a dsseEnvelope nor a messageSignature")
-    except SignatureFormatError as exc:
+    except (SignatureFormatError, kl.KeylessError) as exc:
         return Verdict(None, reason=str(exc))
 
 
-def _verify_message_signature(message: Mapping[str, Any], keys: Sequence[PublicKey], digest: str) -> Verdict:
+def _bundle_keyless_material(bundle: Mapping[str, Any], read: bool) -> Any:
+    """A bundle's signing certificate and first log entry (:data:`_NOT_READ` unless ``read``); None for a
+    key-based bundle."""
+    material = bundle.get("verificationMaterial")
+    if not isinstance(material, dict):
+        raise SignatureFormatError("the bundle has no verificationMaterial")
+    certificate = material.get("certificate")
+    if not isinstance(certificate, dict):
+        chain = material.get("x509CertificateChain")
+        certificates = chain.get("certificates") if isinstance(chain, dict) else None
+        certificate = certificates[0] if isinstance(certificates, list) and certificates else None
+    if not isinstance(certificate, dict):
+        return None
+    if not read:
+        return _NOT_READ
+    entries = material.get("tlogEntries")
+    if not isinstance(entries, list) or not entries:
+        raise kl.KeylessError("no transparency-log entry (the bundle's tlogEntries is empty)")
+    raw = _b64(certificate.get("rawBytes"), "the bundle's certificate")
+    return kl.load_certificate(raw, pem=False), kl.bundle_log_entry(entries[0])
+
+
+def _verify_message_signature(message: Mapping[str, Any], trust: Trust, digest: str, keyless: Any) -> Verdict:
     signature = _b64(message.get("signature"), "the bundle's message signature")
     claimed = message.get("messageDigest")
     if not isinstance(claimed, dict) or claimed.get("algorithm") not in _MESSAGE_ALGORITHMS:
         raise SignatureFormatError("the bundle's messageDigest is missing or uses an unknown algorithm")
     algorithm = _MESSAGE_ALGORITHMS[claimed["algorithm"]]
     value = _b64(claimed.get("digest"), "the bundle's message digest")
-    key = next((k for k in keys if _prehashed_verifies(k, signature, value, algorithm)), None)
+    key = next((k for k in trust.keys if _prehashed_verifies(k, signature, value, algorithm)), None)
+    proof = None
     if key is None:
-        return Verdict(None, reason="not signed by any given key (Ed25519 keys cannot verify a messageSignature)")
+        if keyless is not None and keyless is not _NOT_READ and algorithm != "sha256":
+            return Verdict(None, reason=f"the bundle's message digest is {claimed['algorithm']}; a keyless "
+                                        "messageSignature is checked over SHA2_256")
+        if trust.keyless is None or keyless is None or keyless is _NOT_READ:
+            reason = _unsigned(trust, keyless_material=keyless is not None)
+            if trust.keys and keyless is None:
+                reason += " (Ed25519 keys cannot verify a messageSignature)"
+            return Verdict(None, reason=reason)
+        certificate, entry = keyless
+        proof = kl.verify_keyless(certificate, signature, kl.Signed(value, prehashed=True), entry,
+                                  trust.keyless.root, trust.keyless.rules)
     named = f"{algorithm}:{value.hex()}"
     if named != digest:
         return Verdict(None, reason=f"the signed message digest is {named}")
-    return Verdict(key, SIGNATURE)
+    return Verdict(key, SIGNATURE, keyless=proof)
 
 
 def annotations_match(verdict: Verdict, required: Mapping[str, str]) -> bool:
