@@ -93,6 +93,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
     Descriptor,
     Manifest,
     parse_manifest,
+    unique_empty_artifact,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     DOCKER_HUB,
@@ -465,17 +466,8 @@ class Repository:
             if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
                 self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
             self._has_empty_blob = True
-        empty = EMPTY_DESCRIPTOR.to_oci()
-        dummy = {
-            "schemaVersion": 2,
-            "mediaType": mt.OCI_MANIFEST,
-            "artifactType": UNTAG_ARTIFACT_TYPE,
-            "config": empty,
-            "layers": [empty],
-            # Unique content gives a digest no other tag can share, so deleting it is safe.
-            "annotations": {UNTAG_ANNOTATION: f"{tag} {uuid.uuid4()}"},
-        }
-        raw = json.dumps(dummy, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        # Unique content gives a digest no other tag can share, so deleting it is safe.
+        raw = unique_empty_artifact(UNTAG_ARTIFACT_TYPE, {UNTAG_ANNOTATION: f"{tag} {uuid.uuid4()}"})
         digest = self.push_manifest(tag, raw, mt.OCI_MANIFEST, update_referrers=False)
         try:
             self.delete_manifest(digest, missing_ok=True)  # a placeholder already gone took the tag with it
