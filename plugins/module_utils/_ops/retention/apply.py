@@ -31,9 +31,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.ocireg.registry.plugins.module_utils._client.relink import (
+    is_relink_refusal,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
-    DigestMismatchError,
     InvalidInputError,
     NotFoundError,
     RegistryError,
@@ -496,9 +498,12 @@ class _RepositoryApply:
                     # A 404 is also what a DELETE retried after a 5xx sees when the first attempt removed
                     # the manifest before failing (Distribution under concurrent pushes): removed either way.
                     gone = not self.repo.delete_manifest(entry.digest, missing_ok=True)
-                except DigestMismatchError:
-                    # Distribution answers 400 DIGEST_INVALID when its DELETE reads a tag link a
-                    # concurrent push is rewriting: report what the registry holds now, truthfully.
+                except RegistryError as err:
+                    # Distribution refuses a DELETE that reads a link a concurrent push is rewriting
+                    # (_client/relink.py). A user's manifest is not sent a blind second DELETE (the push
+                    # may be landing on it): report what the registry holds now, truthfully.
+                    if not is_relink_refusal(err):
+                        raise
                     if self.repo.resolve(entry.digest) is not None:
                         self._skip(entry.digest, entry.tags, CHANGED_SINCE_PLAN,
                                    "not deleted: the registry refused the delete while a push rewrote its tags; "
