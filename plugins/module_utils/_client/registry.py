@@ -362,7 +362,7 @@ class Repository:
             scopes=self._push, ok=(201,), operation=what), what)
 
     def _relink_retry(self, send: Callable[[], _T], what: str) -> _T:
-        """``send()`` through the one relink retry (:func:`.relink.retry_relink`), its wait announced in :attr:`Registry.warnings`."""
+        """``send()`` through the one relink retry (:func:`.relink.retry_relink`); a wait goes to the warnings."""
         return retry_relink(send, what=f"{what} on {self.registry.host}", sleep=self.registry.options.sleep,
                             announce=self.registry.announce)
 

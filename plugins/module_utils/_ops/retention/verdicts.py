@@ -229,7 +229,8 @@ class GroupJudge:
                 object_to(digest, TAG_ARRIVED, f"tag {tag} {how} to {digest}, which the plan deletes")
             attached = attached_subject(tag, self.group_of)
             if attached is not None and attached[0] in self.group_of:
-                object_to(attached[0], ATTACHED_TAG_CHANGED, f"tag {tag} ({attached[1]} of {attached[0]}) {how} to {digest}")
+                object_to(attached[0], ATTACHED_TAG_CHANGED,
+                          f"tag {tag} ({attached[1]} of {attached[0]}) {how} to {digest}")
             if digest not in self.known:
                 unknown.setdefault(digest, tag)
         return Findings(objections, unknown)
