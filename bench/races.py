@@ -59,9 +59,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion imp
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.apply import promote  # noqa: E402
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (  # noqa: E402
-    CHANGED_SINCE_PLAN,
     ApplyError,
     apply_plan,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.verdicts import (  # noqa: E402
+    CHANGED_SINCE_PLAN,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import plan_retention  # noqa: E402
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy  # noqa: E402

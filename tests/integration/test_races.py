@@ -53,8 +53,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
     promote,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
-    CHANGED_SINCE_PLAN,
     apply_plan,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.verdicts import (
+    CHANGED_SINCE_PLAN,
     deletion_groups,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (

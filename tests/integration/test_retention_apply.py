@@ -18,10 +18,10 @@ import requests
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import ConflictError, UnsupportedError
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry, Repository
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import CHANGED_SINCE_PLAN, ApplyError, apply_plan, deletion_groups
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import ApplyError, apply_plan
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.verdicts import CHANGED_SINCE_PLAN, deletion_groups
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import collect_snapshot
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
-    Cascade,
     PlanEntry,
     RetentionPlan,
 )
@@ -312,21 +312,6 @@ def test_cascade_is_deleted_parents_first_and_referrers_before_their_subject(pla
     assert position[fallback.digest] < position[sbom.digest] < position[multi.digest]
     assert position[signature.digest] < position[multi.digest]
     assert RawPuller.for_registry(plain_registry).tags(REPO) == []
-
-
-def test_deletion_groups_are_ordered_without_a_registry() -> None:
-    def entry(digest: str, *cascaded: tuple[str, str]) -> PlanEntry:
-        return PlanEntry("r", digest, "", (), "delete", cascaded=tuple(Cascade(d, rel) for d, rel in cascaded))
-
-    entries = [
-        entry("sha256:subject", ("sha256:ref", "referrer"), ("sha256:fallback", "referrers_index")),
-        entry("sha256:fallback", ("sha256:ref", "child")),
-        entry("sha256:ref"),
-        entry("sha256:alone"),
-        PlanEntry("r", "sha256:kept", "", ("v1",), "keep"),
-    ]
-    groups = [[e.digest for e in group] for group in deletion_groups(entries)]
-    assert groups == [["sha256:alone"], ["sha256:fallback", "sha256:ref", "sha256:subject"]]
 
 
 def test_referrer_leaving_a_fallback_index_that_stays_is_removed_from_it(plain_registry: RigRegistry) -> None:

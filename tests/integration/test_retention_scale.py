@@ -29,6 +29,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import is_lease_tag
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
     apply_plan,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.verdicts import (
     deletion_groups,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (

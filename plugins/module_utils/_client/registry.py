@@ -24,9 +24,9 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import urllib3
@@ -47,6 +47,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination
     MAX_PAGE_SIZE,
     follow_link,
     paginate,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.relink import (
+    retry_relink,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     RateLimit,
@@ -93,6 +96,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
     Descriptor,
     Manifest,
     parse_manifest,
+    unique_empty_artifact,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     DOCKER_HUB,
@@ -114,12 +118,7 @@ MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
 UNTAG_ANNOTATION = "io.ocireg.registry.untag"
 UNTAG_ARTIFACT_TYPE = "application/vnd.ocireg.untag.v1"
 TAG_DELETE_METHODS = ("auto", "tag_delete", "dummy_manifest")
-# Error codes of a manifest PUT that met a link file another writer was rewriting (see _put_manifest),
-# and the pause before the one retry: long enough for a local write to finish, short next to a copy.
-_RELINK_CODES = frozenset({"DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"})
-_RELINK_PAUSE = 0.05
-# A loaded machine can keep a rewrite in flight past one pause: 50, 150, 450 ms, then it is real.
-_RELINK_ATTEMPTS = 4
+_T = TypeVar("_T")
 _LISTED_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _RANGE_START = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$")
 
@@ -155,6 +154,7 @@ class Registry:
         self._tag_delete: bool | None = None
         self._referrers_api: bool | None = None
         self._manifest_head: bool | None = None  # False once a manifest HEAD was answered 405
+        self._announced: list[str] = []  # waits this client chose to make (the relink retry), said once each
 
     def __repr__(self) -> str:
         return f"Registry({self.host!r})"
@@ -166,8 +166,18 @@ class Registry:
 
     @property
     def warnings(self) -> list[str]:
-        """``Warning`` texts the registry sent, deduplicated (modules show them as Ansible warnings)."""
-        return self.transport.warnings
+        """``Warning`` texts the registry sent, then the waits this client announced, deduplicated
+        (modules show them as Ansible warnings)."""
+        with self._lock:
+            announced = list(self._announced)
+        sent = self.transport.warnings
+        return sent + [text for text in announced if text not in sent]
+
+    def announce(self, text: str) -> None:
+        """Add a line to :attr:`warnings` (once): a wait this client makes is never silent."""
+        with self._lock:
+            if text not in self._announced:
+                self._announced.append(text)
 
     @property
     def rate_limit(self) -> RateLimit | None:
@@ -341,25 +351,20 @@ class Repository:
         return digest
 
     def _put_manifest(self, reference: str, raw: bytes, media_type: str, what: str) -> Any:
-        """The ``PUT``, sent once more after a pause when the registry names a blob or child it just had.
+        """The ``PUT``, sent again after a pause when the registry names a blob or child it just had.
 
-        Distribution's filesystem storage rewrites a link file in place (truncate, then write)
-        whenever a blob or manifest is pushed again; a manifest ``PUT`` that validates its
-        references at that instant reads an empty link and answers 400 ``DIGEST_INVALID`` /
-        ``MANIFEST_BLOB_UNKNOWN``. Two mirrors of one image into one repository hit it (see
-        tests/integration/test_races.py). Callers push a manifest only after its blobs and children
-        are present, so a refusal that outlasts a few pauses is real and is raised.
+        A manifest ``PUT`` that validates its references while Distribution rewrites one of their
+        link files is refused (:mod:`.relink`). Callers push a manifest only after its blobs and
+        children are present, so a refusal that outlasts a few pauses is real and is raised.
         """
-        for attempt in range(_RELINK_ATTEMPTS):
-            try:
-                return self.transport.request(
-                    "PUT", self._path("manifests", reference), data=raw, headers={"Content-Type": media_type},
-                    scopes=self._push, ok=(201,), operation=what)
-            except RegistryError as err:
-                if attempt == _RELINK_ATTEMPTS - 1 or err.status != 400 or err.code not in _RELINK_CODES:
-                    raise
-                self.registry.options.sleep(_RELINK_PAUSE * 3 ** attempt)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        return self._relink_retry(lambda: self.transport.request(
+            "PUT", self._path("manifests", reference), data=raw, headers={"Content-Type": media_type},
+            scopes=self._push, ok=(201,), operation=what), what)
+
+    def _relink_retry(self, send: Callable[[], _T], what: str) -> _T:
+        """``send()`` through the one relink retry (:func:`.relink.retry_relink`); a wait goes to the warnings."""
+        return retry_relink(send, what=f"{what} on {self.registry.host}", sleep=self.registry.options.sleep,
+                            announce=self.registry.announce)
 
     def _subject_processed(self, response: Response, subject: str) -> bool:
         """Whether the registry indexed a pushed manifest's subject (so no fallback tag is needed).
@@ -380,7 +385,8 @@ class Repository:
                 return False
         return self.registry._referrers_api is True
 
-    def delete_manifest(self, digest: str, *, subject: str | None = None, missing_ok: bool = False) -> bool:
+    def delete_manifest(self, digest: str, *, subject: str | None = None, missing_ok: bool = False,
+                        relink_retry: bool = False) -> bool:
         """``DELETE`` a manifest by digest (every tag pointing at it goes with it); True when this request removed it.
 
         When the manifest had a ``subject`` (pass its digest) and the registry
@@ -390,11 +396,20 @@ class Repository:
         removed takes a 404 as removed (deleted out of band, by a concurrent run, or by the first
         attempt of a DELETE the transport retried after a 5xx) and gets False; without it a 404
         raises :class:`NotFoundError`.
+
+        ``relink_retry`` sends the DELETE again while Distribution refuses it mid-rewrite
+        (:mod:`.relink`): only for a digest no other tag can hold (a placeholder, a lease), where a
+        second DELETE can remove nothing else. Pass ``missing_ok`` with it: the first attempt may
+        have removed the manifest before it failed.
         """
         validate_digest(digest)
-        response = self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete,
-                                          ok=(202, 404) if missing_ok else (202,),
-                                          operation=f"delete manifest {self._display(digest)}")
+        what = f"delete manifest {self._display(digest)}"
+
+        def send() -> Response:
+            return self.transport.request("DELETE", self._path("manifests", digest), scopes=self._delete,
+                                          ok=(202, 404) if missing_ok else (202,), operation=what)
+
+        response = self._relink_retry(send, what) if relink_retry else send()
         removed = response.status_code == 202
         if subject is not None and not self.registry._referrers_api:
             self.remove_referrer_fallback(subject, digest)
@@ -465,20 +480,13 @@ class Repository:
             if self.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
                 self.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
             self._has_empty_blob = True
-        empty = EMPTY_DESCRIPTOR.to_oci()
-        dummy = {
-            "schemaVersion": 2,
-            "mediaType": mt.OCI_MANIFEST,
-            "artifactType": UNTAG_ARTIFACT_TYPE,
-            "config": empty,
-            "layers": [empty],
-            # Unique content gives a digest no other tag can share, so deleting it is safe.
-            "annotations": {UNTAG_ANNOTATION: f"{tag} {uuid.uuid4()}"},
-        }
-        raw = json.dumps(dummy, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        # Unique content gives a digest no other tag can share, so deleting it is safe.
+        raw = unique_empty_artifact(UNTAG_ARTIFACT_TYPE, {UNTAG_ANNOTATION: f"{tag} {uuid.uuid4()}"})
         digest = self.push_manifest(tag, raw, mt.OCI_MANIFEST, update_referrers=False)
         try:
-            self.delete_manifest(digest, missing_ok=True)  # a placeholder already gone took the tag with it
+            # A placeholder already gone took the tag with it; no other tag can hold its digest, so a
+            # DELETE refused mid-rewrite is simply sent again.
+            self.delete_manifest(digest, missing_ok=True, relink_retry=True)
         except UnsupportedError as err:
             # A registry that refuses deletes keeps the placeholder under the tag:
             # point the tag back at its image (same bytes, same digest) before failing.

@@ -194,6 +194,19 @@ class Descriptor:
 EMPTY_DESCRIPTOR = Descriptor(mt.OCI_EMPTY, EMPTY_DESCRIPTOR_DIGEST, len(EMPTY_JSON))
 
 
+def unique_empty_artifact(artifact_type: str, annotations: Mapping[str, str]) -> bytes:
+    """An OCI artifact manifest on the empty descriptor, made unique by its annotations.
+
+    Unique bytes give a digest no other tag shares, so deleting it by digest removes only the
+    tag it was pushed under (the untag placeholder, the prune lease). Its one blob is
+    :data:`EMPTY_JSON`, which the caller makes sure the repository has.
+    """
+    empty = EMPTY_DESCRIPTOR.to_oci()
+    document = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": artifact_type,
+                "config": empty, "layers": [empty], "annotations": dict(annotations)}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
 def _is_int(value: Any) -> bool:
     # JSON true/false load as bool, a subclass of int: neither is a count or a version.
     return isinstance(value, int) and not isinstance(value, bool)

@@ -21,7 +21,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
-    DigestMismatchError,
     NotFoundError,
     RegistryError,
 )
@@ -55,8 +54,8 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
     )
 
 
-#: Attempts at a lease DELETE that Distribution refuses while a push rewrites a tag link (see below).
-DELETE_ATTEMPTS = 5
+#: Rounds of :meth:`PruneLease.release` (delete, then see the tag gone) before the lease is left to expire.
+RELEASE_ROUNDS = 5
 
 
 class PruneLease:
@@ -117,7 +116,7 @@ class PruneLease:
         if self.digest is None or self.tag is None:
             return
         tag, digest = self.tag, self.digest
-        for _attempt in range(DELETE_ATTEMPTS):
+        for _round in range(RELEASE_ROUNDS):
             _delete_digest(self.repo, digest)
             try:
                 if tag not in self.repo.tags():
@@ -145,22 +144,15 @@ def clear_expired_leases(repo: Repository, clock: Callable[[], float] = time.tim
     return cleared
 
 
-def _delete_digest(repo: Repository, digest: str, sleep: Callable[[float], None] = time.sleep) -> None:
+def _delete_digest(repo: Repository, digest: str) -> None:
     """DELETE a lease manifest by digest; gone already is fine.
 
-    Distribution 2.8 answers 400 ``DIGEST_INVALID`` to a manifest DELETE that reads a tag link a
-    concurrent push is rewriting (docs/guide_parallel.md): with pushes running, a lease would be
-    left behind now and then. It is sent again after a short wait; the lease's digest is unique,
-    so the retry can only ever remove the lease.
+    Distribution answers a manifest DELETE that reads a tag link a concurrent push is rewriting
+    with 400 ``DIGEST_INVALID`` (docs/guide_parallel.md): with pushes running, a lease would be left
+    behind now and then. The client's relink retry sends it again; the lease's digest is unique, so
+    the retry can only ever remove the lease.
     """
-    for attempt in range(DELETE_ATTEMPTS):
-        try:
-            repo.delete_manifest(digest, missing_ok=True)  # already gone counts as removed
-            return
-        except DigestMismatchError:
-            if attempt == DELETE_ATTEMPTS - 1:
-                raise
-            sleep(0.05 * (attempt + 1))
+    repo.delete_manifest(digest, missing_ok=True, relink_retry=True)  # already gone counts as removed
 
 
 def _delete_by_tag(repo: Repository, tag: str) -> bool:

@@ -28,15 +28,11 @@ with the lease removes it.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from ansible_collections.ocireg.registry.plugins.module_utils._model import (
-    mediatypes as mt,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
-    EMPTY_DESCRIPTOR,
+    unique_empty_artifact,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     LEASE_ARTIFACT_TYPE,
@@ -121,13 +117,5 @@ def lease_manifest(token: str, expiry: int) -> bytes:
     Unique bytes give a digest no other tag shares, so deleting the lease by digest removes only
     the lease tag.
     """
-    empty = EMPTY_DESCRIPTOR.to_oci()
-    document = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "artifactType": LEASE_ARTIFACT_TYPE,
-        "config": empty,
-        "layers": [empty],
-        "annotations": {LEASE_ID_ANNOTATION: token, LEASE_EXPIRES_ANNOTATION: str(int(expiry))},
-    }
-    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return unique_empty_artifact(LEASE_ARTIFACT_TYPE,
+                                 {LEASE_ID_ANNOTATION: token, LEASE_EXPIRES_ANNOTATION: str(int(expiry))})

@@ -8,7 +8,6 @@ left out), and shape plain data.
 """
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -36,7 +35,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
     ApplyError,
     ApplyResult,
-    apply_plan,
+    apply_repository,
     check_violations,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
@@ -281,7 +280,8 @@ def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str) -> Regis
 
 def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
                 max_concurrency: int | None, prune_lease: bool = False) -> tuple[ApplyResult, list[dict[str, Any]]]:
-    """Apply ``plan`` one repository at a time; a write that fails stops only its own repository."""
+    """Apply ``plan`` one repository at a time, its guardrails checked once first; a write that fails
+    stops only its own repository."""
     check_violations(plan)
     result = ApplyResult()
     failures = []
@@ -289,11 +289,9 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
     for entry in plan.entries:
         by_repo[entry.repository].append(entry)
     for name in sorted(plan.tags_before):
-        part = dataclasses.replace(plan, entries=tuple(by_repo.get(name, ())), tags_before={name: plan.tags_before[name]},
-                                   tags_after={name: plan.tags_after.get(name, {})})
         try:
-            done = apply_plan({name: repos[name]}, part, check_mode=check_mode, max_concurrency=max_concurrency,
-                              prune_lease=prune_lease)
+            done = apply_repository(repos[name], name, by_repo.get(name, ()), plan.tags_before[name],
+                                    check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease)
         except ApplyError as err:
             done = err.result
             failures.append({"repository": name, "error": str(err)})

@@ -30,6 +30,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
     parse_config,
     parse_manifest,
     select_platform,
+    unique_empty_artifact,
 )
 
 
@@ -1039,3 +1040,17 @@ def test_fuzz_parse_config(raw):
     assert config.history_length == (len(history) if isinstance(history, list) else 0)
     for field in (config.architecture, config.os, config.variant, config.created, config.author, config.user):
         assert field is None or isinstance(field, str)
+
+
+def test_unique_empty_artifact_is_byte_exact_and_unique_by_its_annotations():
+    raw = unique_empty_artifact("application/vnd.example.placeholder.v1", {"example.id": "one"})
+    manifest = parse_manifest(raw, mt.OCI_MANIFEST)
+    assert manifest.config == EMPTY_DESCRIPTOR and list(manifest.layers) == [EMPTY_DESCRIPTOR]
+    assert manifest.effective_artifact_type == "application/vnd.example.placeholder.v1"
+    # Compact, sorted keys: the untag placeholder and the prune lease were pushed as these bytes before
+    # they shared this builder (the lease of token a*16 expiring at 123 had this digest).
+    assert raw == json.dumps(json.loads(raw), separators=(",", ":"), sort_keys=True).encode()
+    lease = unique_empty_artifact("application/vnd.ocireg.prune-lease.v1", {
+        "io.ocireg.registry.prune-lease.id": "a" * 16, "io.ocireg.registry.prune-lease.expires": "123"})
+    assert hashlib.sha256(lease).hexdigest() == "dc0d50c5464d38b9c6297f5890a8de87549f6ed536cf90678f43b5433c83a829"
+    assert unique_empty_artifact("application/vnd.example.placeholder.v1", {"example.id": "two"}) != raw
