@@ -311,7 +311,7 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
 
     Raises :class:`NotFoundError` before any write when a repository does not
     exist (unless ``missing_repository`` is ``warn``), and
-    :class:`ConflictError` (its ``detail`` holds the plan data and
+    :class:`ConflictError` (its ``partial`` holds the plan data and
     ``warnings``) when the plan breaks a guardrail, before anything is written.
     A repository that cannot be read, or whose writes fail, is listed in
     :attr:`PruneResult.failed` and does not stop the others: the caller
@@ -339,8 +339,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
                                                     max_concurrency=max_concurrency, prune_lease=prune_lease)
     except ConflictError as err:
-        detail = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
-        raise ConflictError(err.message, status=err.status, code=err.code, detail=detail) from None
+        partial = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
+        raise ConflictError(err.message, status=err.status, code=err.code, detail=err.detail, partial=partial) from None
     outcome.failed = sorted(failed + apply_failed, key=lambda item: item["repository"])
     outcome.warnings.extend(outcome.applied.warnings)
     return outcome
