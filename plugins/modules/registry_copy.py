@@ -667,7 +667,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     connection_argument_spec,
     side_auth_argument_spec,
     tag_diff,
-    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
     summarize_failures,
@@ -771,7 +770,7 @@ def main() -> None:
             referrers=params["referrers"],
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
-            verify=verifier(module, params["verify"]),
+            verify=task.verifier(params["verify"]),
             to_oci=params["format"] == "oci",
             honour_leases=params["prune_lease"],
         )
@@ -819,7 +818,7 @@ def run_mirror_spec(task: RegistryTask) -> None:
             prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
             no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
             max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
-            verify=verifier(module, params["verify"]), prune_lease=params["prune_lease"])
+            verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"])
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
     finish_sync(module, task, data)

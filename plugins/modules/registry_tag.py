@@ -330,7 +330,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     connection_argument_spec,
     side_auth_argument_spec,
     tag_diff,
-    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
@@ -391,7 +390,7 @@ def main() -> None:
             raise InvalidInputError("delete_manifest and force only apply to state=absent")
         if state == "absent" and params["verify"] is not None:
             raise InvalidInputError("verify checks the image tags are pointed at; it does not apply to state=absent")
-        verify = verifier(module, params["verify"])
+        verify = task.verifier(params["verify"])
         expected = params["expected_digest"]
         if expected is not None and not isinstance(expected, (str, dict)):
             raise InvalidInputError(

@@ -39,45 +39,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     RegistryError,
 )
 
-__all__ = [
-    "RegistryTask", "connection_argument_spec", "describe", "new_factory", "require_requests", "scrub",
-    "side_auth_argument_spec", "tag_diff", "verifier",
-]
-
-
-def require_requests(module: AnsibleModule) -> None:
-    """Fail cleanly when ``requests`` is missing on the managed host."""
-    if REQUESTS_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-
-
-def new_factory(module: AnsibleModule):
-    """A :class:`ClientFactory` for the module's connection options."""
-    require_requests(module)
-    # Imported late so a missing requests fails in require_requests, not at import.
-    from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
-        ClientFactory,
-    )
-
-    return ClientFactory(module.params)
-
-
-def verifier(module: AnsibleModule, value: Any) -> Any:
-    """The gate the ``verify`` option asks for (see ``_ops.verify.check.make_verifier``); None when unset.
-
-    ``cryptography`` is needed only for ``verify``: imported here, so a host without it runs every
-    other task, and one that asks for ``verify`` fails naming the missing library.
-    """
-    if value is None:
-        return None
-    try:
-        from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
-            make_verifier,
-        )
-    except ImportError:
-        module.fail_json(msg=missing_required_lib("cryptography", reason="for verify"),
-                         exception=traceback.format_exc())
-    return make_verifier(value)
+__all__ = ["RegistryTask", "connection_argument_spec", "describe", "scrub", "side_auth_argument_spec", "tag_diff"]
 
 
 def describe(err: RegistryError, factory: Any = None) -> str:
@@ -112,13 +74,38 @@ class RegistryTask:
 
     @property
     def factory(self) -> Any:
-        """The :class:`.clients.ClientFactory` for the module's options, built on first use."""
+        """The :class:`.clients.ClientFactory` for the module's options, built on first use.
+
+        A host without ``requests`` fails here, naming the library, not with a traceback.
+        """
         if self._factory is None:
+            if REQUESTS_IMPORT_ERROR is not None:
+                self.fail(missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+            # Imported late so a missing requests fails above, not at import.
+            from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
+                ClientFactory,
+            )
             try:
-                self._factory = new_factory(self.module)
+                self._factory = ClientFactory(self.module.params)
             except RegistryError as err:  # a malformed registry_auth: one line, never a secret
                 self.fail_error(err)
         return self._factory
+
+    def verifier(self, value: Any) -> Any:
+        """The gate the ``verify`` option asks for (see ``_ops.verify.check.make_verifier``); None when unset.
+
+        ``cryptography`` is needed only for ``verify``: imported here, so a host without it runs every
+        other task, and one that asks for ``verify`` fails naming the missing library.
+        """
+        if value is None:
+            return None
+        try:
+            from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
+                make_verifier,
+            )
+        except ImportError:
+            self.fail(missing_required_lib("cryptography", reason="for verify"), exception=traceback.format_exc())
+        return make_verifier(value)
 
     def secrets(self) -> list[str]:
         """Every secret in play so far (none before a client was built: Ansible masks no_log values itself)."""
