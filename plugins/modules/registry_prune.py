@@ -702,13 +702,14 @@ def main() -> None:
             task.fail_error(err, applied=err.result.applied, skipped_items=err.result.skipped)
     for text in outcome.warnings:
         task.warn(text)
-    result = outcome.to_result(params["plan_detail"], diff=module._diff)  # pylint: disable=protected-access
-    failure = failed_repositories(outcome.failed, params["failed_repository"])
+    result = outcome.to_result(params["plan_detail"], diff=module._diff,  # pylint: disable=protected-access
+                               word=task.describe)
+    failure = failed_repositories(outcome.failed, params["failed_repository"], word=task.describe)
     if failure is not None:
         # The other repositories were planned and applied: the result says what was done.
         task.fail(str(failure), **result)
     for item in outcome.failed:
-        task.warn(f"repository {item['repository']} was not pruned: {item['error']}")
+        task.warn(f"repository {item['repository']} was not pruned: {task.describe(item['error'])}")
     task.exit(result)
 
 

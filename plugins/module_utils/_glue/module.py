@@ -111,6 +111,10 @@ class RegistryTask:
         """Every secret in play so far (none before a client was built: Ansible masks no_log values itself)."""
         return self._factory.secrets() if self._factory is not None else []
 
+    def describe(self, err: RegistryError) -> str:
+        """``err`` as a task tells it (:func:`describe` with this run's clients), not yet scrubbed."""
+        return describe(err, self._factory)
+
     def warn(self, text: str) -> None:
         """An Ansible warning, scrubbed."""
         self.module.warn(scrub(text, self.secrets()))
@@ -133,7 +137,7 @@ class RegistryTask:
     def fail_error(self, err: RegistryError, /, *, partial: Mapping[str, Any] | None = None, **data: Any) -> NoReturn:
         """Fail with ``err``: its message (:func:`describe`), its data as ``error``, then its partial
         result (``partial`` when the module shaped it, else ``err.partial``) and ``data`` as result data."""
-        msg = describe(err, self._factory)
+        msg = self.describe(err)
         partial = err.partial if partial is None else partial
         self.fail(msg, error={**err.to_dict(), "message": msg}, **{**dict(partial or {}), **data})
 
