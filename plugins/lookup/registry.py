@@ -198,7 +198,10 @@ from typing import Any
 from ansible.errors import AnsibleError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
-from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import scrub
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    describe,
+    scrub,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.options import (
     CONNECTION_OPTIONS,
     REGISTRY_AUTH,
@@ -279,12 +282,12 @@ class LookupModule(LookupBase):
         try:
             factory = ClientFactory(options)
         except RegistryError as err:  # a malformed registry_auth: says what, never a secret
-            raise AnsibleError(f"ocireg.registry.registry lookup: {err}") from None
+            raise AnsibleError(f"ocireg.registry.registry lookup: {describe(err)}") from None
         try:
             answers = self._answer(factory, query, [str(term) for term in terms])
         except RegistryError as err:
             raise AnsibleError(f"ocireg.registry.registry lookup (query={query}): "
-                               f"{scrub(str(factory.explain(err)), factory.secrets())}") from None
+                               f"{scrub(describe(err, factory), factory.secrets())}") from None
         finally:
             for text in factory.warnings():
                 display.warning(scrub(text, factory.secrets()))

@@ -183,10 +183,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.limits impor
     limits_from,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    RegistryTask,
     connection_argument_spec,
-    exit_with,
-    new_factory,
-    registry_errors,
     tag_diff,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
@@ -255,10 +253,11 @@ def main() -> None:
                      ("action", "push_blob", ("src",)), ("action", "push", ("files",))],
         supports_check_mode=True,
     )
-    factory = new_factory(module)
+    task = RegistryTask(module)
+    factory = task.factory
     params = module.params
     action = params["action"]
-    with registry_errors(module, factory):
+    with task.errors():
         reference = Reference.parse(params["reference"])
         repository = factory.repository(reference)
         subject = relative(reference, params["subject"])
@@ -294,7 +293,7 @@ def main() -> None:
             if not digest:
                 raise InvalidInputError("pull_blob needs the blob's digest: in reference (@sha256:...) or digest")
             result = pull_blob_file(repository, digest, params["dest"], check_mode=module.check_mode)
-    exit_with(module, factory, result)
+    task.exit(result)
 
 
 if __name__ == "__main__":

@@ -665,15 +665,10 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    RegistryTask,
     connection_argument_spec,
-    exit_with,
-    fail_with,
-    new_factory,
-    registry_errors,
-    scrub,
     side_auth_argument_spec,
     tag_diff,
-    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
     summarize_failures,
@@ -756,27 +751,28 @@ def main() -> None:
         required_together=[("src", "dest")],
         supports_check_mode=True,
     )
+    task = RegistryTask(module)
     params = module.params
     if params["mirror_spec"] is not None or params["select"] is not None:
         if params["format"] != "keep":
-            module.fail_json(msg="format: oci applies to a copy of src to dest (and to tags), not to mirror_spec "
-                                 "or select: drop format, or copy those images with src, dest and tags")
-        run_mirror_spec(module)
+            task.fail("format: oci applies to a copy of src to dest (and to tags), not to mirror_spec "
+                      "or select: drop format, or copy those images with src, dest and tags")
+        run_mirror_spec(task)
         return
     misplaced = [name for name in SYNC_ONLY if params[name] not in (None, False)]
     if misplaced:
-        module.fail_json(msg=f"{', '.join(misplaced)} only apply with mirror_spec or select: add one (select: {{}} "
-                             "mirrors every tag of src to dest) or drop them")
-    factory = new_factory(module)
+        task.fail(f"{', '.join(misplaced)} only apply with mirror_spec or select: add one (select: {{}} "
+                  "mirrors every tag of src to dest) or drop them")
+    factory = task.factory
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
-    with registry_errors(module, factory, **result):
+    with task.errors(**result):
         options = CopyOptions(
             platforms=tuple(params["platforms"]) if params["platforms"] else None,
             allow_index_rewrite=params["allow_index_rewrite"],
             referrers=params["referrers"],
             concurrency=params["concurrency"],
             check_mode=module.check_mode,
-            verify=verifier(module, params["verify"]),
+            verify=task.verifier(params["verify"]),
             to_oci=params["format"] == "oci",
             honour_leases=params["prune_lease"],
         )
@@ -790,11 +786,11 @@ def main() -> None:
             tag_patterns=params["tags"], keep_going=params["keep_going"])
     result.update(src=done.src, dest=done.dest)
     for text in done.warnings:
-        module.warn(text)
+        task.warn(text)
     if done.mirror is not None:
-        finish_mirror(module, factory, result, done.mirror.to_dict())
+        finish_mirror(module, task, result, done.mirror.to_dict())
     else:
-        finish_copy(module, factory, result, done.copy)
+        finish_copy(module, task, result, done.copy)
 
 
 def _set(block: dict | None) -> dict:
@@ -803,12 +799,13 @@ def _set(block: dict | None) -> dict:
             if value is not None and not (key in SELECTOR_SPEC and value == SELECTOR_SPEC[key].get("default"))}
 
 
-def run_mirror_spec(module: AnsibleModule) -> None:
+def run_mirror_spec(task: RegistryTask) -> None:
     """Mirror a sync specification (mirror_spec, or src/dest with select) on one shared pool."""
+    module = task.module
     params = module.params
-    factory = new_factory(module)
+    factory = task.factory
     result: dict = {"changed": False}
-    with registry_errors(module, factory, **result):
+    with task.errors(**result):
         if params["mirror_spec"] is not None:
             pairs = expand_spec([_set(entry) for entry in params["mirror_spec"]])
         else:
@@ -823,17 +820,16 @@ def run_mirror_spec(module: AnsibleModule) -> None:
             prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
             no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
             max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
-            verify=verifier(module, params["verify"]), prune_lease=params["prune_lease"])
+            verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"])
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
-    finish_sync(module, factory, data)
+    finish_sync(module, task, data)
 
 
-def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
+def finish_sync(module: AnsibleModule, task: RegistryTask, data: dict) -> None:
     """Shape a sync's result (and its diff); fail with every repository's data when anything failed."""
-    secrets = factory.secrets()
     for text in data.pop("warnings"):
-        module.warn(scrub(text, secrets))
+        task.warn(text)
     failed = data.pop("failed")
     if module._diff:  # pylint: disable=protected-access
         before, after = {}, {}
@@ -846,11 +842,11 @@ def finish_sync(module: AnsibleModule, factory, data: dict) -> None:
                 before[f"{repository['dest']}:{tag}"], after[f"{repository['dest']}:{tag}"] = "present", None
         data["diff"] = tag_diff(before, after)
     if failed:
-        fail_with(module, factory, failure_message(data), **data)
-    exit_with(module, factory, data)
+        task.fail(failure_message(data), **data)
+    task.exit(data)
 
 
-def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
+def finish_copy(module: AnsibleModule, task: RegistryTask, result: dict, copied) -> None:
     """Shape a single copy's result (and its diff) and exit."""
     data = copied.to_dict()
     before, after = data.pop("dest_before"), data.pop("dest_after")
@@ -859,11 +855,11 @@ def finish_copy(module: AnsibleModule, factory, result: dict, copied) -> None:
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(before, after)
     for text in copied.lease_warnings:  # a wait for a prune's lease is always announced
-        module.warn(scrub(text, factory.secrets()))
-    exit_with(module, factory, result)
+        task.warn(text)
+    task.exit(result)
 
 
-def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -> None:
+def finish_mirror(module: AnsibleModule, task: RegistryTask, result: dict, summary: dict) -> None:
     """Shape a mirror's result; fail (with everything done so far) when a tag failed."""
     result.update(
         changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
@@ -874,15 +870,15 @@ def finish_mirror(module: AnsibleModule, factory, result: dict, summary: dict) -
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(summary["dest_before"], summary["dest_after"])
     for text in summary.get("warnings", []):
-        module.warn(scrub(text, factory.secrets()))
+        task.warn(text)
     if summary["failed"]:
         failures = summarize_failures((tag, error["message"], tag.rpartition(":")[2])
                                       for tag, error in summary["failed"].items())
         stopped = f"; not attempted: {', '.join(summary['not_attempted'])}" if summary["not_attempted"] else ""
         message = f"{len(summary['failed'])} of {len(summary['failed']) + len(summary['tags'])} tag(s) failed " \
                   f"to mirror: {failures}{stopped}"
-        fail_with(module, factory, message, **result)
-    exit_with(module, factory, result)
+        task.fail(message, **result)
+    task.exit(result)
 
 
 if __name__ == "__main__":

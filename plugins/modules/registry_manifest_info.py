@@ -360,10 +360,8 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    RegistryTask,
     connection_argument_spec,
-    exit_with,
-    new_factory,
-    registry_errors,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
@@ -396,9 +394,10 @@ def main() -> None:
         required_one_of=[("reference", "references")],
         supports_check_mode=True,
     )
-    factory = new_factory(module)
+    task = RegistryTask(module)
+    factory = task.factory
     params = module.params
-    with registry_errors(module, factory):
+    with task.errors():
         # Everything the user typed is checked before the first request.
         texts = [params["reference"]] if params["reference"] is not None else params["references"]
         references = [Reference.parse(text) for text in texts]
@@ -408,8 +407,8 @@ def main() -> None:
         targets = [(factory.repository(ref), ref) for ref in references]
         results = describe_many(targets, platform, params["include"], workers)
     if params["reference"] is not None:
-        exit_with(module, factory, {"changed": False, **results[0]})
-    exit_with(module, factory, {"changed": False, "results": results})
+        task.exit({"changed": False, **results[0]})
+    task.exit({"changed": False, "results": results})
 
 
 if __name__ == "__main__":

@@ -577,11 +577,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    RegistryTask,
     connection_argument_spec,
-    exit_with,
-    new_factory,
-    registry_errors,
-    scrub,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     ConflictError,
@@ -687,9 +684,10 @@ def main() -> None:
         required_by={"repositories": "registry", "exclude_repositories": "repositories"},
         supports_check_mode=True,
     )
-    factory = new_factory(module)
+    task = RegistryTask(module)
+    factory = task.factory
     params = module.params
-    with registry_errors(module, factory):
+    with task.errors():
         policy = build_policy(policy_params(params))
         host, names = target(params)
         try:
@@ -699,27 +697,24 @@ def main() -> None:
                             diff=module._diff, prune_lease=params["prune_lease"])  # pylint: disable=protected-access
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
-            data = err.detail if isinstance(err.detail, dict) and "plan" in err.detail else {}
+            data = dict(err.partial or {})
             data.pop("changed", None)
-            secrets = factory.secrets()
             for text in data.pop("warnings", []):
-                module.warn(scrub(text, secrets))
-            module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
+                task.warn(text)
+            task.fail_error(err, partial=data)
         except ApplyError as err:
-            secrets = factory.secrets()
-            module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets),
-                             applied=err.result.applied, skipped_items=err.result.skipped)
-    secrets = factory.secrets()
+            task.fail_error(err, applied=err.result.applied, skipped_items=err.result.skipped)
     for text in outcome.warnings:
-        module.warn(scrub(text, secrets))
-    result = outcome.to_result(params["plan_detail"], diff=module._diff)  # pylint: disable=protected-access
-    failure = failed_repositories(outcome.failed, params["failed_repository"])
+        task.warn(text)
+    result = outcome.to_result(params["plan_detail"], diff=module._diff,  # pylint: disable=protected-access
+                               word=task.describe)
+    failure = failed_repositories(outcome.failed, params["failed_repository"], word=task.describe)
     if failure is not None:
         # The other repositories were planned and applied: the result says what was done.
-        module.fail_json(msg=scrub(str(failure), secrets), **scrub(result, secrets))
+        task.fail(str(failure), **result)
     for item in outcome.failed:
-        module.warn(scrub(f"repository {item['repository']} was not pruned: {item['error']}", secrets))
-    exit_with(module, factory, result)
+        task.warn(f"repository {item['repository']} was not pruned: {task.describe(item['error'])}")
+    task.exit(result)
 
 
 if __name__ == "__main__":

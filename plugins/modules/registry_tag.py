@@ -338,17 +338,12 @@ after:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    RegistryTask,
     connection_argument_spec,
-    exit_with,
-    new_factory,
-    registry_errors,
-    scrub,
     side_auth_argument_spec,
     tag_diff,
-    verifier,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
-    ConflictError,
     InvalidInputError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
@@ -397,16 +392,17 @@ def main() -> None:
         required_if=[("state", "present", ("source",))],
         supports_check_mode=True,
     )
-    factory = new_factory(module)
+    task = RegistryTask(module)
+    factory = task.factory
     params = module.params
-    with registry_errors(module, factory):
+    with task.errors():
         target = parse_repository(params["repository"])
         state = params["state"]
         if state == "present" and (params["delete_manifest"] or params["force"]):
             raise InvalidInputError("delete_manifest and force only apply to state=absent")
         if state == "absent" and params["verify"] is not None:
             raise InvalidInputError("verify checks the image tags are pointed at; it does not apply to state=absent")
-        verify = verifier(module, params["verify"])
+        verify = task.verifier(params["verify"])
         expected = params["expected_digest"]
         if expected is not None and not isinstance(expected, (str, dict)):
             raise InvalidInputError(
@@ -423,30 +419,25 @@ def main() -> None:
             allow_index_rewrite=params["allow_index_rewrite"],
             referrers=params["referrers"],
         )
-        try:
-            outcome = promote(
-                repository,
-                params["tags"],
-                state=state,
-                source=source,
-                source_repository=source_repository,
-                expected_digest=expected,
-                delete_manifest=params["delete_manifest"],
-                force=params["force"],
-                source_copy=source_copy,
-                check_mode=module.check_mode,
-                verify=verify,
-                prune_lease=params["prune_lease"],
-            )
-        except ConflictError as err:
-            data = err.detail if isinstance(err.detail, dict) else {}
-            secrets = factory.secrets()
-            module.fail_json(msg=scrub(str(err), secrets), error=scrub(err.to_dict(), secrets), **scrub(data, secrets))
+        outcome = promote(
+            repository,
+            params["tags"],
+            state=state,
+            source=source,
+            source_repository=source_repository,
+            expected_digest=expected,
+            delete_manifest=params["delete_manifest"],
+            force=params["force"],
+            source_copy=source_copy,
+            check_mode=module.check_mode,
+            verify=verify,
+            prune_lease=params["prune_lease"],
+        )
     result = outcome.to_result()
     result["diff"] = tag_diff(result["before"], result["after"])
     for text in outcome.lease_notes:  # a wait for a prune's lease is always announced
-        module.warn(scrub(text, factory.secrets()))
-    exit_with(module, factory, result)
+        task.warn(text)
+    task.exit(result)
 
 
 if __name__ == "__main__":

@@ -148,10 +148,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.limits impor
     limits_from,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
+    RegistryTask,
     connection_argument_spec,
-    exit_with,
-    new_factory,
-    registry_errors,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
@@ -177,9 +175,10 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    factory = new_factory(module)
+    task = RegistryTask(module)
+    factory = task.factory
     params = module.params
-    with registry_errors(module, factory):
+    with task.errors():
         reference = Reference.parse(params["reference"])
         repository = factory.repository(reference)
         limits = limits_from(params, allow_devices=params["allow_devices"], allow_setuid=params["allow_setuid"])
@@ -187,8 +186,8 @@ def main() -> None:
                               platform=params["platform"], paths=params["paths"], limits=limits,
                               check_mode=module.check_mode, force=params["force"], name=params["reference"])
     for item in result["dropped_bits"]:
-        module.warn(f"dropped {item['bits']} from {item['path']} (set allow_setuid=true to keep them)")
-    exit_with(module, factory, result)
+        task.warn(f"dropped {item['bits']} from {item['path']} (set allow_setuid=true to keep them)")
+    task.exit(result)
 
 
 if __name__ == "__main__":

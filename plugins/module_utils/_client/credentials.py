@@ -39,7 +39,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,11 +124,33 @@ def basic_token(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
-def scrub(text: str, credentials: Credentials | None) -> str:
-    """``text`` with every secret of ``credentials`` replaced by ``***``."""
-    for secret in secrets_of(credentials):
-        text = text.replace(secret, "***")
-    return text
+#: What every secret is replaced with in any output: Ansible's own mask for ``no_log`` values.
+MASK = "********"
+
+
+def scrub(value: Any, secrets: Credentials | Iterable[str] | None) -> Any:
+    """``value`` (text, or data nesting mappings, lists and tuples) with every secret replaced by :data:`MASK`.
+
+    ``secrets`` are :class:`Credentials` (see :func:`secrets_of`) or secret strings. Longer
+    secrets are replaced first, so a secret that contains another is masked whole. The one
+    scrub of the collection: the client's messages and the modules' results use it alike.
+    """
+    found = secrets_of(secrets) if secrets is None or isinstance(secrets, Credentials) else \
+        sorted({s for s in secrets if s}, key=len, reverse=True)
+    return _scrubbed(value, found) if found else value
+
+
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _scrubbed(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item, secrets) for item in value]
+    return value
 
 
 # -- registry names ------------------------------------------------------------------------
@@ -189,7 +211,8 @@ def load_auth_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CredentialsError(f"auth file {path} does not exist: create it (docker login / podman login) or fix auth_file") from None
+        raise CredentialsError(f"auth file {path} does not exist", advice="create it (docker login / podman login) "
+                               "or give the path of another one", hint="auth_file_missing") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise CredentialsError(f"cannot read auth file {path}: {reason}; check its permissions and encoding") from None
@@ -200,9 +223,8 @@ def load_auth_file(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         # exc.msg is the parser's reason only; the document (secrets) stays out.
         raise CredentialsError(
-            f"auth file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}): "
-            "fix the file or point auth_file at another one"
-        ) from None
+            f"auth file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            advice="fix the file or give the path of another one", hint="auth_file_broken") from None
     if not isinstance(data, dict):
         raise CredentialsError(f"auth file {path} must hold a JSON object with an 'auths' key, not {type(data).__name__}")
     for key in ("auths", "credHelpers"):

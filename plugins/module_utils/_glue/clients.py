@@ -24,7 +24,6 @@ username is never paired with a top-level password). Nothing here knows Ansible.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -153,11 +152,6 @@ def transport_options(options: Mapping[str, Any]) -> TransportOptions:
     )
 
 
-def _mentions(text: str, host: str) -> bool:
-    """Whether ``text`` names ``host`` as a whole (``127.0.0.1:5000`` is not in ``127.0.0.1:50001``)."""
-    return re.search(rf"(?<![\w.:-]){re.escape(host)}(?![\w.-]|:\d)", text) is not None
-
-
 class ClientFactory:
     """Hands out :class:`Registry` / :class:`Repository` objects, each credential bound to its host.
 
@@ -257,12 +251,13 @@ class ClientFactory:
     def explain(self, err: RegistryError) -> RegistryError:
         """A 401 from a registry that was given no credentials -> one line naming the option to set.
 
-        Any other error is returned as it is.
+        The registry is found by the error's ``host`` field (an error that names no host is not
+        explained). Any other error is returned as it is.
         """
-        if not isinstance(err, (AuthenticationError, AuthorizationError)) or err.status != 401:
+        if not isinstance(err, (AuthenticationError, AuthorizationError)) or err.status != 401 or not err.host:
             return err
         for registry, side in self._anonymous:
-            if not (_mentions(err.message, registry.api_host) or _mentions(err.message, registry.host)):
+            if err.host not in (registry.api_host, registry.host):
                 continue
             host = registry.host
             options = [f"{side}_auth"] if side in ("src", "dest") else []
@@ -274,7 +269,7 @@ class ClientFactory:
                 if self.home is not None and host != self.home and _gives_credentials(self._options) else ""
             return type(err)(
                 f"{where} answered 401 and no credentials were given for it: set {' or '.join(options)}{bound}",
-                status=err.status, code=err.code, detail=err.detail)
+                status=err.status, code=err.code, detail=err.detail, partial=err.partial)
         return err
 
     def warnings(self) -> list[str]:

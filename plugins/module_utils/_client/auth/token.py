@@ -63,6 +63,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     RegistryError,
     TooLargeError,
     TransportError,
+    innermost_reason,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
     json_object,
@@ -434,10 +435,7 @@ class Authenticator:
                     verify=self.session.verify, cert=self.session.cert,
                 )
             except requests.RequestException as exc:
-                raise TransportError(self._scrub(
-                    f"could not reach the token service of {host} at {url}: {type(exc).__name__}: {exc}; "
-                    "check the network, proxy and TLS settings (validate_certs, ca_path)"
-                )) from None
+                raise _unreachable(host, method, url, exc, self._scrub) from None
             if response.status_code not in (301, 302, 303, 307, 308) or not response.headers.get("Location"):
                 return response
             response.close()
@@ -491,8 +489,8 @@ class Authenticator:
                     "expired or been revoked; log in again", status=401,
                 )
             raise AuthenticationError(
-                f"the registry {host} requires credentials: give username and password or registry_token, "
-                "or log in so the auth file has an entry for it", status=401,
+                f"the registry {host} requires credentials", host=host, status=401, hint="login_needed",
+                advice="give a username and password or a token, or log in so the auth file has an entry for it",
             )
         if status == 403:
             raise AuthorizationError(
@@ -522,7 +520,23 @@ class Authenticator:
         return f"the credentials from {creds.source}"
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, self.credentials)
+        scrubbed: str = scrub(text, self.credentials)
+        return scrubbed
+
+
+def _unreachable(host: str, method: str, url: str, exc: BaseException, scrub_text: Callable[[str], str]) -> TransportError:
+    """One line for a token request that got no answer: the registry, the token service, the innermost cause.
+
+    urllib3's pool text ("HTTPConnectionPool(host=..., port=...): Max retries exceeded with url: ...")
+    repeats the URL with its query and says nothing the fields do not; it is left out.
+    """
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    operation = f"{method} token"
+    return TransportError(
+        scrub_text(f"{operation} for {host}: could not reach the token service at {where} ({innermost_reason(exc)})"),
+        host=parts.netloc or host, operation=operation, hint="token_service_unreachable",
+        advice="check the network path and proxy to the token service, and the TLS settings")
 
 
 class _OAuthUnsupported(RegistryError):

@@ -85,6 +85,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     AuthorizationError,
     DigestMismatchError,
     NotFoundError,
+    OciError,
     RateLimitedError,
     RegistryError,
     TooLargeError,
@@ -205,15 +206,6 @@ class RateLimit:
         remaining = "?" if self.remaining is None else str(self.remaining)
         limit = "?" if self.limit is None else str(self.limit)
         return f"{remaining} of {limit} requests left{window}"
-
-
-@dataclass(frozen=True)
-class OciError:
-    """One entry of an OCI error body: ``{"code", "message", "detail"}``."""
-
-    code: str
-    message: str = ""
-    detail: Any = None
 
 
 class ReplayRequired(TransportError):
@@ -530,17 +522,17 @@ class Transport:
         return read_error_body(response, self.options.max_error_bytes)
 
     def error_for(self, response: requests.Response, what: str, retried: int = 0) -> RegistryError:
-        """The typed error for a response whose status the caller did not expect (after ``retried`` retries)."""
+        """The typed error for a response whose status the caller did not expect (after ``retried`` retries).
+
+        The error carries the host, the operation, the status and the registry's OCI errors as
+        fields; its reason and advice name no module option (``hint`` says which kind of fix).
+        """
         status = response.status_code
         body = b"" if response.request is not None and response.request.method == "HEAD" else self.read_error_body(response)
         oci = parse_oci_errors(body)
-        code = oci[0].code if oci else None
         codes = {entry.code for entry in oci}
         challenge = response.headers.get("WWW-Authenticate", "")
-        summary = "; ".join(f"{e.code}: {e.message}" if e.message else e.code for e in oci)
-        head = f"{what} on {self.host} failed: HTTP {status}" + (f" ({summary})" if summary else "")
-        detail = {"errors": [e.__dict__ for e in oci]} if oci else None
-        kwargs: dict[str, Any] = {"status": status, "code": code, "detail": detail}
+        fields: dict[str, Any] = {"host": self.host, "operation": what, "status": status, "errors": oci}
 
         anonymous = getattr(self.authenticator, "credentials", None) is None
         if status == 400 and self.scheme == "http" and (
@@ -549,51 +541,53 @@ class Transport:
             # Go's TLS listener answers a plain-HTTP request with a bare HTTP/1.0 400, no headers
             # (and a HEAD reads no body).
             return TransportError(
-                f"{head}: {self.host} serves HTTPS on this port, but plain_http is true; remove plain_http "
-                "(or set it to false), with ca_path or validate_certs: false for a private certificate", **kwargs)
-        login = (f"the registry needs credentials and none were given for {self.host}; set username and "
-                 f"password, registry_token or an auth_file entry for {self.host}")
+                f"{self.host} serves HTTPS on this port, but the request was sent as plain HTTP",
+                advice="speak HTTPS to it (trusting its CA, or without certificate validation, for a private "
+                       "certificate)", hint="https_on_plain_port", **fields)
+        login = f"the registry needs credentials and none were given for {self.host}"
+        give = f"give a username and password, a token or an auth file entry for {self.host}"
         if status == 401 and anonymous:
-            error = AuthorizationError if "insufficient_scope" in challenge else AuthenticationError
-            return error(f"{head}: the token service did not grant an anonymous client this access: {login}"
-                         if error is AuthorizationError else f"{head}: {login}", **kwargs)
+            if "insufficient_scope" in challenge:
+                return AuthorizationError(
+                    f"the token service did not grant an anonymous client this access: {login}",
+                    advice=give, hint="login_needed", **fields)
+            return AuthenticationError(login, advice=give, hint="login_needed", **fields)
         if status == 401 and "insufficient_scope" in challenge:
             return AuthorizationError(
-                f"{head}: the token service did not grant the access this needs; check the account's "
-                "permissions on the repository", **kwargs)
+                "the token service did not grant the access this needs",
+                advice="check the account's permissions on the repository", **fields)
         if status == 401 or "UNAUTHORIZED" in codes:
             return AuthenticationError(
-                f"{head}: authentication failed; check username/password, registry_token or the "
-                f"auth_file entry for {self.host}", **kwargs)
+                "authentication failed", advice=f"check username/password, token or auth file entry for {self.host}",
+                hint="login_rejected", **fields)
         if status == 403 or "DENIED" in codes:
             return AuthorizationError(
-                f"{head}: access denied; the credentials are valid but lack permission for this "
-                "(check the account's rights on the repository)", **kwargs)
+                "access denied", advice="the credentials are valid but lack permission for this "
+                "(check the account's rights on the repository)", **fields)
         if status == 429 or "TOOMANYREQUESTS" in codes:
-            limit = f" (rate limit: {self.rate_limit.describe()})" if self.rate_limit else ""
+            limit = f" ({self.rate_limit.describe()})" if self.rate_limit else ""
             return RateLimitedError(
-                f"{head}{limit}: the registry is rate limiting{_after(retried)}; wait, authenticate for a "
-                "higher limit, or raise retries", **kwargs)
+                f"the registry is rate limiting{limit}{_after(retried)}",
+                advice="wait, authenticate for a higher limit, or raise retries", **fields)
         if status == 404 or any(c.endswith("_UNKNOWN") for c in codes):
-            return NotFoundError(f"{head}: not found; check the repository name and the tag or digest", **kwargs)
+            return NotFoundError("not found", advice="check the repository name and the tag or digest", **fields)
         if status == 405 or "UNSUPPORTED" in codes:
             method = response.request.method if response.request is not None else None
             advice = explain_405(method or what.partition(" ")[0], self.host, codes,
                                  hub_rate_limits_seen=self.rate_limit is not None and bool(self.rate_limit.source))
-            return UnsupportedError(f"{head}: {advice}", **kwargs)
+            return UnsupportedError(advice, **fields)
         if status == 413:
-            return TooLargeError(f"{head}: the registry refused the body as too large", **kwargs)
+            return TooLargeError("the registry refused the body as too large", **fields)
         if "DIGEST_INVALID" in codes:
             return DigestMismatchError(
-                f"{head}: the registry says the content does not match its digest; the source is "
-                "corrupt or changed in transit", **kwargs)
+                "the registry says the content does not match its digest",
+                advice="the source is corrupt or changed in transit", **fields)
         if status >= 500:
-            return TransportError(
-                f"{head}: the registry failed{_after(retried)}; retry later or check the registry's logs",
-                **kwargs)
+            return TransportError(f"the registry failed{_after(retried)}",
+                                  advice="retry later or check the registry's logs", **fields)
         if status in _REDIRECT_STATUSES:
-            return TransportError(f"{head}: unexpected redirect for this request", **kwargs)
-        return RegistryError(f"{head}: the registry refused the request", **kwargs)
+            return TransportError("unexpected redirect for this request", **fields)
+        return RegistryError("the registry refused the request", **fields)
 
     def _connection_message(self, exc: BaseException, what: str) -> str:
         if isinstance(exc, requests.exceptions.Timeout):

@@ -6,17 +6,17 @@
 Docker talks plain http to a loopback registry whose https port does not
 speak TLS; :class:`SchemeFallback` does the same, decided once per registry,
 and only where today's rules allow it (``plain_http`` unset and a loopback
-host). Every other TLS failure becomes one :class:`TransportError` that says
-which option to change.
+host). Every other TLS failure becomes one :class:`TransportError` whose
+``hint`` says which kind of fix it needs (the Ansible glue names the option).
 """
 from __future__ import annotations
 
-import re
 import threading
 from urllib.parse import urlsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     TransportError,
+    innermost_reason,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     is_loopback,
@@ -48,41 +48,26 @@ def is_verify_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
-# How urllib3 names the connection an error happened on (1.x: the object's repr, 2.x: a constructor-like
-# text). It says which scheme was *tried* (a loopback registry is tried on https before plain http) and
-# nothing the host and port of the message do not say better, so it is left out.
-_CONNECTION_OBJECT = re.compile(
-    r"(<[\w.]*HTTPS?Connection(?:Pool)? object at 0x[0-9a-fA-F]+>|[\w.]*HTTPS?Connection(?:Pool)?\([^()]*\)): ")
-
-
-def reason_of(exc: BaseException) -> str:
-    """The innermost reason of a requests / urllib3 error, at most 300 characters."""
-    # requests nests urllib3 errors; the innermost reason reads best.
-    reason: object = exc
-    for _depth in range(4):
-        args = getattr(reason, "args", None)
-        inner = args[0] if args else None
-        inner = getattr(inner, "reason", inner)
-        if inner is None or inner is reason or isinstance(inner, str):
-            break
-        reason = inner
-    text = _CONNECTION_OBJECT.sub("", str(reason))
-    return text[:300]
+#: The innermost reason of a requests / urllib3 error (its home is ``_model.errors``, where the token
+#: flow, which may not import the transport, reads it too).
+reason_of = innermost_reason
 
 
 def tls_error(host: str, exc: BaseException, what: str) -> TransportError:
-    """The error for a TLS failure talking to ``host``, naming the option that fixes it."""
+    """The error for a TLS failure talking to ``host``: the cause, and which kind of fix (``hint``) it needs."""
     if is_verify_failure(exc):
         return TransportError(
-            f"TLS certificate verify failed for {host} ({what}): set ca_path to your CA "
-            "bundle or validate_certs: false")
+            f"TLS certificate verify failed for {host} ({what})", host=host, operation=what, hint="tls_untrusted",
+            advice="trust the CA bundle that signed the registry's certificate, or turn certificate validation off")
     if speaks_no_tls(exc):
         return TransportError(
-            f"TLS handshake with {host} failed ({what}): the server does not speak TLS on this port; "
-            "if the registry serves plain HTTP set plain_http: true")
+            f"TLS handshake with {host} failed ({what}): the server does not speak TLS on this port",
+            host=host, operation=what, hint="tls_not_spoken",
+            advice="if the registry serves plain HTTP, speak plain HTTP to it")
     return TransportError(
-        f"TLS handshake with {host} failed ({what}): {reason_of(exc)}; if the registry needs a "
-        "client certificate set client_cert and client_key (and check validate_certs / ca_path)")
+        f"TLS handshake with {host} failed ({what}): {reason_of(exc)}", host=host, operation=what,
+        hint="tls_handshake", advice="if the registry needs a client certificate, give one with its key "
+        "(and check certificate validation and the CA bundle)")
 
 
 class SchemeFallback:

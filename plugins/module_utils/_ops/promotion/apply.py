@@ -454,8 +454,9 @@ def promote(
     again and the guard checked before the tags are written as for a
     same-repository promotion. Raises :class:`ConflictError` when the guard
     blocks the plan or a race is lost, having written nothing (or, for a lost
-    race, only what its ``detail['written']`` lists); its ``detail`` is the
-    result data (:meth:`PromotionResult.to_result`) plus :class:`LostRace`'s keys.
+    race, only what its ``detail['written']`` lists); its ``partial`` is the
+    result data (:meth:`PromotionResult.to_result`) plus :class:`LostRace`'s keys,
+    its ``detail`` (a lost race) :class:`LostRace`'s keys alone.
     """
     tags = check_tags(tags)
     name = f"{repository.registry.host}/{repository.name}"
@@ -495,10 +496,10 @@ def promote(
                                       expected_digest=expected_digest)
                 if plan.blocked:
                     # This failure's data has never carried ``verified``; kept so the output is unchanged.
-                    detail = PromotionResult(plan, name, copied=copied).to_result()
-                    del detail["verified"]
+                    partial = PromotionResult(plan, name, copied=copied).to_result()
+                    del partial["verified"]
                     raise ConflictError(blocked_message(plan, name) + f" ({digest} was copied but not tagged)",
-                                        detail=detail)
+                                        partial=partial)
         if plan.changed and not check_mode:
             # A platform subset is a new index the copy wrote into this repository: read it there.
             manifest = source_manifest if digest == source_digest else repository.fetch_manifest(digest)
@@ -511,7 +512,7 @@ def promote(
 
     planned = PromotionResult(plan, name, check_mode=check_mode, copied=copied, verified=verified)
     if plan.blocked:
-        raise ConflictError(blocked_message(plan, name), detail=planned.to_result())
+        raise ConflictError(blocked_message(plan, name), partial=planned.to_result())
     if check_mode or not plan.changed:
         return replace(planned, method=_planned_method(plan, repository))
     try:
@@ -519,7 +520,8 @@ def promote(
             apply_promotion(plan, repository, manifest=manifest, read_at=read_at)
     except ConflictError as err:
         # A lost race: the result says what was planned, ``lost`` / ``after`` what the registry holds.
-        raise ConflictError(err.message, detail={**planned.to_result(), **(err.detail or {})}) from None
+        raise ConflictError(err.message, detail=err.detail,
+                            partial={**planned.to_result(), **(err.detail or {})}) from None
     if state != ABSENT:
         if manifest is None:
             return planned

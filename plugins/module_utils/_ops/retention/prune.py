@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -129,7 +129,8 @@ class PruneResult:
     repositories: list[str]
     policy: RetentionPolicy
     warnings: list[str] = field(default_factory=list)
-    #: Repositories that could not be read or written: ``{repository, error}``, sorted by repository.
+    #: Repositories that could not be read or written: ``{repository, error}``, sorted by repository;
+    #: ``error`` is the :class:`RegistryError`, worded where it is shown (:meth:`to_result`).
     failed: list[dict[str, Any]] = field(default_factory=list)
 
     def tags_after(self) -> dict[str, dict[str, str]]:
@@ -138,8 +139,11 @@ class PruneResult:
         return {repo: {t: d for t, d in tags.items() if t not in removed.get(repo, set())}
                 for repo, tags in self.plan.tags_before.items()}
 
-    def to_result(self, plan_detail: str = "full", diff: bool = True) -> dict[str, Any]:
+    def to_result(self, plan_detail: str = "full", diff: bool = True,
+                  word: Callable[[RegistryError], str] = str) -> dict[str, Any]:
         """Plain data for ``registry_prune``'s result.
+
+        ``word`` tells a failed repository's error (the caller's wording: the glue names options).
 
         ``plan_detail`` ``changes`` keeps in ``plan`` only what a person needs
         to read (see :func:`plan_entries`); ``summary.by_repository`` still
@@ -172,7 +176,7 @@ class PruneResult:
             "applied": list(self.applied.applied),
             "gc_required": self.applied.gc_required,
             "violations": data["violations"],
-            "failed_repositories": list(self.failed),
+            "failed_repositories": worded(self.failed, word),
         }
         if diff:
             result["diff"] = {"before": {repo: dict(tags) for repo, tags in self.plan.tags_before.items()},
@@ -236,14 +240,15 @@ def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int |
     Repositories are read concurrently, their reads sharing one
     :class:`~.pool.SharedPool` (each gets a fair share of its workers, so a
     slow repository holds at most its share) and one :class:`ConfigCache`.
-    A repository whose reads fail is reported as ``{repository, error}`` and
-    left out of the plan; the others are read and planned as usual.
+    A repository whose reads fail is reported as ``{repository, error}`` (the
+    :class:`RegistryError` itself: the caller words it) and left out of the plan;
+    the others are read and planned as usual.
     """
     workers = check_concurrency(max_concurrency)
     names = sorted(repos)
     cache = ConfigCache()
     snapshots: dict[str, RepositorySnapshot] = {}
-    failures: dict[str, str] = {}
+    failures: dict[str, RegistryError] = {}
     with SharedPool(workers) as pool:
 
         def one(name: str) -> None:
@@ -252,7 +257,7 @@ def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int |
                     snapshots[name] = collect_snapshot(repos[name], name=name, max_concurrency=workers,
                                                        pool=pool, config_cache=cache)
                 except RegistryError as err:
-                    failures[name] = str(err)
+                    failures[name] = err
 
         if len(names) <= 1:
             for name in names:
@@ -266,13 +271,23 @@ def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int |
             [{"repository": n, "error": failures[n]} for n in names if n in failures])
 
 
-def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str) -> RegistryError | None:
-    """The error that fails the task for ``failed`` repositories (None when none failed or ``mode`` is warn)."""
+def worded(failed: Sequence[Mapping[str, Any]], word: Callable[[RegistryError], str] = str) -> list[dict[str, Any]]:
+    """``failed`` as plain data: each ``{repository, error}`` with its error told by ``word``."""
+    return [{**item, "error": word(item["error"]) if isinstance(item["error"], RegistryError) else item["error"]}
+            for item in failed]
+
+
+def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str,
+                        word: Callable[[RegistryError], str] = str) -> RegistryError | None:
+    """The error that fails the task for ``failed`` repositories (None when none failed or ``mode`` is warn).
+
+    ``word`` tells each repository's error (the caller's wording: the glue names options).
+    """
     if mode not in FAILED_REPOSITORY:
         raise InvalidInputError(f"failed_repository {mode!r} is not known; write one of {', '.join(FAILED_REPOSITORY)}")
     if not failed or mode == "warn":
         return None
-    listed = "; ".join(f"{item['repository']}: {item['error']}" for item in failed)
+    listed = "; ".join(f"{item['repository']}: {item['error']}" for item in worded(failed, word))
     return RegistryError(
         f"{len(failed)} repository(ies) could not be pruned (the others were planned and applied, see "
         f"failed_repositories): {listed}. Set failed_repository: warn to make this a warning")
@@ -294,7 +309,7 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
                                     check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease)
         except ApplyError as err:
             done = err.result
-            failures.append({"repository": name, "error": str(err)})
+            failures.append({"repository": name, "error": err})
         result.applied.extend(done.applied)
         result.skipped.extend(done.skipped)
         result.warnings.extend(done.warnings)
@@ -309,7 +324,7 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
 
     Raises :class:`NotFoundError` before any write when a repository does not
     exist (unless ``missing_repository`` is ``warn``), and
-    :class:`ConflictError` (its ``detail`` holds the plan data and
+    :class:`ConflictError` (its ``partial`` holds the plan data and
     ``warnings``) when the plan breaks a guardrail, before anything is written.
     A repository that cannot be read, or whose writes fail, is listed in
     :attr:`PruneResult.failed` and does not stop the others: the caller
@@ -337,8 +352,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
                                                     max_concurrency=max_concurrency, prune_lease=prune_lease)
     except ConflictError as err:
-        detail = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
-        raise ConflictError(err.message, status=err.status, code=err.code, detail=detail) from None
+        partial = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
+        raise ConflictError(err.message, status=err.status, code=err.code, detail=err.detail, partial=partial) from None
     outcome.failed = sorted(failed + apply_failed, key=lambda item: item["repository"])
     outcome.warnings.extend(outcome.applied.warnings)
     return outcome

@@ -123,19 +123,21 @@ def test_a_401_from_a_registry_given_no_credentials_names_the_option() -> None:
     factory = ClientFactory(TOP, home=OURS)
     factory.repository(Reference.parse(f"{THEIRS}/app:1"), side="src")
     factory.repository(Reference.parse(f"{OURS}/app:1"), side="dest")
-    err = AuthenticationError(f"GET manifest on {THEIRS} failed: HTTP 401: authentication failed", status=401)
+    # The registry is found by the error's host field, never by reading its message.
+    err = AuthenticationError("authentication failed", host=THEIRS, operation="GET manifest", status=401)
     explained = factory.explain(err)
     assert isinstance(explained, AuthenticationError)
     assert explained.message == (
         f"src {THEIRS} answered 401 and no credentials were given for it: set src_auth or registry_auth "
         f"(an entry with registry: {THEIRS}); the top-level credentials are only sent to {OURS}")
     # An anonymous token that grants nothing (Distribution answers 401 insufficient_scope) is the same case.
-    denied = AuthorizationError(f"GET tags on {THEIRS} failed: HTTP 401", status=401)
+    denied = AuthorizationError("", host=THEIRS, operation="GET tags", status=401)
     assert "src_auth" in factory.explain(denied).message
     # The home registry has credentials, other errors and other hosts pass through untouched.
-    for untouched in (AuthenticationError(f"GET on {OURS} failed: HTTP 401", status=401),
-                      NotFoundError(f"GET on {THEIRS} failed: HTTP 404", status=404),
-                      AuthenticationError(f"GET on {THEIRS}:5000 failed: HTTP 401", status=401)):
+    for untouched in (AuthenticationError("", host=OURS, operation="GET", status=401),
+                      NotFoundError("", host=THEIRS, operation="GET", status=404),
+                      AuthenticationError("", host=f"{THEIRS}:5000", operation="GET", status=401),
+                      AuthenticationError(f"GET on {THEIRS} failed: HTTP 401", status=401)):  # no host field
         assert factory.explain(untouched) is untouched
 
 

@@ -2,17 +2,19 @@
 
 ``Recorder`` stands in for AnsibleModule (a real one reads its arguments from stdin and exits the
 process); ``Factory`` for ClientFactory, whose warnings and secrets come from real registries.
+:class:`RegistryTask` is the one owner of that end, as community.docker's ``AnsibleDockerClient`` is.
 """
 from __future__ import annotations
 
 import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.module import (
-    exit_with,
-    fail_with,
-    registry_errors,
+    RegistryTask,
+    describe,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    ConflictError,
     RegistryError,
+    TransportError,
 )
 
 
@@ -49,26 +51,32 @@ class Factory:
         return err
 
 
-def test_fail_with_warns_and_scrubs_message_and_data() -> None:
+def test_fail_warns_and_scrubs_message_and_data() -> None:
     module = Recorder()
     with pytest.raises(Ended) as ended:
-        fail_with(module, Factory(), "token hunter2 refused", applied=["x hunter2"], msg_count=1)
+        RegistryTask(module, factory=Factory()).fail("token hunter2 refused", applied=["x hunter2"], msg_count=1)
     assert ended.value.how == "fail"
     assert ended.value.result == {"msg": "token ******** refused", "applied": ["x ********"], "msg_count": 1}
     assert module.warnings == ["registry says ******** is deprecated"]
 
 
-def test_exit_with_warns_and_scrubs() -> None:
+def test_exit_warns_and_scrubs() -> None:
     module = Recorder()
     with pytest.raises(Ended) as ended:
-        exit_with(module, Factory(), {"changed": True, "note": "hunter2"})
+        RegistryTask(module, factory=Factory()).exit({"changed": True, "note": "hunter2"})
     assert (ended.value.how, ended.value.result) == ("exit", {"changed": True, "note": "********"})
     assert module.warnings == ["registry says ******** is deprecated"]
 
 
-def test_registry_errors_fails_with_the_error_and_the_partial_result() -> None:
+def test_warn_scrubs() -> None:
     module = Recorder()
-    with pytest.raises(Ended) as ended, registry_errors(module, Factory(), changed=False, src="a"):
+    RegistryTask(module, factory=Factory()).warn("a lease held by hunter2")
+    assert module.warnings == ["a lease held by ********"]
+
+
+def test_errors_fails_with_the_error_and_the_partial_result() -> None:
+    module = Recorder()
+    with pytest.raises(Ended) as ended, RegistryTask(module, factory=Factory()).errors(changed=False, src="a"):
         raise RegistryError("bad hunter2", status=500)
     result = ended.value.result
     assert ended.value.how == "fail" and result["msg"] == "bad ********"
@@ -76,8 +84,41 @@ def test_registry_errors_fails_with_the_error_and_the_partial_result() -> None:
     assert module.warnings == ["registry says ******** is deprecated"]
 
 
-def test_registry_errors_without_a_factory_neither_warns_nor_scrubs() -> None:
+def test_errors_without_a_factory_neither_warns_nor_scrubs() -> None:
     module = Recorder()
-    with pytest.raises(Ended) as ended, registry_errors(module):
+    with pytest.raises(Ended) as ended, RegistryTask(module).errors():
         raise RegistryError("bad hunter2")
     assert ended.value.result["msg"] == "bad hunter2" and module.warnings == []
+
+
+def test_an_errors_partial_result_travels_beside_its_detail() -> None:
+    module = Recorder()
+    err = ConflictError("lost a race", detail={"lost": {"prod": "sha256:b"}},
+                        partial={"changed": True, "tags": {"prod": {"after": "sha256:a"}}})
+    with pytest.raises(Ended) as ended, RegistryTask(module, fail_results={"src": "x"}).errors():
+        raise err
+    result = ended.value.result
+    assert result["tags"] == {"prod": {"after": "sha256:a"}} and result["changed"] is True and result["src"] == "x"
+    assert "lost" not in result  # detail is the error's own facts, not result data
+    assert result["error"]["type"] == "ConflictError"
+
+
+def test_a_module_shaped_partial_replaces_the_errors_own() -> None:
+    module = Recorder()
+    err = ConflictError("guardrail", partial={"plan": [], "warnings": ["w"]})
+    with pytest.raises(Ended) as ended:
+        RegistryTask(module).fail_error(err, partial={"plan": []})
+    assert "warnings" not in ended.value.result and ended.value.result["plan"] == []
+
+
+def test_failure_message_words_the_hint_in_module_options() -> None:
+    err = TransportError("TLS certificate verify failed for r.example (ping)", host="r.example", operation="ping",
+                         hint="tls_untrusted", advice="trust the CA bundle")
+    module = Recorder()
+    with pytest.raises(Ended) as ended, RegistryTask(module).errors():
+        raise err
+    message = "TLS certificate verify failed for r.example (ping); set ca_path to your CA bundle or validate_certs: false"
+    assert describe(err) == message
+    assert ended.value.result["msg"] == message and ended.value.result["error"]["message"] == message
+    assert ended.value.result["error"]["host"] == "r.example"
+    assert str(err) == "TLS certificate verify failed for r.example (ping); trust the CA bundle"  # the client's words

@@ -576,3 +576,15 @@ def test_password_post_refused_without_an_oauth_error_falls_back_to_get(
     assert header == "Bearer via-get"
     assert [r.method for r, _response in httpserver.log] == ["POST", "GET"]
     assert httpserver.log[1][0].headers["Authorization"].startswith("Basic ")
+
+
+def test_an_unreachable_token_service_is_one_line_with_host_and_operation(session) -> None:
+    challenge = Challenge("bearer", {"realm": "http://127.0.0.1:9/token?secret=1", "service": "svc"})  # discard port
+    with pytest.raises(TransportError) as info:
+        make(session, ALICE, timeout=(2, 2)).authorize(HOST, [challenge], [SCOPE_APP])
+    message = str(info.value)
+    assert message.startswith(f"POST token for {HOST}: could not reach the token service at http://127.0.0.1:9/token (")
+    assert "ConnectionPool" not in message and "Max retries" not in message and "secret=1" not in message
+    assert "\n" not in message
+    assert (info.value.host, info.value.operation, info.value.hint) == (
+        "127.0.0.1:9", "POST token", "token_service_unreachable")

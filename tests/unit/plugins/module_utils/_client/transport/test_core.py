@@ -697,3 +697,25 @@ def test_loopback_host_without_tls_falls_back_to_plain_http(httpserver: HTTPServ
     assert transport.base_url.startswith("https://")
     assert transport.request("GET", "/v2/").content == b"{}"
     assert transport.base_url == f"http://{host_of(httpserver)}"
+
+
+def test_an_unexpected_answer_is_an_error_with_its_fields(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    httpserver.expect_request("/v2/team/app/manifests/x").respond_with_handler(
+        sequence(oci_error("MANIFEST_UNKNOWN", "manifest unknown", 404)))
+    with pytest.raises(NotFoundError) as caught:
+        make_transport(httpserver, sleeps).request("GET", "/v2/team/app/manifests/x", operation="fetch manifest x")
+    err = caught.value
+    assert (err.host, err.operation, err.status, err.code) == (host_of(httpserver), "fetch manifest x", 404,
+                                                                "MANIFEST_UNKNOWN")
+    assert [(e.code, e.message) for e in err.errors] == [("MANIFEST_UNKNOWN", "manifest unknown")]
+    assert err.partial is None and err.detail is None  # the registry's errors are fields of their own
+    assert str(err) == (f"fetch manifest x on {host_of(httpserver)} failed: HTTP 404 (MANIFEST_UNKNOWN: manifest "
+                        "unknown): not found; check the repository name and the tag or digest")
+
+
+def test_a_401_without_credentials_names_the_kind_of_fix_not_an_option(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    httpserver.expect_request("/v2/").respond_with_data("", status=401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+    with pytest.raises(AuthenticationError) as caught:
+        make_transport(httpserver, sleeps).request("GET", "/v2/")
+    assert caught.value.hint == "login_needed" and caught.value.host == host_of(httpserver)
+    assert "registry_token" not in str(caught.value) and "auth_file" not in str(caught.value)

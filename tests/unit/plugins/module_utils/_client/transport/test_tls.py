@@ -67,11 +67,14 @@ def test_after_the_first_answer_the_scheme_is_final() -> None:
     assert fallback.scheme == "https"
 
 
-def test_tls_errors_name_the_option_to_change() -> None:
-    assert "set ca_path" in str(tls_error("r.example", BAD_CERT, "ping"))
-    assert "plain_http: true" in str(tls_error("r.example", NOT_TLS, "ping"))
+def test_tls_errors_name_the_kind_of_fix() -> None:
+    # The option to change is named by _glue from the hint (tests/unit/plugins/module_utils/_glue/test_advice.py).
+    untrusted = tls_error("r.example", BAD_CERT, "ping")
+    assert (untrusted.hint, untrusted.host, untrusted.operation) == ("tls_untrusted", "r.example", "ping")
+    assert "CA bundle" in str(untrusted)
+    assert tls_error("r.example", NOT_TLS, "ping").hint == "tls_not_spoken"
     message = str(tls_error("r.example", CLIENT_CERT, "ping"))
-    assert "client_cert and client_key" in message and "certificate required" in message
+    assert "client certificate" in message and "certificate required" in message
 
 
 @pytest.mark.parametrize("text", [

@@ -178,19 +178,20 @@ def test_promote_absent_reports_each_tags_method() -> None:
     assert check["method"] == "dummy_manifest" and check["tags"]["old"]["method"] is None
 
 
-def test_a_blocked_promotion_fails_with_the_result_as_detail() -> None:
+def test_a_blocked_promotion_fails_with_the_result_as_partial() -> None:
     repo = MemoryRepository({"prod": "three", "staging": "two"})
     with pytest.raises(ConflictError, match="blocked, nothing was changed") as caught:
         promote(repo, ["prod"], source=source("staging"), verify=lambda _r, d: {"digest": d}, expected_digest=D1)
-    assert list(caught.value.detail) == RESULT_KEYS
-    assert caught.value.detail["verified"] == {"digest": D2}
+    assert list(caught.value.partial) == RESULT_KEYS
+    assert caught.value.partial["verified"] == {"digest": D2}
 
 
 def test_a_lost_race_adds_lost_and_written_and_the_read_back_after() -> None:
     repo = MemoryRepository({"prod": "one", "staging": "two"}, rival={"prod": "three"})
     with pytest.raises(ConflictError, match="lost a race") as caught:
         promote(repo, ["prod"], source=source("staging"), expected_digest=D1)
-    detail = caught.value.detail
+    detail = caught.value.partial  # the failed task's result; the race's own facts are in .detail
+    assert caught.value.detail == {"lost": {"prod": D3}, "written": ["prod"], "after": {"prod": D3}}
     # ``after`` keeps its place among the result keys but holds what the registry has now.
     assert list(detail) == RESULT_KEYS + ["lost", "written"]
     assert detail["lost"] == {"prod": D3} and detail["written"] == ["prod"] and detail["after"] == {"prod": D3}
