@@ -23,7 +23,7 @@ import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._glue import options
 
-ROOT = Path(__file__).resolve().parents[5]
+ROOT = Path(__file__).resolve().parents[4]
 CLIENT = ROOT / "plugins" / "module_utils" / "_client"
 MODULES = ROOT / "plugins" / "modules"
 
