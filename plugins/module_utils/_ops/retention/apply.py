@@ -129,10 +129,13 @@ class ApplyError(RegistryError):
 
     def __init__(self, cause: RegistryError, result: ApplyResult) -> None:
         done = len(result.applied)
+        # The cause's fields travel with it (host, operation, status, the registry's errors, the hint), so
+        # the glue words the advice for a failed write as it does for any other failure.
+        fields = cause.fields()
+        fields.pop("partial")
         super().__init__(
-            f"{cause.message} (after {done} of the plan's actions were applied; they are listed in 'applied'. "
-            "Fix the cause and run again: the next run plans from what is there now)",
-            status=cause.status, code=cause.code, detail=cause.detail)
+            f"{cause.reason} (after {done} of the plan's actions were applied; they are listed in 'applied'. "
+            "Fix the cause and run again: the next run plans from what is there now)", **fields)
         self.cause = cause
         self.result = result
 
