@@ -165,7 +165,7 @@ def match_in_use(in_use: InUse, snapshots: Sequence[_Snapshot]) -> InUseMatch:
                 found[snapshot.repository][reference.digest].add(text)
             else:
                 out.not_seen += 1
-        elif reference.tag in snapshot.tags:
+        elif reference.tag is not None and reference.tag in snapshot.tags:  # parse_in_use gives every reference one
             found[snapshot.repository][snapshot.tags[reference.tag]].add(text)
         else:
             out.unresolved.append(text)
