@@ -2,6 +2,9 @@
 kept whole, with what it reaches, whatever the rules say, and the plan says it runs."""
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.in_use import (
     match_in_use,
     parse_in_use,
@@ -9,7 +12,19 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.in_
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import plan_retention
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import build_policy
 
-from .test_plan import NOW, Repo, actions, by_digest, cosign_tag, days_ago, kept_tags, skipped
+from .test_plan import (
+    NOW,
+    Repo,
+    actions,
+    by_digest,
+    cosign_tag,
+    days_ago,
+    kept_tags,
+    policies,
+    reach_from,
+    repositories,
+    skipped,
+)
 
 HOST = "reg.example.com"
 
@@ -92,3 +107,22 @@ def test_in_use_of_another_repository_changes_nothing():
     repo, old, _new = old_repo()
     result = plan_in_use(repo, [f"{HOST}/team/other:v1", "other.example.com/team/app:v1"], older_than="30d")
     assert actions(result)[old] == "delete"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshot=repositories(), params=policies(), picks=st.lists(st.integers(0, 40), max_size=3))
+def test_nothing_in_use_nor_what_it_reaches_is_ever_deleted_or_loses_a_tag(snapshot, params, picks):
+    """On random repositories and policies: every in-use digest keeps every tag, and all it reaches stays."""
+    digests = sorted(set(snapshot.manifests) | set(snapshot.tags.values()))
+    running = {digests[p % len(digests)]: ("ref",) for p in picks}
+    result = plan_retention(snapshot, build_policy(params), NOW, in_use={snapshot.repository: running})
+    entries = by_digest(result)
+    after = result.tags_after[snapshot.repository]
+    for digest in running:
+        for reached in reach_from(snapshot, digest):
+            assert entries[reached].action != "delete", (digest, reached)
+            assert entries[reached].in_use == ("ref",)
+        assert all(after.get(tag) == digest for tag, d in snapshot.tags.items() if d == digest)
+    # Without in_use the plan is the plan it always was.
+    assert plan_retention(snapshot, build_policy(params), NOW, in_use={}) == plan_retention(
+        snapshot, build_policy(params), NOW)
