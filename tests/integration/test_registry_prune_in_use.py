@@ -108,8 +108,8 @@ def test_what_runs_survives_at_no_extra_request(plain_registry: RigRegistry, run
                              "other_repository": 1, "not_seen": 0}
 
 
-def test_an_in_use_tag_that_no_longer_resolves_is_a_warning_and_pruning_goes_on(plain_registry: RigRegistry,
-                                                                                   run_playbook) -> None:
+def test_an_in_use_tag_that_no_longer_resolves_is_a_warning_and_pruning_goes_on(
+        plain_registry: RigRegistry, run_playbook) -> None:
     d = seed(plain_registry)
     gone = f"{plain_registry.host}/{REPO}:v0"
     done = run_playbook(tasks=[prune_task(plain_registry, in_use=[gone, f"{plain_registry.host}/{REPO}:v1"])])
