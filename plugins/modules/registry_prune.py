@@ -176,7 +176,8 @@ options:
         it cannot be known, and pulling that tag already fails); give the digests that run to protect them.
       - References are matched as C(docker pull) reads them (C(nginx) is C(docker.io/library/nginx:latest),
         C(index.docker.io) is C(docker.io), a port is part of the host). References to another registry or to a
-        repository not in this run are counted in RV(in_use) and otherwise ignored.
+        repository not in this run are counted in RV(in_use) and otherwise ignored; when not one reference names
+        this registry (often the same registry under another name), a warning names the hosts they use.
       - Runtime prefixes of a Pod's C(imageID) (C(docker-pullable://)) are accepted. To turn
         C(kubernetes.core.k8s_info) results, inventory variables or a file into this list, use the
         P(ocireg.registry.images_in_use#filter) filter (the C(ocireg.registry.retention) role does).

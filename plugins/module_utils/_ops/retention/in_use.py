@@ -113,13 +113,26 @@ class InUseMatch:
     other_registry: int = 0
     other_repository: int = 0
     not_seen: int = 0
+    #: The hosts of the references to other registries (named when nothing else matched).
+    other_hosts: list[str] = field(default_factory=list)
+    #: The hosts of the planned repositories.
+    hosts: list[str] = field(default_factory=list)
+    #: How many entries were bare digests (they name no registry).
+    bare: int = 0
 
     @property
     def warnings(self) -> list[str]:
-        """One line when some in-use tag no longer resolves (pruning goes on)."""
+        """One line when some in-use tag no longer resolves, one when every reference names another registry."""
+        out = []
+        if self.hosts and self.other_registry and self.other_registry == self.given - self.bare:
+            # Not one reference names this registry: often the same registry under another name (a mirror, an IP).
+            out.append(f"in_use: none of its {self.other_registry} reference(s) names {', '.join(self.hosts)}; they "
+                       f"name {', '.join(self.other_hosts[:5])}{', ...' if len(self.other_hosts) > 5 else ''}. If "
+                       "workloads pull this registry under another name, give in_use the references as this run "
+                       "names the registry, or its digests")
         if not self.unresolved:
-            return []
-        return [f"in_use: {len(self.unresolved)} tag(s) no longer resolve in the registry, so the image that runs "
+            return out
+        return out + [f"in_use: {len(self.unresolved)} tag(s) no longer resolve in the registry, so the image that runs "
                 f"under them is unknown and not protected: {', '.join(self.unresolved)}. A node pulling them already "
                 "fails; give the digests that run (a Pod's status.containerStatuses[].imageID, which the "
                 "images_in_use filter reads) to protect them"]
@@ -149,7 +162,8 @@ def match_in_use(in_use: InUse, snapshots: Sequence[_Snapshot]) -> InUseMatch:
     """
     by_name = {_split(s.repository): s for s in snapshots}
     hosts = {host for host, _name in by_name}
-    out = InUseMatch(given=in_use.given)
+    out = InUseMatch(given=in_use.given, hosts=sorted(hosts), bare=len(in_use.digests))
+    other_hosts: set[str] = set()
     found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for reference in in_use.references:
         snapshot = by_name.get((reference.registry, reference.repository))
@@ -158,6 +172,7 @@ def match_in_use(in_use: InUse, snapshots: Sequence[_Snapshot]) -> InUseMatch:
                 out.other_repository += 1
             else:
                 out.other_registry += 1
+                other_hosts.add(reference.registry)
             continue
         text = str(reference)
         if reference.digest is not None:
@@ -176,5 +191,6 @@ def match_in_use(in_use: InUse, snapshots: Sequence[_Snapshot]) -> InUseMatch:
         if not holders:
             out.not_seen += 1
     out.unresolved = sorted(set(out.unresolved))
+    out.other_hosts = sorted(other_hosts)
     out.digests = {repo: {d: tuple(sorted(refs)) for d, refs in sorted(by.items())} for repo, by in sorted(found.items())}
     return out

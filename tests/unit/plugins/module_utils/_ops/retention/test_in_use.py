@@ -82,6 +82,19 @@ def test_matching_resolves_tags_from_the_snapshot_and_counts_the_rest():
     assert "reg.example.com:5000/team/app:gone" in warning
 
 
+def test_a_warning_when_not_one_reference_names_this_registry():
+    app = snap("reg.example.com/team/app", {"v1": D1})
+    given = parse_in_use(["mirror.internal/team/app:v1", "10.0.0.5:5000/team/app@" + D1, D1])
+    matched = match_in_use(given, [app])
+    assert matched.warnings == [
+        "in_use: none of its 2 reference(s) names reg.example.com; they name 10.0.0.5:5000, mirror.internal. If "
+        "workloads pull this registry under another name, give in_use the references as this run names the "
+        "registry, or its digests"]
+    # One reference to this registry (even to another repository) is enough to say the names agree.
+    given = parse_in_use(["mirror.internal/team/app:v1", "reg.example.com/team/other:v1"])
+    assert match_in_use(given, [app]).warnings == []
+
+
 def test_no_unresolved_tag_no_warning():
     matched = match_in_use(parse_in_use([D1]), [snap("r.example.com/a", {"v1": D2})])
     assert matched.warnings == [] and matched.report()["not_seen"] == 1
