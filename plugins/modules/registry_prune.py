@@ -366,6 +366,23 @@ EXAMPLES = r"""
     min_keep: 3
   register: pruned
 
+- name: What runs in the cluster (Pods report the digests their nodes pulled)
+  kubernetes.core.k8s_info:
+    kind: Pod
+  register: running_pods
+
+- name: Delete builds older than 30 days, never what runs
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 30d
+    in_use: "{{ running_pods | ocireg.registry.images_in_use }}"
+  register: pruned
+
+- name: Optional, stricter than the warning - fail when an in-use tag no longer resolves
+  ansible.builtin.assert:
+    that: pruned.in_use.unresolved | length == 0
+    fail_msg: "in use but gone from the registry: {{ pruned.in_use.unresolved | join(', ') }}"
+
 - name: Show the dry run's plan first
   ocireg.registry.registry_prune:
     repository: registry.example.com/team/app
