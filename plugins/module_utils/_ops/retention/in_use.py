@@ -130,12 +130,12 @@ class InUseMatch:
                        f"name {', '.join(self.other_hosts[:5])}{', ...' if len(self.other_hosts) > 5 else ''}. If "
                        "workloads pull this registry under another name, give in_use the references as this run "
                        "names the registry, or its digests")
-        if not self.unresolved:
-            return out
-        return out + [f"in_use: {len(self.unresolved)} tag(s) no longer resolve in the registry, so the image that runs "
-                f"under them is unknown and not protected: {', '.join(self.unresolved)}. A node pulling them already "
-                "fails; give the digests that run (a Pod's status.containerStatuses[].imageID, which the "
-                "images_in_use filter reads) to protect them"]
+        if self.unresolved:
+            out.append(f"in_use: {len(self.unresolved)} tag(s) no longer resolve in the registry, so the image that "
+                       f"runs under them is unknown and not protected: {', '.join(self.unresolved)}. A node pulling "
+                       "them already fails; give the digests that run (a Pod's status.containerStatuses[].imageID, "
+                       "which the images_in_use filter reads) to protect them")
+        return out
 
     def report(self) -> dict[str, Any]:
         """Plain data for the module's ``in_use`` result."""
