@@ -167,6 +167,25 @@ options:
       - Full-match regular expressions of tags that are always kept (a keep rule that wins over everything).
     type: list
     elements: str
+  in_use:
+    description:
+      - Images that run, which are never deleted whatever the rules say. A list of references
+        (C(registry.example.com/team/app:1.4), C(registry.example.com/team/app@sha256:...)) and bare digests
+        (C(sha256:...), matched in every repository of the run).
+      - A digest in use is kept with every tag on it and with what it reaches (the children of an index, its
+        signatures and other referrers, the subject of a referrer), as a kept tag keeps its digest. RV(plan[].in_use)
+        names the references that keep an entry, and RV(skipped_items) says V(in_use) where a rule was overruled.
+      - Tags are resolved from the tags the plan reads anyway, so this costs no request. A tag the repository no
+        longer has is listed in RV(in_use.unresolved) with a warning, and pruning goes on (the image that runs under
+        it cannot be known, and pulling that tag already fails); give the digests that run to protect them.
+      - References are matched as C(docker pull) reads them (C(nginx) is C(docker.io/library/nginx:latest),
+        C(index.docker.io) is C(docker.io), a port is part of the host). References to another registry or to a
+        repository not in this run are counted in RV(in_use) and otherwise ignored; when not one reference names
+        this registry (often the same registry under another name), a warning names the hosts they use.
+      - Runtime prefixes of a Pod's C(imageID) (C(docker-pullable://)) are accepted. To turn
+        C(kubernetes.core.k8s_info) results, inventory variables or a file into this list, use the
+        P(ocireg.registry.images_in_use#filter) filter (the C(ocireg.registry.retention) role does).
+    type: raw
   untagged:
     description:
       - V(delete) adds a rule deleting untagged digests that nothing owns.
@@ -351,6 +370,23 @@ EXAMPLES = r"""
     min_keep: 3
   register: pruned
 
+- name: What runs in the cluster (Pods report the digests their nodes pulled)
+  kubernetes.core.k8s_info:
+    kind: Pod
+  register: running_pods
+
+- name: Delete builds older than 30 days, never what runs
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 30d
+    in_use: "{{ running_pods | ocireg.registry.images_in_use }}"
+  register: pruned
+
+- name: Optional, stricter than the warning - fail when an in-use tag no longer resolves
+  ansible.builtin.assert:
+    that: pruned.in_use.unresolved | length == 0
+    fail_msg: "in use but gone from the registry: {{ pruned.in_use.unresolved | join(', ') }}"
+
 - name: Show the dry run's plan first
   ocireg.registry.registry_prune:
     repository: registry.example.com/team/app
@@ -428,6 +464,10 @@ plan:
     fallback_index:
       description: The C(sha256-<hex>) fallback index tag listing this referrer, if any.
       type: str
+    in_use:
+      description: The O(in_use) references that keep this digest (it runs, or what runs reaches it).
+      type: list
+      elements: str
   sample:
     - repository: registry.example.com/team/app
       digest: sha256:4f2c6b0a0c1e8d3f3a1c2b9e8f7d6c5b4a3928171615141312111009080706a5
@@ -445,13 +485,14 @@ plan:
       cascaded_from: []
       delete_method: manifest_delete
       fallback_index: null
+      in_use: []
 skipped_items:
   description:
     - What the rules asked for that was not done, and why. O(on_unknown_age) aside, a skip never fails the task.
     - Named so because Ansible reads a result key C(skipped) as "the task was skipped".
     - Reasons are V(unknown_age), V(grace_period), V(shared_digest) (other tags keep the digest, only the condemned
-      tags are removed), V(reachable) (a kept tag reaches the digest), V(tag_delete_unsupported) and
-      V(changed_since_plan).
+      tags are removed), V(reachable) (a kept tag reaches the digest), V(in_use) (O(in_use) names the image,
+      which is kept with all its tags), V(tag_delete_unsupported) and V(changed_since_plan).
   returned: always
   type: list
   elements: dict
@@ -557,6 +598,32 @@ failed_repositories:
   sample:
     - repository: registry.example.com/team/broken
       error: "the registry answered 500 Internal Server Error for GET /v2/team/broken/tags/list"
+in_use:
+  description: What O(in_use) protected, and what it could not match.
+  returned: when O(in_use) is given
+  type: dict
+  contains:
+    references:
+      description: How many entries O(in_use) had.
+      type: int
+    protected:
+      description: Digests kept because they run (per repository; what they reach is in RV(plan[].in_use)).
+      type: int
+    unresolved:
+      description: In-use tags the repository no longer has; what runs under them is not protected.
+      type: list
+      elements: str
+    other_registry:
+      description: References to another registry, ignored.
+      type: int
+    other_repository:
+      description: References to a repository of this registry that this run does not prune, ignored.
+      type: int
+    not_seen:
+      description: In-use digests no planned repository holds among what the plan read; this run cannot delete them.
+      type: int
+  sample: {references: 6, protected: 3, unresolved: [registry.example.com/team/app:v0], other_registry: 2,
+           other_repository: 0, not_seen: 0}
 violations:
   description: Guardrails the plan breaks; the task then fails and nothing is written.
   returned: always
@@ -590,6 +657,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.apply import (
     ApplyError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.in_use import (
+    parse_in_use,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
     POLICY_KEYS,
@@ -655,6 +725,7 @@ def argument_spec() -> dict:
         "older_than": {"type": "str"},
         "match": {"type": "list", "elements": "str"},
         "protect": {"type": "list", "elements": "str"},
+        "in_use": {"type": "raw"},  # checked by parse_in_use, which says how to build the list
         "untagged": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
         "timestamp_sources": {"type": "list", "elements": "str",
                               "default": ["annotation", "label", "created"]},
@@ -690,11 +761,13 @@ def main() -> None:
     with task.errors():
         policy = build_policy(policy_params(params))
         host, names = target(params)
+        in_use = parse_in_use(params["in_use"]) if params["in_use"] is not None else None
         try:
             outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
                             check_mode=module.check_mode, max_concurrency=params["max_concurrency"],
                             missing_repository=params["missing_repository"], plan_detail=params["plan_detail"],
-                            diff=module._diff, prune_lease=params["prune_lease"])  # pylint: disable=protected-access
+                            diff=module._diff, prune_lease=params["prune_lease"],  # pylint: disable=protected-access
+                            in_use=in_use)
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = dict(err.partial or {})

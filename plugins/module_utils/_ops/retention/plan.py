@@ -104,6 +104,7 @@ SHARED_DIGEST = "shared_digest"
 REACHABLE = "reachable"
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 KEPT_IMAGE = "kept_image"
+IN_USE = "in_use"  # in_use names it (or what reaches it): what runs is never deleted
 DEFAULT_RULE = "default_action"
 DELETE_BY_DIGEST = "manifest_delete"
 
@@ -196,6 +197,8 @@ class PlanEntry:
     cascaded_from: tuple[str, ...] = ()
     delete_method: str | None = None
     fallback_index: str | None = None
+    #: The ``in_use`` references that keep this digest: it runs, or what runs reaches it.
+    in_use: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for module results."""
@@ -216,6 +219,7 @@ class PlanEntry:
             "cascaded_from": list(self.cascaded_from),
             "delete_method": self.delete_method,
             "fallback_index": self.fallback_index,
+            "in_use": list(self.in_use),
         }
 
 
@@ -362,8 +366,13 @@ class _RepoResult:
 class _RepositoryPlanner:
     """Plans one repository; split into steps so each reads on its own."""
 
-    def __init__(self, snapshot: RepositorySnapshot, policy: RetentionPolicy, now: datetime) -> None:
+    def __init__(self, snapshot: RepositorySnapshot, policy: RetentionPolicy, now: datetime,
+                 in_use: Mapping[str, Sequence[str]] | None = None) -> None:
         self.snapshot = snapshot
+        # What runs: digest -> the in_use references naming it (tags already resolved, see in_use.py).
+        self.in_use = {d: tuple(refs) for d, refs in (in_use or {}).items() if d in snapshot.manifests
+                       or d in snapshot.tags.values()}
+        self.running: dict[str, set[str]] = {}
         self.policy = policy
         self.now = now
         self.repo = snapshot.repository
@@ -506,6 +515,23 @@ class _RepositoryPlanner:
                            f"rule(s) {rules} condemn {what} but it was made {ts.iso()}, within grace_period "
                            f"{format_duration(self.policy.grace_period)}; kept")
 
+    def protect_in_use(self, condemned: dict[str, list[str]], rule_names: dict[str, list[str]]) -> None:
+        """Drop condemnations of digests that run, and note what each in-use digest keeps (``running``).
+
+        An image in use is kept whole, with every tag on it, like one of unknown age; what it
+        reaches (index children, referrers, its subject) stays with it through the seeds of step 5.
+        """
+        for digest in sorted(self.in_use):
+            for reached in self.graph.protected_closure([digest]):
+                self.running.setdefault(reached, set()).update(self.in_use[digest])
+        for digest in sorted(set(condemned) & set(self.in_use)):
+            tags = tuple(condemned.pop(digest))
+            rules = ", ".join(f"'{name}'" for name in rule_names[digest])
+            what = f"tag(s) {', '.join(tags)}" if tags else "this untagged digest"
+            self._skip(digest, tags, IN_USE,
+                       f"rule(s) {rules} condemn {what} but it is in use ({', '.join(self.in_use[digest])}); "
+                       "kept with all its tags")
+
     def _skip(self, digest: str, tags: Sequence[str], reason: str, message: str) -> None:
         self.skipped.append(SkippedItem(self.repo, digest, tuple(tags), reason, message))
 
@@ -543,6 +569,7 @@ class _RepositoryPlanner:
                 condemned[digest] = []
                 rule_names[digest] = [rules[i].name for i in orphan_matches[digest]]
         self.protect_by_age(condemned, rule_names)
+        self.protect_in_use(condemned, rule_names)
 
         condemned_tags = {t for tags in condemned.values() for t in tags}
         kept_normal = [t for t in self.normal if t not in condemned_tags]
@@ -550,6 +577,7 @@ class _RepositoryPlanner:
         candidates = self.graph.owned_closure(roots)
         no_reason = set(self.manifests) - candidates
         seeds = {self.normal[t] for t in kept_normal} | no_reason | {self.tags[t] for t in self.orphan_attached}
+        seeds |= set(self.in_use)  # an in-use index child stays even when its index goes
         alive = self.graph.protected_closure(seeds)
         doomed = candidates - alive
 
@@ -642,6 +670,7 @@ class _RepositoryPlanner:
             if digest in doomed else (),
             delete_method=method,
             fallback_index=fallback,
+            in_use=tuple(sorted(self.running.get(digest, ()))) if digest not in doomed else (),
         )
 
     def _explain_untag(
@@ -689,11 +718,14 @@ def plan_retention(
     snapshot: RepositorySnapshot | Iterable[RepositorySnapshot],
     policy: RetentionPolicy,
     now: datetime,
+    in_use: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> RetentionPlan:
     """Plan retention for one repository snapshot or several (pure, deterministic).
 
     ``now`` must be timezone-aware. The plan is ordered by repository then
-    digest whatever the order of the input mappings.
+    digest whatever the order of the input mappings. ``in_use`` maps a repository
+    to the digests that run in it (with the references naming them, see
+    ``in_use.match_in_use``): they are kept, with what they reach.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInputError("plan_retention needs a timezone-aware now, e.g. datetime.now(timezone.utc)")
@@ -701,7 +733,9 @@ def plan_retention(
     names = [s.repository for s in snapshots]
     if len(set(names)) != len(names):
         raise InvalidInputError("plan_retention got the same repository twice; pass one snapshot per repository")
-    results = {s.repository: _RepositoryPlanner(s, policy, now).plan() for s in sorted(snapshots, key=lambda s: s.repository)}
+    running = in_use or {}
+    results = {s.repository: _RepositoryPlanner(s, policy, now, running.get(s.repository)).plan()
+               for s in sorted(snapshots, key=lambda s: s.repository)}
     violations: list[str] = []
     entries: list[PlanEntry] = []
     skipped: list[SkippedItem] = []

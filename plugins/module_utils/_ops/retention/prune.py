@@ -38,6 +38,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.app
     apply_repository,
     check_violations,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.in_use import (
+    InUse,
+    match_in_use,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
     ACTION_DELETE,
     ACTION_KEEP,
@@ -132,6 +136,8 @@ class PruneResult:
     #: Repositories that could not be read or written: ``{repository, error}``, sorted by repository;
     #: ``error`` is the :class:`RegistryError`, worded where it is shown (:meth:`to_result`).
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: What ``in_use`` protected and what it could not (``in_use.InUseMatch.report``); None when not given.
+    in_use: dict[str, Any] | None = None
 
     def tags_after(self) -> dict[str, dict[str, str]]:
         """Per repository, the tag -> digest map after the applied actions (check mode: after them as planned)."""
@@ -178,6 +184,8 @@ class PruneResult:
             "violations": data["violations"],
             "failed_repositories": worded(self.failed, word),
         }
+        if self.in_use is not None:
+            result["in_use"] = dict(self.in_use)
         if diff:
             result["diff"] = {"before": {repo: dict(tags) for repo, tags in self.plan.tags_before.items()},
                               "after": self.tags_after()}
@@ -319,7 +327,7 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
           missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True,
-          prune_lease: bool = False) -> PruneResult:
+          prune_lease: bool = False, in_use: InUse | None = None) -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
     Raises :class:`NotFoundError` before any write when a repository does not
@@ -332,7 +340,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     ``plan_detail`` and ``diff`` shape the result a guardrail error carries
     (as :meth:`PruneResult.to_result`). ``prune_lease`` turns the opt-in
     coordination lease on (:mod:`.._ops.coordination`); off, the run writes
-    nothing but what its plan deletes or untags.
+    nothing but what its plan deletes or untags. ``in_use`` (see :mod:`.in_use`)
+    names what runs: kept with what it reaches, at no request beyond the snapshot's.
     """
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
@@ -345,9 +354,11 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     snapshots, failed = collect_snapshots(repos, max_concurrency=max_concurrency)
     warnings = missing_repositories([s.repository for s in snapshots if not s.exists], registry.host,
                                     missing_repository)
-    plan = plan_retention(snapshots, policy, now)
+    running = match_in_use(in_use or InUse(), snapshots)
+    plan = plan_retention(snapshots, policy, now, in_use=running.digests)
     planned = {s.repository: repos[s.repository] for s in snapshots}
-    outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + list(plan.warnings), list(failed))
+    outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + running.warnings + list(plan.warnings),
+                          list(failed), in_use=running.report() if in_use is not None else None)
     try:
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
                                                     max_concurrency=max_concurrency, prune_lease=prune_lease)

@@ -1,0 +1,135 @@
+# Copyright (c) 2026, ocireg.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The image references that running workloads name, read from the data a playbook already has.
+
+A *source* is plain data from any task:
+
+* ``kubernetes.core.k8s_info`` output (``{resources: [...]}``), also registered in a loop
+  (``{results: [{resources: [...]}, ...]}``), a Kubernetes ``List`` (``{items: [...]}``, as
+  ``kubectl get -o json`` writes it), or the Kubernetes objects themselves;
+* a Pod: ``spec.containers[].image``, ``spec.initContainers[].image``,
+  ``spec.ephemeralContainers[].image``, and what the kubelet reports it runs,
+  ``status.containerStatuses[].imageID`` (and the init and ephemeral statuses): the
+  manifest digest actually pulled, such as ``docker-pullable://reg/app@sha256:...``
+  (dockershim) or ``reg/app@sha256:...`` (containerd, CRI-O);
+* a workload with a pod template: Deployment, ReplicaSet, StatefulSet, DaemonSet, Job
+  (``spec.template``), CronJob (``spec.jobTemplate.spec.template``);
+* a list of sources, a string (one reference or ``sha256:`` digest), or any other mapping,
+  whose values are sources (inventory variables such as ``{app_image: reg/app:1.4}``).
+
+What is *not* a reference is said, with where it was found: a number where an image should
+be, a blank image. A reference's grammar is checked by whoever uses it (``in_use``), where a
+wrong one is refused with its own reason.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    InvalidInputError,
+)
+
+#: Prefixes container runtimes put before an ``imageID``: the reference after them is what ran.
+RUNTIME_PREFIXES = ("docker-pullable://", "docker://", "containerd://", "cri-o://")
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_STATUS_LISTS = ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses")
+
+
+def strip_runtime_prefix(text: str) -> str:
+    """``reg/app@sha256:...`` from ``docker-pullable://reg/app@sha256:...`` (other text unchanged)."""
+    for prefix in RUNTIME_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _pod_spec_images(spec: Any, where: str) -> Iterator[tuple[str, Any]]:
+    if not isinstance(spec, Mapping):
+        return
+    for key in _CONTAINER_LISTS:
+        for index, container in enumerate(spec.get(key) or ()):
+            if isinstance(container, Mapping) and "image" in container:
+                yield f"{where}.{key}[{index}].image", container["image"]
+
+
+def _status_images(status: Any, where: str) -> Iterator[tuple[str, Any]]:
+    if not isinstance(status, Mapping):
+        return
+    for key in _STATUS_LISTS:
+        for index, item in enumerate(status.get(key) or ()):
+            if not isinstance(item, Mapping):
+                continue
+            # imageID is the digest that was pulled; image the reference the kubelet resolved.
+            for field in ("imageID", "image"):
+                if item.get(field):
+                    yield f"{where}.{key}[{index}].{field}", item[field]
+
+
+def _object_images(obj: Mapping[str, Any], where: str) -> Iterator[tuple[str, Any]]:
+    """The images of one Kubernetes object (a Pod, or a workload with a pod template)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return
+    yield from _pod_spec_images(spec, f"{where}.spec")
+    yield from _status_images(obj.get("status"), f"{where}.status")
+    template = spec.get("template")
+    job = spec.get("jobTemplate")
+    if isinstance(job, Mapping) and isinstance(job.get("spec"), Mapping):
+        template = job["spec"].get("template")
+        where = f"{where}.spec.jobTemplate"
+    if isinstance(template, Mapping):
+        yield from _pod_spec_images(template.get("spec"), f"{where}.spec.template.spec")
+
+
+def _is_kubernetes_object(value: Mapping[str, Any]) -> bool:
+    return "kind" in value or "apiVersion" in value or ("spec" in value and "metadata" in value)
+
+
+def _walk(source: Any, where: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(source, str):
+        yield where, source
+    elif isinstance(source, Mapping):
+        if "resources" in source and isinstance(source["resources"], Sequence):
+            # k8s_info's result; its other keys (changed, api_found, failed) are not images.
+            for index, obj in enumerate(source["resources"]):
+                yield from _walk(obj, f"{where}.resources[{index}]")
+        elif "results" in source and isinstance(source["results"], Sequence) and not isinstance(source["results"], str):
+            for index, item in enumerate(source["results"]):
+                yield from _walk(item, f"{where}.results[{index}]")
+        elif "items" in source and isinstance(source["items"], Sequence) and not isinstance(source["items"], str):
+            # A Kubernetes List (kubectl get -o json / yaml).
+            for index, obj in enumerate(source["items"]):
+                yield from _walk(obj, f"{where}.items[{index}]")
+        elif _is_kubernetes_object(source):
+            yield from _object_images(source, where)
+        else:
+            for key in sorted(source, key=str):
+                yield from _walk(source[key], f"{where}.{key}")
+    elif isinstance(source, Sequence) and not isinstance(source, (bytes, bytearray)):
+        for index, item in enumerate(source):
+            yield from _walk(item, f"{where}[{index}]")
+    elif source is None:
+        return
+    else:
+        raise InvalidInputError(
+            f"{where} is {type(source).__name__} {source!r}, not an image reference: give references as strings "
+            "(reg/app:1.4, reg/app@sha256:...), k8s_info results, Kubernetes objects, lists or mappings of them")
+
+
+def images_in(sources: Any, name: str = "sources") -> list[str]:
+    """Every image reference or digest named in ``sources``, runtime prefixes removed, unique, sorted.
+
+    Raises :class:`InvalidInputError` naming the place of a value that is no reference
+    (``sources[2].resources[0].spec.containers[1].image is int 5``) or a blank one.
+    """
+    found: set[str] = set()
+    for where, value in _walk(sources, name):
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{where} is {type(value).__name__} {value!r}, not an image reference")
+        text = strip_runtime_prefix(value.strip())
+        if not text:
+            raise InvalidInputError(f"{where} is blank; an image reference such as reg/app:1.4 is needed there")
+        found.add(text)
+    return sorted(found)

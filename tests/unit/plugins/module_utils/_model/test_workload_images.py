@@ -1,0 +1,76 @@
+"""Unit tests for _model/workload_images.py: the references running workloads name, read from the
+recorded k8s_info output in tests/fixtures/k8s_info (written by hand, no cluster), lists and mappings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.workload_images import (
+    images_in,
+    strip_runtime_prefix,
+)
+
+FIXTURES = Path(__file__).resolve().parents[4] / "fixtures" / "k8s_info"
+REG = "registry.example.com:5000"
+D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
+NGINX = "sha256:6db391d1c0cfb30588ba0bf72ea999404f2764febf0f1f196acd5867ac7efa7e"
+BUSYBOX = "sha256:9ae97d36d26566ff84e8893c64a6dc4fe8ca6d1144bf5b87b2b85a32def253c7"
+
+
+def load(name: str):
+    return yaml.safe_load((FIXTURES / name).read_text())
+
+
+def test_pods_give_specs_and_the_digests_that_run():
+    assert images_in(load("pods.yml")) == sorted([
+        f"{REG}/shop/web:v1", f"{REG}/shop/web@{D1}",
+        f"{REG}/shop/worker:2.3", f"{REG}/shop/worker@{D2}",
+        f"{REG}/shop/tools:2026.11", f"{REG}/shop/tools@{D3}",
+        "docker.io/library/nginx:1.25", f"docker.io/library/nginx@{NGINX}",
+        "docker.io/library/busybox:1.36", f"busybox@{BUSYBOX}",
+    ])
+
+
+def test_workload_templates_from_a_looped_k8s_info():
+    assert images_in(load("workloads.yml")) == sorted([
+        f"{REG}/shop/web:v1", "docker.io/library/nginx:1.25", f"{REG}/shop/worker@{D2}",
+        f"{REG}/shop/worker:2.3", f"{REG}/shop/tools:2026.11",
+    ])
+
+
+def test_lists_mappings_and_kubernetes_lists_mix():
+    sources = [
+        ["reg/a:1", "  reg/a:1 "],
+        {"app_image": "reg/b:2", "sidecars": ["reg/c:3"], "unset": None},
+        {"apiVersion": "v1", "kind": "List", "items": [
+            {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"image": "reg/d:4"}]}}]},
+        D1,
+    ]
+    assert images_in(sources) == ["reg/a:1", "reg/b:2", "reg/c:3", "reg/d:4", D1]
+
+
+def test_a_kubernetes_object_s_other_strings_are_not_images():
+    pod = {"kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
+           "spec": {"nodeName": "node-a", "containers": [{"name": "web", "image": "reg/a:1"}]},
+           "status": {"phase": "Running", "containerStatuses": [{"name": "web", "imageID": ""}]}}
+    assert images_in({"resources": [pod], "changed": False}) == ["reg/a:1"]
+
+
+@pytest.mark.parametrize(("sources", "says"), [
+    ([1], "sources[0] is int 1, not an image reference"),
+    ({"a": ["  "]}, "sources.a[0] is blank"),
+    ({"resources": [{"kind": "Pod", "spec": {"containers": [{"image": 5}]}}]},
+     "sources.resources[0].spec.containers[0].image is int 5"),
+])
+def test_what_is_not_a_reference_is_named_with_its_place(sources, says):
+    with pytest.raises(InvalidInputError, match=r"^" + says.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        images_in(sources)
+
+
+def test_runtime_prefixes():
+    assert strip_runtime_prefix("docker-pullable://r/a@" + D1) == "r/a@" + D1
+    assert strip_runtime_prefix("docker://" + D1) == D1
+    assert strip_runtime_prefix("r/a:1") == "r/a:1"
