@@ -30,9 +30,10 @@ description:
     bounded pool of O(concurrency) tags at a time shared by every repository. O(select) gives the same
     selectors to the mirror of O(src) to O(dest). O(tags), O(select) and O(mirror_spec) are three ways
     to write one mirror - one engine, one pool, one result (RV(repositories) has one summary line per
-    repository, RV(tag_results) each tag's copy). O(select) and O(mirror_spec) can also remove destination tags gone upstream (O(prune_missing)), refuse to move
-    drifted tags (O(no_clobber)), write progress to a file (O(progress_file)) and stay under a
-    registry's pull limit (O(min_remaining), O(max_requests_per_second)).
+    repository, RV(tag_results) each tag's copy). O(select) and O(mirror_spec) can also remove
+    destination tags gone upstream (O(prune_missing)), refuse to move drifted tags (O(no_clobber)),
+    write progress to a file (O(progress_file)) and stay under a registry's pull limit
+    (O(min_remaining), O(max_requests_per_second)).
 options:
   src:
     description:

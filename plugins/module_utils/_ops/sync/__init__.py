@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Mirroring many repositories: which tags (``selectors.py``, pure), which repositories go where and
-which runner mirrors them (``spec.py``, pure), the run itself (``run.py``: one bounded pool,
-exact mirrors, no-clobber, rate limits, progress), and a fleet's account of what its runners
-mirrored (``fleet.py``, pure).
+which runner mirrors them (``spec.py``, pure), the run itself (``run.py``: the one mirror engine of
+every ``registry_copy`` mirror, over registries and layouts, on one bounded pool; exact mirrors,
+no-clobber, rate limits, progress), and a fleet's account of what its runners mirrored
+(``fleet.py``, pure).
 """

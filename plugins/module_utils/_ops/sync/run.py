@@ -276,8 +276,6 @@ class MirrorPair:
     dest_store: Any
     choice: TagPatterns | SelectorChoice
     label: str = ""
-    #: Where the choice's warnings say the tags came from (default: ``src``).
-    where: str = ""
 
 
 class RequestRate:
@@ -814,8 +812,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     for state in run.states:
         label = state.pair.label
         if state.selection is not None and state.src_tags is not None:
-            where = state.pair.where or state.pair.src
-            warnings, notes = state.pair.choice.warnings(where, state.src_tags, state.selection)
+            warnings, notes = state.pair.choice.warnings(state.pair.src, state.src_tags, state.selection)
             result.warnings.extend(warnings)
             result.notes.extend(notes)
         if state.exception is not None:
