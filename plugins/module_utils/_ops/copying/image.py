@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     NotFoundError,
-    RegistryError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     Descriptor,
