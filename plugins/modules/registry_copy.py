@@ -21,17 +21,19 @@ description:
   - When every destination tag already points at the source digest the module stops after one
     request to each registry and reports no change.
   - With O(tags), O(src) names a repository and every tag matching one of the regular expressions is
-    copied to the same tag in O(dest) (a mirror).
+    copied to the same tag in O(dest) (a mirror), O(concurrency) tags at a time.
   - Either side can also be a local OCI image layout, oci-archive or docker-archive, for air-gapped
     networks; digests are unchanged through a layout or an oci-archive, and every blob read from
     disk is verified while it streams.
   - With O(mirror_spec), many repositories are mirrored in one call, their tags chosen by selectors
     (regexes, semver ranges, newest N, newest patch per minor, minimum age, literal names), all on one
     bounded pool of O(concurrency) tags at a time shared by every repository. O(select) gives the same
-    selectors to the mirror of O(src) to O(dest). Both report one summary line per repository
-    (RV(repositories)), can remove destination tags gone upstream (O(prune_missing)), refuse to move
-    drifted tags (O(no_clobber)), write progress to a file (O(progress_file)) and stay under a
-    registry's pull limit (O(min_remaining), O(max_requests_per_second)).
+    selectors to the mirror of O(src) to O(dest). O(tags), O(select) and O(mirror_spec) are three ways
+    to write one mirror - one engine, one pool, one result (RV(repositories) has one summary line per
+    repository, RV(tag_results) each tag's copy). O(select) and O(mirror_spec) can also remove
+    destination tags gone upstream (O(prune_missing)), refuse to move drifted tags (O(no_clobber)),
+    write progress to a file (O(progress_file)) and stay under a registry's pull limit
+    (O(min_remaining), O(max_requests_per_second)).
 options:
   src:
     description:
@@ -127,8 +129,10 @@ options:
       - How many blobs are transferred at the same time (1 to 16).
       - The default was chosen with the benchmark in the collection's C(bench/) directory; each blob
         in flight holds about 2.5 MiB of memory.
-      - With O(mirror_spec) or O(select), how many tags are copied at the same time across all
-        repositories (1 to 64), the workers sharing 16 connections per registry for their blobs.
+      - When mirroring (O(tags), O(select) or O(mirror_spec)), how many tags are copied at the same time
+        across all repositories (1 to 64), the tags in flight sharing 16 connections per registry for their
+        blobs (a mirror of one tag streams up to 8 blobs at once, like a single copy). A layer that several
+        tags in flight share is transferred once.
     type: int
     default: 8
   tags:
@@ -146,7 +150,9 @@ options:
     description:
       - Mirror mode. After a tag fails, go on with the next ones; the module still fails at the end
         and reports every failure in RV(failed_tags).
-      - When V(false) the mirror stops at the first failure; the tags not tried are in RV(not_attempted).
+      - When V(false) the mirror starts no tag after the first failure; tags already in flight (up to
+        O(concurrency)) finish, and the tags not tried are in RV(not_attempted). With O(concurrency=1) it
+        stops exactly at the first failure.
       - O(mirror_spec) and O(select) always go on and report every failure per repository.
     type: bool
     default: false
@@ -463,7 +469,9 @@ dest_tags:
   type: dict
   sample: {"1.4.2": {before: null, after: "sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb"}}
 copied:
-  description: What was transferred (in check mode, what would be); summed over all tags in mirror mode.
+  description:
+    - What was transferred (in check mode, what would be); summed over all tags (of every repository) in mirror
+      mode.
   returned: success
   type: dict
   contains:
@@ -569,9 +577,11 @@ duration:
   sample: 1.234
 tag_results:
   description:
-    - Mirror mode. One entry per tag copied, with the keys of a single copy plus C(changed),
-      C(dest_before) and C(dest_after) (tag to digest).
-  returned: success, with O(tags)
+    - Mirror mode (O(tags), O(select) or O(mirror_spec)). One entry per tag copied, with the keys of a single
+      copy plus C(changed), C(dest_before) and C(dest_after) (tag to digest).
+    - Keyed by the tag; C(repository:tag) for a bundle mirrored out of a layout; C(host/repository:tag) with
+      O(select) or O(mirror_spec).
+  returned: in mirror mode
   type: dict
   sample:
     "1.0.0":
@@ -586,19 +596,21 @@ tag_results:
       notes: []
       duration: 0.012
 failed_tags:
-  description: Mirror mode. The tags that failed, with the error of each.
-  returned: with O(tags)
+  description: Mirror mode. The tags that failed, with the error of each (keyed as RV(tag_results)).
+  returned: in mirror mode
   type: dict
   sample: {"1.0.1": {type: DigestMismatchError, message: "...", status: null, code: null}}
 not_attempted:
-  description: Mirror mode. Tags not tried because an earlier one failed and O(keep_going) is off.
-  returned: with O(tags)
+  description:
+    - Mirror mode. Tags not tried because an earlier one failed and O(keep_going) is off, or because
+      O(min_remaining) stopped the run (named as in RV(tag_results)).
+  returned: in mirror mode
   type: list
   elements: str
   sample: []
 repositories:
   description:
-    - With O(mirror_spec) or O(select), one entry per source and destination repository, in spec order, with
+    - In mirror mode, one entry per source and destination repository, in spec order, with
       its summary C(line), the selectors as written (C(selectors)), what they chose and why (C(selection) -
       C(selected), C(missing) names and one C(decisions) entry per source tag with the deciding selector and
       reason), each tag's outcome (C(tags) - C(status), C(digest), C(before), C(bytes), C(seconds), C(error)),
@@ -606,7 +618,9 @@ repositories:
       planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds), a
       repository-level C(error) (for example a source that cannot be listed) and C(restored_after_prune)
       (tags a concurrent prune removed right after they were written, written again).
-  returned: with O(mirror_spec) or O(select)
+    - With O(tags), C(selectors) is C({tags - [patterns]}) and each C(decisions) entry says which pattern chose
+      the tag.
+  returned: in mirror mode
   type: list
   elements: dict
   sample:
@@ -626,37 +640,37 @@ repositories:
       error: null
 summary:
   description:
-    - With O(mirror_spec) or O(select), totals over every repository - tags C(copied), C(already_present),
+    - In mirror mode, totals over every repository - tags C(copied), C(already_present),
       C(failed), C(drift), C(not_attempted), C(pruned), and C(repositories), C(bytes), C(seconds).
-  returned: with O(mirror_spec) or O(select)
+  returned: in mirror mode
   type: dict
   sample: {copied: 3, already_present: 9, failed: 0, drift: 0, not_attempted: 0, pruned: 0, repositories: 1,
            bytes: 50541772, seconds: 6.1}
 prune:
   description:
-    - With O(mirror_spec) or O(select), O(prune_missing)'s plan - C(planned) and C(removed) (destination
+    - In mirror mode, O(prune_missing)'s plan - C(planned) and C(removed) (destination
       repository to tags) and C(refused) (why nothing was removed, or V(null)).
     - C(already_gone) (destination repository to tags) lists the removals that found the tag already gone
       (removed by someone else meanwhile); they count as removed and are in C(removed) too.
-  returned: with O(mirror_spec) or O(select)
+  returned: in mirror mode
   type: dict
   sample: {planned: {"mirror.example.com/team/app": ["1.0.0-old"]}, removed: {"mirror.example.com/team/app": ["1.0.0-old"]},
            refused: null, already_gone: {}}
 stopped:
   description: Why the run stopped early (O(min_remaining) reached), or V(null).
-  returned: with O(mirror_spec) or O(select)
+  returned: in mirror mode
   type: str
   sample: null
 rate_limits:
   description:
-    - With O(mirror_spec) or O(select), the last pull limit each registry reported (host to C(limit),
+    - In mirror mode, the last pull limit each registry reported (host to C(limit),
       C(remaining), C(window) in seconds and C(source) header); empty when no registry sends one.
-  returned: with O(mirror_spec) or O(select)
+  returned: in mirror mode
   type: dict
   sample: {"registry-1.docker.io": {limit: 100, remaining: 76, window: 21600, source: ratelimit-remaining}}
 progress_file:
   description: The O(progress_file) written, or V(null) (always in check mode, which writes none).
-  returned: with O(mirror_spec) or O(select)
+  returned: in mirror mode
   type: str
   sample: /var/log/mirror-progress.jsonl
 """
@@ -669,9 +683,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     connection_argument_spec,
     side_auth_argument_spec,
     tag_diff,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
-    summarize_failures,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
@@ -770,7 +781,8 @@ def main() -> None:
             platforms=tuple(params["platforms"]) if params["platforms"] else None,
             allow_index_rewrite=params["allow_index_rewrite"],
             referrers=params["referrers"],
-            concurrency=params["concurrency"],
+            # A mirror's concurrency counts tags; the engine chooses the blob streams of each.
+            concurrency=params["concurrency"] if params["tags"] is None else DEFAULT_CONCURRENCY,
             check_mode=module.check_mode,
             verify=task.verifier(params["verify"]),
             to_oci=params["format"] == "oci",
@@ -783,12 +795,12 @@ def main() -> None:
             params["src"], params["dest"], options,
             lambda reference, side: factory.repository(reference, params[f"{side}_auth"], side=side,
                                                        for_write=side == "dest" and not module.check_mode),
-            tag_patterns=params["tags"], keep_going=params["keep_going"])
+            tag_patterns=params["tags"], keep_going=params["keep_going"], concurrency=params["concurrency"])
     result.update(src=done.src, dest=done.dest)
     for text in done.warnings:
         task.warn(text)
     if done.mirror is not None:
-        finish_mirror(module, task, result, done.mirror.to_dict())
+        finish_mirror(module, task, result, done.mirror.to_dict(), per_tag=True)
     else:
         finish_copy(module, task, result, done.copy)
 
@@ -805,6 +817,8 @@ def run_mirror_spec(task: RegistryTask) -> None:
     params = module.params
     factory = task.factory
     result: dict = {"changed": False}
+    if params["select"] is not None:
+        result.update(src=params["src"], dest=params["dest"])
     with task.errors(**result):
         if params["mirror_spec"] is not None:
             pairs = expand_spec([_set(entry) for entry in params["mirror_spec"]])
@@ -823,27 +837,9 @@ def run_mirror_spec(task: RegistryTask) -> None:
             verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"])
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
-    finish_sync(module, task, data)
-
-
-def finish_sync(module: AnsibleModule, task: RegistryTask, data: dict) -> None:
-    """Shape a sync's result (and its diff); fail with every repository's data when anything failed."""
-    for text in data.pop("warnings"):
-        task.warn(text)
-    failed = data.pop("failed")
-    if module._diff:  # pylint: disable=protected-access
-        before, after = {}, {}
-        for repository in data["repositories"]:
-            for tag, record in repository["tags"].items():
-                if record["status"] in ("copied", "already_present"):
-                    before[f"{repository['dest']}:{tag}"] = record.get("before")
-                    after[f"{repository['dest']}:{tag}"] = record["digest"]
-            for tag in repository["pruned"] or (repository["prune_planned"] if module.check_mode else []):
-                before[f"{repository['dest']}:{tag}"], after[f"{repository['dest']}:{tag}"] = "present", None
-        data["diff"] = tag_diff(before, after)
-    if failed:
-        task.fail(failure_message(data), **data)
-    task.exit(data)
+    if params["select"] is not None:
+        result.update(src=pairs[0].src, dest=pairs[0].dest)
+    finish_mirror(module, task, result, data)
 
 
 def finish_copy(module: AnsibleModule, task: RegistryTask, result: dict, copied) -> None:
@@ -859,25 +855,19 @@ def finish_copy(module: AnsibleModule, task: RegistryTask, result: dict, copied)
     task.exit(result)
 
 
-def finish_mirror(module: AnsibleModule, task: RegistryTask, result: dict, summary: dict) -> None:
-    """Shape a mirror's result; fail (with everything done so far) when a tag failed."""
-    result.update(
-        changed=summary["changed"], copied=summary["copied"], mounted=summary["mounted"],
-        already_present=summary["already_present"], notes=summary["notes"], duration=summary["duration"],
-        restored_after_prune=summary["restored_after_prune"],
-        tag_results=summary["tags"], failed_tags=summary["failed"], not_attempted=summary["not_attempted"],
-    )
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = tag_diff(summary["dest_before"], summary["dest_after"])
-    for text in summary.get("warnings", []):
+def finish_mirror(module: AnsibleModule, task: RegistryTask, result: dict, data: dict, *,
+                  per_tag: bool = False) -> None:
+    """Shape a mirror's result, one shape whichever spelling ran it (and its diff); fail with
+    everything done so far when anything failed. ``per_tag``: the ``tags`` spelling's message."""
+    for text in data.pop("warnings"):
         task.warn(text)
-    if summary["failed"]:
-        failures = summarize_failures((tag, error["message"], tag.rpartition(":")[2])
-                                      for tag, error in summary["failed"].items())
-        stopped = f"; not attempted: {', '.join(summary['not_attempted'])}" if summary["not_attempted"] else ""
-        message = f"{len(summary['failed'])} of {len(summary['failed']) + len(summary['tags'])} tag(s) failed " \
-                  f"to mirror: {failures}{stopped}"
-        task.fail(message, **result)
+    failed = data.pop("failed")
+    before, after = data.pop("dest_before"), data.pop("dest_after")
+    result.update(data)
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = tag_diff(before, after)
+    if failed:
+        task.fail(failure_message(result, per_tag=per_tag), **result)
     task.exit(result)
 
 

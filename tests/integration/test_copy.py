@@ -18,8 +18,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients impo
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
     copy_image,
-    mirror_repository,
-    select_tags,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    SyncOptions,
+    mirror_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     DigestMismatchError,
@@ -514,14 +516,6 @@ def test_we_copy_then_skopeo_copies(plain_registry, registry_factory):
 # --- mirrors -----------------------------------------------------------------------------------
 
 
-def test_select_tags_full_match_and_referrer_tags():
-    tags = ["v1", "v10", "v1-rc", "latest", "sha256-" + "a" * 64]
-    assert select_tags(tags, [r"v1\d*"], skip_referrer_tags=False) == ["v1", "v10"]
-    assert select_tags(tags, [".*"], skip_referrer_tags=True) == ["latest", "v1", "v1-rc", "v10"]
-    with pytest.raises(InvalidInputError, match="not a valid regular expression"):
-        select_tags(tags, ["("], skip_referrer_tags=False)
-
-
 def test_mirror_copies_matching_tags_and_is_idempotent(plain_registry, registry_factory):
     pusher = RawPusher.for_registry(plain_registry)
     shared = images.make_layer("mirror-base", 100_000)
@@ -531,7 +525,8 @@ def test_mirror_copies_matching_tags_and_is_idempotent(plain_registry, registry_
         pusher.push("src/app", content, tag=tag)
     dest_registry = registry_factory()
     src, dest = repo(plain_registry, "src/app"), repo(dest_registry, "dst/app")
-    summary = mirror_repository(src, dest, [r"1\..*", "dev"], CopyOptions(), keep_going=False)
+    # One tag at a time: the shared layer is then uploaded once, by the first tag.
+    summary = mirror_tags(src, dest, [r"1\..*", "dev"], SyncOptions(concurrency=1, keep_going=False))
     assert summary.changed and sorted(summary.tags) == ["1.0", "1.1", "dev"]
     assert summary.failed == {} and summary.not_attempted == []
     assert sorted(RawPuller.for_registry(dest_registry).tags("dst/app")) == ["1.0", "1.1", "dev"]
@@ -539,7 +534,7 @@ def test_mirror_copies_matching_tags_and_is_idempotent(plain_registry, registry_
         assert_complete_copy(dest_registry, "dst/app", tag, contents[tag])
     assert summary.already_present["blobs"] == 2  # the shared layer, after the first tag
     marks = plain_registry.mark(), dest_registry.mark()
-    again = mirror_repository(src, dest, [r"1\..*", "dev"], CopyOptions(), keep_going=False)
+    again = mirror_tags(src, dest, [r"1\..*", "dev"], SyncOptions(keep_going=False))
     assert not again.changed
     # One tags/list, then one HEAD per image on each side.
     assert len(plain_registry.requests_since(marks[0])) == 1 + 3
@@ -554,8 +549,10 @@ def test_mirror_failure_per_tag(plain_registry, registry_factory, keep_going):
         pusher.push("src/app", content, tag=tag)
     corrupt(plain_registry, contents["b"].layers[0].digest)
     dest_registry = registry_factory()
-    summary = mirror_repository(repo(plain_registry, "src/app"), repo(dest_registry, "dst/app"), [".*"],
-                                CopyOptions(), keep_going=keep_going)
+    # One tag at a time, so that "stops at the first failure" leaves exactly the later tags untried
+    # (with more workers, tags already in flight finish).
+    summary = mirror_tags(repo(plain_registry, "src/app"), repo(dest_registry, "dst/app"), [".*"],
+                          SyncOptions(concurrency=1, keep_going=keep_going))
     assert list(summary.failed) == ["b"]
     assert summary.failed["b"]["type"] == "DigestMismatchError"
     tags = sorted(RawPuller.for_registry(dest_registry).tags("dst/app"))

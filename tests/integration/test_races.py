@@ -42,9 +42,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
     Written,
     honour_leases,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
-    CopyOptions,
-    mirror_repository,
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    SyncOptions,
+    mirror_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion import (
     apply as promotion_apply,
@@ -440,7 +440,7 @@ def test_two_mirrors_of_one_source_into_one_destination(plain_registry: RigRegis
             # With the real pauses: two mirrors pushing the same blobs make Distribution rewrite their
             # link files, and a manifest PUT meeting that is sent again after a pause (_client/registry.py).
             src, dst = client(reg, "race/source"), client(reg, dest, pauses=True)
-            return lambda: mirror_repository(src, dst, [".*"], CopyOptions(), keep_going=False)
+            return lambda: mirror_tags(src, dst, [".*"], SyncOptions(keep_going=False))
         return [("mirror-1", racer()), ("mirror-2", racer())]
 
     def judge(dest: str, outcomes: list[Outcome]) -> Verdict:

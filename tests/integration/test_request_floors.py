@@ -134,10 +134,19 @@ def test_read_requests(plain_registry: RigRegistry, seeded: dict[str, str], run_
     assert [(r.method, r.path) for r in reg.requests_since(mark)] == [("HEAD", f"/v2/{APP}/manifests/prod")]
 
 
+#: The three spellings of one mirror engine: each no-op costs what the table says.
+MIRRORS = {
+    "mirror_spec": lambda src, dest: {"mirror_spec": [{"src": f"{src}/{APP}", "dest": dest}]},
+    "select": lambda src, dest: {"src": f"{src}/{APP}", "dest": f"{dest}/{APP}", "select": {}},
+    "tags": lambda src, dest: {"src": f"{src}/{APP}", "dest": f"{dest}/{APP}", "tags": [".*"]},
+}
+
+
+@pytest.mark.parametrize("spelling", list(MIRRORS))
 def test_mirror_no_op_requests(plain_registry: RigRegistry, seeded: dict[str, str], registry_factory,
-                               run_playbook) -> None:
+                               run_playbook, spelling: str) -> None:
     dest = registry_factory()
-    task = module_task("registry_copy", mirror_spec=[{"src": f"{plain_registry.host}/{APP}", "dest": dest.host}])
+    task = module_task("registry_copy", **MIRRORS[spelling](plain_registry.host, dest.host))
     counted(dest, run_playbook, task)
     mark = plain_registry.mark()
     again = counted(dest, run_playbook, task) + plain_registry.requests_since(mark)

@@ -24,10 +24,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
     copy_image,
-    mirror_repository,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
     run_transfer,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    SyncOptions,
+    mirror_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
     make_verifier,
@@ -262,8 +265,8 @@ def test_mirror_with_verify_skips_an_unsigned_tag_and_copies_the_signed_one(plai
     signed = pusher.push_image(REPO, make_image("signed"), tag="v1").digest
     push_signature(pusher, REPO, signed, signer)
     pusher.push_image(REPO, make_image("unsigned"), tag="v2")
-    options = CopyOptions(referrers=True, verify=make_verifier({"keys": [signer.public_pem]}))
-    summary = mirror_repository(client(src), client(dest), [".*"], options, keep_going=True)
+    options = SyncOptions(referrers=True, verify=make_verifier({"keys": [signer.public_pem]}))
+    summary = mirror_tags(client(src), client(dest), [".*"], options)
     assert list(summary.tags) == ["v1"] and list(summary.failed) == ["v2"]
     assert summary.failed["v2"]["type"] == "VerificationError"
     assert "has no signature" in summary.failed["v2"]["message"]

@@ -1,5 +1,6 @@
-"""run_sync (_ops/sync/run.py) between two real Distribution 2.8 registries: selectors, naming rules,
-the shared pool, exact mirrors with guardrails, no_clobber drift, progress, and the rate-limit stop."""
+"""The mirror engine (_ops/sync/run.py) between real Distribution 2.8 registries and layouts: selectors,
+naming rules, the shared pool, exact mirrors with guardrails, no_clobber drift, progress, the rate-limit
+stop, and the tags spelling (run_transfer) on the same pool over registries and layouts."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
+    RegistryError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+    CopyOptions,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
+    run_transfer,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync import run as sync_run
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
@@ -262,3 +270,101 @@ def test_request_rate_bucket_waits_for_tokens():
         rate.acquire()
     # Burst of 2, then one token every 0.5 s: 5 requests take 1.5 s.
     assert clock[0] == pytest.approx(1.5) and rate.acquired == 5
+
+
+# -- the tags spelling on the same engine: any store, the shared pool ------------------------------------
+def tags_mirror(src_text, dest_text, factory, **options):
+    """registry_copy's ``tags`` mirror as the module runs it (run_transfer), with plain HTTP clients."""
+    def open_repository(reference, _side):
+        return factory.registry(reference.registry).repository(reference.repository)
+    return run_transfer(src_text, dest_text, CopyOptions(), open_repository, tag_patterns=[".*"], **options)
+
+
+def test_the_tags_spelling_copies_tags_at_once_on_the_pool(src, dest):
+    # Each of the four tags' first look at the destination waits until all four are there: a mirror
+    # that copied one tag after another would break the barrier (a failure, not a slow pass).
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+    barrier = threading.Barrier(4, timeout=30)
+    looked: set[str] = set()
+    lock = threading.Lock()
+    target = factory.registry(dest.host).repository("m/app")
+    resolve = target.resolve
+
+    def resolve_together(reference):
+        with lock:
+            first = reference in APP_TAGS[:4] and reference not in looked
+            looked.add(reference)
+        if first:
+            barrier.wait()
+        return resolve(reference)
+
+    target.resolve = resolve_together
+    seed(src, "four/app", APP_TAGS[:4])
+
+    def open_repository(reference, side):
+        return target if side == "dest" else factory.registry(reference.registry).repository(reference.repository)
+
+    done = run_transfer(f"{src.host}/four/app", f"{dest.host}/m/app", CopyOptions(), open_repository,
+                        tag_patterns=[".*"], concurrency=4)
+    assert not done.mirror.failed and sorted(done.mirror.tags) == sorted(APP_TAGS[:4]), done.mirror.failed
+    assert dest_tags(dest, "m/app") == sorted(APP_TAGS[:4])
+    # One result shape: the repository's summary line next to the per-tag results.
+    [repository] = done.mirror.repositories
+    assert repository["copied"] == sorted(APP_TAGS[:4]) and "4 copied, 0 already present, 0 failed" in \
+        repository["line"]
+
+
+def test_the_tags_spelling_from_a_registry_into_a_layout_and_back(src, dest, tmp_path):
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+    layout = tmp_path / "bundle"
+    into = tags_mirror(f"{src.host}/lib/app", f"oci:{layout}", factory, concurrency=8)
+    assert into.changed and not into.mirror.failed and sorted(into.mirror.tags) == sorted(APP_TAGS)
+    # Tags written from several workers at once: every one is named in index.json.
+    names = sorted(entry["annotations"]["org.opencontainers.image.ref.name"]
+                   for entry in json.loads((layout / "index.json").read_text())["manifests"])
+    assert names == sorted(f"lib/app:{tag}" for tag in APP_TAGS)
+    assert into.mirror.summary["copied"] == len(APP_TAGS) and into.mirror.repositories[0]["error"] is None
+    again = tags_mirror(f"{src.host}/lib/app", f"oci:{layout}", factory)
+    assert not again.changed and again.mirror.summary["already_present"] == len(APP_TAGS)
+
+    # Out of the layout (a bundle of one repository) into a registry, each tag under its repository.
+    mark = dest.mark()
+    back = tags_mirror(f"oci:{layout}", f"{dest.host}/restored", factory)
+    assert back.changed and sorted(back.mirror.tags) == sorted(f"lib/app:{tag}" for tag in APP_TAGS)
+    assert dest_tags(dest, "restored/lib/app") == sorted(APP_TAGS)
+    for tag in APP_TAGS:
+        assert RawPuller.for_registry(dest).pull("restored/lib/app", tag).digest == \
+            RawPuller.for_registry(src).pull("lib/app", tag).digest
+    assert dest.writes_since(mark)
+    mark = dest.mark()
+    again = tags_mirror(f"oci:{layout}", f"{dest.host}/restored", factory)
+    assert not again.changed and dest.writes_since(mark) == []
+    # The no-op of a layout source: one HEAD per tag at the destination, nothing else.
+    assert len(dest.requests_since(mark)) == len(APP_TAGS)
+
+
+def test_keep_going_off_starts_no_tag_after_a_failure(src, dest):
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+    target = factory.registry(dest.host).repository("m/app")
+    resolve = target.resolve
+
+    def refuse_one(reference):
+        if reference == "1.0.0":
+            raise RegistryError("the destination refused 1.0.0")
+        return resolve(reference)
+
+    target.resolve = refuse_one
+
+    def open_repository(reference, side):
+        return target if side == "dest" else factory.registry(reference.registry).repository(reference.repository)
+
+    done = run_transfer(f"{src.host}/lib/app", f"{dest.host}/m/app", CopyOptions(), open_repository,
+                        tag_patterns=[".*"], concurrency=1)
+    # Sorted order, one at a time: 1.0.0 is first and fails, no other tag is started.
+    assert list(done.mirror.failed) == ["1.0.0"] and done.mirror.tags == {}
+    assert sorted(done.mirror.not_attempted) == sorted(set(APP_TAGS) - {"1.0.0"})
+    message = sync_run.failure_message(done.mirror.to_dict(), per_tag=True)
+    assert message.startswith("1 of 1 tag(s) failed to mirror: 1.0.0: the destination refused <tag>; "
+                              "not attempted: "), message
+    assert message.endswith(f"and {len(APP_TAGS) - 1 - 3} more"), message
+    assert dest_tags(dest, "m/app") == []

@@ -422,7 +422,7 @@ def _no_candidate_reason(selection: TagSelection) -> str:
     if selection.globs:
         wanted.append("matches no glob")
     if selection.patterns:
-        wanted.append("matches no include pattern")
+        wanted.append("matches no pattern")
     if selection.semver is not None:
         wanted.append(f"not a {'' if selection.prerelease else 'release '}version in {selection.semver.text!r}")
     return ", ".join(wanted)

@@ -1,7 +1,8 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The copy engine: byte-exact, streamed, parallel copy of an image graph, and repository mirroring.
+"""The copy engine: byte-exact, streamed, parallel copy of an image graph (mirrors run it per tag,
+see :mod:`..sync.run`).
 
 :func:`copy_image` runs in this order, and every step before the last writes
 only what nothing points at yet:
@@ -29,8 +30,6 @@ would be copied, mounted and skipped, and nothing is written.
 """
 from __future__ import annotations
 
-import dataclasses
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     NotFoundError,
-    RegistryError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     Descriptor,
@@ -49,13 +47,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_tag,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
-    unmatched_regexes,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
-    is_attached_tag,
-    is_lease_tag,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
     Written,
@@ -107,6 +98,44 @@ class CopyOptions:
     #: (_ops/coordination): the opt-in ``prune_lease`` option. A mirror turns it off per tag and
     #: honours once for all its tags.
     honour_leases: bool = False
+    #: Shared by the copies of one mirror that run at once (see :class:`BlobsInFlight`).
+    in_flight: BlobsInFlight | None = None
+
+
+class BlobsInFlight:
+    """The blobs that copies running at once are writing, per destination.
+
+    Tags of one repository share layers; copied one at a time, the second finds a shared layer
+    present. Copied at once, each would stream it again. Here the first copy to want a blob at a
+    destination writes it; the others wait for that write, then find the blob present (and, if
+    that write failed, write it themselves).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writing: dict[tuple[int, str], threading.Event] = {}
+
+    @staticmethod
+    def _key(dest: Any, digest: str) -> tuple[int, str]:
+        # The views of one layout share its blobs: the store is the destination there.
+        return id(getattr(dest, "store", None) or dest), digest
+
+    def claim(self, dest: Any, digest: str) -> threading.Event | None:
+        """None when the caller is to write the blob (then :meth:`release` it); else the event to wait on."""
+        key = self._key(dest, digest)
+        with self._lock:
+            event = self._writing.get(key)
+            if event is not None:
+                return event
+            self._writing[key] = threading.Event()
+            return None
+
+    def release(self, dest: Any, digest: str) -> None:
+        """The write of ``digest`` to ``dest`` ended (done or failed): wake the waiters."""
+        with self._lock:
+            event = self._writing.pop(self._key(dest, digest), None)
+        if event is not None:
+            event.set()
 
 
 @dataclass
@@ -167,6 +196,11 @@ def _check_options(dest_tags: Sequence[str], options: CopyOptions) -> tuple[Plat
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise InvalidInputError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
     return parse_platforms(options.platforms)
+
+
+def store_name(store: Any) -> str:
+    """How users spell a store: ``host/repository``, or a layout's ``oci:PATH (repository)``."""
+    return _where(store)
 
 
 def _where(repository: Any, reference: str = "") -> str:
@@ -381,7 +415,7 @@ def _transfer_blobs(src: Any, dest: Any, wanted: Iterable[Descriptor], options: 
     workers = min(options.concurrency, len(blobs))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocireg-copy") as pool:
         futures: list[Future] = [
-            pool.submit(_ensure_blob, src, dest, blob, mountable, options.check_mode, stop) for blob in blobs]
+            pool.submit(_ensure_blob, src, dest, blob, mountable, options, stop) for blob in blobs]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:
@@ -406,24 +440,34 @@ def _transfer_blobs(src: Any, dest: Any, wanted: Iterable[Descriptor], options: 
         result.changed = True
 
 
-def _ensure_blob(src: Any, dest: Any, blob: Descriptor, mountable: bool, check_mode: bool,
+def _ensure_blob(src: Any, dest: Any, blob: Descriptor, mountable: bool, options: CopyOptions,
                  stop: threading.Event) -> _BlobOutcome:
     if stop.is_set():
         raise _Cancelled()
     size = dest.blob_exists(blob.digest)
     if size is not None:
         return _BlobOutcome(blob.digest, "skipped", size)
-    if check_mode:
+    if options.check_mode:
         if mountable:
             return _BlobOutcome(blob.digest, "mounted", blob.size or 0)
         # Schema 1 layers carry no size: ask the source, still read-only.
         return _BlobOutcome(blob.digest, "copied", blob.size if blob.size is not None else
                             (src.blob_exists(blob.digest) or 0))
-    if mountable and dest.mount_blob(blob.digest, src.name):
-        return _BlobOutcome(blob.digest, "mounted", blob.size or 0)
-    counter = [0]
-    dest.push_blob(blob.digest, blob.size, _opener(src, blob, counter, stop))
-    return _BlobOutcome(blob.digest, "copied", counter[0])
+    in_flight = options.in_flight
+    while in_flight is not None and (writing := in_flight.claim(dest, blob.digest)) is not None:
+        writing.wait()  # another copy of this mirror is writing it: its bytes need not travel twice
+        size = dest.blob_exists(blob.digest)
+        if size is not None:
+            return _BlobOutcome(blob.digest, "skipped", size)
+    try:
+        if mountable and dest.mount_blob(blob.digest, src.name):
+            return _BlobOutcome(blob.digest, "mounted", blob.size or 0)
+        counter = [0]
+        dest.push_blob(blob.digest, blob.size, _opener(src, blob, counter, stop))
+        return _BlobOutcome(blob.digest, "copied", counter[0])
+    finally:
+        if in_flight is not None:
+            in_flight.release(dest, blob.digest)
 
 
 def _opener(src: Any, blob: Descriptor, counter: list[int], stop: threading.Event) -> Callable[[int], Iterator[bytes]]:
@@ -443,128 +487,3 @@ def _opener(src: Any, blob: Descriptor, counter: list[int], stop: threading.Even
                 counter[0] += len(chunk)
                 yield chunk
     return open_stream
-
-
-# --- mirrors -------------------------------------------------------------------------------------
-
-
-def select_tags(tags: Sequence[str], patterns: Sequence[str], *, skip_referrer_tags: bool) -> list[str]:
-    """Tags matching any of ``patterns`` (full-match regexes), sorted; referrers-schema tags left out if asked."""
-    compiled = []
-    for pattern in patterns:
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise InvalidInputError(f"tags pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    # A prune lease is coordination between writers of one registry, never an image to copy.
-    chosen = [t for t in tags if any(c.fullmatch(t) for c in compiled) and not is_lease_tag(t)]
-    if skip_referrer_tags:
-        # With referrers, fallback indexes and cosign's .sig/.att/.sbom travel with their subjects
-        # (and are merged there): copying them as tags of their own would overwrite the destination's.
-        chosen = [t for t in chosen if not is_attached_tag(t)]
-    return sorted(set(chosen))
-
-
-def _counts() -> dict:
-    return {"manifests": 0, "blobs": 0, "bytes": 0}
-
-
-@dataclass
-class MirrorResult:
-    """What a mirror did: one :class:`CopyResult` per copied tag, failures per tag, and the sums."""
-
-    changed: bool = False
-    tags: dict[str, CopyResult] = field(default_factory=dict)
-    failed: dict[str, dict] = field(default_factory=dict)
-    not_attempted: list[str] = field(default_factory=list)
-    copied: dict = field(default_factory=_counts)
-    already_present: dict = field(default_factory=_counts)
-    mounted: list[str] = field(default_factory=list)
-    dest_before: dict[str, str | None] = field(default_factory=dict)
-    dest_after: dict[str, str | None] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: What the user should see even when nothing failed (a pattern that selects nothing, an empty mirror).
-    warnings: list[str] = field(default_factory=list)
-    duration: float = 0.0
-    #: Tags a concurrent prune removed after the mirror wrote them, written again (see _ops/coordination).
-    restored_after_prune: list[str] = field(default_factory=list)
-
-    def add(self, tag: str, outcome: CopyResult, name: str | None = None) -> None:
-        """Count one tag's copy in; ``name`` is how the tag is reported (default: the tag)."""
-        name = name or tag
-        self.tags[name] = outcome
-        self.changed = self.changed or outcome.changed
-        for key in ("manifests", "blobs", "bytes"):
-            self.copied[key] += outcome.copied[key]
-            self.already_present[key] += outcome.already_present[key]
-        self.mounted.extend(d for d in outcome.mounted if d not in self.mounted)
-        self.dest_before[name] = outcome.dest_before[tag]
-        self.dest_after[name] = outcome.digest
-
-    def merge(self, other: MirrorResult) -> None:
-        """Fold another mirror (of another repository of a bundle) into this one; names must not collide."""
-        self.changed = self.changed or other.changed
-        self.tags.update(other.tags)
-        self.failed.update(other.failed)
-        self.not_attempted.extend(other.not_attempted)
-        for key in ("manifests", "blobs", "bytes"):
-            self.copied[key] += other.copied[key]
-            self.already_present[key] += other.already_present[key]
-        self.mounted.extend(d for d in other.mounted if d not in self.mounted)
-        self.dest_before.update(other.dest_before)
-        self.dest_after.update(other.dest_after)
-        self.notes.extend(other.notes)
-        self.warnings.extend(other.warnings)
-        self.restored_after_prune.extend(other.restored_after_prune)
-
-    def to_dict(self) -> dict:
-        """Plain data for module results."""
-        return {
-            "changed": self.changed, "tags": {tag: r.to_dict() for tag, r in self.tags.items()},
-            "failed": dict(self.failed), "not_attempted": list(self.not_attempted),
-            "copied": dict(self.copied), "already_present": dict(self.already_present),
-            "mounted": list(self.mounted), "dest_before": dict(self.dest_before),
-            "dest_after": dict(self.dest_after), "notes": list(self.notes), "warnings": list(self.warnings),
-            "duration": round(self.duration, 3), "restored_after_prune": list(self.restored_after_prune),
-        }
-
-
-def mirror_repository(src: ImageStore, dest: ImageStore, tag_patterns: Sequence[str], options: CopyOptions,
-                      keep_going: bool, *, prefix: str = "") -> MirrorResult:
-    """Copy every tag of ``src`` matching ``tag_patterns`` to the same tag in ``dest``.
-
-    ``src`` and ``dest`` are registry repositories or local layout views.
-    Per-tag failures are reported in :attr:`MirrorResult.failed`, not raised;
-    the caller decides how to fail. ``prefix`` is put before each tag in the
-    result's keys (``team/app:`` when a bundle holds several repositories).
-    """
-    started = time.monotonic()
-    if not tag_patterns:
-        raise InvalidInputError("mirroring needs at least one tags pattern (use '.*' for every tag)")
-    _check_options([], options)
-    available = src.tags()
-    selected = select_tags(available, tag_patterns, skip_referrer_tags=options.referrers)
-    summary = MirrorResult()
-    # Nothing silent: a pattern selecting nothing, or a mirror copying nothing, is a warning (a typo is not a success).
-    summary.warnings.extend(unmatched_regexes(available, tag_patterns, _where(src)))
-    if not selected:
-        summary.notes.append(f"no tag of {_where(src)} matches {', '.join(tag_patterns)}")
-        summary.warnings.append(f"the mirror selects no tag of {_where(src)} ({len(available)} tag(s)), so "
-                                "nothing was copied")
-    per_tag = dataclasses.replace(options, honour_leases=False)  # honoured once below, after every tag
-    for position, tag in enumerate(selected):
-        try:
-            outcome = copy_image(src, tag, dest, [tag], per_tag)
-        except RegistryError as exc:
-            summary.failed[prefix + tag] = exc.to_dict()
-            if not keep_going:
-                summary.not_attempted = [prefix + t for t in selected[position + 1:]]
-                break
-            continue
-        summary.add(tag, outcome, prefix + tag)
-    if options.honour_leases and not options.check_mode:
-        restored: list[str] = []
-        check_leases(dest, [w for r in summary.tags.values() for w in r.written], restored, summary.warnings)
-        summary.restored_after_prune.extend(prefix + tag for tag in restored)
-    summary.duration = time.monotonic() - started
-    return summary

@@ -6,8 +6,9 @@ copy targets and run the engine, a single copy or a mirror, in any direction.
 
 Registry repositories come from the caller (``open_repository``: the module
 builds them with the user's credentials); local targets are opened here. The
-engine (:mod:`.image`) sees the same interface on both, so options, check
-mode, verification and result shapes are the same in every direction.
+engine (:mod:`.image` for one image, :func:`..sync.run.run_mirror` for a mirror)
+sees the same interface on both, so options, check mode, verification and
+result shapes are the same in every direction.
 
 Names in a layout (see :mod:`..._model.transport_ref`): an export writes
 ``repository:tag`` (``team/app:1.0``), so one bundle holds several
@@ -47,9 +48,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.conve
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
     CopyResult,
-    MirrorResult,
     copy_image,
-    mirror_repository,
+    store_name,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (
     OciArchive,
@@ -60,6 +60,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
     LayoutDir,
     LayoutView,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    DEFAULT_SYNC_CONCURRENCY,
+    MirrorPair,
+    MirrorResult,
+    SyncOptions,
+    TagPatterns,
+    run_mirror,
 )
 
 OpenRepository = Callable[[Reference, str], Any]
@@ -190,10 +198,15 @@ def registry_written_to(dest: str) -> str | None:
 
 
 def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository, *,
-                 tag_patterns: Sequence[str] | None = None, keep_going: bool = False) -> Transfer:
-    """Copy ``src`` to ``dest`` (or mirror with ``tag_patterns``), either side a registry or a local target."""
+                 tag_patterns: Sequence[str] | None = None, keep_going: bool = False,
+                 concurrency: int = DEFAULT_SYNC_CONCURRENCY) -> Transfer:
+    """Copy ``src`` to ``dest`` (or mirror with ``tag_patterns``), either side a registry or a local target.
+
+    A mirror copies ``concurrency`` tags at a time on the mirror engine's pool (``options.concurrency``,
+    blob streams per image, is then chosen by the engine).
+    """
     if tag_patterns is not None:
-        return _mirror(src, dest, options, open_repository, tag_patterns, keep_going)
+        return _mirror(src, dest, options, open_repository, tag_patterns, keep_going, concurrency)
     src_repository: str | None
     if is_local(src):
         src_local = parse_local_ref(src)
@@ -258,8 +271,20 @@ def _repositories(store: Any) -> list[str | None]:
     return sorted(found, key=lambda r: r or "")
 
 
+def _pair(source: Any, target: Any, choice: TagPatterns, label: str = "") -> MirrorPair:
+    return MirrorPair(store_name(source), store_name(target), source, target, choice, label=label)
+
+
 def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository,
-            tag_patterns: Sequence[str], keep_going: bool) -> Transfer:
+            tag_patterns: Sequence[str], keep_going: bool, concurrency: int) -> Transfer:
+    """Every tag matching ``tag_patterns`` of a repository, or of each repository of a bundle, on the
+    mirror engine: one pair per repository, one pool for all their tags."""
+    choice = TagPatterns(tag_patterns, skip_referrer_tags=options.referrers)
+    engine = SyncOptions(concurrency=concurrency, platforms=options.platforms, referrers=options.referrers,
+                         check_mode=options.check_mode, verify=options.verify, prune_lease=options.honour_leases,
+                         allow_index_rewrite=options.allow_index_rewrite, to_oci=options.to_oci,
+                         keep_going=keep_going)
+    engine.check()  # before a store is opened or a request sent
     dest_store = None
     if is_local(dest):
         dest_local = _plain_local("dest", dest, "every tag keeps its own name, repository:tag")
@@ -275,7 +300,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
             dest_ref = Reference.parse(dest)
             _plain_repository("dest", dest_ref)
             target, dest_text = open_repository(dest_ref, "dest"), str(dest_ref)
-        summary = mirror_repository(source, target, tag_patterns, options, keep_going)
+        summary = _run(engine, [_pair(source, target, choice)])
         if dest_store is not None and _finish(dest_store, options):
             summary.changed = True
         layout_warnings = _layout_warnings(dest_local, summary, src_ref.repository) if dest_store is not None else []
@@ -287,14 +312,12 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
     repositories = _repositories(src_store)
     if not repositories:
         raise NotFoundError(f"{src_local} holds no named image to mirror", status=404)
-    summary = MirrorResult()
     warnings: list[str] = []
     named = [r for r in repositories if r is not None]
     if dest_store is None and not named:
         dest_ref = Reference.parse(dest)
         _plain_repository("dest", dest_ref)
-        summary = mirror_repository(LayoutView(src_store, None), open_repository(dest_ref, "dest"), tag_patterns,
-                                    options, keep_going)
+        summary = _run(engine, [_pair(LayoutView(src_store, None), open_repository(dest_ref, "dest"), choice)])
         return Transfer(str(src_local), str(dest_ref), mirror=summary)
     if dest_store is None:
         dest_text = dest.rstrip("/")
@@ -302,6 +325,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
             warnings.append(
                 f"{src_local} also holds images named by a bare tag; they were not restored (their repository is "
                 f"unknown): copy each with src {src_local}:TAG and a dest repository")
+    pairs = []
     for repository in repositories:
         if dest_store is None and repository is None:
             continue
@@ -309,14 +333,20 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
             target = LayoutView(dest_store, repository)
         else:
             target = open_repository(Reference.parse(f"{dest_text}/{repository}"), "dest")
-        part = mirror_repository(LayoutView(src_store, repository), target, tag_patterns, options, keep_going,
-                                 prefix=f"{repository}:" if repository else "")
-        summary.merge(part)
-        if part.failed and not keep_going:
-            break
+        pairs.append(_pair(LayoutView(src_store, repository), target, choice,
+                           label=f"{repository}:" if repository else ""))
+    summary = _run(engine, pairs)
     if dest_store is not None:
         if _finish(dest_store, options):
             summary.changed = True
         warnings.extend(_layout_warnings(dest_local, summary))
     summary.notes.extend(warnings)
     return Transfer(str(src_local), dest_text, mirror=summary, warnings=warnings)
+
+
+def _run(options: SyncOptions, pairs: list[MirrorPair]) -> MirrorResult:
+    """The engine over ``pairs``; a source that cannot be listed fails the task as a single copy would."""
+    summary = run_mirror(pairs, options)
+    if summary.errors:
+        raise summary.errors[0]
+    return summary

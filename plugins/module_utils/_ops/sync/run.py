@@ -1,23 +1,30 @@
 # Copyright (c) 2026, ocireg.registry contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Mirror many repositories in one run: the I/O side of a sync specification.
+"""The one mirror engine: many repositories, any image store, one bounded pool, one result shape.
 
-:func:`run_sync` takes the expanded pairs (:func:`~.spec.expand_spec`) and a factory of
-:class:`~.registry.Registry` clients, and works in phases, all on ONE bounded thread pool
-(``concurrency`` workers) shared by every repository and tag, so the run takes as long as
-bandwidth and concurrency say, not as long as the number of tags:
+:func:`run_mirror` takes :class:`MirrorPair` objects (a source store, a destination store, and how
+to choose tags: regexes, :class:`TagPatterns`, or a selector block, :class:`SelectorChoice`) and
+works in phases, all on ONE bounded pool (:class:`~.pool.SharedPool`, ``concurrency`` workers)
+shared by every repository and tag, so the run takes as long as bandwidth and concurrency say, not
+as long as the number of tags. A store is a registry repository or a local layout or archive view
+(:class:`~.copying.store.ImageStore`). Its three spellings in ``registry_copy`` (``tags``,
+``select``, ``mirror_spec``) differ only in how pairs and choices are built: :func:`run_sync`
+opens registry pairs from a sync specification, ``copying.transfer`` builds pairs of registry
+repositories and layouts for ``tags``. The phases:
 
 1. list the tags of each source repository once (and of each destination repository when
    ``prune_missing`` needs them);
 2. read image creation times (config ``created``) only for pairs whose selectors need ages;
-3. select (pure, :func:`~.selectors.select_tags`);
+3. select (pure, :func:`..._model.tag_selection.select_tags`);
 4. copy every selected tag with the copy engine (:func:`~.copying.image.copy_image`), which
    stops after two HEADs when the destination tag already holds the source digest;
 5. ``prune_missing``: remove destination tags whose source tag is gone, within ``max_deletions``
    (check mode lists them and removes nothing).
 
-Copy failures are reported per tag, never raised: the caller decides how to fail.
+Copy failures are reported per tag, never raised: the caller decides how to fail. With
+``keep_going`` off (the ``tags`` spelling's default), the first failure stops the run from starting
+more tags; tags already in flight finish, the rest are reported as not attempted.
 
 Rate limits: before each request-making task the registries' last reported pull limit
 (``RateLimit-Remaining``, Docker Hub) is compared with ``min_remaining``; at or below it the run
@@ -33,7 +40,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -55,17 +61,30 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selection import (
     Selection,
+    TagSelection,
     select_tags,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps import (
     format_timestamp,
     judge_timestamp,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
+    unmatched_regexes,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
+    parse_platforms,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,
+    BlobsInFlight,
     CopyOptions,
+    CopyResult,
     check_leases,
     copy_image,
+    store_name,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
+    SharedPool,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
     fetch_config,
@@ -78,6 +97,9 @@ if TYPE_CHECKING:  # only for annotations: registry.py needs requests at import 
     from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
         Registry,
         Repository,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.store import (
+        ImageStore,
     )
 
 #: Tags copied at once across the whole run (the pool's bound) when the user does not say.
@@ -97,7 +119,7 @@ RegistryFactory = Callable[[str, str], "Registry"]
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """How to run a sync. Defaults: copy only what is missing, never delete, no rate ceiling."""
+    """How to run a mirror. Defaults: copy only what is missing, never delete, no rate ceiling."""
 
     concurrency: int = DEFAULT_SYNC_CONCURRENCY
     platforms: tuple[str, ...] | None = None
@@ -113,6 +135,12 @@ class SyncOptions:
     verify: Callable[[Any, str], dict] | None = None
     #: The opt-in prune lease: after its writes, each destination repository's tags are listed once.
     prune_lease: bool = False
+    #: With a ``platforms`` subset, write reduced indexes (see :class:`~.copying.image.CopyOptions`).
+    allow_index_rewrite: bool = False
+    #: ``format: oci``: convert Docker-typed manifests on the way (see :mod:`~.copying.convert`).
+    to_oci: bool = False
+    #: Off: the first failed tag stops the run from starting more (those in flight finish).
+    keep_going: bool = True
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -131,11 +159,109 @@ class SyncOptions:
             problems.append(f"max_requests_per_second must be more than 0, got {self.max_requests_per_second!r}")
         if problems:
             raise InvalidInputError("\n".join(problems))
+        parse_platforms(self.platforms)  # a bad platform fails here, before any request
+
+    def blob_concurrency(self, tags: int) -> int:
+        """Blob streams per image: the tags in flight (at most ``concurrency``) share the pooled
+        connections, so a mirror of one large image streams as many blobs as a single copy."""
+        workers = max(1, min(self.concurrency, tags))
+        return max(1, min(DEFAULT_CONCURRENCY, _POOLED_CONNECTIONS // workers))
+
+    def copy_options(self, tags: int) -> CopyOptions:
+        """How each tag is copied (the prune lease is honoured once per repository, after its tags)."""
+        return CopyOptions(platforms=self.platforms, allow_index_rewrite=self.allow_index_rewrite,
+                           referrers=self.referrers, concurrency=self.blob_concurrency(tags),
+                           check_mode=self.check_mode, verify=self.verify, to_oci=self.to_oci,
+                           honour_leases=False, in_flight=BlobsInFlight())
+
+
+class TagPatterns:
+    """``registry_copy``'s ``tags``: full-match regexes, any of which selects a tag.
+
+    A prune lease tag is never selected (coordination between writers, not an image); with
+    ``referrers``, neither are the referrers-schema and cosign tags, which travel with their image.
+    """
+
+    needs_ages = False
+
+    def __init__(self, patterns: Sequence[str], *, skip_referrer_tags: bool) -> None:
+        if not patterns:
+            raise InvalidInputError("mirroring needs at least one tags pattern (use '.*' for every tag)")
+        self.patterns = tuple(patterns)
+        self.skip_referrer_tags = skip_referrer_tags
+        self.selection = TagSelection.from_patterns(self.patterns)  # an invalid regex fails here
+
+    def without_ages(self) -> TagPatterns:
+        """The same choice (it never reads ages)."""
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """The patterns as plain data."""
+        return {"tags": list(self.patterns)}
+
+    def select(self, tags: Sequence[str], created: dict[str, datetime | None], now: datetime) -> Selection:
+        """The tags to copy, sorted, each with why (pure; ``created`` and ``now`` are not needed)."""
+        return select_tags(sorted(set(tags)), self.selection, skip_referrer_tags=self.skip_referrer_tags)
+
+    def warnings(self, where: str, available: Sequence[str], selection: Selection) -> tuple[list[str], list[str]]:
+        """(warnings, notes): a pattern that selects nothing, a mirror that copies nothing."""
+        warnings = unmatched_regexes(available, self.patterns, where)
+        notes = []
+        if not selection.selected:
+            notes.append(f"no tag of {where} matches {', '.join(self.patterns)}")
+            warnings.append(f"the mirror selects no tag of {where} ({len(available)} tag(s)), so nothing was "
+                            "copied")
+        return warnings, notes
+
+
+class SelectorChoice:
+    """``select`` and ``mirror_spec``: a selector block (:class:`..._model.tag_selection.TagSelection`)."""
+
+    def __init__(self, selectors: TagSelection) -> None:
+        self.selectors = selectors
 
     @property
-    def blob_concurrency(self) -> int:
-        """Blob streams per image: the pool's workers share the pooled connections."""
-        return max(1, min(DEFAULT_CONCURRENCY, _POOLED_CONNECTIONS // self.concurrency))
+    def needs_ages(self) -> bool:
+        """True when deciding needs image creation times."""
+        return self.selectors.needs_ages
+
+    def without_ages(self) -> SelectorChoice:
+        """Only the match and exclude stages: the tags that can need an age."""
+        return SelectorChoice(replace(self.selectors, min_age=None, newest=None, newest_patch_per=None))
+
+    def describe(self) -> dict[str, Any]:
+        """The block as plain data."""
+        return self.selectors.describe()
+
+    def select(self, tags: Sequence[str], created: dict[str, datetime | None], now: datetime) -> Selection:
+        """What the block chooses (pure)."""
+        return select_tags(tags, self.selectors, created=created, now=now)
+
+    def warnings(self, where: str, available: Sequence[str], selection: Selection) -> tuple[list[str], list[str]]:
+        """(warnings, notes): literal names the source lacks, a block that chose nothing."""
+        warnings = []
+        if selection.missing:
+            warnings.append(f"{where}: names not in the source: {', '.join(selection.missing)}")
+        if not selection.selected:
+            warnings.append(f"{where}: the selectors chose no tag")
+        return warnings, []
+
+
+@dataclass(frozen=True)
+class MirrorPair:
+    """One source store mirrored into one destination store, each tag to the same tag.
+
+    ``src`` / ``dest`` are how results name the two sides; ``label`` is put before each tag in the
+    run-wide keys (``tag_results``, ``failed_tags``, the diff): empty for one repository, ``team/app:``
+    for a repository of a bundle, ``host/repository:`` for a sync specification.
+    """
+
+    src: str
+    dest: str
+    src_store: Any
+    dest_store: Any
+    choice: TagPatterns | SelectorChoice
+    label: str = ""
 
 
 class RequestRate:
@@ -181,7 +307,7 @@ def throttle(registry: Registry, rate: RequestRate) -> None:
 
 @dataclass
 class _PairState:
-    pair: SyncPair
+    pair: MirrorPair
     src: Any = None
     dest: Any = None
     src_tags: list[str] | None = None
@@ -189,7 +315,11 @@ class _PairState:
     created: dict[str, datetime | None] = field(default_factory=dict)
     selection: Selection | None = None
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each copied tag's full result (what ``tag_results`` reports).
+    copies: dict[str, CopyResult] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    #: The exception behind ``error`` (a caller that mirrors one repository raises it as it is).
+    exception: RegistryError | None = None
     pruned: list[str] = field(default_factory=list)
     started: float | None = None
     finished: float | None = None
@@ -232,7 +362,7 @@ class _Progress:
                 raise _unwritable(path, str(exc.strerror)) from None
         self.total, self.done = total, 0
 
-    def tag_done(self, pair: SyncPair, tag: str, record: dict[str, Any]) -> None:
+    def tag_done(self, pair: MirrorPair, tag: str, record: dict[str, Any]) -> None:
         with self._lock:
             self.done += 1
             if self._file is None:
@@ -257,32 +387,27 @@ class _Progress:
 
 
 class _Run:
-    def __init__(self, pairs: Sequence[SyncPair], open_registry: RegistryFactory, options: SyncOptions,
-                 now: datetime) -> None:
-        self.options, self.now = options, now
-        self._open_registry = open_registry
-        self._registries: dict[tuple[str, str], Any] = {}
+    def __init__(self, pairs: Sequence[MirrorPair], options: SyncOptions, now: datetime,
+                 pool: SharedPool) -> None:
+        self.options, self.now, self.pool = options, now, pool
         self._lock = threading.Lock()
-        self.rate = RequestRate(options.max_requests_per_second) if options.max_requests_per_second else None
         self.stop_reason: str | None = None
-        self.states = [_PairState(pair) for pair in pairs]
-        self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="ocireg-sync")
+        #: Why no further tag is started although the run goes on (``keep_going`` off, a tag failed).
+        self.halt_reason: str | None = None
+        self.states = [_PairState(pair, pair.src_store, pair.dest_store) for pair in pairs]
         self.progress: _Progress | None = None
-
-    # -- clients ---------------------------------------------------------------------------------
-    def registry(self, host: str, side: str) -> Any:
-        with self._lock:
-            key = (host, side)
-            if key not in self._registries:
-                registry = self._open_registry(host, side)
-                if self.rate is not None and not any(r is registry for r in self._registries.values()):
-                    throttle(registry, self.rate)  # a factory may hand out one client for both sides
-                self._registries[key] = registry
-            return self._registries[key]
+        self.copy_options = options.copy_options(1)
+        # The registry clients behind the stores (local stores have none): their rate limits.
+        self.registries: dict[str, Any] = {}
+        for state in self.states:
+            for store in (state.src, state.dest):
+                registry = getattr(store, "registry", None)
+                if registry is not None and not getattr(store, "local", False):
+                    self.registries.setdefault(registry.host, registry)
 
     def rate_limits(self) -> dict[str, Any]:
         limits = {}
-        for (host, _side), registry in self._registries.items():
+        for host, registry in self.registries.items():
             rate = registry.rate_limit
             if rate is not None:
                 limits[host] = {"limit": rate.limit, "remaining": rate.remaining, "window": rate.window,
@@ -295,7 +420,7 @@ class _Run:
             return False
         if self.options.min_remaining is None:
             return True
-        for (host, _side), registry in list(self._registries.items()):
+        for host, registry in list(self.registries.items()):
             rate = registry.rate_limit
             if rate is not None and rate.remaining is not None and rate.remaining <= self.options.min_remaining:
                 with self._lock:
@@ -307,70 +432,103 @@ class _Run:
 
     def each(self, function: Callable[[Any], None], items: Sequence[Any]) -> None:
         """Run ``function`` over ``items`` on the shared pool and wait for all of them."""
-        futures: list[Future] = [self.pool.submit(function, item) for item in items]
-        wait(futures)
-        for future in futures:
-            future.result()  # task functions record their own errors; anything here is a bug
+        self.pool.map(function, items)  # task functions record their own errors; a raise here is a bug
+
+
+class _Registries:
+    """``run_sync``'s clients: one per (host, side), each throttled once when a rate is asked for."""
+
+    def __init__(self, open_registry: RegistryFactory, rate: RequestRate | None) -> None:
+        self._open, self._rate = open_registry, rate
+        self._registries: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, host: str, side: str) -> Any:
+        key = (host, side)
+        if key not in self._registries:
+            registry = self._open(host, side)
+            if self._rate is not None and not any(r is registry for r in self._registries.values()):
+                throttle(registry, self._rate)  # a factory may hand out one client for both sides
+            self._registries[key] = registry
+        return self._registries[key]
 
 
 def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options: SyncOptions, *,
              now: datetime | None = None) -> dict[str, Any]:
-    """Mirror every pair; return plain data (see the module docstring for the phases).
+    """Mirror every pair of a sync specification (registries only); return :meth:`MirrorResult.to_dict`.
 
     Result keys: ``changed``, ``failed`` (True when a tag or repository failed, drift was refused
     under ``no_clobber``, deletions were refused by ``max_deletions``, or a rate limit stopped
     the run), ``repositories`` (one entry per pair with its summary ``line``), ``summary``
     (totals), ``prune`` (planned / removed / refused), ``stopped`` (the rate-limit reason or
-    None), ``rate_limits`` (host -> last reported limit).
+    None), ``rate_limits`` (host -> last reported limit), and the run-wide keys of every mirror
+    (see :class:`MirrorResult`).
     """
     options.check()
+    rate = RequestRate(options.max_requests_per_second) if options.max_requests_per_second else None
+    registry = _Registries(open_registry, rate)
+    mirror_pairs = [MirrorPair(pair.src, pair.dest, registry(pair.src_registry, "src").repository(pair.src_repository),
+                               registry(pair.dest_registry, "dest").repository(pair.dest_repository),
+                               SelectorChoice(pair.selectors), label=f"{pair.dest}:") for pair in pairs]
+    return run_mirror(mirror_pairs, options, now=now).to_dict()
+
+
+def run_mirror(pairs: Sequence[MirrorPair], options: SyncOptions, *, now: datetime | None = None) -> MirrorResult:
+    """Mirror every pair on one bounded pool (see the module docstring for the phases)."""
+    options.check()
     progress = _Progress(options.progress_file, 0, options.check_mode)  # a bad path fails here, before any request
-    run = _Run(pairs, open_registry, options, now or datetime.now(UTC))
-    run.progress = progress
     started = time.monotonic()
     prune: dict[str, Any] = {"planned": {}, "removed": {}, "refused": None, "already_gone": {}}
-    try:
-        for state in run.states:
-            state.src = run.registry(state.pair.src_registry, "src").repository(state.pair.src_repository)
-            state.dest = run.registry(state.pair.dest_registry, "dest").repository(state.pair.dest_repository)
-        _list_tags(run)
-        _read_ages(run)
-        for state in run.states:
-            if state.src_tags is not None and state.error is None:
-                state.selection = select_tags(state.src_tags, state.pair.selectors,
-                                              created=state.created, now=run.now)
-        jobs = [(state, tag) for state in run.states if state.selection is not None
-                for tag in state.selection.selected]
-        progress.total = len(jobs)
-        run.each(lambda job: _copy_one(run, *job), jobs)
-        _honour_leases(run)
-        if options.prune_missing:
-            prune = _prune(run)
-    finally:
-        run.pool.shutdown(wait=True)
-        progress.close()
+    with SharedPool(options.concurrency) as pool:
+        run = _Run(pairs, options, now or datetime.now(UTC), pool)
+        run.progress = progress
+        try:
+            _list_tags(run)
+            _read_ages(run)
+            for state in run.states:
+                if state.src_tags is not None and state.error is None:
+                    state.selection = state.pair.choice.select(state.src_tags, state.created, run.now)
+            jobs = [(state, tag) for state in run.states if state.selection is not None
+                    for tag in state.selection.selected]
+            progress.total = len(jobs)
+            run.copy_options = options.copy_options(len(jobs))
+            run.each(lambda job: _copy_one(run, *job), jobs)
+            _honour_leases(run)
+            if options.prune_missing:
+                prune = _prune(run)
+        finally:
+            progress.close()
     return _result(run, prune, time.monotonic() - started)
 
 
+def mirror_tags(src: ImageStore, dest: ImageStore, patterns: Sequence[str], options: SyncOptions) -> MirrorResult:
+    """Mirror the tags of ``src`` matching ``patterns`` (full-match regexes) to the same tags of ``dest``:
+    the ``tags`` spelling over two stores, for callers that hold them already."""
+    choice = TagPatterns(patterns, skip_referrer_tags=options.referrers)
+    return run_mirror([MirrorPair(store_name(src), store_name(dest), src, dest, choice)], options)
+
+
 def _list_tags(run: _Run) -> None:
-    """Each source repository listed once (a source fanned out to several destinations too), then
-    the destination repositories when ``prune_missing`` needs them."""
-    listings: dict[str, tuple[list[str] | None, dict[str, Any] | None]] = {}
+    """Each source listed once (a source fanned out to several destinations too), then the
+    destinations when ``prune_missing`` needs them."""
+    listings: dict[str, tuple[list[str] | None, RegistryError | None]] = {}
 
     def source(state: _PairState) -> None:
         if not run.may_continue():
-            listings[state.pair.src] = (None, {"type": "Stopped", "message": run.stop_reason, "status": None,
-                                               "code": None})
+            listings[state.pair.src] = (None, None)
             return
         try:
             listings[state.pair.src] = (state.src.tags(), None)
         except RegistryError as exc:
-            listings[state.pair.src] = (None, exc.to_dict())
+            listings[state.pair.src] = (None, exc)
 
     firsts = {state.pair.src: state for state in reversed(run.states)}
     run.each(source, list(firsts.values()))
     for state in run.states:
-        state.src_tags, state.error = listings[state.pair.src]
+        state.src_tags, state.exception = listings[state.pair.src]
+        if state.exception is not None:
+            state.error = state.exception.to_dict()
+        elif state.src_tags is None:
+            state.error = {"type": "Stopped", "message": run.stop_reason, "status": None, "code": None}
 
     def destination(state: _PairState) -> None:
         try:
@@ -378,7 +536,7 @@ def _list_tags(run: _Run) -> None:
         except NotFoundError:
             state.dest_tags = []  # a destination that does not exist yet has nothing to remove
         except RegistryError as exc:
-            state.error = exc.to_dict()
+            state.exception, state.error = exc, exc.to_dict()
 
     if run.options.prune_missing:
         run.each(destination, [state for state in run.states if state.error is None])
@@ -387,11 +545,10 @@ def _list_tags(run: _Run) -> None:
 def _read_ages(run: _Run) -> None:
     jobs = []
     for state in run.states:
-        if state.src_tags is None or state.error is not None or not state.pair.selectors.needs_ages:
+        if state.src_tags is None or state.error is not None or not state.pair.choice.needs_ages:
             continue
         # Only tags that the match and exclude stages keep can need an age: read no other config.
-        ageless = replace(state.pair.selectors, min_age=None, newest=None, newest_patch_per=None)
-        for tag in select_tags(state.src_tags, ageless).selected:
+        for tag in state.pair.choice.without_ages().select(state.src_tags, {}, run.now).selected:
             state.created[tag] = None
             jobs.append((state, tag))
 
@@ -426,8 +583,14 @@ def _copy_one(run: _Run, state: _PairState, tag: str) -> None:
     record: dict[str, Any]
     if not run.may_continue():
         record = {"status": NOT_ATTEMPTED, "reason": run.stop_reason}
+    elif run.halt_reason is not None:
+        record = {"status": NOT_ATTEMPTED, "reason": run.halt_reason}
     else:
         record = _copy_checked(run, state, tag)
+        if record["status"] == FAILED and not run.options.keep_going:
+            with run._lock:
+                run.halt_reason = run.halt_reason or (f"not tried: {state.pair.label}{tag} failed and keep_going "
+                                                      "is off")
     record.setdefault("seconds", round(time.monotonic() - begun, 3))
     with run._lock:
         state.outcomes[tag] = record
@@ -445,13 +608,12 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
                 return {"status": DRIFT, "source_digest": source.digest, "dest_digest": present.digest,
                         "reason": f"{state.pair.dest}:{tag} points at {present.digest}, the source at "
                                   f"{source.digest}; no_clobber leaves it"}
-        outcome = copy_image(state.src, tag, state.dest, [tag], CopyOptions(
-            platforms=options.platforms, referrers=options.referrers, concurrency=options.blob_concurrency,
-            check_mode=options.check_mode, verify=options.verify, honour_leases=False))
+        outcome = copy_image(state.src, tag, state.dest, [tag], run.copy_options)
     except RegistryError as exc:
         return {"status": FAILED, "error": exc.to_dict()}
     with run._lock:
         state.written.extend(outcome.written)
+        state.copies[tag] = outcome
     record = {"status": COPIED if outcome.changed else PRESENT, "digest": outcome.digest,
               "before": outcome.dest_before.get(tag), "bytes": outcome.copied["bytes"],
               "seconds": round(outcome.duration, 3)}
@@ -554,7 +716,7 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
         line = f"{state.pair.src} -> {state.pair.dest}: failed: {state.error['message']}"
     return {
         "src": state.pair.src, "dest": state.pair.dest, "line": line,
-        "selectors": state.pair.selectors.describe(),
+        "selectors": state.pair.choice.describe(),
         "selection": state.selection.to_dict() if state.selection is not None else None,
         "tags": dict(sorted(state.outcomes.items())),
         **{name: sorted(tags) for name, tags in counts.items()},
@@ -564,7 +726,60 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
     }
 
 
-def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _counts() -> dict[str, int]:
+    return {"manifests": 0, "blobs": 0, "bytes": 0}
+
+
+@dataclass
+class MirrorResult:
+    """What a mirror did, in one shape whichever spelling asked for it.
+
+    Per repository: :attr:`repositories` (summary lines, selections, per-tag outcomes). Run-wide,
+    keyed by each pair's label and the tag: :attr:`tags` (each copied tag's :class:`CopyResult`),
+    :attr:`failed` (each failed tag's error), :attr:`not_attempted`, and the sums of what was
+    copied, mounted and already present.
+    """
+
+    changed: bool = False
+    failed_run: bool = False
+    repositories: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    prune: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
+    rate_limits: dict[str, Any] = field(default_factory=dict)
+    progress_file: str | None = None
+    tags: dict[str, CopyResult] = field(default_factory=dict)
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_attempted: list[str] = field(default_factory=list)
+    copied: dict[str, int] = field(default_factory=_counts)
+    already_present: dict[str, int] = field(default_factory=_counts)
+    mounted: list[str] = field(default_factory=list)
+    #: Tag -> digest before and after (the diff): copied and present tags, and removed ones.
+    dest_before: dict[str, str | None] = field(default_factory=dict)
+    dest_after: dict[str, str | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    restored_after_prune: list[str] = field(default_factory=list)
+    #: Repository-level errors (a source that cannot be listed), as raised.
+    errors: list[RegistryError] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: every key a mirror returns, whichever spelling ran it."""
+        return {
+            "changed": self.changed, "failed": self.failed_run, "repositories": self.repositories,
+            "summary": self.summary, "prune": self.prune, "stopped": self.stopped, "rate_limits": self.rate_limits,
+            "warnings": list(self.warnings), "progress_file": self.progress_file,
+            "tag_results": {name: result.to_dict() for name, result in self.tags.items()},
+            "failed_tags": dict(self.failed), "not_attempted": list(self.not_attempted),
+            "copied": dict(self.copied), "already_present": dict(self.already_present),
+            "mounted": list(self.mounted), "dest_before": dict(self.dest_before), "dest_after": dict(self.dest_after),
+            "notes": list(self.notes), "duration": round(self.duration, 3),
+            "restored_after_prune": list(self.restored_after_prune),
+        }
+
+
+def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     repositories = [_repository_summary(run, state, prune) for state in run.states]
     outcomes = (COPIED, PRESENT, FAILED, DRIFT, NOT_ATTEMPTED)
     summary: dict[str, Any] = {name: sum(len(r[name]) for r in repositories) for name in outcomes}
@@ -576,25 +791,57 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> dict[str, Any]:
         r["prune_planned"] for r in repositories) and not prune["refused"]))
     failed = bool(summary[FAILED] or summary[DRIFT] or prune["refused"] or run.stop_reason
                   or any(r["error"] for r in repositories))
-    warnings = []
-    for repository in repositories:
-        selection = repository["selection"]
-        if selection and selection["missing"]:
-            warnings.append(f"{repository['src']}: names not in the source: {', '.join(selection['missing'])}")
-        if selection and not selection["selected"]:
-            warnings.append(f"{repository['src']}: the selectors chose no tag")
+    result = MirrorResult(changed=changed, failed_run=failed, repositories=repositories, summary=summary,
+                          prune=prune, stopped=run.stop_reason, rate_limits=run.rate_limits(),
+                          progress_file=os.fspath(run.options.progress_file) if run.options.progress_file
+                          and not run.options.check_mode else None, duration=seconds)
     for state in run.states:
-        warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
-    return {"changed": changed, "failed": failed, "repositories": repositories, "summary": summary,
-            "prune": prune, "stopped": run.stop_reason, "rate_limits": run.rate_limits(), "warnings": warnings,
-            "progress_file": os.fspath(run.options.progress_file) if run.options.progress_file
-            and not run.options.check_mode else None}
+        label = state.pair.label
+        if state.selection is not None and state.src_tags is not None:
+            warnings, notes = state.pair.choice.warnings(state.pair.src, state.src_tags, state.selection)
+            result.warnings.extend(warnings)
+            result.notes.extend(notes)
+        if state.exception is not None:
+            result.errors.append(state.exception)
+        for tag in state.selection.selected if state.selection is not None else ():
+            outcome, record = state.copies.get(tag), state.outcomes.get(tag, {})
+            if outcome is not None:
+                _add_copy(result, label + tag, tag, outcome)
+            elif record.get("status") == FAILED:
+                result.failed[label + tag] = record["error"]
+            elif record.get("status") == NOT_ATTEMPTED:
+                result.not_attempted.append(label + tag)
+        for tag, record in sorted(state.outcomes.items()):
+            if tag.startswith("prune:") and record["status"] == FAILED:
+                result.failed[label + tag] = record["error"]
+        for tag in state.pruned or (prune["planned"].get(state.pair.dest, []) if run.options.check_mode else []):
+            result.dest_before[label + tag], result.dest_after[label + tag] = "present", None
+        result.restored_after_prune.extend(label + tag for tag in sorted(state.restored))
+        result.warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
+    return result
 
 
-def failure_message(result: dict[str, Any]) -> str:
+def _add_copy(result: MirrorResult, name: str, tag: str, outcome: CopyResult) -> None:
+    """Count one tag's copy into the run-wide sums."""
+    result.tags[name] = outcome
+    for key in ("manifests", "blobs", "bytes"):
+        result.copied[key] += outcome.copied[key]
+        result.already_present[key] += outcome.already_present[key]
+    result.mounted.extend(d for d in outcome.mounted if d not in result.mounted)
+    result.dest_before[name] = outcome.dest_before[tag]
+    result.dest_after[name] = outcome.digest
+
+
+def failure_message(result: dict[str, Any], *, per_tag: bool = False) -> str:
     """The one line a failed run is reported with: the failing repositories' summary lines (the
     first few), then the causes of their failed and drifted tags (each once, see
-    :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune."""
+    :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune.
+
+    ``per_tag`` (the ``tags`` spelling) counts tags instead of listing repository lines:
+    ``1 of 3 tag(s) failed to mirror: 1.0: <cause>``, then the tags not attempted.
+    """
+    if per_tag:
+        return _per_tag_message(result)
     failing = [r for r in result["repositories"] if r["error"] or r[FAILED] or r[DRIFT] or r[NOT_ATTEMPTED]]
     parts = [r["line"] for r in failing[:SHOWN_CAUSES]]
     if len(failing) > SHOWN_CAUSES:
@@ -619,3 +866,18 @@ def _cause(record: dict[str, Any], dest: str | None) -> str:
         if name:
             text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?=[:@ ;,)]|$)", "<repository>", text)
     return text
+
+
+def _per_tag_message(result: dict[str, Any]) -> str:
+    failed, not_attempted = result["failed_tags"], result["not_attempted"]
+    parts = []
+    if failed:
+        causes = summarize_failures((name, error["message"], name.rpartition(":")[2])
+                                    for name, error in failed.items())
+        parts.append(f"{len(failed)} of {len(failed) + len(result['tag_results'])} tag(s) failed to mirror: {causes}")
+    parts.extend(f"{r['src']}: {r['error']['message']}" for r in result["repositories"] if r["error"])
+    if not_attempted:
+        more = len(not_attempted) - SHOWN_CAUSES
+        parts.append(f"not attempted: {', '.join(not_attempted[:SHOWN_CAUSES])}"
+                     + (f" and {more} more" if more > 0 else ""))
+    return "; ".join(item for item in (*parts, result["stopped"], result["prune"]["refused"]) if item)

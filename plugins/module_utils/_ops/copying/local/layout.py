@@ -307,6 +307,11 @@ class LayoutDir(LocalStore):
         return self.wrote
 
 
+#: ``index.json`` is read, merged and replaced: a mirror writes tags from several threads, so one
+#: update at a time (they are small; blobs, the long part, are written outside it).
+_INDEX_LOCK = threading.Lock()
+
+
 class LayoutView:
     """One repository of a layout store, with the methods the copy engine calls on a ``Repository``.
 
@@ -414,13 +419,15 @@ class LayoutView:
             self.store.write_blob(digest, len(raw), [raw])
         entry = {"mediaType": media_type, "digest": digest, "size": len(raw)}
         if not _is_digest(reference):
-            self.store.update_index({join_name(self.repository, validate_tag(reference)): entry}, [])
+            with _INDEX_LOCK:
+                self.store.update_index({join_name(self.repository, validate_tag(reference)): entry}, [])
         elif update_referrers and b'"subject"' in raw:
             manifest = parse_manifest(raw, media_type, digest=digest)
             if manifest.subject is not None:
                 if manifest.effective_artifact_type:
                     entry["artifactType"] = manifest.effective_artifact_type
-                self.store.update_index({}, [entry])
+                with _INDEX_LOCK:
+                    self.store.update_index({}, [entry])
         return digest
 
     def complete(self, digest: str) -> bool:

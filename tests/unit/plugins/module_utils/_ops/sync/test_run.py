@@ -51,3 +51,26 @@ def test_drift_and_a_refused_prune_are_told() -> None:
     message = failure_message(result(drifted, refused="prune_missing would remove 9 tags"))
     assert message == ("x -> h/x/app: 1 drifted (no_clobber) - 1.0: h/x/app:<tag> points at sha256:a; no_clobber; "
                        "prune_missing would remove 9 tags")
+
+
+def tags_result(failed: dict[str, str], copied: list[str], not_attempted: list[str], **extra: Any) -> dict:
+    """The run-wide keys a ``tags`` mirror's message is made of."""
+    return {"failed_tags": {name: {"message": cause} for name, cause in failed.items()},
+            "tag_results": {name: {} for name in copied}, "not_attempted": not_attempted,
+            "repositories": extra.get("repositories", []), "stopped": None, "prune": {"refused": None}}
+
+
+def test_the_tags_spelling_counts_tags_and_names_each_cause_once() -> None:
+    failed = {tag: DENIED.format(repo="m/app", tag=tag) for tag in ("1.0", "1.1", "1.2", "2.0")}
+    failed["3.0"] = "fetch blob from h: content expected to have digest sha256:a hashed to sha256:b"
+    message = failure_message(tags_result(failed, ["0.9"], ["4.0", "4.1", "4.2", "4.3", "4.4"]), per_tag=True)
+    assert message == ("5 of 6 tag(s) failed to mirror: 1.0, 1.1, 1.2 and 1 more: push m/app:<tag> on "
+                       "127.0.0.1:5009 failed: HTTP 401: the registry needs credentials; 3.0: fetch blob from h: "
+                       "content expected to have digest sha256:a hashed to sha256:b; "
+                       "not attempted: 4.0, 4.1, 4.2 and 2 more")
+
+
+def test_the_tags_spelling_tells_a_repository_that_could_not_be_read() -> None:
+    unreadable = {"src": "oci:/bundle (team/app)", "error": {"message": "index.json is not JSON"}}
+    message = failure_message(tags_result({}, [], [], repositories=[unreadable]), per_tag=True)
+    assert message == "oci:/bundle (team/app): index.json is not JSON"
