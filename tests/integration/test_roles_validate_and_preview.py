@@ -111,3 +111,21 @@ def test_a_promote_chain_previews_under_check_then_applies_identically(plain_reg
     applied = [t for t in run.tasks if t.action.endswith("registry_tag")]
     assert [t.diff for t in promoted] == [t.diff for t in applied]
     assert [t["after"] for t in promoted] == [t["after"] for t in applied]
+
+
+def test_a_password_in_a_retention_policy_is_never_printed(basic_registry: RigRegistry, run_playbook) -> None:
+    """A policy may carry its own credentials; the role loops over positions, so no result prints them."""
+    pusher = RawPusher.for_registry(basic_registry)
+    pusher.push_image(REPO, make_image("prod"), tag="prod")
+    pusher.push_image(REPO, make_image("old"), tag="old")
+    secret = basic_registry.users["bob"]  # "bobpass": a word no other output contains
+    good = {"name": "app", "repository": f"{basic_registry.host}/{REPO}", "older_than": "1d", "protect": ["prod"],
+            "username": "bob", "password": secret}
+    applied = run_playbook(retention_play([good]), check=True, verbosity=3)
+    assert applied.rc == 0, applied.explain()
+    assert "app: 1 repositories" in applied.output
+    # A misspelt key fails the policy check: the failed item is printed at default verbosity.
+    refused = run_playbook(retention_play([{**good, "protext": ["prod"]}]), verbosity=3)
+    assert refused.rc != 0 and "has unknown key(s) protext" in refused.output
+    for run in (applied, refused):
+        assert secret and secret not in run.output
