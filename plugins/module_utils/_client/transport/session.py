@@ -56,7 +56,7 @@ try:
     from urllib3.util import Timeout
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     _Session = HTTPAdapter = object  # type: ignore[assignment,misc]
-    cookiejar_from_dict = merge_cookies = None  # type: ignore[assignment]
+    cookiejar_from_dict = merge_cookies = extract_cookies_to_jar = None  # type: ignore[assignment]
 
 
 def keep_headers(request: Any) -> Any:
@@ -143,9 +143,10 @@ class RegistrySession(_Session):
         types; None when this session's state needs requests' full path (see the module docstring).
         """
         if not (data is None or isinstance(data, bytes)) or self.proxies or self.params or self.hooks["response"] \
-                or self.auth not in (None, keep_headers) or len(self.cookies) or self.environ_proxies(url):
+                or self.auth not in (None, keep_headers) or len(self.cookies) \
+                or (self._env_proxies and self.environ_proxies(url)):
             return None
-        adapter = self.get_adapter(url)
+        adapter: Any = self.get_adapter(url)
         if type(adapter) is not HTTPAdapter:  # pylint: disable=unidiomatic-typecheck - a subclass may send its own way
             return None
         if (verify is True or verify is None) and self._ca_bundle:
@@ -158,11 +159,12 @@ class RegistrySession(_Session):
         prepared.prepare_hooks({})
         full_url = prepared.url or url
         key = (full_url.partition("://")[0], urlsplit(full_url).netloc, verify, cert)
-        pool = self._pools.get(key)
+        pool: Any = self._pools.get(key)
         try:
             if pool is None or pool.pool is None:  # none yet, or closed when the pool manager evicted it
                 pool = adapter.get_connection_with_tls_context(prepared, verify, proxies={}, cert=cert)
-                adapter.cert_verify(pool, full_url, verify, cert)
+                pool_adapter: Any = adapter  # cert_verify is untyped in some versions of the type information
+                pool_adapter.cert_verify(pool, full_url, verify, cert)
                 self._pools[key] = pool
             raw = pool.urlopen(
                 method=prepared.method, url=prepared.path_url, body=prepared.body, headers=prepared.headers,
@@ -188,8 +190,8 @@ class RegistrySession(_Session):
         response.connection = adapter
         if "Set-Cookie" in raw.headers or "Set-Cookie2" in raw.headers:
             # What requests keeps (the response's and the session's jar); the next request then takes its path.
-            extract_cookies_to_jar(response.cookies, prepared, raw)
-            extract_cookies_to_jar(self.cookies, prepared, raw)
+            _extract_cookies(response.cookies, prepared, raw)
+            _extract_cookies(self.cookies, prepared, raw)
         return response
 
     def prepare_request(self, request: Any) -> PreparedRequest:
@@ -218,6 +220,7 @@ class RegistrySession(_Session):
 # Typed handles: some versions of the requests type information leave these untyped.
 _cookiejar_from_dict: Callable[..., Any] = cookiejar_from_dict
 _merge_cookies: Callable[..., Any] = merge_cookies
+_extract_cookies: Callable[..., Any] = extract_cookies_to_jar
 
 
 def _requests_error(err: Exception, request: PreparedRequest) -> Exception:
