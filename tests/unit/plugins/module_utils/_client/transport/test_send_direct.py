@@ -52,7 +52,8 @@ def received(server: HTTPServer, send) -> tuple[str, str, dict[str, str], bytes]
 def test_the_same_request_as_a_plain_requests_session(httpserver: HTTPServer, method: str, path: str,
                                                       params: dict[str, object] | None, data: bytes | None) -> None:
     url = httpserver.url_for(path)
-    headers = {"Accept": "application/vnd.oci.image.manifest.v1+json", "User-Agent": "ua"}
+    # Lower-case names override the session's, a None drops the session's header: requests' merge rules.
+    headers = {"accept": "application/vnd.oci.image.manifest.v1+json", "user-agent": "mine", "Accept-Encoding": None}
     ours, theirs = RegistrySession(), requests.Session()
     theirs.trust_env = False
     for session in (ours, theirs):
