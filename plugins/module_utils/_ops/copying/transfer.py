@@ -81,12 +81,12 @@ def open_store(ref: LocalRef) -> Any:
         return LayoutDir(ref.path)
     # The archive stores (and tarfile) are imported only by a run that reads or writes an archive.
     if ref.transport == DOCKER_ARCHIVE:
-        from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.docker_archive import (  # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.docker_archive import (
             DockerArchive,
         )
 
         return DockerArchive(ref.path)
-    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (
         OciArchive,
     )
 

@@ -374,7 +374,7 @@ def target_digest(source_repository: Repository, source_digest: str, repository:
     if parse_platforms(options.platforms) is None:
         return source_digest
     # The copy engine is imported only by the promotions that copy: a tag move in one repository never loads it.
-    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
         CopyOptions,
         copy_image,
     )
@@ -399,7 +399,7 @@ def copy_source(source_repository: Repository, source_digest: str, repository: R
     again) are written by the copy itself, last, instead of the root by digest.
     The prune lease is not honoured here; the caller does it once.
     """
-    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
         CopyOptions,
         copy_image,
     )
