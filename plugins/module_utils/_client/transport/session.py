@@ -44,11 +44,12 @@ try:
     from requests.adapters import HTTPAdapter
     from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
     from requests.exceptions import ConnectionError as RequestsConnectionError
-    from requests.exceptions import ConnectTimeout, InvalidHeader, ProxyError, ReadTimeout, RetryError, SSLError
+    from requests.exceptions import ConnectTimeout, InvalidHeader, InvalidURL, ProxyError, ReadTimeout, RetryError, SSLError
     from requests.models import PreparedRequest, Response
     from requests.structures import CaseInsensitiveDict
     from requests.utils import get_encoding_from_headers, should_bypass_proxies
-    from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError, MaxRetryError, NewConnectionError
+    from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError, LocationValueError, MaxRetryError
+    from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import InvalidHeader as Urllib3InvalidHeader
     from urllib3.exceptions import ProtocolError, ReadTimeoutError, ResponseError
     from urllib3.exceptions import ProxyError as Urllib3ProxyError
@@ -160,12 +161,16 @@ class RegistrySession(_Session):
         full_url = prepared.url or url
         key = (full_url.partition("://")[0], urlsplit(full_url).netloc, verify, cert)
         pool: Any = self._pools.get(key)
-        try:
-            if pool is None or pool.pool is None:  # none yet, or closed when the pool manager evicted it
+        if pool is None or pool.pool is None:  # none yet, or closed when the pool manager evicted it
+            # Outside the send's exception mapping, as in HTTPAdapter.send: a bad CA path stays an OSError.
+            try:
                 pool = adapter.get_connection_with_tls_context(prepared, verify, proxies={}, cert=cert)
-                pool_adapter: Any = adapter  # cert_verify is untyped in some versions of the type information
-                pool_adapter.cert_verify(pool, full_url, verify, cert)
-                self._pools[key] = pool
+            except LocationValueError as err:
+                raise InvalidURL(err, request=prepared) from err
+            pool_adapter: Any = adapter  # cert_verify is untyped in some versions of the type information
+            pool_adapter.cert_verify(pool, full_url, verify, cert)
+            self._pools[key] = pool
+        try:
             raw = pool.urlopen(
                 method=prepared.method, url=prepared.path_url, body=prepared.body, headers=prepared.headers,
                 redirect=False, assert_same_host=False, preload_content=False, decode_content=False,

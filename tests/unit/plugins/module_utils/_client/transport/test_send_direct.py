@@ -95,3 +95,12 @@ def test_a_refused_connection_is_requests_connection_error() -> None:
     session = RegistrySession()
     with pytest.raises(requests.exceptions.ConnectionError):
         session.send_direct("GET", f"http://127.0.0.1:{free_port()}/v2/", {}, None, None, (5.0, 5.0), True, None)
+
+
+def test_a_missing_ca_bundle_stays_requests_oserror() -> None:
+    # requests raises a plain OSError for it before sending (not a ConnectionError to retry): so does the direct path.
+    session = RegistrySession()
+    with pytest.raises(OSError, match="CA certificate bundle") as raised:
+        session.send_direct("GET", f"https://127.0.0.1:{free_port()}/v2/", {}, None, None, (5.0, 5.0),
+                            "/nonexistent/ca.pem", None)
+    assert raised.type is OSError
