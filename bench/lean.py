@@ -120,13 +120,13 @@ def bench_cpu(host: str, repo: str, tag: str, count: int, rounds: int) -> dict[s
     samples: dict[str, dict[str, list[float]]] = {c: {o: [] for o in ops} for c, ops in clients.items()}
     for ops in clients.values():
         for call in ops.values():  # warm: connections open, first-use caches filled
-            for _ in range(20):
+            for _warm in range(20):
                 call()
     for rnd in range(rounds):
         for client in base.rotated(list(clients), rnd):
             for operation, call in clients[client].items():
                 started = time.process_time()
-                for _ in range(count):
+                for _request in range(count):
                     call()
                 samples[client][operation].append((time.process_time() - started) / count)
     return {c: {o: statistics.median(v) for o, v in ops.items()} for c, ops in samples.items()}
@@ -144,7 +144,7 @@ def profile_cpu(host: str, repo: str, tag: str, count: int, limit: int = 25) -> 
     profiler = cProfile.Profile(time.process_time)  # CPU, not wall: the machine is shared
     profiler.enable()
     for call in clients.values():
-        for _ in range(count):
+        for _request in range(count):
             call()
     profiler.disable()
     out = io.StringIO()

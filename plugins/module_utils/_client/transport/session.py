@@ -148,7 +148,8 @@ class RegistrySession(_Session):
                 or (self._env_proxies and self.environ_proxies(url)):
             return None
         adapter: Any = self.get_adapter(url)
-        if type(adapter) is not HTTPAdapter:  # pylint: disable=unidiomatic-typecheck - a subclass may send its own way
+        # Exactly requests' adapter: a subclass (a test's, a user's) may send its own way.
+        if type(adapter) is not HTTPAdapter:  # pylint: disable=unidiomatic-typecheck
             return None
         if (verify is True or verify is None) and self._ca_bundle:
             verify = self._ca_bundle

@@ -17,7 +17,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from pytest_httpserver import HTTPServer
 from tests.rig.registry_server import free_port
-from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401 - the fixture
+# The autouse fixture that clears the proxy environment for every test here.
+from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401  # pylint: disable=unused-import
     clean_environment,
 )
 from werkzeug import Request, Response
