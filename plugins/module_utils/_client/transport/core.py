@@ -73,6 +73,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
     RegistrySession,
+    keep_headers,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.tls import (
     SchemeFallback,
@@ -279,12 +280,6 @@ def _is_replayable(data: object) -> bool:
     return data is None or isinstance(data, (bytes, bytearray, memoryview, str))
 
 
-def _keep_headers(request: Any) -> Any:
-    # Installed as the session's ``auth`` so requests never applies ~/.netrc
-    # credentials over the Authorization header this module manages.
-    return request
-
-
 class Transport:
     """Sends requests to one registry host (see the module docstring for what it handles).
 
@@ -304,7 +299,8 @@ class Transport:
         self.options = options or TransportOptions()
         self.authenticator = authenticator
         self.session = RegistrySession()
-        self.session.auth = _keep_headers
+        # requests never applies ~/.netrc credentials over the Authorization header this module manages.
+        self.session.auth = keep_headers
         # Set on the session too, so the token requests of the authenticator
         # (which shares this session) use the same TLS settings.
         self.session.verify = self.options.verify
@@ -345,11 +341,18 @@ class Transport:
         """An absolute URL: paths are joined to :attr:`base_url`, URLs kept (relative ones resolved)."""
         if url_or_path.startswith(("http://", "https://")):
             return url_or_path
+        if url_or_path.startswith("/") and not url_or_path.startswith("//") and "/." not in url_or_path:
+            # What urljoin answers for an absolute path without dot segments, without its parsing (hot path).
+            return self.base_url + url_or_path
         return urljoin(self.base_url + "/", url_or_path)
 
     def is_registry_origin(self, url: str) -> bool:
         """Whether ``url`` is on this registry's scheme, host and port (so may carry credentials)."""
-        return origin_of(url) == origin_of(self.base_url)
+        base = self.base_url
+        if url.startswith(base) and url[len(base):len(base) + 1] in ("/", "?", "#"):
+            # The base URL itself, followed by where its authority ends: the same origin without parsing.
+            return True
+        return origin_of(url) == origin_of(base)
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -473,11 +476,15 @@ class Transport:
                 if auth_value:
                     sent["Authorization"] = auth_value
             try:
-                response = self.session.request(
-                    method, url, headers=sent, params=params, data=data, stream=True,
-                    allow_redirects=False, timeout=self.options.timeouts,
-                    verify=self.options.verify, cert=self.options.cert,
-                )
+                # The pool directly when nothing needs requests' full path (see RegistrySession.send_direct).
+                response = self.session.send_direct(method, url, sent, params, data, self.options.timeouts,
+                                                    self.options.verify, self.options.cert)
+                if response is None:
+                    response = self.session.request(
+                        method, url, headers=sent, params=params, data=data, stream=True,
+                        allow_redirects=False, timeout=self.options.timeouts,
+                        verify=self.options.verify, cert=self.options.cert,
+                    )
             except requests.exceptions.SSLError as exc:
                 exc.failed_url = url  # type: ignore[attr-defined]  # which hop failed decides a downgrade
                 raise

@@ -16,6 +16,17 @@ environment once per session (``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
 answer once per target host and port) and merges plain dicts without those checks. Its
 ``trust_env`` is False so requests itself never reads the environment again;
 the snapshot taken at creation stands in for it.
+
+:meth:`RegistrySession.send_direct` is the hot path of the registry's own
+requests (manifest HEAD/GET, tag pages, blob probes): it prepares the request
+with requests' own ``PreparedRequest`` steps and sends it on the urllib3
+connection pool of the mounted ``HTTPAdapter`` (the same pools, TLS settings
+and exception types requests uses), without what a plain session adds per
+request and this client never needs: the cookie-jar merge and copy, hook
+dispatch, redirect resolution, and the pool-key and URL parsing repeated for
+every request. Whenever one of those could matter (a proxy for the target, a
+cookie kept from an earlier answer, hooks, a streamed or form body, another
+adapter) it answers None and the caller sends through ``request`` as before.
 """
 from __future__ import annotations
 
@@ -25,18 +36,33 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies
 
 try:
     from requests import Session as _Session
-    from requests.cookies import RequestsCookieJar, cookiejar_from_dict, merge_cookies
-    from requests.models import PreparedRequest
+    from requests.adapters import HTTPAdapter
+    from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ConnectTimeout, InvalidHeader, InvalidURL, ProxyError, ReadTimeout, RetryError, SSLError
+    from requests.models import PreparedRequest, Response
     from requests.structures import CaseInsensitiveDict
-    from requests.utils import should_bypass_proxies
+    from requests.utils import get_encoding_from_headers, should_bypass_proxies
+    from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError, LocationValueError, MaxRetryError
+    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import InvalidHeader as Urllib3InvalidHeader
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError, ResponseError
+    from urllib3.exceptions import ProxyError as Urllib3ProxyError
+    from urllib3.exceptions import SSLError as Urllib3SSLError
+    from urllib3.util import Timeout
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
-    _Session = object  # type: ignore[assignment,misc]
-    cookiejar_from_dict = merge_cookies = None  # type: ignore[assignment]
+    _Session = HTTPAdapter = object  # type: ignore[assignment,misc]
+    cookiejar_from_dict = merge_cookies = extract_cookies_to_jar = None  # type: ignore[assignment]
+
+
+def keep_headers(request: Any) -> Any:
+    """The session's ``auth``: hands the request back, so requests never applies ~/.netrc over our header."""
+    return request
 
 
 def _merge(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:
@@ -77,6 +103,7 @@ class RegistrySession(_Session):
         self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._proxy_cache: dict[tuple[str, int | None], dict[str, str]] = {}
         self._proxy_lock = threading.Lock()
+        self._pools: dict[tuple[Any, ...], Any] = {}
         self.trust_env = False
 
     def environ_proxies(self, url: str) -> dict[str, str]:
@@ -109,6 +136,70 @@ class RegistrySession(_Session):
             "cert": _merge(cert, self.cert),
         }
 
+    def send_direct(self, method: str, url: str, headers: Mapping[str, str], params: Mapping[str, Any] | None,
+                    data: Any, timeout: tuple[float, float], verify: bool | str, cert: Any) -> Response | None:
+        """Send one request on the adapter's pool, as ``request(..., stream=True, allow_redirects=False)`` would.
+
+        Same request on the wire (URL, headers, body, TLS settings, pool) and the same response and exception
+        types; None when this session's state needs requests' full path (see the module docstring).
+        """
+        if not (data is None or isinstance(data, bytes)) or self.proxies or self.params or self.hooks["response"] \
+                or self.auth not in (None, keep_headers) or len(self.cookies) \
+                or (self._env_proxies and self.environ_proxies(url)):
+            return None
+        adapter: Any = self.get_adapter(url)
+        # Exactly requests' adapter: a subclass (a test's, a user's) may send its own way.
+        if type(adapter) is not HTTPAdapter:  # pylint: disable=unidiomatic-typecheck
+            return None
+        if (verify is True or verify is None) and self._ca_bundle:
+            verify = self._ca_bundle
+        prepared = PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.prepare_url(url, _query(params) if isinstance(params, dict) else params)
+        prepared.prepare_headers(_merged_headers(headers, self.headers))
+        prepared.prepare_body(data, None, None)
+        prepared.prepare_hooks({})
+        full_url = prepared.url or url
+        key = (full_url.partition("://")[0], urlsplit(full_url).netloc, verify, cert)
+        pool: Any = self._pools.get(key)
+        if pool is None or pool.pool is None:  # none yet, or closed when the pool manager evicted it
+            # Outside the send's exception mapping, as in HTTPAdapter.send: a bad CA path stays an OSError.
+            try:
+                pool = adapter.get_connection_with_tls_context(prepared, verify, proxies={}, cert=cert)
+            except LocationValueError as err:
+                raise InvalidURL(err, request=prepared) from err
+            pool_adapter: Any = adapter  # cert_verify is untyped in some versions of the type information
+            pool_adapter.cert_verify(pool, full_url, verify, cert)
+            self._pools[key] = pool
+        try:
+            raw = pool.urlopen(
+                method=prepared.method, url=prepared.path_url, body=prepared.body, headers=prepared.headers,
+                redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
+                retries=adapter.max_retries, timeout=Timeout(connect=timeout[0], read=timeout[1]), chunked=False)
+        except (ProtocolError, OSError) as err:
+            raise RequestsConnectionError(err, request=prepared) from err
+        except HTTPError as err:
+            if isinstance(err, ClosedPoolError):
+                self._pools.pop(key, None)
+            mapped = _requests_error(err, prepared)
+            if mapped is err:
+                raise
+            raise mapped from err
+        response = Response()
+        response.status_code = raw.status
+        response.headers = CaseInsensitiveDict(raw.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = raw
+        response.reason = raw.reason
+        response.url = full_url
+        response.request = prepared
+        response.connection = adapter
+        if "Set-Cookie" in raw.headers or "Set-Cookie2" in raw.headers:
+            # What requests keeps (the response's and the session's jar); the next request then takes its path.
+            _extract_cookies(response.cookies, prepared, raw)
+            _extract_cookies(self.cookies, prepared, raw)
+        return response
+
     def prepare_request(self, request: Any) -> PreparedRequest:
         """requests' ``prepare_request`` with the dict merges done by :func:`_merge` (same result)."""
         cookies = request.cookies or {}
@@ -135,6 +226,53 @@ class RegistrySession(_Session):
 # Typed handles: some versions of the requests type information leave these untyped.
 _cookiejar_from_dict: Callable[..., Any] = cookiejar_from_dict
 _merge_cookies: Callable[..., Any] = merge_cookies
+_extract_cookies: Callable[..., Any] = extract_cookies_to_jar
+
+
+def _merged_headers(request_headers: Mapping[str, Any], session_headers: Mapping[str, Any]) -> dict[str, Any]:
+    """The headers requests' merge gives (case-insensitive, the request's win in the session's place, None
+    drops), as a plain dict for ``prepare_headers``: one pass instead of two ``CaseInsensitiveDict`` copies."""
+    store = {key.lower(): (key, value) for key, value in session_headers.items()}
+    for key, value in request_headers.items():
+        store[key.lower()] = (key, value)
+    return {key: value for key, value in store.values() if value is not None}
+
+
+def _query(params: dict[Any, Any]) -> str:
+    """requests' ``_encode_params`` of a dict (same string), without the runtime Protocol check it does first."""
+    pairs = []
+    for key, values in params.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        for value in values:
+            if value is not None:
+                pairs.append((key.encode("utf-8") if isinstance(key, str) else key,
+                              value.encode("utf-8") if isinstance(value, str) else value))
+    return urlencode(pairs, doseq=True)
+
+
+def _requests_error(err: Exception, request: PreparedRequest) -> Exception:
+    """The requests exception ``HTTPAdapter.send`` raises for a urllib3 one (same mapping, same order)."""
+    if isinstance(err, MaxRetryError):
+        reason = err.reason
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return ConnectTimeout(err, request=request)
+        for urllib3_type, requests_type in ((ResponseError, RetryError), (Urllib3ProxyError, ProxyError),
+                                            (Urllib3SSLError, SSLError)):
+            if isinstance(reason, urllib3_type):
+                return requests_type(err, request=request)
+        return RequestsConnectionError(err, request=request)
+    if isinstance(err, ClosedPoolError):
+        return RequestsConnectionError(err, request=request)
+    if isinstance(err, Urllib3ProxyError):
+        return ProxyError(err)
+    if isinstance(err, Urllib3SSLError):
+        return SSLError(err, request=request)
+    if isinstance(err, ReadTimeoutError):
+        return ReadTimeout(err, request=request)
+    if isinstance(err, Urllib3InvalidHeader):
+        return InvalidHeader(err, request=request)
+    return err
 
 
 def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:

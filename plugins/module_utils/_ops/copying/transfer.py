@@ -51,12 +51,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image
     copy_image,
     store_name,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (
-    OciArchive,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.docker_archive import (
-    DockerArchive,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
     LayoutDir,
     LayoutView,
@@ -93,8 +87,17 @@ def open_store(ref: LocalRef) -> Any:
     """The store behind a local target (nothing is read or created yet)."""
     if ref.transport == OCI:
         return LayoutDir(ref.path)
+    # The archive stores (and tarfile) are imported only by a run that reads or writes an archive.
     if ref.transport == DOCKER_ARCHIVE:
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.docker_archive import (
+            DockerArchive,
+        )
+
         return DockerArchive(ref.path)
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.archive import (
+        OciArchive,
+    )
+
     return OciArchive(ref.path)
 
 

@@ -30,10 +30,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     parse_platforms,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
-    CopyOptions,
-    copy_image,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     ABSENT,
     METHOD_MANIFEST_DELETE,
@@ -377,6 +373,12 @@ def target_digest(source_repository: Repository, source_digest: str, repository:
     """
     if parse_platforms(options.platforms) is None:
         return source_digest
+    # The copy engine is imported only by the promotions that copy: a tag move in one repository never loads it.
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+        CopyOptions,
+        copy_image,
+    )
+
     preview = copy_image(source_repository, source_digest, repository, [],
                          CopyOptions(platforms=options.platforms, allow_index_rewrite=True, check_mode=True))
     if preview.digest != source_digest and not options.allow_index_rewrite:
@@ -397,6 +399,11 @@ def copy_source(source_repository: Repository, source_digest: str, repository: R
     again) are written by the copy itself, last, instead of the root by digest.
     The prune lease is not honoured here; the caller does it once.
     """
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+        CopyOptions,
+        copy_image,
+    )
+
     result = copy_image(source_repository, source_digest, repository, list(tags), CopyOptions(
         platforms=options.platforms,
         allow_index_rewrite=digest != source_digest,
