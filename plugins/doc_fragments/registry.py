@@ -264,10 +264,11 @@ options:
             signing the image with cosign's sign predicate).
           - V(attestation) needs a signed in-toto statement (DSSE in the C(.att) tag, or a bundle with any other
             predicate type).
+          - V(notation) needs a Notation (Notary Project) signature that O(verify.notation) accepts.
           - V([]) checks only O(verify.referrers).
         type: list
         elements: str
-        choices: [signature, attestation]
+        choices: [signature, attestation, notation]
         default: [signature]
       annotations:
         description:
@@ -298,6 +299,38 @@ options:
         type: str
         choices: [self, children, both]
         default: self
+      notation:
+        description:
+          - The trust policy for Notation (Notary Project) signatures, needed with V(notation) in
+            O(verify.require) (see C(docs/guide_notation.md)). A Notation signature is an OCI 1.1 referrer of
+            artifact type C(application/vnd.cncf.notary.signature) holding a JWS or COSE envelope.
+          - One signature must pass every check of the Notary Project at level C(strict) except revocation
+            (offline) and the RFC 3161 timestamp (not verified, so the certificate chain must be valid now).
+        type: dict
+        suboptions:
+          trust_store:
+            description:
+              - The trusted CA certificates. Each entry is PEM text (it contains C(-----BEGIN)), or a path read
+                where the module runs, a PEM or DER file, or a directory whose C(.pem), C(.crt) and C(.cer)
+                files are read (a Notation named store such as C(~/.config/notation/truststore/x509/ca/acme)).
+            type: list
+            elements: str
+            required: true
+          trusted_identities:
+            description:
+              - The signing certificate's subject must match one of these, given as
+                C(x509.subject: C=US, ST=WA, O=acme, CN=release) (C, ST and O at least; every RDN given must be
+                in the subject with that value), or V(*) alone for any certificate the trust store issued.
+            type: list
+            elements: str
+            required: true
+          registry_scopes:
+            description:
+              - The repositories the policy applies to, fully qualified (C(registry.example.com/team/app)), or
+                V(*) alone for every repository. A repository outside them is refused.
+            type: list
+            elements: str
+            required: true
 """
 
     ACTION_GROUP = r"""

@@ -42,6 +42,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import 
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
     signatures as sg,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation import (
+    gate as nv,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
     parse_verify,
@@ -115,6 +118,8 @@ def make_verifier(value: Any) -> Callable[[Any, str], dict[str, Any]] | None:
     if policy is None:
         return None
     keys = load_keys(policy)
+    if policy.notation is not None:  # Notation: its trust store read (and refused) before any request
+        nv.load_trust_store(policy.notation)
 
     def verify(repo: Any, digest: str) -> dict[str, Any]:
         return verify_image(repo, digest, policy, keys)
@@ -185,9 +190,14 @@ def find_signatures(repo: Repository, digest: str, keys: Sequence[sg.PublicKey],
 def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Sequence[sg.PublicKey]) -> dict[str, Any]:
     display = _display(repo, digest)
     referrers = repo.referrers(digest)
-    found = find_signatures(repo, digest, keys, referrers) if policy.require else []
+    cosign = any(kind != nv.NOTATION for kind in policy.require)
+    found = find_signatures(repo, digest, keys, referrers) if cosign else []
     accepted = [item for item in found if item.verdict.ok]
+    # Notation: its own trust store and policy, over the same referrer list.
+    notation = nv.verify_notation(repo, digest, policy.notation, referrers, display) if policy.notation else []
     for kind in policy.require:
+        if kind == nv.NOTATION:
+            continue
         matching = [item for item in accepted if item.verdict.kind == kind]
         if kind == sg.SIGNATURE and policy.annotations:
             if matching and not any(sg.annotations_match(item.verdict, policy.annotations) for item in matching):
@@ -199,7 +209,7 @@ def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Se
             raise VerificationError(_missing(kind, display, digest, found))
     return {
         "digest": digest,
-        "signatures": [_signature_result(item) for item in accepted],
+        "signatures": [_signature_result(item) for item in accepted] + notation,
         "referrers": [item for requirement in policy.referrers
                       for item in _check_referrers(repo, display, referrers, requirement, keys)],
     }

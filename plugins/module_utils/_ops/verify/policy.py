@@ -13,6 +13,7 @@
         - artifact_type: application/spdx+json
           signed: true                              # ... and themselves signed by one of keys
       index: self                                   # for an index: self, children or both
+      notation: {trust_store, trusted_identities, registry_scopes}   # with require: [notation]
 
 :func:`parse_verify` turns the option (a plain mapping, as Ansible passes it) into a
 :class:`VerifyPolicy` or raises one :class:`InvalidInputError` line saying what to fix.
@@ -26,10 +27,18 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
+    NOTATION,
+    NotationPolicy,
+    parse_notation,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
+    OPTION_SPEC as NOTATION_SPEC,
+)
 
-REQUIREMENTS = ("signature", "attestation")
+REQUIREMENTS = ("signature", "attestation", NOTATION)
 INDEX_MODES = ("self", "children", "both")
-_FIELDS = ("keys", "require", "annotations", "referrers", "index")
+_FIELDS = ("keys", "require", "annotations", "referrers", "index", "notation")
 _REFERRER_FIELDS = ("artifact_type", "signed")
 _PEM_MARK = "-----BEGIN"
 
@@ -49,6 +58,7 @@ OPTION_SPEC: dict[str, Any] = {
             },
         },
         "index": {"type": "str", "choices": list(INDEX_MODES), "default": "self"},
+        "notation": NOTATION_SPEC,
     },
 }
 
@@ -81,9 +91,10 @@ class VerifyPolicy:
     annotations: Mapping[str, str] = field(default_factory=dict)
     referrers: tuple[ReferrerRequirement, ...] = ()
     index: str = "self"
+    notation: NotationPolicy | None = None
 
     def needs_keys(self) -> bool:
-        return bool(self.require) or any(r.signed for r in self.referrers)
+        return any(kind != NOTATION for kind in self.require) or any(r.signed for r in self.referrers)
 
 
 def parse_verify(value: Mapping[str, Any] | None) -> VerifyPolicy | None:
@@ -102,7 +113,7 @@ def parse_verify(value: Mapping[str, Any] | None) -> VerifyPolicy | None:
     index = value.get("index") or "self"
     if index not in INDEX_MODES:
         raise InvalidInputError(f"verify.index is {index!r}; choose one of {', '.join(INDEX_MODES)}")
-    policy = VerifyPolicy(keys, require, annotations, referrers, index)
+    policy = VerifyPolicy(keys, require, annotations, referrers, index, _notation(value, require))
     if not policy.require and not policy.referrers:
         raise InvalidInputError("verify asks for nothing: give require (signature, attestation) or referrers")
     if policy.needs_keys() and not keys:
@@ -173,3 +184,16 @@ def _referrer(entry: Any, position: int) -> ReferrerRequirement:
     if not isinstance(signed, bool):
         raise InvalidInputError(f"{where}.signed must be true or false")
     return ReferrerRequirement(artifact_type, signed)
+
+
+# -- Notation (notation/spec.py): require: [notation] and the verify.notation block go together ---------
+def _notation(value: Mapping[str, Any], require: tuple[str, ...]) -> NotationPolicy | None:
+    block = value.get("notation")
+    if block is None:
+        if NOTATION in require:
+            raise InvalidInputError("verify.require has notation: give verify.notation (trust_store, "
+                                    "trusted_identities, registry_scopes)")
+        return None
+    if NOTATION not in require:
+        raise InvalidInputError("verify.notation is set: add notation to verify.require")
+    return parse_notation(block)
