@@ -318,9 +318,9 @@ options:
             required: true
           trusted_identities:
             description:
-              - The signing certificate's subject must match one of these, given as
+              - "The signing certificate's subject must match one of these, given as
                 C(x509.subject: C=US, ST=WA, O=acme, CN=release) (C, ST and O at least; every RDN given must be
-                in the subject with that value), or V(*) alone for any certificate the trust store issued.
+                in the subject with that value), or V(*) alone for any certificate the trust store issued."
             type: list
             elements: str
             required: true

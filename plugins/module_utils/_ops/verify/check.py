@@ -152,7 +152,10 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
             raise VerificationError(f"verify: {_display(repo, manifest.digest)} is an index without image children, "
                                     "so verify.index=children checks nothing; use index: self")
         targets.extend(dict.fromkeys(children))
-    verified = [_verify_digest(repo, digest, policy, keys) for digest in targets]
+    # What the manifest and the index (both hashed) say of each target: a Notation payload must match it.
+    known = {manifest.digest: (manifest.media_type, manifest.size),
+             **{child.digest: (child.media_type, child.size) for child in manifest.manifests}}
+    verified = [_verify_digest(repo, digest, policy, keys, known.get(digest)) for digest in targets]
     return {"digest": manifest.digest, "index": policy.index, "verified": verified}
 
 
@@ -187,14 +190,15 @@ def find_signatures(repo: Repository, digest: str, keys: Sequence[sg.PublicKey],
     return found
 
 
-def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Sequence[sg.PublicKey]) -> dict[str, Any]:
+def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: Sequence[sg.PublicKey],
+                   known: tuple[str, int | None] | None = None) -> dict[str, Any]:
     display = _display(repo, digest)
     referrers = repo.referrers(digest)
     cosign = any(kind != nv.NOTATION for kind in policy.require)
     found = find_signatures(repo, digest, keys, referrers) if cosign else []
     accepted = [item for item in found if item.verdict.ok]
     # Notation: its own trust store and policy, over the same referrer list.
-    notation = nv.verify_notation(repo, digest, policy.notation, referrers, display) if policy.notation else []
+    notation = nv.verify_notation(repo, digest, policy.notation, referrers, display, known) if policy.notation else []
     for kind in policy.require:
         if kind == nv.NOTATION:
             continue

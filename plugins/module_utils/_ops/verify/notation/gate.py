@@ -125,11 +125,14 @@ def repository_uri(repo: Any) -> str | None:
 
 
 def verify_notation(repo: Repository, digest: str, policy: NotationPolicy, referrers: Sequence[Descriptor],
-                    display: str) -> list[dict[str, Any]]:
+                    display: str, known: tuple[str, int | None] | None = None) -> list[dict[str, Any]]:
     """The Notation signatures of ``digest`` that ``policy`` accepts (at least one), as result entries.
 
-    ``referrers`` is the subject's referrer list, already read. Raises :class:`VerificationError`
-    (one line) when the repository is outside the registry scopes or no signature is accepted.
+    ``referrers`` is the subject's referrer list, already read; ``known`` the image's media type and
+    size when the caller has read its manifest (else one HEAD asks, as the payload must match them).
+    Every Notation referrer (at most :data:`MAX_SIGNATURES`) is checked, so the result lists each
+    accepted one. Raises :class:`VerificationError` (one line) when the repository is outside the
+    registry scopes or no signature is accepted.
     """
     uri = repository_uri(repo)
     if "*" not in policy.registry_scopes and uri not in policy.registry_scopes:
@@ -141,15 +144,15 @@ def verify_notation(repo: Repository, digest: str, policy: NotationPolicy, refer
     if not candidates:
         raise VerificationError(f"verify: {display} has no Notation signature (no referrer of artifact type "
                                 f"{SIGNATURE_ARTIFACT})")
-    artifact = _artifact(repo, digest)
+    artifact = {"mediaType": known[0], "size": known[1]} if known else _artifact(repo, digest)
     accepted, reasons = [], []
     for descriptor in candidates:
         where = f"referrer {descriptor.digest}"
-        for verdict in _check_referrer(repo, descriptor.digest, digest, policy, trusted, artifact):
-            if verdict.ok:
-                accepted.append({**dict(verdict.result or {}), "source": "referrer", "manifest": descriptor.digest})
-            else:
-                reasons.append(f"{where}: {verdict.reason}")
+        verdict = _check_referrer(repo, descriptor.digest, digest, policy, trusted, artifact)
+        if verdict.ok:
+            accepted.append({**dict(verdict.result or {}), "source": "referrer", "manifest": descriptor.digest})
+        else:
+            reasons.append(f"{where}: {verdict.reason}")
     if not accepted:
         shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
         raise VerificationError(f"verify: {display} has no Notation signature the trust policy accepts ({shown})")
@@ -166,27 +169,27 @@ def _artifact(repo: Any, digest: str) -> dict[str, Any]:
 
 
 def _check_referrer(repo: Any, manifest_digest: str, digest: str, policy: NotationPolicy, trusted: Sequence[Any],
-                    artifact: Mapping[str, Any]) -> list[Verdict]:
+                    artifact: Mapping[str, Any]) -> Verdict:
     try:
         manifest = repo.fetch_manifest(manifest_digest)
     except NotFoundError:
-        return [Verdict(reason="listed, but the manifest is missing")]
+        return Verdict(reason="listed, but the manifest is missing")
     except (ManifestError, DigestMismatchError, TooLargeError) as exc:
-        return [Verdict(reason=exc.message)]
+        return Verdict(reason=exc.message)
     if manifest.is_index or manifest.is_schema1:
-        return [Verdict(reason="not a signature manifest")]
+        return Verdict(reason="not a signature manifest")
     if manifest.subject is None or manifest.subject.digest != digest:
         named = manifest.subject.digest if manifest.subject is not None else "no subject"
-        return [Verdict(reason=f"its subject is {named}")]
+        return Verdict(reason=f"its subject is {named}")
     layers = [layer for layer in manifest.layers if layer.media_type in (JWS, COSE)]
     if len(manifest.layers) != 1 or not layers:
-        return [Verdict(reason="a Notation signature manifest has exactly one JWS or COSE layer")]
+        return Verdict(reason="a Notation signature manifest has exactly one JWS or COSE layer")
     layer = layers[0]
     try:
         data = read_small_blob(repo, layer.digest, layer.size, ENVELOPE_CAP,
                                lambda size: f"{size} bytes, more than the {ENVELOPE_CAP} an envelope may be")
     except (TooLargeError, DigestMismatchError) as exc:
-        return [Verdict(reason=exc.message)]
+        return Verdict(reason=exc.message)
     except NotFoundError:
-        return [Verdict(reason="its envelope blob is missing")]
-    return [verify_envelope(data, layer.media_type, digest, policy, trusted, artifact=artifact)]
+        return Verdict(reason="its envelope blob is missing")
+    return verify_envelope(data, layer.media_type, digest, policy, trusted, artifact=artifact)

@@ -1,0 +1,214 @@
+"""Notation signatures in the verify gate, against a real Distribution 2.8 registry (tests/rig).
+
+Real notation signatures (tests/fixtures/notation) name images whose blobs we do not have, so they
+are covered by the unit tests; here fresh images are signed with a test-made PKI (a root, an
+intermediate and code-signing leaves, tests/rig/notation_signing.py) in the Notary Project's JWS
+and COSE formats and pushed as OCI 1.1 referrers. Distribution 2.8 has no referrers API, so the
+gate finds them through the ``sha256-<hex>`` fallback index, which the tests push themselves.
+
+Every refusal is checked to write nothing (the registry's access log).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
+    Registry,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
+    VerificationError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
+    verify_image,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+    parse_verify,
+)
+
+from tests.rig.images import RawPuller, RawPusher, make_image
+from tests.rig.notation_signing import (
+    COSE,
+    DAY,
+    JWS,
+    NOW,
+    Authority,
+    cose_envelope,
+    jws_envelope,
+    payload,
+    signature_manifest,
+)
+
+REPO = "team/app"
+IDENTITY = "x509.subject: C=US, ST=WA, O=ocireg-test, CN=release"
+
+
+@pytest.fixture(scope="module")
+def pki():
+    root = Authority("Release Root")
+    return root, Authority("Release Intermediate", parent=root)
+
+
+def notation_verify(reg, root_pem, identities=(IDENTITY,), scopes=None):
+    return {"require": ["notation"], "notation": {
+        "trust_store": [root_pem], "trusted_identities": list(identities),
+        "registry_scopes": list(scopes) if scopes is not None else [f"{reg.host}/{REPO}"]}}
+
+
+def sign(pusher, image, signer, *, make=jws_envelope, media_type=JWS, named=None, **options):
+    """Push a notation signature of ``image`` (naming ``named``'s digest when given) as its referrer."""
+    target = named or image
+    body = payload(target.digest, target.media_type, len(target.data))
+    referrer = signature_manifest(image, make(signer, body, **options), media_type)
+    pusher.push_referrers(REPO, image.digest, [referrer])
+    return referrer
+
+
+def test_jws_and_cose_signatures_verify_and_say_who_signed(plain_registry, pki):
+    root, intermediate = pki
+    pusher = RawPusher.for_registry(plain_registry)
+    for make, media_type, seed in ((jws_envelope, JWS, "jws"), (cose_envelope, COSE, "cose")):
+        repo = Registry(plain_registry.host).repository(REPO)  # fresh: it has not learnt the API is missing
+        image = make_image(seed)
+        pusher.push(REPO, image, tag=seed)
+        referrer = sign(pusher, image, intermediate.issue(), make=make, media_type=media_type, expiry=NOW + DAY)
+        mark = plain_registry.mark()
+        result = verify_image(repo, image.digest, parse_verify(notation_verify(plain_registry, root.pem)))
+        requests = plain_registry.requests_since(mark)
+        assert [r for r in requests if r.method not in ("GET", "HEAD")] == []
+        # The request floor: the image (whose media type and size the payload must match), the
+        # referrers API (404 on Distribution 2.8) and its fallback index, the signature manifest, the envelope.
+        assert [(r.method, r.path.split("/")[-2], r.status) for r in requests] == [
+            ("GET", "manifests", 200), ("GET", "referrers", 404), ("GET", "manifests", 200),
+            ("GET", "manifests", 200), ("GET", "blobs", 200)]
+        [signature] = result["verified"][0]["signatures"]
+        assert signature == {
+            "kind": "notation", "envelope": seed, "algorithm": "ES384",
+            "identity": "CN=release,O=ocireg-test,ST=WA,C=US",
+            "issuer": "CN=Release Intermediate,O=ocireg-test,ST=WA,C=US",
+            "trust_anchor": "CN=Release Root,O=ocireg-test,ST=WA,C=US",
+            "certificate": signature["certificate"], "signing_scheme": "notary.x509",
+            "signing_time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expiry": (NOW + DAY).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "source": "referrer", "manifest": referrer.digest}
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", signature["certificate"])
+
+
+def test_an_unsigned_image_and_a_repository_outside_the_scopes(plain_registry, pki):
+    root, intermediate = pki
+    pusher = RawPusher.for_registry(plain_registry)
+    repo = Registry(plain_registry.host).repository(REPO)
+    unsigned = pusher.push(REPO, make_image("unsigned"), tag="unsigned").digest
+    with pytest.raises(VerificationError, match=rf"^verify: {REPO}@{unsigned} has no Notation signature \(no "
+                                                r"referrer of artifact type application/vnd.cncf.notary.signature\)$"):
+        verify_image(repo, unsigned, parse_verify(notation_verify(plain_registry, root.pem)))
+    image = make_image("scoped")
+    pusher.push(REPO, image, tag="scoped")
+    sign(pusher, image, intermediate.issue())
+    with pytest.raises(VerificationError, match=rf"{plain_registry.host}/{REPO} is not in "
+                                                r"verify.notation.registry_scopes \(registry.example.com/other\)"):
+        verify_image(repo, image.digest, parse_verify(notation_verify(plain_registry, root.pem,
+                                                                      scopes=["registry.example.com/other"])))
+
+
+def test_hostile_notation_signatures_block_promotion_and_copy_with_zero_writes(plain_registry, registry_factory,
+                                                                               run_playbook, pki):
+    reg, other = plain_registry, registry_factory()
+    root, intermediate = pki
+    pusher = RawPusher.for_registry(reg)
+    good = make_image("good")
+    pusher.push(REPO, good, tag="good")
+    sign(pusher, good, intermediate.issue())
+    prod = pusher.push(REPO, make_image("prod"), tag="prod").digest
+    cases: dict[str, str] = {}
+
+    def image(name):
+        made = make_image(name)
+        pusher.push(REPO, made, tag=name)
+        return made
+
+    wrong = image("wrong-identity")
+    ref = sign(pusher, wrong, intermediate.issue(cn="nightly", org="someone-else"))
+    cases["wrong-identity"] = rf"referrer {ref.digest}: its signer CN=nightly,O=someone-else,ST=WA,C=US is not a " \
+                              "trusted identity"
+    other_digest = image("other-digest")
+    ref = sign(pusher, other_digest, intermediate.issue(), named=good)  # a valid signature, of another image
+    cases["other-digest"] = rf"referrer {ref.digest}: the signed payload names {good.digest}"
+    untrusted = image("untrusted-root")
+    ref = sign(pusher, untrusted, Authority("Attacker Root").issue())
+    cases["untrusted-root"] = rf"referrer {ref.digest}: its chain \(root CN=Attacker Root,O=ocireg-test,ST=WA,C=US\) " \
+                              "leads to no certificate of the trust store"
+    expired = image("expired-cert")
+    old = intermediate.issue(not_before=NOW - 400 * DAY, not_after=NOW - 100 * DAY)
+    ref = sign(pusher, expired, old, signing_time=NOW - 50 * DAY)
+    cases["expired-cert"] = rf"referrer {ref.digest}: certificate CN=release,O=ocireg-test,ST=WA,C=US was not valid " \
+                            "at the signing time"
+    tampered = image("tampered")
+    envelope = json.loads(jws_envelope(intermediate.issue(), payload(tampered.digest, tampered.media_type,
+                                                                     len(tampered.data))))
+    # Moved a year back after signing (to look valid before a revocation, say): still well-formed, no longer signed.
+    headers = json.loads(base64.urlsafe_b64decode(envelope["protected"] + "=="))
+    headers["io.cncf.notary.signingTime"] = (NOW - 365 * DAY).strftime("%Y-%m-%dT%H:%M:%SZ")
+    envelope["protected"] = base64.urlsafe_b64encode(json.dumps(headers).encode()).rstrip(b"=").decode()
+    forged = signature_manifest(tampered, json.dumps(envelope).encode(), JWS)
+    pusher.push_referrers(REPO, tampered.digest, [forged])
+    cases["tampered"] = rf"referrer {forged.digest}: the signature does not verify with its signing certificate\)$"
+
+    verify = notation_verify(reg, root.pem)
+    tasks = [{"name": name, "ignore_errors": True, "ocireg.registry.registry_tag": {
+        "repository": f"{reg.host}/{REPO}", "source": f":{name}", "tags": ["prod"], "verify": verify}}
+        for name in cases]
+    tasks.append({"name": "copy", "ignore_errors": True, "ocireg.registry.registry_copy": {
+        "src": f"{reg.host}/{REPO}:wrong-identity", "dest": f"{other.host}/{REPO}:prod", "referrers": True,
+        "verify": verify}})
+    tasks.append({"name": "good", "register": "out", "ocireg.registry.registry_tag": {
+        "repository": f"{reg.host}/{REPO}", "source": ":good", "tags": ["prod"], "verify": verify}})
+
+    marks = reg.mark(), other.mark()
+    result = run_playbook(tasks=tasks)
+    assert result.rc == 0, result.explain()
+    writes = reg.writes_since(marks[0])
+    # Only the good promotion wrote: one tag PUT.
+    assert [(w.method, w.path) for w in writes] == [("PUT", f"/v2/{REPO}/manifests/prod")]
+    assert other.writes_since(marks[1]) == []
+    for name, pattern in {**cases, "copy": cases["wrong-identity"]}.items():
+        task = result.task(name)
+        assert task.failed, name
+        message = task["msg"]
+        assert "\n" not in message and message.startswith("verify: ") and "no Notation signature the trust " \
+            "policy accepts" in message, message
+        assert re.search(pattern, message), (name, message)
+    done = result.task("good")
+    assert done["changed"] and done["verified"]["verified"][0]["signatures"][0]["kind"] == "notation"
+    assert RawPuller.for_registry(reg).digest_of(REPO, "prod") == good.digest != prod
+
+
+def test_check_mode_verifies_and_writes_nothing(plain_registry, run_playbook, pki):
+    root, intermediate = pki
+    pusher = RawPusher.for_registry(plain_registry)
+    image = make_image("checked")
+    pusher.push(REPO, image, tag="rc")
+    sign(pusher, image, intermediate.issue(kind="rsa"), make=cose_envelope, media_type=COSE)
+    task = {"name": "promote", "ocireg.registry.registry_tag": {
+        "repository": f"{plain_registry.host}/{REPO}", "source": ":rc", "tags": ["prod"],
+        "verify": notation_verify(plain_registry, root.pem, identities=["*"], scopes=["*"])}}
+    mark = plain_registry.mark()
+    checked = run_playbook(tasks=[task], check=True)
+    assert checked.rc == 0, checked.explain()
+    assert plain_registry.writes_since(mark) == []
+    [signature] = checked.task("promote")["verified"]["verified"][0]["signatures"]
+    assert signature["envelope"] == "cose" and signature["algorithm"] == "PS384"
+
+
+def test_a_bad_trust_store_fails_before_any_request(plain_registry, run_playbook, tmp_path):
+    task = {"name": "promote", "ignore_errors": True, "ocireg.registry.registry_tag": {
+        "repository": f"{plain_registry.host}/{REPO}", "source": ":rc", "tags": ["prod"],
+        "verify": notation_verify(plain_registry, str(tmp_path / "missing-ca.pem"))}}
+    mark = plain_registry.mark()
+    result = run_playbook(tasks=[task])
+    assert plain_registry.requests_since(mark) == []
+    message = result.task("promote")["msg"]
+    assert "verify.notation.trust_store[0]" in message and "cannot be read" in message and "\n" not in message
+
