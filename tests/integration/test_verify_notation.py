@@ -28,7 +28,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy
     parse_verify,
 )
 
-from tests.rig.images import RawPuller, RawPusher, make_image
+from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
 from tests.rig.notation_signing import (
     COSE,
     DAY,
@@ -111,6 +111,26 @@ def test_an_unsigned_image_and_a_repository_outside_the_scopes(plain_registry, p
                                                 r"verify.notation.registry_scopes \(registry.example.com/other\)"):
         verify_image(repo, image.digest, parse_verify(notation_verify(plain_registry, root.pem,
                                                                       scopes=["registry.example.com/other"])))
+
+
+def test_index_children_each_need_their_own_signature(plain_registry, pki):
+    root, intermediate = pki
+    pusher = RawPusher.for_registry(plain_registry)
+    index = make_multiarch("multi")
+    pusher.push(REPO, index, tag="multi")
+    first, second = index.children
+    sign(pusher, first, intermediate.issue())
+    options = {**notation_verify(plain_registry, root.pem), "index": "children"}
+    repo = Registry(plain_registry.host).repository(REPO)
+    with pytest.raises(VerificationError, match=rf"{REPO}@{second.digest} has no Notation signature"):
+        verify_image(repo, index.digest, parse_verify(options))
+    sign(pusher, second, intermediate.issue(), make=cose_envelope, media_type=COSE)
+    mark = plain_registry.mark()
+    result = verify_image(repo, index.digest, parse_verify(options))
+    # Each child's media type and size come from the index: no HEAD, no write.
+    assert [r.method for r in plain_registry.requests_since(mark) if r.method != "GET"] == []
+    assert [(entry["digest"], entry["signatures"][0]["envelope"]) for entry in result["verified"]] == [
+        (first.digest, "jws"), (second.digest, "cose")]
 
 
 def test_hostile_notation_signatures_block_promotion_and_copy_with_zero_writes(plain_registry, registry_factory,
@@ -211,4 +231,3 @@ def test_a_bad_trust_store_fails_before_any_request(plain_registry, run_playbook
     assert plain_registry.requests_since(mark) == []
     message = result.task("promote")["msg"]
     assert "verify.notation.trust_store[0]" in message and "cannot be read" in message and "\n" not in message
-

@@ -428,7 +428,20 @@ _SHORT_NAMES = {
 
 def _valid_at(chain: Sequence[Any], moment: datetime.datetime) -> Any | None:
     """The first certificate not valid at ``moment``, or None."""
-    return next((c for c in chain if not c.not_valid_before_utc <= moment <= c.not_valid_after_utc), None)
+    return next((c for c in chain if not _validity(c)[0] <= moment <= _validity(c)[1]), None)
+
+
+def _validity(certificate: Any) -> tuple[datetime.datetime, datetime.datetime]:
+    """notBefore and notAfter as aware UTC times (the ``_utc`` properties exist from cryptography 42)."""
+    if hasattr(certificate, "not_valid_before_utc"):
+        return certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    utc = datetime.timezone.utc
+    return certificate.not_valid_before.replace(tzinfo=utc), certificate.not_valid_after.replace(tzinfo=utc)
+
+
+def _period(certificate: Any) -> str:
+    start, end = _validity(certificate)
+    return f"valid {_when(start)} to {_when(end)}"
 
 
 def _when(moment: datetime.datetime) -> str:
@@ -482,12 +495,10 @@ def verify_envelope(data: bytes, media_type: str, digest: str, policy: NotationP
     expired = _valid_at(chain, signing_time)
     if expired is not None:
         return Verdict(reason=f"certificate {expired.subject.rfc4514_string()} was not valid at the signing time "
-                              f"{_when(signing_time)} (valid {_when(expired.not_valid_before_utc)} to "
-                              f"{_when(expired.not_valid_after_utc)})")
+                              f"{_when(signing_time)} ({_period(expired)})")
     expired = _valid_at(chain, now)
     if expired is not None:
-        return Verdict(reason=f"certificate {expired.subject.rfc4514_string()} is not valid now (valid "
-                              f"{_when(expired.not_valid_before_utc)} to {_when(expired.not_valid_after_utc)}) "
+        return Verdict(reason=f"certificate {expired.subject.rfc4514_string()} is not valid now ({_period(expired)}) "
                               "and no authentic timestamp is verified")
     if envelope.expiry is not None and now >= envelope.expiry:
         return Verdict(reason=f"the signature expired at {_when(envelope.expiry)}")

@@ -116,6 +116,7 @@ def _certificates(data: bytes, where: str) -> list[Any]:
         raise InvalidInputError(f"{where} is not an X.509 certificate in PEM or DER") from None
     return certificates
 
+
 # -- the gate ------------------------------------------------------------------------------------------
 def repository_uri(repo: Any) -> str | None:
     """``host/name`` of a registry repository (Docker Hub as docker.io); None for a local layout."""

@@ -38,6 +38,7 @@ OPTION_SPEC: dict[str, Any] = {
 }
 _FIELDS = tuple(OPTION_SPEC["options"])
 
+
 @dataclass(frozen=True)
 class NotationPolicy:
     """``verify.notation``: a trust store, the trusted identities and the registry scopes."""

@@ -169,9 +169,8 @@ def test_fresh_envelopes_through_an_intermediate(pki, kind, make, media_type):
     root, intermediate = pki
     signer = intermediate.issue(kind=kind)
     data = make(signer, payload(IMAGE, MEDIA, 100), expiry=NOW + DAY)
-    verdict = check(data, media_type, IMAGE, pem_policy(root.pem, identities=["x509.subject: C=US, ST=WA, "
-                                                                                "O=ocireg-test, CN=release"]),
-                    artifact={"mediaType": MEDIA, "size": 100})
+    chosen = pem_policy(root.pem, identities=["x509.subject: C=US, ST=WA, O=ocireg-test, CN=release"])
+    verdict = check(data, media_type, IMAGE, chosen, artifact={"mediaType": MEDIA, "size": 100})
     assert verdict.ok, verdict.reason
     assert verdict.result["algorithm"] == ("PS384" if kind == "rsa" else "ES384")
     assert verdict.result["issuer"] == "CN=Test Intermediate,O=ocireg-test,ST=WA,C=US"
@@ -199,9 +198,9 @@ def test_hostile_fresh_envelopes(pki):
     assert "leads to no certificate of the trust store" in reason(
         jws_envelope(Authority("Evil Root").issue(), body))
     # a critical header we do not process, a missing crit entry, a plugin
+    unknown = ["io.cncf.notary.signingScheme", "io.acme.policy"]
     assert "marks 'io.acme.policy' critical" in reason(
-        jws_envelope(signer, body, extra={"io.acme.policy": "x"}, crit=["io.cncf.notary.signingScheme",
-                                                                         "io.acme.policy"]))
+        jws_envelope(signer, body, extra={"io.acme.policy": "x"}, crit=unknown))
     assert reason(jws_envelope(signer, body, crit=["io.cncf.notary.expiry"])) == \
         "crit does not list io.cncf.notary.signingScheme"
     assert "verification plugin" in reason(jws_envelope(
