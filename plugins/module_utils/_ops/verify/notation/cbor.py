@@ -82,7 +82,7 @@ def _item(data: memoryview, offset: int, depth: int) -> tuple[Any, int]:
             raise CBORError("CBOR text string is not UTF-8") from None
     if major == 4:
         items = []
-        for _ in range(argument):
+        for _index in range(argument):
             if offset >= len(data):
                 raise CBORError("CBOR array runs past the end")
             value, offset = _item(data, offset, depth + 1)
@@ -90,7 +90,7 @@ def _item(data: memoryview, offset: int, depth: int) -> tuple[Any, int]:
         return items, offset
     if major == 5:
         mapping: dict[Any, Any] = {}
-        for _ in range(argument):
+        for _index in range(argument):
             key, offset = _item(data, offset, depth + 1)
             if isinstance(key, (list, dict)):
                 raise CBORError("CBOR map key is an array or map")
