@@ -21,6 +21,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.registry i
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     VerificationError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    parse_manifest,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check import (
     verify_image,
 )
@@ -28,14 +31,16 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy
     parse_verify,
 )
 
-from tests.rig.images import RawPuller, RawPusher, make_image, make_multiarch
+from tests.rig.images import Blob, RawPuller, RawPusher, make_image, make_multiarch
 from tests.rig.notation_signing import (
     COSE,
     DAY,
+    FIXTURES,
     JWS,
     NOW,
     Authority,
     cose_envelope,
+    fixture_bytes,
     jws_envelope,
     payload,
     signature_manifest,
@@ -94,6 +99,36 @@ def test_jws_and_cose_signatures_verify_and_say_who_signed(plain_registry, pki):
             "expiry": (NOW + DAY).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "source": "referrer", "manifest": referrer.digest}
         assert re.fullmatch(r"sha256:[0-9a-f]{64}", signature["certificate"])
+
+
+@pytest.mark.parametrize("name, media_type, envelope", [("jws_signature.sig", JWS, "jws"),
+                                                      ("cose_signature.sig", COSE, "cose")])
+def test_real_notation_signatures_through_the_registry(plain_registry, name, media_type, envelope):
+    """notation-go's real envelopes, stored as notation stores them, verified through the gate.
+
+    Their image's layer (3 MiB) is not among the fixtures, so the image cannot be pushed: its real
+    manifest is parsed (hashing its bytes) and handed to verify_image as the subject, as
+    test_verify.py does with real cosign signatures; the signature manifest and the fallback index
+    naming it are pushed (Distribution 2.8 stores a manifest whose subject it does not hold).
+    """
+    raw = fixture_bytes("oci-layout-manifest-19dbd2e4.json")
+    subject = parse_manifest(raw)
+    pusher = RawPusher.for_registry(plain_registry)
+    referrer = signature_manifest(Blob(raw, subject.media_type), fixture_bytes(name), media_type)
+    pusher.push_referrers(REPO, subject.digest, [referrer])
+    repo = Registry(plain_registry.host).repository(REPO)
+    options = {"require": ["notation"], "notation": {
+        "trust_store": [str(FIXTURES / "alpine-2123.pem")],
+        "trusted_identities": ["x509.subject: C=US, ST=WA, L=Seattle, O=Notary, CN=alpine"],
+        "registry_scopes": [f"{plain_registry.host}/{REPO}"]}}
+    mark = plain_registry.mark()
+    [signature] = verify_image(repo, subject, parse_verify(options))["verified"][0]["signatures"]
+    assert plain_registry.writes_since(mark) == []
+    assert (signature["envelope"], signature["identity"], signature["manifest"]) == (
+        envelope, "CN=alpine,O=Notary,L=Seattle,ST=WA,C=US", referrer.digest)
+    options["notation"]["trust_store"] = [str(FIXTURES / "NotationTestRoot.pem")]
+    with pytest.raises(VerificationError, match="leads to no certificate of the trust store"):
+        verify_image(repo, subject, parse_verify(options))
 
 
 def test_an_unsigned_image_and_a_repository_outside_the_scopes(plain_registry, pki):
