@@ -10,10 +10,12 @@ import base64
 import datetime
 import hashlib
 import json
+import re
 
 import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
+    VerificationError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation import (
     cbor,
@@ -23,6 +25,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notati
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.gate import (
     load_trust_store,
+    verify_notation,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
     parse_dn,
@@ -306,3 +309,31 @@ def test_cbor_round_trip_of_what_cose_uses():
 def test_cbor_refuses_malformed_input(hexdata, message):
     with pytest.raises(cbor.CBORError, match=message):
         cbor.loads(bytes.fromhex(hexdata))
+
+
+# -- registry scopes ---------------------------------------------------------------------------------
+class _Where:
+    """Only what the scope check reads of a repository (it refuses before any request)."""
+
+    def __init__(self, host, name, local=False):
+        self.registry, self.name, self.local = type("R", (), {"host": host})(), name, local
+
+
+@pytest.mark.parametrize("repo, scopes, refused", [
+    (_Where("registry-1.docker.io", "library/app"), ["docker.io/library/app"], None),
+    (_Where("index.docker.io", "library/app"), ["Docker.io/library/app"], None),
+    (_Where("registry.example.com", "team/app"), ["registry.example.com/team/other"],
+     "registry.example.com/team/app is not in verify.notation.registry_scopes (registry.example.com/team/other)"),
+    (_Where("", "", local=True), ["registry.example.com/team/app"], "a local layout is not in"),
+    (_Where("", "", local=True), ["*"], None),
+])
+def test_registry_scopes(repo, scopes, refused):
+    chosen = parse_notation({"trust_store": [str(FIXTURES / "NotationTestRoot.pem")],
+                             "trusted_identities": ["*"], "registry_scopes": scopes})
+    if refused is None:
+        # In scope: the next thing the gate says is about the (empty) referrer list.
+        with pytest.raises(VerificationError, match="has no Notation signature"):
+            verify_notation(repo, IMAGE, chosen, [], "app@" + IMAGE)
+    else:
+        with pytest.raises(VerificationError, match=re.escape(refused)):
+            verify_notation(repo, IMAGE, chosen, [], "app@" + IMAGE)
