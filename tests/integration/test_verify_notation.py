@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
     Registry,
 )
@@ -266,3 +268,32 @@ def test_a_bad_trust_store_fails_before_any_request(plain_registry, run_playbook
     assert plain_registry.requests_since(mark) == []
     message = result.task("promote")["msg"]
     assert "verify.notation.trust_store[0]" in message and "cannot be read" in message and "\n" not in message
+
+
+def test_the_guide_recipe_runs_as_written(plain_registry, run_playbook, tmp_path):
+    """docs/guide_notation.md's recipe, with only the registry host and the trust store path replaced."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guide_notation.md").read_text()
+    recipe = yaml.safe_load(re.search(r"```yaml\n(.*?)```", guide, re.S)[1])
+    root = Authority("Acme Root")
+    store = tmp_path / "acme"
+    store.mkdir()
+    (store / "root.pem").write_text(root.pem)
+    text = json.dumps(recipe).replace("registry.example.com", plain_registry.host).replace(
+        "/etc/notation/truststore/x509/ca/acme", str(store))
+    [task] = json.loads(text)
+    pusher = RawPusher.for_registry(plain_registry)
+    image = make_image("recipe")
+    pusher.push(REPO, image, tag="rc")
+    nightly = make_image("recipe-nightly")
+    pusher.push(REPO, nightly, tag="nightly")
+    sign(pusher, image, root.issue("release-pipeline", org="acme", unit="Release"))
+    sign(pusher, nightly, root.issue("nightly", org="acme", unit="Release"))
+    refused = json.loads(text)[0]
+    refused["ocireg.registry.registry_tag"]["source"] = ":nightly"
+    refused.update({"name": "nightly", "ignore_errors": True})
+    mark = plain_registry.mark()
+    result = run_playbook(tasks=[refused, task])
+    assert result.rc == 0, result.explain()
+    assert result.task("nightly").failed and "is not a trusted identity" in result.task("nightly")["msg"]
+    assert [w.path for w in plain_registry.writes_since(mark)] == [f"/v2/{REPO}/manifests/prod"]
+    assert RawPuller.for_registry(plain_registry).digest_of(REPO, "prod") == image.digest

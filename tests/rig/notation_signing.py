@@ -72,12 +72,13 @@ class Authority:
     def chain(self) -> list[x509.Certificate]:
         return [self.cert] + (self.parent.chain() if self.parent else [])
 
-    def issue(self, cn: str = "release", *, org: str = "ocireg-test", kind: str = "ec",
+    def issue(self, cn: str = "release", *, org: str = "ocireg-test", unit: str | None = None, kind: str = "ec",
               not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None,
               eku: list[Any] | None = None) -> Signer:
-        """A code-signing leaf (C=US, ST=WA, O=org, CN=cn) and its private key."""
+        """A code-signing leaf (C=US, ST=WA, O=org[, OU=unit], CN=cn) and its private key."""
         key = rsa.generate_private_key(65537, 3072) if kind == "rsa" else ec.generate_private_key(ec.SECP384R1())
-        builder = (x509.CertificateBuilder().subject_name(_name(C="US", ST="WA", O=org, CN=cn))
+        names = {"C": "US", "ST": "WA", "O": org, **({"OU": unit} if unit else {}), "CN": cn}
+        builder = (x509.CertificateBuilder().subject_name(_name(**names))
                    .issuer_name(self.cert.subject).public_key(key.public_key())
                    .serial_number(x509.random_serial_number())
                    .not_valid_before(not_before or NOW - 30 * DAY).not_valid_after(not_after or NOW + 365 * DAY)
