@@ -103,8 +103,8 @@ def test_jws_and_cose_signatures_verify_and_say_who_signed(plain_registry, pki):
         assert re.fullmatch(r"sha256:[0-9a-f]{64}", signature["certificate"])
 
 
-@pytest.mark.parametrize("name, media_type, envelope", [("jws_signature.sig", JWS, "jws"),
-                                                      ("cose_signature.sig", COSE, "cose")])
+@pytest.mark.parametrize("name, media_type, envelope", [
+    ("jws_signature.sig", JWS, "jws"), ("cose_signature.sig", COSE, "cose")])
 def test_real_notation_signatures_through_the_registry(plain_registry, name, media_type, envelope):
     """notation-go's real envelopes, stored as notation stores them, verified through the gate.
 
