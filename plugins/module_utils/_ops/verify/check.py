@@ -118,6 +118,8 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
 TRUST_LOADERS: dict[str, Callable[[Any], Any]] = {}
 #: Checkers of signature referrers other than cosign's and sigstore's, by artifact type: called with
 #: (repository, referrer manifest, subject digest, trust, where) and returning (where, verdict) pairs.
+#: The gate has read the referrer manifest (by digest) and checked that its subject is the image, and
+#: that the subject descriptor's media type and size are the image's when it knows them.
 REFERRER_CHECKERS: dict[str, Callable[[Any, Any, str, sg.Trust, str], list[tuple[str, sg.Verdict]]]] = {}
 
 TRUST_LOADERS[notation.NOTATION] = notation.load_trust

@@ -24,8 +24,8 @@
 
 Ways to trust a signature other than ``keys`` are *trust kinds* (:data:`TRUST_KINDS`): each owns
 some fields of ``verify``, parses them, and adds their argument spec. A signature counts when it
-verifies with a key or satisfies any one kind's rules. A new kind (Notation, say) adds an entry
-here, a loader to ``check.TRUST_LOADERS`` when it reads files (a trust store), and a checker of its
+verifies with a key or satisfies any one kind's rules. A kind (Notation is one: ``notation/``) adds an
+entry here, a loader to ``check.TRUST_LOADERS`` when it reads files (a trust store), and a checker of its
 referrers' artifact type to ``check.REFERRER_CHECKERS``; its verdicts carry what it proved in
 ``Verdict.proof``, which joins the result of the signature.
 

@@ -93,7 +93,8 @@ def test_the_checker_refuses_without_a_request_when_no_policy_applies():
     trust = sg.Trust(others={"notation": load_trust(chosen)})
     [(_place, verdict)] = check_referrer(_NoRequests("registry.example.com", "team/app"), _manifest(), IMAGE, trust,
                                          where)
-    assert not verdict.ok and "registry.example.com/team/app is not in verify.notation.registry_scopes" in verdict.reason
+    assert not verdict.ok
+    assert "registry.example.com/team/app is not in verify.notation.registry_scopes" in verdict.reason
     in_scope = sg.Trust(others={"notation": load_trust(parse_notation({**chosen_fields(), "registry_scopes": ["*"]}))})
     [(_place, verdict)] = check_referrer(_NoRequests("registry.example.com", "team/app"), _manifest(), IMAGE,
                                          in_scope, where)
