@@ -44,8 +44,6 @@ def test_unreadable_trust_store_entries(tmp_path):
         load_trust_store(pem_policy(str(tmp_path / "link.pem")))
 
 
-
-
 # -- registry scopes ---------------------------------------------------------------------------------
 class _Where:
     """Only what the scope check reads of a repository (it refuses before any request)."""

@@ -37,18 +37,18 @@ def test_notation_is_a_trust_kind_beside_keys():
     ({"notation": {"trust_store": ["/a"], "trusted_identities": ["*"]}},
      "verify.notation.registry_scopes must be a non-empty list"),
     ({"notation": {"trust_store": ["/a"], "trusted_identities": ["*"],
-                                            "registry_scopes": ["app"]}},
+                   "registry_scopes": ["app"]}},
      "registry_scopes has 'app': give fully qualified repositories"),
     ({"notation": {"trust_store": ["/a"], "trusted_identities": ["CN=me"],
-                                            "registry_scopes": ["*"]}},
+                   "registry_scopes": ["*"]}},
      "trusted_identities[0] must be 'x509.subject: C=.., ST=.., O=..'"),
     ({"notation": {"trust_store": ["/a"], "trusted_identities": ["x509.subject: CN=me"],
-                                            "registry_scopes": ["*"]}},
+                   "registry_scopes": ["*"]}},
      "must name at least C, ST (or S) and O"),
     ({"notation": {"trust_store": ["/a"], "registry_scopes": ["*"], "trusted_identities": [
         "x509.subject: C=US, ST=WA, O=acme", "x509.subject: C=US, S=WA, O=acme, OU=build"]}}, "overlap"),
     ({"notation": {"trust_store": ["/a"], "trusted_identities": ["*", "*"],
-                                            "registry_scopes": ["*"], "level": "audit"}},
+                   "registry_scopes": ["*"], "level": "audit"}},
      "verify.notation has unknown option(s) level"),
 ])
 def test_bad_notation_options_fail_with_one_line(value, message):
