@@ -242,9 +242,10 @@ options:
         line saying which requirement failed for which digest, and nothing is written.
       - Signatures are looked for where cosign puts them, the tag scheme (C(sha256-<hex>.sig), C(.att)) and
         OCI 1.1 referrers (sigstore bundles, cosign's simple-signing referrers; on registries without the
-        referrers API, the C(sha256-<hex>) fallback tag). A signature counts only when it verifies with one of
-        O(verify.keys), or is a keyless signature by an identity of O(verify.keyless), and its signed content
-        names exactly the digest being verified.
+        referrers API, the C(sha256-<hex>) fallback tag), and Notation signatures among the referrers. A
+        signature counts only when it verifies with one of O(verify.keys), or is a keyless signature by an
+        identity of O(verify.keyless), or is a Notation signature O(verify.notation) accepts, and its signed
+        content names exactly the digest being verified. These are alternatives; one accepted signature suffices.
       - Offline. A keyless (Sigstore) signature is checked against O(verify.trusted_root) with what it
         carries (Fulcio certificate, SCT, Rekor signed entry timestamp and inclusion proof); nothing is fetched.
       - What was verified (digest, key fingerprint or keyless identity, issuer, log index and signing time,
@@ -257,7 +258,8 @@ options:
             makes), P-384, P-521, RSA (at least 2048 bits, PKCS#1 v1.5 with SHA-256 as cosign uses) or Ed25519.
           - An entry that contains C(-----BEGIN) is PEM text, anything else the path of a PEM file read where
             the module runs. A signature by any one of the keys suffices.
-          - Required unless O(verify.keyless) is given or only unsigned referrers are asked for.
+          - Required unless O(verify.keyless) or O(verify.notation) is given or only unsigned referrers are asked
+            for.
         type: list
         elements: str
       keyless:
@@ -304,8 +306,8 @@ options:
         type: path
       require:
         description:
-          - V(signature) needs a cosign signature (simple signing in the C(.sig) tag, or a sigstore bundle
-            signing the image with cosign's sign predicate).
+          - V(signature) needs a signature (cosign simple signing in the C(.sig) tag, a sigstore bundle signing
+            the image with cosign's sign predicate, or a Notation signature that O(verify.notation) accepts).
           - V(attestation) needs a signed in-toto statement (DSSE in the C(.att) tag, or a bundle with any other
             predicate type).
           - V([]) checks only O(verify.referrers).
@@ -343,6 +345,39 @@ options:
         type: str
         choices: [self, children, both]
         default: self
+      notation:
+        description:
+          - The trust policy for Notation (Notary Project) signatures (see C(docs/guide_notation.md)). A Notation
+            signature is an OCI 1.1 referrer of artifact type C(application/vnd.cncf.notary.signature) holding a
+            JWS or COSE envelope; one this policy accepts is a signature, so it meets the default
+            O(verify.require=[signature]).
+          - One signature must pass every check of the Notary Project at level C(strict) except revocation
+            (offline) and the RFC 3161 timestamp (not verified, so the certificate chain must be valid now).
+        type: dict
+        suboptions:
+          trust_store:
+            description:
+              - The trusted CA certificates. Each entry is PEM text (it contains C(-----BEGIN)), or a path read
+                where the module runs, a PEM or DER file, or a directory whose C(.pem), C(.crt) and C(.cer)
+                files are read (a Notation named store such as C(~/.config/notation/truststore/x509/ca/acme)).
+            type: list
+            elements: str
+            required: true
+          trusted_identities:
+            description:
+              - "The signing certificate's subject must match one of these, given as
+                C(x509.subject: C=US, ST=WA, O=acme, CN=release) (C, ST and O at least; every RDN given must be
+                in the subject with that value), or V(*) alone for any certificate the trust store issued."
+            type: list
+            elements: str
+            required: true
+          registry_scopes:
+            description:
+              - The repositories the policy applies to, fully qualified (C(registry.example.com/team/app)), or
+                V(*) alone for every repository. A repository outside them is refused.
+            type: list
+            elements: str
+            required: true
 """
 
     ACTION_GROUP = r"""

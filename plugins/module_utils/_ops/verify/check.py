@@ -11,7 +11,11 @@ the destination untouched. Signatures are looked for where cosign puts them:
   :func:`~.tag_schemes.cosign_tag`;
 - OCI 1.1 referrers (:meth:`Repository.referrers`: the referrers API, or on registries without it,
   Distribution 2.8 among them, the ``sha256-<hex>`` fallback index): sigstore bundles and cosign's
-  simple-signing referrers.
+  simple-signing referrers, and those of other trust kinds (Notation: :mod:`.notation.gate`), each
+  checked by its kind's entry in :data:`REFERRER_CHECKERS`.
+
+The cosign tags are read only when a key or keyless rule is given: nothing else can accept what
+they hold, so a gate with only another kind (Notation) costs no request for them.
 
 Whoever can push to a repository can add entries to both places, so nothing found there is
 trusted until its signature verifies (with a given key, or as a keyless signature by a given
@@ -24,22 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
-    DigestMismatchError,
     InvalidInputError,
-    ManifestError,
     NotFoundError,
-    TooLargeError,
     VerificationError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     cosign_tag,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
-    read_small_blob,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
     keyless as kl,
@@ -47,8 +44,16 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify import (
     signatures as sg,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.fetch import (
+    read_trust_file,
+    referrer_manifest,
+    signature_blob,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.keyless_root import (
     PUBLIC_GOOD_TRUSTED_ROOT,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation import (
+    gate as notation,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     VerifyPolicy,
@@ -103,14 +108,7 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
         if source.pem is not None:
             keys.append(sg.load_public_key(source.pem, where))
             continue
-        path = Path(str(source.path)).expanduser()
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(KEY_FILE_CAP + 1)
-        except OSError as exc:
-            raise InvalidInputError(f"{where} cannot be read: {exc.strerror or exc}") from None
-        if len(data) > KEY_FILE_CAP:
-            raise InvalidInputError(f"{where} is larger than {KEY_FILE_CAP // 1024} KiB; it is not a public key file")
+        data = read_trust_file(str(source.path), KEY_FILE_CAP, where, "a public key file")
         keys.append(sg.load_public_key(data, where))
     return keys
 
@@ -120,7 +118,12 @@ def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
 TRUST_LOADERS: dict[str, Callable[[Any], Any]] = {}
 #: Checkers of signature referrers other than cosign's and sigstore's, by artifact type: called with
 #: (repository, referrer manifest, subject digest, trust, where) and returning (where, verdict) pairs.
+#: The gate has read the referrer manifest (by digest) and checked that its subject is the image, and
+#: that the subject descriptor's media type and size are the image's when it knows them.
 REFERRER_CHECKERS: dict[str, Callable[[Any, Any, str, sg.Trust, str], list[tuple[str, sg.Verdict]]]] = {}
+
+TRUST_LOADERS[notation.NOTATION] = notation.load_trust
+REFERRER_CHECKERS[notation.SIGNATURE_ARTIFACT] = notation.check_referrer
 
 
 def load_trust(policy: VerifyPolicy) -> sg.Trust:
@@ -144,14 +147,7 @@ def load_trusted_root(path: str | None) -> kl.TrustedRoot:
     if path is None:
         return kl.load_trusted_root(PUBLIC_GOOD_TRUSTED_ROOT, "the shipped Sigstore public-good trusted root")
     where = f"verify.trusted_root ({path})"
-    try:
-        with Path(path).expanduser().open("rb") as handle:
-            data = handle.read(kl.ROOT_FILE_CAP + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"{where} cannot be read: {exc.strerror or exc}") from None
-    if len(data) > kl.ROOT_FILE_CAP:
-        raise InvalidInputError(f"{where} is larger than {kl.ROOT_FILE_CAP // 1024} KiB; it is not a trusted root")
-    return kl.load_trusted_root(data, where)
+    return kl.load_trusted_root(read_trust_file(path, kl.ROOT_FILE_CAP, where, "a trusted root"), where)
 
 
 def _require_keyless_cryptography() -> None:
@@ -194,7 +190,12 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
                              "predicate_type": None | "...",
                              # keyless signatures (key and algorithm None):
                              "identity": SAN, "issuer": OIDC issuer, "log_index": N,
-                             "signed_at": "2026-01-02T03:04:05Z"}],
+                             "signed_at": "2026-01-02T03:04:05Z"},
+                            # another trust kind adds what its proof says, e.g. Notation:
+                            {"kind": "notation", "envelope": "jws" | "cose", "algorithm": "ES384",
+                             "identity": subject DN, "issuer": issuer DN, "trust_anchor": root DN,
+                             "certificate": "sha256:<signing certificate>", "signing_scheme": "notary.x509",
+                             "signing_time": "...", "expiry": None | "...", "source": "referrer", ...}],
              "referrers": [{"artifact_type": T, "digest": referrer digest, "signed_by": fingerprint | None}]}]}
 
     Raises :class:`VerificationError` (one line: which requirement failed for which digest) at the
@@ -210,19 +211,23 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
             raise VerificationError(f"verify: {_display(repo, manifest.digest)} is an index without image children, "
                                     "so verify.index=children checks nothing; use index: self")
         targets.extend(dict.fromkeys(children))
-    verified = [_verify_digest(repo, digest, policy, keys) for digest in targets]
+    # What the manifest and the index (both hashed) say of each target: a referrer's subject must agree.
+    known = {manifest.digest: manifest.descriptor(), **{child.digest: child for child in manifest.manifests}}
+    verified = [_verify_digest(repo, digest, policy, keys, known.get(digest)) for digest in targets]
     return {"digest": manifest.digest, "index": policy.index, "verified": verified}
 
 
 def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.PublicKey],
-                    referrers: Sequence[Descriptor] | None = None) -> list[_Found]:
+                    referrers: Sequence[Descriptor] | None = None, subject: Descriptor | None = None) -> list[_Found]:
     """Every signature and attestation of ``digest`` in ``repo``, each with its verdict.
 
-    ``referrers`` is the subject's referrer list when the caller already read it.
+    ``referrers`` is the subject's referrer list when the caller already read it; ``subject`` the
+    image's descriptor when the caller read it from a hashed manifest (a referrer whose subject
+    descriptor says another media type or size is then refused before another kind's checker sees it).
     """
     keys = sg.as_trust(keys)
     found: list[_Found] = []
-    for suffix in ("sig", "att"):
+    for suffix in ("sig", "att") if _reads_cosign_tags(keys) else ():
         tag = cosign_tag(digest, suffix)
         if tag is None:
             continue
@@ -239,9 +244,14 @@ def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.
                                   or descriptor.artifact_type == sg.COSIGN_SIG_ARTIFACT):
             continue
         where = f"referrer {descriptor.digest}"
-        fetched = _referrer_manifest(repo, descriptor.digest)
+        fetched = referrer_manifest(repo, descriptor.digest)
         if isinstance(fetched, str):
             found.append(_Found(REFERRER, descriptor.digest, where, sg.Verdict(None, reason=fetched)))
+            continue
+        # Another kind's checker compares its payload with the subject descriptor: it must be the image's.
+        refused = _not_about(fetched, digest, subject if other else None)
+        if refused is not None:
+            found.append(_Found(REFERRER, descriptor.digest, where, sg.Verdict(None, reason=refused)))
         elif other is not None:
             found.extend(_Found(REFERRER, descriptor.digest, place, verdict)
                          for place, verdict in other(repo, fetched, digest, keys, where))
@@ -250,10 +260,29 @@ def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.
     return found
 
 
-def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: sg.Trust) -> dict[str, Any]:
+def _reads_cosign_tags(trust: sg.Trust) -> bool:
+    # Only a key or a keyless rule can accept what cosign's tags hold (another kind has no tags).
+    return bool(trust.keys) or trust.keyless is not None or not trust.others
+
+
+def _not_about(manifest: Manifest, digest: str, subject: Descriptor | None) -> str | None:
+    """Why the referrer ``manifest`` is no signature of ``digest``; None when it may be one."""
+    if manifest.is_index or manifest.is_schema1:
+        return "not a signature manifest"
+    named = manifest.subject
+    if named is None or named.digest != digest:
+        return f"its subject is {named.digest if named is not None else 'no subject'}"
+    if subject is not None and (named.media_type, named.size) != (subject.media_type, subject.size):
+        return (f"its subject descriptor says {named.media_type}, {named.size} bytes; the image is "
+                f"{subject.media_type}, {subject.size} bytes")
+    return None
+
+
+def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: sg.Trust,
+                   subject: Descriptor | None = None) -> dict[str, Any]:
     display = _display(repo, digest)
     referrers = repo.referrers(digest)
-    found = find_signatures(repo, digest, keys, referrers) if policy.require else []
+    found = find_signatures(repo, digest, keys, referrers, subject) if policy.require else []
     accepted = [item for item in found if item.verdict.ok]
     for kind in policy.require:
         matching = [item for item in accepted if item.verdict.kind == kind]
@@ -264,7 +293,7 @@ def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: sg
                                         f"annotations {wanted}")
             matching = [item for item in matching if sg.annotations_match(item.verdict, policy.annotations)]
         if not matching:
-            raise VerificationError(_missing(kind, display, digest, found, keys))
+            raise VerificationError(_missing(kind, display, digest, found, keys, _reads_cosign_tags(keys)))
     return {
         "digest": digest,
         "signatures": [_signature_result(item) for item in accepted],
@@ -283,7 +312,7 @@ def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descrip
     for descriptor in attached:
         signed_by = None
         if requirement.signed:
-            found = find_signatures(repo, descriptor.digest, keys)
+            found = find_signatures(repo, descriptor.digest, keys, subject=descriptor)
             good = [item for item in found if item.verdict.ok and item.verdict.kind == sg.SIGNATURE]
             if not good:
                 rejected = [item for item in found if not item.verdict.ok]
@@ -300,11 +329,8 @@ def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descrip
 
 def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: sg.Trust,
                   source: str, where: str) -> list[_Found]:
-    if manifest.is_index or manifest.is_schema1:
+    if manifest.is_index or manifest.is_schema1:  # a referrer's was refused by _not_about
         return [_Found(source, manifest.digest, where, sg.Verdict(None, reason="not a signature manifest"))]
-    if source == REFERRER and (manifest.subject is None or manifest.subject.digest != digest):
-        named = manifest.subject.digest if manifest.subject is not None else "no subject"
-        return [_Found(source, manifest.digest, where, sg.Verdict(None, reason=f"its subject is {named}"))]
     found = []
     for position, layer in enumerate(manifest.layers[:MAX_SIGNATURE_LAYERS], start=1):
         place = f"{where} layer {position}"
@@ -317,15 +343,9 @@ def _check_layers(repo: Repository, manifest: Manifest, digest: str, keys: sg.Tr
             check, cap = sg.verify_bundle, ENVELOPE_CAP
         else:
             continue  # cosign's .sbom and other attachments: no signature in them
-        try:
-            data = read_small_blob(repo, layer.digest, layer.size, cap, _too_large_signature(cap))
-        except (TooLargeError, DigestMismatchError) as exc:
-            found.append(_Found(source, manifest.digest, place, sg.Verdict(None, reason=exc.message)))
-            continue
-        except NotFoundError:
-            found.append(_Found(source, manifest.digest, place, sg.Verdict(None, reason="its blob is missing")))
-            continue
-        found.append(_Found(source, manifest.digest, place, check(data, keys, digest)))
+        data = signature_blob(repo, layer, cap)
+        verdict = sg.Verdict(None, reason=data) if isinstance(data, str) else check(data, keys, digest)
+        found.append(_Found(source, manifest.digest, place, verdict))
     return found
 
 
@@ -341,16 +361,6 @@ def _envelope(layer: Descriptor) -> Any:
     def check(data: bytes, keys: sg.Trust, digest: str) -> sg.Verdict:
         return sg.verify_envelope_blob(data, keys, digest, layer.annotations)
     return check
-
-
-def _referrer_manifest(repo: Repository, digest: str) -> Manifest | str:
-    """The referrer's manifest, or why it cannot be read (a listed referrer may be gone or hostile)."""
-    try:
-        return repo.fetch_manifest(digest)
-    except NotFoundError:
-        return "listed, but the manifest is missing"
-    except (ManifestError, DigestMismatchError, TooLargeError) as exc:
-        return exc.message
 
 
 def _display(repo: Any, digest: str) -> str:
@@ -386,11 +396,12 @@ def _signature_result(item: _Found) -> dict[str, Any]:
     return result
 
 
-def _missing(kind: str, display: str, digest: str, found: Sequence[_Found], trust: sg.Trust) -> str:
+def _missing(kind: str, display: str, digest: str, found: Sequence[_Found], trust: sg.Trust,
+             tags_read: bool = True) -> str:
     # Valid signatures of the other kind are no failed attempts at this one: leave them out.
     rejected = [item for item in found if not item.verdict.ok]
     if not rejected:
-        tag = cosign_tag(digest, "sig" if kind == sg.SIGNATURE else "att")
+        tag = cosign_tag(digest, "sig" if kind == sg.SIGNATURE else "att") if tags_read else None
         places = ([f"no {tag} tag"] if tag else []) + [f"no {kind} referrer"]
         return f"verify: {display} has no {kind} ({', '.join(places)})"
     return f"verify: {display} has no valid {kind} by {trust.nobody()} ({_reasons(rejected)})"
@@ -403,10 +414,3 @@ def _reasons(found: Sequence[_Found]) -> str:
 def _join(reasons: Sequence[str], limit: int = 3) -> str:
     shown = "; ".join(reasons[:limit])
     return shown + (f"; and {len(reasons) - limit} more" if len(reasons) > limit else "")
-
-
-def _too_large_signature(cap: int) -> Callable[[int], str]:
-    """The size-cap message for a signature blob (a function of the size seen)."""
-    def message(size: int) -> str:
-        return f"{size} bytes, more than the {cap} a signature may be"
-    return message

@@ -17,11 +17,15 @@
         - identity: https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main
           issuer: https://token.actions.githubusercontent.com
       trusted_root: /path/trusted_root.json         # default public-good: Sigstore's, shipped here
+      notation:                                     # Notation (Notary Project) signatures: notation/spec.py
+        trust_store: [PEM text, or a path]
+        trusted_identities: ["x509.subject: C=US, ST=WA, O=acme, CN=release"]
+        registry_scopes: [registry.example.com/team/app]
 
 Ways to trust a signature other than ``keys`` are *trust kinds* (:data:`TRUST_KINDS`): each owns
 some fields of ``verify``, parses them, and adds their argument spec. A signature counts when it
-verifies with a key or satisfies any one kind's rules. A new kind (Notation, say) adds an entry
-here, a loader to ``check.TRUST_LOADERS`` when it reads files (a trust store), and a checker of its
+verifies with a key or satisfies any one kind's rules. A kind (Notation is one: ``notation/``) adds an
+entry here, a loader to ``check.TRUST_LOADERS`` when it reads files (a trust store), and a checker of its
 referrers' artifact type to ``check.REFERRER_CHECKERS``; its verdicts carry what it proved in
 ``Verdict.proof``, which joins the result of the signature.
 
@@ -37,6 +41,13 @@ from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
+    NOTATION,
+    parse_notation,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
+    OPTION_SPEC as NOTATION_SPEC,
 )
 
 REQUIREMENTS = ("signature", "attestation")
@@ -182,7 +193,8 @@ def parse_verify(value: Mapping[str, Any] | None) -> VerifyPolicy | None:
         raise InvalidInputError("verify asks for nothing: give require (signature, attestation) or referrers")
     if policy.needs_keys() and not keys and not trust:
         raise InvalidInputError("verify needs keys (the public keys, PEM text or file paths, that signatures "
-                                "must verify with) or keyless (the identities of keyless signers)")
+                                "must verify with), keyless (the identities of keyless signers) or notation "
+                                "(a Notation trust store and policy)")
     if annotations and "signature" not in require:
         raise InvalidInputError("verify.annotations applies to signatures; add 'signature' to verify.require")
     return policy
@@ -214,8 +226,10 @@ def _require(value: Any) -> tuple[str, ...]:
         raise InvalidInputError("verify.require must be a list of: " + ", ".join(REQUIREMENTS))
     wrong = [item for item in value if item not in REQUIREMENTS]
     if wrong:
+        # A Notation signature is a signature (it meets require: [signature]); its rules are verify.notation.
+        hint = "; a Notation signature is a signature: give verify.notation" if NOTATION in wrong else ""
         raise InvalidInputError(f"verify.require has {', '.join(map(repr, wrong))}; choose from "
-                                + ", ".join(REQUIREMENTS))
+                                + ", ".join(REQUIREMENTS) + hint)
     return tuple(dict.fromkeys(value))
 
 
@@ -291,6 +305,11 @@ def _keyless_rule(entry: Any, position: int) -> KeylessRule:
                        given.get("issuer_regex"))
 
 
+def _notation(value: Mapping[str, Any]) -> Any:
+    block = value.get(NOTATION)
+    return None if block is None else parse_notation(block)
+
+
 _KEYLESS_SPEC: dict[str, Any] = {
     "keyless": {
         # identities, not secrets: the name only contains "key"
@@ -303,5 +322,6 @@ _KEYLESS_SPEC: dict[str, Any] = {
 #: Trust kinds beside ``keys`` (see the module text); a new kind adds one entry here.
 TRUST_KINDS: dict[str, TrustKind] = {
     "keyless": TrustKind(("keyless", "trusted_root"), _keyless, _KEYLESS_SPEC),
+    NOTATION: TrustKind((NOTATION,), _notation, {NOTATION: NOTATION_SPEC}),
 }
 OPTION_SPEC["options"].update({name: spec for kind in TRUST_KINDS.values() for name, spec in kind.spec.items()})
