@@ -795,7 +795,8 @@ def main() -> None:
             params["src"], params["dest"], options,
             lambda reference, side: factory.repository(reference, params[f"{side}_auth"], side=side,
                                                        for_write=side == "dest" and not module.check_mode),
-            tag_patterns=params["tags"], keep_going=params["keep_going"], concurrency=params["concurrency"])
+            tag_patterns=params["tags"], keep_going=params["keep_going"], concurrency=params["concurrency"],
+            describe=task.describe)
     result.update(src=done.src, dest=done.dest)
     for text in done.warnings:
         task.warn(text)
@@ -834,7 +835,7 @@ def run_mirror_spec(task: RegistryTask) -> None:
             prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
             no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
             max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
-            verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"])
+            verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"], describe=task.describe)
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
     if params["select"] is not None:

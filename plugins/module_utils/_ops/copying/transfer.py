@@ -25,6 +25,7 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     NotFoundError,
+    RegistryError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
@@ -202,14 +203,16 @@ def registry_written_to(dest: str) -> str | None:
 
 def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository, *,
                  tag_patterns: Sequence[str] | None = None, keep_going: bool = False,
-                 concurrency: int = DEFAULT_SYNC_CONCURRENCY) -> Transfer:
+                 concurrency: int = DEFAULT_SYNC_CONCURRENCY,
+                 describe: Callable[[RegistryError], str] | None = None) -> Transfer:
     """Copy ``src`` to ``dest`` (or mirror with ``tag_patterns``), either side a registry or a local target.
 
     A mirror copies ``concurrency`` tags at a time on the mirror engine's pool (``options.concurrency``,
-    blob streams per image, is then chosen by the engine).
+    blob streams per image, is then chosen by the engine); ``describe`` tells its per-tag failures
+    (see :class:`~.sync.run.SyncOptions`).
     """
     if tag_patterns is not None:
-        return _mirror(src, dest, options, open_repository, tag_patterns, keep_going, concurrency)
+        return _mirror(src, dest, options, open_repository, tag_patterns, keep_going, concurrency, describe)
     src_repository: str | None
     if is_local(src):
         src_local = parse_local_ref(src)
@@ -279,14 +282,15 @@ def _pair(source: Any, target: Any, choice: TagPatterns, label: str = "") -> Mir
 
 
 def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository,
-            tag_patterns: Sequence[str], keep_going: bool, concurrency: int) -> Transfer:
+            tag_patterns: Sequence[str], keep_going: bool, concurrency: int,
+            describe: Callable[[RegistryError], str] | None) -> Transfer:
     """Every tag matching ``tag_patterns`` of a repository, or of each repository of a bundle, on the
     mirror engine: one pair per repository, one pool for all their tags."""
     choice = TagPatterns(tag_patterns, skip_referrer_tags=options.referrers)
     engine = SyncOptions(concurrency=concurrency, platforms=options.platforms, referrers=options.referrers,
                          check_mode=options.check_mode, verify=options.verify, prune_lease=options.honour_leases,
                          allow_index_rewrite=options.allow_index_rewrite, to_oci=options.to_oci,
-                         keep_going=keep_going)
+                         keep_going=keep_going, describe=describe)
     engine.check()  # before a store is opened or a request sent
     dest_store = None
     if is_local(dest):

@@ -141,6 +141,9 @@ class SyncOptions:
     to_oci: bool = False
     #: Off: the first failed tag stops the run from starting more (those in flight finish).
     keep_going: bool = True
+    #: How a failure is told in the result (default: the error's own message). A caller that knows
+    #: its option names words the advice with them (the Ansible glue's ``describe``).
+    describe: Callable[[RegistryError], str] | None = None
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -526,7 +529,7 @@ def _list_tags(run: _Run) -> None:
     for state in run.states:
         state.src_tags, state.exception = listings[state.pair.src]
         if state.exception is not None:
-            state.error = state.exception.to_dict()
+            state.error = error_record(state.exception, run.options)
         elif state.src_tags is None:
             state.error = {"type": "Stopped", "message": run.stop_reason, "status": None, "code": None}
 
@@ -536,7 +539,7 @@ def _list_tags(run: _Run) -> None:
         except NotFoundError:
             state.dest_tags = []  # a destination that does not exist yet has nothing to remove
         except RegistryError as exc:
-            state.exception, state.error = exc, exc.to_dict()
+            state.exception, state.error = exc, error_record(exc, run.options)
 
     if run.options.prune_missing:
         run.each(destination, [state for state in run.states if state.error is None])
@@ -610,7 +613,7 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
                                   f"{source.digest}; no_clobber leaves it"}
         outcome = copy_image(state.src, tag, state.dest, [tag], run.copy_options)
     except RegistryError as exc:
-        return {"status": FAILED, "error": exc.to_dict()}
+        return {"status": FAILED, "error": error_record(exc, options)}
     with run._lock:
         state.written.extend(outcome.written)
         state.copies[tag] = outcome
@@ -673,7 +676,7 @@ def _prune(run: _Run) -> dict[str, Any]:
                 already_gone.setdefault(dest, []).append(tag)
         except RegistryError as exc:
             with run._lock:
-                state.outcomes.setdefault(f"prune:{tag}", {"status": FAILED, "error": exc.to_dict()})
+                state.outcomes.setdefault(f"prune:{tag}", {"status": FAILED, "error": error_record(exc, run.options)})
             return
         with run._lock:
             removed.setdefault(dest, []).append(tag)
@@ -830,6 +833,14 @@ def _add_copy(result: MirrorResult, name: str, tag: str, outcome: CopyResult) ->
     result.mounted.extend(d for d in outcome.mounted if d not in result.mounted)
     result.dest_before[name] = outcome.dest_before[tag]
     result.dest_after[name] = outcome.digest
+
+
+def error_record(exc: RegistryError, options: SyncOptions) -> dict[str, Any]:
+    """A failure as result data, its message told as ``options.describe`` tells it."""
+    record = exc.to_dict()
+    if options.describe is not None:
+        record["message"] = options.describe(exc)
+    return record
 
 
 def failure_message(result: dict[str, Any], *, per_tag: bool = False) -> str:
