@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -492,9 +492,10 @@ class _RepositoryPlanner:
         if outcome is None:
             return True
         if outcome is False:
-            ts = self.times[digest]
-            age = ts.age(self.now)
-            if rule.unsigned is not None and age is not None and age <= rule.unsigned.grace:
+            age = self.times[digest].age(self.now)
+            # Spared by the grace: the rule's other conditions hold, and only the grace has not run out.
+            if (rule.unsigned is not None and age is not None and age <= rule.unsigned.grace
+                    and self._age_condition(replace(rule, unsigned=None), digest) is not False):
                 self.unsigned_grace[digest].add(rule.name)
             return False
         if self.assume_unsigned:

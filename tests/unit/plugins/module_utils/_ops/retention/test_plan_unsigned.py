@@ -151,3 +151,10 @@ def test_with_untagged_it_expires_unsigned_untagged_digests_only():
                                                orphan_signed: {"unsigned": SignatureCheck(True, "signed")}}}
     result = plan_retention(repo.snapshot(), policy, NOW, signatures=signatures)
     assert actions(result) == {orphan_unsigned: "delete", orphan_signed: "keep", tagged: "keep"}
+
+
+def test_the_grace_is_named_only_where_it_alone_spares():
+    repo, d = three()
+    rule = {**RULE, "newer_than": "1d"}  # the young image (2 days) fails newer_than too: not the grace's doing
+    result = plan_retention(repo.snapshot(), build_policy({"rules": [rule]}), NOW, signatures={})
+    assert skipped(result, "unsigned_grace") == []
