@@ -141,6 +141,30 @@ options:
             O(rules[].most_recent).
         type: bool
         default: false
+      unsigned:
+        description:
+          - Delete rules only. Match digests older than O(rules[].unsigned.grace) that have no valid signature under
+            O(rules[].unsigned.verify), ANDed with the rule's other conditions. Keep rules still win, O(in_use) still
+            protects, and the guardrails still apply.
+          - Signatures are checked after the repositories are read and before planning, only for the digests this rule
+            could condemn (past the grace, not kept by a keep rule, not in use), about 5 to 6 read requests per digest
+            on Distribution 2.8; a digest inside the grace is never checked. Key files are read before any request.
+          - RV(plan[].unsigned) says what was checked for each digest condemned so; RV(skipped_items) lists with
+            V(unsigned_grace) the ones the grace spared and with V(signature_unknown) those whose signatures could not
+            be read (they are kept).
+        type: dict
+        suboptions:
+          verify:
+            description:
+              - The same block as M(ocireg.registry.registry_tag)'s O(ocireg.registry.registry_tag#module:verify)
+                (V(keys), V(keyless), V(trusted_root), V(require), V(annotations), V(referrers), V(index)). A digest
+                it accepts is signed; one it refuses is unsigned, a signature by another key or identity included.
+            type: dict
+          grace:
+            description:
+              - How long a new image has to get its signature before the rule may select it (C(7d), C(12h)), counted
+                from its timestamp (O(timestamp_sources)). A digest of unknown age is kept (V(unknown_age)).
+            type: str
   default_action:
     description:
       - What happens to tags no rule matches.
@@ -468,6 +492,12 @@ plan:
       description: The O(in_use) references that keep this digest (it runs, or what runs reaches it).
       type: list
       elements: str
+    unsigned:
+      description:
+        - For a digest an O(rules[].unsigned) rule deletes, why (V(null) otherwise) - C(reason) V(unsigned), C(rule),
+          C(grace), and C(checked), the verify gate's one line saying what was looked for and why each signature found
+          was refused (for example a signature by another key).
+      type: dict
   sample:
     - repository: registry.example.com/team/app
       digest: sha256:4f2c6b0a0c1e8d3f3a1c2b9e8f7d6c5b4a3928171615141312111009080706a5
@@ -486,13 +516,16 @@ plan:
       delete_method: manifest_delete
       fallback_index: null
       in_use: []
+      unsigned: null
 skipped_items:
   description:
     - What the rules asked for that was not done, and why. O(on_unknown_age) aside, a skip never fails the task.
     - Named so because Ansible reads a result key C(skipped) as "the task was skipped".
     - Reasons are V(unknown_age), V(grace_period), V(shared_digest) (other tags keep the digest, only the condemned
       tags are removed), V(reachable) (a kept tag reaches the digest), V(in_use) (O(in_use) names the image,
-      which is kept with all its tags), V(tag_delete_unsupported) and V(changed_since_plan).
+      which is kept with all its tags), V(unsigned_grace) (an O(rules[].unsigned) rule selects it but it is inside
+      the grace; its signatures were not checked), V(signature_unknown) (its signatures could not be read),
+      V(tag_delete_unsupported) and V(changed_since_plan).
   returned: always
   type: list
   elements: dict
@@ -687,6 +720,8 @@ def rule_spec() -> dict:
         "newer_than": {"type": "str"},
         "expires_after_label": {"type": "str"},
         "untagged": {"type": "bool", "default": False},
+        # verify is checked by the verify gate's own parser (the block registry_tag takes), which words its errors.
+        "unsigned": {"type": "dict", "options": {"verify": {"type": "dict"}, "grace": {"type": "str"}}},
     }
     spec.update({key: {"type": "list", "elements": "str"} for key in _TAG_LISTS})
     return spec

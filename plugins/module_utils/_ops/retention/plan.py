@@ -44,6 +44,12 @@ How a plan is made (one repository at a time):
    a repository left with no tagged digest or with every digest deleted)
    turn into ``violations``; the apply step must refuse to delete anything
    when there is one.
+   A rule with ``unsigned`` matches a digest past its grace only when the
+   signature check made before planning found no valid signature
+   (``signatures``, see ``unsigned.py``); the entry says what was checked
+   (``unsigned``). A digest inside the grace is kept without a check
+   (skipped: ``unsigned_grace``); one whose check could not be made is kept
+   (skipped: ``signature_unknown``).
 7. A positive tag pattern that selects no tag of the planned repositories
    (while they have tags) is named in ``warnings``, with a hint when it
    reads like a search regex: patterns match the whole tag.
@@ -52,7 +58,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -105,6 +111,8 @@ REACHABLE = "reachable"
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 KEPT_IMAGE = "kept_image"
 IN_USE = "in_use"  # in_use names it (or what reaches it): what runs is never deleted
+UNSIGNED_GRACE = "unsigned_grace"  # an unsigned rule selects it, but it is younger than the rule's grace
+SIGNATURE_UNKNOWN = "signature_unknown"  # an unsigned rule selects it, but its signatures could not be read
 DEFAULT_RULE = "default_action"
 DELETE_BY_DIGEST = "manifest_delete"
 
@@ -150,6 +158,23 @@ class RepositorySnapshot:
     manifests: Mapping[str, ManifestRecord] = field(default_factory=dict)
     referrers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     exists: bool = True
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What checking one digest's signatures under an ``unsigned`` rule's ``verify`` block gave.
+
+    ``signed`` is True (a signature verified), False (none did: the rule condemns it) or None
+    (the signatures could not be read: the digest is kept). ``detail`` says what was checked.
+    """
+
+    signed: bool | None
+    detail: str
+
+
+#: repository -> digest -> rule name -> check; None tells the planner to assume every digest unsigned
+#: (how :func:`unsigned_candidates` finds what to check).
+Signatures = Mapping[str, Mapping[str, Mapping[str, SignatureCheck]]]
 
 
 @dataclass(frozen=True)
@@ -199,6 +224,8 @@ class PlanEntry:
     fallback_index: str | None = None
     #: The ``in_use`` references that keep this digest: it runs, or what runs reaches it.
     in_use: tuple[str, ...] = ()
+    #: Why an ``unsigned`` rule condemns it: ``{rule, grace, checked}`` (None when none does).
+    unsigned: Mapping[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for module results."""
@@ -220,6 +247,7 @@ class PlanEntry:
             "delete_method": self.delete_method,
             "fallback_index": self.fallback_index,
             "in_use": list(self.in_use),
+            "unsigned": dict(self.unsigned) if self.unsigned is not None else None,
         }
 
 
@@ -367,8 +395,17 @@ class _RepositoryPlanner:
     """Plans one repository; split into steps so each reads on its own."""
 
     def __init__(self, snapshot: RepositorySnapshot, policy: RetentionPolicy, now: datetime,
-                 in_use: Mapping[str, Sequence[str]] | None = None) -> None:
+                 in_use: Mapping[str, Sequence[str]] | None = None,
+                 signatures: Mapping[str, Mapping[str, SignatureCheck]] | None = None,
+                 assume_unsigned: bool = False) -> None:
         self.snapshot = snapshot
+        # digest -> unsigned rule name -> check; assume_unsigned (finding candidates) reads none.
+        self.signatures = signatures or {}
+        self.assume_unsigned = assume_unsigned
+        # digest -> unsigned rule names that select it but whose grace has not run out (reported, never checked).
+        self.unsigned_grace: dict[str, set[str]] = defaultdict(set)
+        # digest -> unsigned rule names whose check could not be made.
+        self.unsigned_unknown: dict[str, set[str]] = defaultdict(set)
         # What runs: digest -> the in_use references naming it (tags already resolved, see in_use.py).
         self.in_use = {d: tuple(refs) for d, refs in (in_use or {}).items() if d in snapshot.manifests
                        or d in snapshot.tags.values()}
@@ -416,6 +453,8 @@ class _RepositoryPlanner:
             results.append(None if age is None else age > rule.older_than)
         if rule.newer_than is not None:
             results.append(None if age is None else age < rule.newer_than)
+        if rule.unsigned is not None:
+            results.append(None if age is None else age > rule.unsigned.grace)
         if rule.expires_after_label is not None:
             lifetime = parse_expires_after(self._label(digest, rule.expires_after_label))
             if lifetime is None:
@@ -444,7 +483,29 @@ class _RepositoryPlanner:
         # Keep rules need a known, true age condition; delete rules also match on unknown age so
         # the plan can report the digest as skipped (unknown_age) instead of silently passing it.
         outcome = self._age_condition(rule, digest)
+        if rule.unsigned is not None:
+            return self._unsigned(rule, digest, outcome)
         return outcome is True or (outcome is None and rule.action == DELETE)
+
+    def _unsigned(self, rule: Rule, digest: str, outcome: bool | None) -> bool:
+        """An unsigned rule: past grace and found unsigned (unknown age: matched, so it is reported as such)."""
+        if outcome is None:
+            return True
+        if outcome is False:
+            age = self.times[digest].age(self.now)
+            # Spared by the grace: the rule's other conditions hold, and only the grace has not run out.
+            if (rule.unsigned is not None and age is not None and age <= rule.unsigned.grace
+                    and self._age_condition(replace(rule, unsigned=None), digest) is not False):
+                self.unsigned_grace[digest].add(rule.name)
+            return False
+        if self.assume_unsigned:
+            return True
+        check = self.signatures.get(digest, {}).get(rule.name)
+        if check is None:
+            return False  # not checked: only digests the rule could condemn are, and this one is kept anyway
+        if check.signed is None:
+            self.unsigned_unknown[digest].add(rule.name)
+        return check.signed is False
 
     def _most_recent(self, rule: Rule, candidates: Mapping[str, list[str]]) -> set[str]:
         """The ``rule.most_recent`` newest digests among ``candidates`` (digest -> matching tags)."""
@@ -551,8 +612,9 @@ class _RepositoryPlanner:
                 result[digest].update(protectors[start])
         return result
 
-    def plan(self) -> _RepoResult:
-        """Run every step and build the entries."""
+    def condemn(self) -> tuple[dict[str, list[int]], dict[str, list[int]], dict[str, list[str]],
+                               dict[str, list[str]]]:
+        """Steps 2 and 3: rule matches, then the condemned digests (with their rules) after age and use."""
         rules = self.policy.rules
         tag_matches, orphan_matches = self.evaluate_rules()
         condemned: dict[str, list[str]] = {}  # digest -> condemned normal tags ([] for an orphan)
@@ -570,6 +632,35 @@ class _RepositoryPlanner:
                 rule_names[digest] = [rules[i].name for i in orphan_matches[digest]]
         self.protect_by_age(condemned, rule_names)
         self.protect_in_use(condemned, rule_names)
+        return tag_matches, orphan_matches, condemned, rule_names
+
+    def report_unsigned(self, condemned: Mapping[str, list[str]], tag_matches: Mapping[str, list[int]]) -> None:
+        """Skips for what unsigned rules spared: inside the grace (never checked), or a check that failed."""
+        keeps = {i for i, rule in enumerate(self.policy.rules) if rule.action == KEEP}
+        for reason, found in ((UNSIGNED_GRACE, self.unsigned_grace), (SIGNATURE_UNKNOWN, self.unsigned_unknown)):
+            for digest in sorted(found):
+                tags = self.normal_of.get(digest, [])
+                if digest in condemned or digest in self.in_use or any(
+                        keeps.intersection(tag_matches.get(t, ())) for t in tags):
+                    continue  # condemned anyway, or kept for a stronger reason
+                names = ", ".join(f"'{name}'" for name in sorted(found[digest]))
+                what = f"tag(s) {', '.join(tags)}" if tags else "this untagged digest"
+                if reason == UNSIGNED_GRACE:
+                    graces = ", ".join(sorted({format_duration(r.unsigned.grace) for r in self.policy.rules
+                                               if r.name in found[digest] and r.unsigned is not None}))
+                    message = (f"unsigned rule(s) {names} select {what} but it was made {self.times[digest].iso()}, "
+                               f"within its grace ({graces}); its signatures were not checked; kept")
+                else:
+                    checks = "; ".join(self.signatures[digest][n].detail for n in sorted(found[digest])
+                                       if n in self.signatures.get(digest, {}))
+                    message = (f"unsigned rule(s) {names} select {what} but its signatures could not be "
+                               f"checked ({checks}); kept")
+                self._skip(digest, tuple(tags), reason, message)
+
+    def plan(self) -> _RepoResult:
+        """Run every step and build the entries."""
+        tag_matches, orphan_matches, condemned, rule_names = self.condemn()
+        self.report_unsigned(condemned, tag_matches)
 
         condemned_tags = {t for tags in condemned.values() for t in tags}
         kept_normal = [t for t in self.normal if t not in condemned_tags]
@@ -671,7 +762,22 @@ class _RepositoryPlanner:
             delete_method=method,
             fallback_index=fallback,
             in_use=tuple(sorted(self.running.get(digest, ()))) if digest not in doomed else (),
+            unsigned=self._unsigned_reason(digest, tag_matches, orphan_matches) if digest in doomed else None,
         )
+
+    def _unsigned_reason(self, digest: str, tag_matches: Mapping[str, list[int]],
+                         orphan_matches: Mapping[str, list[int]]) -> dict[str, str] | None:
+        """``{reason: unsigned, rule, grace, checked}`` when an unsigned rule condemns ``digest`` (the first one)."""
+        indexes = set(orphan_matches.get(digest, ()))
+        for tag in self.normal_of.get(digest, ()):
+            indexes.update(tag_matches.get(tag, ()))
+        for index in sorted(indexes):
+            rule = self.policy.rules[index]
+            check = self.signatures.get(digest, {}).get(rule.name)
+            if rule.unsigned is not None and check is not None and check.signed is False:
+                return {"reason": "unsigned", "rule": rule.name, "grace": format_duration(rule.unsigned.grace),
+                        "checked": check.detail}
+        return None
 
     def _explain_untag(
         self, digest: str, tags: Sequence[str], untag: Sequence[str], protectors: set[str], wanted_gone: bool
@@ -714,18 +820,49 @@ class _RepositoryPlanner:
         return tuple(out)
 
 
+def unsigned_candidates(
+    snapshots: Iterable[RepositorySnapshot],
+    policy: RetentionPolicy,
+    now: datetime,
+    in_use: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The digests whose signatures an ``unsigned`` rule needs checked: ``{repository: {digest: rule names}}``.
+
+    Pure. The rules are evaluated as if every digest were unsigned; a digest is a candidate when
+    an unsigned rule is among those condemning it after keep-wins, age, grace and ``in_use``
+    protections. So a repository where everything is kept, or young, costs no check; a
+    policy without unsigned rules gives ``{}`` at once.
+    """
+    if not any(rule.unsigned is not None for rule in policy.rules):
+        return {}
+    running = in_use or {}
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for snapshot in sorted(snapshots, key=lambda s: s.repository):
+        planner = _RepositoryPlanner(snapshot, policy, now, running.get(snapshot.repository), assume_unsigned=True)
+        _tags, _orphans, condemned, rule_names = planner.condemn()
+        unsigned = {rule.name for rule in policy.rules if rule.unsigned is not None}
+        found = {d: tuple(n for n in rule_names[d] if n in unsigned) for d in sorted(condemned)}
+        found = {d: names for d, names in found.items() if names}
+        if found:
+            out[snapshot.repository] = found
+    return out
+
+
 def plan_retention(
     snapshot: RepositorySnapshot | Iterable[RepositorySnapshot],
     policy: RetentionPolicy,
     now: datetime,
     in_use: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    signatures: Signatures | None = None,
 ) -> RetentionPlan:
     """Plan retention for one repository snapshot or several (pure, deterministic).
 
     ``now`` must be timezone-aware. The plan is ordered by repository then
     digest whatever the order of the input mappings. ``in_use`` maps a repository
     to the digests that run in it (with the references naming them, see
-    ``in_use.match_in_use``): they are kept, with what they reach.
+    ``in_use.match_in_use``): they are kept, with what they reach. ``signatures`` holds the
+    checks :func:`unsigned_candidates` asked for (``unsigned.check_signatures``); an unsigned
+    rule matches only a digest checked and found unsigned.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInputError("plan_retention needs a timezone-aware now, e.g. datetime.now(timezone.utc)")
@@ -734,7 +871,9 @@ def plan_retention(
     if len(set(names)) != len(names):
         raise InvalidInputError("plan_retention got the same repository twice; pass one snapshot per repository")
     running = in_use or {}
-    results = {s.repository: _RepositoryPlanner(s, policy, now, running.get(s.repository)).plan()
+    checks = signatures or {}
+    results = {s.repository: _RepositoryPlanner(s, policy, now, running.get(s.repository),
+                                                checks.get(s.repository)).plan()
                for s in sorted(snapshots, key=lambda s: s.repository)}
     violations: list[str] = []
     entries: list[PlanEntry] = []

@@ -35,6 +35,13 @@ Rule semantics (the planner in ``plan.py`` applies them):
   artifact) instead of tags; it cannot be combined with tag selectors or
   ``most_recent``. Without such a rule untagged digests are kept; the
   policy-level ``untagged: delete`` adds one.
+- ``unsigned: {verify: {...}, grace: 7d}`` (delete rules) is met when the
+  digest is older than ``grace`` and has no valid signature under ``verify``
+  (the very block ``registry_tag`` and ``registry_copy`` take: keys, keyless
+  identities, annotations, referrers). The planner is told which digests
+  were checked and what the check said (``unsigned.py`` reads them, before
+  planning and only for the digests the rule could condemn); a digest inside
+  its grace is never checked and is reported as spared (``unsigned_grace``).
 - cosign tags (``sha256-<hex>.sig`` / ``.att`` / ``.sbom``) and referrers
   fallback index tags (``sha256-<hex>``) are never matched by rules: they
   follow the digest they name.
@@ -59,6 +66,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps 
     format_duration,
     parse_duration,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+    VerifyPolicy,
+    parse_verify,
+)
 
 KEEP = "keep"
 DELETE = "delete"
@@ -74,7 +85,7 @@ RULE_KEYS = (
     ("name", "action")
     + SELECTOR_KINDS
     + tuple(f"exclude_{kind}" for kind in SELECTOR_KINDS)
-    + ("most_recent", "order_by", "older_than", "newer_than", "expires_after_label", "untagged")
+    + ("most_recent", "order_by", "older_than", "newer_than", "expires_after_label", "untagged", "unsigned")
 )
 # Options of registry_prune that describe the policy (others, like auth, are ignored here).
 POLICY_KEYS = (
@@ -178,6 +189,56 @@ def selection_to_rule_dict(selection: TagSelection) -> dict[str, list[str]]:
     return out
 
 
+#: The keys of a rule's ``unsigned`` condition.
+UNSIGNED_KEYS = ("verify", "grace")
+UNSIGNED_FORM = ("unsigned: {verify: {keys: [...]} or {keyless: [...]}, grace: 7d} (verify is the block "
+                 "registry_tag takes; grace is how long a new image has to get its signature)")
+
+
+@dataclass(frozen=True, eq=False)
+class UnsignedCondition:
+    """A delete rule's ``unsigned`` condition: no valid signature under ``verify`` after ``grace``.
+
+    ``raw`` is the ``verify`` block as written: the I/O step builds its verifier from it (key
+    files read there, once, before any request).
+    """
+
+    verify: VerifyPolicy
+    raw: Mapping[str, Any]
+    grace: timedelta
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (the verify block as given, the grace as a duration)."""
+        return {"verify": dict(self.raw), "grace": format_duration(self.grace)}
+
+
+def parse_unsigned(value: Any, where: str) -> UnsignedCondition | None:
+    """A rule's ``unsigned`` condition (None when absent); one :class:`InvalidInputError` line on misuse."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{where}: unsigned must be a dict, got {value!r}; write {UNSIGNED_FORM}")
+    given = {k: v for k, v in value.items() if v is not None}
+    unknown = sorted(str(k) for k in given if k not in UNSIGNED_KEYS)
+    if unknown:
+        raise InvalidInputError(f"{where}: unsigned has unknown key(s) {', '.join(unknown)}; write {UNSIGNED_FORM}")
+    missing = [k for k in UNSIGNED_KEYS if k not in given]
+    if missing:
+        raise InvalidInputError(f"{where}: unsigned needs {' and '.join(missing)}; write {UNSIGNED_FORM}")
+    raw = given["verify"]
+    try:
+        verify = parse_verify(raw)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: unsigned.{exc.message}") from None
+    if verify is None:  # parse_verify only returns None for None, which was refused above
+        raise InvalidInputError(f"{where}: unsigned needs verify; write {UNSIGNED_FORM}")
+    grace = _duration(given["grace"], f"{where}: unsigned.grace")
+    if grace is None:
+        raise InvalidInputError(f"{where}: unsigned needs grace; write {UNSIGNED_FORM}")
+    # Ansible fills the options not given with None: the block shown is the one written.
+    return UnsignedCondition(verify, {k: v for k, v in raw.items() if v is not None}, grace)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One ordered retention rule; its conditions are ANDed."""
@@ -191,12 +252,14 @@ class Rule:
     newer_than: timedelta | None = None
     expires_after_label: str | None = None
     untagged: bool = False
+    unsigned: UnsignedCondition | None = None
 
     @property
     def uses_age(self) -> bool:
         """Whether the rule's outcome depends on a digest's timestamp."""
         return (
             self.older_than is not None
+            or self.unsigned is not None
             or self.newer_than is not None
             or self.expires_after_label is not None
             or (self.most_recent is not None and self.order_by == "age")
@@ -217,6 +280,8 @@ class Rule:
             out["expires_after_label"] = self.expires_after_label
         if self.untagged:
             out["untagged"] = True
+        if self.unsigned is not None:
+            out["unsigned"] = self.unsigned.to_dict()
         return out
 
     @classmethod
@@ -254,6 +319,7 @@ class Rule:
             newer_than=_duration(data.get("newer_than"), f"{where}: newer_than"),
             expires_after_label=_label_name(data.get("expires_after_label"), where),
             untagged=untagged,
+            unsigned=parse_unsigned(data.get("unsigned"), where),
         )
         _check_combination(rule, data, where)
         return rule
@@ -276,6 +342,11 @@ def _check_combination(rule: Rule, data: Mapping[str, Any], where: str) -> None:
             f"{where}: most_recent on a delete rule would delete the newest digests; to keep the newest N "
             "and delete the rest write two rules: {action: keep, most_recent: N} and {action: delete} "
             "with the same tag selectors"
+        )
+    if rule.action == KEEP and rule.unsigned is not None:
+        raise InvalidInputError(
+            f"{where}: unsigned selects images without a valid signature, so it belongs on a delete rule; "
+            "write action: delete (signed images are simply not selected)"
         )
     if data.get("order_by") is not None and rule.most_recent is None:
         raise InvalidInputError(

@@ -50,6 +50,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
     RepositorySnapshot,
     RetentionPlan,
     plan_retention,
+    unsigned_candidates,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
     RetentionPolicy,
@@ -58,6 +59,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.sna
     ConfigCache,
     collect_snapshot,
     repository_name,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.unsigned import (
+    check_signatures,
+    unsigned_verifiers,
 )
 
 if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
@@ -342,10 +347,13 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     coordination lease on (:mod:`.._ops.coordination`); off, the run writes
     nothing but what its plan deletes or untags. ``in_use`` (see :mod:`.in_use`)
     names what runs: kept with what it reaches, at no request beyond the snapshot's.
+    An ``unsigned`` rule's key files are read before any request; its signature checks
+    (:mod:`.unsigned`) are made after the snapshots, for the digests it could condemn only.
     """
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
     now = now or datetime.now(UTC)
+    verifiers = unsigned_verifiers(policy)
     names = select_repositories(registry, repositories, exclude)
     repos = {}
     for name in names:
@@ -355,7 +363,9 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     warnings = missing_repositories([s.repository for s in snapshots if not s.exists], registry.host,
                                     missing_repository)
     running = match_in_use(in_use or InUse(), snapshots)
-    plan = plan_retention(snapshots, policy, now, in_use=running.digests)
+    wanted = unsigned_candidates(snapshots, policy, now, in_use=running.digests)
+    signatures = check_signatures(repos, wanted, verifiers, max_concurrency=max_concurrency)
+    plan = plan_retention(snapshots, policy, now, in_use=running.digests, signatures=signatures)
     planned = {s.repository: repos[s.repository] for s in snapshots}
     outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + running.warnings + list(plan.warnings),
                           list(failed), in_use=running.report() if in_use is not None else None)
