@@ -60,10 +60,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.sna
     collect_snapshot,
     repository_name,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.unsigned import (
-    check_signatures,
-    unsigned_verifiers,
-)
 
 if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
     from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
@@ -329,6 +325,23 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
     return result, failures
 
 
+def _signature_checker(policy: RetentionPolicy, max_concurrency: int | None
+                       ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]] | None:
+    """The signature check of a policy's ``unsigned`` rules, None when it has none.
+
+    The signature machinery (and ``cryptography``) is imported only for such a policy, so a prune
+    that checks no signature loads none of it.
+    """
+    if not any(rule.unsigned is not None for rule in policy.rules):
+        return None
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.unsigned import (  # pylint: disable=import-outside-toplevel
+        check_signatures,
+        unsigned_verifiers,
+    )
+    verifiers = unsigned_verifiers(policy)
+    return lambda repos, wanted: check_signatures(repos, wanted, verifiers, max_concurrency=max_concurrency)
+
+
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
           missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True,
@@ -353,7 +366,7 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
     now = now or datetime.now(UTC)
-    verifiers = unsigned_verifiers(policy)
+    check_signatures = _signature_checker(policy, max_concurrency)  # key files are read here, before any request
     names = select_repositories(registry, repositories, exclude)
     repos = {}
     for name in names:
@@ -364,7 +377,7 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
                                     missing_repository)
     running = match_in_use(in_use or InUse(), snapshots)
     wanted = unsigned_candidates(snapshots, policy, now, in_use=running.digests)
-    signatures = check_signatures(repos, wanted, verifiers, max_concurrency=max_concurrency)
+    signatures = check_signatures(repos, wanted) if check_signatures is not None else {}
     plan = plan_retention(snapshots, policy, now, in_use=running.digests, signatures=signatures)
     planned = {s.repository: repos[s.repository] for s in snapshots}
     outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + running.warnings + list(plan.warnings),
