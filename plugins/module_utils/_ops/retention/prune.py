@@ -54,6 +54,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
     RetentionPolicy,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.quarantine import (
+    Quarantine,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
     ConfigCache,
     collect_snapshot,
@@ -302,7 +305,8 @@ def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str,
 
 
 def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
-                max_concurrency: int | None, prune_lease: bool = False) -> tuple[ApplyResult, list[dict[str, Any]]]:
+                max_concurrency: int | None, prune_lease: bool = False,
+                quarantine: Quarantine | None = None) -> tuple[ApplyResult, list[dict[str, Any]]]:
     """Apply ``plan`` one repository at a time, its guardrails checked once first; a write that fails
     stops only its own repository."""
     check_violations(plan)
@@ -314,7 +318,8 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
     for name in sorted(plan.tags_before):
         try:
             done = apply_repository(repos[name], name, by_repo.get(name, ()), plan.tags_before[name],
-                                    check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease)
+                                    check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease,
+                                    quarantine=quarantine)
         except ApplyError as err:
             done = err.result
             failures.append({"repository": name, "error": err})
@@ -327,7 +332,7 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
           missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True,
-          prune_lease: bool = False, in_use: InUse | None = None) -> PruneResult:
+          prune_lease: bool = False, in_use: InUse | None = None, quarantine: Quarantine | None = None) -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
     Raises :class:`NotFoundError` before any write when a repository does not
@@ -342,6 +347,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     coordination lease on (:mod:`.._ops.coordination`); off, the run writes
     nothing but what its plan deletes or untags. ``in_use`` (see :mod:`.in_use`)
     names what runs: kept with what it reaches, at no request beyond the snapshot's.
+    ``quarantine`` (see :mod:`.quarantine`) copies each deletion group there, and reads it back,
+    before deleting it.
     """
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
@@ -361,7 +368,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
                           list(failed), in_use=running.report() if in_use is not None else None)
     try:
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
-                                                    max_concurrency=max_concurrency, prune_lease=prune_lease)
+                                                    max_concurrency=max_concurrency, prune_lease=prune_lease,
+                                                    quarantine=quarantine)
     except ConflictError as err:
         partial = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
         raise ConflictError(err.message, status=err.status, code=err.code, detail=err.detail, partial=partial) from None
