@@ -264,3 +264,20 @@ def skopeo_digest(reference: str) -> str:
     import subprocess
     raw = subprocess.run(["skopeo", "inspect", "--raw", reference], check=True, capture_output=True).stdout
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def test_the_role_passes_quarantine_through(plain_registry, run_playbook, tmp_path):
+    signer = Signer()
+    d = seed(plain_registry, signer)
+    layout = tmp_path / "role-backups"
+    play = {"name": "retention", "hosts": "localhost", "gather_facts": False,
+            "roles": [{"role": "ocireg.registry.retention", "vars": {
+                "retention_defaults": {"quarantine": {"dest": f"oci:{layout}"}},
+                "retention_policies": [{"name": "shop", "repository": f"{plain_registry.host}/{REPO}",
+                                        "match": ["old-.*"], "older_than": "30d"}]}}]}
+    done = run_playbook(play)
+    assert done.rc == 0, done.explain()
+    (result,) = [item for item in done.items if item.action.endswith("registry_prune")]
+    assert deletions(result)[d["plain"]] == f"oci:{layout}:{REPO}:old-2"
+    assert skopeo_digest(f"oci:{layout}:{REPO}:old-1") == d["signed"]
+    assert RawPuller.for_registry(plain_registry).digest_of(REPO, "old-1") is None
