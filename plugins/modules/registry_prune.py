@@ -210,7 +210,9 @@ options:
             exports), so one layout can hold several repositories; in a holding repository it keeps its tags. An image
             that had no tag is named C(untagged-<hex of its digest>). A holding repository shared by several
             repositories keeps one image per tag name (give each its own, or use a layout).
-          - Give the layout or archive alone (no C(:NAME)) and a repository without tag or digest.
+          - Give the layout or archive alone (no C(:NAME)) and a repository without tag or digest. A holding
+            repository that this run prunes is refused before anything is written (its C(DELETE)s would remove
+            the copies too).
         type: str
         required: true
   untagged:

@@ -225,6 +225,7 @@ def test_misuse_is_refused_in_one_line_before_any_request(plain_registry, run_pl
         "tagged": (f"{plain_registry.host}/holding/web:1.0", "carries a tag or digest"),
         "empty": ("", "quarantine.dest is empty"),
     }
+    pruned = {"itself": (f"{plain_registry.host}/{REPO}", "is a repository this run prunes")}
     mark = plain_registry.mark()
     result = run_playbook(tasks=[prune_task(plain_registry, name=name, quarantine={"dest": dest})
                                  for name, (dest, _words) in cases.items()])
@@ -234,6 +235,17 @@ def test_misuse_is_refused_in_one_line_before_any_request(plain_registry, run_pl
         assert out.status == "failed", out
         assert words in out["msg"] and "\n" not in out["msg"], out["msg"]
     assert not base.exists()
+
+    # A holding repository the run prunes: refused once the repositories are known, before any write.
+    RawPusher.for_registry(plain_registry).push_image(REPO, make_image("old"), tag="old-1")
+    mark = plain_registry.mark()
+    result = run_playbook(tasks=[prune_task(plain_registry, name=name, quarantine={"dest": dest})
+                                 for name, (dest, _words) in pruned.items()])
+    assert plain_registry.writes_since(mark) == []
+    for name, (_dest, words) in pruned.items():
+        out = result.task(name)
+        assert out.status == "failed", out
+        assert words in out["msg"] and "\n" not in out["msg"], out["msg"]
 
 
 def test_quarantine_to_an_oci_archive_comes_back_byte_exact(plain_registry, run_playbook, tmp_path):

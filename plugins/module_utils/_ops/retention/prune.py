@@ -354,6 +354,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
     now = now or datetime.now(UTC)
     names = select_repositories(registry, repositories, exclude)
+    if quarantine is not None:
+        quarantine.check_not_pruned(registry.host, names)
     repos = {}
     for name in names:
         repo = registry.repository(name)

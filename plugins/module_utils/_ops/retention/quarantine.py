@@ -119,6 +119,14 @@ class Quarantine:
             self.text = f"{ref.registry}/{ref.repository}"
             self._open = open_repository
 
+    def check_not_pruned(self, host: str, names: Sequence[str]) -> None:
+        """Refuse a holding repository that this run prunes: its DELETEs would remove the quarantined copies too."""
+        if self.local or self.ref.registry != host or self.ref.repository not in names:
+            return
+        raise InvalidInputError(f"quarantine.dest {self.text} is a repository this run prunes, so deleting an image "
+                                "would delete its quarantined copy too: give a holding repository outside "
+                                "repository/repositories (or exclude it), or a layout")
+
     @property
     def local(self) -> bool:
         """True for a layout or an archive, False for a holding repository."""

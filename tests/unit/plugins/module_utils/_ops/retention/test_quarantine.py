@@ -94,3 +94,13 @@ def test_a_target_that_cannot_be_written_raises_one_line(source, tmp_path):
     message = caught.value.message
     assert message.startswith(f"the quarantine copy of {REPO}:dev-1 to oci:{blocker}/q failed (")
     assert "\n" not in message
+
+
+def test_a_holding_repository_this_run_prunes_is_refused():
+    holding = Quarantine(f"{HOST}/shop/holding", lambda reference: None)
+    holding.check_not_pruned(HOST, ["shop/web"])
+    holding.check_not_pruned("other.example", ["shop/holding"])
+    Quarantine("oci:/backups/q").check_not_pruned(HOST, ["shop/holding"])
+    with pytest.raises(InvalidInputError) as caught:
+        holding.check_not_pruned(HOST, ["shop/web", "shop/holding"])
+    assert "is a repository this run prunes" in caught.value.message
