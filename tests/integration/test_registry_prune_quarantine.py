@@ -219,33 +219,32 @@ def test_a_target_that_cannot_be_written_keeps_every_image(plain_registry, run_p
 
 def test_misuse_is_refused_in_one_line_before_any_request(plain_registry, run_playbook, tmp_path):
     base = tmp_path / "quarantines"
-    cases = {
+    mark = refused(plain_registry, run_playbook, {
         "archive-name": (f"oci:{base}/q:app:1.0", "names an image"),
         "docker": (f"docker-archive:{base}/q.tar", "cannot hold an image byte-exact"),
         "tagged": (f"{plain_registry.host}/holding/web:1.0", "carries a tag or digest"),
         "empty": ("", "quarantine.dest is empty"),
-    }
-    pruned = {"itself": (f"{plain_registry.host}/{REPO}", "is a repository this run prunes")}
-    mark = plain_registry.mark()
-    result = run_playbook(tasks=[prune_task(plain_registry, name=name, quarantine={"dest": dest})
-                                 for name, (dest, _words) in cases.items()])
+    })
     assert plain_registry.requests_since(mark) == []
-    for name, (_dest, words) in cases.items():
-        out = result.task(name)
-        assert out.status == "failed", out
-        assert words in out["msg"] and "\n" not in out["msg"], out["msg"]
     assert not base.exists()
 
     # A holding repository the run prunes: refused once the repositories are known, before any write.
     RawPusher.for_registry(plain_registry).push_image(REPO, make_image("old"), tag="old-1")
-    mark = plain_registry.mark()
-    result = run_playbook(tasks=[prune_task(plain_registry, name=name, quarantine={"dest": dest})
-                                 for name, (dest, _words) in pruned.items()])
+    mark = refused(plain_registry, run_playbook,
+                   {"itself": (f"{plain_registry.host}/{REPO}", "is a repository this run prunes")})
     assert plain_registry.writes_since(mark) == []
-    for name, (_dest, words) in pruned.items():
+
+
+def refused(registry: RigRegistry, run_playbook, cases: dict[str, tuple[str, str]]) -> int:
+    """Run one prune per case (name -> (dest, words)); each fails with one line holding its words."""
+    mark = registry.mark()
+    result = run_playbook(tasks=[prune_task(registry, name=name, quarantine={"dest": dest})
+                                 for name, (dest, _words) in cases.items()])
+    for name, (_dest, words) in cases.items():
         out = result.task(name)
         assert out.status == "failed", out
         assert words in out["msg"] and "\n" not in out["msg"], out["msg"]
+    return mark
 
 
 def test_quarantine_to_an_oci_archive_comes_back_byte_exact(plain_registry, run_playbook, tmp_path):
