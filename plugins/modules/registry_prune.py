@@ -210,6 +210,35 @@ options:
         C(kubernetes.core.k8s_info) results, inventory variables or a file into this list, use the
         P(ocireg.registry.images_in_use#filter) filter (the C(ocireg.registry.retention) role does).
     type: raw
+  quarantine:
+    description:
+      - An undo window. Before each deletion group (an image with what it owns, its index children, signatures and
+        other referrers) is deleted, it is copied to O(quarantine.dest) with its referrers and cosign artifacts,
+        byte-exact, and read back there (every digest of the group); only then is it deleted. RV(applied[].quarantined)
+        says where each digest went. Restore one with M(ocireg.registry.registry_copy) and O(registry_copy#module:referrers=true)
+        (docs/guide_retention.md, "How to undo a prune").
+      - A group whose copy or read-back fails is not deleted; it is listed in RV(skipped_items) with the reason
+        V(quarantine_failed) and one warning line saying why, and the rest of the run goes on.
+      - Check mode writes nothing here either (no directory, no archive, no tag); RV(applied[].quarantined) says
+        where each digest would go.
+      - "Cost: the copy's requests (blob reads or cross-repository mounts, manifest reads and writes), one read-back
+        per digest, and one tag list more per run (the checks before a DELETE run after the copy)."
+    type: dict
+    suboptions:
+      dest:
+        description:
+          - Where condemned images go, as skopeo and regctl spell it. V(oci:PATH) (an OCI image layout directory,
+            created if absent), V(oci-archive:PATH) (a tar of one) or a holding repository V(host/repository)
+            (written with this task's credentials when it is on the same registry).
+          - In a layout or archive an image is named C(REPOSITORY:TAG) (C(team/app:1.0), as M(ocireg.registry.registry_copy)
+            exports), so one layout can hold several repositories; in a holding repository it keeps its tags. An image
+            that had no tag is named C(untagged-<hex of its digest>). A holding repository shared by several
+            repositories keeps one image per tag name (give each its own, or use a layout).
+          - Give the layout or archive alone (no C(:NAME)) and a repository without tag or digest. A holding
+            repository that this run prunes is refused before anything is written (its C(DELETE)s would remove
+            the copies too).
+        type: str
+        required: true
   untagged:
     description:
       - V(delete) adds a rule deleting untagged digests that nothing owns.
@@ -563,6 +592,9 @@ applied:
   description:
     - The writes done (in check mode, that would be done), in order. Deletions of one cascade group come
       index before children and referrer before subject.
+    - C(quarantined) is where a deletion's quarantine copy is (O(quarantine)), C(DEST:REPOSITORY:TAG) or C(DEST:TAG)
+      for an image, C(DEST@DIGEST) for what came with it (children, referrers); V(null) without O(quarantine) and for
+      untags.
     - C(already_gone) is V(true) for a deletion whose C(DELETE) found the manifest already gone (deleted by
       someone else since the plan was made). It counts as removed, as in every path of this collection that
       deletes.
@@ -579,6 +611,7 @@ applied:
       method: manifest_delete
       fallback_index_updated: null
       already_gone: false
+      quarantined: oci:/backups/prune:team/app:dev-41
 gc_required:
   description:
     - V(true) when manifests were deleted (in check mode, would be). Their blobs use disk until the registry's
@@ -698,6 +731,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     POLICY_KEYS,
     build_policy,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.quarantine import (
+    Quarantine,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
     FAILED_REPOSITORY,
     MISSING_REPOSITORY,
@@ -761,6 +797,7 @@ def argument_spec() -> dict:
         "match": {"type": "list", "elements": "str"},
         "protect": {"type": "list", "elements": "str"},
         "in_use": {"type": "raw"},  # checked by parse_in_use, which says how to build the list
+        "quarantine": {"type": "dict", "options": {"dest": {"type": "str", "required": True}}},
         "untagged": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
         "timestamp_sources": {"type": "list", "elements": "str",
                               "default": ["annotation", "label", "created"]},
@@ -797,12 +834,18 @@ def main() -> None:
         policy = build_policy(policy_params(params))
         host, names = target(params)
         in_use = parse_in_use(params["in_use"]) if params["in_use"] is not None else None
+        quarantine = None
+        if params["quarantine"] is not None:
+            quarantine = Quarantine(
+                params["quarantine"]["dest"],
+                lambda reference: factory.repository(reference, for_write=not module.check_mode),
+                concurrency=params["max_concurrency"])
         try:
             outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
                             check_mode=module.check_mode, max_concurrency=params["max_concurrency"],
                             missing_repository=params["missing_repository"], plan_detail=params["plan_detail"],
                             diff=module._diff, prune_lease=params["prune_lease"],  # pylint: disable=protected-access
-                            in_use=in_use)
+                            in_use=in_use, quarantine=quarantine)
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = dict(err.partial or {})

@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
     Registry,
 )
@@ -41,6 +40,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.check 
 
 from tests.rig.images import RawPuller, RawPusher, cosign_tag, make_artifact, make_image
 from tests.rig.keyless import GITHUB_ISSUER, RELEASE_WORKFLOW, PrivateSigstore, push_keyless_signature
+from tests.rig.playbook import guide_recipe
 from tests.rig.signing import Signer, push_signature, simple_signing_payload
 
 REPO = "team/app"
@@ -175,11 +175,7 @@ def test_bad_keyless_input_fails_before_any_request(plain_registry, tmp_path, ru
 
 
 def recipe() -> str:
-    text = GUIDE.read_text()
-    assert RECIPE_MARK in text, "the guide lost its keyless recipe"
-    block = text.split(RECIPE_MARK, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
-    yaml.safe_load(block)
-    return block
+    return guide_recipe(GUIDE, RECIPE_MARK)
 
 
 def test_the_guides_keyless_recipe_runs_as_written(plain_registry, sigstore, root_path, run_playbook):

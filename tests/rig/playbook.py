@@ -269,3 +269,12 @@ class PlaybookRunner:
         )
 
     __call__ = run
+
+
+def guide_recipe(guide: Path, mark: str) -> str:
+    """The first YAML block after ``mark`` (an HTML comment) in a guide: a recipe a test runs as written."""
+    text = guide.read_text()
+    assert mark in text, f"{guide.name} lost the recipe marked {mark}"
+    block = text.split(mark, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    yaml.safe_load(block)
+    return block

@@ -61,6 +61,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
     PlanEntry,
     RetentionPlan,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.quarantine import (
+    Quarantine,
+    QuarantineError,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
     image_tags,
     live_tags_for_apply,
@@ -69,6 +73,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.sna
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.verdicts import (
     GO_AHEAD,
     STOP,
+    QUARANTINE_FAILED,
+    SKIP,
     GroupJudge,
     Verdict,
     plan_verdict,
@@ -157,7 +163,7 @@ def check_violations(plan: RetentionPlan) -> None:
 
 
 def apply_plan(repo: Repository, plan: RetentionPlan, *, check_mode: bool, max_concurrency: int | None = None,
-               prune_lease: bool = False) -> ApplyResult:
+               prune_lease: bool = False, quarantine: Quarantine | None = None) -> ApplyResult:
     """Perform one repository's ``plan`` (or in check mode, walk it with every write left out).
 
     Raises :class:`ConflictError` before any request when the plan has guardrail violations,
@@ -174,15 +180,19 @@ def apply_plan(repo: Repository, plan: RetentionPlan, *, check_mode: bool, max_c
         return ApplyResult()
     name = names[0]
     return apply_repository(repo, name, [e for e in plan.entries if e.repository == name], plan.tags_before[name],
-                            check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease)
+                            check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease,
+                            quarantine=quarantine)
 
 
 def apply_repository(repo: Repository, name: str, entries: Sequence[PlanEntry], tags_before: Mapping[str, str], *,
-                     check_mode: bool, max_concurrency: int | None = None, prune_lease: bool = False) -> ApplyResult:
+                     check_mode: bool, max_concurrency: int | None = None, prune_lease: bool = False,
+                     quarantine: Quarantine | None = None) -> ApplyResult:
     """Perform the plan ``entries`` of repository ``name`` (``host/name``), planned from ``tags_before``.
 
     The plan's guardrails are the caller's to check first (:func:`check_violations`). Raises
-    :class:`ApplyError` (with what was done) when a write fails part-way.
+    :class:`ApplyError` (with what was done) when a write fails part-way. With ``quarantine`` each
+    deletion group is first copied there and read back (:mod:`.quarantine`); a group whose copy
+    fails stays, skipped with the reason ``quarantine_failed``.
     """
     result = ApplyResult()
     if not entries:
@@ -192,7 +202,7 @@ def apply_repository(repo: Repository, name: str, entries: Sequence[PlanEntry], 
             _clear_expired_leases(repo, name, result)
         return result
     _RepositoryApply(repo, name, entries, tags_before, result, check_mode=check_mode,
-                     max_concurrency=max_concurrency, prune_lease=prune_lease).run()
+                     max_concurrency=max_concurrency, prune_lease=prune_lease, quarantine=quarantine).run()
     return result
 
 
@@ -210,7 +220,7 @@ class _RepositoryApply:
 
     def __init__(self, repo: Repository, name: str, entries: Sequence[PlanEntry], tags_before: Mapping[str, str],
                  result: ApplyResult, *, check_mode: bool, max_concurrency: int | None,
-                 prune_lease: bool = False) -> None:
+                 prune_lease: bool = False, quarantine: Quarantine | None = None) -> None:
         self.repo = repo
         self.name = name
         self.entries = list(entries)
@@ -219,6 +229,9 @@ class _RepositoryApply:
         self.check_mode = check_mode
         self.max_concurrency = max_concurrency
         self.prune_lease = prune_lease
+        self.quarantine = quarantine
+        #: Digest -> where its quarantine copy is (or, in check mode, would be).
+        self.quarantined: dict[str, str] = {}
         self.judge = GroupJudge(self.entries, self.before)
         self.lease: PruneLease | None = None
         #: The tag -> digest view of the latest read, and the groups it holds back.
@@ -329,15 +342,38 @@ class _RepositoryApply:
         since, so the repository is looked at again in full. Distribution deletes every tag
         pointing at a deleted manifest, so these checks are what keep a concurrent push's image.
         A later check that must agree before a group goes adds its verdict here, after these.
+
+        With a quarantine the group is first copied there and read back (:meth:`keep`); a copy takes
+        time, so the checks then run after it (the first group too: one tag list more per run), and
+        the window between the last check and the DELETE stays one request wide.
         """
         if self.check_mode:
+            if self.quarantine is not None:
+                self.quarantined.update(self.quarantine.planned(self.repo.name, self.judge.groups[index]))
             return GO_AHEAD
         if self.lease is not None and self.lease.keep_alive():
             self.look()
+        if self.quarantine is not None:
+            failed = self.keep(index)
+            if failed is not None:
+                return failed
+            self.fresh = False
         if self.fresh:
             self.fresh = False
             return self.held.get(index, GO_AHEAD)
         return self.late_arrivals(index)
+
+    def keep(self, index: int) -> Verdict | None:
+        """Copy group ``index`` to the quarantine and read it back; a failure keeps the group, in one line."""
+        if self.quarantine is None:
+            return None
+        try:
+            self.quarantined.update(self.quarantine.keep(self.repo, self.repo.name, self.judge.groups[index]))
+        except QuarantineError as err:
+            message = f"not deleted: {err.message}; the image stays"
+            self.result.warnings.append(f"{self.name}: {message}")
+            return Verdict(SKIP, QUARANTINE_FAILED, QUARANTINE_FAILED, message)
+        return None
 
     def late_arrivals(self, index: int) -> Verdict:
         """The cheap check right before a group's DELETE: the tag list, and a HEAD for each name not seen before.
@@ -431,6 +467,7 @@ class _RepositoryApply:
                 "method": entry.delete_method,
                 "fallback_index_updated": fallback_update,
                 "already_gone": gone,
+                "quarantined": self.quarantined.get(entry.digest),
             })
 
     def untag(self, entry: PlanEntry, live: Mapping[str, str]) -> None:
@@ -468,6 +505,7 @@ class _RepositoryApply:
                 "method": used,
                 "fallback_index_updated": None,
                 "already_gone": False,
+                "quarantined": None,
             })
 
     def _skip(self, digest: str, tags: Sequence[str], verdict: Verdict) -> None:

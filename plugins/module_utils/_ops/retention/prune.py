@@ -55,6 +55,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pla
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.policy import (
     RetentionPolicy,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.quarantine import (
+    Quarantine,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.snapshot import (
     ConfigCache,
     collect_snapshot,
@@ -303,7 +306,8 @@ def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str,
 
 
 def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
-                max_concurrency: int | None, prune_lease: bool = False) -> tuple[ApplyResult, list[dict[str, Any]]]:
+                max_concurrency: int | None, prune_lease: bool = False,
+                quarantine: Quarantine | None = None) -> tuple[ApplyResult, list[dict[str, Any]]]:
     """Apply ``plan`` one repository at a time, its guardrails checked once first; a write that fails
     stops only its own repository."""
     check_violations(plan)
@@ -315,7 +319,8 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
     for name in sorted(plan.tags_before):
         try:
             done = apply_repository(repos[name], name, by_repo.get(name, ()), plan.tags_before[name],
-                                    check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease)
+                                    check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease,
+                                    quarantine=quarantine)
         except ApplyError as err:
             done = err.result
             failures.append({"repository": name, "error": err})
@@ -345,7 +350,7 @@ def _signature_checker(policy: RetentionPolicy, max_concurrency: int | None
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
           missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True,
-          prune_lease: bool = False, in_use: InUse | None = None) -> PruneResult:
+          prune_lease: bool = False, in_use: InUse | None = None, quarantine: Quarantine | None = None) -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
     Raises :class:`NotFoundError` before any write when a repository does not
@@ -362,12 +367,16 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     names what runs: kept with what it reaches, at no request beyond the snapshot's.
     An ``unsigned`` rule's key files are read before any request; its signature checks
     (:mod:`.unsigned`) are made after the snapshots, for the digests it could condemn only.
+    ``quarantine`` (see :mod:`.quarantine`) copies each deletion group there, and reads it back,
+    before deleting it.
     """
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
     now = now or datetime.now(UTC)
     check_signatures = _signature_checker(policy, max_concurrency)  # key files are read here, before any request
     names = select_repositories(registry, repositories, exclude)
+    if quarantine is not None:
+        quarantine.check_not_pruned(registry.host, names)
     repos = {}
     for name in names:
         repo = registry.repository(name)
@@ -384,7 +393,8 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
                           list(failed), in_use=running.report() if in_use is not None else None)
     try:
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
-                                                    max_concurrency=max_concurrency, prune_lease=prune_lease)
+                                                    max_concurrency=max_concurrency, prune_lease=prune_lease,
+                                                    quarantine=quarantine)
     except ConflictError as err:
         partial = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
         raise ConflictError(err.message, status=err.status, code=err.code, detail=err.detail, partial=partial) from None

@@ -39,6 +39,9 @@ CHANGED_SINCE_PLAN = "changed_since_plan"
 #: Skip reason when a tag is not removed because of how tags are removed (``never``, or the registry refused).
 TAG_DELETE_UNSUPPORTED = "tag_delete_unsupported"
 
+#: Skip reason when the quarantine copy of a group failed or could not be read back: the group stays.
+QUARANTINE_FAILED = "quarantine_failed"
+
 #: Verdict kinds: the group (or tag) goes; it is left with a reason; nothing more of the plan is written.
 GO, SKIP, STOP = "go", "skip", "stop"
 
