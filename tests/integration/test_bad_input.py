@@ -95,6 +95,14 @@ def cases(plain: str, basic: str, token: str) -> dict[str, Case]:
         # Nothing silent: a repository that does not exist fails naming it (it used to be a silent empty plan).
         "prune missing repository": Case(prune, {"repository": f"{plain}/no/such", "keep_latest": 1},
                                          ("no/such does not exist", "missing_repository: warn")),
+        # connection options the HTTP library would refuse in its own words
+        "info negative timeout": Case(info, {"reference": f"{plain}/src/app:v1", "timeout": -5},
+                                      ("timeout must be more than 0 seconds",)),
+        "copy missing ca_path": Case(copy, {"src": f"{plain}/src/app:v1", "dest": f"{plain}/dst/app:v1",
+                                            "ca_path": "/nonexistent/ca.pem"}, ("ca_path /nonexistent/ca.pem",)),
+        "lookup missing client_cert": Case(debug, {"msg": lookup(f"{plain}/src/app:v1",
+                                                                 client_cert="/nonexistent/c.pem")},
+                                           ("client_cert /nonexistent/c.pem is not a file",)),
         # invalid option combinations and values
         "copy dest digest": Case(copy, {"src": f"{plain}/src/app:v1", "dest": f"{plain}/dst/app@{IMAGE.digest}"},
                                  ("digest",)),

@@ -24,6 +24,7 @@ username is never paired with a top-level password). Nothing here knows Ansible.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -136,8 +137,25 @@ def merge_options(base: Mapping[str, Any], override: Mapping[str, Any] | None) -
     return merged
 
 
+def _check_connection_options(options: Mapping[str, Any]) -> None:
+    """Refuse, in one line naming the option, what the HTTP library would refuse in its own words."""
+    timeout = options.get("timeout")
+    if timeout is not None and float(timeout) <= 0:
+        raise InvalidInputError(f"timeout must be more than 0 seconds, got {timeout}")
+    ca_path = options.get("ca_path")
+    if ca_path and not os.path.exists(ca_path):
+        raise InvalidInputError(f"ca_path {ca_path} does not exist: give a CA bundle file (PEM) or a directory "
+                                "of CA certificates")
+    for key in ("client_cert", "client_key"):
+        path = options.get(key)
+        if path and not os.path.isfile(path):
+            raise InvalidInputError(f"{key} {path} is not a file: give the PEM file of the client "
+                                    f"{'certificate' if key == 'client_cert' else 'key'}")
+
+
 def transport_options(options: Mapping[str, Any]) -> TransportOptions:
-    """Map the user-facing options to :class:`TransportOptions`."""
+    """Map the user-facing options to :class:`TransportOptions` (refusing a bad timeout or a missing file)."""
+    _check_connection_options(options)
     timeout = float(options.get("timeout") or DEFAULT_TIMEOUT)
     retries = options.get("retries")
     validate = options.get("validate_certs")

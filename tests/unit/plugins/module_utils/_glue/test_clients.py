@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
+    transport_options,
     ClientFactory,
     merge_options,
     parse_registry_auth,
@@ -86,11 +87,14 @@ def test_side_auth_wins_and_credentials_never_mix_across_sources() -> None:
     assert merge_options(TOP, {"registry_token": "t"})["password"] is None
 
 
-def test_non_credential_options_of_an_entry_apply_to_its_host() -> None:
-    factory = ClientFactory({"ca_path": "/top.pem", "registry_auth": [{"registry": THEIRS, "ca_path": "/their.pem"}]},
+def test_non_credential_options_of_an_entry_apply_to_its_host(tmp_path: Path) -> None:
+    top, their = tmp_path / "top.pem", tmp_path / "their.pem"  # CA bundles must exist
+    top.write_text("")
+    their.write_text("")
+    factory = ClientFactory({"ca_path": str(top), "registry_auth": [{"registry": THEIRS, "ca_path": str(their)}]},
                             home=OURS)
-    assert factory.registry(THEIRS).options.ca_path == "/their.pem"
-    assert factory.registry(OURS).options.ca_path == "/top.pem"
+    assert factory.registry(THEIRS).options.ca_path == str(their)
+    assert factory.registry(OURS).options.ca_path == str(top)
 
 
 def test_auth_files_serve_every_host_and_podman_namespace_keys(empty_home: Path) -> None:
@@ -153,3 +157,25 @@ def test_bad_registry_auth_is_one_clear_line(entries, message) -> None:
     with pytest.raises(InvalidInputError, match=message) as caught:
         parse_registry_auth(entries)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"timeout": -5}, "timeout must be more than 0 seconds, got -5"),
+    ({"timeout": 0}, "timeout must be more than 0 seconds, got 0"),
+    ({"ca_path": "/nonexistent/ca.pem"}, "ca_path /nonexistent/ca.pem does not exist"),
+    ({"client_cert": "/nonexistent/c.pem"}, "client_cert /nonexistent/c.pem is not a file"),
+    ({"client_key": "/nonexistent/k.pem"}, "client_key /nonexistent/k.pem is not a file"),
+])
+def test_connection_options_the_http_library_would_refuse_are_refused_by_name(options, expected) -> None:
+    # requests says "Invalid timeout (-5.0, -5.0). Pass a (connect, read) timeout tuple ..." or
+    # "Could not find a suitable TLS CA certificate bundle": words that name no option.
+    with pytest.raises(InvalidInputError) as raised:
+        transport_options(options)
+    assert str(raised.value).startswith(expected)
+
+
+def test_good_connection_options_pass(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    assert transport_options({"timeout": 5, "ca_path": str(bundle)}).timeout[1] == 5.0
+    assert transport_options({"ca_path": str(tmp_path)}).ca_path == str(tmp_path)
