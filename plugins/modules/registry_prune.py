@@ -859,7 +859,8 @@ def main() -> None:
         task.warn(text)
     result = outcome.to_result(params["plan_detail"], diff=module._diff,  # pylint: disable=protected-access
                                word=task.describe)
-    failure = failed_repositories(outcome.failed, params["failed_repository"], word=task.describe)
+    failure = failed_repositories(outcome.failed, params["failed_repository"], word=task.describe,
+                                  of=len(outcome.repositories))
     if failure is not None:
         # The other repositories were planned and applied: the result says what was done.
         task.fail(str(failure), **result)

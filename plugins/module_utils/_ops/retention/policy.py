@@ -171,10 +171,11 @@ def rule_selection(data: Mapping[str, Any], where: str) -> TagSelection:
     if len(given) > 1:
         raise InvalidInputError(
             f"{where}: {' and '.join(given)} in one rule; a rule takes one kind of tag selector. Tag selectors "
-            "combine as a union (a tag matching any entry), and 1.0 required every kind to match, so a rule "
-            "mixing them is refused rather than silently selecting more. Write what you mean as regexes: "
-            "all of them as one regex (e.g. regex: ['pr-.*-amd64']), any of them as a regex list "
-            "(prefix pr- is 'pr-.*', glob '*-lts' is '.*-lts')"
+            "combine as a union (a tag matching any entry), and 1.0.0 required a tag to match every kind, "
+            "so a rule mixing them is refused rather than silently selecting more. For tags matching any "
+            "of them, split the rule into one rule per kind or write them all as one regex list (names "
+            "as themselves, prefix pr- as 'pr-.*', glob '*-lts' as '.*-lts'); for tags matching all of "
+            "them, write all of them as one regex (e.g. regex: ['pr-.*-amd64'])"
         )
     return TagSelection(**values)
 

@@ -290,16 +290,21 @@ def worded(failed: Sequence[Mapping[str, Any]], word: Callable[[RegistryError], 
 
 
 def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str,
-                        word: Callable[[RegistryError], str] = str) -> RegistryError | None:
+                        word: Callable[[RegistryError], str] = str, *, of: int | None = None) -> RegistryError | None:
     """The error that fails the task for ``failed`` repositories (None when none failed or ``mode`` is warn).
 
-    ``word`` tells each repository's error (the caller's wording: the glue names options).
+    ``word`` tells each repository's error (the caller's wording: the glue names options); ``of`` is
+    how many repositories the run had. When none could be pruned there are no others to speak of and
+    a warning would hide the only news, so the message is the causes alone.
     """
     if mode not in FAILED_REPOSITORY:
         raise InvalidInputError(f"failed_repository {mode!r} is not known; write one of {', '.join(FAILED_REPOSITORY)}")
     if not failed or mode == "warn":
         return None
     listed = "; ".join(f"{item['repository']}: {item['error']}" for item in worded(failed, word))
+    if of is not None and len(failed) >= of:
+        return RegistryError(listed if len(failed) == 1 else f"none of the {len(failed)} repositories could be "
+                                                             f"pruned: {listed}")
     return RegistryError(
         f"{len(failed)} repository(ies) could not be pruned (the others were planned and applied, see "
         f"failed_repositories): {listed}. Set failed_repository: warn to make this a warning")

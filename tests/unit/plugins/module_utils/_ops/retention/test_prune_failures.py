@@ -24,3 +24,14 @@ def test_the_failure_lists_each_repository_in_those_words() -> None:
     error = failed_repositories(FAILED, "fail", word=lambda err: f"<{err.hint}>")
     assert error is not None and "r.example/a: <tls_untrusted>. Set failed_repository: warn" in str(error)
     assert failed_repositories(FAILED, "warn") is None
+
+
+def test_when_no_repository_could_be_pruned_the_causes_are_the_message() -> None:
+    # A prune of one unreachable repository has no "others" that were applied, and making its only
+    # failure a warning would hide it: the message is the cause alone.
+    word = lambda err: f"<{err.hint}>"  # noqa: E731
+    assert str(failed_repositories(FAILED, "fail", word=word, of=1)) == "r.example/a: <tls_untrusted>"
+    both = FAILED + [{"repository": "r.example/b", "error": TLS}]
+    assert str(failed_repositories(both, "fail", word=word, of=2)) == \
+        "none of the 2 repositories could be pruned: r.example/a: <tls_untrusted>; r.example/b: <tls_untrusted>"
+    assert "the others were planned and applied" in str(failed_repositories(FAILED, "fail", word=word, of=3))
