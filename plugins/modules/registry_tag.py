@@ -23,8 +23,9 @@ description:
     sharing it stay untouched), unless O(delete_manifest=true).
   - O(expected_digest) makes the change a compare-and-swap, so two pipelines promoting at once
     cannot silently overwrite each other.
-  - O(verify) promotes only images signed by given keys or by given keyless (Sigstore) identities; the source
-    digest is checked (in its own repository) before anything is copied or tagged.
+  - O(verify) promotes only images signed by given keys, by given keyless (Sigstore) identities or under a
+    Notation trust policy; the source digest is checked (in its own repository) before anything is copied or
+    tagged. It needs C(cryptography) (ansible-core brings it) on the host that executes the module.
 options:
   repository:
     description:

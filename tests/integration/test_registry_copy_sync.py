@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.rig.fault_proxy import FaultProxy, Reply, docker_hub_rate_limit
-from tests.rig.images import RawPuller, RawPusher
+from tests.rig.images import RawPuller, RawPusher, cosign_tag, make_image
 
 MODULE = "ocireg.registry.registry_copy"
 OLD = "2020-01-01T00:00:00Z"
@@ -307,3 +307,23 @@ def test_a_failing_mirror_names_its_causes(src, basic_registry, run_playbook):
         assert len(message) < 600, message
         # The advice names the options that fix it, as a single copy's failure does.
         assert "dest_auth" in message and "registry_auth" in message, message
+
+
+def test_every_spelling_copies_cosign_tags_alike(registry_factory, run_playbook):
+    # Without referrers a cosign .sig tag is a tag like any other (skopeo sync copies it); with them it
+    # travels with its subject. select: and tags: choose alike, as the one engine's two spellings.
+    src, dest = registry_factory(), registry_factory()
+    pushed = RawPusher.for_registry(src).push_image("lib/signed", make_image("signed"), tag="1.0")
+    signature = cosign_tag(pushed)
+    RawPusher.for_registry(src).push_cosign_signature("lib/signed", pushed)
+    source = f"{src.host}/lib/signed"
+    run = run_playbook(tasks=[
+        task("tags", src=source, dest=f"{dest.host}/tags/signed", tags=[".*"]),
+        task("select", src=source, dest=f"{dest.host}/select/signed", select={}),
+        task("tags referrers", src=source, dest=f"{dest.host}/tags-r/signed", tags=[".*"], referrers=True),
+        task("select referrers", src=source, dest=f"{dest.host}/select-r/signed", select={}, referrers=True),
+    ])
+    for name in ("tags", "select", "tags referrers", "select referrers"):
+        assert not run.task(name).failed, run.explain()
+        assert sorted(tags_of(dest, f"{name.split()[0]}{'-r' if 'referrers' in name else ''}/signed")) == \
+            sorted(["1.0", signature]), name

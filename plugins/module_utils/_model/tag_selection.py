@@ -424,7 +424,9 @@ def _no_candidate_reason(selection: TagSelection) -> str:
     if selection.patterns:
         wanted.append("matches no pattern")
     if selection.semver is not None:
-        wanted.append(f"not a {'' if selection.prerelease else 'release '}version in {selection.semver.text!r}")
+        # "not a release version in '>=1.1 <2'" read as if 2.0.1 were no release: say the range first.
+        wanted.append(f"outside the version range {selection.semver.text!r}"
+                      + ("" if selection.prerelease else " (or a pre-release, which it leaves out)"))
     return ", ".join(wanted)
 
 

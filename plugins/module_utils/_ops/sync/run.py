@@ -220,8 +220,11 @@ class TagPatterns:
 class SelectorChoice:
     """``select`` and ``mirror_spec``: a selector block (:class:`..._model.tag_selection.TagSelection`)."""
 
-    def __init__(self, selectors: TagSelection) -> None:
+    def __init__(self, selectors: TagSelection, *, skip_referrer_tags: bool = True) -> None:
         self.selectors = selectors
+        # As for ``tags``: referrers and cosign tags travel with their subjects when referrers are
+        # copied; otherwise they are tags like any other, as skopeo sync copies them.
+        self.skip_referrer_tags = skip_referrer_tags
 
     @property
     def needs_ages(self) -> bool:
@@ -230,7 +233,8 @@ class SelectorChoice:
 
     def without_ages(self) -> SelectorChoice:
         """Only the match and exclude stages: the tags that can need an age."""
-        return SelectorChoice(replace(self.selectors, min_age=None, newest=None, newest_patch_per=None))
+        return SelectorChoice(replace(self.selectors, min_age=None, newest=None, newest_patch_per=None),
+                              skip_referrer_tags=self.skip_referrer_tags)
 
     def describe(self) -> dict[str, Any]:
         """The block as plain data."""
@@ -238,7 +242,7 @@ class SelectorChoice:
 
     def select(self, tags: Sequence[str], created: dict[str, datetime | None], now: datetime) -> Selection:
         """What the block chooses (pure)."""
-        return select_tags(tags, self.selectors, created=created, now=now)
+        return select_tags(tags, self.selectors, created=created, now=now, skip_referrer_tags=self.skip_referrer_tags)
 
     def warnings(self, where: str, available: Sequence[str], selection: Selection) -> tuple[list[str], list[str]]:
         """(warnings, notes): literal names the source lacks, a block that chose nothing."""
@@ -471,7 +475,8 @@ def run_sync(pairs: Sequence[SyncPair], open_registry: RegistryFactory, options:
     registry = _Registries(open_registry, rate)
     mirror_pairs = [MirrorPair(pair.src, pair.dest, registry(pair.src_registry, "src").repository(pair.src_repository),
                                registry(pair.dest_registry, "dest").repository(pair.dest_repository),
-                               SelectorChoice(pair.selectors), label=f"{pair.dest}:") for pair in pairs]
+                               SelectorChoice(pair.selectors, skip_referrer_tags=options.referrers),
+                               label=f"{pair.dest}:") for pair in pairs]
     return run_mirror(mirror_pairs, options, now=now).to_dict()
 
 

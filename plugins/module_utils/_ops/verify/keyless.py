@@ -31,6 +31,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -280,7 +281,12 @@ def _verify_keyless(certificate: Any, signature: bytes, signed: Signed, entry: L
     identity, issuer = certificate_identity(certificate)
     if not any(rule.matches(identity, issuer) for rule in rules):
         wanted = "; ".join(rule.describe() for rule in rules[:3])
-        raise KeylessError(f"signed by {identity} (issuer {issuer}), not by {wanted}")
+        # cosign matches its regexes anywhere in the text; ours must match all of it, and a user coming
+        # from cosign would otherwise read "signed by ...release.yml..., not by /release\.yml/" as a contradiction.
+        partial = any(rule.identity_regex is not None and re.search(rule.identity_regex, identity)
+                      for rule in rules)
+        hint = "; identity_regex must match the whole identity (write .* around it to match a part)" if partial else ""
+        raise KeylessError(f"signed by {identity} (issuer {issuer}), not by {wanted}{hint}")
     return KeylessProof(identity, issuer, entry.log_index, signed_at)
 
 

@@ -355,3 +355,15 @@ def test_an_absurd_log_time_is_a_refusal_not_a_traceback(private):
     verdict = sg.verify_simple_signing(payload, annotations[sg.SIGNATURE_ANNOTATION], private_trust(private), OTHER,
                                        annotations)
     assert verdict.reason == "its certificate or log entry cannot be read (OverflowError)"
+
+
+def test_a_regex_that_matches_only_part_of_the_identity_says_it_must_match_all_of_it(private):
+    # cosign's --certificate-identity-regexp matches anywhere; ours must match the whole identity.
+    partial = private_trust(private, KeylessRule(identity_regex=r"release\.yml", issuer=GITHUB_ISSUER))
+    verdict = check_cosign(private, partial)
+    assert not verdict.ok and verdict.reason.endswith(
+        "identity_regex must match the whole identity (write .* around it to match a part)"), verdict.reason
+    whole = private_trust(private, KeylessRule(identity_regex=r".*release\.yml.*", issuer=GITHUB_ISSUER))
+    assert check_cosign(private, whole).ok
+    other = private_trust(private, KeylessRule(identity_regex=r"nightly\.yml", issuer=GITHUB_ISSUER))
+    assert "must match the whole identity" not in check_cosign(private, other).reason
