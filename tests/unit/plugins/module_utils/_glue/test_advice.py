@@ -21,7 +21,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from tests.unit.plugins.module_utils._client.transport.test_tls import BAD_CERT, CLIENT_CERT, NOT_TLS
 
 
-
 def test_every_hint_is_worded_and_every_wording_is_a_hint() -> None:
     assert set(ADVICE) == HINTS
 

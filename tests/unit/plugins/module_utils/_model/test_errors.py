@@ -69,7 +69,7 @@ def test_fields_rebuild_the_same_error() -> None:
 def test_a_hint_is_one_of_the_known_kinds() -> None:
     assert "tls_untrusted" in HINTS
     with pytest.raises(ValueError, match="unknown hint"):
-        RegistryError("x", hint="set_ca_path")
+        raise RegistryError("x", hint="set_ca_path")
 
 
 class _Pool(Exception):

@@ -705,8 +705,8 @@ def test_an_unexpected_answer_is_an_error_with_its_fields(httpserver: HTTPServer
     with pytest.raises(NotFoundError) as caught:
         make_transport(httpserver, sleeps).request("GET", "/v2/team/app/manifests/x", operation="fetch manifest x")
     err = caught.value
-    assert (err.host, err.operation, err.status, err.code) == (host_of(httpserver), "fetch manifest x", 404,
-                                                                "MANIFEST_UNKNOWN")
+    expected = (host_of(httpserver), "fetch manifest x", 404, "MANIFEST_UNKNOWN")
+    assert (err.host, err.operation, err.status, err.code) == expected
     assert [(e.code, e.message) for e in err.errors] == [("MANIFEST_UNKNOWN", "manifest unknown")]
     assert err.partial is None and err.detail is None  # the registry's errors are fields of their own
     assert str(err) == (f"fetch manifest x on {host_of(httpserver)} failed: HTTP 404 (MANIFEST_UNKNOWN: manifest "
