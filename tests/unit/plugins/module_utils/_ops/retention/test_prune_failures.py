@@ -29,7 +29,9 @@ def test_the_failure_lists_each_repository_in_those_words() -> None:
 def test_when_no_repository_could_be_pruned_the_causes_are_the_message() -> None:
     # A prune of one unreachable repository has no "others" that were applied, and making its only
     # failure a warning would hide it: the message is the cause alone.
-    word = lambda err: f"<{err.hint}>"  # noqa: E731
+    def word(err):
+        return f"<{err.hint}>"
+
     assert str(failed_repositories(FAILED, "fail", word=word, of=1)) == "r.example/a: <tls_untrusted>"
     both = FAILED + [{"repository": "r.example/b", "error": TLS}]
     assert str(failed_repositories(both, "fail", word=word, of=2)) == \
