@@ -214,13 +214,14 @@ options:
     description:
       - An undo window. Before each deletion group (an image with what it owns, its index children, signatures and
         other referrers) is deleted, it is copied to O(quarantine.dest) with its referrers and cosign artifacts,
-        byte-exact, and read back there (every digest of the group); only then is it deleted. RV(applied[].quarantined)
-        says where each digest went. Restore one with M(ocireg.registry.registry_copy) and O(registry_copy#module:referrers=true)
+        byte-exact, and read back there (every digest of the group); only then is it deleted. C(quarantined) in
+        RV(applied) says where each digest went. Restore one with M(ocireg.registry.registry_copy) and
+        O(ocireg.registry.registry_copy#module:referrers=true)
         (docs/guide_retention.md, "How to undo a prune").
       - A group whose copy or read-back fails is not deleted; it is listed in RV(skipped_items) with the reason
         V(quarantine_failed) and one warning line saying why, and the rest of the run goes on.
-      - Check mode writes nothing here either (no directory, no archive, no tag); RV(applied[].quarantined) says
-        where each digest would go.
+      - Check mode writes nothing here either (no directory, no archive, no tag); C(quarantined) in RV(applied)
+        says where each digest would go.
       - "Cost: the copy's requests (blob reads or cross-repository mounts, manifest reads and writes), one read-back
         per digest, and one tag list more per run (the checks before a DELETE run after the copy)."
     type: dict

@@ -347,7 +347,8 @@ def select_tags(tags: Iterable[str], selection: TagSelection, *,
             if why is not None:
                 drop(tag, "exclude", why)
     if selection.min_age is not None:
-        assert now is not None  # needs_ages was checked above
+        if now is None:  # needs_ages was checked above
+            raise AssertionError("select_tags needs now= for min_age")
         for tag in list(candidates):
             when = created.get(tag)
             if when is None:

@@ -172,8 +172,10 @@ class RegistrySession(_Session):
             pool_adapter.cert_verify(pool, full_url, verify, cert)
             self._pools[key] = pool
         try:
-            raw = pool.urlopen(
-                method=prepared.method, url=prepared.path_url, body=prepared.body, headers=prepared.headers,
+            # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
+            # the same call requests' adapter makes, without the adapter's per-request set-up.
+            raw = pool.request(
+                prepared.method, prepared.path_url, body=prepared.body, headers=prepared.headers,
                 redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
                 retries=adapter.max_retries, timeout=Timeout(connect=timeout[0], read=timeout[1]), chunked=False)
         except (ProtocolError, OSError) as err:

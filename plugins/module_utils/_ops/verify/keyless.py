@@ -386,7 +386,8 @@ def merkle_root(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> b
 
 def _check_inclusion(entry: LogEntry, log: LogKey) -> None:
     proof = entry.proof
-    assert proof is not None
+    if proof is None:
+        raise AssertionError("an entry with an inclusion proof was asked for")
     leaf = hashlib.sha256(b"\x00" + entry.body).digest()
     if merkle_root(proof.index, proof.tree_size, leaf, proof.hashes) != proof.root_hash:
         raise KeylessError("its inclusion proof does not lead to the logged root hash")

@@ -491,7 +491,8 @@ def verify_envelope(data: bytes, media_type: str, digest: str, policy: NotationP
     if not policy.any_identity and not any(subject_matches(leaf, i) for i in policy.trusted_identities):
         return Verdict(reason=f"its signer {identity} is not a trusted identity")
     signing_time = envelope.signing_time
-    assert signing_time is not None  # check_headers requires it
+    if signing_time is None:  # check_headers requires it
+        raise AssertionError("a checked envelope has a signing time")
     expired = _valid_at(chain, signing_time)
     if expired is not None:
         return Verdict(reason=f"certificate {expired.subject.rfc4514_string()} was not valid at the signing time "
