@@ -470,8 +470,12 @@ dest_tags:
   sample: {"1.4.2": {before: null, after: "sha256:9b2a28eb47540823042a2ba401386845089bb7b62a9637d55816132c4c3c36eb"}}
 copied:
   description:
-    - What was transferred (in check mode, what would be); summed over all tags (of every repository) in mirror
-      mode.
+    - What was transferred (in check mode, what would be).
+    - In mirror mode each manifest and blob counts once per destination repository (a layout's repositories
+      share one count), however many tags share it and whichever tag moved it, so check mode predicts what the
+      real run then does and a run says the same at every O(concurrency). A tag's own entry in
+      RV(tag_results) says what that tag's copy moved; when tags share content, which of them moved it depends
+      on timing, so use these totals.
   returned: success
   type: dict
   contains:
@@ -550,6 +554,8 @@ mounted:
 already_present:
   description:
     - What the destination already had, so was neither transferred nor mounted.
+    - In mirror mode what was there before the run, each digest once per destination repository; what one
+      tag wrote and a later tag found is counted in RV(copied) only.
     - Not called C(skipped), because Ansible reads a true C(skipped) key as a skipped task.
   returned: success
   type: dict
@@ -615,7 +621,8 @@ repositories:
       C(selected), C(missing) names and one C(decisions) entry per source tag with the deciding selector and
       reason), each tag's outcome (C(tags) - C(status), C(digest), C(before), C(bytes), C(seconds), C(error)),
       the tags by outcome (C(copied), C(already_present), C(failed), C(drift), C(not_attempted)), the tags
-      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes), C(seconds), a
+      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes) (of the distinct blobs its
+      tags copied, each once; a tag's own C(bytes) says what its copy moved), C(seconds), a
       repository-level C(error) (for example a source that cannot be listed) and C(restored_after_prune)
       (tags a concurrent prune removed right after they were written, written again).
     - With O(tags), C(selectors) is C({tags - [patterns]}) and each C(decisions) entry says which pattern chose
@@ -641,7 +648,8 @@ repositories:
 summary:
   description:
     - In mirror mode, totals over every repository - tags C(copied), C(already_present),
-      C(failed), C(drift), C(not_attempted), C(pruned), and C(repositories), C(bytes), C(seconds).
+      C(failed), C(drift), C(not_attempted), C(pruned), and C(repositories), C(bytes) (as in RV(copied)),
+      C(seconds).
   returned: in mirror mode
   type: dict
   sample: {copied: 3, already_present: 9, failed: 0, drift: 0, not_attempted: 0, pruned: 0, repositories: 1,

@@ -84,7 +84,7 @@ def copy_attached(src: ImageStore, dest: ImageStore, subjects: Sequence[str], ch
             result.attached.append({"tag": tag, "digest": digest, "action": action})
             if action != "present":
                 result.changed = True
-                result.copied["manifests"] += 1
+                result.copied_digests.manifests.add(digest)
             if manifest.digest not in seen and len(seen) < MAX_SUBJECTS:
                 seen.add(manifest.digest)
                 queue.append(manifest.digest)  # a signed attachment: cosign sign --attachment sbom

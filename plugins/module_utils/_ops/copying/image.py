@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
@@ -139,6 +140,23 @@ class BlobsInFlight:
 
 
 @dataclass
+class Digests:
+    """Manifests and blobs by digest, a blob with its size: what one copy moved, or found in place.
+
+    Kept as digests rather than counters so that a mirror, whose tags share manifests and layers,
+    can count each of them once per destination (see :mod:`..sync.counts`).
+    """
+
+    manifests: set[str] = field(default_factory=set)
+    blobs: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> Mapping[str, int]:
+        """``{manifests, blobs, bytes}``: how many of each, and the bytes of the blobs (read-only)."""
+        return MappingProxyType({"manifests": len(self.manifests), "blobs": len(self.blobs),
+                                 "bytes": sum(self.blobs.values())})
+
+
+@dataclass
 class CopyResult:
     """What one copy did (or, in check mode, would do)."""
 
@@ -146,9 +164,11 @@ class CopyResult:
     media_type: str
     changed: bool
     dest_before: dict[str, str | None]
-    copied: dict = field(default_factory=lambda: {"manifests": 0, "blobs": 0, "bytes": 0})
+    #: Manifests pushed and blobs streamed (in check mode: that would be); :attr:`copied` counts them.
+    copied_digests: Digests = field(default_factory=Digests)
     mounted: list[str] = field(default_factory=list)
-    already_present: dict = field(default_factory=lambda: {"blobs": 0, "manifests": 0, "bytes": 0})
+    #: What the destination already held; :attr:`already_present` counts them.
+    present_digests: Digests = field(default_factory=Digests)
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
     #: What the verification gate checked (None without ``verify``).
@@ -163,6 +183,16 @@ class CopyResult:
     written: list[Written] = field(default_factory=list, repr=False)
     #: What the prune lease check says (a wait, a restore): also in ``notes``; modules warn with it.
     lease_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def copied(self) -> Mapping[str, int]:
+        """``{manifests, blobs, bytes}`` transferred (read-only: record digests in :attr:`copied_digests`)."""
+        return self.copied_digests.counts()
+
+    @property
+    def already_present(self) -> Mapping[str, int]:
+        """``{manifests, blobs, bytes}`` the destination already had (one present manifest stands for its tree)."""
+        return self.present_digests.counts()
 
     @property
     def dest_after(self) -> dict[str, str | None]:
@@ -293,7 +323,7 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
                         False, dest_before, notes=list(graph.notes), verified=verified)
     if conversion is not None:
         _note_conversion(conversion, options.referrers, result)
-    result.already_present["manifests"] = len(graph.present_manifests)
+    result.present_digests.manifests.update(node.digest for node in graph.present_manifests)
     try:
         _transfer_blobs(src, dest, graph.blobs.values(), options, result)
         if options.referrers:
@@ -357,7 +387,7 @@ def _holds(dest: Any, digest: str) -> bool:
 def _unchanged(source: Descriptor, dest_before: dict[str, str | None], note: str, started: float,
                verified: dict | None) -> CopyResult:
     return CopyResult(source.digest, source.media_type, False, dest_before, notes=[note],
-                      already_present={"blobs": 0, "manifests": 1, "bytes": 0}, duration=time.monotonic() - started,
+                      present_digests=Digests({source.digest}), duration=time.monotonic() - started,
                       verified=verified)
 
 
@@ -373,14 +403,14 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
             continue
         if not options.check_mode:
             dest.push_manifest(node.digest, node.raw, node.media_type)
-        result.copied["manifests"] += 1
+        result.copied_digests.manifests.add(node.digest)
         result.changed = True
     root = graph.root
     if root is None:
         return
     stale = [tag for tag in dest_tags if result.dest_before.get(tag) != root.digest]
     if stale and not root.present:
-        result.copied["manifests"] += 1
+        result.copied_digests.manifests.add(root.digest)
     children = tuple((n.digest, n.raw, n.media_type) for n in graph.nodes.values() if n is not root and n.raw)
     for tag in stale:
         if not options.check_mode:
@@ -429,14 +459,12 @@ def _transfer_blobs(src: Any, dest: Any, wanted: Iterable[Descriptor], options: 
     for future in futures:
         outcome: _BlobOutcome = future.result()
         if outcome.action == "skipped":
-            result.already_present["blobs"] += 1
-            result.already_present["bytes"] += outcome.size
+            result.present_digests.blobs[outcome.digest] = outcome.size
         elif outcome.action == "mounted":
             result.mounted.append(outcome.digest)
         else:
-            result.copied["blobs"] += 1
-            result.copied["bytes"] += outcome.size
-    if result.mounted or result.copied["blobs"]:
+            result.copied_digests.blobs[outcome.digest] = outcome.size
+    if result.mounted or result.copied_digests.blobs:
         result.changed = True
 
 

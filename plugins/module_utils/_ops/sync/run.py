@@ -39,7 +39,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.reads import (
     fetch_config,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.counts import (
+    MirrorCounts,
+    distinct_bytes,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
     SyncPair,
@@ -622,9 +626,9 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
     with run._lock:
         state.written.extend(outcome.written)
         state.copies[tag] = outcome
-    record = {"status": COPIED if outcome.changed else PRESENT, "digest": outcome.digest,
-              "before": outcome.dest_before.get(tag), "bytes": outcome.copied["bytes"],
-              "seconds": round(outcome.duration, 3)}
+    record: dict[str, Any] = {"status": COPIED if outcome.changed else PRESENT, "digest": outcome.digest,
+                              "before": outcome.dest_before.get(tag), "bytes": outcome.copied["bytes"],
+                              "seconds": round(outcome.duration, 3)}
     if outcome.verified is not None:
         record["verified"] = outcome.verified
     return record
@@ -705,7 +709,8 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
     counts: dict[str, list[str]] = {name: [] for name in (COPIED, PRESENT, FAILED, DRIFT, NOT_ATTEMPTED)}
     for tag, record in state.outcomes.items():
         counts[record["status"]].append(tag)
-    byte_count = sum(r.get("bytes", 0) for r in state.outcomes.values())
+    # Each blob once, however many of the repository's tags share it (see .counts).
+    byte_count = distinct_bytes(state.copies.values())
     seconds = round((state.finished - state.started), 3) if state.started and state.finished else 0.0
     planned = prune["planned"].get(state.pair.dest, [])
     pruned = sorted(state.pruned)
@@ -744,8 +749,8 @@ class MirrorResult:
 
     Per repository: :attr:`repositories` (summary lines, selections, per-tag outcomes). Run-wide,
     keyed by each pair's label and the tag: :attr:`tags` (each copied tag's :class:`CopyResult`),
-    :attr:`failed` (each failed tag's error), :attr:`not_attempted`, and the sums of what was
-    copied, mounted and already present.
+    :attr:`failed` (each failed tag's error), :attr:`not_attempted`, and what was copied, mounted
+    and already present, each digest once per destination (:mod:`.counts`).
     """
 
     changed: bool = False
@@ -793,7 +798,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     summary: dict[str, Any] = {name: sum(len(r[name]) for r in repositories) for name in outcomes}
     summary["pruned"] = sum(len(r["pruned"]) for r in repositories)
     summary["repositories"] = len(repositories)
-    summary["bytes"] = sum(r["bytes"] for r in repositories)
+    summary["bytes"] = 0  # the distinct blobs of every destination, counted below
     summary["seconds"] = round(seconds, 3)
     changed = bool(summary[COPIED] or summary["pruned"] or (run.options.check_mode and any(
         r["prune_planned"] for r in repositories) and not prune["refused"]))
@@ -803,6 +808,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                           prune=prune, stopped=run.stop_reason, rate_limits=run.rate_limits(),
                           progress_file=os.fspath(run.options.progress_file) if run.options.progress_file
                           and not run.options.check_mode else None, duration=seconds)
+    counts = MirrorCounts()
     for state in run.states:
         label = state.pair.label
         if state.selection is not None and state.src_tags is not None:
@@ -815,6 +821,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
             outcome, record = state.copies.get(tag), state.outcomes.get(tag, {})
             if outcome is not None:
                 _add_copy(result, label + tag, tag, outcome)
+                counts.add(_destination(state.dest), outcome)
             elif record.get("status") == FAILED:
                 result.failed[label + tag] = record["error"]
             elif record.get("status") == NOT_ATTEMPTED:
@@ -826,15 +833,21 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
             result.dest_before[label + tag], result.dest_after[label + tag] = "present", None
         result.restored_after_prune.extend(label + tag for tag in sorted(state.restored))
         result.warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
+    result.copied, result.already_present = counts.copied(), counts.already_present()
+    summary["bytes"] = result.copied["bytes"]
     return result
 
 
+def _destination(store: Any) -> Hashable:
+    """Where a destination's blobs live: a registry repository, or a whole layout (its repositories share them)."""
+    if getattr(store, "local", False):
+        return id(getattr(store, "store", None) or store)
+    return store.registry.host, store.name
+
+
 def _add_copy(result: MirrorResult, name: str, tag: str, outcome: CopyResult) -> None:
-    """Count one tag's copy into the run-wide sums."""
+    """One tag's copy into the run-wide results (its counts go to :class:`~.counts.MirrorCounts`)."""
     result.tags[name] = outcome
-    for key in ("manifests", "blobs", "bytes"):
-        result.copied[key] += outcome.copied[key]
-        result.already_present[key] += outcome.already_present[key]
     result.mounted.extend(d for d in outcome.mounted if d not in result.mounted)
     result.dest_before[name] = outcome.dest_before[tag]
     result.dest_after[name] = outcome.digest

@@ -1,0 +1,142 @@
+"""What a mirror says it copied, against real Distribution 2.8 registries: tags that share digests.
+
+Tags of one repository often share a manifest (``1.0`` and ``1.0.1`` at one image) and base layers.
+A mirror's ``copied`` / ``already_present`` count each digest once per destination repository, so
+check mode's prediction is what the real run then does, the real run says the same at every
+``concurrency`` (which tag happens to move a shared layer does not change the totals), and both
+are what the destination's access log shows was written.
+"""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from ansible_collections.ocireg.registry.plugins.module_utils._glue.clients import (
+    ClientFactory,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+    CopyOptions,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
+    run_transfer,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    SyncOptions,
+    run_sync,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
+    expand_spec,
+)
+
+from tests.rig.images import RawPusher, iter_content, make_image, make_index, make_layer
+
+BASE = [make_layer("counts-base-0", 3000), make_layer("counts-base-1", 2000)]
+ONE = make_image("counts-one", layers=[*BASE, make_layer("counts-one", 700)])
+TWO = make_image("counts-two", layers=[*BASE, make_layer("counts-two", 900)])
+#: Already at the destination under its tag before the mirror: its base layer is "already present".
+OLD = make_image("counts-old", layers=[BASE[0], make_layer("counts-old", 500)])
+ARM = make_image("counts-arm", layers=[BASE[0], make_layer("counts-arm", 800)], platform="linux/arm64")
+MULTI = make_index([ONE, ARM])
+#: Tag -> content: two tags per image, and an index whose amd64 child is ONE itself.
+TAGS = {"1.0": ONE, "1.0.1": ONE, "2.0": TWO, "latest": TWO, "0.9": OLD, "multi": MULTI, "multi-stable": MULTI}
+
+
+def _digests(content):
+    """Manifests and blobs (digest -> size) of a content tree."""
+    manifests, blobs = set(), {}
+    for item in iter_content(content):
+        manifests.add(item.digest)
+        for blob in getattr(item, "blobs", lambda: ())():
+            blobs[blob.digest] = blob.size
+    return manifests, blobs
+
+
+def expected_counts():
+    """What a mirror of TAGS into a destination holding OLD as 0.9 must move, by distinct digest."""
+    manifests, blobs = set(), {}
+    for content in TAGS.values():
+        more_manifests, more_blobs = _digests(content)
+        manifests |= more_manifests
+        blobs.update(more_blobs)
+    old_manifests, old_blobs = _digests(OLD)
+    new_blobs = {d: s for d, s in blobs.items() if d not in old_blobs}
+    copied = {"manifests": len(manifests - old_manifests), "blobs": len(new_blobs), "bytes": sum(new_blobs.values())}
+    # Present: OLD's manifest (its tag already holds it) and the one OLD blob the new images use.
+    present = {"manifests": 1, "blobs": 1, "bytes": BASE[0].size}
+    return copied, present
+
+
+def written(registry, mark, tag_digests):
+    """Distinct manifest digests PUT (a tag resolved through ``tag_digests``) and blobs uploaded, from the log."""
+    manifests, blobs = set(), set()
+    for request in registry.writes_since(mark):
+        url = urlsplit(request.path)
+        if request.method == "PUT" and "/manifests/" in url.path:
+            reference = url.path.rpartition("/manifests/")[2]
+            manifests.add(tag_digests.get(reference, reference))
+        elif request.method == "PUT" and "/blobs/uploads/" in url.path:
+            blobs.add(parse_qs(url.query)["digest"][0])
+        elif request.method == "POST" and "mount=" in url.query:
+            blobs.add(parse_qs(url.query)["mount"][0])
+    return manifests, blobs
+
+
+@pytest.fixture
+def src(registry_factory):
+    registry = registry_factory()
+    pusher = RawPusher.for_registry(registry)
+    for tag, content in TAGS.items():
+        pusher.push("shared/app", content, tag=tag)
+    return registry
+
+
+def fresh_destination(registry_factory):
+    registry = registry_factory()
+    RawPusher.for_registry(registry).push("shared/app", OLD, tag="0.9")
+    return registry
+
+
+def tags_spelling(src, dest, *, check_mode, concurrency):
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+
+    def open_repository(reference, _side):
+        return factory.registry(reference.registry).repository(reference.repository)
+    done = run_transfer(f"{src.host}/shared/app", f"{dest.host}/shared/app", CopyOptions(check_mode=check_mode),
+                        open_repository, tag_patterns=[".*"], concurrency=concurrency)
+    return done.mirror.to_dict()
+
+
+def spec_spelling(src, dest, *, check_mode, concurrency):
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+    pairs = expand_spec([{"src": f"{src.host}/shared/app", "dest": f"{dest.host}/shared/app", "naming": "exact"}])
+    return run_sync(pairs, lambda host, _side: factory.registry(host),
+                    SyncOptions(concurrency=concurrency, check_mode=check_mode))
+
+
+@pytest.mark.parametrize("spelling", [tags_spelling, spec_spelling], ids=["tags", "mirror_spec"])
+def test_shared_digests_count_once_check_mode_real_run_and_access_log_agree(src, registry_factory, spelling):
+    copied, present = expected_counts()
+    tag_digests = {tag: content.digest for tag, content in TAGS.items()}
+    seen = {}
+    for concurrency in (1, 8):
+        dest = fresh_destination(registry_factory)
+        mark = dest.mark()
+        predicted = spelling(src, dest, check_mode=True, concurrency=concurrency)
+        assert dest.writes_since(mark) == []
+        mark = dest.mark()
+        done = spelling(src, dest, check_mode=False, concurrency=concurrency)
+        manifests, blobs = written(dest, mark, tag_digests)
+        assert not done["failed"], done["failed_tags"]
+        numbers = {"predicted": (predicted["copied"], predicted["already_present"]),
+                   "done": (done["copied"], done["already_present"])}
+        assert numbers == {"predicted": (copied, present), "done": (copied, present)}, concurrency
+        assert (len(manifests), len(blobs)) == (copied["manifests"], copied["blobs"]), concurrency
+        assert done["summary"]["bytes"] == predicted["summary"]["bytes"] == copied["bytes"]
+        assert done["repositories"][0]["bytes"] == copied["bytes"]
+        seen[concurrency] = numbers
+        # Run again: nothing to copy, and every tag's manifest counts as present once per digest.
+        again = spelling(src, dest, check_mode=False, concurrency=concurrency)
+        assert again["copied"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+        assert again["already_present"] == {"manifests": len({c.digest for c in TAGS.values()}), "blobs": 0,
+                                            "bytes": 0}
+    assert seen[1] == seen[8]
