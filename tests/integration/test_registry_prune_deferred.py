@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -248,4 +249,91 @@ def test_misuse_is_one_line_and_no_request(plain_registry: RigRegistry, state: s
         prune(Registry(plain_registry.host), build_policy({"match": ["old-.*"], "older_than": "30d"}), [REPO],
               check_mode=False, deferred=DeferredDelete("7d", state))
     assert words in caught.value.message and "\n" not in caught.value.message
+    assert plain_registry.writes_since(mark) == []
+
+
+# -- the module ---------------------------------------------------------------------------------------
+
+
+def prune_task(server: RigRegistry, name: str = "prune", **quarantine: Any) -> dict[str, Any]:
+    """Delete the ``old-*`` tags older than 30 days (every seeded image is), with an untag window."""
+    options = quarantine or {"untag_for": "7d", "state": STATE}
+    return {"name": name, "register": "out", "ignore_errors": True,
+            "ocireg.registry.registry_prune": {"repository": f"{server.host}/{REPO}", "match": ["old-.*"],
+                                               "older_than": "30d", "quarantine": options}}
+
+
+def age_state(server: RigRegistry, days: int) -> None:
+    """Days pass for the state: its times are moved back by rewriting the document in the registry (a
+    playbook cannot be given a clock, and a test must not sleep)."""
+    puller = RawPuller.for_registry(server)
+    tag = state_tag(REPO)
+    entries = decode_state(REPO, puller.manifest(STATE, tag)[0], tag)
+    shifted = [replace(e, untagged_at=e.untagged_at - days * DAY, delete_after=e.delete_after - days * DAY)
+               for e in entries]
+    RawPusher.for_registry(server).push_manifest(STATE, tag, encode_state(REPO, shifted), mt.OCI_MANIFEST)
+
+
+def test_module_check_mode_writes_nothing_and_the_guides_recipe_restores(plain_registry, run_playbook) -> None:
+    d = seed(plain_registry)
+    puller = RawPuller.for_registry(plain_registry)
+
+    mark = plain_registry.mark()
+    checked = run_playbook(tasks=[prune_task(plain_registry)], check=True)
+    assert checked.rc == 0, checked.explain()
+    assert plain_registry.writes_since(mark) == []
+    out = checked.task("prune")
+    assert out.changed and {i["status"] for i in out["deferred"]} == {"untagged"}
+
+    first = run_playbook(tasks=[prune_task(plain_registry)])
+    out = first.task("prune")
+    assert out.status != "failed", out
+    assert out.changed
+    untagged = {i["digest"]: i for i in out["deferred"]}
+    assert {i["status"] for i in untagged.values()} == {"untagged"}
+    assert set(untagged) == {d["signed"], d["plain"], d["back"]}
+    assert puller.digest_of(REPO, "old-1") is None and puller.digest_of(REPO, d["signed"]) == d["signed"]
+
+    # The guide's recipe, as written, with what the result's deferred entry says.
+    item = untagged[d["back"]]
+    restored = run_playbook(guide_recipe(GUIDE, RECIPE_MARK), extra_vars={
+        "registry": plain_registry.host, "repository": REPO, "digest": item["digest"], "tags": item["tags"]})
+    assert restored.rc == 0, restored.explain()
+    assert puller.digest_of(REPO, "old-3") == d["back"]
+
+    # Eight days pass for the state (rewritten in the registry, see age_state); check mode: nothing written.
+    age_state(plain_registry, 8)
+    mark = plain_registry.mark()
+    checked = run_playbook(tasks=[prune_task(plain_registry)], check=True)
+    assert plain_registry.writes_since(mark) == []
+    would: dict[str, list[str]] = {}
+    for entry in checked.task("prune")["deferred"]:
+        would.setdefault(entry["digest"], []).append(entry["status"])
+    assert would[d["signed"]] == would[d["plain"]] == ["deleted"]
+    # old-3 is tagged again, and still old-*, so the policy condemns it again: the old entry is rescued and a new
+    # window starts (the guide says so: a restore that should last gives the image a tag the policy keeps).
+    assert sorted(would[d["back"]]) == ["rescued", "untagged"]
+
+    done = run_playbook(tasks=[prune_task(plain_registry)])
+    out = done.task("prune")
+    assert out.status != "failed", out
+    assert {i["status"] for i in out["deferred"] if i["digest"] == d["signed"]} == {"deleted"}
+    assert puller.digest_of(REPO, d["signed"]) is None and puller.digest_of(REPO, d["signature"]) is None
+    assert puller.digest_of(REPO, d["back"]) == d["back"]
+    assert out["gc_required"] is True
+
+
+@pytest.mark.parametrize("quarantine, says", [
+    ({"untag_for": "7d", "state": STATE, "dest": "oci:/tmp/q"}, "quarantine takes dest"),
+    ({"untag_for": "a week", "state": STATE}, "quarantine.untag_for: 'a week' is not a duration"),
+    ({"untag_for": "7d", "state": REPO}, f"quarantine.state {REPO} is a repository this run prunes"),
+    ({"untag_for": "7d"}, "quarantine needs dest"),
+])
+def test_module_misuse_is_one_line_and_zero_writes(plain_registry, run_playbook, quarantine, says) -> None:
+    seed(plain_registry)
+    mark = plain_registry.mark()
+    result = run_playbook(tasks=[prune_task(plain_registry, **quarantine)])
+    failed = result.task("prune")
+    assert failed.failed and failed["msg"].startswith(says), failed["msg"]
+    assert "\n" not in failed["msg"] and "Traceback" not in str(failed)
     assert plain_registry.writes_since(mark) == []

@@ -270,7 +270,7 @@ class RepositoryDeferral:
                 self._report(item, RESCUED, why="in use")
             elif item.digest in self.due and entry is None:
                 self._report(item, DELETED, already_gone=True)  # gone before this run read it
-            elif item.digest in self.due and entry.action == ACTION_KEEP:
+            elif item.digest in self.due and entry is not None and entry.action == ACTION_KEEP:
                 self._report(item, RESCUED, why=_kept_because(entry))
             else:
                 keep.append(item)
