@@ -476,6 +476,15 @@ EXAMPLES = r"""
     that: pruned.in_use.unresolved | length == 0
     fail_msg: "in use but gone from the registry: {{ pruned.in_use.unresolved | join(', ') }}"
 
+- name: Untag now, delete a week later (a nightly run deletes what has waited out the window)
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 30d
+    quarantine:
+      untag_for: 7d
+      state: ops/prune-state
+  register: pruned
+
 - name: Show the dry run's plan first
   ocireg.registry.registry_prune:
     repository: registry.example.com/team/app

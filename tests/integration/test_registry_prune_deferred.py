@@ -337,3 +337,17 @@ def test_module_misuse_is_one_line_and_zero_writes(plain_registry, run_playbook,
     assert failed.failed and failed["msg"].startswith(says), failed["msg"]
     assert "\n" not in failed["msg"] and "Traceback" not in str(failed)
     assert plain_registry.writes_since(mark) == []
+
+
+def test_a_state_the_credentials_cannot_read_is_one_line_before_any_write(basic_registry: RigRegistry) -> None:
+    pusher = RawPusher.for_registry(basic_registry)
+    pusher.push_image(REPO, make_image("plain"), tag="old-2")
+    mark = basic_registry.mark()
+    with pytest.raises(RegistryError) as caught:
+        prune(Registry(basic_registry.host), build_policy({"match": ["old-.*"], "older_than": "30d"}), [REPO],
+              check_mode=False, deferred=DeferredDelete("7d", STATE))
+    message = caught.value.message
+    assert message.startswith(f"the deferred-delete state {basic_registry.host}/{STATE}:{state_tag(REPO)} could "
+                              "not be read (") and "nothing was pruned" in message and "\n" not in message
+    assert basic_registry.writes_since(mark) == []
+    assert [r.path for r in basic_registry.requests_since(mark)][-1].startswith(f"/v2/{STATE}/manifests/")

@@ -235,8 +235,12 @@ class RepositoryDeferral:
         self.due = {d: rules for d, rules in self.due.items() if d not in tagged and d not in self.running}
 
     def is_due(self, group: Sequence[PlanEntry]) -> bool:
-        """True for a deletion group of a digest whose window has passed (deleted now, not deferred)."""
-        return any(entry.digest in self.due for entry in group)
+        """True for a deletion group whose root's window has passed (deleted now, not deferred).
+
+        A due digest that a group condemned now owns (a child of an index untagged today) does not
+        make that group due: the group gets its own window, and the digest goes with it.
+        """
+        return any(entry.digest in self.due for entry in group_roots(group))
 
     def recorded(self, groups: Sequence[Sequence[PlanEntry]]) -> list[Pending]:
         """The entries of groups deferred now: each root, and each member that loses a tag of its own."""

@@ -31,9 +31,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.def
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.plan import (
     Cascade,
+    ManifestRecord,
     PlanEntry,
     RepositorySnapshot,
-    ManifestRecord,
     RuleMatch,
     plan_retention,
 )
