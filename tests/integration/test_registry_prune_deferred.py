@@ -53,6 +53,7 @@ from tests.rig.images import (
     cosign_tag,
     make_artifact,
     make_image,
+    make_index,
     referrers_tag,
 )
 from tests.rig.playbook import guide_recipe
@@ -351,3 +352,18 @@ def test_a_state_the_credentials_cannot_read_is_one_line_before_any_write(basic_
                               "not be read (") and "nothing was pruned" in message and "\n" not in message
     assert basic_registry.writes_since(mark) == []
     assert [r.path for r in basic_registry.requests_since(mark)][-1].startswith(f"/v2/{STATE}/manifests/")
+
+
+def test_a_digest_a_kept_index_reaches_is_rescued(plain_registry: RigRegistry) -> None:
+    d = seed(plain_registry)
+    run(plain_registry, T0)
+    # Inside the window someone tags an index that lists the untagged image (the same bytes, so the same digest).
+    plain = make_image("plain")
+    assert plain.digest == d["plain"]
+    RawPusher.for_registry(plain_registry).push(REPO, make_index([plain]), tag="bundle")
+    done = run(plain_registry, T0 + 8 * DAY)
+    item = next(i for i in done.to_result()["deferred"] if i["digest"] == d["plain"])
+    assert (item["status"], item["rescued_by"]) == ("rescued", "reached by bundle")
+    assert RawPuller.for_registry(plain_registry).digest_of(REPO, d["plain"]) == d["plain"]
+    assert d["plain"] not in state_entries(plain_registry)
+    assert statuses(done)[d["signed"]] == "deleted"
