@@ -138,8 +138,8 @@ def test_settle_sorts_each_entry_and_writes_once_when_the_state_changed():
     assert set(deferral.due) == {A, C}
     deferral.observe({"back": C}, running=())
     assert set(deferral.due) == {A}  # tagged again: not due, rescued
-    new = deferral.recorded([[entry(S, "delete", ("old-9",), matched_rules=(RuleMatch("older_than", "delete",
-                                                                                        ("old-9",)),))]])
+    condemned = entry(S, "delete", ("old-9",), matched_rules=(RuleMatch("older_than", "delete", ("old-9",)),))
+    new = deferral.recorded([[condemned]])
     deferral.settle([entry(A, "delete"), entry(C, "keep", ("back",))], {"back": C}, {A: False}, new,
                     check_mode=False)
     assert {i["digest"]: i["status"] for i in deferral.report} == {A: DELETED, B: PENDING, C: RESCUED, S: UNTAGGED}
