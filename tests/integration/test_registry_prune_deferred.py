@@ -150,6 +150,9 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
     pending = run(plain_registry, T0 + 3 * DAY)
     assert plain_registry.writes_since(mark) == []
     pending_count = len(requests(plain_registry, mark))
+    state_get = ("GET", f"/v2/{STATE}/manifests/{state_tag(REPO)}")
+    state_put = ("PUT", f"/v2/{STATE}/manifests/{state_tag(REPO)}")
+    assert [r for r in requests(plain_registry, mark) if r[1].startswith(f"/v2/{STATE}/")] == [state_get]
     assert statuses(pending) == {digest: "pending" for digest in images}
     assert pending.to_result()["changed"] is False
     assert {i["delete_after"] for i in pending.to_result()["deferred"]} == {recorded[d["signed"]]["delete_after"]}
@@ -167,6 +170,8 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
     mark = plain_registry.mark()
     done = run(plain_registry, T0 + 8 * DAY)
     deleting = requests(plain_registry, mark)
+    # One read and one write of the state: a state was read, so its empty blob is not looked for again.
+    assert [r for r in deleting if r[1].startswith(f"/v2/{STATE}/")] == [state_get, state_put]
     assert statuses(done) == {d["signed"]: "deleted", d["plain"]: "deleted", d["back"]: "rescued"}
     rescued = next(i for i in done.to_result()["deferred"] if i["digest"] == d["back"])
     assert rescued["rescued_by"] == "tagged again"
