@@ -212,7 +212,10 @@ options:
     type: raw
   quarantine:
     description:
-      - An undo window. Before each deletion group (an image with what it owns, its index children, signatures and
+      - An undo window, one of two kinds. O(quarantine.dest) copies each image away and then deletes it;
+        O(quarantine.untag_for) with O(quarantine.state) untags it now and deletes it on a run after the window.
+        Giving both, or neither, is refused in one line.
+      - With O(quarantine.dest), before each deletion group (an image with what it owns, its index children, signatures and
         other referrers) is deleted, it is copied to O(quarantine.dest) with its referrers and cosign artifacts,
         byte-exact, and read back there (every digest of the group); only then is it deleted. C(quarantined) in
         RV(applied) says where each digest went. Restore one with M(ocireg.registry.registry_copy) and
@@ -238,8 +241,40 @@ options:
           - Give the layout or archive alone (no C(:NAME)) and a repository without tag or digest. A holding
             repository that this run prunes is refused before anything is written (its C(DELETE)s would remove
             the copies too).
+          - Mutually exclusive with O(quarantine.untag_for) and O(quarantine.state).
         type: str
-        required: true
+      untag_for:
+        description:
+          - The other undo window. Each deletion group the plan condemns is not deleted but recorded in
+            O(quarantine.state), then its tags are removed (as O(untag_kept_images) removes tags, per
+            O(tag_delete_method), a tag C(DELETE) or the placeholder manifest described there). Its children,
+            signatures and referrers stay, so re-tagging the digest with M(ocireg.registry.registry_tag) restores
+            the image with all of it (docs/guide_retention.md, "How to undo a prune").
+          - A later run (same options) deletes each recorded digest whose window has passed, as it deletes any
+            group (with what it owns, after the same checks; a manifest already gone counts as deleted), then
+            removes it from the state. A digest tagged again, reached by a kept image or in O(in_use) is not
+            deleted; it leaves the state as V(rescued). RV(deferred) says what happened to each.
+          - A duration, as O(older_than) writes it (V(7d), V(36h), V(2w)). Needs O(quarantine.state); refused with
+            O(quarantine.dest) and with O(tag_delete_method=never).
+        type: str
+      state:
+        description:
+          - The repository, on the registry this task prunes, that holds the state of O(quarantine.untag_for),
+            a path such as V(ops/prune-state) (V(host/path) is accepted when the host is this registry; another
+            host is refused, so the credentials never travel). It must not be one of the pruned repositories.
+          - It holds one small OCI artifact manifest per pruned repository (artifactType
+            C(application/vnd.ocireg.prune-deferred.v1)), tagged with the repository path with C(/) as C(_) and a
+            hash suffix (C(team_app-3f2a9c1e0b7d)). Its annotation C(io.ocireg.registry.prune-deferred.state) is a
+            JSON document listing each untagged digest, its former tags, C(untagged_at), C(delete_after) (UTC) and
+            the rules that condemned it. Nothing of this mode is written into a pruned repository but the untags.
+          - "Cost: one C(GET) of the state per pruned repository per run (a 404 when it has none), before the
+            snapshot; one C(PUT) when the state changed (plus a C(HEAD) of the empty blob when no state was read,
+            and its upload the first time). A run with nothing due and nothing new writes nothing. Each due digest
+            is read like a tagged one (its manifest and referrers) and deleted like any other."
+          - Check mode reads the state and reports what would be untagged and deleted; it writes nothing at all.
+          - A state that cannot be read (unreachable, 401, 403) or is not a document this module wrote fails the
+            task in one line before anything is written.
+        type: str
   untagged:
     description:
       - V(delete) adds a rule deleting untagged digests that nothing owns.
@@ -441,6 +476,15 @@ EXAMPLES = r"""
     that: pruned.in_use.unresolved | length == 0
     fail_msg: "in use but gone from the registry: {{ pruned.in_use.unresolved | join(', ') }}"
 
+- name: Untag now, delete a week later (a nightly run deletes what has waited out the window)
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 30d
+    quarantine:
+      untag_for: 7d
+      state: ops/prune-state
+  register: pruned
+
 - name: Show the dry run's plan first
   ocireg.registry.registry_prune:
     repository: registry.example.com/team/app
@@ -613,6 +657,30 @@ applied:
       fallback_index_updated: null
       already_gone: false
       quarantined: oci:/backups/prune:team/app:dev-41
+deferred:
+  description:
+    - With O(quarantine.untag_for), one item per entry of the state (and per digest untagged now), with
+      C(repository), C(digest), C(tags) (the tags it had), C(untagged_at) and C(delete_after) (UTC), C(rules)
+      (what condemned it), C(media_type) and C(status).
+    - C(status) is V(untagged) (recorded and untagged by this run; in check mode, would be), V(pending) (its window
+      has not passed, or its deletion was held back by a check, so it stays in the state), V(deleted) (deleted by
+      this run with what it owns, listed in RV(applied); C(already_gone) when it was gone already) or V(rescued)
+      (tagged again, reached by a kept image or in use, so not deleted and dropped from the state; C(rescued_by)
+      says which).
+  returned: when O(quarantine.untag_for) is set
+  type: list
+  elements: dict
+  sample:
+    - repository: registry.example.com/team/app
+      digest: sha256:4f2c6b0a0c1e8d3f3a1c2b9e8f7d6c5b4a3928171615141312111009080706a5
+      tags: [dev-41]
+      untagged_at: "2026-05-02T03:00:00Z"
+      delete_after: "2026-05-09T03:00:00Z"
+      rules: [match]
+      media_type: application/vnd.oci.image.manifest.v1+json
+      status: pending
+      already_gone: false
+      rescued_by: null
 gc_required:
   description:
     - V(true) when manifests were deleted (in check mode, would be). Their blobs use disk until the registry's
@@ -732,8 +800,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.pol
     POLICY_KEYS,
     build_policy,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.quarantine import (
-    Quarantine,
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.deferred import (
+    undo_window,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import (
     FAILED_REPOSITORY,
@@ -798,7 +866,8 @@ def argument_spec() -> dict:
         "match": {"type": "list", "elements": "str"},
         "protect": {"type": "list", "elements": "str"},
         "in_use": {"type": "raw"},  # checked by parse_in_use, which says how to build the list
-        "quarantine": {"type": "dict", "options": {"dest": {"type": "str", "required": True}}},
+        "quarantine": {"type": "dict", "options": {"dest": {"type": "str"}, "untag_for": {"type": "str"},
+                                                   "state": {"type": "str"}}},
         "untagged": {"type": "str", "choices": ["keep", "delete"], "default": "keep"},
         "timestamp_sources": {"type": "list", "elements": "str",
                               "default": ["annotation", "label", "created"]},
@@ -835,18 +904,15 @@ def main() -> None:
         policy = build_policy(policy_params(params))
         host, names = target(params)
         in_use = parse_in_use(params["in_use"]) if params["in_use"] is not None else None
-        quarantine = None
-        if params["quarantine"] is not None:
-            quarantine = Quarantine(
-                params["quarantine"]["dest"],
-                lambda reference: factory.repository(reference, for_write=not module.check_mode),
-                concurrency=params["max_concurrency"])
+        quarantine, deferred = undo_window(
+            params["quarantine"], lambda reference: factory.repository(reference, for_write=not module.check_mode),
+            concurrency=params["max_concurrency"])
         try:
             outcome = prune(factory.registry(host), policy, names, exclude=params["exclude_repositories"] or (),
                             check_mode=module.check_mode, max_concurrency=params["max_concurrency"],
                             missing_repository=params["missing_repository"], plan_detail=params["plan_detail"],
                             diff=module._diff, prune_lease=params["prune_lease"],  # pylint: disable=protected-access
-                            in_use=in_use, quarantine=quarantine)
+                            in_use=in_use, quarantine=quarantine, deferred=deferred)
         except ConflictError as err:
             # Guardrails: nothing was written; return the plan so the user can see why.
             data = dict(err.partial or {})

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.relink import (
@@ -89,6 +89,9 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
     from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
         Repository,
     )
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.deferred import (
+        RepositoryDeferral,
+    )
 
 
 #: Requests of a plan beyond one read per tag and per digest (the tag list, the referrers probe) and
@@ -111,11 +114,15 @@ class ApplyResult:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     #: What the user should read although nothing failed (a lease that could not be written or removed).
     warnings: list[str] = field(default_factory=list)
+    #: The deferred deletes' entries and what became of them (``quarantine.untag_for``).
+    deferred: list[dict[str, Any]] = field(default_factory=list)
+    #: True when a deferred-delete state was (or would be) rewritten.
+    state_changed: bool = False
 
     @property
     def changed(self) -> bool:
         """True when something was (or would be) written."""
-        return bool(self.applied)
+        return bool(self.applied) or self.state_changed
 
     @property
     def gc_required(self) -> bool:
@@ -186,24 +193,39 @@ def apply_plan(repo: Repository, plan: RetentionPlan, *, check_mode: bool, max_c
 
 def apply_repository(repo: Repository, name: str, entries: Sequence[PlanEntry], tags_before: Mapping[str, str], *,
                      check_mode: bool, max_concurrency: int | None = None, prune_lease: bool = False,
-                     quarantine: Quarantine | None = None) -> ApplyResult:
+                     quarantine: Quarantine | None = None, deferral: RepositoryDeferral | None = None,
+                     tag_delete_method: str = "auto") -> ApplyResult:
     """Perform the plan ``entries`` of repository ``name`` (``host/name``), planned from ``tags_before``.
 
     The plan's guardrails are the caller's to check first (:func:`check_violations`). Raises
     :class:`ApplyError` (with what was done) when a write fails part-way. With ``quarantine`` each
     deletion group is first copied there and read back (:mod:`.quarantine`); a group whose copy
-    fails stays, skipped with the reason ``quarantine_failed``.
+    fails stays, skipped with the reason ``quarantine_failed``. With ``deferral``
+    (``quarantine.untag_for``, :mod:`.deferred`) a group whose window has passed is deleted; any
+    other deletion group is recorded in the state, then untagged (``tag_delete_method``), and stays.
     """
     result = ApplyResult()
-    if not entries:
-        return result
     if all(entry.action == ACTION_KEEP for entry in entries):
-        if prune_lease and not check_mode:
+        if prune_lease and not check_mode and entries:
             _clear_expired_leases(repo, name, result)
+        if deferral is not None:
+            try:
+                deferral.settle(entries, tags_before, {}, [], check_mode=check_mode)
+            except RegistryError as err:
+                raise ApplyError(_state_write_failed(deferral, err), result) from None
+            result.deferred.extend(deferral.report)
+            result.state_changed = deferral.changed
         return result
     _RepositoryApply(repo, name, entries, tags_before, result, check_mode=check_mode,
-                     max_concurrency=max_concurrency, prune_lease=prune_lease, quarantine=quarantine).run()
+                     max_concurrency=max_concurrency, prune_lease=prune_lease, quarantine=quarantine,
+                     deferral=deferral, tag_delete_method=tag_delete_method).run()
     return result
+
+
+def _state_write_failed(deferral: RepositoryDeferral, err: RegistryError) -> RegistryError:
+    return RegistryError(f"the deferred-delete state of {deferral.name} could not be written to "
+                         f"{deferral.owner.where} ({err.message}); nothing was untagged",
+                         host=err.host, status=err.status)
 
 
 def _clear_expired_leases(repo: Repository, name: str, result: ApplyResult) -> None:
@@ -220,7 +242,8 @@ class _RepositoryApply:
 
     def __init__(self, repo: Repository, name: str, entries: Sequence[PlanEntry], tags_before: Mapping[str, str],
                  result: ApplyResult, *, check_mode: bool, max_concurrency: int | None,
-                 prune_lease: bool = False, quarantine: Quarantine | None = None) -> None:
+                 prune_lease: bool = False, quarantine: Quarantine | None = None,
+                 deferral: RepositoryDeferral | None = None, tag_delete_method: str = "auto") -> None:
         self.repo = repo
         self.name = name
         self.entries = list(entries)
@@ -230,6 +253,8 @@ class _RepositoryApply:
         self.max_concurrency = max_concurrency
         self.prune_lease = prune_lease
         self.quarantine = quarantine
+        self.deferral = deferral
+        self.tag_delete_method = tag_delete_method
         #: Digest -> where its quarantine copy is (or, in check mode, would be).
         self.quarantined: dict[str, str] = {}
         self.judge = GroupJudge(self.entries, self.before)
@@ -255,13 +280,24 @@ class _RepositoryApply:
             held = dict(self.held)
             if len(held) == len(groups):
                 self.drop_lease()  # nothing left to delete: the lease has nothing to protect
+            later: list[Sequence[PlanEntry]] = []
             for index, group in enumerate(groups):
+                if self.deferral is not None and not self.deferral.is_due(group):
+                    # Untagged after the state is written (below), and deleted on a run after the window.
+                    verdict = held.get(index)
+                    if verdict is None:
+                        later.append(group)
+                    else:
+                        self.skip_group(group, verdict)
+                    continue
                 verdict = held.get(index) or self.decide(index)
                 if verdict.goes:
                     self.delete_group(group)
                 else:
                     self.skip_group(group, verdict)
             self.drop_lease()
+            if self.deferral is not None:
+                self.defer(later, looked)
             for entry in self.entries:
                 if entry.action == ACTION_UNTAG:
                     self.untag(entry, looked)
@@ -507,6 +543,29 @@ class _RepositoryApply:
                 "already_gone": False,
                 "quarantined": None,
             })
+
+    def defer(self, groups: Sequence[Sequence[PlanEntry]], live: Mapping[str, str]) -> None:
+        """Write the state (what was deleted or rescued out, ``groups`` in), then untag ``groups``.
+
+        The state goes first: a crash then leaves an entry for a digest still tagged (the next
+        run drops it as rescued), never an untagged image the state does not name.
+        """
+        deferral = self.deferral
+        if deferral is None:
+            return
+        deleted = {a["digest"]: a["already_gone"] for a in self.result.applied if a["action"] == ACTION_DELETE}
+        new = deferral.recorded(groups)
+        try:
+            deferral.settle(self.entries, live, deleted, new, check_mode=self.check_mode)
+        except RegistryError as err:
+            raise ApplyError(_state_write_failed(deferral, err), self.result) from None
+        self.result.deferred.extend(deferral.report)
+        self.result.state_changed = deferral.changed
+        planned = {entry.digest: entry for entry in self.entries}
+        for item in new:
+            if item.tags:
+                self.untag(replace(planned[item.digest], action=ACTION_UNTAG, untag_tags=item.tags,
+                                   delete_method=self.tag_delete_method), live)
 
     def _skip(self, digest: str, tags: Sequence[str], verdict: Verdict) -> None:
         self.result.skipped.append({"repository": self.name, "digest": digest, "tags": list(tags),

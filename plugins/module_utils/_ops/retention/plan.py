@@ -397,8 +397,10 @@ class _RepositoryPlanner:
     def __init__(self, snapshot: RepositorySnapshot, policy: RetentionPolicy, now: datetime,
                  in_use: Mapping[str, Sequence[str]] | None = None,
                  signatures: Mapping[str, Mapping[str, SignatureCheck]] | None = None,
-                 assume_unsigned: bool = False) -> None:
+                 assume_unsigned: bool = False, expired: Mapping[str, Sequence[str]] | None = None) -> None:
         self.snapshot = snapshot
+        # Untagged digests whose deferred-delete window has passed -> the rules that condemned them then.
+        self.expired = dict(expired or {})
         # digest -> unsigned rule name -> check; assume_unsigned (finding candidates) reads none.
         self.signatures = signatures or {}
         self.assume_unsigned = assume_unsigned
@@ -555,6 +557,8 @@ class _RepositoryPlanner:
     def protect_by_age(self, condemned: dict[str, list[str]], rule_names: dict[str, list[str]]) -> None:
         """Drop condemnations of digests whose age is unknown or within the grace period."""
         for digest in sorted(condemned):
+            if digest in self.expired and not condemned[digest]:
+                continue
             ts = self.times[digest]
             tags = tuple(condemned[digest])
             rules = ", ".join(f"'{name}'" for name in rule_names[digest])
@@ -627,7 +631,11 @@ class _RepositoryPlanner:
                 by_default = [DEFAULT_RULE] if any(not tag_matches[t] for t in bad) else []
                 rule_names[digest] = [r.name for r in rules if r.name in names] + by_default
         for digest in self.orphans:
-            if self._verdict(orphan_matches[digest], KEEP) == DELETE:
+            if digest in self.expired and self._verdict(orphan_matches[digest], DELETE) == DELETE:
+                # Condemned when it was untagged; the window it waited out, not its age, decides now.
+                condemned[digest] = []
+                rule_names[digest] = list(self.expired[digest])
+            elif self._verdict(orphan_matches[digest], KEEP) == DELETE:
                 condemned[digest] = []
                 rule_names[digest] = [rules[i].name for i in orphan_matches[digest]]
         self.protect_by_age(condemned, rule_names)
@@ -854,6 +862,7 @@ def plan_retention(
     now: datetime,
     in_use: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     signatures: Signatures | None = None,
+    expired: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> RetentionPlan:
     """Plan retention for one repository snapshot or several (pure, deterministic).
 
@@ -862,7 +871,10 @@ def plan_retention(
     to the digests that run in it (with the references naming them, see
     ``in_use.match_in_use``): they are kept, with what they reach. ``signatures`` holds the
     checks :func:`unsigned_candidates` asked for (``unsigned.check_signatures``); an unsigned
-    rule matches only a digest checked and found unsigned.
+    rule matches only a digest checked and found unsigned. ``expired`` maps a repository to the
+    untagged digests whose deferred-delete window has passed (``quarantine.untag_for``, see
+    ``deferred.py``), each with the rules that condemned it: such a digest nothing owns is condemned
+    again whatever its age (a keep ``untagged`` rule, ``in_use`` or a kept image reaching it still keep it).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInputError("plan_retention needs a timezone-aware now, e.g. datetime.now(timezone.utc)")
@@ -872,8 +884,9 @@ def plan_retention(
         raise InvalidInputError("plan_retention got the same repository twice; pass one snapshot per repository")
     running = in_use or {}
     checks = signatures or {}
+    waited = expired or {}
     results = {s.repository: _RepositoryPlanner(s, policy, now, running.get(s.repository),
-                                                checks.get(s.repository)).plan()
+                                                checks.get(s.repository), expired=waited.get(s.repository)).plan()
                for s in sorted(snapshots, key=lambda s: s.repository)}
     violations: list[str] = []
     entries: list[PlanEntry] = []

@@ -69,6 +69,10 @@ if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
         Registry,
         Repository,
     )
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.deferred import (
+        DeferredDelete,
+        RepositoryDeferral,
+    )
 
 
 _GLOB_CHARS = frozenset("*?[")
@@ -142,6 +146,8 @@ class PruneResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     #: What ``in_use`` protected and what it could not (``in_use.InUseMatch.report``); None when not given.
     in_use: dict[str, Any] | None = None
+    #: The deferred deletes (``quarantine.untag_for``), one item per state entry; None when off.
+    deferred: list[dict[str, Any]] | None = None
 
     def tags_after(self) -> dict[str, dict[str, str]]:
         """Per repository, the tag -> digest map after the applied actions (check mode: after them as planned)."""
@@ -190,6 +196,8 @@ class PruneResult:
         }
         if self.in_use is not None:
             result["in_use"] = dict(self.in_use)
+        if self.deferred is not None:
+            result["deferred"] = list(self.applied.deferred)
         if diff:
             result["diff"] = {"before": {repo: dict(tags) for repo, tags in self.plan.tags_before.items()},
                               "after": self.tags_after()}
@@ -245,7 +253,8 @@ def missing_repositories(names: Sequence[str], host: str, mode: str) -> list[str
     return [f"repository {name} does not exist on {host}; nothing was pruned there" for name in names]
 
 
-def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int | None = None
+def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int | None = None,
+                      untagged: Mapping[str, Sequence[str]] | None = None
                       ) -> tuple[list[RepositorySnapshot], list[dict[str, Any]]]:
     """Read every repository within ONE bound of ``max_concurrency`` requests; ``(snapshots, failures)``.
 
@@ -254,9 +263,11 @@ def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int |
     slow repository holds at most its share) and one :class:`ConfigCache`.
     A repository whose reads fail is reported as ``{repository, error}`` (the
     :class:`RegistryError` itself: the caller words it) and left out of the plan;
-    the others are read and planned as usual.
+    the others are read and planned as usual. ``untagged`` names, per repository, untagged
+    digests to read too (deferred deletes whose window passed).
     """
     workers = check_concurrency(max_concurrency)
+    extra = untagged or {}
     names = sorted(repos)
     cache = ConfigCache()
     snapshots: dict[str, RepositorySnapshot] = {}
@@ -267,7 +278,8 @@ def collect_snapshots(repos: Mapping[str, Repository], *, max_concurrency: int |
             with pool.tenant():
                 try:
                     snapshots[name] = collect_snapshot(repos[name], name=name, max_concurrency=workers,
-                                                       pool=pool, config_cache=cache)
+                                                       pool=pool, config_cache=cache,
+                                                       untagged=sorted(extra.get(name, ())))
                 except RegistryError as err:
                     failures[name] = err
 
@@ -312,7 +324,8 @@ def failed_repositories(failed: Sequence[Mapping[str, Any]], mode: str,
 
 def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_mode: bool,
                 max_concurrency: int | None, prune_lease: bool = False,
-                quarantine: Quarantine | None = None) -> tuple[ApplyResult, list[dict[str, Any]]]:
+                quarantine: Quarantine | None = None, deferrals: Mapping[str, RepositoryDeferral] | None = None,
+                tag_delete_method: str = "auto") -> tuple[ApplyResult, list[dict[str, Any]]]:
     """Apply ``plan`` one repository at a time, its guardrails checked once first; a write that fails
     stops only its own repository."""
     check_violations(plan)
@@ -325,13 +338,16 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
         try:
             done = apply_repository(repos[name], name, by_repo.get(name, ()), plan.tags_before[name],
                                     check_mode=check_mode, max_concurrency=max_concurrency, prune_lease=prune_lease,
-                                    quarantine=quarantine)
+                                    quarantine=quarantine, deferral=(deferrals or {}).get(name),
+                                    tag_delete_method=tag_delete_method)
         except ApplyError as err:
             done = err.result
             failures.append({"repository": name, "error": err})
         result.applied.extend(done.applied)
         result.skipped.extend(done.skipped)
         result.warnings.extend(done.warnings)
+        result.deferred.extend(done.deferred)
+        result.state_changed = result.state_changed or done.state_changed
     return result, failures
 
 
@@ -352,10 +368,22 @@ def _signature_checker(policy: RetentionPolicy, max_concurrency: int | None
     return lambda repos, wanted: check_signatures(repos, wanted, verifiers, max_concurrency=max_concurrency)
 
 
+def _named_digests(in_use: InUse | None, running: Any, repository: str) -> set[str]:
+    """The digests ``in_use`` names for ``repository``: matched in its snapshot, or given by digest (an untagged
+    image waiting for its window is in no snapshot)."""
+    if in_use is None:
+        return set()
+    named = set(running.digests.get(repository, {})) | set(in_use.digests)
+    named.update(r.digest for r in in_use.references if r.digest is not None
+                 and f"{r.registry}/{r.repository}" == repository)
+    return named
+
+
 def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[str], *, exclude: Sequence[str] = (),
           check_mode: bool, now: datetime | None = None, max_concurrency: int | None = None,
           missing_repository: str = "fail", plan_detail: str = "full", diff: bool = True,
-          prune_lease: bool = False, in_use: InUse | None = None, quarantine: Quarantine | None = None) -> PruneResult:
+          prune_lease: bool = False, in_use: InUse | None = None, quarantine: Quarantine | None = None,
+          deferred: DeferredDelete | None = None) -> PruneResult:
     """Select repositories, collect their snapshots, plan, then apply (check mode: the same walk, no writes).
 
     Raises :class:`NotFoundError` before any write when a repository does not
@@ -373,7 +401,9 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     An ``unsigned`` rule's key files are read before any request; its signature checks
     (:mod:`.unsigned`) are made after the snapshots, for the digests it could condemn only.
     ``quarantine`` (see :mod:`.quarantine`) copies each deletion group there, and reads it back,
-    before deleting it.
+    before deleting it. ``deferred`` (see :mod:`.deferred`) untags each deletion group instead, after
+    recording it in a state repository beside the pruned ones, and deletes it on a run after its
+    window (one state read per repository, before the snapshots; one write when the state changed).
     """
     if plan_detail not in PLAN_DETAIL:
         raise InvalidInputError(f"plan_detail {plan_detail!r} is not known; write one of {', '.join(PLAN_DETAIL)}")
@@ -382,24 +412,41 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
     names = select_repositories(registry, repositories, exclude)
     if quarantine is not None:
         quarantine.check_not_pruned(registry.host, names)
+    if deferred is not None:
+        if quarantine is not None:
+            raise InvalidInputError("quarantine takes dest or untag_for, not both")
+        if policy.tag_delete_method == "never":
+            raise InvalidInputError("quarantine.untag_for untags each condemned image, and tag_delete_method is never: "
+                                    "set tag_delete_method: auto (or dummy_manifest)")
+        deferred.bind(registry, names, check_mode=check_mode)
     repos = {}
     for name in names:
         repo = registry.repository(name)
         repos[repository_name(repo)] = repo
-    snapshots, failed = collect_snapshots(repos, max_concurrency=max_concurrency)
+    # The deferred deletes' state is read before anything else: a state that cannot be read stops the run here.
+    deferrals = {key: deferred.open(key, repo.name, deferred.read(repo.name), now)
+                 for key, repo in sorted(repos.items())} if deferred is not None else {}
+    snapshots, failed = collect_snapshots(repos, max_concurrency=max_concurrency,
+                                          untagged={key: list(d.due) for key, d in deferrals.items()})
     warnings = missing_repositories([s.repository for s in snapshots if not s.exists], registry.host,
                                     missing_repository)
     running = match_in_use(in_use or InUse(), snapshots)
+    for snapshot in snapshots:
+        if snapshot.repository in deferrals:
+            deferrals[snapshot.repository].observe(snapshot.tags, _named_digests(in_use, running, snapshot.repository))
     wanted = unsigned_candidates(snapshots, policy, now, in_use=running.digests)
     signatures = check_signatures(repos, wanted) if check_signatures is not None else {}
-    plan = plan_retention(snapshots, policy, now, in_use=running.digests, signatures=signatures)
+    plan = plan_retention(snapshots, policy, now, in_use=running.digests, signatures=signatures,
+                          expired={key: d.due for key, d in deferrals.items()})
     planned = {s.repository: repos[s.repository] for s in snapshots}
     outcome = PruneResult(plan, ApplyResult(), sorted(repos), policy, warnings + running.warnings + list(plan.warnings),
-                          list(failed), in_use=running.report() if in_use is not None else None)
+                          list(failed), in_use=running.report() if in_use is not None else None,
+                          deferred=[] if deferred is not None else None)
     try:
         outcome.applied, apply_failed = _apply_each(planned, plan, check_mode=check_mode,
                                                     max_concurrency=max_concurrency, prune_lease=prune_lease,
-                                                    quarantine=quarantine)
+                                                    quarantine=quarantine, deferrals=deferrals,
+                                                    tag_delete_method=policy.tag_delete_method)
     except ConflictError as err:
         partial = {**outcome.to_result(plan_detail, diff), "warnings": list(outcome.warnings)}
         raise ConflictError(err.message, status=err.status, code=err.code, detail=err.detail, partial=partial) from None

@@ -254,7 +254,8 @@ class _Reader:
 
 
 def collect_snapshot(repo: Repository, *, name: str | None = None, max_concurrency: int | None = None,
-                     pool: SharedPool | None = None, config_cache: ConfigCache | None = None) -> RepositorySnapshot:
+                     pool: SharedPool | None = None, config_cache: ConfigCache | None = None,
+                     untagged: Sequence[str] = ()) -> RepositorySnapshot:
     """Read one repository into a :class:`RepositorySnapshot` (reads only).
 
     Each tag is read with one GET (digest and manifest at once); index
@@ -270,7 +271,8 @@ def collect_snapshot(repo: Repository, *, name: str | None = None, max_concurren
 
     ``pool`` runs the reads on a pool shared with other snapshots (one bound
     for a whole registry) and ``config_cache`` shares the image configs read
-    (content-addressed, so one read serves every repository holding it).
+    (content-addressed, so one read serves every repository holding it). ``untagged`` digests (a
+    deferred delete's, whose window passed) are read too, with what they own; one gone is left out.
     """
     name = name or repository_name(repo)
     try:
@@ -279,8 +281,9 @@ def collect_snapshot(repo: Repository, *, name: str | None = None, max_concurren
         return RepositorySnapshot(name, exists=False)
     reader = _Reader(repo, max_concurrency, pool, config_cache)
     resolved = reader.by_tags(tags)
+    reader.by_digests(untagged)
     referrers: dict[str, list[str]] = {}
-    frontier = sorted(set(resolved.values()) & set(reader.reads))
+    frontier = sorted((set(resolved.values()) | set(untagged)) & set(reader.reads))
     seen = set(frontier)
     while frontier:
         found: list[str] = []
