@@ -192,5 +192,5 @@ def test_the_role_recipe_with_recorded_k8s_info(plain_registry: RigRegistry, run
     assert result["in_use"]["unresolved"] == [f"{plain_registry.host}/shop/worker:2.3"]
     assert result["in_use"]["other_registry"] == 4  # nginx and busybox, by tag and by digest
     (line,) = done.task("Show the summary")["msg"]
-    assert "in use: 3 digests kept, 1 tags no longer resolve" in line
+    assert "in use: 3 digests kept, 1 tag no longer resolves" in line
     assert "delete 3" in line
