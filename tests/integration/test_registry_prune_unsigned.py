@@ -83,7 +83,7 @@ def test_unsigned_past_grace_is_planned_signed_and_young_are_not(plain_registry:
 
     why = {entry["digest"]: entry["unsigned"] for entry in result["plan"]}
     assert why[d["unsigned"]]["reason"] == "unsigned" and why[d["unsigned"]]["rule"] == "unsigned"
-    assert why[d["unsigned"]]["grace"] == "1w"
+    assert why[d["unsigned"]]["grace"] == "7d"
     assert f"{REPO}@{d['unsigned']} has no signature" in why[d["unsigned"]]["checked"]
     # A signature by another key is no signature: the plan says it was found and refused.
     assert f"{REPO}@{d['wrong_key']} has no valid signature by" in why[d["wrong_key"]]["checked"]
@@ -91,7 +91,7 @@ def test_unsigned_past_grace_is_planned_signed_and_young_are_not(plain_registry:
 
     [grace] = [s for s in result["skipped_items"] if s["reason"] == "unsigned_grace"]
     assert grace["digest"] == d["young"] and grace["tags"] == ["young"]
-    assert "within its grace (1w); its signatures were not checked; kept" in grace["message"]
+    assert "within its grace (7d); its signatures were not checked; kept" in grace["message"]
 
     # The rule's cost: the requests beyond the plain prune are the signature checks of the four candidates,
     # and none names the young image or the kept release.
@@ -149,7 +149,7 @@ def test_a_real_run_deletes_the_unsigned_image_and_keeps_the_signed(plain_regist
     assert {d["unsigned"], d["wrong_key"], d["keyless"]} <= deleted
     assert not deleted & {d["signed"], d["young"], d["release"]}
     # The compiled policy shows the block as written.
-    assert done["policy"]["rules"][1]["unsigned"] == {"verify": {"keys": [str(key)]}, "grace": "1w"}
+    assert done["policy"]["rules"][1]["unsigned"] == {"verify": {"keys": [str(key)]}, "grace": "7d"}
 
 
 def test_misuse_is_refused_in_one_line_before_any_request(plain_registry: RigRegistry, run_playbook, tmp_path):
