@@ -94,7 +94,10 @@ def already_read(snapshot: RepositorySnapshot) -> AlreadyRead:
         listed = snapshot.referrers.get(digest, ())
         if all(item in records for item in listed):
             referrers[digest] = tuple(_descriptor(records[item]) for item in listed)
-    return AlreadyRead(images={digest: _descriptor(record) for digest, record in records.items()},
+    # An index is left out (the gate reads it: its children's descriptors decide what is verified), also
+    # one whose media type says nothing but which has children.
+    return AlreadyRead(images={digest: _descriptor(record) for digest, record in records.items()
+                               if not record.is_index and record.media_type},
                        tags=dict(snapshot.tags), referrers=referrers)
 
 

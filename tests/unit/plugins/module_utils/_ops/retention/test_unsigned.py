@@ -72,8 +72,10 @@ def test_the_gate_is_given_what_the_snapshot_read():
     sig = ManifestRecord("sha256:s", "application/vnd.oci.image.manifest.v1+json", 300,
                          artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json", subject="sha256:i")
     lonely = ManifestRecord("sha256:l", "application/vnd.oci.image.manifest.v1+json", 400)
+    index = ManifestRecord("sha256:x1", "application/vnd.oci.image.index.v1+json", 200, children=("sha256:i",))
+    untyped = ManifestRecord("sha256:x2", "", 200, children=("sha256:l",))
     snapshot = RepositorySnapshot("h/team/app", tags={"v1": "sha256:i", "v2": "sha256:l", "sha256-i.sig": "sha256:x"},
-                                  manifests={r.digest: r for r in (image, sig, lonely)},
+                                  manifests={r.digest: r for r in (image, sig, lonely, index, untyped)},
                                   referrers={"sha256:i": ["sha256:s"], "sha256:l": ["sha256:gone"]})
     read = already_read(snapshot)
     assert read.tags == snapshot.tags
@@ -82,6 +84,7 @@ def test_the_gate_is_given_what_the_snapshot_read():
     assert (listed.digest, listed.artifact_type, listed.size) == ("sha256:s", sig.artifact_type, 300)
     assert read.referrers["sha256:s"] == ()  # read, and nothing refers to it
     assert "sha256:l" not in read.referrers  # a listed referrer the snapshot could not read: the gate asks
+    assert set(read.images) == {"sha256:i", "sha256:s", "sha256:l"}  # indexes are read by the gate
 
 
 def test_each_repository_gets_its_own_reads():
