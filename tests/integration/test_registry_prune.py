@@ -198,7 +198,7 @@ def test_repository_globs_over_the_catalog_with_token_auth(token_registry: RigRe
     assert out.changed
     assert out["repositories"] == [f"{token_registry.host}/team/a", f"{token_registry.host}/team/b"]
     assert out["policy"]["rules"] == [{"name": "older_than", "action": "delete", "regex": ["dev-.*"],
-                                       "older_than": "4w2d"}]
+                                       "older_than": "30d"}]
     puller = RawPuller.for_registry(token_registry)
     for repo, tags in (("team/a", ["dev-new"]), ("team/b", ["dev-new"]),
                        ("team/skip", ["dev-new", "dev-old"]), ("other/c", ["dev-new", "dev-old"])):

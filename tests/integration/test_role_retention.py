@@ -219,3 +219,35 @@ def test_distribution_delete_untagged_breaks_multi_platform_images(scripted_regi
     puller = RawPuller(registry.url)
     assert puller.head_manifest("team/multi", "v1").status_code == 200
     assert [puller.head_manifest("team/multi", c.digest).status_code for c in index.children] == [404, 404]
+
+
+def test_the_summary_reads_as_english(run_playbook) -> None:
+    """The summary line's counts agree in number with their nouns, and skips are worded, not a raw dict.
+
+    No registry is needed: the role's summary tasks are given prune results as registry_prune returns them.
+    """
+    def counts(**summary: Any) -> dict[str, Any]:
+        return {"digests": 1, "delete": 0, "delete_cascaded": 0, "untag": 0, "keep": 1, "tags_before": 3,
+                "tags_after": 3, "applied": {"delete": 0, "untag": 0}, "skipped": {}, **summary}
+
+    results = {"results": [
+        {"retention_index": 0, "repositories": ["reg/team/app"], "gc_required": False,
+         "summary": counts(skipped={"a_new_reason": 1, "kept_image": 2, "unknown_age": 1},  # sorted, as given
+                           applied={"delete": 1, "untag": 0}),
+         "in_use": {"protected": 1, "unresolved": ["reg/team/app:v0"]}},
+        {"retention_index": 1, "repositories": ["reg/team/a", "reg/team/b"], "gc_required": True,
+         "summary": counts(digests=4, applied={"delete": 2, "untag": 1}, skipped={"kept_image": 1}),
+         "in_use": {"protected": 3, "unresolved": ["reg/a:1", "reg/b:2"]}},
+    ]}
+    play = {"name": "summary", "hosts": "localhost", "gather_facts": False, "tasks": [
+        {"ansible.builtin.include_role": {"name": "ocireg.registry.retention", "tasks_from": "summary"},
+         "vars": {"retention_policies": [{"name": "one"}, {"name": "two"}], "retention_results": results}}]}
+    done = run_playbook(play)
+    assert done.rc == 0, done.explain()
+    one, two = done.task("Show the summary")["msg"]
+    assert one == ("one: 1 repository, 1 digest: delete 0 (0 with their owner), untag 0, keep 1; tags 3 -> 3; "
+                   "applied 1 deletion and 0 untags; skipped: a_new_reason: 1, 2 kept images, 1 image of unknown age; "
+                   "in use: 1 digest kept, 1 tag no longer resolves"), one
+    assert two == ("two: 2 repositories, 4 digests: delete 0 (0 with their owner), untag 0, keep 1; tags 3 -> 3; "
+                   "applied 2 deletions and 1 untag; skipped: 1 kept image; in use: 3 digests kept, 2 tags no longer "
+                   "resolve; garbage collection needed"), two

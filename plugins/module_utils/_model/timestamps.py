@@ -106,10 +106,15 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The inverse of :func:`parse_duration` for whole seconds: ``1d12h``, ``2w``, ``0s``."""
+    """A duration as :func:`parse_duration` reads it, in whole seconds: ``1d12h``, ``14d``, ``0s``.
+
+    Days are the largest unit: people write retention periods in days (``7d``, ``30d``, ``90d``), and a
+    result that echoed ``30d`` as ``4w2d`` would read as another value than the one given (``2w`` reads
+    back as ``14d``, the same duration).
+    """
     seconds = int(value.total_seconds())
     parts = []
-    for unit in ("w", "d", "h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
         if count:
             parts.append(f"{count}{unit}")

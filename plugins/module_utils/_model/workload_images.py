@@ -18,23 +18,33 @@ A *source* is plain data from any task:
 * a list of sources, a string (one reference or ``sha256:`` digest), or any other mapping,
   whose values are sources (inventory variables such as ``{app_image: reg/app:1.4}``).
 
-What is *not* a reference is said, with where it was found: a number where an image should
-be, a blank image. A reference's grammar is checked by whoever uses it (``in_use``), where a
-wrong one is refused with its own reason.
+What is *not* a reference is said, with where it was found (the path in the data and, inside a
+Kubernetes object, its kind, namespace/name and container): a number where an image should be, a
+blank image, a string that is no reference or digest (:func:`parse_image`, the grammar ``in_use``
+reads it with), so a bad value is refused where it came from, not as an entry of a flattened list.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
+    validate_digest,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
+    DEFAULT_TAG,
+    Reference,
 )
 
 #: Prefixes container runtimes put before an ``imageID``: the reference after them is what ran.
 RUNTIME_PREFIXES = ("docker-pullable://", "docker://", "containerd://", "cri-o://")
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 _STATUS_LISTS = ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses")
+#: A bare ``algorithm:hex`` entry is a digest (any repository); Docker Hub has no repository of these names.
+DIGEST_ALGORITHMS = ("sha256", "sha512")
 
 
 def strip_runtime_prefix(text: str) -> str:
@@ -45,16 +55,33 @@ def strip_runtime_prefix(text: str) -> str:
     return text
 
 
-def _pod_spec_images(spec: Any, where: str) -> Iterator[tuple[str, Any]]:
+def parse_image(text: str) -> Reference | str:
+    """One image entry as a runtime reads it: a :class:`Reference` (with neither tag nor digest it gets
+    ``latest``, what a runtime pulls) or a bare digest (``sha256:...``); runtime prefix and surrounding
+    blanks removed. Raises :class:`InvalidInputError` with the grammar's reason.
+    """
+    text = strip_runtime_prefix(text.strip())
+    if "/" not in text and "@" not in text and text.split(":", 1)[0] in DIGEST_ALGORITHMS:
+        return validate_digest(text)
+    reference = Reference.parse(text)
+    return reference.with_tag(DEFAULT_TAG) if reference.tag is None and reference.digest is None else reference
+
+
+def _container(item: Any) -> str:
+    name = item.get("name") if isinstance(item, Mapping) else None
+    return f"container {name}" if isinstance(name, str) and name else "a container without a name"
+
+
+def _pod_spec_images(spec: Any, where: str, owner: str) -> Iterator[tuple[str, Any]]:
     if not isinstance(spec, Mapping):
         return
     for key in _CONTAINER_LISTS:
         for index, container in enumerate(spec.get(key) or ()):
             if isinstance(container, Mapping) and "image" in container:
-                yield f"{where}.{key}[{index}].image", container["image"]
+                yield f"{where}.{key}[{index}].image ({owner}, {_container(container)})", container["image"]
 
 
-def _status_images(status: Any, where: str) -> Iterator[tuple[str, Any]]:
+def _status_images(status: Any, where: str, owner: str) -> Iterator[tuple[str, Any]]:
     if not isinstance(status, Mapping):
         return
     for key in _STATUS_LISTS:
@@ -64,7 +91,16 @@ def _status_images(status: Any, where: str) -> Iterator[tuple[str, Any]]:
             # imageID is the digest that was pulled; image the reference the kubelet resolved.
             for field in ("imageID", "image"):
                 if item.get(field):
-                    yield f"{where}.{key}[{index}].{field}", item[field]
+                    yield f"{where}.{key}[{index}].{field} ({owner}, {_container(item)})", item[field]
+
+
+def _owner(obj: Mapping[str, Any]) -> str:
+    """``Pod shop/web-1``: the object's kind and namespace/name, as far as it says them."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    name = "/".join(str(part) for part in (metadata.get("namespace"), metadata.get("name")) if part)
+    return f"{obj.get('kind') or 'object'} {name or '(no name)'}"
 
 
 def _object_images(obj: Mapping[str, Any], where: str) -> Iterator[tuple[str, Any]]:
@@ -72,15 +108,16 @@ def _object_images(obj: Mapping[str, Any], where: str) -> Iterator[tuple[str, An
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
         return
-    yield from _pod_spec_images(spec, f"{where}.spec")
-    yield from _status_images(obj.get("status"), f"{where}.status")
+    owner = _owner(obj)
+    yield from _pod_spec_images(spec, f"{where}.spec", owner)
+    yield from _status_images(obj.get("status"), f"{where}.status", owner)
     template = spec.get("template")
     job = spec.get("jobTemplate")
     if isinstance(job, Mapping) and isinstance(job.get("spec"), Mapping):
         template = job["spec"].get("template")
         where = f"{where}.spec.jobTemplate"
     if isinstance(template, Mapping):
-        yield from _pod_spec_images(template.get("spec"), f"{where}.spec.template.spec")
+        yield from _pod_spec_images(template.get("spec"), f"{where}.spec.template.spec", owner)
 
 
 def _is_kubernetes_object(value: Mapping[str, Any]) -> bool:
@@ -122,7 +159,8 @@ def images_in(sources: Any, name: str = "sources") -> list[str]:
     """Every image reference or digest named in ``sources``, runtime prefixes removed, unique, sorted.
 
     Raises :class:`InvalidInputError` naming the place of a value that is no reference
-    (``sources[2].resources[0].spec.containers[1].image is int 5``) or a blank one.
+    (``sources[2].resources[0].spec.containers[1].image (Pod shop/web, container app) is int 5``),
+    a blank one, or a string that :func:`parse_image` refuses (with its reason).
     """
     found: set[str] = set()
     for where, value in _walk(sources, name):
@@ -131,5 +169,9 @@ def images_in(sources: Any, name: str = "sources") -> list[str]:
         text = strip_runtime_prefix(value.strip())
         if not text:
             raise InvalidInputError(f"{where} is blank; an image reference such as reg/app:1.4 is needed there")
+        try:
+            parse_image(text)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where} is no image reference: {exc.message}") from None
         found.add(text)
     return sorted(found)

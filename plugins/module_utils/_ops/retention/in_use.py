@@ -28,27 +28,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
-    validate_digest,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
-    DEFAULT_TAG,
     Reference,
     normalize_registry,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.workload_images import (
-    strip_runtime_prefix,
+    parse_image,
 )
 
 #: The one line that says how to give ``in_use`` (every refusal ends with it).
 IN_USE_FORM = ("in_use takes a list of image references or digests (reg/app:1.4, reg/app@sha256:..., sha256:...); "
                "turn k8s_info results, inventory variables or files into one with the "
                "ocireg.registry.images_in_use filter")
-#: A bare ``algorithm:hex`` entry is a digest (any repository); Docker Hub has no repository of these names.
-_DIGEST_ALGORITHMS = ("sha256", "sha512")
 
 
 class _Snapshot(Protocol):
@@ -88,17 +82,14 @@ def parse_in_use(value: Any) -> InUse:
     for index, item in enumerate(value):
         if not isinstance(item, str):
             raise InvalidInputError(f"in_use[{index}] is a {type(item).__name__}, not a reference: {IN_USE_FORM}")
-        text = strip_runtime_prefix(item.strip())
         try:
-            if "/" not in text and "@" not in text and text.split(":", 1)[0] in _DIGEST_ALGORITHMS:
-                digests.append(validate_digest(text))
-            else:
-                reference = Reference.parse(text)
-                if reference.tag is None and reference.digest is None:
-                    reference = reference.with_tag(DEFAULT_TAG)  # what a runtime pulls for reg/app
-                references.append(reference)
+            parsed = parse_image(item)
         except InvalidInputError as exc:
             raise InvalidInputError(f"in_use[{index}]: {exc.message}") from None
+        if isinstance(parsed, Reference):
+            references.append(parsed)
+        else:
+            digests.append(parsed)
     return InUse(tuple(references), tuple(digests))
 
 

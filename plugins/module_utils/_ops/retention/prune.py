@@ -352,8 +352,9 @@ def _apply_each(repos: Mapping[str, Repository], plan: RetentionPlan, *, check_m
 
 
 def _signature_checker(policy: RetentionPolicy, max_concurrency: int | None
-                       ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]] | None:
-    """The signature check of a policy's ``unsigned`` rules, None when it has none.
+                       ) -> Callable[[Mapping[str, Any], Any, Sequence[RepositorySnapshot]], dict[str, Any]] | None:
+    """The signature check of a policy's ``unsigned`` rules, None when it has none (given the snapshots:
+    what they read is not read again).
 
     The signature machinery (and ``cryptography``) is imported only for such a policy, so a prune
     that checks no signature loads none of it.
@@ -365,7 +366,8 @@ def _signature_checker(policy: RetentionPolicy, max_concurrency: int | None
         unsigned_verifiers,
     )
     verifiers = unsigned_verifiers(policy)
-    return lambda repos, wanted: check_signatures(repos, wanted, verifiers, max_concurrency=max_concurrency)
+    return lambda repos, wanted, snapshots: check_signatures(repos, wanted, verifiers, snapshots=snapshots,
+                                                             max_concurrency=max_concurrency)
 
 
 def _named_digests(in_use: InUse | None, running: Any, repository: str) -> set[str]:
@@ -435,7 +437,7 @@ def prune(registry: Registry, policy: RetentionPolicy, repositories: Sequence[st
         if snapshot.repository in deferrals:
             deferrals[snapshot.repository].observe(snapshot.tags, _named_digests(in_use, running, snapshot.repository))
     wanted = unsigned_candidates(snapshots, policy, now, in_use=running.digests)
-    signatures = check_signatures(repos, wanted) if check_signatures is not None else {}
+    signatures = check_signatures(repos, wanted, snapshots) if check_signatures is not None else {}
     plan = plan_retention(snapshots, policy, now, in_use=running.digests, signatures=signatures,
                           expired={key: d.due for key, d in deferrals.items()})
     planned = {s.repository: repos[s.repository] for s in snapshots}

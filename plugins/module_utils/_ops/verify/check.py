@@ -26,14 +26,17 @@ it carries; nothing is fetched.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
     NotFoundError,
     VerificationError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
+    is_index as is_index_type,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     cosign_tag,
@@ -61,8 +64,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy
 )
 
 if TYPE_CHECKING:  # only for annotations: registry.py needs requests at import time
-    from collections.abc import Sequence
-
     from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
         Repository,
     )
@@ -98,6 +99,27 @@ class _Found:
     manifest: str
     where: str
     verdict: sg.Verdict
+
+
+@dataclass(frozen=True)
+class AlreadyRead:
+    """What the caller read of the repository in this run (hashed reads), so the gate does not read it again.
+
+    - ``images``: the descriptors of image manifests read (digest -> descriptor). An index given here is
+      read again: its children's descriptors (annotations included) decide what is verified.
+    - ``tags``: the repository's whole tag list (tag -> digest) as listed, or None when it was not: a
+      cosign tag it does not hold is not there (no request), one it holds is read by the digest listed.
+    - ``referrers``: each subject's referrers as listed (a subject left out is asked for).
+
+    The gate then sees the repository as the caller saw it: the same moment its decisions came from.
+    """
+
+    images: Mapping[str, Descriptor] = field(default_factory=dict)
+    tags: Mapping[str, str] | None = None
+    referrers: Mapping[str, Sequence[Descriptor]] = field(default_factory=dict)
+
+
+NOTHING_READ = AlreadyRead()
 
 
 def load_keys(policy: VerifyPolicy) -> list[sg.PublicKey]:
@@ -161,8 +183,9 @@ def _require_keyless_cryptography() -> None:
                                 f"it has {cryptography.__version__}: upgrade it there")
 
 
-def make_verifier(value: Any) -> Callable[[Any, str], dict[str, Any]] | None:
-    """The gate the ``verify`` option asks for, as one call ``(repository, digest) -> verified``; None when unset.
+def make_verifier(value: Any) -> Callable[..., dict[str, Any]] | None:
+    """The gate the ``verify`` option asks for, as one call ``(repository, digest, already=None) -> verified``;
+    None when unset (``already``: an :class:`AlreadyRead`).
 
     The option is parsed and the keys and trusted root are read once, here, so bad input fails
     before any request and a mirror does not read the files once per tag.
@@ -172,13 +195,14 @@ def make_verifier(value: Any) -> Callable[[Any, str], dict[str, Any]] | None:
         return None
     trust = load_trust(policy)
 
-    def verify(repo: Any, digest: str) -> dict[str, Any]:
-        return verify_image(repo, digest, policy, trust)
+    def verify(repo: Any, digest: str, already: AlreadyRead | None = None) -> dict[str, Any]:
+        return verify_image(repo, digest, policy, trust, already)
     return verify
 
 
 def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy,
-                 keys: sg.Trust | Sequence[sg.PublicKey] | None = None) -> dict[str, Any]:
+                 keys: sg.Trust | Sequence[sg.PublicKey] | None = None,
+                 already: AlreadyRead | None = None) -> dict[str, Any]:
     """Check ``subject`` (a manifest already read, or a digest) in ``repo`` against ``policy``.
 
     Returns what was verified::
@@ -200,9 +224,16 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
 
     Raises :class:`VerificationError` (one line: which requirement failed for which digest) at the
     first digest that does not meet the policy, :class:`InvalidInputError` for unusable keys.
-    ``keys`` is what :func:`load_trust` gives (a plain key list is accepted too).
+    ``keys`` is what :func:`load_trust` gives (a plain key list is accepted too); ``already`` what the
+    caller read of ``repo`` already (:class:`AlreadyRead`), which is not read again.
     """
     keys = load_trust(policy) if keys is None else sg.as_trust(keys)
+    already = already or NOTHING_READ
+    image = already.images.get(subject) if isinstance(subject, str) else None
+    if image is not None and not is_index_type(image.media_type):
+        # An image is its own only target, and its descriptor is all the check needs of its manifest.
+        return {"digest": subject, "index": policy.index,
+                "verified": [_verify_digest(repo, image.digest, policy, keys, image, already)]}
     manifest = repo.fetch_manifest(subject) if isinstance(subject, str) else subject
     targets = [manifest.digest] if policy.index in ("self", "both") or not manifest.is_index else []
     if manifest.is_index and policy.index in ("children", "both"):
@@ -213,31 +244,35 @@ def verify_image(repo: Repository, subject: Manifest | str, policy: VerifyPolicy
         targets.extend(dict.fromkeys(children))
     # What the manifest and the index (both hashed) say of each target: a referrer's subject must agree.
     known = {manifest.digest: manifest.descriptor(), **{child.digest: child for child in manifest.manifests}}
-    verified = [_verify_digest(repo, digest, policy, keys, known.get(digest)) for digest in targets]
+    verified = [_verify_digest(repo, digest, policy, keys, known.get(digest), already) for digest in targets]
     return {"digest": manifest.digest, "index": policy.index, "verified": verified}
 
 
 def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.PublicKey],
-                    referrers: Sequence[Descriptor] | None = None, subject: Descriptor | None = None) -> list[_Found]:
+                    referrers: Sequence[Descriptor] | None = None, subject: Descriptor | None = None,
+                    already: AlreadyRead | None = None) -> list[_Found]:
     """Every signature and attestation of ``digest`` in ``repo``, each with its verdict.
 
     ``referrers`` is the subject's referrer list when the caller already read it; ``subject`` the
     image's descriptor when the caller read it from a hashed manifest (a referrer whose subject
-    descriptor says another media type or size is then refused before another kind's checker sees it).
+    descriptor says another media type or size is then refused before another kind's checker sees it);
+    ``already`` what else the caller read (the tag list spares a read of a cosign tag that is not there).
     """
     keys = sg.as_trust(keys)
+    already = already or NOTHING_READ
     found: list[_Found] = []
     for suffix in ("sig", "att") if _reads_cosign_tags(keys) else ():
         tag = cosign_tag(digest, suffix)
-        if tag is None:
+        reference = tag if tag is None or already.tags is None else already.tags.get(tag)
+        if tag is None or reference is None:
             continue
         try:
-            manifest = repo.fetch_manifest(tag)
+            manifest = repo.fetch_manifest(reference)
         except NotFoundError:
             continue
         found.extend(_check_layers(repo, manifest, digest, keys, TAG_SCHEME, f"tag {tag}"))
     if referrers is None:
-        referrers = repo.referrers(digest)
+        referrers = _referrers_of(repo, digest, already)
     for descriptor in referrers[:MAX_REFERRERS]:
         other = REFERRER_CHECKERS.get(descriptor.artifact_type or "")
         if other is None and not (sg.is_bundle_media_type(descriptor.artifact_type)
@@ -260,6 +295,11 @@ def find_signatures(repo: Repository, digest: str, keys: sg.Trust | Sequence[sg.
     return found
 
 
+def _referrers_of(repo: Repository, digest: str, already: AlreadyRead) -> Sequence[Descriptor]:
+    listed = already.referrers.get(digest)
+    return repo.referrers(digest) if listed is None else listed
+
+
 def _reads_cosign_tags(trust: sg.Trust) -> bool:
     # Only a key or a keyless rule can accept what cosign's tags hold (another kind has no tags).
     return bool(trust.keys) or trust.keyless is not None or not trust.others
@@ -279,10 +319,10 @@ def _not_about(manifest: Manifest, digest: str, subject: Descriptor | None) -> s
 
 
 def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: sg.Trust,
-                   subject: Descriptor | None = None) -> dict[str, Any]:
+                   subject: Descriptor | None = None, already: AlreadyRead = NOTHING_READ) -> dict[str, Any]:
     display = _display(repo, digest)
-    referrers = repo.referrers(digest)
-    found = find_signatures(repo, digest, keys, referrers, subject) if policy.require else []
+    referrers = _referrers_of(repo, digest, already)
+    found = find_signatures(repo, digest, keys, referrers, subject, already) if policy.require else []
     accepted = [item for item in found if item.verdict.ok]
     for kind in policy.require:
         matching = [item for item in accepted if item.verdict.kind == kind]
@@ -298,12 +338,12 @@ def _verify_digest(repo: Repository, digest: str, policy: VerifyPolicy, keys: sg
         "digest": digest,
         "signatures": [_signature_result(item) for item in accepted],
         "referrers": [item for requirement in policy.referrers
-                      for item in _check_referrers(repo, display, referrers, requirement, keys)],
+                      for item in _check_referrers(repo, display, referrers, requirement, keys, already)],
     }
 
 
 def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descriptor], requirement: Any,
-                     keys: sg.Trust) -> list[dict[str, Any]]:
+                     keys: sg.Trust, already: AlreadyRead = NOTHING_READ) -> list[dict[str, Any]]:
     attached = [d for d in referrers if d.artifact_type == requirement.artifact_type][:MAX_REFERRERS]
     if not attached:
         raise VerificationError(f"verify: {display} has no referrer of artifact type {requirement.artifact_type}")
@@ -312,7 +352,7 @@ def _check_referrers(repo: Repository, display: str, referrers: Sequence[Descrip
     for descriptor in attached:
         signed_by = None
         if requirement.signed:
-            found = find_signatures(repo, descriptor.digest, keys, subject=descriptor)
+            found = find_signatures(repo, descriptor.digest, keys, subject=descriptor, already=already)
             good = [item for item in found if item.verdict.ok and item.verdict.kind == sg.SIGNATURE]
             if not good:
                 rejected = [item for item in found if not item.verdict.ok]

@@ -28,3 +28,14 @@ def test_pods_and_inventory_variables_together():
 def test_bad_data_is_one_filter_error_with_its_place():
     with pytest.raises(AnsibleFilterError, match=r"^images_in_use\[1\] is int 3, not an image reference"):
         images_in_use(["reg/a:1", 3])
+
+
+def test_a_string_that_is_no_reference_fails_naming_it_and_its_container():
+    pod = {"kind": "Pod", "metadata": {"namespace": "shop", "name": "web-1"},
+           "spec": {"containers": [{"name": "app", "image": "reg/app:v1:broken"}]}}
+    with pytest.raises(AnsibleFilterError) as caught:
+        images_in_use([{"resources": [pod]}])
+    message = str(caught.value)
+    assert message.startswith("images_in_use[0].resources[0].spec.containers[0].image (Pod shop/web-1, container app) "
+                              "is no image reference: 'reg/app:v1:broken' is not a valid image reference"), message
+    assert "\n" not in message

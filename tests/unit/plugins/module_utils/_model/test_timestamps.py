@@ -139,9 +139,15 @@ def test_parse_duration_rejects_non_strings(value):
         parse_duration(value)
 
 
-@pytest.mark.parametrize("text", ["2w", "1d12h", "30m", "1w2d3h4m5s", "0s"])
+@pytest.mark.parametrize("text", ["7d", "30d", "90d", "1d12h", "30m", "9d3h4m5s", "0s"])
 def test_format_duration_round_trips(text):
     assert format_duration(parse_duration(text)) == text
+
+
+@pytest.mark.parametrize(("text", "echoed"), [("2w", "14d"), ("1w", "7d"), ("1w2d3h4m5s", "9d3h4m5s"), ("48h", "2d")])
+def test_format_duration_says_weeks_in_days(text, echoed):
+    # A result echoed 7d as 1w and 30d as 4w2d: days are how retention periods are written.
+    assert format_duration(parse_duration(text)) == echoed
 
 
 # -- quay.expires-after ------------------------------------------------------------------------

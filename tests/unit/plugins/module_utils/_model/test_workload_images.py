@@ -2,6 +2,7 @@
 recorded k8s_info output in tests/fixtures/k8s_info (written by hand, no cluster), lists and mappings."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._model.workload_images import (
     images_in,
+    parse_image,
     strip_runtime_prefix,
 )
 
@@ -63,11 +65,41 @@ def test_a_kubernetes_object_s_other_strings_are_not_images():
     ([1], "sources[0] is int 1, not an image reference"),
     ({"a": ["  "]}, "sources.a[0] is blank"),
     ({"resources": [{"kind": "Pod", "spec": {"containers": [{"image": 5}]}}]},
-     "sources.resources[0].spec.containers[0].image is int 5"),
+     "sources.resources[0].spec.containers[0].image (Pod (no name), a container without a name) is int 5"),
 ])
 def test_what_is_not_a_reference_is_named_with_its_place(sources, says):
-    with pytest.raises(InvalidInputError, match=r"^" + says.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    with pytest.raises(InvalidInputError, match=r"^" + re.escape(says)):
         images_in(sources)
+
+
+@pytest.mark.parametrize(("sources", "place", "reason"), [
+    ({"resources": [{"kind": "Pod", "metadata": {"namespace": "shop", "name": "web-1"},
+                     "spec": {"containers": [{"name": "sidecar", "image": "reg/a:1"},
+                                             {"name": "app", "image": "http://reg/app:1"}]}}]},
+     "sources.resources[0].spec.containers[1].image (Pod shop/web-1, container app)",
+     "'http://reg/app:1' is not a valid image reference"),
+    ({"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": {"spec": {
+        "initContainers": [{"name": "init", "image": "Reg/App:1"}]}}}},
+     "sources.spec.template.spec.initContainers[0].image (Deployment web, container init)",
+     "'Reg/App:1' is not a valid image reference"),
+    ({"resources": [{"kind": "Pod", "metadata": {"name": "p"}, "spec": {},
+                     "status": {"containerStatuses": [{"name": "app", "imageID": "docker-pullable://sha256:12"}]}}]},
+     "sources.resources[0].status.containerStatuses[0].imageID (Pod p, container app)",
+     "'sha256:12' is not a valid digest"),
+    ({"web": {"app_image": "reg/app:1.4 # pinned"}}, "sources.web.app_image", "it contains whitespace"),
+])
+def test_a_string_that_is_no_reference_is_named_with_its_object_and_container(sources, place, reason):
+    with pytest.raises(InvalidInputError) as caught:
+        images_in(sources)
+    message = caught.value.message
+    assert message.startswith(f"{place} is no image reference: "), message
+    assert reason in message and "\n" not in message, message
+
+
+def test_parse_image_reads_what_a_runtime_pulls():
+    assert str(parse_image(" docker-pullable://reg.example.com/app ")) == "reg.example.com/app:latest"
+    assert parse_image("docker://" + D1) == D1
+    assert parse_image("reg/app@" + D1).digest == D1
 
 
 def test_runtime_prefixes():

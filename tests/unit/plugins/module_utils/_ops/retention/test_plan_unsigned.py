@@ -78,12 +78,12 @@ def test_unsigned_past_grace_goes_with_what_was_checked_and_signed_stays():
     assert actions(result) == {d["old_unsigned"]: "delete", d["old_signed"]: "keep", d["young"]: "keep",
                                d["release"]: "keep"}
     entry = by_digest(result)[d["old_unsigned"]]
-    assert entry.to_dict()["unsigned"] == {"reason": "unsigned", "rule": "unsigned", "grace": "1w",
+    assert entry.to_dict()["unsigned"] == {"reason": "unsigned", "rule": "unsigned", "grace": "7d",
                                            "checked": "old_unsigned checked"}
     assert by_digest(result)[d["old_signed"]].unsigned is None
     [grace] = skipped(result, "unsigned_grace")
     assert grace.digest == d["young"] and grace.tags == ("c",)
-    assert "within its grace (1w); its signatures were not checked; kept" in grace.message
+    assert "within its grace (7d); its signatures were not checked; kept" in grace.message
 
 
 def test_a_check_that_could_not_be_made_keeps_the_digest_and_says_why():
@@ -115,7 +115,7 @@ def test_unknown_age_is_reported_not_checked():
 def test_the_compiled_policy_shows_the_rule_as_written():
     policy = build_policy({"rules": [RULE]})
     assert policy.to_dict()["rules"] == [{"name": "unsigned", "action": "delete",
-                                          "unsigned": {"verify": VERIFY, "grace": "1w"}}]
+                                          "unsigned": {"verify": VERIFY, "grace": "7d"}}]
 
 
 @pytest.mark.parametrize("unsigned, message", [

@@ -167,7 +167,7 @@ def test_rule_from_dict_full():
         "regex": [r"v\d+\.\d+\.\d+"],
         "most_recent": 5,
         "order_by": "semver",
-        "newer_than": "12w6d",
+        "newer_than": "90d",
     }
 
 
@@ -246,7 +246,7 @@ def test_keep_latest_alone_keeps_n_and_deletes_the_rest():
 
 def test_older_than_alone_deletes_old():
     policy = build_policy({"older_than": "30d"})
-    assert [r.to_dict() for r in policy.rules] == [{"name": "older_than", "action": "delete", "older_than": "4w2d"}]
+    assert [r.to_dict() for r in policy.rules] == [{"name": "older_than", "action": "delete", "older_than": "30d"}]
     assert deleted_tags({"older_than": "30d"}, {"old": 31, "older": 400, "young": 29, "new": 0}) == {"old", "older"}
 
 
