@@ -26,6 +26,7 @@ COPY_ENGINE = UTILS + "_ops.copying.image"
 TRANSFER = UTILS + "_ops.copying.transfer"
 MIRROR_ENGINE = (UTILS + "_ops.sync.run", UTILS + "_ops.sync.spec", UTILS + "_model.tag_selection")
 LAYOUT = UTILS + "_ops.copying.local.layout"
+LEASE = UTILS + "_ops.coordination.lease"  # the opt-in prune_lease only
 ARCHIVES = (UTILS + "_ops.copying.local.archive", UTILS + "_ops.copying.local.docker_archive", "tarfile")
 VERIFY = (UTILS + "_ops.verify.check", UTILS + "_ops.verify.signatures", "cryptography")
 UNPACK = (UTILS + "_ops.unpack.apply",)
@@ -55,7 +56,7 @@ RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = 
                        *VERIFY, *UNPACK, *ARTIFACT)),
     "tag": ("registry_tag", {"repository": IMAGE, "source": ":1", "tags": ["2"]},
             (UTILS + "_ops.promotion.apply",),
-            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
     "copy one image": ("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1"},
                        (COPY_ENGINE, TRANSFER),
                        (*MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
