@@ -1,9 +1,13 @@
 """Run one module as Ansible does and write when it first connects to a registry (for bench/lean.py).
 
-    python bench/first_request.py STAMP_FILE MODULE ARGS_FILE
+    python bench/first_request.py STAMP_FILE MODULE ARGS_FILE [PAYLOAD_ZIP]
 
 Runs ``MODULE`` (``ansible_collections.ocireg.registry.plugins.modules.X``) as
 ``__main__`` with ``ARGS_FILE`` as its argument, like a module run directly.
+With ``PAYLOAD_ZIP`` (bench/lean.py builds it like Ansible's AnsiballZ payload:
+``ansible.module_utils`` and the collection's plugins as sources) the module and
+its module_utils are imported from that zip first, as on a managed host: no
+``.pyc`` there, so every file imported is compiled on every run.
 The first ``socket.connect`` of the process writes ``time.time()`` and
 ``time.process_time()`` to ``STAMP_FILE``: start-up is that stamp minus the
 moment the parent spawned this process (Python start, imports and argument
@@ -16,6 +20,8 @@ import sys
 import time
 
 _stamp, _module, _args = sys.argv[1:4]
+if len(sys.argv) > 4:
+    sys.path.insert(0, sys.argv[4])
 _connect = socket.socket.connect
 
 

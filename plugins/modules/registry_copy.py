@@ -692,21 +692,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
     side_auth_argument_spec,
     tag_diff,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying import (
     DEFAULT_CONCURRENCY,
-    CopyOptions,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
-    registry_written_to,
-    run_transfer,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
-    SyncOptions,
-    failure_message,
-    run_sync,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
-    expand_spec,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
     OPTION_SPEC,
@@ -784,6 +771,16 @@ def main() -> None:
                   "mirrors every tag of src to dest) or drop them")
     factory = task.factory
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
+    # Each engine is imported by the run that uses it: a single copy does not load the mirror engine.
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
+        CopyOptions,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.transfer import (
+        registry_written_to,
+        run_transfer,
+    )
+
     with task.errors(**result):
         options = CopyOptions(
             platforms=tuple(params["platforms"]) if params["platforms"] else None,
@@ -822,6 +819,15 @@ def _set(block: dict | None) -> dict:
 
 def run_mirror_spec(task: RegistryTask) -> None:
     """Mirror a sync specification (mirror_spec, or src/dest with select) on one shared pool."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+        SyncOptions,
+        run_sync,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec import (
+        expand_spec,
+    )
+
     module = task.module
     params = module.params
     factory = task.factory
@@ -876,6 +882,11 @@ def finish_mirror(module: AnsibleModule, task: RegistryTask, result: dict, data:
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = tag_diff(before, after)
     if failed:
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+            failure_message,
+        )
+
         task.fail(failure_message(result, per_tag=per_tag), **result)
     task.exit(result)
 

@@ -53,6 +53,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
     Written,
     honour_leases,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying import (  # blobs in flight: the default
+    DEFAULT_CONCURRENCY,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.attached import (
     copy_attached,
 )
@@ -73,9 +76,6 @@ if TYPE_CHECKING:  # a protocol for the type checker only
         ImageStore,
     )
 
-#: Blobs in flight. Chosen with bench/run.py (docs/performance.md): 8 was the
-#: fastest of 1/2/4/8 on the multi-blob workloads; each stream adds about 2.5 MiB.
-DEFAULT_CONCURRENCY = 8
 #: Each stream holds a pooled connection per side; the transport pools 16.
 MAX_CONCURRENCY = 16
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
@@ -52,18 +52,17 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image
     copy_image,
     store_name,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
-    LayoutDir,
-    LayoutView,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
-    DEFAULT_SYNC_CONCURRENCY,
-    MirrorPair,
-    MirrorResult,
-    SyncOptions,
-    TagPatterns,
-    run_mirror,
-)
+
+if TYPE_CHECKING:  # annotations only: a single copy between registries loads neither the layout nor the mirror engine
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
+        LayoutView,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+        MirrorPair,
+        MirrorResult,
+        SyncOptions,
+        TagPatterns,
+    )
 
 OpenRepository = Callable[[Reference, str], Any]
 
@@ -87,6 +86,11 @@ class Transfer:
 def open_store(ref: LocalRef) -> Any:
     """The store behind a local target (nothing is read or created yet)."""
     if ref.transport == OCI:
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
+            LayoutDir,
+        )
+
         return LayoutDir(ref.path)
     # The archive stores (and tarfile) are imported only by a run that reads or writes an archive.
     if ref.transport == DOCKER_ARCHIVE:
@@ -100,6 +104,16 @@ def open_store(ref: LocalRef) -> Any:
     )
 
     return OciArchive(ref.path)
+
+
+def _view(store: Any, repository: str | None) -> LayoutView:
+    """One repository's images in a local store (the layout code is loaded only by a run with a local side)."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.local.layout import (
+        LayoutView,
+    )
+
+    return LayoutView(store, repository)
 
 
 def open_source(ref: LocalRef) -> Any:
@@ -157,8 +171,8 @@ def _only_entry(store: Any) -> tuple[LayoutView, str]:
     name = (entry.get("annotations") or {}).get(REF_NAME)
     if isinstance(name, str):
         repository, tag = split_name(name)
-        return LayoutView(store, repository), tag
-    return LayoutView(store, None), str(entry.get("digest"))
+        return _view(store, repository), tag
+    return _view(store, None), str(entry.get("digest"))
 
 
 def docker_in_layout_warning(target: LocalRef, named: Sequence[tuple[str, str]]) -> str | None:
@@ -203,7 +217,7 @@ def registry_written_to(dest: str) -> str | None:
 
 def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository, *,
                  tag_patterns: Sequence[str] | None = None, keep_going: bool = False,
-                 concurrency: int = DEFAULT_SYNC_CONCURRENCY,
+                 concurrency: int | None = None,
                  describe: Callable[[RegistryError], str] | None = None) -> Transfer:
     """Copy ``src`` to ``dest`` (or mirror with ``tag_patterns``), either side a registry or a local target.
 
@@ -218,7 +232,7 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
         src_local = parse_local_ref(src)
         src_store = open_source(src_local)
         if src_local.name is not None:
-            source, src_id = LayoutView(src_store, src_local.repository), str(src_local.tag)
+            source, src_id = _view(src_store, src_local.repository), str(src_local.tag)
         else:
             source, src_id = _only_entry(src_store)
         by_digest = src_id.startswith("sha") and ":" in src_id
@@ -232,9 +246,9 @@ def run_transfer(src: str, dest: str, options: CopyOptions, open_repository: Ope
         dest_local = parse_local_ref(dest)
         store = open_store(dest_local)
         if dest_local.name is not None:
-            target, tags = LayoutView(store, dest_local.repository), [str(dest_local.tag)]
+            target, tags = _view(store, dest_local.repository), [str(dest_local.tag)]
         elif src_tag is not None:
-            target, tags = LayoutView(store, src_repository), [src_tag]
+            target, tags = _view(store, src_repository), [src_tag]
         else:
             raise InvalidInputError(
                 f"{src} has no tag to name the image by in {dest_local}: give a name, {dest_local}:NAME "
@@ -278,16 +292,30 @@ def _repositories(store: Any) -> list[str | None]:
 
 
 def _pair(source: Any, target: Any, choice: TagPatterns, label: str = "") -> MirrorPair:
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+        MirrorPair,
+    )
+
     return MirrorPair(store_name(source), store_name(target), source, target, choice, label=label)
 
 
 def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepository,
-            tag_patterns: Sequence[str], keep_going: bool, concurrency: int,
+            tag_patterns: Sequence[str], keep_going: bool, concurrency: int | None,
             describe: Callable[[RegistryError], str] | None) -> Transfer:
     """Every tag matching ``tag_patterns`` of a repository, or of each repository of a bundle, on the
     mirror engine: one pair per repository, one pool for all their tags."""
+    # The mirror engine is loaded by a mirror only: a single copy does not pay for it.
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+        DEFAULT_SYNC_CONCURRENCY,
+        SyncOptions,
+        TagPatterns,
+    )
+
     choice = TagPatterns(tag_patterns, skip_referrer_tags=options.referrers)
-    engine = SyncOptions(concurrency=concurrency, platforms=options.platforms, referrers=options.referrers,
+    engine = SyncOptions(concurrency=DEFAULT_SYNC_CONCURRENCY if concurrency is None else concurrency,
+                         platforms=options.platforms, referrers=options.referrers,
                          check_mode=options.check_mode, verify=options.verify, prune_lease=options.honour_leases,
                          allow_index_rewrite=options.allow_index_rewrite, to_oci=options.to_oci,
                          keep_going=keep_going, describe=describe)
@@ -302,7 +330,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
         _plain_repository("src", src_ref)
         source = open_repository(src_ref, "src")
         if dest_store is not None:
-            target = LayoutView(dest_store, src_ref.repository)
+            target = _view(dest_store, src_ref.repository)
         else:
             dest_ref = Reference.parse(dest)
             _plain_repository("dest", dest_ref)
@@ -324,7 +352,7 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
     if dest_store is None and not named:
         dest_ref = Reference.parse(dest)
         _plain_repository("dest", dest_ref)
-        summary = _run(engine, [_pair(LayoutView(src_store, None), open_repository(dest_ref, "dest"), choice)])
+        summary = _run(engine, [_pair(_view(src_store, None), open_repository(dest_ref, "dest"), choice)])
         return Transfer(str(src_local), str(dest_ref), mirror=summary)
     if dest_store is None:
         dest_text = dest.rstrip("/")
@@ -337,10 +365,10 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
         if dest_store is None and repository is None:
             continue
         if dest_store is not None:
-            target = LayoutView(dest_store, repository)
+            target = _view(dest_store, repository)
         else:
             target = open_repository(Reference.parse(f"{dest_text}/{repository}"), "dest")
-        pairs.append(_pair(LayoutView(src_store, repository), target, choice,
+        pairs.append(_pair(_view(src_store, repository), target, choice,
                            label=f"{repository}:" if repository else ""))
     summary = _run(engine, pairs)
     if dest_store is not None:
@@ -353,6 +381,11 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
 
 def _run(options: SyncOptions, pairs: list[MirrorPair]) -> MirrorResult:
     """The engine over ``pairs``; a source that cannot be listed fails the task as a single copy would."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+        run_mirror,
+    )
+
     summary = run_mirror(pairs, options)
     if summary.errors:
         raise summary.errors[0]

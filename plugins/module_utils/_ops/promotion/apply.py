@@ -23,10 +23,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
-    Written,
-    honour_leases,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     parse_platforms,
 )
@@ -534,7 +530,13 @@ def promote(
             return planned
         if not prune_lease:
             return replace(planned, restored_after_prune=())
-        # The opt-in prune lease: wait, then restore what a prune took.
+        # The opt-in prune lease: wait, then restore what a prune took (its code is loaded only then).
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+            Written,
+            honour_leases,
+        )
+
         lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)
                                            for t in plan.tags_to_write])
         return replace(planned, restored_after_prune=tuple(lease.restored), lease_notes=tuple(lease.warnings))

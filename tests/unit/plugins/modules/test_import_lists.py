@@ -1,21 +1,32 @@
 """Each module imports only what its runs need: what a module file loads is paid by every task before its first request.
 
-Each check imports one module in a fresh interpreter (the import state of this test process says nothing)
-and lists what got loaded. What must stay out: the copy engine where nothing is copied, the archive stores
-(and ``tarfile``) where no archive is named, signature verification and ``cryptography`` unless ``verify``
-is set (``_glue.module.verifier`` imports them then), unpacking and artifacts outside their own modules.
+Under Ansible the module and its module_utils run from a zip of sources, so every file imported is also
+compiled, on every run. Each check runs in a fresh interpreter (the import state of this test process says
+nothing) and lists what got loaded: first by importing the module file, then by running the module as
+Ansible does, up to its first request (a connect that is stopped before it leaves the process, so no
+registry is needed; a run that ends before any request is listed at its end). What must stay out: the copy
+engine where nothing is copied, the mirror engine where one image is copied, the archive stores (and
+``tarfile``) where no archive is named, signature verification and ``cryptography`` unless ``verify`` is
+set (``_glue.module.verifier`` imports them then), unpacking and artifacts outside their own modules.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import COLLECTIONS_PATH
 
 UTILS = "ansible_collections.ocireg.registry.plugins.module_utils."
+MODULES = "ansible_collections.ocireg.registry.plugins.modules."
 COPY_ENGINE = UTILS + "_ops.copying.image"
+TRANSFER = UTILS + "_ops.copying.transfer"
+MIRROR_ENGINE = (UTILS + "_ops.sync.run", UTILS + "_ops.sync.spec", UTILS + "_model.tag_selection")
+LAYOUT = UTILS + "_ops.copying.local.layout"
+LEASE = UTILS + "_ops.coordination.lease"  # the opt-in prune_lease only
 ARCHIVES = (UTILS + "_ops.copying.local.archive", UTILS + "_ops.copying.local.docker_archive", "tarfile")
 VERIFY = (UTILS + "_ops.verify.check", UTILS + "_ops.verify.signatures", "cryptography")
 UNPACK = (UTILS + "_ops.unpack.apply",)
@@ -25,31 +36,104 @@ NOT_LOADED = {
     "registry_manifest_info": (COPY_ENGINE, UTILS + "_ops.sync.run", UTILS + "_ops.retention.prune",
                                *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT),
     "registry_tag": (COPY_ENGINE, UTILS + "_ops.sync.run", *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT),
-    "registry_copy": (*ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT, UTILS + "_ops.retention.prune"),
+    # The engines are imported by the run that uses them (see the runs below).
+    "registry_copy": (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT,
+                      UTILS + "_ops.retention.prune"),
     "registry_prune": (COPY_ENGINE, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT),
     "registry_unpack": (COPY_ENGINE, *VERIFY, *ARTIFACT),
     "registry_artifact": (COPY_ENGINE, *VERIFY),
 }
 
+#: Nothing listens here: the connect is stopped in the process before it is sent.
+HOST = "127.0.0.1:9"
+IMAGE = f"{HOST}/team/app"
+
+#: (module, arguments, must be loaded by its first request, must not be).
+RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = {
+    "manifest_info": ("registry_manifest_info", {"reference": f"{IMAGE}:1"},
+                      (UTILS + "_ops.facts.describe",),
+                      (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, UTILS + "_ops.promotion.apply", LAYOUT, *ARCHIVES,
+                       *VERIFY, *UNPACK, *ARTIFACT)),
+    "tag": ("registry_tag", {"repository": IMAGE, "source": ":1", "tags": ["2"]},
+            (UTILS + "_ops.promotion.apply",),
+            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+    "copy one image": ("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1"},
+                       (COPY_ENGINE, TRANSFER),
+                       (*MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+    "mirror with tags": ("registry_copy", {"src": IMAGE, "dest": f"{HOST}/mirror/app", "tags": [".*"]},
+                         (COPY_ENGINE, *MIRROR_ENGINE),
+                         (LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+    "mirror with select": ("registry_copy", {"src": IMAGE, "dest": f"{HOST}/mirror/app", "select": {}},
+                           (COPY_ENGINE, *MIRROR_ENGINE),
+                           (TRANSFER, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+}
+
+#: Runs the module as Ansible's AnsiballZ loader does (runpy as __main__; the arguments from a file, as for a
+#: module run directly), and prints sys.modules at the first connect, or at the end of a run that sends nothing.
+RUNNER = """
+import json, os, runpy, socket, sys
+def listed(*_args):
+    sys.stdout.flush()
+    sys.__stdout__.write("\\nLOADED " + json.dumps(sorted(sys.modules)) + "\\n")
+    sys.__stdout__.flush()
+    os._exit(0)
+socket.socket.connect = listed
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+finally:
+    listed()
+"""
+
+
+def _fresh(argv: list[str]) -> set[str]:
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False,
+                          env={"PYTHONPATH": str(COLLECTIONS_PATH), "PATH": "/usr/bin:/bin"})
+    marked = [line for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
+    assert marked, f"no module list: {proc.stdout[-2000:]} {proc.stderr[-2000:]}"
+    return set(json.loads(marked[-1].removeprefix("LOADED ")))
+
 
 def loaded_by(module: str) -> set[str]:
     """The names in ``sys.modules`` after importing ``module`` in a fresh interpreter."""
-    code = (f"import json, sys; import ansible_collections.ocireg.registry.plugins.modules.{module}; "
-            "print(json.dumps(sorted(sys.modules)))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(COLLECTIONS_PATH), "PATH": "/usr/bin:/bin"})
-    return set(json.loads(proc.stdout))
+    code = (f"import json, sys; import {MODULES}{module}; "
+            "print('LOADED ' + json.dumps(sorted(sys.modules)))")
+    return _fresh(["-c", code])
+
+
+def loaded_by_run(module: str, args: dict[str, Any], workdir: Path) -> set[str]:
+    """The names in ``sys.modules`` when a run of ``module`` with ``args`` opens its first connection."""
+    params = workdir / "args.json"
+    params.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"plain_http": True, "_ansible_check_mode": True, **args}}))
+    return _fresh(["-c", RUNNER, MODULES + module, str(params)])
 
 
 @pytest.mark.parametrize("module", sorted(NOT_LOADED))
 def test_a_module_does_not_import_what_its_runs_do_not_need(module: str) -> None:
     loaded = loaded_by(module)
-    assert f"ansible_collections.ocireg.registry.plugins.modules.{module}" in loaded  # the check saw the import
+    assert f"{MODULES}{module}" in loaded  # the check saw the import
     assert sorted(name for name in NOT_LOADED[module] if name in loaded) == []
 
 
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_a_run_loads_only_what_it_uses_before_its_first_request(run: str, tmp_path: Path) -> None:
+    module, args, needed, unneeded = RUNS[run]
+    loaded = loaded_by_run(module, args, tmp_path)
+    assert UTILS + "_client.registry" in loaded  # it got as far as a request
+    assert sorted(name for name in needed if name not in loaded) == []  # the check is not blind
+    assert sorted(name for name in unneeded if name in loaded) == []
+
+
+def test_a_run_with_verify_loads_the_verifier(tmp_path: Path) -> None:
+    # verify is the one option that needs the signature code (and cryptography): it is loaded then.
+    loaded = loaded_by_run("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1",
+                                             "verify": {"keys": ["-----BEGIN PUBLIC KEY-----\nMFkw\n"
+                                                                 "-----END PUBLIC KEY-----\n"]}}, tmp_path)
+    assert UTILS + "_ops.verify.check" in loaded
+
+
 def test_the_check_sees_what_a_module_does_import() -> None:
-    # The same check finds the copy engine where it is needed: an empty answer above is not blindness.
+    # The same check finds what a module file does import: an empty answer above is not blindness.
     loaded = loaded_by("registry_copy")
-    assert COPY_ENGINE in loaded
     assert UTILS + "_glue.module" in loaded
+    assert UTILS + "_ops.verify.policy" in loaded
