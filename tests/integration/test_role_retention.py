@@ -234,7 +234,8 @@ def test_the_summary_reads_as_english(run_playbook) -> None:
         {"retention_index": 0, "repositories": ["reg/team/app"], "gc_required": False,
          "summary": counts(skipped={"a_new_reason": 1, "kept_image": 2, "unknown_age": 1},  # sorted, as given
                            applied={"delete": 1, "untag": 0}),
-         "in_use": {"protected": 1, "unresolved": ["reg/team/app:v0"]}},
+         "in_use": {"protected": 1, "unresolved": ["reg/team/app:v0"]},
+         "deferred": [{"status": "pending"}, {"status": "untagged"}, {"status": "untagged"}, {"status": "rescued"}]},
         {"retention_index": 1, "repositories": ["reg/team/a", "reg/team/b"], "gc_required": True,
          "summary": counts(digests=4, applied={"delete": 2, "untag": 1}, skipped={"kept_image": 1}),
          "in_use": {"protected": 3, "unresolved": ["reg/a:1", "reg/b:2"]}},
@@ -247,7 +248,7 @@ def test_the_summary_reads_as_english(run_playbook) -> None:
     one, two = done.task("Show the summary")["msg"]
     assert one == ("one: 1 repository, 1 digest: delete 0 (0 with their owner), untag 0, keep 1; tags 3 -> 3; "
                    "applied 1 deletion and 0 untags; skipped: a_new_reason: 1, 2 kept images, 1 image of unknown age; "
-                   "in use: 1 digest kept, 1 tag no longer resolves"), one
+                   "in use: 1 digest kept, 1 tag no longer resolves; deferred: 2 untagged, 1 pending, 1 rescued"), one
     assert two == ("two: 2 repositories, 4 digests: delete 0 (0 with their owner), untag 0, keep 1; tags 3 -> 3; "
                    "applied 2 deletions and 1 untag; skipped: 1 kept image; in use: 3 digests kept, 2 tags no longer "
                    "resolve; garbage collection needed"), two
