@@ -212,7 +212,8 @@ class RegistrySession(_Session):
             raise mapped from err
         response = Response()
         response.status_code = raw.status
-        response.headers = CaseInsensitiveDict(raw.headers)
+        # What CaseInsensitiveDict(raw.headers) holds (repeated fields joined with ", "), without a lookup per name.
+        response.headers = CaseInsensitiveDict(raw.headers.itermerged())
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
         response.reason = raw.reason
