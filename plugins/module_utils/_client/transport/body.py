@@ -13,10 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 try:
-    from requests.exceptions import ChunkedEncodingError, RequestException
+    from requests.exceptions import ChunkedEncodingError, ContentDecodingError, RequestException
     from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import SSLError as RequestsSSLError
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import SSLError as Urllib3SSLError
+    from urllib3.response import HTTPResponse as Urllib3Response
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     ChunkedEncodingError = RequestException = RequestsConnectionError = OSError  # type: ignore[assignment,misc]
+    Urllib3Response = None  # type: ignore[assignment,misc]
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     TooLargeError,
@@ -67,6 +72,24 @@ def read_document(response: Response, cap: int, what: str, host: str) -> bytes:
             "this is not a document a registry should send here",
             status=response.status_code,
         )
+    if declared and declared.isdigit() and not response.headers.get("Content-Encoding") \
+            and not response.headers.get("Transfer-Encoding"):
+        # A declared length within the cap, neither compressed nor chunked: http.client reads exactly that
+        # many bytes, so one read() holds no more than the cap.
+        try:
+            whole = read_whole(response)
+        except (RequestsConnectionError, ChunkedEncodingError) as exc:
+            response.close()
+            raise BodyCut(exc) from None
+        except BaseException:
+            response.close()
+            raise
+        if whole is not None:
+            response.close()
+            if len(whole) > cap:  # never with http.client's reading; kept so the cap never rests on it alone
+                raise TooLargeError(f"{what} on {host}: the response exceeds the {cap} byte limit; "
+                                    "this is not a document a registry should send here", status=response.status_code)
+            return whole
     body = bytearray()
     try:
         for chunk in response.iter_content(64 * KiB):
@@ -109,4 +132,32 @@ def release_connection(response: Response) -> bytes:
     Responses are streamed; one nobody reads keeps its connection, so every
     HEAD (resolve, blob_exists) would otherwise open a new one.
     """
-    return response.content
+    whole = read_whole(response)
+    return response.content if whole is None else whole
+
+
+def read_whole(response: Response) -> bytes | None:
+    """``response.content`` from one ``read()`` of its urllib3 response, or None when requests' way must read it.
+
+    Only for a body whose size is known to be small (a HEAD's, or a declared length checked against a cap):
+    ``read()`` without a size holds the whole body at once. The same content, the same connection release and
+    the same requests exceptions as ``response.content``, without its chunk generators.
+    """
+    raw = response.raw
+    if Urllib3Response is None or type(raw) is not Urllib3Response \
+            or getattr(response, "_content", None) is not False or getattr(response, "_content_consumed", True):  # pylint: disable=unidiomatic-typecheck
+        return None
+    # requests' iter_content maps urllib3's errors thus (requests.models.Response.iter_content.generate).
+    try:
+        content = raw.read(decode_content=True) or b""
+    except ProtocolError as exc:
+        raise ChunkedEncodingError(exc) from exc
+    except DecodeError as exc:
+        raise ContentDecodingError(exc) from exc
+    except ReadTimeoutError as exc:
+        raise RequestsConnectionError(exc) from exc
+    except Urllib3SSLError as exc:
+        raise RequestsSSLError(exc) from exc
+    response._content = content
+    setattr(response, "_content_consumed", True)  # noqa: B010 - absent from some versions of the type information
+    return content

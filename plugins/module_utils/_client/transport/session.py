@@ -31,6 +31,7 @@ adapter) it answers None and the caller sends through ``request`` as before.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -47,7 +48,7 @@ try:
     from requests.exceptions import ConnectTimeout, InvalidHeader, InvalidURL, ProxyError, ReadTimeout, RetryError, SSLError
     from requests.models import PreparedRequest, Response
     from requests.structures import CaseInsensitiveDict
-    from requests.utils import get_encoding_from_headers, should_bypass_proxies
+    from requests.utils import check_header_validity, get_encoding_from_headers, should_bypass_proxies
     from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError, LocationValueError, MaxRetryError
     from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import InvalidHeader as Urllib3InvalidHeader
@@ -104,6 +105,12 @@ class RegistrySession(_Session):
         self._proxy_cache: dict[tuple[str, int | None], dict[str, str]] = {}
         self._proxy_lock = threading.Lock()
         self._pools: dict[tuple[Any, ...], Any] = {}
+        # Per origin ("scheme://host:port"): its scheme and netloc when requests' URL preparation leaves it as
+        # it is (then a safe path after it is left as it is too), else None; see _fast_url.
+        self._origins: dict[str, tuple[str, str] | None] = {}
+        self._timeouts: dict[tuple[float, float], Timeout] = {}
+        # Header (name, value) pairs requests' validity check has passed (a bounded set, cleared when full).
+        self._valid_headers: set[tuple[str, str]] = set()
         self.trust_env = False
 
     def environ_proxies(self, url: str) -> dict[str, str]:
@@ -153,14 +160,26 @@ class RegistrySession(_Session):
             return None
         if (verify is True or verify is None) and self._ca_bundle:
             verify = self._ca_bundle
+        query: Any = _query(params) if isinstance(params, dict) else params
         prepared = PreparedRequest()
-        prepared.prepare_method(method)
-        prepared.prepare_url(url, _query(params) if isinstance(params, dict) else params)
-        prepared.prepare_headers(_merged_headers(headers, self.headers))
-        prepared.prepare_body(data, None, None)
-        prepared.prepare_hooks({})
-        full_url = prepared.url or url
-        key = (full_url.partition("://")[0], urlsplit(full_url).netloc, verify, cert)
+        fast = self._fast_url(url, query) if params is None or isinstance(params, dict) else None
+        if fast is None:
+            prepared.prepare_method(method)
+            prepared.prepare_url(url, query)
+            full_url = prepared.url or url
+            path_url = prepared.path_url
+            scheme, netloc = full_url.partition("://")[0], urlsplit(full_url).netloc
+        else:
+            # What prepare_method and prepare_url give for this URL (see _fast_url), without their parsing.
+            prepared.method = method.upper()
+            full_url, scheme, netloc, path_url = fast
+            prepared.url = full_url
+        self._prepare_headers(prepared, _merged_headers(headers, self.headers))
+        if data is not None or prepared.method not in ("GET", "HEAD"):
+            prepared.prepare_body(data, None, None)
+        # else: what prepare_body(None, None, None) gives a GET or HEAD: no body, no Content-Length.
+        # prepare_hooks({}) adds nothing to the default hooks PreparedRequest() starts with.
+        key = (scheme, netloc, verify, cert)
         pool: Any = self._pools.get(key)
         if pool is None or pool.pool is None:  # none yet, or closed when the pool manager evicted it
             # Outside the send's exception mapping, as in HTTPAdapter.send: a bad CA path stays an OSError.
@@ -171,13 +190,17 @@ class RegistrySession(_Session):
             pool_adapter: Any = adapter  # cert_verify is untyped in some versions of the type information
             pool_adapter.cert_verify(pool, full_url, verify, cert)
             self._pools[key] = pool
+        pool_timeout = self._timeouts.get(timeout)
+        if pool_timeout is None:
+            # urllib3 clones a Timeout for each request, so one per value serves them all.
+            pool_timeout = self._timeouts.setdefault(timeout, Timeout(connect=timeout[0], read=timeout[1]))
         try:
             # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
             # the same call requests' adapter makes, without the adapter's per-request set-up.
             raw = pool.request(
-                prepared.method, prepared.path_url, body=prepared.body, headers=prepared.headers,
+                prepared.method, path_url, body=prepared.body, headers=prepared.headers,
                 redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
-                retries=adapter.max_retries, timeout=Timeout(connect=timeout[0], read=timeout[1]), chunked=False)
+                retries=adapter.max_retries, timeout=pool_timeout, chunked=False)
         except (ProtocolError, OSError) as err:
             raise RequestsConnectionError(err, request=prepared) from err
         except HTTPError as err:
@@ -189,7 +212,8 @@ class RegistrySession(_Session):
             raise mapped from err
         response = Response()
         response.status_code = raw.status
-        response.headers = CaseInsensitiveDict(raw.headers)
+        # What CaseInsensitiveDict(raw.headers) holds (repeated fields joined with ", "), without a lookup per name.
+        response.headers = CaseInsensitiveDict(raw.headers.itermerged())
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
         response.reason = raw.reason
@@ -201,6 +225,45 @@ class RegistrySession(_Session):
             _extract_cookies(response.cookies, prepared, raw)
             _extract_cookies(self.cookies, prepared, raw)
         return response
+
+    def _fast_url(self, url: str, query: str | None) -> tuple[str, str, str, str] | None:
+        """The full URL, scheme, netloc and path (with query) requests' ``prepare_url`` gives, or None to ask it.
+
+        Answered without parsing only for an origin ``prepare_url`` leaves unchanged (checked once per origin)
+        followed by a path of characters neither requote_uri nor urllib3's normalisation touch (no percent
+        escapes, no dot segments, no query or fragment) and a query from :func:`_query` (which those leave
+        unchanged too); anything else goes through ``prepare_url``.
+        """
+        scheme, _sep, rest = url.partition("://")
+        cut = rest.find("/")
+        if scheme not in ("http", "https") or cut <= 0:
+            return None
+        origin, path = url[:len(scheme) + 3 + cut], rest[cut:]
+        if not _SAFE_PATH.match(path) or "/." in path:
+            return None
+        if origin not in self._origins:
+            self._origins[origin] = _plain_origin(origin)
+        known = self._origins[origin]
+        if known is None:
+            return None
+        if query:
+            path = f"{path}?{query}"
+            url = f"{url}?{query}"
+        return url, known[0], known[1], path
+
+    def _prepare_headers(self, prepared: PreparedRequest, headers: Mapping[str, Any]) -> None:
+        """``prepared.prepare_headers(headers)``, checking each (name, value) pair once per session, not per send."""
+        valid = self._valid_headers
+        merged: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
+        for name, value in headers.items():
+            if (name, value) not in valid:
+                check_header_validity((name, value))
+                if isinstance(name, str) and isinstance(value, str):
+                    if len(valid) >= _VALID_HEADERS_KEPT:
+                        valid.clear()
+                    valid.add((name, value))
+            merged[name] = value
+        prepared.headers = merged
 
     def prepare_request(self, request: Any) -> PreparedRequest:
         """requests' ``prepare_request`` with the dict merges done by :func:`_merge` (same result)."""
@@ -223,6 +286,28 @@ class RegistrySession(_Session):
             hooks=_merge_hooks(request.hooks, self.hooks),
         )
         return prepared
+
+
+#: Path characters that requests' requote_uri and urllib3's parse_url leave as they are: RFC 3986's unreserved
+#: characters, sub-delimiters, ":", "@" and "/" (no "%", "?", "#" or anything outside ASCII).
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*\Z")
+#: At most this many validated header pairs are kept (the Authorization value changes with each token).
+_VALID_HEADERS_KEPT = 256
+
+
+def _plain_origin(origin: str) -> tuple[str, str] | None:
+    """``(scheme, netloc)`` when requests' ``prepare_url`` leaves ``origin + "/"`` exactly as it is, else None."""
+    if "@" in origin:  # credentials in the URL: requests' full preparation handles them
+        return None
+    probe = PreparedRequest()
+    try:
+        probe.prepare_url(origin + "/", None)
+    except (InvalidURL, ValueError):
+        return None
+    if probe.url != origin + "/":
+        return None
+    scheme, _sep, netloc = origin.partition("://")
+    return scheme, netloc
 
 
 # Typed handles: some versions of the requests type information leave these untyped.

@@ -6,6 +6,8 @@ Distribution sets no cookies and does not echo requests.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
@@ -14,8 +16,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
     RegistrySession,
+    _query,
 )
 from pytest_httpserver import HTTPServer
+from requests.models import PreparedRequest
 from tests.rig.registry_server import free_port
 # The autouse fixture that clears the proxy environment for every test here.
 from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401  # pylint: disable=unused-import
@@ -105,3 +109,47 @@ def test_a_missing_ca_bundle_stays_requests_oserror() -> None:
         session.send_direct("GET", f"https://127.0.0.1:{free_port()}/v2/", {}, None, None, (5.0, 5.0),
                             "/nonexistent/ca.pem", None)
     assert raised.type is OSError
+
+
+# Each origin, and whether the fast way takes its plain paths (requests leaves the origin as it is).
+_ORIGINS = [("http://127.0.0.1:5000", True), ("https://registry.example.com", True), ("http://[::1]:5000", True),
+            ("http://h:80", True), ("https://Registry.Example.com", False), ("https://bücher.de", False),
+            ("http://u:p@h", False), ("HTTP://h", False), ("http://h:0500", False)]
+_PATHS = ["/v2/", "/v2/a/b/manifests/t0", "/v2/a/../b", "/v2/a/./b", "/v2//a", "//v2", "/v2/a%2Fb", "/v2/a b", "/v2/ä",
+          "/v2/a/manifests/sha256:abc", "/v2/a~b!$&'()*+,;=:@", "/v2/a?x=1", "/v2/a#f", "/v2/.a", "/v2/a.", "/v2/A/B", "/"]
+_PARAMS = [None, {"n": 100, "last": "v1.2", "skip": None}, {"last": "a b/ä~%&="}, {}, {"n": [1, 2]}, {b"k": b"v"}]
+
+
+@pytest.mark.parametrize("origin, taken", _ORIGINS)
+def test_the_url_without_parsing_is_the_url_requests_prepares(origin: str, taken: bool) -> None:
+    # The direct path skips prepare_url for plain URLs: every URL it answers must be exactly requests' own.
+    session = RegistrySession()
+    answered = 0
+    for path in _PATHS:
+        for params in _PARAMS:
+            query = _query(params) if isinstance(params, dict) else params
+            fast = session._fast_url(origin + path, query)  # pylint: disable=protected-access
+            if fast is None:
+                continue
+            answered += 1
+            prepared = PreparedRequest()
+            prepared.prepare_url(origin + path, query)
+            full_url, scheme, netloc, path_url = fast
+            assert (full_url, path_url) == (prepared.url, prepared.path_url)
+            assert (scheme, netloc) == (urlsplit(full_url).scheme, urlsplit(full_url).netloc)
+    # The registry's own URLs (a lower-case host, plain paths) take the fast way; the odd ones are left to requests.
+    assert bool(answered) is taken
+
+
+def test_a_header_requests_refuses_is_refused_on_every_send(httpserver: HTTPServer) -> None:
+    # The validity check is remembered only for pairs that passed it: a bad value fails each time, as in requests.
+    httpserver.expect_request("/v2/").respond_with_data("{}")
+    session = RegistrySession()
+    url = httpserver.url_for("/v2/")
+    for _attempt in range(2):
+        with pytest.raises(requests.exceptions.InvalidHeader):
+            session.send_direct("GET", url, {"Authorization": "Bearer x\r\nX-Injected: 1"}, None, None, (5.0, 5.0),
+                                True, None)
+    response = session.send_direct("GET", url, {"Authorization": "Bearer x"}, None, None, (5.0, 5.0), True, None)
+    assert response is not None and response.status_code == 200
+    assert response.request.headers["Authorization"] == "Bearer x"

@@ -1,0 +1,164 @@
+"""The transport's behaviours on its direct path (RegistrySession.send_direct and one-read bodies), on real registries.
+
+Every request below must reach the registry through ``send_direct`` (never requests' full
+``Session.request``) and every document must be read in one ``read()`` (``body.read_whole``): the
+spies fail the test otherwise. The behaviours are the transport's usual ones: the auth step, a retry
+after 503, a body cut midway, a redirect, TLS with a private CA and the manifest size cap.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import body
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import RegistrySession
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TooLargeError
+from tests.rig import images
+from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, proxy_pool
+from tests.rig.images import RawPusher
+from tests.rig.registry_server import free_port
+
+IMAGE = images.make_image("direct", layers=1, layer_size=1024)
+
+
+@dataclass
+class Paths:
+    """What the spies saw: URLs sent on requests' full path, one-read bodies, and their failures."""
+
+    full: list[str] = field(default_factory=list)
+    whole: int = 0
+    cut: list[str] = field(default_factory=list)
+
+    def full_to(self, host: str) -> list[str]:
+        return [url for url in self.full if f"//{host}/" in url]
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> Paths:
+    seen = Paths()
+    full_request = RegistrySession.request
+    read_whole = body.read_whole
+
+    def recording_request(self: RegistrySession, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        seen.full.append(url)
+        return full_request(self, method, url, *args, **kwargs)
+
+    def recording_read_whole(response: Any) -> bytes | None:
+        try:
+            content = read_whole(response)
+        except Exception as exc:
+            seen.cut.append(type(exc).__name__)
+            raise
+        seen.whole += content is not None
+        return content
+
+    monkeypatch.setattr(RegistrySession, "request", recording_request)
+    monkeypatch.setattr(body, "read_whole", recording_read_whole)
+    return seen
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[..., FaultProxy]]:
+    with proxy_pool() as start:
+        yield start
+
+
+def client(host: str, registry: Any = None, **options: Any) -> Registry:
+    credentials = None
+    if registry is not None and registry.username:
+        credentials = Credentials(username=registry.username, password=registry.password)
+    settings = {"plain_http": True, "retries": 2, "timeout": (5.0, 10.0), "sleep": lambda _s: None, **options}
+    return Registry(host, TransportOptions(**settings), credentials)
+
+
+def read_all(repository: Any) -> None:
+    """The three hot requests, each twice: the second of each on a kept connection."""
+    for _round in range(2):
+        assert repository.resolve("v1").digest == IMAGE.digest
+        assert repository.fetch_manifest("v1").raw == IMAGE.data
+        assert repository.tags() == ["v1"]
+
+
+def test_the_auth_step_answers_the_challenge_on_the_direct_path(token_registry: Any, paths: Paths) -> None:
+    RawPusher.for_registry(token_registry).push("src/app", IMAGE, tag="v1")
+    mark = token_registry.mark()
+    read_all(client(token_registry.host, token_registry).repository("src/app"))
+    sent = [(r.method, r.status) for r in token_registry.requests_since(mark)]
+    assert sent[:2] == [("HEAD", 401), ("HEAD", 200)]  # one challenge, answered, then sent again
+    assert len(sent) == 7 and all(status == 200 for _method, status in sent[1:])
+    assert paths.full_to(token_registry.host) == []
+    assert paths.whole == 6  # 2 HEADs and 4 documents, each in one read
+
+
+def test_a_503_is_retried_on_the_direct_path(plain_registry: Any, proxies: Callable[..., FaultProxy],
+                                             paths: Paths) -> None:
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    proxy = proxies(plain_registry)
+    proxy.add("503", method="GET", path=r"/manifests/", times=1)
+    sleeps: list[float] = []
+    manifest = client(proxy.host, sleep=sleeps.append).repository("src/app").fetch_manifest("v1")
+    assert manifest.raw == IMAGE.data
+    assert [i.kind for i in proxy.injected] == ["503"] and len(sleeps) == 1
+    assert paths.full_to(proxy.host) == []
+
+
+def test_a_document_cut_midway_is_fetched_again(plain_registry: Any, proxies: Callable[..., FaultProxy],
+                                                paths: Paths) -> None:
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    proxy = proxies(plain_registry)
+    proxy.add("truncate", method="GET", path=r"/manifests/", times=1)
+    assert client(proxy.host).repository("src/app").fetch_manifest(IMAGE.digest).raw == IMAGE.data
+    assert [i.kind for i in proxy.injected] == ["truncate"]
+    assert paths.cut == ["ChunkedEncodingError"]  # the one read broke off, as requests' reading says it
+    assert paths.full_to(proxy.host) == []
+
+
+def test_a_redirect_is_followed_on_the_direct_path(plain_registry: Any, proxies: Callable[..., FaultProxy],
+                                                   paths: Paths) -> None:
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    other = HTTPServer(host="127.0.0.1", port=free_port(), threaded=True)
+    other.start()
+    try:
+        other.expect_request(re.compile(r"^/moved/")).respond_with_handler(
+            lambda _req: Response(IMAGE.data, content_type=IMAGE.media_type))
+
+        def moved(req: ProxyRequest, reply: Reply) -> Reply:
+            return Reply(307, [("Location", other.url_for(f"/moved/{req.route.rsplit('/', 1)[1]}"))], b"", 0)
+
+        proxy = proxies(plain_registry)
+        proxy.add("rewrite", method="GET", path=r"/manifests/", times=None, handler=moved)
+        assert client(proxy.host).repository("src/app").fetch_manifest(IMAGE.digest).raw == IMAGE.data
+        seen: list[Request] = [entry[0] for entry in other.log]
+        assert [r.path for r in seen] == [f"/moved/{IMAGE.digest}"]
+        assert paths.full_to(proxy.host) == [] and paths.full_to(f"127.0.0.1:{other.port}") == []
+        assert paths.whole == 1
+    finally:
+        other.clear()
+        other.stop()
+
+
+def test_a_tls_registry_with_a_private_ca_on_the_direct_path(tls_registry: Any, paths: Paths) -> None:
+    RawPusher.for_registry(tls_registry).push("src/app", IMAGE, tag="v1")
+    registry = client(tls_registry.host, tls_registry, plain_http=None, ca_path=tls_registry.ca_path)
+    read_all(registry.repository("src/app"))
+    assert registry.transport.base_url.startswith("https://")
+    assert paths.full_to(tls_registry.host) == [] and paths.whole == 6
+
+
+def test_the_manifest_cap_holds_on_the_direct_path(plain_registry: Any, paths: Paths) -> None:
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    repository = client(plain_registry.host, max_manifest_bytes=len(IMAGE.data) - 1).repository("src/app")
+    mark = plain_registry.mark()
+    with pytest.raises(TooLargeError, match=f"{len(IMAGE.data)} bytes, over the {len(IMAGE.data) - 1} byte limit"):
+        repository.fetch_manifest(IMAGE.digest)
+    assert len(plain_registry.requests_since(mark)) == 1  # refused, not retried
+    assert paths.whole == 0 and paths.full_to(plain_registry.host) == []
