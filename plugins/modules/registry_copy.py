@@ -767,8 +767,9 @@ def main() -> None:
         return
     misplaced = [name for name in SYNC_ONLY if params[name] not in (None, False)]
     if misplaced:
-        task.fail(f"{', '.join(misplaced)} only apply with mirror_spec or select: add one (select: {{}} "
-                  "mirrors every tag of src to dest) or drop them")
+        verb, them = ("applies", "it") if len(misplaced) == 1 else ("apply", "them")
+        task.fail(f"{', '.join(misplaced)} {verb} only with mirror_spec or select: add one (select: {{}} "
+                  f"mirrors every tag of src to dest) or drop {them}")
     factory = task.factory
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
     # Each engine is imported by the run that uses it: a single copy does not load the mirror engine.
