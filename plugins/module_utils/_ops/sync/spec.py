@@ -146,9 +146,11 @@ def _dest_path(naming: str, rewrite: re.Pattern[str] | None, replacement: str, b
 def _local_sides(entry: Mapping[str, Any], option: str) -> str | None:
     """One line when src or dest names a local layout or archive, which only ``tags`` mirrors."""
     sources = entry.get("src")
-    local = [f"src {text!r}" for text in (sources if isinstance(sources, list) else [sources]) if is_local(text)]
-    if is_local(entry.get("dest")):
-        local.append(f"dest {entry['dest']!r}")
+    texts = [text for text in (sources if isinstance(sources, list) else [sources]) if isinstance(text, str)]
+    local = [f"src {text!r}" for text in texts if is_local(text)]
+    dest = entry.get("dest")
+    if isinstance(dest, str) and is_local(dest):
+        local.append(f"dest {dest!r}")
     if not local:
         return None
     return (f"{' and '.join(local)} {'is a' if len(local) == 1 else 'are'} local layout or archive, but "
