@@ -126,13 +126,13 @@ options:
     default: keep
   concurrency:
     description:
-      - How many blobs are transferred at the same time (1 to 16).
+      - For a single copy, how many blobs are transferred at the same time (1 to 16).
       - The default was chosen with the benchmark in the collection's C(bench/) directory; each blob
         in flight holds about 2.5 MiB of memory.
       - When mirroring (O(tags), O(select) or O(mirror_spec)), how many tags are copied at the same time
         across all repositories (1 to 64), the tags in flight sharing 16 connections per registry for their
-        blobs (a mirror of one tag streams up to 8 blobs at once, like a single copy). A layer that several
-        tags in flight share is transferred once.
+        blobs (each tag streams 16 / O(concurrency) blobs at once, at least 1 and at most 8; a mirror of one
+        tag streams 8, like a single copy). A layer that several tags in flight share is transferred once.
     type: int
     default: 8
   tags:
