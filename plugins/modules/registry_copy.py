@@ -309,6 +309,8 @@ attributes:
     description:
       - Reads both registries (C(HEAD) and C(GET) only) and reports what would be copied, mounted
         and skipped, with byte counts; writes nothing. With O(prune_missing), lists the tags it would remove.
+      - It reads the source's manifests, not its blobs, so it does not check that the source blobs exist or
+        are intact; a corrupted or partially pushed source passes check mode and fails the real run.
   diff_mode:
     support: full
     description:
