@@ -139,6 +139,7 @@ options:
     description:
       - Mirror mode. Regular expressions, each matched against the whole tag; every tag of O(src)
         matching one of them is copied to the same tag in O(dest).
+      - A regular expression that matches no tag is not an error - the task stays V(ok) and a warning names it.
       - With O(referrers), tags of the referrers fallback (C(sha256-<64 hex>)) and cosign's C(.sig), C(.att)
         and C(.sbom) tags are left to the referrers copy of their image, which merges them, instead of being
         copied as they are.
