@@ -262,8 +262,10 @@ options:
   prune_missing:
     description:
       - With O(mirror_spec) or O(select), an exact mirror - remove destination tags whose source tag is gone
-        (of the repositories mirrored, whatever the selectors chose). Tags of the referrers and cosign schemes
-        are kept.
+        (of the repositories mirrored). Tags of the referrers and cosign schemes are kept.
+      - Only tags gone from the source are removed. A destination tag that the source still has is kept even
+        when the selectors no longer choose it (an old release past C(newest)); remove those with
+        M(ocireg.registry.registry_prune).
       - Guardrails as in M(ocireg.registry.registry_prune) - check mode lists them and removes nothing;
         a source that lists no tags at all removes nothing (and fails); more than O(max_deletions) removes
         nothing (and fails).
