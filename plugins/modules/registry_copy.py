@@ -126,19 +126,20 @@ options:
     default: keep
   concurrency:
     description:
-      - How many blobs are transferred at the same time (1 to 16).
+      - For a single copy, how many blobs are transferred at the same time (1 to 16).
       - The default was chosen with the benchmark in the collection's C(bench/) directory; each blob
         in flight holds about 2.5 MiB of memory.
       - When mirroring (O(tags), O(select) or O(mirror_spec)), how many tags are copied at the same time
         across all repositories (1 to 64), the tags in flight sharing 16 connections per registry for their
-        blobs (a mirror of one tag streams up to 8 blobs at once, like a single copy). A layer that several
-        tags in flight share is transferred once.
+        blobs (each tag streams 16 / O(concurrency) blobs at once, at least 1 and at most 8; a mirror of one
+        tag streams 8, like a single copy). A layer that several tags in flight share is transferred once.
     type: int
     default: 8
   tags:
     description:
       - Mirror mode. Regular expressions, each matched against the whole tag; every tag of O(src)
         matching one of them is copied to the same tag in O(dest).
+      - A regular expression that matches no tag is not an error - the task stays V(ok) and a warning names it.
       - With O(referrers), tags of the referrers fallback (C(sha256-<64 hex>)) and cosign's C(.sig), C(.att)
         and C(.sbom) tags are left to the referrers copy of their image, which merges them, instead of being
         copied as they are.
@@ -261,8 +262,10 @@ options:
   prune_missing:
     description:
       - With O(mirror_spec) or O(select), an exact mirror - remove destination tags whose source tag is gone
-        (of the repositories mirrored, whatever the selectors chose). Tags of the referrers and cosign schemes
-        are kept.
+        (of the repositories mirrored). Tags of the referrers and cosign schemes are kept.
+      - Only tags gone from the source are removed. A destination tag that the source still has is kept even
+        when the selectors no longer choose it (an old release past C(newest)); remove those with
+        M(ocireg.registry.registry_prune).
       - Guardrails as in M(ocireg.registry.registry_prune) - check mode lists them and removes nothing;
         a source that lists no tags at all removes nothing (and fails); more than O(max_deletions) removes
         nothing (and fails).
@@ -309,6 +312,8 @@ attributes:
     description:
       - Reads both registries (C(HEAD) and C(GET) only) and reports what would be copied, mounted
         and skipped, with byte counts; writes nothing. With O(prune_missing), lists the tags it would remove.
+      - It reads the source's manifests, not its blobs, so it does not check that the source blobs exist or
+        are intact; a corrupted or partially pushed source passes check mode and fails the real run.
   diff_mode:
     support: full
     description:
@@ -767,8 +772,9 @@ def main() -> None:
         return
     misplaced = [name for name in SYNC_ONLY if params[name] not in (None, False)]
     if misplaced:
-        task.fail(f"{', '.join(misplaced)} only apply with mirror_spec or select: add one (select: {{}} "
-                  "mirrors every tag of src to dest) or drop them")
+        verb, them = ("applies", "it") if len(misplaced) == 1 else ("apply", "them")
+        task.fail(f"{', '.join(misplaced)} {verb} only with mirror_spec or select: add one (select: {{}} "
+                  f"mirrors every tag of src to dest) or drop {them}")
     factory = task.factory
     result: dict = {"changed": False, "src": params["src"], "dest": params["dest"]}
     # Each engine is imported by the run that uses it: a single copy does not load the mirror engine.

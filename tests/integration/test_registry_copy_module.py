@@ -5,7 +5,10 @@ puller (which verifies every digest); request counts come from the access logs.
 """
 from __future__ import annotations
 
+import shutil
+
 import pytest
+import requests
 
 from tests.rig.images import RawPuller, RawPusher, make_image, make_layer, make_multiarch
 
@@ -139,3 +142,32 @@ def test_mirror_with_keep_going(plain_registry, registry_factory, run_playbook):
                            "after": {"1.1": contents["1.1"].digest, "2.0": contents["2.0"].digest}}
     assert result["failed_tags"]["1.0"]["type"] == "DigestMismatchError"
     assert sorted(RawPuller.for_registry(dest_registry).tags("dst/app")) == ["1.1", "2.0"]
+
+
+def test_a_blob_missing_from_the_source_is_told_as_such(registry_factory, run_playbook, tmp_path):
+    # A manifest whose layer the repository lacks (a partial push, a storage fault). Distribution
+    # refuses to store such a manifest, so the image is pushed whole and the repository's link to the
+    # layer is removed from storage (no blob descriptor cache, so the registry sees it gone). The tag
+    # resolves, so the advice must not be to check the repository name and the tag.
+    storage = tmp_path / "storage"
+    source = registry_factory(extra={"storage": {"filesystem": {"rootdirectory": str(storage)},
+                                                 "maintenance": {"uploadpurging": {"enabled": False}}}})
+    content = make_image("lost-blob", layers=[make_layer("lost-blob", 20_000)])
+    RawPusher.for_registry(source).push("src/app", content, tag="1.0")
+    layer = content.layers[0].digest
+    shutil.rmtree(storage / "docker/registry/v2/repositories/src/app/_layers/sha256" / layer.partition(":")[2])
+    dest_registry = registry_factory()
+    task = copy_task("copy", src=f"{source.host}/src/app:1.0", dest=f"{dest_registry.host}/dst/app")
+    # Check mode reads manifests only (sizes come from them), so it does not see the missing blob.
+    checked = run_playbook(tasks=[task], check=True).task("copy")
+    assert not checked.failed and checked.changed, checked.result
+    assert checked["copied"]["blobs"] == 2, checked.result  # the config and the missing layer
+    result = run_playbook(tasks=[task]).task("copy")
+    assert result.failed, result.result
+    msg = result["msg"]
+    assert f"fetch blob src/app@{layer}" in msg and "BLOB_UNKNOWN" in msg, msg
+    assert ("the source repository is missing a blob that its manifest names (a corrupted or partially pushed "
+            "image); push the image to it again, or check the source registry's storage") in msg, msg
+    assert "check the repository name" not in msg, msg
+    # No tag for an incomplete image (the repository has none, so Distribution does not know its name).
+    assert requests.get(f"{dest_registry.url}/v2/dst/app/tags/list", timeout=10).status_code == 404

@@ -225,9 +225,11 @@ def test_rate_limit_stop(src, registry_factory, run_playbook):
     assert tags_of(dest, "app") == sorted(result["repositories"][0]["copied"])
 
 
-def test_bad_input_is_one_clear_line_per_problem(src, run_playbook):
+def test_bad_input_is_one_clear_line_per_problem(src, run_playbook, tmp_path):
     secret = "Sync-Secret-4711"  # distinctive, so a substring search finds it wherever it leaked
+    mark = src.mark()
     run = run_playbook(tasks=[
+        task("select into a layout", src=f"{src.host}/lib/tool", dest=f"oci:{tmp_path / 'layout'}", select={}),
         task("spec and tags", mirror_spec=[{"src": f"{src.host}/lib/tool", "dest": src.host}], tags=[".*"]),
         task("sync option alone", src=f"{src.host}/lib/tool:v1.0", dest=f"{src.host}/x/tool", no_clobber=True),
         task("bad spec", mirror_spec=[{"src": f"{src.host}/lib/tool:v1.0", "dest": "nohost", "semver": "banana"}]),
@@ -237,16 +239,24 @@ def test_bad_input_is_one_clear_line_per_problem(src, run_playbook):
     ])
     # One line per problem: three tasks with one problem each, and a spec entry with three.
     lines = {}
-    for name in ("spec and tags", "sync option alone", "bad spec", "two destinations, one login"):
+    for name in ("select into a layout", "spec and tags", "sync option alone", "bad spec",
+                 "two destinations, one login"):
         result = run.task(name)
         assert result.failed, result.result
         assert isinstance(result["msg"], str) and "Traceback" not in result["msg"], result.result
         assert "module_stderr" not in result.result, result.result
         lines[name] = result["msg"].strip().split("\n")
     assert {name: len(found) for name, found in lines.items()} == {
-        "spec and tags": 1, "sync option alone": 1, "bad spec": 3, "two destinations, one login": 1}, lines
+        "select into a layout": 1, "spec and tags": 1, "sync option alone": 1, "bad spec": 3,
+        "two destinations, one login": 1}, lines
+    # select is one dict, and a layout is no registry: the line says so and points to tags.
+    assert lines["select into a layout"][0].startswith(
+        f"select: dest 'oci:{tmp_path / 'layout'}' is a local layout or archive, but select mirrors between "
+        "registries only"), lines
+    assert "use src, dest and tags" in lines["select into a layout"][0]
+    assert not (tmp_path / "layout").exists()
     assert "mutually exclusive" in lines["spec and tags"][0]
-    assert "no_clobber only apply with mirror_spec or select" in lines["sync option alone"][0]
+    assert "no_clobber applies only with mirror_spec or select" in lines["sync option alone"][0]
     src_line, dest_line, semver_line = lines["bad spec"]
     assert src_line.startswith("mirror_spec[0]: src ") and dest_line.startswith("mirror_spec[0]: dest 'nohost'")
     assert semver_line.startswith("mirror_spec[0]: semver: 'banana'")
@@ -255,6 +265,7 @@ def test_bad_input_is_one_clear_line_per_problem(src, run_playbook):
     # The password is never echoed: not in the message, not anywhere in the run's output.
     assert secret not in json.dumps(run.task("two destinations, one login").result)
     assert secret not in run.output
+    assert src.requests_since(mark) == []  # every one of them is refused before a request
 
 
 def test_check_mode_writes_no_progress(src, registry_factory, run_playbook, tmp_path):

@@ -6,7 +6,8 @@
 The client says what went wrong and what to do in its own words (``reason``, ``advice``) and
 names the kind of fix in ``hint`` (:data:`.._model.errors.HINTS`). A playbook author fixes it
 with an option, so for each hint this file says which option, and :func:`advised` rebuilds the
-message from the fields with that advice. Plain data and functions: nothing here imports
+message from the fields with that advice. A few registry error codes get words of their own
+(a blob that a manifest names but the repository lacks). Plain data and functions: nothing here imports
 Ansible, so the modules and the lookup word advice alike.
 """
 from __future__ import annotations
@@ -43,10 +44,29 @@ ADVICE: dict[str, _Wording] = {
 }
 
 
+#: A blob fetch answered ``BLOB_UNKNOWN``: the manifest naming the blob was read, so the repository
+#: name and the tag or digest are right (the client's generic "not found" advice says to check them);
+#: the repository lacks content its own manifest references.
+MISSING_BLOB = (
+    "the source repository is missing a blob that its manifest names (a corrupted or partially pushed image)",
+    "push the image to it again, or check the source registry's storage")
+
+
+def _by_code(err: RegistryError) -> tuple[str | None, str] | None:
+    """Wording chosen from the registry's error code and the operation's verb, where the client's misleads."""
+    if err.code == "BLOB_UNKNOWN" and (err.operation or "").startswith("fetch blob "):
+        return MISSING_BLOB
+    return None
+
+
 def advised(err: RegistryError) -> str:
-    """``err``'s message with the advice worded in module options, when its ``hint`` has any."""
+    """``err``'s message with the advice worded in module options, when its ``hint`` has any, or in
+    the terms of what is wrong, when its code says more than the client's words (a missing blob)."""
     wording = ADVICE.get(err.hint) if err.hint is not None else None
-    if wording is None:
-        return err.message
-    reason, advice = wording(err.host or "the registry")
-    return err.render(reason=reason, advice=advice)
+    if wording is not None:
+        reason, advice = wording(err.host or "the registry")
+        return err.render(reason=reason, advice=advice)
+    by_code = _by_code(err)
+    if by_code is not None:
+        return err.render(reason=by_code[0], advice=by_code[1])
+    return err.message

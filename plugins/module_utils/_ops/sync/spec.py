@@ -43,9 +43,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_selecti
     TagSelection,
     parse_selection,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_ref import (
+    is_local,
+)
 
 NAMINGS = ("prefix", "flat", "exact")
 ENTRY_KEYS = ("src", "dest", "naming", "rewrite", *SELECTOR_KEYS)
+#: Options that hold one entry (a dict, not a list): their lines say ``select:``, not ``select[0]:``.
+SINGLE_ENTRY_OPTIONS = ("select",)
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,29 @@ def _dest_path(naming: str, rewrite: re.Pattern[str] | None, replacement: str, b
     return _join(base, source.repository)
 
 
-def _expand_entry(position: int, entry: Any) -> tuple[list[SyncPair], list[str]]:
+def _local_sides(entry: Mapping[str, Any], option: str) -> str | None:
+    """One line when src or dest names a local layout or archive, which only ``tags`` mirrors."""
+    sources = entry.get("src")
+    texts = [text for text in (sources if isinstance(sources, list) else [sources]) if isinstance(text, str)]
+    local = [f"src {text!r}" for text in texts if is_local(text)]
+    dest = entry.get("dest")
+    if isinstance(dest, str) and is_local(dest):
+        local.append(f"dest {dest!r}")
+    if not local:
+        return None
+    return (f"{' and '.join(local)} {'is a' if len(local) == 1 else 'are'} local layout or archive, but "
+            f"{option} mirrors between registries only: to mirror into or out of a layout, use src, dest "
+            "and tags (regular expressions) instead")
+
+
+def _expand_entry(position: int, entry: Any, option: str = "mirror_spec") -> tuple[list[SyncPair], list[str]]:
     """The pairs of one entry and its problems (unprefixed)."""
     problems: list[str] = []
     if not isinstance(entry, Mapping):
         return [], [f"an entry must be a mapping with src and dest, got {type(entry).__name__}"]
+    local = _local_sides(entry, option)
+    if local is not None:
+        return [], [local]  # the registry-name checks would only blame the layout's path
     unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
         problems.append(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
@@ -208,27 +231,33 @@ def expand_spec(entries: Any, option: str = "mirror_spec") -> list[SyncPair]:
 
     Raises one :class:`InvalidInputError` with a line per mistake (``mirror_spec[2]: ...``),
     including two sources aimed at one destination repository and a repository mirrored onto itself.
+    An option of :data:`SINGLE_ENTRY_OPTIONS` (``select``) holds the one entry given, and its lines
+    say ``select: ...``.
     """
     if not isinstance(entries, list) or not entries:
         raise InvalidInputError(f"{option} must be a non-empty list of {{src, dest, selectors...}} entries")
+
+    def label(position: int) -> str:
+        return option if option in SINGLE_ENTRY_OPTIONS else f"{option}[{position}]"
+
     problems: list[str] = []
     pairs: list[SyncPair] = []
     for position, entry in enumerate(entries):
-        found, entry_problems = _expand_entry(position, entry)
-        problems.extend(f"{option}[{position}]: {line}" for line in entry_problems)
+        found, entry_problems = _expand_entry(position, entry, option)
+        problems.extend(f"{label(position)}: {line}" for line in entry_problems)
         pairs.extend(found)
     owners: dict[str, SyncPair] = {}
     for pair in pairs:
-        where = f"{option}[{pair.entry}]"
+        where = label(pair.entry)
         if pair.src == pair.dest:
             problems.append(f"{where}: {pair.src} would be mirrored onto itself: change dest or naming")
         first = owners.setdefault(pair.dest, pair)
         if first is not pair:
             if first.src == pair.src:
-                problems.append(f"{where}: {pair.src} -> {pair.dest} is already in {option}[{first.entry}]: "
+                problems.append(f"{where}: {pair.src} -> {pair.dest} is already in {label(first.entry)}: "
                                 "list it once")
             else:
-                problems.append(f"{where}: {pair.src} and {first.src} ({option}[{first.entry}]) both go to "
+                problems.append(f"{where}: {pair.src} and {first.src} ({label(first.entry)}) both go to "
                                 f"{pair.dest}: one destination repository takes one source")
     if problems:
         raise InvalidInputError("\n".join(problems))

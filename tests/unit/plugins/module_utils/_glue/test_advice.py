@@ -60,3 +60,20 @@ def test_auth_file_advice(hint: str, words: str) -> None:
 def test_an_error_without_a_hint_keeps_the_clients_words() -> None:
     err = NotFoundError("not found", host="r", operation="GET", status=404, advice="check the name")
     assert advised(err) == err.message == "GET on r failed: HTTP 404: not found; check the name"
+
+
+def test_a_missing_blob_says_the_repository_lacks_what_its_manifest_names() -> None:
+    # The manifest that named the blob resolved, so "check the repository name and the tag" misleads.
+    err = NotFoundError("not found", host="r.example", operation="fetch blob team/app@sha256:ab", status=404,
+                        errors=[OciError("BLOB_UNKNOWN", "blob unknown to registry")],
+                        advice="check the repository name and the tag or digest")
+    assert advised(err) == (
+        "fetch blob team/app@sha256:ab on r.example failed: HTTP 404 (BLOB_UNKNOWN: blob unknown to registry): "
+        "the source repository is missing a blob that its manifest names (a corrupted or partially pushed "
+        "image); push the image to it again, or check the source registry's storage")
+
+
+def test_blob_unknown_elsewhere_keeps_the_clients_words() -> None:
+    err = NotFoundError("not found", host="r", operation="delete blob team/app@sha256:ab", status=404,
+                        errors=[OciError("BLOB_UNKNOWN")], advice="check the repository name and the tag or digest")
+    assert advised(err) == err.message

@@ -81,6 +81,42 @@ def test_two_sources_into_one_destination_and_self_mirrors_are_refused():
         expand_spec([])
 
 
+@pytest.mark.parametrize("src, dest, named", [
+    ("m.example/team/app", "oci:/srv/layout", "dest 'oci:/srv/layout' is a"),
+    ("oci-archive:/media/usb/bundle.tar", "m.example/team/app", "src 'oci-archive:/media/usb/bundle.tar' is a"),
+    ("oci:/srv/a", "docker-archive:/srv/b.tar", "src 'oci:/srv/a' and dest 'docker-archive:/srv/b.tar' are"),
+])
+def test_a_local_side_of_select_is_one_line_pointing_to_tags(src, dest, named):
+    # select is one dict (not a list), so its lines say "select:", and a layout is not a registry
+    # host with a bad name: select and mirror_spec mirror between registries, tags does layouts.
+    with pytest.raises(InvalidInputError) as caught:
+        expand_spec([{"src": src, "dest": dest, "naming": "exact"}], option="select")
+    text = str(caught.value)
+    assert text.splitlines() == [text], text
+    assert text.startswith(f"select: {named} local layout or archive, but select mirrors between "
+                           "registries only"), text
+    assert "use src, dest and tags" in text and "registry host" not in text and "select[" not in text
+
+
+def test_a_local_side_of_a_mirror_spec_entry_names_the_entry():
+    with pytest.raises(InvalidInputError) as caught:
+        expand_spec([{"src": "ghcr.io/a/app", "dest": "m.example"},
+                     {"src": ["ghcr.io/a/b", "oci:/srv/layout:team/b"], "dest": "m.example"}])
+    assert str(caught.value) == (
+        "mirror_spec[1]: src 'oci:/srv/layout:team/b' is a local layout or archive, but mirror_spec mirrors "
+        "between registries only: to mirror into or out of a layout, use src, dest and tags (regular "
+        "expressions) instead")
+
+
+def test_select_lines_do_not_index_the_dict():
+    with pytest.raises(InvalidInputError) as caught:
+        expand_spec([{"src": "ghcr.io/a/app", "dest": "m.example/app", "naming": "exact", "semver": "soon"}],
+                    option="select")
+    assert str(caught.value).startswith("select: "), caught.value
+    with pytest.raises(InvalidInputError, match=r"^select: ghcr.io/a/app would be mirrored onto itself"):
+        expand_spec([{"src": "ghcr.io/a/app", "dest": "ghcr.io/a/app", "naming": "exact"}], option="select")
+
+
 def test_rewrite_and_naming_exclude_each_other():
     with pytest.raises(InvalidInputError, match="exclude each other"):
         expand_spec([{"src": "ghcr.io/a/b", "dest": "m.example", "naming": "flat",
