@@ -710,7 +710,7 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
     for tag, record in state.outcomes.items():
         counts[record["status"]].append(tag)
     # Each blob once, however many of the repository's tags share it (see .counts).
-    byte_count = distinct_bytes(state.copies.values())
+    byte_count = distinct_bytes(state.copies.values(), _written(run, state))
     seconds = round((state.finished - state.started), 3) if state.started and state.finished else 0.0
     planned = prune["planned"].get(state.pair.dest, [])
     pruned = sorted(state.pruned)
@@ -826,6 +826,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                 result.failed[label + tag] = record["error"]
             elif record.get("status") == NOT_ATTEMPTED:
                 result.not_attempted.append(label + tag)
+        counts.add_written(_destination(state.dest), _written(run, state))
         for tag, record in sorted(state.outcomes.items()):
             if tag.startswith("prune:") and record["status"] == FAILED:
                 result.failed[label + tag] = record["error"]
@@ -836,6 +837,12 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     result.copied, result.already_present = counts.copied(), counts.already_present()
     summary["bytes"] = result.copied["bytes"]
     return result
+
+
+def _written(run: _Run, state: _PairState) -> dict[str, tuple[str, int]]:
+    """The blobs the run's copies wrote to ``state``'s destination, those of tags that then failed too."""
+    in_flight = run.copy_options.in_flight
+    return in_flight.written(state.dest) if in_flight is not None else {}
 
 
 def _destination(store: Any) -> Hashable:
