@@ -181,6 +181,8 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     assert repository["drift"] == ["v1.0"] and repository["copied"] == ["v1.1"]
     assert repository["tags"]["v1.0"]["dest_digest"] == drifted
     assert "1 drifted (no_clobber)" in clobber["msg"]
+    # The drifted tag is named in its cause, not masked as <tag>.
+    assert f"v1.0: {dest.host}/drift/tool:v1.0 points at {drifted}" in clobber["msg"], clobber["msg"]
     assert digest_of(dest, "drift/tool", "v1.0") == drifted  # left where it was
 
 

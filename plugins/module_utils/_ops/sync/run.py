@@ -874,7 +874,7 @@ def failure_message(result: dict[str, Any], *, per_tag: bool = False) -> str:
     :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune.
 
     ``per_tag`` (the ``tags`` spelling) counts tags instead of listing repository lines:
-    ``1 of 3 tag(s) failed to mirror: 1.0: <cause>``, then the tags not attempted.
+    ``1 of 4 tags failed to mirror: 1.0: <cause>``, then the tags not attempted (``1 not attempted: 2.0``).
     """
     if per_tag:
         return _per_tag_message(result)
@@ -904,16 +904,22 @@ def _cause(record: dict[str, Any], dest: str | None) -> str:
     return text
 
 
+def _tags(count: int) -> str:
+    return f"{count} tag" if count == 1 else f"{count} tags"
+
+
 def _per_tag_message(result: dict[str, Any]) -> str:
     failed, not_attempted = result["failed_tags"], result["not_attempted"]
+    # Of the selected tags: copied or present (tag_results), failed, and not attempted.
+    selected = len(failed) + len(result["tag_results"]) + len(not_attempted)
     parts = []
     if failed:
         causes = summarize_failures((name, error["message"], name.rpartition(":")[2])
                                     for name, error in failed.items())
-        parts.append(f"{len(failed)} of {len(failed) + len(result['tag_results'])} tag(s) failed to mirror: {causes}")
+        parts.append(f"{len(failed)} of {_tags(selected)} failed to mirror: {causes}")
     parts.extend(f"{r['src']}: {r['error']['message']}" for r in result["repositories"] if r["error"])
     if not_attempted:
         more = len(not_attempted) - SHOWN_CAUSES
-        parts.append(f"not attempted: {', '.join(not_attempted[:SHOWN_CAUSES])}"
+        parts.append(f"{len(not_attempted)} not attempted: {', '.join(not_attempted[:SHOWN_CAUSES])}"
                      + (f" and {more} more" if more > 0 else ""))
     return "; ".join(item for item in (*parts, result["stopped"], result["prune"]["refused"]) if item)
