@@ -211,13 +211,14 @@ class TagPatterns:
         return select_tags(sorted(set(tags)), self.selection, skip_referrer_tags=self.skip_referrer_tags)
 
     def warnings(self, where: str, available: Sequence[str], selection: Selection) -> tuple[list[str], list[str]]:
-        """(warnings, notes): a pattern that selects nothing, a mirror that copies nothing."""
+        """(warnings, notes): a pattern that selects nothing, else a mirror that copies nothing."""
         warnings = unmatched_regexes(available, self.patterns, where)
         notes = []
         if not selection.selected:
             notes.append(f"no tag of {where} matches {', '.join(self.patterns)}")
-            warnings.append(f"the mirror selects no tag of {where} ({len(available)} tag(s)), so nothing was "
-                            "copied")
+            if not warnings:  # a pattern's own warning already says it (and names the pattern)
+                warnings.append(f"the mirror selects no tag of {where} ({len(available)} tag(s)), so nothing was "
+                                "copied")
         return warnings, notes
 
 
