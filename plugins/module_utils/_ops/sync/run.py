@@ -339,6 +339,8 @@ class _PairState:
     written: list[Any] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
     lease_notes: list[str] = field(default_factory=list)
+    #: Tag -> the digest a removal found it at (the diff's "before"), where it was read.
+    prune_digests: dict[str, str] = field(default_factory=dict)
 
 
 def _unwritable(path: str, reason: str) -> InvalidInputError:
@@ -670,15 +672,24 @@ def _prune(run: _Run) -> dict[str, Any]:
         return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     removed: dict[str, list[str]] = {}
     already_gone: dict[str, list[str]] = {}
-    if run.options.check_mode:
-        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     by_dest = {state.pair.dest: state for state in run.states}
+    jobs = [(dest, tag) for dest, tags in planned.items() for tag in tags]
+    if run.options.check_mode:
+        run.each(lambda job: _read_prune_digest(run, by_dest[job[0]], job[1]), jobs)
+        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
 
     def one(job: tuple[str, str]) -> None:
         dest, tag = job
         state = by_dest[dest]
         try:
-            state.dest.delete_tag(tag)
+            # The digest is what the diff shows before; a registry without DELETE by tag reads it
+            # anyway to untag, and is handed it (the same requests, in another order).
+            current = state.dest.resolve(tag)
+            if current is None:
+                raise NotFoundError(f"tag {tag} is gone", status=404)
+            with run._lock:
+                state.prune_digests[tag] = current.digest
+            state.dest.delete_tag(tag, current=current.digest)
         except NotFoundError:
             # The one rule for "already gone" (Repository.delete_manifest, missing_ok): the tag this
             # removal meant to remove is not there any more, so it counts as removed, and says so.
@@ -692,9 +703,20 @@ def _prune(run: _Run) -> dict[str, Any]:
             removed.setdefault(dest, []).append(tag)
             state.pruned.append(tag)
 
-    run.each(one, [(dest, tag) for dest, tags in planned.items() for tag in tags])
+    run.each(one, jobs)
     return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused,
             "already_gone": {d: sorted(t) for d, t in already_gone.items()}}
+
+
+def _read_prune_digest(run: _Run, state: _PairState, tag: str) -> None:
+    """Check mode: the digest a removal would take the tag from (for the diff); unknown if it cannot be read."""
+    try:
+        current = state.dest.resolve(tag)
+    except RegistryError:
+        return
+    if current is not None:
+        with run._lock:
+            state.prune_digests[tag] = current.digest
 
 
 def _size(count: int) -> str:
@@ -706,6 +728,12 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
+def _over_limit(run: _Run, prune: dict[str, Any]) -> bool:
+    """Whether ``max_deletions`` refuses every removal of the run."""
+    limit = run.options.max_deletions
+    return limit is not None and sum(len(tags) for tags in prune["planned"].values()) > limit
+
+
 def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, list[str]] = {name: [] for name in (COPIED, PRESENT, FAILED, DRIFT, NOT_ATTEMPTED)}
     for tag, record in state.outcomes.items():
@@ -715,6 +743,8 @@ def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> 
     seconds = round((state.finished - state.started), 3) if state.started and state.finished else 0.0
     planned = prune["planned"].get(state.pair.dest, [])
     pruned = sorted(state.pruned)
+    if run.options.check_mode and not _over_limit(run, prune):
+        pruned = list(planned)  # as copied counts in check mode: what the real run would remove
     verb = "would copy" if run.options.check_mode else "copied"
     line = (f"{state.pair.src} -> {state.pair.dest}: {len(counts[COPIED])} {verb}, "
             f"{len(counts[PRESENT])} already present, {len(counts[FAILED])} failed")
@@ -810,7 +840,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                           progress_file=os.fspath(run.options.progress_file) if run.options.progress_file
                           and not run.options.check_mode else None, duration=seconds)
     counts = MirrorCounts()
-    for state in run.states:
+    for state, repository in zip(run.states, repositories):
         label = state.pair.label
         if state.selection is not None and state.src_tags is not None:
             warnings, notes = state.pair.choice.warnings(state.pair.src, state.src_tags, state.selection)
@@ -831,8 +861,9 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
         for tag, record in sorted(state.outcomes.items()):
             if tag.startswith("prune:") and record["status"] == FAILED:
                 result.failed[label + tag] = record["error"]
-        for tag in state.pruned or (prune["planned"].get(state.pair.dest, []) if run.options.check_mode else []):
-            result.dest_before[label + tag], result.dest_after[label + tag] = "present", None
+        for tag in repository["pruned"]:  # in check mode: would be removed
+            result.dest_before[label + tag] = state.prune_digests.get(tag, "present")
+            result.dest_after[label + tag] = None
         result.restored_after_prune.extend(label + tag for tag in sorted(state.restored))
         result.warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
     result.copied, result.already_present = counts.copied(), counts.already_present()
