@@ -822,6 +822,15 @@ class MirrorResult:
             "restored_after_prune": list(self.restored_after_prune),
         }
 
+    def partial(self) -> dict[str, Any]:
+        """The result keys a failure carries (``RegistryError.partial``): those of :meth:`to_dict` but
+        ``failed``, ``warnings`` (a module warns with them, it does not return them) and the diff's
+        ``dest_before`` / ``dest_after``, as a failed mirror returns them."""
+        data = self.to_dict()
+        for key in ("failed", "warnings", "dest_before", "dest_after"):
+            del data[key]
+        return data
+
 
 def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     repositories = [_repository_summary(run, state, prune) for state in run.states]
@@ -829,6 +838,8 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     summary: dict[str, Any] = {name: sum(len(r[name]) for r in repositories) for name in outcomes}
     summary["pruned"] = sum(len(r["pruned"]) for r in repositories)
     summary["repositories"] = len(repositories)
+    # A repository that failed as a whole (its tags could not be listed) has no failed tag to count.
+    summary["failed_repositories"] = sum(1 for r in repositories if r["error"])
     summary["bytes"] = 0  # the distinct blobs of every destination, counted below
     summary["seconds"] = round(seconds, 3)
     changed = bool(summary[COPIED] or summary["pruned"] or (run.options.check_mode and any(
