@@ -626,7 +626,8 @@ repositories:
       C(selected), C(missing) names and one C(decisions) entry per source tag with the deciding selector and
       reason), each tag's outcome (C(tags) - C(status), C(digest), C(before), C(bytes), C(seconds), C(error)),
       the tags by outcome (C(copied), C(already_present), C(failed), C(drift), C(not_attempted)), the tags
-      planned for removal and removed (C(prune_planned), C(pruned)), C(bytes) (of the distinct blobs its
+      planned for removal and removed (C(prune_planned), C(pruned); in check mode C(pruned) lists the tags that
+      would be removed, as C(copied) lists those that would be copied), C(bytes) (of the distinct blobs its
       tags copied, each once; a tag's own C(bytes) says what its copy moved), C(seconds), a
       repository-level C(error) (for example a source that cannot be listed) and C(restored_after_prune)
       (tags a concurrent prune removed right after they were written, written again).
@@ -653,12 +654,16 @@ repositories:
 summary:
   description:
     - In mirror mode, totals over every repository - tags C(copied), C(already_present),
-      C(failed), C(drift), C(not_attempted), C(pruned), and C(repositories), C(bytes) (as in RV(copied)),
-      C(seconds).
+      C(failed), C(drift), C(not_attempted), C(pruned) (in check mode, the tags that would be removed),
+      and C(repositories), C(failed_repositories) (repositories that failed as a whole, such as a source whose
+      tags cannot be listed; their tags count in none of the others), C(bytes) (as in RV(copied)), C(seconds).
+    - Every spelling (O(tags), O(select), O(mirror_spec)) returns these mirror keys when it fails too, with what
+      was done before the failure (empty when a source could not be listed).
+    - With O(diff), a removed tag's C(before) is the digest it pointed at (read before the removal).
   returned: in mirror mode
   type: dict
   sample: {copied: 3, already_present: 9, failed: 0, drift: 0, not_attempted: 0, pruned: 0, repositories: 1,
-           bytes: 50541772, seconds: 6.1}
+           failed_repositories: 0, bytes: 50541772, seconds: 6.1}
 prune:
   description:
     - In mirror mode, O(prune_missing)'s plan - C(planned) and C(removed) (destination

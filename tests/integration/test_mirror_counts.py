@@ -67,9 +67,12 @@ def expected_counts():
 
 
 def written(registry, mark, tag_digests):
-    """Distinct manifest digests PUT (a tag resolved through ``tag_digests``) and blobs uploaded, from the log."""
+    """Distinct manifest digests PUT (a tag resolved through ``tag_digests``) and blobs uploaded or mounted,
+    from the log: the writes the registry accepted."""
     manifests, blobs = set(), set()
     for request in registry.writes_since(mark):
+        if request.status != 201:
+            continue  # refused (a blob that failed its digest check), or a mount that became an upload
         url = urlsplit(request.path)
         if request.method == "PUT" and "/manifests/" in url.path:
             reference = url.path.rpartition("/manifests/")[2]
@@ -169,3 +172,57 @@ def test_into_a_layout_its_repositories_share_one_count(src, tmp_path):
         assert [r["already_present"] for r in results] == [{"manifests": 0, "blobs": 0, "bytes": 0}] * 2
         assert sorted(results[1]["tag_results"]) == sorted(
             [f"shared/app:{tag}" for tag in TAGS] + ["shared/other:2.0"])
+
+
+#: A tag whose copy fails after it wrote the layer it shares with the others: its big layer is
+#: corrupted in the source's storage, so that copy fails only once the whole layer has streamed,
+#: long after the small shared layer and its config were written.
+SHARED = make_layer("counts-failing-shared", 3000)
+BROKEN = make_image("counts-broken", layers=[SHARED, make_layer("counts-broken-big", 8_000_000)])
+GOOD = {"1.0": make_image("counts-good-1", layers=[SHARED, make_layer("counts-good-1", 700)]),
+        "2.0": make_image("counts-good-2", layers=[SHARED, make_layer("counts-good-2", 900)])}
+
+
+def corrupt(registry, digest):
+    """Flip the last byte of a blob in a registry's storage: it is served, and fails its digest check."""
+    hexa = digest.partition(":")[2]
+    path = registry.storage / "docker/registry/v2/blobs/sha256" / hexa[:2] / hexa / "data"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def failing_mirror(src, dest, spelling, concurrency):
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+    if spelling == "tags":
+        def open_repository(reference, _side):
+            return factory.registry(reference.registry).repository(reference.repository)
+        return run_transfer(f"{src.host}/fail/app", f"{dest.host}/fail/app", CopyOptions(), open_repository,
+                            tag_patterns=[".*"], keep_going=True, concurrency=concurrency).mirror.to_dict()
+    pairs = expand_spec([{"src": f"{src.host}/fail/app", "dest": f"{dest.host}/fail/app", "naming": "exact"}])
+    return run_sync(pairs, lambda host, _side: factory.registry(host), SyncOptions(concurrency=concurrency))
+
+
+@pytest.mark.parametrize("spelling", ["tags", "mirror_spec"])
+def test_what_a_failed_tag_wrote_counts_as_copied_at_any_concurrency(registry_factory, spelling):
+    src = registry_factory()
+    pusher = RawPusher.for_registry(src)
+    pusher.push("fail/app", BROKEN, tag="0-broken")  # sorted first: at concurrency 1 it runs before the others
+    for tag, content in GOOD.items():
+        pusher.push("fail/app", content, tag=tag)
+    corrupt(src, BROKEN.layers[1].digest)
+    tag_digests = {tag: content.digest for tag, content in GOOD.items()}
+    totals = {}
+    for concurrency in (1, 8):
+        dest = registry_factory()  # fresh: nothing was there before the run
+        mark = dest.mark()
+        done = failing_mirror(src, dest, spelling, concurrency)
+        manifests, blobs = written(dest, mark, tag_digests)
+        assert [name.rpartition(":")[2] for name in done["failed_tags"]] == ["0-broken"], done["failed_tags"]
+        assert SHARED.digest in blobs  # written once, by whichever tag got there first
+        # What the run wrote is copied, whichever tag wrote it; nothing was there before the run.
+        assert (done["copied"]["manifests"], done["copied"]["blobs"]) == (len(manifests), len(blobs)), concurrency
+        assert done["already_present"] == {"manifests": 0, "blobs": 0, "bytes": 0}, concurrency
+        assert done["summary"]["bytes"] == done["repositories"][0]["bytes"] == done["copied"]["bytes"]
+        totals[concurrency] = done["copied"], done["already_present"]
+    assert totals[1] == totals[8]

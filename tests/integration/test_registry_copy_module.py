@@ -134,7 +134,7 @@ def test_mirror_with_keep_going(plain_registry, registry_factory, run_playbook):
                                         dest=f"{dest_registry.host}/dst/app", tags=[r"1\..*", "2.0"],
                                         keep_going=True)], diff=True)
     result = run.task("mirror")
-    assert result.failed and "1 of 3 tag(s) failed to mirror: 1.0" in result["msg"]
+    assert result.failed and "1 of 3 tags failed to mirror: 1.0" in result["msg"]
     assert sorted(result["tag_results"]) == ["1.1", "2.0"]
     assert result["tag_results"]["2.0"]["already_present"]["blobs"] == 0  # same keys as a single copy
     assert "skipped" not in result["tag_results"]["2.0"]
@@ -171,3 +171,26 @@ def test_a_blob_missing_from_the_source_is_told_as_such(registry_factory, run_pl
     assert "check the repository name" not in msg, msg
     # No tag for an incomplete image (the repository has none, so Distribution does not know its name).
     assert requests.get(f"{dest_registry.url}/v2/dst/app/tags/list", timeout=10).status_code == 404
+
+
+def test_a_tags_mirror_that_cannot_list_its_source_fails_with_the_mirror_result_keys(plain_registry,
+                                                                                    registry_factory, run_playbook):
+    RawPusher.for_registry(plain_registry).push("src/app", make_image("keys"), tag="1.0")
+    dest_registry = registry_factory()
+    typo = f"{plain_registry.host}/src/ap"
+    run = run_playbook(tasks=[
+        copy_task("tags", src=typo, dest=f"{dest_registry.host}/dst/app", tags=[".*"]),
+        copy_task("select", src=typo, dest=f"{dest_registry.host}/dst/app", select={}),
+    ])
+    by_tags, by_select = run.task("tags"), run.task("select")
+    assert by_tags.failed and by_select.failed
+    assert "src/ap" in by_tags["msg"] and "404" in by_tags["msg"], by_tags["msg"]
+    # The same result keys whichever spelling failed ("error" too: the tags spelling tells its cause there).
+    assert set(by_select.result) - set(by_tags.result) == set(), set(by_select.result) - set(by_tags.result)
+    for result in (by_tags, by_select):
+        assert result["summary"]["failed_repositories"] == 1 and result["summary"]["failed"] == 0
+        assert result["tag_results"] == {} and result["failed_tags"] == {} and result["not_attempted"] == []
+        assert result["copied"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+        (repository,) = result["repositories"]
+        assert "404" in repository["error"]["message"] and repository["line"].endswith(repository["error"]["message"])
+    assert by_tags["error"]["status"] == 404

@@ -142,6 +142,7 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     seed(dest, "exact/tool", ["v1.0", "gone1", "gone2"])
     seed(dest, "drift/tool", ["v1.0"])
     drifted = digest_of(dest, "drift/tool", "v1.0")
+    gone = {tag: digest_of(dest, "exact/tool", tag) for tag in ("gone1", "gone2")}
 
     def exact_task(name, check=False, **options):
         return task(name, check=check, src=tool, dest=f"{dest.host}/exact/tool", select={}, prune_missing=True,
@@ -158,6 +159,10 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     assert not check.failed and check.changed, run.explain()
     assert check["prune"]["planned"] == {f"{dest.host}/exact/tool": ["gone1", "gone2"]}
     assert check["prune"]["removed"] == {}
+    # Check mode counts what it would remove, as it counts what it would copy; the diff names the digests.
+    assert check["summary"]["pruned"] == 2 and check["repositories"][0]["pruned"] == ["gone1", "gone2"]
+    assert ", 2 would be removed," in check["repositories"][0]["line"]
+    assert {tag: check.diff["before"][f"{dest.host}/exact/tool:{tag}"] for tag in gone} == gone
 
     refused = run.task("over the limit")
     assert refused.failed
@@ -173,6 +178,8 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     assert done["prune"]["removed"] == {f"{dest.host}/exact/tool": ["gone1", "gone2"]}
     assert tags_of(dest, "exact/tool") == ["v1.0", "v1.1"]
     assert done.diff["after"][f"{dest.host}/exact/tool:gone1"] == "absent"
+    assert done.diff["before"][f"{dest.host}/exact/tool:gone1"] == gone["gone1"]
+    assert done["summary"]["pruned"] == 2
     assert ", 2 removed," in done["repositories"][0]["line"]
 
     clobber = run.task("no clobber")
@@ -181,6 +188,8 @@ def test_exact_mirror_guardrails_and_no_clobber_drift(src, registry_factory, run
     assert repository["drift"] == ["v1.0"] and repository["copied"] == ["v1.1"]
     assert repository["tags"]["v1.0"]["dest_digest"] == drifted
     assert "1 drifted (no_clobber)" in clobber["msg"]
+    # The drifted tag is named in its cause, not masked as <tag>.
+    assert f"v1.0: {dest.host}/drift/tool:v1.0 points at {drifted}" in clobber["msg"], clobber["msg"]
     assert digest_of(dest, "drift/tool", "v1.0") == drifted  # left where it was
 
 

@@ -364,7 +364,8 @@ def test_keep_going_off_starts_no_tag_after_a_failure(src, dest):
     assert list(done.mirror.failed) == ["1.0.0"] and done.mirror.tags == {}
     assert sorted(done.mirror.not_attempted) == sorted(set(APP_TAGS) - {"1.0.0"})
     message = sync_run.failure_message(done.mirror.to_dict(), per_tag=True)
-    assert message.startswith("1 of 1 tag(s) failed to mirror: 1.0.0: the destination refused <tag>; "
-                              "not attempted: "), message
+    # Counted of every selected tag, and the one failed tag named in its cause.
+    assert message.startswith(f"1 of {len(APP_TAGS)} tags failed to mirror: 1.0.0: the destination refused 1.0.0; "
+                              f"{len(APP_TAGS) - 1} not attempted: "), message
     assert message.endswith(f"and {len(APP_TAGS) - 1 - 3} more"), message
     assert dest_tags(dest, "m/app") == []

@@ -37,13 +37,18 @@ def summarize_failures(failures: Iterable[tuple[str, str, str | None]], *, cause
 
     ``failures`` are ``(name, cause, token)`` triples in the order to tell them. Causes are
     grouped by their text with ``token`` (the tag a cause mentions, such as ``resolve app:1.0``)
-    replaced by ``placeholder``, so one reason that hit many tags is told once; groups keep the
-    order of first appearance.
+    replaced by ``placeholder``, so one reason that hit many tags is told once (a reason that hit
+    one tag keeps its tag); groups keep the order of first appearance.
     """
     grouped: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
     for name, cause, token in failures:
-        grouped.setdefault(_masked(cause, token, placeholder), []).append(name)
-    told = [f"{_names(hit, names)}: {cause}" for cause, hit in list(grouped.items())[:causes]]
+        masked = _masked(cause, token, placeholder)
+        grouped.setdefault(masked, []).append(name)
+        first.setdefault(masked, cause)
+    # A cause that hit one name is told as it was: the placeholder stands for several names only.
+    told = [f"{_names(hit, names)}: {first[cause] if len(hit) == 1 else cause}"
+            for cause, hit in list(grouped.items())[:causes]]
     rest = sum(len(hit) for hit in list(grouped.values())[causes:])
     if rest:
         told.append(f"and {rest} more failed for other reasons")

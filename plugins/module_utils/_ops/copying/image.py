@@ -110,11 +110,15 @@ class BlobsInFlight:
     present. Copied at once, each would stream it again. Here the first copy to want a blob at a
     destination writes it; the others wait for that write, then find the blob present (and, if
     that write failed, write it themselves).
+
+    It also keeps every blob written through it, as the write ends (:meth:`written`): a copy that
+    fails after writing a shared layer wrote it all the same, and a mirror counts it as copied.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._writing: dict[tuple[int, str], threading.Event] = {}
+        self._written: dict[int, dict[str, tuple[str, int]]] = {}
 
     @staticmethod
     def _key(dest: Any, digest: str) -> tuple[int, str]:
@@ -131,12 +135,21 @@ class BlobsInFlight:
             self._writing[key] = threading.Event()
             return None
 
-    def release(self, dest: Any, digest: str) -> None:
-        """The write of ``digest`` to ``dest`` ended (done or failed): wake the waiters."""
+    def release(self, dest: Any, digest: str, done: tuple[str, int] | None = None) -> None:
+        """The write of ``digest`` to ``dest`` ended: wake the waiters. ``done`` is how it was written,
+        ``("copied" | "mounted", size)``, or None when it failed."""
+        key = self._key(dest, digest)
         with self._lock:
-            event = self._writing.pop(self._key(dest, digest), None)
+            event = self._writing.pop(key, None)
+            if done is not None:
+                self._written.setdefault(id(dest), {})[digest] = done
         if event is not None:
             event.set()
+
+    def written(self, dest: Any) -> dict[str, tuple[str, int]]:
+        """Digest -> ``(action, size)`` of every blob written through ``dest`` (this store object) so far."""
+        with self._lock:
+            return dict(self._written.get(id(dest), {}))
 
 
 @dataclass
@@ -487,15 +500,18 @@ def _ensure_blob(src: Any, dest: Any, blob: Descriptor, mountable: bool, options
         size = dest.blob_exists(blob.digest)
         if size is not None:
             return _BlobOutcome(blob.digest, "skipped", size)
+    outcome = None
     try:
         if mountable and dest.mount_blob(blob.digest, src.name):
-            return _BlobOutcome(blob.digest, "mounted", blob.size or 0)
-        counter = [0]
-        dest.push_blob(blob.digest, blob.size, _opener(src, blob, counter, stop))
-        return _BlobOutcome(blob.digest, "copied", counter[0])
+            outcome = _BlobOutcome(blob.digest, "mounted", blob.size or 0)
+        else:
+            counter = [0]
+            dest.push_blob(blob.digest, blob.size, _opener(src, blob, counter, stop))
+            outcome = _BlobOutcome(blob.digest, "copied", counter[0])
+        return outcome
     finally:
         if in_flight is not None:
-            in_flight.release(dest, blob.digest)
+            in_flight.release(dest, blob.digest, None if outcome is None else (outcome.action, outcome.size))
 
 
 def _opener(src: Any, blob: Descriptor, counter: list[int], stop: threading.Event) -> Callable[[int], Iterator[bytes]]:

@@ -380,7 +380,8 @@ def _mirror(src: str, dest: str, options: CopyOptions, open_repository: OpenRepo
 
 
 def _run(options: SyncOptions, pairs: list[MirrorPair]) -> MirrorResult:
-    """The engine over ``pairs``; a source that cannot be listed fails the task as a single copy would."""
+    """The engine over ``pairs``; a source that cannot be listed fails the task as a single copy would,
+    its error carrying the mirror's result keys (``partial``), which ``select`` and ``mirror_spec`` return."""
     # pylint: disable=import-outside-toplevel
     from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
         run_mirror,
@@ -388,5 +389,7 @@ def _run(options: SyncOptions, pairs: list[MirrorPair]) -> MirrorResult:
 
     summary = run_mirror(pairs, options)
     if summary.errors:
-        raise summary.errors[0]
+        error = summary.errors[0]
+        error.partial = summary.partial()
+        raise error
     return summary

@@ -11,7 +11,8 @@ on timing. The rule here is the same for check mode and a real run, at any concu
 * per destination (a registry repository; a layout, whose repositories share one blob store), a
   manifest or blob counts **copied** once if any tag of the run copied it (in check mode: would
   copy it), and **mounted** once if any tag mounted it;
-* it counts **already present** only if no tag of the run wrote it: it was there before the run;
+* it counts **already present** only if no tag of the run wrote it: it was there before the run
+  (a tag that failed after writing a shared layer wrote it: :meth:`MirrorCounts.add_written`);
 * bytes are the sizes of those distinct blobs.
 
 A tag that finds in place what another tag of the run wrote therefore adds nothing, whichever of
@@ -51,6 +52,16 @@ class MirrorCounts:
         into.present.blobs.update(outcome.present_digests.blobs)
         into.mounted.update(outcome.mounted)
 
+    def add_written(self, destination: Hashable, written: Mapping[str, tuple[str, int]]) -> None:
+        """Count the blobs the run wrote into ``destination`` (digest -> ``("copied" | "mounted", size)``),
+        a failed tag's among them: what a tag wrote before it failed was written by the run all the same."""
+        into = self._destinations.setdefault(destination, _Destination())
+        for digest, (action, size) in written.items():
+            if action == "mounted":
+                into.mounted.add(digest)
+            else:
+                into.copied.blobs[digest] = size
+
     def copied(self) -> dict[str, int]:
         """``{manifests, blobs, bytes}`` copied, each digest once per destination."""
         return _sum(d.copied.counts() for d in self._destinations.values())
@@ -74,9 +85,10 @@ def _sum(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
-def distinct_bytes(outcomes: Iterable[CopyResult]) -> int:
-    """Bytes of the distinct blobs that ``outcomes`` (copies into one destination) copied."""
-    blobs: dict[str, int] = {}
+def distinct_bytes(outcomes: Iterable[CopyResult], written: Mapping[str, tuple[str, int]] | None = None) -> int:
+    """Bytes of the distinct blobs that ``outcomes`` (copies into one destination) copied, and of the
+    blobs ``written`` there (see :meth:`MirrorCounts.add_written`) by copies that then failed."""
+    blobs: dict[str, int] = {d: size for d, (action, size) in (written or {}).items() if action != "mounted"}
     for outcome in outcomes:
         blobs.update(outcome.copied_digests.blobs)
     return sum(blobs.values())

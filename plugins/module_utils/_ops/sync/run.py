@@ -211,13 +211,14 @@ class TagPatterns:
         return select_tags(sorted(set(tags)), self.selection, skip_referrer_tags=self.skip_referrer_tags)
 
     def warnings(self, where: str, available: Sequence[str], selection: Selection) -> tuple[list[str], list[str]]:
-        """(warnings, notes): a pattern that selects nothing, a mirror that copies nothing."""
+        """(warnings, notes): a pattern that selects nothing, else a mirror that copies nothing."""
         warnings = unmatched_regexes(available, self.patterns, where)
         notes = []
         if not selection.selected:
             notes.append(f"no tag of {where} matches {', '.join(self.patterns)}")
-            warnings.append(f"the mirror selects no tag of {where} ({len(available)} tag(s)), so nothing was "
-                            "copied")
+            if not warnings:  # a pattern's own warning already says it (and names the pattern)
+                warnings.append(f"the mirror selects no tag of {where} ({len(available)} tag(s)), so nothing was "
+                                "copied")
         return warnings, notes
 
 
@@ -338,6 +339,8 @@ class _PairState:
     written: list[Any] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
     lease_notes: list[str] = field(default_factory=list)
+    #: Tag -> the digest a removal found it at (the diff's "before"), where it was read.
+    prune_digests: dict[str, str] = field(default_factory=dict)
 
 
 def _unwritable(path: str, reason: str) -> InvalidInputError:
@@ -669,15 +672,24 @@ def _prune(run: _Run) -> dict[str, Any]:
         return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     removed: dict[str, list[str]] = {}
     already_gone: dict[str, list[str]] = {}
-    if run.options.check_mode:
-        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
     by_dest = {state.pair.dest: state for state in run.states}
+    jobs = [(dest, tag) for dest, tags in planned.items() for tag in tags]
+    if run.options.check_mode:
+        run.each(lambda job: _read_prune_digest(run, by_dest[job[0]], job[1]), jobs)
+        return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
 
     def one(job: tuple[str, str]) -> None:
         dest, tag = job
         state = by_dest[dest]
         try:
-            state.dest.delete_tag(tag)
+            # The digest is what the diff shows before; a registry without DELETE by tag reads it
+            # anyway to untag, and is handed it (the same requests, in another order).
+            current = state.dest.resolve(tag)
+            if current is None:
+                raise NotFoundError(f"tag {tag} is gone", status=404)
+            with run._lock:
+                state.prune_digests[tag] = current.digest
+            state.dest.delete_tag(tag, current=current.digest)
         except NotFoundError:
             # The one rule for "already gone" (Repository.delete_manifest, missing_ok): the tag this
             # removal meant to remove is not there any more, so it counts as removed, and says so.
@@ -691,9 +703,20 @@ def _prune(run: _Run) -> dict[str, Any]:
             removed.setdefault(dest, []).append(tag)
             state.pruned.append(tag)
 
-    run.each(one, [(dest, tag) for dest, tags in planned.items() for tag in tags])
+    run.each(one, jobs)
     return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused,
             "already_gone": {d: sorted(t) for d, t in already_gone.items()}}
+
+
+def _read_prune_digest(run: _Run, state: _PairState, tag: str) -> None:
+    """Check mode: the digest a removal would take the tag from (for the diff); unknown if it cannot be read."""
+    try:
+        current = state.dest.resolve(tag)
+    except RegistryError:
+        return
+    if current is not None:
+        with run._lock:
+            state.prune_digests[tag] = current.digest
 
 
 def _size(count: int) -> str:
@@ -705,15 +728,23 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
+def _over_limit(run: _Run, prune: dict[str, Any]) -> bool:
+    """Whether ``max_deletions`` refuses every removal of the run."""
+    limit = run.options.max_deletions
+    return limit is not None and sum(len(tags) for tags in prune["planned"].values()) > limit
+
+
 def _repository_summary(run: _Run, state: _PairState, prune: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, list[str]] = {name: [] for name in (COPIED, PRESENT, FAILED, DRIFT, NOT_ATTEMPTED)}
     for tag, record in state.outcomes.items():
         counts[record["status"]].append(tag)
     # Each blob once, however many of the repository's tags share it (see .counts).
-    byte_count = distinct_bytes(state.copies.values())
+    byte_count = distinct_bytes(state.copies.values(), _written(run, state))
     seconds = round((state.finished - state.started), 3) if state.started and state.finished else 0.0
     planned = prune["planned"].get(state.pair.dest, [])
     pruned = sorted(state.pruned)
+    if run.options.check_mode and not _over_limit(run, prune):
+        pruned = list(planned)  # as copied counts in check mode: what the real run would remove
     verb = "would copy" if run.options.check_mode else "copied"
     line = (f"{state.pair.src} -> {state.pair.dest}: {len(counts[COPIED])} {verb}, "
             f"{len(counts[PRESENT])} already present, {len(counts[FAILED])} failed")
@@ -791,6 +822,15 @@ class MirrorResult:
             "restored_after_prune": list(self.restored_after_prune),
         }
 
+    def partial(self) -> dict[str, Any]:
+        """The result keys a failure carries (``RegistryError.partial``): those of :meth:`to_dict` but
+        ``failed``, ``warnings`` (a module warns with them, it does not return them) and the diff's
+        ``dest_before`` / ``dest_after``, as a failed mirror returns them."""
+        data = self.to_dict()
+        for key in ("failed", "warnings", "dest_before", "dest_after"):
+            del data[key]
+        return data
+
 
 def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     repositories = [_repository_summary(run, state, prune) for state in run.states]
@@ -798,6 +838,8 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
     summary: dict[str, Any] = {name: sum(len(r[name]) for r in repositories) for name in outcomes}
     summary["pruned"] = sum(len(r["pruned"]) for r in repositories)
     summary["repositories"] = len(repositories)
+    # A repository that failed as a whole (its tags could not be listed) has no failed tag to count.
+    summary["failed_repositories"] = sum(1 for r in repositories if r["error"])
     summary["bytes"] = 0  # the distinct blobs of every destination, counted below
     summary["seconds"] = round(seconds, 3)
     changed = bool(summary[COPIED] or summary["pruned"] or (run.options.check_mode and any(
@@ -809,7 +851,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                           progress_file=os.fspath(run.options.progress_file) if run.options.progress_file
                           and not run.options.check_mode else None, duration=seconds)
     counts = MirrorCounts()
-    for state in run.states:
+    for state, repository in zip(run.states, repositories):
         label = state.pair.label
         if state.selection is not None and state.src_tags is not None:
             warnings, notes = state.pair.choice.warnings(state.pair.src, state.src_tags, state.selection)
@@ -826,16 +868,24 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                 result.failed[label + tag] = record["error"]
             elif record.get("status") == NOT_ATTEMPTED:
                 result.not_attempted.append(label + tag)
+        counts.add_written(_destination(state.dest), _written(run, state))
         for tag, record in sorted(state.outcomes.items()):
             if tag.startswith("prune:") and record["status"] == FAILED:
                 result.failed[label + tag] = record["error"]
-        for tag in state.pruned or (prune["planned"].get(state.pair.dest, []) if run.options.check_mode else []):
-            result.dest_before[label + tag], result.dest_after[label + tag] = "present", None
+        for tag in repository["pruned"]:  # in check mode: would be removed
+            result.dest_before[label + tag] = state.prune_digests.get(tag, "present")
+            result.dest_after[label + tag] = None
         result.restored_after_prune.extend(label + tag for tag in sorted(state.restored))
         result.warnings.extend(f"{state.pair.dest}: {text}" for text in state.lease_notes)
     result.copied, result.already_present = counts.copied(), counts.already_present()
     summary["bytes"] = result.copied["bytes"]
     return result
+
+
+def _written(run: _Run, state: _PairState) -> dict[str, tuple[str, int]]:
+    """The blobs the run's copies wrote to ``state``'s destination, those of tags that then failed too."""
+    in_flight = run.copy_options.in_flight
+    return in_flight.written(state.dest) if in_flight is not None else {}
 
 
 def _destination(store: Any) -> Hashable:
@@ -867,7 +917,7 @@ def failure_message(result: dict[str, Any], *, per_tag: bool = False) -> str:
     :func:`~.failures.summarize_failures`), then a rate-limit stop or a refused prune.
 
     ``per_tag`` (the ``tags`` spelling) counts tags instead of listing repository lines:
-    ``1 of 3 tag(s) failed to mirror: 1.0: <cause>``, then the tags not attempted.
+    ``1 of 4 tags failed to mirror: 1.0: <cause>``, then the tags not attempted (``1 not attempted: 2.0``).
     """
     if per_tag:
         return _per_tag_message(result)
@@ -897,16 +947,22 @@ def _cause(record: dict[str, Any], dest: str | None) -> str:
     return text
 
 
+def _tags(count: int) -> str:
+    return f"{count} tag" if count == 1 else f"{count} tags"
+
+
 def _per_tag_message(result: dict[str, Any]) -> str:
     failed, not_attempted = result["failed_tags"], result["not_attempted"]
+    # Of the selected tags: copied or present (tag_results), failed, and not attempted.
+    selected = len(failed) + len(result["tag_results"]) + len(not_attempted)
     parts = []
     if failed:
         causes = summarize_failures((name, error["message"], name.rpartition(":")[2])
                                     for name, error in failed.items())
-        parts.append(f"{len(failed)} of {len(failed) + len(result['tag_results'])} tag(s) failed to mirror: {causes}")
+        parts.append(f"{len(failed)} of {_tags(selected)} failed to mirror: {causes}")
     parts.extend(f"{r['src']}: {r['error']['message']}" for r in result["repositories"] if r["error"])
     if not_attempted:
         more = len(not_attempted) - SHOWN_CAUSES
-        parts.append(f"not attempted: {', '.join(not_attempted[:SHOWN_CAUSES])}"
+        parts.append(f"{len(not_attempted)} not attempted: {', '.join(not_attempted[:SHOWN_CAUSES])}"
                      + (f" and {more} more" if more > 0 else ""))
     return "; ".join(item for item in (*parts, result["stopped"], result["prune"]["refused"]) if item)

@@ -16,7 +16,14 @@ def test_one_cause_is_told_once_with_the_first_names() -> None:
 def test_a_tag_is_masked_only_as_a_whole_word() -> None:
     failures = [("5001", "push app:5001 to 127.0.0.1:50011 failed", "5001"), ("1", "app:1.1 and app:1", "1")]
     assert summarize_failures(failures) == \
-        "5001: push app:<tag> to 127.0.0.1:50011 failed; 1: app:1.1 and app:<tag>"
+        "5001: push app:5001 to 127.0.0.1:50011 failed; 1: app:1.1 and app:1"
+
+
+def test_a_cause_that_hit_one_name_keeps_its_tag() -> None:
+    failures = [("latest", "h/app:latest points at sha256:a, the source at sha256:b", "latest"),
+                ("1.0", "push app:1.0 failed", "1.0"), ("1.1", "push app:1.1 failed", "1.1")]
+    assert summarize_failures(failures) == ("latest: h/app:latest points at sha256:a, the source at sha256:b; "
+                                            "1.0, 1.1: push app:<tag> failed")
 
 
 def test_causes_in_order_of_first_appearance_and_the_rest_counted() -> None:

@@ -42,6 +42,18 @@ def test_what_one_tag_wrote_is_not_present_for_the_next_whichever_ran_first() ->
                                       {"manifests": 0, "blobs": 0, "bytes": 0})
 
 
+def test_what_a_failed_tag_wrote_counts_as_copied_not_present() -> None:
+    # The failed tag wrote "base" and "cfg" then failed (no CopyResult); the next tag found base in place.
+    later = copy(Digests({"m2"}, {"two": 9}), Digests(set(), {"base": 30, "old": 5}))
+    counts = MirrorCounts()
+    counts.add("dest", later)
+    counts.add_written("dest", {"base": ("copied", 30), "cfg": ("copied", 2), "lib": ("mounted", 4)})
+    counts.add_written("other", {"base": ("copied", 30)})  # another destination: its own count
+    assert counts.copied() == {"manifests": 1, "blobs": 4, "bytes": 71}
+    assert counts.already_present() == {"manifests": 0, "blobs": 1, "bytes": 5}
+    assert distinct_bytes([later], {"base": ("copied", 30), "lib": ("mounted", 4)}) == 39
+
+
 def test_mounted_blobs_are_neither_copied_nor_present() -> None:
     counts = MirrorCounts()
     counts.add("dest", copy(Digests({"m1"}), mounted=["base"]))

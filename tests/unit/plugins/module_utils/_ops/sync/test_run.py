@@ -41,15 +41,16 @@ def test_several_repositories_different_causes_are_counted() -> None:
     second = {**repository("h/b", ["2.0"], "line b"),
               "tags": {"2.0": {"status": "failed", "error": {"message": "b:2.0: manifest invalid"}}}}
     message = failure_message(result(first, second))
-    assert message.endswith("h/a:1.0: push <repository>:<tag> on 127.0.0.1:5009 failed: HTTP 401: the registry "
-                            "needs credentials; h/b:2.0: <repository>:<tag>: manifest invalid"), message
+    assert message.endswith("h/a:1.0: push <repository>:1.0 on 127.0.0.1:5009 failed: HTTP 401: the registry "
+                            "needs credentials; h/b:2.0: <repository>:2.0: manifest invalid"), message
 
 
 def test_drift_and_a_refused_prune_are_told() -> None:
     drifted = repository("h/x/app", [], "x -> h/x/app: 1 drifted (no_clobber)", drift=["1.0"],
                          tags={"1.0": {"status": "drift", "reason": "h/x/app:1.0 points at sha256:a; no_clobber"}})
     message = failure_message(result(drifted, refused="prune_missing would remove 9 tags"))
-    assert message == ("x -> h/x/app: 1 drifted (no_clobber) - 1.0: h/x/app:<tag> points at sha256:a; no_clobber; "
+    # One drifted tag is named in its reason, not masked as <tag>.
+    assert message == ("x -> h/x/app: 1 drifted (no_clobber) - 1.0: h/x/app:1.0 points at sha256:a; no_clobber; "
                        "prune_missing would remove 9 tags")
 
 
@@ -64,13 +65,21 @@ def test_the_tags_spelling_counts_tags_and_names_each_cause_once() -> None:
     failed = {tag: DENIED.format(repo="m/app", tag=tag) for tag in ("1.0", "1.1", "1.2", "2.0")}
     failed["3.0"] = "fetch blob from h: content expected to have digest sha256:a hashed to sha256:b"
     message = failure_message(tags_result(failed, ["0.9"], ["4.0", "4.1", "4.2", "4.3", "4.4"]), per_tag=True)
-    assert message == ("5 of 6 tag(s) failed to mirror: 1.0, 1.1, 1.2 and 1 more: push m/app:<tag> on "
+    assert message == ("5 of 11 tags failed to mirror: 1.0, 1.1, 1.2 and 1 more: push m/app:<tag> on "
                        "127.0.0.1:5009 failed: HTTP 401: the registry needs credentials; 3.0: fetch blob from h: "
                        "content expected to have digest sha256:a hashed to sha256:b; "
-                       "not attempted: 4.0, 4.1, 4.2 and 2 more")
+                       "5 not attempted: 4.0, 4.1, 4.2 and 2 more")
 
 
 def test_the_tags_spelling_tells_a_repository_that_could_not_be_read() -> None:
     unreadable = {"src": "oci:/bundle (team/app)", "error": {"message": "index.json is not JSON"}}
     message = failure_message(tags_result({}, [], [], repositories=[unreadable]), per_tag=True)
     assert message == "oci:/bundle (team/app): index.json is not JSON"
+
+
+def test_the_tags_spelling_counts_every_selected_tag_and_says_one_tag() -> None:
+    # keep_going off at concurrency 1: a1 copied, a2 present, b1 failed, c1 not attempted: 4 selected.
+    message = failure_message(tags_result({"b1": "push m/app:b1 failed"}, ["a1", "a2"], ["c1"]), per_tag=True)
+    assert message == "1 of 4 tags failed to mirror: b1: push m/app:b1 failed; 1 not attempted: c1"
+    message = failure_message(tags_result({"b1": "push m/app:b1 failed"}, [], []), per_tag=True)
+    assert message == "1 of 1 tag failed to mirror: b1: push m/app:b1 failed"

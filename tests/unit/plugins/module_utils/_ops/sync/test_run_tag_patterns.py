@@ -33,11 +33,18 @@ def test_referrer_tags_travel_with_their_image_only_with_referrers() -> None:
     assert TagPatterns([".*"], skip_referrer_tags=True).select(tags, {}, NOW).selected == ["v1"]
 
 
-def test_a_pattern_that_selects_nothing_is_a_warning_and_a_note() -> None:
+def test_a_pattern_that_selects_nothing_is_one_warning_and_a_note() -> None:
     choice = TagPatterns(["zzz"], skip_referrer_tags=False)
     warnings, notes = choice.warnings("h/app", ["1.0"], choice.select(["1.0"], {}, NOW))
-    assert len(warnings) == 2 and "zzz" in warnings[0] and "selects no tag of h/app (1 tag(s))" in warnings[1]
+    assert len(warnings) == 1 and "tags pattern 'zzz' selects none of the 1 tag" in warnings[0], warnings
     assert notes == ["no tag of h/app matches zzz"]
+
+
+def test_a_mirror_that_selects_nothing_without_an_unmatched_pattern_still_warns() -> None:
+    # '.*' matches the referrer tag, which travels with its image only: nothing is selected.
+    choice = TagPatterns([".*"], skip_referrer_tags=True)
+    warnings, _notes = choice.warnings("h/app", [SIGNATURE], choice.select([SIGNATURE], {}, NOW))
+    assert warnings == ["the mirror selects no tag of h/app (1 tag(s)), so nothing was copied"]
 
 
 @pytest.mark.parametrize("patterns, message", [([], "at least one tags pattern"), (["("], "not a valid regular")])
