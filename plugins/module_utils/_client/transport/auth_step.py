@@ -39,16 +39,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     )
 
 
+#: What :meth:`AuthStep.replay_reason` returns, to finish "... must be sent again with <reason>".
+FRESH_CREDENTIALS = "fresh credentials"
+FRESH_TOKEN = "a fresh token"
+
+
 def parse_www_authenticate(header: str) -> list[Challenge]:
     """:func:`.auth.challenge.parse_www_authenticate`, imported on the first 401: a read of an open
     registry never needs the challenge parser (under Ansible each file imported is compiled on every run)."""
     # pylint: disable=import-outside-toplevel
     from ansible_collections.ocireg.registry.plugins.module_utils._client.auth import challenge
     return challenge.parse_www_authenticate(header)
-
-#: What :meth:`AuthStep.replay_reason` returns, to finish "... must be sent again with <reason>".
-FRESH_CREDENTIALS = "fresh credentials"
-FRESH_TOKEN = "a fresh token"
 
 
 class Authorizer(Protocol):

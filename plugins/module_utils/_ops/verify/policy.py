@@ -65,7 +65,6 @@ _REFERRER_FIELDS = ("artifact_type", "signed")
 _PEM_MARK = "-----BEGIN"
 
 
-
 # -- rules -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KeylessRule:
