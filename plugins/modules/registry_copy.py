@@ -705,7 +705,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._glue.module impor
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying import (
     DEFAULT_CONCURRENCY,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.spec import (
     OPTION_SPEC,
 )
 

@@ -357,7 +357,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.app
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     check_source_text,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.policy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.spec import (
     OPTION_SPEC,
 )
 

@@ -24,7 +24,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,34 +33,20 @@ try:
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     urllib3 = None  # type: ignore[assignment]
 
-from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.scopes import (
     REGISTRY_CATALOG_SCOPE,
     scope_for,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token import (
-    Authenticator,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
-    Credentials,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination import (
     MAX_PAGE_SIZE,
     follow_link,
     paginate,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._client.relink import (
-    retry_relink,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     RateLimit,
     Transport,
     TransportOptions,
     backoff_delay,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import (
-    BlobSource,
-    BlobUpload,
-    push_blob,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
@@ -110,7 +96,21 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes
 )
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from requests import Response
+    from requests import Response, Session
+
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
+        Challenge,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token import (
+        Authenticator,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
+        Credentials,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import (
+        BlobSource,
+        BlobUpload,
+    )
 
 #: The Accept header for manifests: every kind we can read.
 MANIFEST_ACCEPT = ", ".join(mt.MANIFEST_ACCEPT)
@@ -126,6 +126,61 @@ _RANGE_START = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$")
 def is_digest(reference: str) -> bool:
     """True when a manifest reference is a digest rather than a tag (tags cannot hold ':')."""
     return ":" in reference
+
+
+class _AuthenticatorOnChallenge:
+    """The transport's authenticator until the registry first challenges: :class:`~.auth.token.Authenticator`
+    (the token flows) is imported and made on the first 401, and answers everything from then on.
+
+    Before any challenge the real one would answer the same: no header (nothing learnt yet), nothing
+    to invalidate, no grants to read, no tokens issued. So an anonymous read of an open registry,
+    the common read-only run, never loads the token code (start-up compiles every file it imports
+    under Ansible).
+    """
+
+    def __init__(self, credentials: Credentials | None, session: Session, *, timeout: float | tuple[float, float],
+                 max_token_bytes: int, plain_http_hosts: frozenset[str], clock: Callable[[], float]) -> None:
+        self.credentials = credentials
+        self._session = session
+        self._settings: dict[str, Any] = {"timeout": timeout, "max_token_bytes": max_token_bytes,
+                                          "plain_http_hosts": plain_http_hosts, "clock": clock}
+        self._lock = threading.Lock()
+        self._made: Authenticator | None = None
+
+    def _authenticator(self) -> Authenticator:
+        with self._lock:
+            if self._made is None:
+                # pylint: disable=import-outside-toplevel
+                from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.token import (
+                    Authenticator,
+                )
+                self._made = Authenticator(self.credentials, self._session, **self._settings)
+            return self._made
+
+    def header_for(self, host: str, scopes: Sequence[str]) -> str | None:
+        """The cached ``Authorization`` value (:meth:`.Authenticator.header_for`); None before any challenge."""
+        made = self._made
+        return None if made is None else made.header_for(host, scopes)
+
+    def authorize(self, host: str, challenges: list[Challenge], scopes: Sequence[str]) -> str | None:
+        """Answer a 401 (:meth:`~.auth.token.Authenticator.authorize`), making the authenticator first."""
+        return self._authenticator().authorize(host, challenges, scopes)
+
+    def grants(self, host: str, scopes: Sequence[str]) -> bool | None:
+        """Whether the token handed out was granted ``scopes``; None before any challenge (no token)."""
+        made = self._made
+        return None if made is None else made.grants(host, scopes)
+
+    def invalidate(self, host: str, scopes: Sequence[str]) -> None:
+        """Forget a cached token (:meth:`~.auth.token.Authenticator.invalidate`); none before any challenge."""
+        made = self._made
+        if made is not None:
+            made.invalidate(host, scopes)
+
+    def issued_tokens(self) -> list[str]:
+        """The bearer tokens obtained so far, for scrubbing output (none before any challenge)."""
+        made = self._made
+        return [] if made is None else made.issued_tokens()
 
 
 class Registry:
@@ -144,7 +199,7 @@ class Registry:
         self.credentials = credentials
         self.transport = transport or Transport(self.api_host, self.options)
         if self.transport.authenticator is None:
-            self.transport.authenticator = Authenticator(
+            self.transport.authenticator = _AuthenticatorOnChallenge(
                 credentials, self.transport.session, timeout=self.options.timeout,
                 max_token_bytes=self.options.max_token_bytes,
                 plain_http_hosts=frozenset({self.api_host}) if self.options.plain_http else frozenset(),
@@ -363,6 +418,8 @@ class Repository:
 
     def _relink_retry(self, send: Callable[[], _T], what: str) -> _T:
         """``send()`` through the one relink retry (:func:`.relink.retry_relink`); a wait goes to the warnings."""
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._client.relink import retry_relink
         return retry_relink(send, what=f"{what} on {self.registry.host}", sleep=self.registry.options.sleep,
                             announce=self.registry.announce)
 
@@ -547,6 +604,9 @@ class Repository:
         A session left open by a :meth:`mount_blob` the registry could not do
         is used instead of opening a new one.
         """
+        # Uploads are imported by the runs that write (a read-only run never loads them).
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import push_blob
         validate_digest(digest)
         with self._lock:
             session = self._mount_sessions.pop(digest, None)
@@ -574,6 +634,8 @@ class Repository:
             return False
         if response.status_code == 201:
             return True
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.ocireg.registry.plugins.module_utils._client.uploads import BlobUpload
         try:
             session = BlobUpload.from_response(self.transport, self.name, response, self._push)
         except RegistryError:

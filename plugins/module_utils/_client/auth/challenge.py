@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """WWW-Authenticate challenges and scopes (RFC 7235 / distribution token spec): pure parsing.
 
-Also where a token realm may live relative to its registry (:func:`check_realm`).
+Also where a token realm may live relative to its registry (:func:`check_realm`). Building a scope
+(:func:`scope_for`) lives in :mod:`.scopes`, which every request needs and this parser only a 401.
 """
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     is_loopback,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.scopes import (
+    REGISTRY_CATALOG_SCOPE,
+    scope_for,
+)
 
-REGISTRY_CATALOG_SCOPE = "registry:catalog:*"
+__all__ = ["REGISTRY_CATALOG_SCOPE", "Challenge", "check_realm", "clean_scopes", "parse_www_authenticate", "scope_for",
+           "scopes_cover", "split_host_port"]
 
 
 # RFC 7230 tchar, and RFC 7235 token68.
@@ -34,9 +40,6 @@ _BARE_VALUE_RE = re.compile(r'[^\s,"]+')
 
 
 _OWS = " \t"
-
-
-_ACTION_RE = re.compile(r"[a-z0-9_*\-]+")
 
 
 @dataclass(frozen=True)
@@ -206,16 +209,6 @@ def parse_www_authenticate(header: str) -> list[Challenge]:
     if not isinstance(header, str):
         raise InvalidInputError(f"WWW-Authenticate must be text, not {type(header).__name__}")
     return _Parser(header).challenges()
-
-
-def scope_for(repository: str, actions: Iterable[str]) -> str:
-    """The token scope for ``actions`` on ``repository``: ``repository:team/app:pull,push``."""
-    wanted = sorted(set(actions))
-    if not repository or any(c.isspace() for c in repository) or repository != repository.strip("/"):
-        raise InvalidInputError(f"cannot build a token scope for repository {repository!r}: give a repository name like team/app")
-    if not wanted or not all(_ACTION_RE.fullmatch(a) for a in wanted):
-        raise InvalidInputError(f"cannot build a token scope with actions {wanted!r}: use pull, push, delete or *")
-    return f"repository:{repository}:{','.join(wanted)}"
 
 
 def _parse_scope(scope: str) -> tuple[str, str, frozenset[str]] | None:

@@ -26,10 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
-    Challenge,
-    parse_www_authenticate,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthenticationError,
     RegistryError,
@@ -38,9 +34,22 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from requests import Response
 
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.challenge import (
+        Challenge,
+    )
+
+
 #: What :meth:`AuthStep.replay_reason` returns, to finish "... must be sent again with <reason>".
 FRESH_CREDENTIALS = "fresh credentials"
 FRESH_TOKEN = "a fresh token"
+
+
+def parse_www_authenticate(header: str) -> list[Challenge]:
+    """:func:`.auth.challenge.parse_www_authenticate`, imported on the first 401: a read of an open
+    registry never needs the challenge parser (under Ansible each file imported is compiled on every run)."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.ocireg.registry.plugins.module_utils._client.auth import challenge
+    return challenge.parse_www_authenticate(header)
 
 
 class Authorizer(Protocol):

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verification: promote or copy only images that carry the signatures and referrers asked for.
 
-``policy.py`` (pure) reads the ``verify`` option; ``signatures.py`` (pure) says what a cosign or
+``spec.py`` (plain data) is the ``verify`` option's argument spec, all a run without ``verify`` loads;
+``policy.py`` (pure) reads the option; ``signatures.py`` (pure) says what a cosign or
 sigstore signature claims and whether a given key made it; ``check.py`` reads an image's
 signatures (cosign tag scheme and OCI 1.1 referrers) and applies the policy, with reads only.
 """

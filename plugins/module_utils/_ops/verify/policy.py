@@ -25,9 +25,10 @@
 Ways to trust a signature other than ``keys`` are *trust kinds* (:data:`TRUST_KINDS`): each owns
 some fields of ``verify``, parses them, and adds their argument spec. A signature counts when it
 verifies with a key or satisfies any one kind's rules. A kind (Notation is one: ``notation/``) adds an
-entry here, a loader to ``check.TRUST_LOADERS`` when it reads files (a trust store), and a checker of its
-referrers' artifact type to ``check.REFERRER_CHECKERS``; its verdicts carry what it proved in
-``Verdict.proof``, which joins the result of the signature.
+entry here, its fields' argument spec to ``spec.py`` (the whole ``verify`` spec lives there, so
+modules get it without loading this parser), a loader to ``check.TRUST_LOADERS`` when it reads files
+(a trust store), and a checker of its referrers' artifact type to ``check.REFERRER_CHECKERS``; its
+verdicts carry what it proved in ``Verdict.proof``, which joins the result of the signature.
 
 :func:`parse_verify` turns the option (a plain mapping, as Ansible passes it) into a
 :class:`VerifyPolicy` or raises one :class:`InvalidInputError` line saying what to fix.
@@ -43,40 +44,25 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     InvalidInputError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
-    NOTATION,
     parse_notation,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.notation.spec import (
-    OPTION_SPEC as NOTATION_SPEC,
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.spec import (
+    INDEX_MODES,
+    KEYLESS_FIELDS,
+    NOTATION,
+    OPTION_SPEC,
+    REQUIREMENTS,
+    TRUST_KIND_SPECS,
 )
 
-REQUIREMENTS = ("signature", "attestation")
-INDEX_MODES = ("self", "children", "both")
+__all__ = ["INDEX_MODES", "OPTION_SPEC", "PUBLIC_GOOD", "REQUIREMENTS", "TRUST_KINDS", "KeySource", "KeylessPolicy",
+           "KeylessRule", "ReferrerRequirement", "TrustKind", "VerifyPolicy", "parse_verify"]
+
 #: ``verify.trusted_root`` naming the Sigstore public-good root shipped with the collection (the default).
 PUBLIC_GOOD = "public-good"
 _BASE_FIELDS = ("keys", "require", "annotations", "referrers", "index")
-_KEYLESS_FIELDS = ("identity", "identity_regex", "issuer", "issuer_regex")
 _REFERRER_FIELDS = ("artifact_type", "signed")
 _PEM_MARK = "-----BEGIN"
-
-#: The argument spec of ``verify`` (identical on registry_tag and registry_copy); plain data, so the
-#: glue layer can put it into an ``AnsibleModule`` argument spec as it is.
-OPTION_SPEC: dict[str, Any] = {
-    "type": "dict",
-    "options": {
-        "keys": {"type": "list", "elements": "str", "no_log": False},
-        "require": {"type": "list", "elements": "str", "choices": list(REQUIREMENTS), "default": ["signature"]},
-        "annotations": {"type": "dict", "default": {}},
-        "referrers": {
-            "type": "list", "elements": "dict", "default": [],
-            "options": {
-                "artifact_type": {"type": "str", "required": True},
-                "signed": {"type": "bool", "default": False},
-            },
-        },
-        "index": {"type": "str", "choices": list(INDEX_MODES), "default": "self"},
-    },
-}
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -285,10 +271,10 @@ def _keyless_rule(entry: Any, position: int) -> KeylessRule:
     if not isinstance(entry, Mapping):
         raise InvalidInputError(f"{where} must be a dictionary with identity (or identity_regex) and issuer")
     given = {name: item for name, item in entry.items() if item is not None}
-    unknown = sorted(set(given) - set(_KEYLESS_FIELDS))
+    unknown = sorted(set(given) - set(KEYLESS_FIELDS))
     if unknown:
         raise InvalidInputError(f"{where} has unknown option(s) {', '.join(unknown)}; known: "
-                                + ", ".join(_KEYLESS_FIELDS))
+                                + ", ".join(KEYLESS_FIELDS))
     for part in ("identity", "issuer"):
         exact, pattern = given.get(part), given.get(f"{part}_regex")
         if (exact is None) == (pattern is None):
@@ -310,18 +296,10 @@ def _notation(value: Mapping[str, Any]) -> Any:
     return None if block is None else parse_notation(block)
 
 
-_KEYLESS_SPEC: dict[str, Any] = {
-    "keyless": {
-        # identities, not secrets: the name only contains "key"
-        "type": "list", "elements": "dict", "no_log": False,
-        "options": {name: {"type": "str"} for name in _KEYLESS_FIELDS},
-    },
-    "trusted_root": {"type": "path"},
-}
-
-#: Trust kinds beside ``keys`` (see the module text); a new kind adds one entry here.
+#: Trust kinds beside ``keys`` (see the module text); a new kind adds one entry here and its fields'
+#: argument spec to ``spec.TRUST_KIND_SPECS`` (``verify/spec.py``), where a run without ``verify``
+#: finds the spec without loading any parser.
 TRUST_KINDS: dict[str, TrustKind] = {
-    "keyless": TrustKind(("keyless", "trusted_root"), _keyless, _KEYLESS_SPEC),
-    NOTATION: TrustKind((NOTATION,), _notation, {NOTATION: NOTATION_SPEC}),
+    name: TrustKind(tuple(TRUST_KIND_SPECS[name]), parse, TRUST_KIND_SPECS[name])
+    for name, parse in (("keyless", _keyless), (NOTATION, _notation))
 }
-OPTION_SPEC["options"].update({name: spec for kind in TRUST_KINDS.values() for name, spec in kind.spec.items()})

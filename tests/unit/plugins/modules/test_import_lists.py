@@ -7,7 +7,9 @@ Ansible does, up to its first request (a connect that is stopped before it leave
 registry is needed; a run that ends before any request is listed at its end). What must stay out: the copy
 engine where nothing is copied, the mirror engine where one image is copied, the archive stores (and
 ``tarfile``) where no archive is named, signature verification and ``cryptography`` unless ``verify`` is
-set (``_glue.module.verifier`` imports them then), unpacking and artifacts outside their own modules.
+set (``_glue.module.verifier`` imports them then; ``verify``'s argument spec alone is ``_ops.verify.spec``),
+unpacking and artifacts outside their own modules, blob uploads and the relink retry where nothing is written,
+and the challenge parser and token flows (``_client.auth.challenge``, ``.token``) before a registry answers 401.
 """
 from __future__ import annotations
 
@@ -31,14 +33,22 @@ ARCHIVES = (UTILS + "_ops.copying.local.archive", UTILS + "_ops.copying.local.do
 VERIFY = (UTILS + "_ops.verify.check", UTILS + "_ops.verify.signatures", "cryptography")
 UNPACK = (UTILS + "_ops.unpack.apply",)
 ARTIFACT = (UTILS + "_ops.artifact.pack", UTILS + "_ops.artifact.transfer")
+#: The parsers of ``verify`` (registry_tag and registry_copy need only its spec, ``_ops.verify.spec``).
+VERIFY_PARSER = (UTILS + "_ops.verify.policy", UTILS + "_ops.verify.notation.spec")
+#: What only a write uses: blob uploads and the manifest PUT's relink retry.
+WRITES = (UTILS + "_client.uploads", UTILS + "_client.relink")
+#: The challenge parser and the token flows: a client loads them only when a registry answers 401 (see the last
+#: test); every request's scopes come from ``_client.auth.scopes``.
+CHALLENGE = (UTILS + "_client.auth.challenge", UTILS + "_client.auth.token")
 
 NOT_LOADED = {
     "registry_manifest_info": (COPY_ENGINE, UTILS + "_ops.sync.run", UTILS + "_ops.retention.prune",
-                               *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT),
-    "registry_tag": (COPY_ENGINE, UTILS + "_ops.sync.run", *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT),
+                               *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE),
+    "registry_tag": (COPY_ENGINE, UTILS + "_ops.sync.run", *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT,
+                     *WRITES, *CHALLENGE),
     # The engines are imported by the run that uses them (see the runs below).
-    "registry_copy": (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT,
-                      UTILS + "_ops.retention.prune"),
+    "registry_copy": (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
+                      *ARTIFACT, UTILS + "_ops.retention.prune", *WRITES, *CHALLENGE),
     "registry_prune": (COPY_ENGINE, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT),
     "registry_unpack": (COPY_ENGINE, *VERIFY, *ARTIFACT),
     "registry_artifact": (COPY_ENGINE, *VERIFY),
@@ -53,19 +63,20 @@ RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = 
     "manifest_info": ("registry_manifest_info", {"reference": f"{IMAGE}:1"},
                       (UTILS + "_ops.facts.describe",),
                       (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, UTILS + "_ops.promotion.apply", LAYOUT, *ARCHIVES,
-                       *VERIFY, *UNPACK, *ARTIFACT)),
+                       *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE)),
     "tag": ("registry_tag", {"repository": IMAGE, "source": ":1", "tags": ["2"]},
             (UTILS + "_ops.promotion.apply",),
-            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
+             *ARTIFACT, *WRITES, *CHALLENGE)),
     "copy one image": ("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1"},
                        (COPY_ENGINE, TRANSFER),
-                       (*MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+                       (*MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *CHALLENGE)),
     "mirror with tags": ("registry_copy", {"src": IMAGE, "dest": f"{HOST}/mirror/app", "tags": [".*"]},
                          (COPY_ENGINE, *MIRROR_ENGINE),
-                         (LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+                         (LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *CHALLENGE)),
     "mirror with select": ("registry_copy", {"src": IMAGE, "dest": f"{HOST}/mirror/app", "select": {}},
                            (COPY_ENGINE, *MIRROR_ENGINE),
-                           (TRANSFER, LAYOUT, *ARCHIVES, *VERIFY, *UNPACK, *ARTIFACT)),
+                           (TRANSFER, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *CHALLENGE)),
 }
 
 #: Runs the module as Ansible's AnsiballZ loader does (runpy as __main__; the arguments from a file, as for a
@@ -136,4 +147,50 @@ def test_the_check_sees_what_a_module_does_import() -> None:
     # The same check finds what a module file does import: an empty answer above is not blindness.
     loaded = loaded_by("registry_copy")
     assert UTILS + "_glue.module" in loaded
-    assert UTILS + "_ops.verify.policy" in loaded
+    assert UTILS + "_ops.verify.spec" in loaded  # verify's spec; its parser is loaded by a run with verify
+
+
+#: A registry on loopback that challenges with Bearer until the request carries the token its realm hands out,
+#: and whether the token code was loaded before the challenge and after it.
+CHALLENGED = """
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        port = self.server.server_address[1]
+        if self.path.startswith("/token"):
+            body, status, headers = json.dumps({"token": "t0k3n"}).encode(), 200, {"Content-Type": "application/json"}
+        elif self.headers.get("Authorization") == "Bearer t0k3n":
+            body, status, headers = b"{}", 200, {"Content-Type": "application/json"}
+        else:
+            realm = f'Bearer realm="http://127.0.0.1:{port}/token",service="test"'
+            body, status, headers = b"{}", 401, {"WWW-Authenticate": realm, "Content-Type": "application/json"}
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *_args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
+registry = Registry(f"127.0.0.1:{server.server_address[1]}", TransportOptions(plain_http=True))
+flow = %r
+before = [name for name in flow if name in sys.modules]
+answered = registry.ping()
+print("LOADED " + json.dumps({"before": before, "answered": answered, "after": [n for n in flow if n in sys.modules],
+                              "issued": registry.transport.authenticator.issued_tokens()}))
+""" % (CHALLENGE,)
+
+
+def test_the_token_flows_are_loaded_when_a_registry_challenges() -> None:
+    # An anonymous client of an open registry never loads the token code (the runs above); a Bearer
+    # challenge loads it, and is answered as before: the token is fetched and the request sent again.
+    proc = subprocess.run([sys.executable, "-c", CHALLENGED], capture_output=True, text=True, check=False,
+                          env={"PYTHONPATH": str(COLLECTIONS_PATH), "PATH": "/usr/bin:/bin"}, timeout=60)
+    marked = [line for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
+    assert marked, f"{proc.stdout[-2000:]} {proc.stderr[-2000:]}"
+    assert json.loads(marked[-1].removeprefix("LOADED ")) == {
+        "before": [], "answered": True, "after": list(CHALLENGE), "issued": ["t0k3n"]}

@@ -23,18 +23,14 @@ from typing import Any
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     InvalidInputError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.spec import (
+    NOTATION,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.verify.spec import (
+    NOTATION_SPEC as OPTION_SPEC,
+)
 
-NOTATION = "notation"
-
-#: Option argument spec (plain data: policy.py puts it under ``verify`` as it is).
-OPTION_SPEC: dict[str, Any] = {
-    "type": "dict",
-    "options": {
-        "trust_store": {"type": "list", "elements": "str", "required": True, "no_log": False},
-        "trusted_identities": {"type": "list", "elements": "str", "required": True},
-        "registry_scopes": {"type": "list", "elements": "str", "required": True},
-    },
-}
+__all__ = ["NOTATION", "OPTION_SPEC", "NotationPolicy", "canonical_repository", "parse_dn", "parse_notation"]
 _FIELDS = tuple(OPTION_SPEC["options"])
 
 
