@@ -659,7 +659,7 @@ summary:
       tags cannot be listed; their tags count in none of the others), C(bytes) (as in RV(copied)), C(seconds).
     - Every spelling (O(tags), O(select), O(mirror_spec)) returns these mirror keys when it fails too, with what
       was done before the failure (empty when a source could not be listed).
-    - With O(diff), a removed tag's C(before) is the digest it pointed at (read before the removal).
+    - With C(--diff), a removed tag's C(before) is the digest it pointed at (read before the removal).
   returned: in mirror mode
   type: dict
   sample: {copied: 3, already_present: 9, failed: 0, drift: 0, not_attempted: 0, pruned: 0, repositories: 1,

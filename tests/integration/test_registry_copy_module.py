@@ -173,8 +173,8 @@ def test_a_blob_missing_from_the_source_is_told_as_such(registry_factory, run_pl
     assert requests.get(f"{dest_registry.url}/v2/dst/app/tags/list", timeout=10).status_code == 404
 
 
-def test_a_tags_mirror_that_cannot_list_its_source_fails_with_the_mirror_result_keys(plain_registry,
-                                                                                    registry_factory, run_playbook):
+def test_a_tags_mirror_that_cannot_list_its_source_fails_with_the_mirror_result_keys(
+        plain_registry, registry_factory, run_playbook):
     RawPusher.for_registry(plain_registry).push("src/app", make_image("keys"), tag="1.0")
     dest_registry = registry_factory()
     typo = f"{plain_registry.host}/src/ap"
