@@ -663,10 +663,14 @@ deferred:
       C(repository), C(digest), C(tags) (the tags it had), C(untagged_at) and C(delete_after) (UTC), C(rules)
       (what condemned it), C(media_type) and C(status).
     - C(status) is V(untagged) (recorded and untagged by this run; in check mode, would be), V(pending) (its window
-      has not passed, or its deletion was held back by a check, so it stays in the state), V(deleted) (deleted by
-      this run with what it owns, listed in RV(applied); C(already_gone) when it was gone already) or V(rescued)
-      (tagged again, reached by a kept image or in use, so not deleted and dropped from the state; C(rescued_by)
-      says which).
+      has not passed, or something holds it, so it stays in the state), V(deleted) (deleted by this run with what
+      it owns, listed in RV(applied); C(already_gone) when it was gone already) or V(rescued) (tagged again, or
+      reached by a kept tag, so not deleted and dropped from the state, that tag owning it now; C(rescued_by) says
+      which).
+    - C(held_by) says why a V(pending) entry whose window may have passed was not deleted, V(in use) (named in
+      O(in_use)), V(kept by the policy) (a keep rule for untagged digests) or V(reached by DIGEST) (an untagged
+      image that is kept). Such an entry stays in the state with its C(delete_after) and is judged again on every
+      run, since it has no tag and no later prune but this state could find it. V(null) otherwise.
   returned: when O(quarantine.untag_for) is set
   type: list
   elements: dict
@@ -681,6 +685,7 @@ deferred:
       status: pending
       already_gone: false
       rescued_by: null
+      held_by: in use
 gc_required:
   description:
     - V(true) when manifests were deleted (in check mode, would be). Their blobs use disk until the registry's

@@ -219,14 +219,25 @@ def test_the_mode_adds_exactly_the_state_reads_and_writes(plain_registry: RigReg
                      ("PUT", f"/v2/{STATE}/manifests/{state_tag(REPO)}")]
 
 
-def test_in_use_rescues_a_pending_digest(plain_registry: RigRegistry) -> None:
+def test_in_use_holds_a_pending_digest_until_it_stops_running(plain_registry: RigRegistry) -> None:
     d = seed(plain_registry)
     run(plain_registry, T0)
-    done = run(plain_registry, T0 + 8 * DAY, in_use=parse_in_use([d["plain"]]))
-    assert statuses(done)[d["plain"]] == "rescued"
-    assert statuses(done)[d["signed"]] == "deleted"
+    # In use when its window passes: kept, and kept in the state (it has no tag: nothing else could find it again).
+    held = run(plain_registry, T0 + 8 * DAY, in_use=parse_in_use([d["plain"]]))
+    item = next(i for i in held.to_result()["deferred"] if i["digest"] == d["plain"])
+    assert (item["status"], item["held_by"], item["rescued_by"]) == ("pending", "in use", None)
+    assert statuses(held)[d["signed"]] == "deleted"
     assert RawPuller.for_registry(plain_registry).digest_of(REPO, d["plain"]) == d["plain"]
-    assert d["plain"] not in state_entries(plain_registry)
+    assert d["plain"] in state_entries(plain_registry)
+    # Still in use a day later: nothing to write.
+    mark = plain_registry.mark()
+    again = run(plain_registry, T0 + 9 * DAY, in_use=parse_in_use([d["plain"]]))
+    assert plain_registry.writes_since(mark) == []
+    assert statuses(again)[d["plain"]] == "pending"
+    # No longer in use: the next run judges it again and deletes it.
+    gone = run(plain_registry, T0 + 10 * DAY)
+    assert statuses(gone)[d["plain"]] == "deleted"
+    assert RawPuller.for_registry(plain_registry).digest_of(REPO, d["plain"]) is None
 
 
 def test_a_corrupted_or_unreadable_state_is_one_line_and_no_write(plain_registry: RigRegistry) -> None:

@@ -8,8 +8,11 @@ not delete it: it records the group's digests in the *state* first, then removes
 untag mechanism of ``untag_kept_images``: a tag DELETE, or the documented placeholder). Children,
 referrers and cosign artifacts stay, so re-tagging the digest (``registry_tag``) restores it all.
 A later run reads the state and, for each entry whose window has passed, deletes the digest as a
-prune deletes a group (with what it owns and the same checks) unless it was tagged again, is
-reached by a kept image or is in use: then the entry is dropped and reported ``rescued``.
+prune deletes a group (with what it owns and the same checks) unless it was tagged again or is
+reached by a kept tag: then the entry is dropped and reported ``rescued`` (that tag now owns it).
+An entry held for any other reason (in use, a keep ``untagged`` rule) stays in the state,
+reported ``pending`` with ``held_by``, and is judged again on the next run: it has no tag, so no
+later prune but this state could ever find it again.
 
 Where the state lives: in the registry, beside the pruned repositories, never inside them: a
 repository the user names on the same registry (the credentials never travel to another host)
@@ -222,14 +225,14 @@ class RepositoryDeferral:
     owner: DeferredDelete
     #: Digests whose window has passed -> the rules that condemned them.
     due: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: Digests in use (``in_use``): rescued whether due or not.
+    #: Digests in use (``in_use``): held (kept pending) whether due or not.
     running: set[str] = field(default_factory=set)
     report: list[dict[str, Any]] = field(default_factory=list)
     #: True when the state changed (written, or in check mode: would be).
     changed: bool = False
 
     def observe(self, tags: Mapping[str, str], running: Iterable[str]) -> None:
-        """What the snapshot says: a digest tagged again or in use is no longer due (it is rescued)."""
+        """What the snapshot says: a digest tagged again (rescued) or in use (held) is not deleted this run."""
         self.running = set(running)
         tagged = set(tags.values())
         self.due = {d: rules for d, rules in self.due.items() if d not in tagged and d not in self.running}
@@ -270,12 +273,17 @@ class RepositoryDeferral:
                 self._report(item, DELETED, already_gone=deleted[item.digest])
             elif item.digest in tagged:
                 self._report(item, RESCUED, why="tagged again")
+            elif entry is not None and entry.action == ACTION_KEEP and _reached_by_tag(entry):
+                self._report(item, RESCUED, why=f"reached by {', '.join(entry.reachable_from)}")
             elif item.digest in self.running:
-                self._report(item, RESCUED, why="in use")
+                # Held, not rescued: it has no tag, so only this state can still delete it once it stops running.
+                keep.append(item)
+                self._report(item, PENDING, held="in use")
             elif item.digest in self.due and entry is None:
                 self._report(item, DELETED, already_gone=True)  # gone before this run read it
             elif item.digest in self.due and entry is not None and entry.action == ACTION_KEEP:
-                self._report(item, RESCUED, why=_kept_because(entry))
+                keep.append(item)
+                self._report(item, PENDING, held=_kept_because(entry))
             else:
                 keep.append(item)
                 self._report(item, PENDING)
@@ -287,14 +295,20 @@ class RepositoryDeferral:
             if not check_mode:
                 self.owner.write(self.path, final)
 
-    def _report(self, item: Pending, status: str, *, already_gone: bool = False, why: str | None = None) -> None:
+    def _report(self, item: Pending, status: str, *, already_gone: bool = False, why: str | None = None,
+                held: str | None = None) -> None:
         self.report.append({"repository": self.name, **item.to_dict(), "status": status,
-                            "already_gone": already_gone, "rescued_by": why})
+                            "already_gone": already_gone, "rescued_by": why, "held_by": held})
 
 
 def normal_tags(entry: PlanEntry) -> tuple[str, ...]:
     """An entry's own tags, without cosign and referrers-fallback tags (those follow their subject)."""
     return tuple(tag for tag in entry.tags if not is_attached_tag(tag))
+
+
+def _reached_by_tag(entry: PlanEntry) -> bool:
+    """True when a kept tag reaches the entry: that image owns it now, and deletes it with itself."""
+    return any(":" not in name for name in entry.reachable_from)  # a digest has a ':', a tag never
 
 
 def _kept_because(entry: PlanEntry) -> str:
