@@ -267,9 +267,13 @@ options:
             hash suffix (C(team_app-3f2a9c1e0b7d)). Its annotation C(io.ocireg.registry.prune-deferred.state) is a
             JSON document listing each untagged digest, its former tags, C(untagged_at), C(delete_after) (UTC) and
             the rules that condemned it. Nothing of this mode is written into a pruned repository but the untags.
+          - Each change of a state puts the new manifest under its tag, then deletes the previous one by digest, so
+            the state repository keeps one manifest per pruned repository. A state left with no entry is deleted,
+            its tag with it; the next run reads no state.
           - "Cost: one C(GET) of the state per pruned repository per run (a 404 when it has none), before the
-            snapshot; one C(PUT) when the state changed (plus a C(HEAD) of the empty blob when no state was read,
-            and its upload the first time). A run with nothing due and nothing new writes nothing. Each due digest
+            snapshot; when the state changed one C(PUT) and one C(DELETE) of the previous revision (no C(DELETE)
+            when there was none, no C(PUT) when no entry is left), plus a C(HEAD) of the empty blob when no state
+            was read, and its upload the first time. A run with nothing due and nothing new writes nothing. Each due digest
             is read like a tagged one (its manifest and referrers) and deleted like any other."
           - Check mode reads the state and reports what would be untagged and deleted; it writes nothing at all.
           - A state that cannot be read (unreachable, 401, 403) or is not a document this module wrote fails the

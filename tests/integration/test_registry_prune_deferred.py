@@ -95,10 +95,20 @@ def statuses(outcome: PruneResult) -> dict[str, str]:
 
 
 def state_entries(server: RigRegistry) -> dict[str, dict[str, Any]]:
-    raw = RawPuller.for_registry(server).manifest(STATE, state_tag(REPO))[0]
+    """The state's entries by digest; none when its tag is gone (an empty state is no manifest)."""
+    puller = RawPuller.for_registry(server)
+    if puller.digest_of(STATE, state_tag(REPO)) is None:
+        return {}
+    raw = puller.manifest(STATE, state_tag(REPO))[0]
     document = json.loads(json.loads(raw)["annotations"][STATE_ANNOTATION])
     assert document["repository"] == REPO
     return {item["digest"]: item for item in document["pending"]}
+
+
+def state_revisions(server: RigRegistry) -> list[str]:
+    """The manifests the state repository holds, read from Distribution's storage (tagged or not)."""
+    revisions = server.storage / "docker/registry/v2/repositories" / STATE / "_manifests/revisions/sha256"
+    return sorted(f"sha256:{link.parent.name}" for link in revisions.glob("*/link"))
 
 
 def requests(server: RigRegistry, mark: int) -> list[tuple[str, str]]:
@@ -137,6 +147,7 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
                 or "/blobs/uploads/" in path, (method, path)
     recorded = state_entries(plain_registry)
     assert set(recorded) == images
+    first_revision = puller.digest_of(STATE, state_tag(REPO))
     assert recorded[d["signed"]]["tags"] == ["old-1"]
     assert recorded[d["signed"]]["rules"] == ["older_than"]
     assert recorded[d["signed"]]["delete_after"] > recorded[d["signed"]]["untagged_at"]
@@ -170,8 +181,9 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
     mark = plain_registry.mark()
     done = run(plain_registry, T0 + 8 * DAY)
     deleting = requests(plain_registry, mark)
-    # One read and one write of the state: a state was read, so its empty blob is not looked for again.
-    assert [r for r in deleting if r[1].startswith(f"/v2/{STATE}/")] == [state_get, state_put]
+    # One read and one write of the state: nothing is left in it, so its manifest is deleted (its tag with it).
+    state_delete = ("DELETE", f"/v2/{STATE}/manifests/{first_revision}")
+    assert [r for r in deleting if r[1].startswith(f"/v2/{STATE}/")] == [state_get, state_delete]
     assert statuses(done) == {d["signed"]: "deleted", d["plain"]: "deleted", d["back"]: "rescued"}
     rescued = next(i for i in done.to_result()["deferred"] if i["digest"] == d["back"])
     assert rescued["rescued_by"] == "tagged again"
@@ -181,11 +193,9 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
         assert puller.digest_of(REPO, d[key]) is None, key
     assert puller.digest_of(REPO, "back-3") == d["back"] == puller.digest_of(REPO, d["back"])
     assert puller.digest_of(REPO, "keep") == d["kept"]
-    assert state_entries(plain_registry) == {}
-    # The state is rewritten once, after the DELETEs.
-    state_puts = [i for i, r in enumerate(deleting) if r == ("PUT", f"/v2/{STATE}/manifests/{state_tag(REPO)}")]
-    assert len(state_puts) == 1
-    assert state_puts[0] > max(i for i, r in enumerate(deleting) if r[0] == "DELETE")
+    assert puller.digest_of(STATE, state_tag(REPO)) is None and state_revisions(plain_registry) == []
+    # The state is rewritten once, after the image DELETEs.
+    assert deleting.index(state_delete) == max(i for i, r in enumerate(deleting) if r[0] == "DELETE")
 
     # A later run has nothing left: one state read, nothing written.
     mark = plain_registry.mark()
@@ -238,6 +248,40 @@ def test_in_use_holds_a_pending_digest_until_it_stops_running(plain_registry: Ri
     gone = run(plain_registry, T0 + 10 * DAY)
     assert statuses(gone)[d["plain"]] == "deleted"
     assert RawPuller.for_registry(plain_registry).digest_of(REPO, d["plain"]) is None
+
+
+def test_each_state_change_replaces_the_previous_revision(plain_registry: RigRegistry) -> None:
+    d = seed(plain_registry)
+    puller = RawPuller.for_registry(plain_registry)
+    tag = state_tag(REPO)
+    run(plain_registry, T0)
+    seen = [puller.digest_of(STATE, tag)]
+    assert state_revisions(plain_registry) == seen
+
+    # Three changes: old-3 tagged again (rescued), then one deleted and one held, then the held one deleted.
+    raw, media_type = puller.manifest(REPO, d["back"])[:2]
+    RawPusher.for_registry(plain_registry).push_manifest(REPO, "back-3", raw, media_type)
+    for now, in_use in ((T0 + DAY, None), (T0 + 8 * DAY, parse_in_use([d["plain"]]))):
+        mark = plain_registry.mark()
+        run(plain_registry, now, in_use=in_use)
+        state_writes = [(r.method, r.path) for r in plain_registry.writes_since(mark) if r.path.startswith(f"/v2/{STATE}/")]
+        # The one request a change adds: the previous revision deleted by digest, after the new one took the tag.
+        assert state_writes == [("PUT", f"/v2/{STATE}/manifests/{tag}"), ("DELETE", f"/v2/{STATE}/manifests/{seen[-1]}")]
+        seen.append(puller.digest_of(STATE, tag))
+        assert state_revisions(plain_registry) == [seen[-1]]
+        assert all(puller.head_manifest(STATE, old).status_code == 404 for old in seen[:-1])
+    assert set(state_entries(plain_registry)) == {d["plain"]}
+
+    # Nothing left: the last revision goes, its tag with it (one DELETE, no PUT); a state that is no manifest.
+    mark = plain_registry.mark()
+    run(plain_registry, T0 + 9 * DAY)
+    assert [(r.method, r.path) for r in plain_registry.writes_since(mark) if r.path.startswith(f"/v2/{STATE}/")] \
+        == [("DELETE", f"/v2/{STATE}/manifests/{seen[-1]}")]
+    assert state_revisions(plain_registry) == [] and puller.digest_of(STATE, tag) is None
+    # A run after that reads no state (a 404) and writes none.
+    mark = plain_registry.mark()
+    assert run(plain_registry, T0 + 10 * DAY).to_result()["deferred"] == []
+    assert plain_registry.writes_since(mark) == []
 
 
 def test_a_corrupted_or_unreadable_state_is_one_line_and_no_write(plain_registry: RigRegistry) -> None:

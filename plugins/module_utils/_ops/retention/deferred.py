@@ -230,6 +230,8 @@ class RepositoryDeferral:
     report: list[dict[str, Any]] = field(default_factory=list)
     #: True when the state changed (written, or in check mode: would be).
     changed: bool = False
+    #: Warning lines of the state's writes (an old revision that could not be deleted).
+    warnings: list[str] = field(default_factory=list)
 
     def observe(self, tags: Mapping[str, str], running: Iterable[str]) -> None:
         """What the snapshot says: a digest tagged again (rescued) or in use (held) is not deleted this run."""
@@ -293,7 +295,9 @@ class RepositoryDeferral:
         if final != sorted(self.entries, key=lambda e: e.digest):
             self.changed = True
             if not check_mode:
-                self.owner.write(self.path, final)
+                warning = self.owner.write(self.path, final)
+                if warning is not None:
+                    self.warnings.append(warning)
 
     def _report(self, item: Pending, status: str, *, already_gone: bool = False, why: str | None = None,
                 held: str | None = None) -> None:
@@ -323,9 +327,10 @@ class DeferredDelete:
     """The ``quarantine.untag_for`` mode: its window, its state repository, and the state's reads and writes.
 
     Cost per pruned repository: one GET of its state manifest per run (a 404 when it has none), and
-    when the state changed one PUT (plus, once per run, a HEAD of the empty blob the manifest
-    refers to unless a state was read, and its upload the very first time). Check mode reads the
-    state and writes nothing.
+    when the state changed one PUT and one DELETE of the previous revision (none when there was no
+    state; only the DELETE when no entry is left), plus, once per run, a HEAD of the empty blob the
+    manifest refers to unless a state was read, and its upload the very first time. Check mode reads
+    the state and writes nothing.
     """
 
     def __init__(self, untag_for: Any, state: Any) -> None:
@@ -340,6 +345,8 @@ class DeferredDelete:
         self.host = ""
         self.repo: Repository | None = None
         self._has_empty_blob = False
+        #: Pruned repository path -> the digest of its state manifest as read or last written.
+        self._revisions: dict[str, str] = {}
 
     def bind(self, registry: Registry, names: Sequence[str], *, check_mode: bool) -> None:
         """Name the state repository on ``registry``; refuse one this run prunes. No request is sent."""
@@ -371,18 +378,42 @@ class DeferredDelete:
                                      "was pruned: check that the credentials may read and write "
                                      f"{self.where}") from None
         self._has_empty_blob = True  # a state manifest refers to it, so the repository has it
-        return decode_state(repository, manifest.raw, where)
+        entries = decode_state(repository, manifest.raw, where)
+        self._revisions[repository] = manifest.digest
+        return entries
 
-    def write(self, repository: str, entries: Sequence[Pending]) -> None:
-        """Replace one pruned repository's state with ``entries`` (the empty blob first, when missing)."""
+    def write(self, repository: str, entries: Sequence[Pending]) -> str | None:
+        """Replace one pruned repository's state with ``entries``; a warning line when an old revision stays.
+
+        The new state manifest is put under the tag (the empty blob first, when missing), then the
+        previous one is deleted by digest: without it every change would leave an untagged revision
+        in the state repository. An empty state is no manifest at all: the previous one is deleted,
+        its tag with it (one request), and reading finds no state, as before the first run.
+        """
         if self.repo is None:
             raise InvalidInputError("the deferred delete was not bound to a registry")
+        previous = self._revisions.pop(repository, None)
+        if not entries:
+            if previous is not None:
+                self.repo.delete_manifest(previous, missing_ok=True, relink_retry=True)
+            return None
         if not self._has_empty_blob:
             if self.repo.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
                 self.repo.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
             self._has_empty_blob = True
-        self.repo.push_manifest(state_tag(repository), encode_state(repository, entries), mt.OCI_MANIFEST,
-                                update_referrers=False)
+        digest = self.repo.push_manifest(state_tag(repository), encode_state(repository, entries),
+                                         mt.OCI_MANIFEST, update_referrers=False)
+        self._revisions[repository] = digest
+        if previous is None or previous == digest:
+            return None
+        try:
+            # Only the state tag ever pointed at it, and the PUT above moved that tag: nothing else goes with it.
+            self.repo.delete_manifest(previous, missing_ok=True, relink_retry=True)
+        except RegistryError as err:
+            return (f"the previous deferred-delete state of {repository} ({self.where}@{previous}) could not be "
+                    f"deleted ({err.message}); the new state is written, and the old one stays untagged in "
+                    f"{self.where} until deleted by hand")
+        return None
 
     def open(self, name: str, path: str, entries: list[Pending], now: datetime) -> RepositoryDeferral:
         """One repository's deferral: the entries due at ``now`` (read with the snapshot, see :meth:`RepositoryDeferral.observe`)."""
