@@ -124,7 +124,11 @@ options:
         type: str
         choices: [age, semver, tag_name]
       older_than:
-        description: Match digests older than this duration (C(30d), C(12h), C(2w), C(1d12h)).
+        description:
+          - Match digests older than this duration (C(30d), C(12h), C(2w), C(1d12h)).
+          - Every duration of this module is written this way, units C(w), C(d), C(h), C(m) (minutes), C(s),
+            largest first. Units are case-insensitive (C(7D) is C(7d)) except C(M), refused, since C(6M) may be
+            meant as six months; there is no month unit (write C(180d)).
         type: str
       newer_than:
         description: Match digests newer than this duration.
