@@ -358,8 +358,9 @@ def test_module_check_mode_writes_nothing_and_the_guides_recipe_restores(plain_r
     # The guide's recipe, as written, with what the result's deferred entry says.
     item = untagged[d["back"]]
     restored = run_playbook(guide_recipe(GUIDE, RECIPE_MARK), extra_vars={
-        "registry": plain_registry.host, "repository": REPO, "digest": item["digest"], "tags": item["tags"]})
+        "registry": plain_registry.host, "repository": REPO, "digest": item["digest"], "former_tags": item["tags"]})
     assert restored.rc == 0, restored.explain()
+    assert "reserved" not in restored.stdout + restored.stderr, restored.explain()
     assert puller.digest_of(REPO, "old-3") == d["back"]
 
     # Eight days pass for the state (rewritten in the registry, see age_state); check mode: nothing written.
