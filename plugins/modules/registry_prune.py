@@ -244,7 +244,7 @@ options:
             repositories keeps one image per tag name (give each its own, or use a layout).
           - Give the layout or archive alone (no C(:NAME)) and a repository without tag or digest. A holding
             repository that this run prunes is refused before anything is written (its C(DELETE)s would remove
-            the copies too).
+            the copies too); a catalog glob such as O(repositories=['*']) selects it too, so add it to O(exclude_repositories).
           - Mutually exclusive with O(quarantine.untag_for) and O(quarantine.state).
         type: str
       untag_for:
@@ -256,8 +256,23 @@ options:
             the image with all of it (docs/guide_retention.md, "How to undo a prune").
           - A later run (same options) deletes each recorded digest whose window has passed, as it deletes any
             group (with what it owns, after the same checks; a manifest already gone counts as deleted), then
-            removes it from the state. A digest tagged again, reached by a kept image or in O(in_use) is not
-            deleted; it leaves the state as V(rescued). RV(deferred) says what happened to each.
+            removes it from the state. A digest tagged again or reached by a kept tag is not deleted; it leaves
+            the state as V(rescued). One in O(in_use) (or kept by a rule) is not deleted either but stays in the
+            state, V(pending) with C(held_by), and is judged again on the next run. RV(deferred) says what happened
+            to each.
+          - Reading the result in this mode, RV(plan) and RV(summary) describe the policy, RV(deferred) the window.
+            A condemned image has C(action=delete) in RV(plan) and counts in C(summary.delete), whether this run
+            untags it (a new one) or deletes it (its window has passed). C(summary.applied.untag) counts the tags
+            this run removed, C(summary.applied.delete) the manifests it deleted. Each image's C(delete_after) and
+            C(status) are in RV(deferred).
+          - To try the window without waiting, give a short one (V(1m)) on a test repository and run the task
+            twice, a minute apart.
+          - Switching a repository from O(quarantine.untag_for) to O(quarantine.dest) (or dropping
+            O(quarantine)) leaves the entries of its state unjudged, their images untagged in the registry. Let
+            them reach their window under O(quarantine.untag_for) first, or delete them by digest yourself; the
+            state of a repository is read only when O(quarantine.untag_for) is given.
+          - A catalog glob (O(repositories=['*'])) selects the O(quarantine.state) repository too, and it is
+            refused; add it to O(exclude_repositories).
           - A duration, as O(older_than) writes it (V(7d), V(36h), V(2w)). Needs O(quarantine.state); refused with
             O(quarantine.dest) and with O(tag_delete_method=never).
         type: str
@@ -270,7 +285,10 @@ options:
             C(application/vnd.ocireg.prune-deferred.v1)), tagged with the repository path with C(/) as C(_) and a
             hash suffix (C(team_app-3f2a9c1e0b7d)). Its annotation C(io.ocireg.registry.prune-deferred.state) is a
             JSON document listing each untagged digest, its former tags, C(untagged_at), C(delete_after) (UTC) and
-            the rules that condemned it. Nothing of this mode is written into a pruned repository but the untags.
+            the rules that condemned it. Nothing of this mode is written into a pruned repository but the untags;
+            on a registry without tag C(DELETE) (Distribution 2.8) each untag is the placeholder manifest of
+            O(tag_delete_method), which links the empty blob and leaves the placeholder's small manifest blob in
+            storage (untagged, unreferenced) until the registry's garbage collection.
           - Each change of a state puts the new manifest under its tag, then deletes the previous one by digest, so
             the state repository keeps one manifest per pruned repository. A state left with no entry is deleted,
             its tag with it; the next run reads no state.
@@ -472,17 +490,25 @@ EXAMPLES = r"""
     kind: Pod
   register: running_pods
 
+- name: Plan the prune of builds older than 30 days, never what runs (check mode, nothing written)
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 30d
+    in_use: "{{ running_pods | ocireg.registry.images_in_use }}"
+  check_mode: true
+  register: planned
+
+- name: Optional, stricter than the warning - stop before deleting when an in-use tag no longer resolves
+  ansible.builtin.assert:
+    that: planned.in_use.unresolved | length == 0
+    fail_msg: "in use but gone from the registry: {{ planned.in_use.unresolved | join(', ') }}"
+
 - name: Delete builds older than 30 days, never what runs
   ocireg.registry.registry_prune:
     repository: registry.example.com/team/app
     older_than: 30d
     in_use: "{{ running_pods | ocireg.registry.images_in_use }}"
   register: pruned
-
-- name: Optional, stricter than the warning - fail when an in-use tag no longer resolves
-  ansible.builtin.assert:
-    that: pruned.in_use.unresolved | length == 0
-    fail_msg: "in use but gone from the registry: {{ pruned.in_use.unresolved | join(', ') }}"
 
 - name: Untag now, delete a week later (a nightly run deletes what has waited out the window)
   ocireg.registry.registry_prune:

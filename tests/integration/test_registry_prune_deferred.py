@@ -313,6 +313,36 @@ def test_misuse_is_one_line_and_no_request(plain_registry: RigRegistry, state: s
     assert plain_registry.writes_since(mark) == []
 
 
+def test_the_guides_short_window_for_trying_the_mode(plain_registry: RigRegistry) -> None:
+    """The guide's "Trying it": keep_latest 1 of every tag with untag_for 1m; a run a minute later deletes."""
+    pusher = RawPusher.for_registry(plain_registry)
+    digests = [pusher.push_image("try/app", make_image(f"try-{n}"), tag=f"b{n}").digest for n in range(3)]
+    policy = build_policy({"match": [".*"], "keep_latest": 1})
+    first = prune(Registry(plain_registry.host), policy, ["try/app"], check_mode=False, now=T0,
+                  deferred=DeferredDelete("1m", STATE))
+    untagged = {i["digest"] for i in first.to_result()["deferred"] if i["status"] == "untagged"}
+    assert len(untagged) == 2 and untagged < set(digests)
+    later = prune(Registry(plain_registry.host), policy, ["try/app"], check_mode=False, now=T0 + timedelta(minutes=2),
+                  deferred=DeferredDelete("1m", STATE))
+    assert {i["digest"]: i["status"] for i in later.to_result()["deferred"]} == dict.fromkeys(untagged, "deleted")
+
+
+def test_a_catalog_glob_that_selects_the_state_is_told_to_exclude_it(plain_registry: RigRegistry) -> None:
+    seed(plain_registry)
+    run(plain_registry, T0)  # the state repository now exists, so the catalog lists it
+    policy = build_policy({"match": ["old-.*"], "older_than": "30d"})
+    mark = plain_registry.mark()
+    with pytest.raises(InvalidInputError) as caught:
+        prune(Registry(plain_registry.host), policy, ["*"], check_mode=False, now=T0 + DAY,
+              deferred=DeferredDelete("7d", STATE))
+    assert f"exclude it (a catalog glob such as '*' selects it too: exclude_repositories: ['{STATE}'])" \
+        in caught.value.message and "\n" not in caught.value.message
+    assert plain_registry.writes_since(mark) == []
+    done = prune(Registry(plain_registry.host), policy, ["*"], exclude=[STATE], check_mode=True, now=T0 + DAY,
+                 deferred=DeferredDelete("7d", STATE))
+    assert done.to_result()["repositories"] == [f"{plain_registry.host}/{REPO}"]
+
+
 # -- the module ---------------------------------------------------------------------------------------
 
 

@@ -354,8 +354,9 @@ class DeferredDelete:
         self.path = parse_state_repository(self.state_text, registry.host)
         if self.path in names:
             raise InvalidInputError(f"quarantine.state {self.path} is a repository this run prunes: the state lives "
-                                    "beside the pruned repositories, never in one; give another repository such as "
-                                    "ops/prune-state (or exclude it)")
+                                    "beside the pruned repositories, never in one; exclude it (a catalog glob "
+                                    f"such as '*' selects it too: exclude_repositories: ['{self.path}']), or name "
+                                    "another repository in quarantine.state")
         self.repo = registry.repository(self.path, for_write=not check_mode)
 
     @property
