@@ -23,7 +23,9 @@ annotation :data:`STATE_ANNOTATION` (artifactType :data:`STATE_ARTIFACT_TYPE`): 
 Crash order: a run deletes what is due first, then writes the state once (without what it deleted
 or rescued, with what it condemns now), then untags. A crash between leaves at worst an entry for a
 digest already gone (dropped next run, ``already_gone``) or for one still tagged (dropped next run
-as rescued): never an untagged image nobody remembers.
+as rescued): never an untagged image nobody remembers. Writing is a PUT under the tag, then a
+DELETE of the previous revision by digest (an empty state is that DELETE alone): a crash between
+leaves one old revision untagged in the state repository, never a wrong state.
 """
 from __future__ import annotations
 
