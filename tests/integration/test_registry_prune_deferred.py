@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
+    Credentials,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
     Registry,
 )
@@ -57,6 +60,7 @@ from tests.rig.images import (
     referrers_tag,
 )
 from tests.rig.playbook import guide_recipe
+from tests.rig.token_server import TokenServer, grant
 
 REPO = "shop/web"
 STATE = "ops/prune-state"
@@ -282,6 +286,31 @@ def test_each_state_change_replaces_the_previous_revision(plain_registry: RigReg
     mark = plain_registry.mark()
     assert run(plain_registry, T0 + 10 * DAY).to_result()["deferred"] == []
     assert plain_registry.writes_since(mark) == []
+
+
+def test_an_old_revision_the_credentials_may_not_delete_is_a_warning_and_the_new_state_stands() -> None:
+    """A token that may push the state repository but not delete in it: the state is written, the old revision
+    stays, and one warning line says so (the run is not failed for a leftover)."""
+    acl = [grant("alice", "shop/*", "pull", "push", "delete"), grant("alice", "ops/*", "pull", "push")]
+    with TokenServer(acl=acl) as tokens, RigRegistry(token_server=tokens) as registry:
+        d = seed(registry)
+        credentials = Credentials(username=registry.username, password=registry.password, source="explicit")
+        policy = build_policy({"match": ["old-.*"], "older_than": "30d"})
+
+        def run_with_token(now: datetime) -> PruneResult:
+            return prune(Registry(registry.host, credentials=credentials), policy, [REPO], check_mode=False, now=now,
+                         deferred=DeferredDelete("7d", STATE))
+
+        run_with_token(T0)
+        first = RawPuller.for_registry(registry).digest_of(STATE, state_tag(REPO))
+        raw, media_type = RawPuller.for_registry(registry).manifest(REPO, d["back"])[:2]
+        RawPusher.for_registry(registry).push_manifest(REPO, "back-3", raw, media_type)
+        changed = run_with_token(T0 + DAY)
+        assert statuses(changed)[d["back"]] == "rescued"
+        said = [w for w in changed.warnings if "previous deferred-delete state" in w]
+        assert len(said) == 1 and first in said[0] and "\n" not in said[0], changed.warnings
+        assert set(state_entries(registry)) == {d["signed"], d["plain"]}
+        assert len(state_revisions(registry)) == 2 and first in state_revisions(registry)
 
 
 def test_a_corrupted_or_unreadable_state_is_one_line_and_no_write(plain_registry: RigRegistry) -> None:
