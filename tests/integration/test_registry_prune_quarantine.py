@@ -247,8 +247,7 @@ def refused(registry: RigRegistry, run_playbook, cases: dict[str, tuple[str, str
     return mark
 
 
-def test_the_guides_mirror_back_recipe_restores_every_repository_of_the_layout(plain_registry, run_playbook,
-                                                                                 tmp_path):
+def test_the_guides_mirror_back_recipe_restores_every_repository(plain_registry, run_playbook, tmp_path):
     """The guide's second recipe, extracted from the page: dest is the registry host, and each repository of the
     layout comes back where it was pruned (not under host/shop/web/shop/web)."""
     signer = Signer()
