@@ -124,7 +124,11 @@ options:
         type: str
         choices: [age, semver, tag_name]
       older_than:
-        description: Match digests older than this duration (C(30d), C(12h), C(2w), C(1d12h)).
+        description:
+          - Match digests older than this duration (C(30d), C(12h), C(2w), C(1d12h)).
+          - Every duration of this module is written this way, units C(w), C(d), C(h), C(m) (minutes), C(s),
+            largest first. Units are case-insensitive (C(7D) is C(7d)) except C(M), refused, since C(6M) may be
+            meant as six months; there is no month unit (write C(180d)).
         type: str
       newer_than:
         description: Match digests newer than this duration.
@@ -240,7 +244,7 @@ options:
             repositories keeps one image per tag name (give each its own, or use a layout).
           - Give the layout or archive alone (no C(:NAME)) and a repository without tag or digest. A holding
             repository that this run prunes is refused before anything is written (its C(DELETE)s would remove
-            the copies too).
+            the copies too); a catalog glob such as O(repositories=['*']) selects it too, so add it to O(exclude_repositories).
           - Mutually exclusive with O(quarantine.untag_for) and O(quarantine.state).
         type: str
       untag_for:
@@ -252,8 +256,23 @@ options:
             the image with all of it (docs/guide_retention.md, "How to undo a prune").
           - A later run (same options) deletes each recorded digest whose window has passed, as it deletes any
             group (with what it owns, after the same checks; a manifest already gone counts as deleted), then
-            removes it from the state. A digest tagged again, reached by a kept image or in O(in_use) is not
-            deleted; it leaves the state as V(rescued). RV(deferred) says what happened to each.
+            removes it from the state. A digest tagged again or reached by a kept tag is not deleted; it leaves
+            the state as V(rescued). One in O(in_use) (or kept by a rule) is not deleted either but stays in the
+            state, V(pending) with C(held_by), and is judged again on the next run. RV(deferred) says what happened
+            to each.
+          - Reading the result in this mode, RV(plan) and RV(summary) describe the policy, RV(deferred) the window.
+            A condemned image has C(action=delete) in RV(plan) and counts in C(summary.delete), whether this run
+            untags it (a new one) or deletes it (its window has passed). C(summary.applied.untag) counts the tags
+            this run removed, C(summary.applied.delete) the manifests it deleted. Each image's C(delete_after) and
+            C(status) are in RV(deferred).
+          - To try the window without waiting, give a short one (V(1m)) on a test repository and run the task
+            twice, a minute apart.
+          - Switching a repository from O(quarantine.untag_for) to O(quarantine.dest) (or dropping
+            O(quarantine)) leaves the entries of its state unjudged, their images untagged in the registry. Let
+            them reach their window under O(quarantine.untag_for) first, or delete them by digest yourself; the
+            state of a repository is read only when O(quarantine.untag_for) is given.
+          - A catalog glob (O(repositories=['*'])) selects the O(quarantine.state) repository too, and it is
+            refused; add it to O(exclude_repositories).
           - A duration, as O(older_than) writes it (V(7d), V(36h), V(2w)). Needs O(quarantine.state); refused with
             O(quarantine.dest) and with O(tag_delete_method=never).
         type: str
@@ -266,10 +285,17 @@ options:
             C(application/vnd.ocireg.prune-deferred.v1)), tagged with the repository path with C(/) as C(_) and a
             hash suffix (C(team_app-3f2a9c1e0b7d)). Its annotation C(io.ocireg.registry.prune-deferred.state) is a
             JSON document listing each untagged digest, its former tags, C(untagged_at), C(delete_after) (UTC) and
-            the rules that condemned it. Nothing of this mode is written into a pruned repository but the untags.
+            the rules that condemned it. Nothing of this mode is written into a pruned repository but the untags;
+            on a registry without tag C(DELETE) (Distribution 2.8) each untag is the placeholder manifest of
+            O(tag_delete_method), which links the empty blob and leaves the placeholder's small manifest blob in
+            storage (untagged, unreferenced) until the registry's garbage collection.
+          - Each change of a state puts the new manifest under its tag, then deletes the previous one by digest, so
+            the state repository keeps one manifest per pruned repository. A state left with no entry is deleted,
+            its tag with it; the next run reads no state.
           - "Cost: one C(GET) of the state per pruned repository per run (a 404 when it has none), before the
-            snapshot; one C(PUT) when the state changed (plus a C(HEAD) of the empty blob when no state was read,
-            and its upload the first time). A run with nothing due and nothing new writes nothing. Each due digest
+            snapshot; when the state changed one C(PUT) and one C(DELETE) of the previous revision (no C(DELETE)
+            when there was none, no C(PUT) when no entry is left), plus a C(HEAD) of the empty blob when no state
+            was read, and its upload the first time. A run with nothing due and nothing new writes nothing. Each due digest
             is read like a tagged one (its manifest and referrers) and deleted like any other."
           - Check mode reads the state and reports what would be untagged and deleted; it writes nothing at all.
           - A state that cannot be read (unreachable, 401, 403) or is not a document this module wrote fails the
@@ -464,17 +490,25 @@ EXAMPLES = r"""
     kind: Pod
   register: running_pods
 
+- name: Plan the prune of builds older than 30 days, never what runs (check mode, nothing written)
+  ocireg.registry.registry_prune:
+    repository: registry.example.com/team/app
+    older_than: 30d
+    in_use: "{{ running_pods | ocireg.registry.images_in_use }}"
+  check_mode: true
+  register: planned
+
+- name: Optional, stricter than the warning - stop before deleting when an in-use tag no longer resolves
+  ansible.builtin.assert:
+    that: planned.in_use.unresolved | length == 0
+    fail_msg: "in use but gone from the registry: {{ planned.in_use.unresolved | join(', ') }}"
+
 - name: Delete builds older than 30 days, never what runs
   ocireg.registry.registry_prune:
     repository: registry.example.com/team/app
     older_than: 30d
     in_use: "{{ running_pods | ocireg.registry.images_in_use }}"
   register: pruned
-
-- name: Optional, stricter than the warning - fail when an in-use tag no longer resolves
-  ansible.builtin.assert:
-    that: pruned.in_use.unresolved | length == 0
-    fail_msg: "in use but gone from the registry: {{ pruned.in_use.unresolved | join(', ') }}"
 
 - name: Untag now, delete a week later (a nightly run deletes what has waited out the window)
   ocireg.registry.registry_prune:
@@ -663,10 +697,14 @@ deferred:
       C(repository), C(digest), C(tags) (the tags it had), C(untagged_at) and C(delete_after) (UTC), C(rules)
       (what condemned it), C(media_type) and C(status).
     - C(status) is V(untagged) (recorded and untagged by this run; in check mode, would be), V(pending) (its window
-      has not passed, or its deletion was held back by a check, so it stays in the state), V(deleted) (deleted by
-      this run with what it owns, listed in RV(applied); C(already_gone) when it was gone already) or V(rescued)
-      (tagged again, reached by a kept image or in use, so not deleted and dropped from the state; C(rescued_by)
-      says which).
+      has not passed, or something holds it, so it stays in the state), V(deleted) (deleted by this run with what
+      it owns, listed in RV(applied); C(already_gone) when it was gone already) or V(rescued) (tagged again, or
+      reached by a kept tag, so not deleted and dropped from the state, that tag owning it now; C(rescued_by) says
+      which).
+    - C(held_by) says why a V(pending) entry whose window may have passed was not deleted, V(in use) (named in
+      O(in_use)), V(kept by the policy) (a keep rule for untagged digests) or V(reached by DIGEST) (an untagged
+      image that is kept). Such an entry stays in the state with its C(delete_after) and is judged again on every
+      run, since it has no tag and no later prune but this state could find it. V(null) otherwise.
   returned: when O(quarantine.untag_for) is set
   type: list
   elements: dict
@@ -681,6 +719,7 @@ deferred:
       status: pending
       already_gone: false
       rescued_by: null
+      held_by: in use
 gc_required:
   description:
     - V(true) when manifests were deleted (in check mode, would be). Their blobs use disk until the registry's

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
+    Credentials,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
     Registry,
 )
@@ -57,6 +60,7 @@ from tests.rig.images import (
     referrers_tag,
 )
 from tests.rig.playbook import guide_recipe
+from tests.rig.token_server import TokenServer, grant
 
 REPO = "shop/web"
 STATE = "ops/prune-state"
@@ -95,10 +99,20 @@ def statuses(outcome: PruneResult) -> dict[str, str]:
 
 
 def state_entries(server: RigRegistry) -> dict[str, dict[str, Any]]:
-    raw = RawPuller.for_registry(server).manifest(STATE, state_tag(REPO))[0]
+    """The state's entries by digest; none when its tag is gone (an empty state is no manifest)."""
+    puller = RawPuller.for_registry(server)
+    if puller.digest_of(STATE, state_tag(REPO)) is None:
+        return {}
+    raw = puller.manifest(STATE, state_tag(REPO))[0]
     document = json.loads(json.loads(raw)["annotations"][STATE_ANNOTATION])
     assert document["repository"] == REPO
     return {item["digest"]: item for item in document["pending"]}
+
+
+def state_revisions(server: RigRegistry) -> list[str]:
+    """The manifests the state repository holds, read from Distribution's storage (tagged or not)."""
+    revisions = server.storage / "docker/registry/v2/repositories" / STATE / "_manifests/revisions/sha256"
+    return sorted(f"sha256:{link.parent.name}" for link in revisions.glob("*/link"))
 
 
 def requests(server: RigRegistry, mark: int) -> list[tuple[str, str]]:
@@ -137,6 +151,7 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
                 or "/blobs/uploads/" in path, (method, path)
     recorded = state_entries(plain_registry)
     assert set(recorded) == images
+    first_revision = puller.digest_of(STATE, state_tag(REPO))
     assert recorded[d["signed"]]["tags"] == ["old-1"]
     assert recorded[d["signed"]]["rules"] == ["older_than"]
     assert recorded[d["signed"]]["delete_after"] > recorded[d["signed"]]["untagged_at"]
@@ -170,8 +185,9 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
     mark = plain_registry.mark()
     done = run(plain_registry, T0 + 8 * DAY)
     deleting = requests(plain_registry, mark)
-    # One read and one write of the state: a state was read, so its empty blob is not looked for again.
-    assert [r for r in deleting if r[1].startswith(f"/v2/{STATE}/")] == [state_get, state_put]
+    # One read and one write of the state: nothing is left in it, so its manifest is deleted (its tag with it).
+    state_delete = ("DELETE", f"/v2/{STATE}/manifests/{first_revision}")
+    assert [r for r in deleting if r[1].startswith(f"/v2/{STATE}/")] == [state_get, state_delete]
     assert statuses(done) == {d["signed"]: "deleted", d["plain"]: "deleted", d["back"]: "rescued"}
     rescued = next(i for i in done.to_result()["deferred"] if i["digest"] == d["back"])
     assert rescued["rescued_by"] == "tagged again"
@@ -181,11 +197,9 @@ def test_untag_then_delete_only_after_the_window(plain_registry: RigRegistry) ->
         assert puller.digest_of(REPO, d[key]) is None, key
     assert puller.digest_of(REPO, "back-3") == d["back"] == puller.digest_of(REPO, d["back"])
     assert puller.digest_of(REPO, "keep") == d["kept"]
-    assert state_entries(plain_registry) == {}
-    # The state is rewritten once, after the DELETEs.
-    state_puts = [i for i, r in enumerate(deleting) if r == ("PUT", f"/v2/{STATE}/manifests/{state_tag(REPO)}")]
-    assert len(state_puts) == 1
-    assert state_puts[0] > max(i for i, r in enumerate(deleting) if r[0] == "DELETE")
+    assert puller.digest_of(STATE, state_tag(REPO)) is None and state_revisions(plain_registry) == []
+    # The state is rewritten once, after the image DELETEs.
+    assert deleting.index(state_delete) == max(i for i, r in enumerate(deleting) if r[0] == "DELETE")
 
     # A later run has nothing left: one state read, nothing written.
     mark = plain_registry.mark()
@@ -219,14 +233,84 @@ def test_the_mode_adds_exactly_the_state_reads_and_writes(plain_registry: RigReg
                      ("PUT", f"/v2/{STATE}/manifests/{state_tag(REPO)}")]
 
 
-def test_in_use_rescues_a_pending_digest(plain_registry: RigRegistry) -> None:
+def test_in_use_holds_a_pending_digest_until_it_stops_running(plain_registry: RigRegistry) -> None:
     d = seed(plain_registry)
     run(plain_registry, T0)
-    done = run(plain_registry, T0 + 8 * DAY, in_use=parse_in_use([d["plain"]]))
-    assert statuses(done)[d["plain"]] == "rescued"
-    assert statuses(done)[d["signed"]] == "deleted"
+    # In use when its window passes: kept, and kept in the state (it has no tag: nothing else could find it again).
+    held = run(plain_registry, T0 + 8 * DAY, in_use=parse_in_use([d["plain"]]))
+    item = next(i for i in held.to_result()["deferred"] if i["digest"] == d["plain"])
+    assert (item["status"], item["held_by"], item["rescued_by"]) == ("pending", "in use", None)
+    assert statuses(held)[d["signed"]] == "deleted"
     assert RawPuller.for_registry(plain_registry).digest_of(REPO, d["plain"]) == d["plain"]
-    assert d["plain"] not in state_entries(plain_registry)
+    assert d["plain"] in state_entries(plain_registry)
+    # Still in use a day later: nothing to write.
+    mark = plain_registry.mark()
+    again = run(plain_registry, T0 + 9 * DAY, in_use=parse_in_use([d["plain"]]))
+    assert plain_registry.writes_since(mark) == []
+    assert statuses(again)[d["plain"]] == "pending"
+    # No longer in use: the next run judges it again and deletes it.
+    gone = run(plain_registry, T0 + 10 * DAY)
+    assert statuses(gone)[d["plain"]] == "deleted"
+    assert RawPuller.for_registry(plain_registry).digest_of(REPO, d["plain"]) is None
+
+
+def test_each_state_change_replaces_the_previous_revision(plain_registry: RigRegistry) -> None:
+    d = seed(plain_registry)
+    puller = RawPuller.for_registry(plain_registry)
+    tag = state_tag(REPO)
+    run(plain_registry, T0)
+    seen = [puller.digest_of(STATE, tag)]
+    assert state_revisions(plain_registry) == seen
+
+    # Three changes: old-3 tagged again (rescued), then one deleted and one held, then the held one deleted.
+    raw, media_type = puller.manifest(REPO, d["back"])[:2]
+    RawPusher.for_registry(plain_registry).push_manifest(REPO, "back-3", raw, media_type)
+    for now, in_use in ((T0 + DAY, None), (T0 + 8 * DAY, parse_in_use([d["plain"]]))):
+        mark = plain_registry.mark()
+        run(plain_registry, now, in_use=in_use)
+        state_writes = [(r.method, r.path) for r in plain_registry.writes_since(mark) if r.path.startswith(f"/v2/{STATE}/")]
+        # The one request a change adds: the previous revision deleted by digest, after the new one took the tag.
+        assert state_writes == [("PUT", f"/v2/{STATE}/manifests/{tag}"), ("DELETE", f"/v2/{STATE}/manifests/{seen[-1]}")]
+        seen.append(puller.digest_of(STATE, tag))
+        assert state_revisions(plain_registry) == [seen[-1]]
+        assert all(puller.head_manifest(STATE, old).status_code == 404 for old in seen[:-1])
+    assert set(state_entries(plain_registry)) == {d["plain"]}
+
+    # Nothing left: the last revision goes, its tag with it (one DELETE, no PUT); a state that is no manifest.
+    mark = plain_registry.mark()
+    run(plain_registry, T0 + 9 * DAY)
+    assert [(r.method, r.path) for r in plain_registry.writes_since(mark) if r.path.startswith(f"/v2/{STATE}/")] \
+        == [("DELETE", f"/v2/{STATE}/manifests/{seen[-1]}")]
+    assert state_revisions(plain_registry) == [] and puller.digest_of(STATE, tag) is None
+    # A run after that reads no state (a 404) and writes none.
+    mark = plain_registry.mark()
+    assert run(plain_registry, T0 + 10 * DAY).to_result()["deferred"] == []
+    assert plain_registry.writes_since(mark) == []
+
+
+def test_an_old_revision_the_credentials_may_not_delete_is_a_warning_and_the_new_state_stands() -> None:
+    """A token that may push the state repository but not delete in it: the state is written, the old revision
+    stays, and one warning line says so (the run is not failed for a leftover)."""
+    acl = [grant("alice", "shop/*", "pull", "push", "delete"), grant("alice", "ops/*", "pull", "push")]
+    with TokenServer(acl=acl) as tokens, RigRegistry(token_server=tokens) as registry:
+        d = seed(registry)
+        credentials = Credentials(username=registry.username, password=registry.password, source="explicit")
+        policy = build_policy({"match": ["old-.*"], "older_than": "30d"})
+
+        def run_with_token(now: datetime) -> PruneResult:
+            return prune(Registry(registry.host, credentials=credentials), policy, [REPO], check_mode=False, now=now,
+                         deferred=DeferredDelete("7d", STATE))
+
+        run_with_token(T0)
+        first = RawPuller.for_registry(registry).digest_of(STATE, state_tag(REPO))
+        raw, media_type = RawPuller.for_registry(registry).manifest(REPO, d["back"])[:2]
+        RawPusher.for_registry(registry).push_manifest(REPO, "back-3", raw, media_type)
+        changed = run_with_token(T0 + DAY)
+        assert statuses(changed)[d["back"]] == "rescued"
+        said = [w for w in changed.warnings if "previous deferred-delete state" in w]
+        assert len(said) == 1 and first in said[0] and "\n" not in said[0], changed.warnings
+        assert set(state_entries(registry)) == {d["signed"], d["plain"]}
+        assert len(state_revisions(registry)) == 2 and first in state_revisions(registry)
 
 
 def test_a_corrupted_or_unreadable_state_is_one_line_and_no_write(plain_registry: RigRegistry) -> None:
@@ -256,6 +340,36 @@ def test_misuse_is_one_line_and_no_request(plain_registry: RigRegistry, state: s
               check_mode=False, deferred=DeferredDelete("7d", state))
     assert words in caught.value.message and "\n" not in caught.value.message
     assert plain_registry.writes_since(mark) == []
+
+
+def test_the_guides_short_window_for_trying_the_mode(plain_registry: RigRegistry) -> None:
+    """The guide's "Trying it": keep_latest 1 of every tag with untag_for 1m; a run a minute later deletes."""
+    pusher = RawPusher.for_registry(plain_registry)
+    digests = [pusher.push_image("try/app", make_image(f"try-{n}"), tag=f"b{n}").digest for n in range(3)]
+    policy = build_policy({"match": [".*"], "keep_latest": 1})
+    first = prune(Registry(plain_registry.host), policy, ["try/app"], check_mode=False, now=T0,
+                  deferred=DeferredDelete("1m", STATE))
+    untagged = {i["digest"] for i in first.to_result()["deferred"] if i["status"] == "untagged"}
+    assert len(untagged) == 2 and untagged < set(digests)
+    later = prune(Registry(plain_registry.host), policy, ["try/app"], check_mode=False, now=T0 + timedelta(minutes=2),
+                  deferred=DeferredDelete("1m", STATE))
+    assert {i["digest"]: i["status"] for i in later.to_result()["deferred"]} == dict.fromkeys(untagged, "deleted")
+
+
+def test_a_catalog_glob_that_selects_the_state_is_told_to_exclude_it(plain_registry: RigRegistry) -> None:
+    seed(plain_registry)
+    run(plain_registry, T0)  # the state repository now exists, so the catalog lists it
+    policy = build_policy({"match": ["old-.*"], "older_than": "30d"})
+    mark = plain_registry.mark()
+    with pytest.raises(InvalidInputError) as caught:
+        prune(Registry(plain_registry.host), policy, ["*"], check_mode=False, now=T0 + DAY,
+              deferred=DeferredDelete("7d", STATE))
+    assert f"exclude it (a catalog glob such as '*' selects it too: exclude_repositories: ['{STATE}'])" \
+        in caught.value.message and "\n" not in caught.value.message
+    assert plain_registry.writes_since(mark) == []
+    done = prune(Registry(plain_registry.host), policy, ["*"], exclude=[STATE], check_mode=True, now=T0 + DAY,
+                 deferred=DeferredDelete("7d", STATE))
+    assert done.to_result()["repositories"] == [f"{plain_registry.host}/{REPO}"]
 
 
 # -- the module ---------------------------------------------------------------------------------------
@@ -303,8 +417,9 @@ def test_module_check_mode_writes_nothing_and_the_guides_recipe_restores(plain_r
     # The guide's recipe, as written, with what the result's deferred entry says.
     item = untagged[d["back"]]
     restored = run_playbook(guide_recipe(GUIDE, RECIPE_MARK), extra_vars={
-        "registry": plain_registry.host, "repository": REPO, "digest": item["digest"], "tags": item["tags"]})
+        "registry": plain_registry.host, "repository": REPO, "digest": item["digest"], "former_tags": item["tags"]})
     assert restored.rc == 0, restored.explain()
+    assert "reserved" not in restored.stdout + restored.stderr, restored.explain()
     assert puller.digest_of(REPO, "old-3") == d["back"]
 
     # Eight days pass for the state (rewritten in the registry, see age_state); check mode: nothing written.

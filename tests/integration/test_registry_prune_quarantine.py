@@ -247,6 +247,33 @@ def refused(registry: RigRegistry, run_playbook, cases: dict[str, tuple[str, str
     return mark
 
 
+def test_the_guides_mirror_back_recipe_restores_every_repository(plain_registry, run_playbook, tmp_path):
+    """The guide's second recipe, extracted from the page: dest is the registry host, and each repository of the
+    layout comes back where it was pruned (not under host/shop/web/shop/web)."""
+    signer = Signer()
+    d = seed(plain_registry, signer)
+    other = seed(plain_registry, signer, "shop/api")
+    before = raw_manifests(plain_registry, d), raw_manifests(plain_registry, other, "shop/api")
+    layout = tmp_path / "backups" / "prune"
+    pruned = run_playbook(tasks=[prune_task(plain_registry, quarantine={"dest": f"oci:{layout}"}),
+                                 {**prune_task(plain_registry, "prune api", "shop/api",
+                                               quarantine={"dest": f"oci:{layout}"}), "register": "api"}])
+    assert pruned.rc == 0, pruned.explain()
+    puller = RawPuller.for_registry(plain_registry)
+    assert puller.digest_of(REPO, d["signed"]) is None and puller.digest_of("shop/api", other["plain"]) is None
+
+    mirror_back = guide_recipe(GUIDE, "<!-- recipe: restore a whole quarantine -->")
+    restored = run_playbook(mirror_back, extra_vars={"registry": plain_registry.host, "quarantine": str(layout)})
+    assert restored.rc == 0, restored.explain()
+    assert (raw_manifests(plain_registry, d), raw_manifests(plain_registry, other, "shop/api")) == before
+    for repository, seeded in ((REPO, d), ("shop/api", other)):
+        assert puller.digest_of(repository, "old-1") == seeded["signed"]
+        assert puller.digest_of(repository, "old-2") == seeded["plain"]
+        assert puller.digest_of(repository, cosign_tag(seeded["signed"])) == seeded["signature"]
+    catalog = puller.request("GET", "/v2/_catalog", repository=REPO).json()["repositories"]
+    assert not [name for name in catalog if name.count("shop/") > 1], catalog
+
+
 def test_quarantine_to_an_oci_archive_comes_back_byte_exact(plain_registry, run_playbook, tmp_path):
     signer = Signer()
     d = seed(plain_registry, signer)

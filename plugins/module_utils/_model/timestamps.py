@@ -55,6 +55,8 @@ _EXPIRES_AFTER = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 DURATION_HINT = "write a number and a unit (w, d, h, m, s), e.g. 14d, 12h, 30m, 2w or 1d12h"
+#: An upper-case M: minutes here, months to many readers (and in ISO 8601 dates, Java, ...).
+_MONTHS_OR_MINUTES = re.compile(r"(\d*)M")
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -93,10 +95,17 @@ def parse_duration(text: str) -> timedelta:
 
     Units must appear at most once each, largest first (w, d, h, m, s).
     Raises ``ValueError`` with :data:`DURATION_HINT` otherwise; callers add
-    which option was wrong.
+    which option was wrong. Units are case-insensitive (``7D`` is ``7d``, as
+    1.0.0 read it) except ``M``, refused: someone writing ``6M`` may mean six
+    months, and would get six minutes.
     """
     if not isinstance(text, str) or isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
+    months = _MONTHS_OR_MINUTES.search(text)
+    if months is not None:
+        count = int(months.group(1) or 1)
+        raise ValueError(f"{text.strip()!r} is ambiguous: write {text.strip().replace('M', 'm')} for minutes or "
+                         f"{count * 30}d for about {count} month{'' if count == 1 else 's'}")
     cleaned = text.strip().lower()
     match = _DURATION.match(cleaned)
     if not cleaned or match is None:

@@ -214,6 +214,7 @@ def apply_repository(repo: Repository, name: str, entries: Sequence[PlanEntry], 
             except RegistryError as err:
                 raise ApplyError(_state_write_failed(deferral, err), result) from None
             result.deferred.extend(deferral.report)
+            result.warnings.extend(deferral.warnings)
             result.state_changed = deferral.changed
         return result
     _RepositoryApply(repo, name, entries, tags_before, result, check_mode=check_mode,
@@ -560,6 +561,7 @@ class _RepositoryApply:
         except RegistryError as err:
             raise ApplyError(_state_write_failed(deferral, err), self.result) from None
         self.result.deferred.extend(deferral.report)
+        self.result.warnings.extend(deferral.warnings)
         self.result.state_changed = deferral.changed
         planned = {entry.digest: entry for entry in self.entries}
         for item in new:

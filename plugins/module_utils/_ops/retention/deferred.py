@@ -8,8 +8,11 @@ not delete it: it records the group's digests in the *state* first, then removes
 untag mechanism of ``untag_kept_images``: a tag DELETE, or the documented placeholder). Children,
 referrers and cosign artifacts stay, so re-tagging the digest (``registry_tag``) restores it all.
 A later run reads the state and, for each entry whose window has passed, deletes the digest as a
-prune deletes a group (with what it owns and the same checks) unless it was tagged again, is
-reached by a kept image or is in use: then the entry is dropped and reported ``rescued``.
+prune deletes a group (with what it owns and the same checks) unless it was tagged again or is
+reached by a kept tag: then the entry is dropped and reported ``rescued`` (that tag now owns it).
+An entry held for any other reason (in use, a keep ``untagged`` rule) stays in the state,
+reported ``pending`` with ``held_by``, and is judged again on the next run: it has no tag, so no
+later prune but this state could ever find it again.
 
 Where the state lives: in the registry, beside the pruned repositories, never inside them: a
 repository the user names on the same registry (the credentials never travel to another host)
@@ -20,7 +23,9 @@ annotation :data:`STATE_ANNOTATION` (artifactType :data:`STATE_ARTIFACT_TYPE`): 
 Crash order: a run deletes what is due first, then writes the state once (without what it deleted
 or rescued, with what it condemns now), then untags. A crash between leaves at worst an entry for a
 digest already gone (dropped next run, ``already_gone``) or for one still tagged (dropped next run
-as rescued): never an untagged image nobody remembers.
+as rescued): never an untagged image nobody remembers. Writing is a PUT under the tag, then a
+DELETE of the previous revision by digest (an empty state is that DELETE alone): a crash between
+leaves one old revision untagged in the state repository, never a wrong state.
 """
 from __future__ import annotations
 
@@ -222,14 +227,16 @@ class RepositoryDeferral:
     owner: DeferredDelete
     #: Digests whose window has passed -> the rules that condemned them.
     due: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: Digests in use (``in_use``): rescued whether due or not.
+    #: Digests in use (``in_use``): held (kept pending) whether due or not.
     running: set[str] = field(default_factory=set)
     report: list[dict[str, Any]] = field(default_factory=list)
     #: True when the state changed (written, or in check mode: would be).
     changed: bool = False
+    #: Warning lines of the state's writes (an old revision that could not be deleted).
+    warnings: list[str] = field(default_factory=list)
 
     def observe(self, tags: Mapping[str, str], running: Iterable[str]) -> None:
-        """What the snapshot says: a digest tagged again or in use is no longer due (it is rescued)."""
+        """What the snapshot says: a digest tagged again (rescued) or in use (held) is not deleted this run."""
         self.running = set(running)
         tagged = set(tags.values())
         self.due = {d: rules for d, rules in self.due.items() if d not in tagged and d not in self.running}
@@ -270,12 +277,17 @@ class RepositoryDeferral:
                 self._report(item, DELETED, already_gone=deleted[item.digest])
             elif item.digest in tagged:
                 self._report(item, RESCUED, why="tagged again")
+            elif entry is not None and entry.action == ACTION_KEEP and _reached_by_tag(entry):
+                self._report(item, RESCUED, why=f"reached by {', '.join(entry.reachable_from)}")
             elif item.digest in self.running:
-                self._report(item, RESCUED, why="in use")
+                # Held, not rescued: it has no tag, so only this state can still delete it once it stops running.
+                keep.append(item)
+                self._report(item, PENDING, held="in use")
             elif item.digest in self.due and entry is None:
                 self._report(item, DELETED, already_gone=True)  # gone before this run read it
             elif item.digest in self.due and entry is not None and entry.action == ACTION_KEEP:
-                self._report(item, RESCUED, why=_kept_because(entry))
+                keep.append(item)
+                self._report(item, PENDING, held=_kept_because(entry))
             else:
                 keep.append(item)
                 self._report(item, PENDING)
@@ -285,16 +297,24 @@ class RepositoryDeferral:
         if final != sorted(self.entries, key=lambda e: e.digest):
             self.changed = True
             if not check_mode:
-                self.owner.write(self.path, final)
+                warning = self.owner.write(self.path, final)
+                if warning is not None:
+                    self.warnings.append(warning)
 
-    def _report(self, item: Pending, status: str, *, already_gone: bool = False, why: str | None = None) -> None:
+    def _report(self, item: Pending, status: str, *, already_gone: bool = False, why: str | None = None,
+                held: str | None = None) -> None:
         self.report.append({"repository": self.name, **item.to_dict(), "status": status,
-                            "already_gone": already_gone, "rescued_by": why})
+                            "already_gone": already_gone, "rescued_by": why, "held_by": held})
 
 
 def normal_tags(entry: PlanEntry) -> tuple[str, ...]:
     """An entry's own tags, without cosign and referrers-fallback tags (those follow their subject)."""
     return tuple(tag for tag in entry.tags if not is_attached_tag(tag))
+
+
+def _reached_by_tag(entry: PlanEntry) -> bool:
+    """True when a kept tag reaches the entry: that image owns it now, and deletes it with itself."""
+    return any(":" not in name for name in entry.reachable_from)  # a digest has a ':', a tag never
 
 
 def _kept_because(entry: PlanEntry) -> str:
@@ -309,9 +329,10 @@ class DeferredDelete:
     """The ``quarantine.untag_for`` mode: its window, its state repository, and the state's reads and writes.
 
     Cost per pruned repository: one GET of its state manifest per run (a 404 when it has none), and
-    when the state changed one PUT (plus, once per run, a HEAD of the empty blob the manifest
-    refers to unless a state was read, and its upload the very first time). Check mode reads the
-    state and writes nothing.
+    when the state changed one PUT and one DELETE of the previous revision (none when there was no
+    state; only the DELETE when no entry is left), plus, once per run, a HEAD of the empty blob the
+    manifest refers to unless a state was read, and its upload the very first time. Check mode reads
+    the state and writes nothing.
     """
 
     def __init__(self, untag_for: Any, state: Any) -> None:
@@ -326,6 +347,8 @@ class DeferredDelete:
         self.host = ""
         self.repo: Repository | None = None
         self._has_empty_blob = False
+        #: Pruned repository path -> the digest of its state manifest as read or last written.
+        self._revisions: dict[str, str] = {}
 
     def bind(self, registry: Registry, names: Sequence[str], *, check_mode: bool) -> None:
         """Name the state repository on ``registry``; refuse one this run prunes. No request is sent."""
@@ -333,8 +356,9 @@ class DeferredDelete:
         self.path = parse_state_repository(self.state_text, registry.host)
         if self.path in names:
             raise InvalidInputError(f"quarantine.state {self.path} is a repository this run prunes: the state lives "
-                                    "beside the pruned repositories, never in one; give another repository such as "
-                                    "ops/prune-state (or exclude it)")
+                                    "beside the pruned repositories, never in one; exclude it (a catalog glob "
+                                    f"such as '*' selects it too: exclude_repositories: ['{self.path}']), or name "
+                                    "another repository in quarantine.state")
         self.repo = registry.repository(self.path, for_write=not check_mode)
 
     @property
@@ -357,18 +381,42 @@ class DeferredDelete:
                                      "was pruned: check that the credentials may read and write "
                                      f"{self.where}") from None
         self._has_empty_blob = True  # a state manifest refers to it, so the repository has it
-        return decode_state(repository, manifest.raw, where)
+        entries = decode_state(repository, manifest.raw, where)
+        self._revisions[repository] = manifest.digest
+        return entries
 
-    def write(self, repository: str, entries: Sequence[Pending]) -> None:
-        """Replace one pruned repository's state with ``entries`` (the empty blob first, when missing)."""
+    def write(self, repository: str, entries: Sequence[Pending]) -> str | None:
+        """Replace one pruned repository's state with ``entries``; a warning line when an old revision stays.
+
+        The new state manifest is put under the tag (the empty blob first, when missing), then the
+        previous one is deleted by digest: without it every change would leave an untagged revision
+        in the state repository. An empty state is no manifest at all: the previous one is deleted,
+        its tag with it (one request), and reading finds no state, as before the first run.
+        """
         if self.repo is None:
             raise InvalidInputError("the deferred delete was not bound to a registry")
+        previous = self._revisions.pop(repository, None)
+        if not entries:
+            if previous is not None:
+                self.repo.delete_manifest(previous, missing_ok=True, relink_retry=True)
+            return None
         if not self._has_empty_blob:
             if self.repo.blob_exists(EMPTY_DESCRIPTOR.digest) is None:
                 self.repo.push_blob(EMPTY_DESCRIPTOR.digest, len(EMPTY_JSON), EMPTY_JSON)
             self._has_empty_blob = True
-        self.repo.push_manifest(state_tag(repository), encode_state(repository, entries), mt.OCI_MANIFEST,
-                                update_referrers=False)
+        digest = self.repo.push_manifest(state_tag(repository), encode_state(repository, entries),
+                                         mt.OCI_MANIFEST, update_referrers=False)
+        self._revisions[repository] = digest
+        if previous is None or previous == digest:
+            return None
+        try:
+            # Only the state tag ever pointed at it, and the PUT above moved that tag: nothing else goes with it.
+            self.repo.delete_manifest(previous, missing_ok=True, relink_retry=True)
+        except RegistryError as err:
+            return (f"the previous deferred-delete state of {repository} ({self.where}@{previous}) could not be "
+                    f"deleted ({err.message}); the new state is written, and the old one stays untagged in "
+                    f"{self.where} until deleted by hand")
+        return None
 
     def open(self, name: str, path: str, entries: list[Pending], now: datetime) -> RepositoryDeferral:
         """One repository's deferral: the entries due at ``now`` (read with the snapshot, see :meth:`RepositoryDeferral.observe`)."""

@@ -133,6 +133,26 @@ def test_parse_duration_rejects_with_a_hint(text):
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text, line", [
+    ("6M", "'6M' is ambiguous: write 6m for minutes or 180d for about 6 months"),
+    (" 1M ", "'1M' is ambiguous: write 1m for minutes or 30d for about 1 month"),
+    ("1D6M", "'1D6M' is ambiguous: write 1D6m for minutes or 180d for about 6 months"),
+])
+def test_parse_duration_refuses_an_upper_case_m(text, line):
+    """Minutes to the parser, months to many readers: refused in one line that offers both."""
+    with pytest.raises(ValueError) as caught:
+        parse_duration(text)
+    assert str(caught.value) == line
+
+
+@pytest.mark.parametrize("text, expected", [("7D", timedelta(days=7)), ("2W", timedelta(weeks=2)),
+                                            ("12H", timedelta(hours=12)), ("30S", timedelta(seconds=30)),
+                                            ("1D12h", timedelta(days=1, hours=12))])
+def test_other_upper_case_units_still_read(text, expected):
+    """1.0.0 read units case-insensitively; playbooks writing 7D keep working."""
+    assert parse_duration(text) == expected
+
+
 @pytest.mark.parametrize("value", [None, 14, True, 1.5])
 def test_parse_duration_rejects_non_strings(value):
     with pytest.raises(ValueError, match="not a duration"):

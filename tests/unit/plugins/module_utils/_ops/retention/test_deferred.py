@@ -180,3 +180,28 @@ def test_the_planner_condemns_an_expired_digest_whatever_its_age_unless_somethin
     assert actions[A] == "delete"          # its window passed: its age is not asked again
     assert actions[B] == "keep"            # a kept index reaches it
     assert plan_retention(snapshot, policy, NOW).entries[0].action == "keep"  # without the window: kept
+
+
+def test_only_a_kept_tag_rescues_an_entry_anything_else_holds_it_in_the_state():
+    """An untagged entry dropped from the state is found by no later prune: only a tag that now owns it may drop it."""
+    owner = _Owner()
+    index = "sha256:" + "e" * 64
+    state = [pending(A, days_left=-1), pending(B, days_left=3), pending(C, days_left=-1), pending(S, days_left=-1)]
+    deferral = owner.open(f"{HOST}/team/app", "team/app", state, NOW)
+    deferral.observe({}, running=(B,))  # B runs, inside its window
+    entries = [entry(A, "keep", reachable_from=("bundle",)), entry(C, "keep"),
+               entry(S, "keep", reachable_from=(index,))]
+    deferral.settle(entries, {}, {}, [], check_mode=False)
+    said = {i["digest"]: (i["status"], i["rescued_by"], i["held_by"]) for i in deferral.report}
+    assert said == {A: (RESCUED, "reached by bundle", None), B: (PENDING, None, "in use"),
+                    C: (PENDING, None, "kept by the policy"), S: (PENDING, None, f"reached by {index}")}
+    assert [[e.digest for e in entries] for _repo, entries in owner.writes] == [sorted([B, C, S])]
+
+
+def test_a_state_whose_entries_are_all_held_is_not_written_again():
+    owner = _Owner()
+    deferral = owner.open(f"{HOST}/team/app", "team/app", [pending(A, days_left=-1)], NOW)
+    deferral.observe({}, running=(A,))
+    deferral.settle([entry(A, "keep", in_use=("r.example/team/app@" + A,))], {}, {}, [], check_mode=False)
+    assert [(i["status"], i["held_by"]) for i in deferral.report] == [(PENDING, "in use")]
+    assert owner.writes == [] and deferral.changed is False
