@@ -37,10 +37,15 @@ fi
 "$venv/bin/ansible-galaxy" collection install "$work"/ocireg-registry-*.tar.gz -p "$work/collections" >/dev/null 2>&1
 
 # antsibull-docs calls `ansible` and `ansible-doc` from PATH.
-PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$work/collections" \
+# Its report is kept and shown when it fails: a plugin whose DOCUMENTATION does not parse is named there.
+if ! PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$work/collections" \
     "$venv/bin/antsibull-docs" collection --use-current --squash-hierarchy \
     --output-format simplified-rst --no-add-antsibull-docs-version --fail-on-error \
-    --dest-dir "$work/out" ocireg.registry >/dev/null
+    --dest-dir "$work/out" ocireg.registry >"$work/antsibull-docs.log" 2>&1; then
+    cat "$work/antsibull-docs.log" >&2
+    echo "antsibull-docs failed (its output is above): a plugin's or role's documentation does not parse" >&2
+    exit 1
+fi
 
 status=0
 if [ "$mode" = --check ]; then
