@@ -127,7 +127,8 @@ class Quarantine:
             return
         raise InvalidInputError(f"quarantine.dest {self.text} is a repository this run prunes, so deleting an image "
                                 "would delete its quarantined copy too: give a holding repository outside "
-                                "repository/repositories (or exclude it), or a layout")
+                                "repository/repositories, exclude it (a catalog glob such as '*' selects it too: "
+                                f"exclude_repositories: ['{self.ref.repository}']), or a layout")
 
     @property
     def local(self) -> bool:

@@ -104,3 +104,5 @@ def test_a_holding_repository_this_run_prunes_is_refused():
     with pytest.raises(InvalidInputError) as caught:
         holding.check_not_pruned(HOST, ["shop/web", "shop/holding"])
     assert "is a repository this run prunes" in caught.value.message
+    # A catalog glob selects the holding repository too: the refusal says how to leave it out.
+    assert "exclude_repositories: ['shop/holding']" in caught.value.message
