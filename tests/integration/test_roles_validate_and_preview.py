@@ -123,7 +123,7 @@ def test_a_password_in_a_retention_policy_is_never_printed(basic_registry: RigRe
             "username": "bob", "password": secret}
     applied = run_playbook(retention_play([good]), check=True, verbosity=3)
     assert applied.rc == 0, applied.explain()
-    assert "app: 1 repositories" in applied.output
+    assert "app: 1 repository" in applied.output
     # A misspelt key fails the policy check: the failed item is printed at default verbosity.
     refused = run_playbook(retention_play([{**good, "protext": ["prod"]}]), verbosity=3)
     assert refused.rc != 0 and "has unknown key(s) protext" in refused.output
