@@ -189,8 +189,34 @@ def test_the_role_recipe_with_recorded_k8s_info(plain_registry: RigRegistry, run
     assert sorted(puller.tags("shop/worker")) == ["build-77"]
     assert sorted(puller.tags("shop/tools")) == ["2026.11"]
     (result,) = [item for item in done.items if item.action.endswith("registry_prune")]
+    # worker-0 pairs its gone tag with the digest it runs (see the next test); the StatefulSet's
+    # template still names worker:2.3, and a new replica pulling it would fail: that one is said.
     assert result["in_use"]["unresolved"] == [f"{plain_registry.host}/shop/worker:2.3"]
-    assert result["in_use"]["other_registry"] == 4  # nginx and busybox, by tag and by digest
+    assert result["in_use"]["other_registry"] == 3  # nginx and busybox as the Pods run them, a template's nginx
     (line,) = done.task("Show the summary")["msg"]
     assert "in use: 3 digests kept, 1 tag no longer resolves" in line
     assert "delete 3" in line
+
+
+def test_a_pod_whose_tag_is_gone_is_protected_by_the_digest_it_runs(
+        plain_registry: RigRegistry, run_playbook) -> None:
+    """worker-0 was started from shop/worker:2.3, a tag deleted since; its status names the digest it runs.
+    The filter gives shop/worker:2.3@digest: the digest is kept, the tag is not looked up nor warned about."""
+    pusher = RawPusher.for_registry(plain_registry)
+    worker = pusher.push_image("shop/worker", make_image("worker-2.3"), tag="build-77").digest
+    old = pusher.push_image("shop/worker", make_image("worker-old"), tag="build-76").digest
+    pods = recorded("pods.yml", plain_registry.host, {"sha256:" + "2" * 64: worker})
+    task = {"name": "prune", "register": "out", "vars": {"pods": pods},
+            "ocireg.registry.registry_prune": {
+                "repository": f"{plain_registry.host}/shop/worker", "older_than": "30d", "plan_detail": "full",
+                "allow_empty_repository": True, "in_use": "{{ pods | ocireg.registry.images_in_use }}"}}
+
+    done = run_playbook(tasks=[task])
+    assert done.rc == 0, done.explain()
+    out = done.task("prune")
+    assert out["in_use"]["unresolved"] == []
+    assert [w for w in out.get("warnings", []) if w.startswith("in_use:")] == []
+    puller = RawPuller.for_registry(plain_registry)
+    assert puller.digest_of("shop/worker", worker) == worker
+    assert puller.digest_of("shop/worker", old) is None
+    assert sorted(puller.tags("shop/worker")) == ["build-77"]

@@ -72,26 +72,90 @@ def _container(item: Any) -> str:
     return f"container {name}" if isinstance(name, str) and name else "a container without a name"
 
 
+def _spec_containers(spec: Any, where: str, key: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for index, container in enumerate(spec.get(key) or () if isinstance(spec, Mapping) else ()):
+        if isinstance(container, Mapping):
+            yield f"{where}.{key}[{index}]", container
+
+
 def _pod_spec_images(spec: Any, where: str, owner: str) -> Iterator[tuple[str, Any]]:
-    if not isinstance(spec, Mapping):
-        return
     for key in _CONTAINER_LISTS:
-        for index, container in enumerate(spec.get(key) or ()):
-            if isinstance(container, Mapping) and "image" in container:
-                yield f"{where}.{key}[{index}].image ({owner}, {_container(container)})", container["image"]
+        for place, container in _spec_containers(spec, where, key):
+            if "image" in container:
+                yield f"{place}.image ({owner}, {_container(container)})", container["image"]
 
 
-def _status_images(status: Any, where: str, owner: str) -> Iterator[tuple[str, Any]]:
-    if not isinstance(status, Mapping):
-        return
-    for key in _STATUS_LISTS:
-        for index, item in enumerate(status.get(key) or ()):
-            if not isinstance(item, Mapping):
+def _reference(value: Any) -> Reference | None:
+    """``value`` as a :class:`Reference` when it is one (a bare digest, a blank or a bad value is not)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = parse_image(value)
+    except InvalidInputError:
+        return None  # the unpaired path names it with its place
+    return parsed if isinstance(parsed, Reference) else None
+
+
+def _pair(image: Any, status: Mapping[str, Any]) -> str | None:
+    """``NAME:TAG@DIGEST`` when a spec ``NAME:TAG`` ran as ``status.imageID`` ``NAME@DIGEST``, else None.
+
+    Only the same repository pairs (docker's normalisation, runtime prefix removed): an imageID
+    from a mirror or another name says nothing about the spec's tag, so both stay as they are.
+    """
+    spec = _reference(image)
+    ran = _reference(status.get("imageID"))
+    if spec is None or ran is None or spec.digest is not None or ran.digest is None:
+        return None
+    if (spec.registry, spec.repository) != (ran.registry, ran.repository):
+        return None
+    return f"{strip_runtime_prefix(image.strip())}@{ran.digest}"
+
+
+def _same_image(value: Any, image: Any, digest: str) -> bool:
+    """Whether a status ``image`` only repeats the paired spec image or the digest it ran."""
+    seen, spec = _reference(value), _reference(image)
+    if seen is None or spec is None or (seen.registry, seen.repository) != (spec.registry, spec.repository):
+        return False
+    return seen.digest == digest if seen.digest is not None else seen.tag == spec.tag
+
+
+def _pod_images(spec: Any, status: Any, where: str, owner: str) -> Iterator[tuple[str, Any]]:
+    """A Pod's images: a container whose status ran its spec ``NAME:TAG`` as a digest of the same
+    repository gives one ``NAME:TAG@DIGEST`` (``in_use`` protects the digest and does not look the tag
+    up, which may be gone); every other spec image and status entry is given as it is."""
+    statuses = status if isinstance(status, Mapping) else {}
+    for key, status_key in zip(_CONTAINER_LISTS, _STATUS_LISTS):
+        by_name: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        for index, item in enumerate(statuses.get(status_key) or ()):
+            if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                by_name.setdefault(item["name"], (f"{where}.status.{status_key}[{index}]", item))
+        paired: set[str] = set()
+        for place, container in _spec_containers(spec, f"{where}.spec", key):
+            if "image" not in container:
                 continue
-            # imageID is the digest that was pulled; image the reference the kubelet resolved.
-            for field in ("imageID", "image"):
-                if item.get(field):
-                    yield f"{where}.{key}[{index}].{field} ({owner}, {_container(item)})", item[field]
+            name = container.get("name")
+            match = by_name.get(name) if isinstance(name, str) else None
+            reference = _pair(container["image"], match[1]) if match else None
+            if reference is not None and match is not None:
+                paired.add(match[0])
+                yield f"{place}.image ({owner}, {_container(container)})", reference
+                status_image = match[1].get("image")
+                if status_image and not _same_image(status_image, container["image"], reference.rsplit("@", 1)[1]):
+                    yield f"{match[0]}.image ({owner}, {_container(match[1])})", status_image
+            else:
+                yield f"{place}.image ({owner}, {_container(container)})", container["image"]
+        for index, item in enumerate(statuses.get(status_key) or ()):
+            if f"{where}.status.{status_key}[{index}]" not in paired:
+                yield from _status_entry(item, f"{where}.status.{status_key}[{index}]", owner)
+
+
+def _status_entry(item: Any, place: str, owner: str) -> Iterator[tuple[str, Any]]:
+    if not isinstance(item, Mapping):
+        return
+    # imageID is the digest that was pulled; image the reference the kubelet resolved.
+    for field in ("imageID", "image"):
+        if item.get(field):
+            yield f"{place}.{field} ({owner}, {_container(item)})", item[field]
 
 
 def _owner(obj: Mapping[str, Any]) -> str:
@@ -109,8 +173,7 @@ def _object_images(obj: Mapping[str, Any], where: str) -> Iterator[tuple[str, An
     if not isinstance(spec, Mapping):
         return
     owner = _owner(obj)
-    yield from _pod_spec_images(spec, f"{where}.spec", owner)
-    yield from _status_images(obj.get("status"), f"{where}.status", owner)
+    yield from _pod_images(spec, obj.get("status"), where, owner)
     template = spec.get("template")
     job = spec.get("jobTemplate")
     if isinstance(job, Mapping) and isinstance(job.get("spec"), Mapping):

@@ -20,7 +20,7 @@ def test_the_filter_is_registered():
 def test_pods_and_inventory_variables_together():
     pods = yaml.safe_load((FIXTURES / "pods.yml").read_text())
     found = images_in_use([pods, {"app_image": "registry.example.com:5000/shop/extra:1"}])
-    assert "registry.example.com:5000/shop/web@sha256:" + "1" * 64 in found
+    assert "registry.example.com:5000/shop/web:v1@sha256:" + "1" * 64 in found  # spec tag paired with what ran
     assert "registry.example.com:5000/shop/extra:1" in found
     assert found == sorted(set(found))
 

@@ -27,13 +27,64 @@ def load(name: str):
 
 
 def test_pods_give_specs_and_the_digests_that_run():
+    # Each container's spec tag and the digest its status says it ran come as one NAME:TAG@DIGEST;
+    # the init container named a digest in its spec, so there is no tag to pair.
     assert images_in(load("pods.yml")) == sorted([
-        f"{REG}/shop/web:v1", f"{REG}/shop/web@{D1}",
-        f"{REG}/shop/worker:2.3", f"{REG}/shop/worker@{D2}",
-        f"{REG}/shop/tools:2026.11", f"{REG}/shop/tools@{D3}",
-        "docker.io/library/nginx:1.25", f"docker.io/library/nginx@{NGINX}",
-        "docker.io/library/busybox:1.36", f"busybox@{BUSYBOX}",
+        f"{REG}/shop/web:v1@{D1}",
+        f"{REG}/shop/worker:2.3@{D2}", f"{REG}/shop/worker@{D2}",
+        f"{REG}/shop/tools:2026.11@{D3}",
+        f"docker.io/library/nginx:1.25@{NGINX}",
+        f"docker.io/library/busybox:1.36@{BUSYBOX}",
     ])
+
+
+def pod(containers, statuses, key="containers", status_key="containerStatuses"):
+    return {"kind": "Pod", "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {key: containers}, "status": {status_key: statuses}}
+
+
+def test_a_tag_and_the_digest_it_ran_pair_across_runtime_prefix_and_docker_hub_spelling():
+    assert images_in(pod([{"name": "a", "image": "reg/app:dev-1-rc"}],
+                         [{"name": "a", "image": "reg/app:dev-1-rc", "imageID": f"docker-pullable://reg/app@{D1}"}])
+                     ) == [f"reg/app:dev-1-rc@{D1}"]
+    assert images_in(pod([{"name": "a", "image": "nginx:1.25"}],
+                         [{"name": "a", "imageID": f"docker.io/library/nginx@{D1}"}])) == [f"nginx:1.25@{D1}"]
+
+
+@pytest.mark.parametrize(("key", "status_key"), [("initContainers", "initContainerStatuses"),
+                                                 ("ephemeralContainers", "ephemeralContainerStatuses")])
+def test_init_and_ephemeral_containers_pair_with_their_own_statuses(key, status_key):
+    assert images_in(pod([{"name": "i", "image": "reg/init:1"}],
+                         [{"name": "i", "imageID": f"reg/init@{D1}"}], key, status_key)) == [f"reg/init:1@{D1}"]
+    # A status list of another kind does not pair: a container's name is unique per list only.
+    spec_only = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {key: [{"name": "i", "image": "reg/init:1"}]},
+                 "status": {"containerStatuses": [{"name": "i", "imageID": f"reg/init@{D1}"}]}}
+    assert images_in(spec_only) == ["reg/init:1", f"reg/init@{D1}"]
+
+
+@pytest.mark.parametrize(("containers", "statuses", "expected"), [
+    pytest.param([{"name": "a", "image": "reg/app:1"}], [], ["reg/app:1"], id="no-status"),
+    pytest.param([{"name": "a", "image": "reg/app:1"}], [{"name": "a", "imageID": f"mirror/app@{D1}"}],
+                 ["reg/app:1", f"mirror/app@{D1}"], id="other-repository"),
+    pytest.param([{"name": "a", "image": "reg/app:1"}], [{"name": "b", "imageID": f"reg/app@{D1}"}],
+                 ["reg/app:1", f"reg/app@{D1}"], id="status-of-another-container"),
+    pytest.param([{"name": "a", "image": "reg/app:1"}], [{"name": "a", "imageID": "reg/app:1"}],
+                 ["reg/app:1"], id="imageID-without-digest"),
+    pytest.param([{"name": "a", "image": "reg/app:1"}], [{"name": "a", "imageID": D1}],
+                 ["reg/app:1", D1], id="imageID-a-bare-digest"),
+    pytest.param([{"image": "reg/app:1"}], [{"imageID": f"reg/app@{D1}"}],
+                 ["reg/app:1", f"reg/app@{D1}"], id="no-names"),
+    pytest.param([{"name": "a", "image": f"reg/app@{D1}"}], [{"name": "a", "imageID": f"reg/app@{D1}"}],
+                 [f"reg/app@{D1}"], id="spec-by-digest"),
+])
+def test_what_does_not_pair_is_given_as_today(containers, statuses, expected):
+    assert images_in(pod(containers, statuses)) == sorted(expected)
+
+
+def test_a_status_image_other_than_the_paired_one_is_kept():
+    assert images_in(pod([{"name": "a", "image": "reg/app:1"}],
+                         [{"name": "a", "image": "reg/app:2", "imageID": f"reg/app@{D1}"}])
+                     ) == [f"reg/app:1@{D1}", "reg/app:2"]
 
 
 def test_workload_templates_from_a_looped_k8s_info():

@@ -82,6 +82,19 @@ def test_matching_resolves_tags_from_the_snapshot_and_counts_the_rest():
     assert "reg.example.com:5000/team/app:gone" in warning
 
 
+def test_a_tag_with_the_digest_that_runs_protects_that_digest_only():
+    # What images_in_use gives for a Pod: NAME:TAG@DIGEST. The digest is what runs; the tag is not
+    # looked up, so a tag deleted since is no warning and a tag moved to D2 does not keep D2.
+    app = snap("reg.example.com:5000/team/app", {"dev-2": D2, "moved": D2}, D1)
+    given = parse_in_use(["reg.example.com:5000/team/app:dev-1-rc@" + D1,
+                          "reg.example.com:5000/team/app:moved@" + D1])
+    matched = match_in_use(given, [app])
+    assert matched.digests == {"reg.example.com:5000/team/app": {D1: (
+        "reg.example.com:5000/team/app:dev-1-rc@" + D1, "reg.example.com:5000/team/app:moved@" + D1)}}
+    assert matched.unresolved == []
+    assert matched.warnings == []
+
+
 def test_a_warning_when_not_one_reference_names_this_registry():
     app = snap("reg.example.com/team/app", {"v1": D1})
     given = parse_in_use(["mirror.internal/team/app:v1", "10.0.0.5:5000/team/app@" + D1, D1])
