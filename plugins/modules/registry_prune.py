@@ -210,6 +210,10 @@ options:
         C(index.docker.io) is C(docker.io), a port is part of the host). References to another registry or to a
         repository not in this run are counted in RV(in_use) and otherwise ignored; when not one reference names
         this registry (often the same registry under another name), a warning names the hosts they use.
+      - A reference with a tag and a digest (C(registry.example.com/team/app:dev-1-rc@sha256:...)) protects the
+        digest only; the tag is not looked up, so it is never unresolved and does not keep the image it names now.
+        The P(ocireg.registry.images_in_use#filter) filter gives a Pod's container in this form when its status
+        says which digest of the spec's tag it runs.
       - Runtime prefixes of a Pod's C(imageID) (C(docker-pullable://)) are accepted. To turn
         C(kubernetes.core.k8s_info) results, inventory variables or a file into this list, use the
         P(ocireg.registry.images_in_use#filter) filter (the C(ocireg.registry.retention) role does).

@@ -12,7 +12,10 @@ A *source* is plain data from any task:
   ``spec.ephemeralContainers[].image``, and what the kubelet reports it runs,
   ``status.containerStatuses[].imageID`` (and the init and ephemeral statuses): the
   manifest digest actually pulled, such as ``docker-pullable://reg/app@sha256:...``
-  (dockershim) or ``reg/app@sha256:...`` (containerd, CRI-O);
+  (dockershim) or ``reg/app@sha256:...`` (containerd, CRI-O). A container whose spec image has a
+  tag and whose status (same ``name``, in the status list of its kind) has an imageID with a digest
+  of the same repository gives one ``reg/app:tag@sha256:...``: ``in_use`` protects that digest and
+  does not look the tag up, which may have been deleted or moved since the Pod started;
 * a workload with a pod template: Deployment, ReplicaSet, StatefulSet, DaemonSet, Job
   (``spec.template``), CronJob (``spec.jobTemplate.spec.template``);
 * a list of sources, a string (one reference or ``sha256:`` digest), or any other mapping,
