@@ -47,6 +47,9 @@ def test_a_tag_and_the_digest_it_ran_pair_across_runtime_prefix_and_docker_hub_s
     assert images_in(pod([{"name": "a", "image": "reg/app:dev-1-rc"}],
                          [{"name": "a", "image": "reg/app:dev-1-rc", "imageID": f"docker-pullable://reg/app@{D1}"}])
                      ) == [f"reg/app:dev-1-rc@{D1}"]
+    # Without a tag the runtime pulled latest; the digest says which, so latest is not looked up either.
+    assert images_in(pod([{"name": "a", "image": "reg/app"}], [{"name": "a", "imageID": f"reg/app@{D1}"}])
+                     ) == [f"reg/app@{D1}"]
     assert images_in(pod([{"name": "a", "image": "nginx:1.25"}],
                          [{"name": "a", "imageID": f"docker.io/library/nginx@{D1}"}])) == [f"nginx:1.25@{D1}"]
 
