@@ -215,6 +215,102 @@ def test_an_exact_mirror_counts_a_removal_already_gone_as_removed(src, registry_
     assert ", 0 failed, " in done["repositories"][0]["line"] and ", 2 removed," in done["repositories"][0]["line"]
 
 
+def kinds(requests, repository):
+    """The requests sent for ``repository``, counted by what they were: ``GET tags``, ``HEAD manifest``,
+    ``DELETE manifest 400`` (a status is named where it is not the success), ``PUT blob upload``..."""
+    counted = {}
+    for request in requests:
+        path = request.path.split("?", 1)[0]
+        if not path.startswith(f"/v2/{repository}/"):
+            continue
+        what = path[len(f"/v2/{repository}/"):].split("/", 2)
+        kind = {"tags": "tags", "manifests": "manifest"}.get(what[0], "blob upload" if what[1:2] == ["uploads"]
+                                                              else "blob")
+        status = "" if request.status in (200, 201, 202) else f" {request.status}"
+        name = f"{request.method} {kind}{status}"
+        counted[name] = counted.get(name, 0) + 1
+    return counted
+
+
+def test_prune_missing_reads_a_removed_tags_digest_only_for_a_diff(src, registry_factory, run_playbook):
+    """The destination's requests for two removals, with and without --diff, in check mode and for real.
+
+    A removed tag's digest is read for the diff alone: without --diff, check mode sends nothing for its
+    removals, and a registry with DELETE by tag sends that DELETE alone. Distribution 2.8 has no DELETE
+    by tag: there the placeholder untag needs the digest anyway (it is read once either way), the refused
+    DELETE by tag is sent once per registry, and the placeholder's empty blob looked for once per
+    repository, however many removals run at once.
+    """
+    dest = registry_factory()
+    tool = f"{src.host}/lib/tool"
+    runs = {(check, diff): f"{'check' if check else 'real'}-{'diff' if diff else 'plain'}/tool"
+            for check in (True, False) for diff in (True, False)}
+    setup = run_playbook(tasks=[task(f"mirror {name}", src=tool, dest=f"{dest.host}/{name}", select={})
+                                for name in runs.values()])
+    assert not any(setup.task(f"mirror {name}").failed for name in runs.values()), setup.explain()
+    for name in runs.values():
+        seed(dest, name, ["gone1", "gone2"])
+    mark = dest.mark()
+
+    def prune(check, diff):
+        entry = task(f"prune {runs[check, diff]}", check=check, src=tool, dest=f"{dest.host}/{runs[check, diff]}",
+                     select={}, prune_missing=True)
+        return {**entry, "diff": diff}
+
+    run = run_playbook(tasks=[prune(check, diff) for check, diff in runs])
+    logged = dest.requests_since(mark)
+    for (check, diff), name in runs.items():
+        result = run.task(f"prune {name}")
+        assert not result.failed and result.changed, run.explain()
+        assert sorted(result["repositories"][0]["pruned"]) == ["gone1", "gone2"]
+        assert bool(result.diff) is diff
+    # The listing and one HEAD per source tag are the mirror's own (its floor with nothing to copy).
+    listed = {"GET tags": 1, "HEAD manifest": 2}
+    assert kinds(logged, runs[True, False]) == listed
+    assert kinds(logged, runs[True, True]) == {"GET tags": 1, "HEAD manifest": 2 + 2}
+    # Each removal: the digest (HEAD), the placeholder (PUT) and its removal (DELETE); once per registry the
+    # refused DELETE by tag, once per repository the empty blob's HEAD and upload.
+    untag = {"GET tags": 1, "HEAD manifest": 2 + 2, "DELETE manifest 400": 1, "HEAD blob 404": 1,
+             "POST blob upload": 1, "PUT blob upload": 1, "PUT manifest": 2, "DELETE manifest": 2}
+    assert kinds(logged, runs[False, False]) == untag
+    assert kinds(logged, runs[False, True]) == untag
+    for name in runs.values():
+        if name.startswith("real"):
+            assert tags_of(dest, name) == ["v1.0", "v1.1"], name
+    before = run.task(f"prune {runs[True, True]}").diff["before"]
+    assert [before[f"{dest.host}/{runs[True, True]}:{tag}"] for tag in ("gone1", "gone2")] == \
+        [digest_of(dest, runs[True, True], tag) for tag in ("gone1", "gone2")]
+
+
+def test_prune_missing_without_diff_sends_only_the_delete_by_tag(src, registry_factory, run_playbook):
+    """A fake DELETE by tag, because Distribution 2.8 has none (it refuses it): a proxy in front of the real
+    destination answers it 202 (the tag stays upstream; only the requests sent are checked here).
+    Without --diff each removal is that one DELETE; with it, a HEAD reads the digest first."""
+    dest = registry_factory()
+    tool = f"{src.host}/lib/tool"
+    with FaultProxy.for_registry(dest) as proxy:
+        proxy.add("respond", method="DELETE", path=r"/manifests/gone", times=None,
+                  handler=lambda request: Reply(202, [("Content-Length", "0")], b""))
+        for name in ("plain/tool", "diff/tool"):
+            seed(dest, name, ["gone1", "gone2"])
+        setup = run_playbook(tasks=[task(f"mirror {name}", src=tool, dest=f"{proxy.host}/{name}", select={})
+                                    for name in ("plain/tool", "diff/tool")])
+        assert not setup.task("mirror plain/tool").failed, setup.explain()
+        start = len(proxy.requests)
+        run = run_playbook(tasks=[
+            {**task("plain", src=tool, dest=f"{proxy.host}/plain/tool", select={}, prune_missing=True), "diff": False},
+            {**task("diff", src=tool, dest=f"{proxy.host}/diff/tool", select={}, prune_missing=True), "diff": True},
+        ])
+        logged = proxy.requests[start:]
+    for name in ("plain", "diff"):
+        result = run.task(name)
+        assert not result.failed and sorted(result["prune"]["removed"][f"{proxy.host}/{name}/tool"]) == \
+            ["gone1", "gone2"], run.explain()
+    listed = {"GET tags": 1, "HEAD manifest": 2}
+    assert kinds(logged, "plain/tool") == {**listed, "DELETE manifest": 2}
+    assert kinds(logged, "diff/tool") == {**listed, "HEAD manifest": 2 + 2, "DELETE manifest": 2}
+
+
 def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request as Docker Hub does per pull.

@@ -148,6 +148,9 @@ class SyncOptions:
     #: How a failure is told in the result (default: the error's own message). A caller that knows
     #: its option names words the advice with them (the Ansible glue's ``describe``).
     describe: Callable[[RegistryError], str] | None = None
+    #: The caller shows a diff: read the digest each removed tag held (its "before"). Off, a removal
+    #: reads it only where the untag itself needs it (a registry without DELETE by tag).
+    diff: bool = False
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -675,21 +678,27 @@ def _prune(run: _Run) -> dict[str, Any]:
     by_dest = {state.pair.dest: state for state in run.states}
     jobs = [(dest, tag) for dest, tags in planned.items() for tag in tags]
     if run.options.check_mode:
-        run.each(lambda job: _read_prune_digest(run, by_dest[job[0]], job[1]), jobs)
+        if run.options.diff:  # nothing else reads the digest a removal would take a tag from
+            run.each(lambda job: _read_prune_digest(run, by_dest[job[0]], job[1]), jobs)
         return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
 
     def one(job: tuple[str, str]) -> None:
         dest, tag = job
         state = by_dest[dest]
         try:
-            # The digest is what the diff shows before; a registry without DELETE by tag reads it
-            # anyway to untag, and is handed it (the same requests, in another order).
-            current = state.dest.resolve(tag)
-            if current is None:
-                raise NotFoundError(f"tag {tag} is gone", status=404)
-            with run._lock:
-                state.prune_digests[tag] = current.digest
-            state.dest.delete_tag(tag, current=current.digest)
+            if run.options.diff:
+                # The digest is what the diff shows before; a registry without DELETE by tag reads it
+                # anyway to untag, and is handed it (the same requests, in another order).
+                current = state.dest.resolve(tag)
+                if current is None:
+                    raise NotFoundError(f"tag {tag} is gone", status=404)
+                with run._lock:
+                    state.prune_digests[tag] = current.digest
+                state.dest.delete_tag(tag, current=current.digest)
+            else:
+                # Without a diff nobody reads the digest: a DELETE by tag needs none, and the
+                # placeholder untag (no DELETE by tag) reads it itself.
+                state.dest.delete_tag(tag)
         except NotFoundError:
             # The one rule for "already gone" (Repository.delete_manifest, missing_ok): the tag this
             # removal meant to remove is not there any more, so it counts as removed, and says so.
@@ -703,9 +712,38 @@ def _prune(run: _Run) -> dict[str, Any]:
             removed.setdefault(dest, []).append(tag)
             state.pruned.append(tag)
 
-    run.each(one, jobs)
+    for phase in _removal_phases(jobs, by_dest):
+        run.each(one, phase)
     return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused,
             "already_gone": {d: sorted(t) for d, t in already_gone.items()}}
+
+
+def _removal_phases(jobs: Sequence[tuple[str, str]], by_dest: dict[str, _PairState]) -> list[list[tuple[str, str]]]:
+    """The removals in three waves, each run on the pool: one per registry, then one per further
+    repository, then the rest.
+
+    A registry client learns from its first tag removal whether DELETE by tag works (else each
+    removal pushes a placeholder), and a repository handle from its first placeholder that the
+    placeholder's empty blob is there. Removals sent all at once would each find that out anew:
+    the refused DELETE and the empty blob's HEAD and upload once per tag instead of once.
+    """
+    first_of_registry: list[tuple[str, str]] = []
+    first_of_repository: list[tuple[str, str]] = []
+    rest: list[tuple[str, str]] = []
+    registries: set[int] = set()
+    repositories: set[str] = set()
+    for dest, tag in jobs:
+        if dest in repositories:
+            rest.append((dest, tag))
+            continue
+        repositories.add(dest)
+        registry = id(getattr(by_dest[dest].dest, "registry", None) or by_dest[dest].dest)
+        if registry in registries:
+            first_of_repository.append((dest, tag))
+        else:
+            registries.add(registry)
+            first_of_registry.append((dest, tag))
+    return [phase for phase in (first_of_registry, first_of_repository, rest) if phase]
 
 
 def _read_prune_digest(run: _Run, state: _PairState, tag: str) -> None:
