@@ -111,14 +111,16 @@ class BlobsInFlight:
     destination writes it; the others wait for that write, then find the blob present (and, if
     that write failed, write it themselves).
 
-    It also keeps every blob written through it, as the write ends (:meth:`written`): a copy that
-    fails after writing a shared layer wrote it all the same, and a mirror counts it as copied.
+    It also keeps every blob written through it, as the write ends (:meth:`written`), and every
+    manifest pushed (:meth:`manifests_written`): a copy that fails after writing a shared layer, or
+    an index's children, wrote them all the same, and a mirror counts them as copied.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._writing: dict[tuple[int, str], threading.Event] = {}
         self._written: dict[int, dict[str, tuple[str, int]]] = {}
+        self._manifests: dict[int, set[str]] = {}
 
     @staticmethod
     def _key(dest: Any, digest: str) -> tuple[int, str]:
@@ -150,6 +152,16 @@ class BlobsInFlight:
         """Digest -> ``(action, size)`` of every blob written through ``dest`` (this store object) so far."""
         with self._lock:
             return dict(self._written.get(id(dest), {}))
+
+    def manifest_pushed(self, dest: Any, digest: str) -> None:
+        """A copy pushed the manifest ``digest`` to ``dest`` (by digest or under a tag)."""
+        with self._lock:
+            self._manifests.setdefault(id(dest), set()).add(digest)
+
+    def manifests_written(self, dest: Any) -> set[str]:
+        """The digests of every manifest pushed to ``dest`` (this store object) so far."""
+        with self._lock:
+            return set(self._manifests.get(id(dest), set()))
 
 
 @dataclass
@@ -416,6 +428,8 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
             continue
         if not options.check_mode:
             dest.push_manifest(node.digest, node.raw, node.media_type)
+            if options.in_flight is not None:
+                options.in_flight.manifest_pushed(dest, node.digest)
         result.copied_digests.manifests.add(node.digest)
         result.changed = True
     root = graph.root
@@ -428,6 +442,8 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
     for tag in stale:
         if not options.check_mode:
             dest.push_manifest(tag, root.raw, root.media_type)
+            if options.in_flight is not None:
+                options.in_flight.manifest_pushed(dest, root.digest)
             result.written.append(Written(tag, root.digest, root.raw, root.media_type, children))
         result.changed = True
 

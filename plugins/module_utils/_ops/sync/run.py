@@ -906,7 +906,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                 result.failed[label + tag] = record["error"]
             elif record.get("status") == NOT_ATTEMPTED:
                 result.not_attempted.append(label + tag)
-        counts.add_written(_destination(state.dest), _written(run, state))
+        counts.add_written(_destination(state.dest), _written(run, state), _manifests_written(run, state))
         for tag, record in sorted(state.outcomes.items()):
             if tag.startswith("prune:") and record["status"] == FAILED:
                 result.failed[label + tag] = record["error"]
@@ -924,6 +924,12 @@ def _written(run: _Run, state: _PairState) -> dict[str, tuple[str, int]]:
     """The blobs the run's copies wrote to ``state``'s destination, those of tags that then failed too."""
     in_flight = run.copy_options.in_flight
     return in_flight.written(state.dest) if in_flight is not None else {}
+
+
+def _manifests_written(run: _Run, state: _PairState) -> set[str]:
+    """The manifests the run's copies pushed to ``state``'s destination, a failed tag's index children too."""
+    in_flight = run.copy_options.in_flight
+    return in_flight.manifests_written(state.dest) if in_flight is not None else set()
 
 
 def _destination(store: Any) -> Hashable:
