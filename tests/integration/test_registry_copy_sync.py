@@ -311,6 +311,24 @@ def test_prune_missing_without_diff_sends_only_the_delete_by_tag(src, registry_f
     assert kinds(logged, "diff/tool") == {**listed, "HEAD manifest": 2 + 2, "DELETE manifest": 2}
 
 
+def test_a_mirror_that_fails_before_copying_still_warns(src, registry_factory, run_playbook):
+    """A source repository that does not exist fails a mirror at its first request; what the registry warned
+    of up to there (a ``Warning: 299`` header, which Distribution does not send: a proxy adds it) is still
+    told, in every spelling."""
+    dest = registry_factory()
+    with FaultProxy.for_registry(src) as proxy:
+        proxy.add("rewrite", times=None,
+                  handler=lambda request, reply: reply.with_header("Warning", '299 - "this mirror is read-only"'))
+        run = run_playbook(tasks=[
+            task("tags", src=f"{proxy.host}/lib/nothing", dest=f"{dest.host}/tags", tags=[".*"]),
+            task("select", src=f"{proxy.host}/lib/nothing", dest=f"{dest.host}/select", select={}),
+        ])
+    for name in ("tags", "select"):
+        result = run.task(name)
+        assert result.failed and "lib/nothing" in result["msg"], run.explain()
+        assert "this mirror is read-only" in result.result.get("warnings", []), (name, result.result)
+
+
 def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request as Docker Hub does per pull.
