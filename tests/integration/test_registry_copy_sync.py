@@ -329,6 +329,31 @@ def test_a_mirror_that_fails_before_copying_still_warns(src, registry_factory, r
         assert "this mirror is read-only" in result.result.get("warnings", []), (name, result.result)
 
 
+def test_a_no_op_mirror_is_at_its_floor_in_both_spellings(src, registry_factory, run_playbook):
+    """A mirror with nothing to copy: the source's tag list, then per tag one HEAD at each side (the two
+    digests compared). Nothing else, whether spelled ``tags: ['.*']`` or ``select: {}``, and with
+    ``no_clobber``, whose drift check compares the same two digests the copy does."""
+    dest = registry_factory()
+    app = f"{src.host}/lib/app"
+    first = run_playbook(tasks=[task("fill", src=app, dest=f"{dest.host}/lib/app", select={})])
+    assert not first.task("fill").failed, first.explain()
+    counts = {}
+    for spelling, choice in (("tags", {"tags": [".*"]}), ("select", {"select": {}}),
+                             ("no_clobber", {"select": {}, "no_clobber": True})):
+        marks = src.mark(), dest.mark()
+        run = run_playbook(tasks=[task(spelling, src=app, dest=f"{dest.host}/lib/app", **choice)])
+        result = run.task(spelling)
+        assert not result.failed and not result.changed, run.explain()
+        counts[spelling] = kinds(src.requests_since(marks[0]), "lib/app"), kinds(dest.requests_since(marks[1]),
+                                                                                    "lib/app")
+        # Every request is one of the repository's: no ping, no token, nothing of another repository.
+        assert sum(counts[spelling][0].values()) == len(src.requests_since(marks[0])), spelling
+        assert sum(counts[spelling][1].values()) == len(dest.requests_since(marks[1])), spelling
+    tags = len(APP_TAGS)
+    floor = ({"GET tags": 1, "HEAD manifest": tags}, {"HEAD manifest": tags})
+    assert counts == {"tags": floor, "select": floor, "no_clobber": floor}
+
+
 def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request as Docker Hub does per pull.

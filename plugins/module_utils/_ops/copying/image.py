@@ -287,23 +287,30 @@ def _missing_source(src: Any, src_ref: str) -> NotFoundError:
 
 
 def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Sequence[str],
-               options: CopyOptions) -> CopyResult:
+               options: CopyOptions, *, source: Descriptor | None = None,
+               dest_before: Mapping[str, str | None] | None = None) -> CopyResult:
     """Copy the image ``src_ref`` (tag or digest) of ``src`` to ``dest`` under ``dest_tags``.
 
     ``src`` and ``dest`` are :class:`~.store.ImageStore` objects (registry repositories or layouts). With no
     ``dest_tags`` the manifest is pushed by digest only. Raises a
     :class:`RegistryError` subclass on failure; a failure never leaves a tag
     written that points at an incomplete graph.
+
+    ``source`` (what ``src_ref`` resolves to) and ``dest_before`` (each destination tag's digest, None
+    where absent) are what a caller has just read itself (a mirror's ``no_clobber`` check): they are
+    not read again.
     """
     started = time.monotonic()
     dest_tags = list(dict.fromkeys(dest_tags))
     platforms = _check_options(dest_tags, options)
-    source = src.resolve(src_ref)
+    source = source or src.resolve(src_ref)
     if source is None:
         raise _missing_source(src, src_ref)
     # The gate reads the source only, before the destination is even looked at: a failure writes nothing.
     verified = options.verify(src, source.digest) if options.verify is not None else None
-    dest_before = {tag: _digest_of(dest.resolve(tag)) for tag in dest_tags}
+    known_before = dest_before or {}
+    dest_before = {tag: known_before[tag] if tag in known_before else _digest_of(dest.resolve(tag))
+                   for tag in dest_tags}
     if platforms is None and not options.referrers and not options.to_oci:
         # The fast path: one HEAD per side, see the module docstring for why it is enough.
         if tag_targets(dest_before, source.digest):

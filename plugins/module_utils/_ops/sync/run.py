@@ -619,6 +619,7 @@ def _copy_one(run: _Run, state: _PairState, tag: str) -> None:
 
 def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
     options = run.options
+    read: dict[str, Any] = {}
     try:
         if options.no_clobber:
             source, present = state.src.resolve(tag), state.dest.resolve(tag)
@@ -626,7 +627,9 @@ def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
                 return {"status": DRIFT, "source_digest": source.digest, "dest_digest": present.digest,
                         "reason": f"{state.pair.dest}:{tag} points at {present.digest}, the source at "
                                   f"{source.digest}; no_clobber leaves it"}
-        outcome = copy_image(state.src, tag, state.dest, [tag], run.copy_options)
+            # The copy compares the same two digests: it is handed them, not left to read them again.
+            read = {"source": source, "dest_before": {tag: present.digest if present is not None else None}}
+        outcome = copy_image(state.src, tag, state.dest, [tag], run.copy_options, **read)
     except RegistryError as exc:
         return {"status": FAILED, "error": error_record(exc, options)}
     with run._lock:
