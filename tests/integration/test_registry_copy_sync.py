@@ -353,6 +353,15 @@ def test_a_no_op_mirror_is_at_its_floor_in_both_spellings(src, registry_factory,
     floor = ({"GET tags": 1, "HEAD manifest": tags}, {"HEAD manifest": tags})
     assert counts == {"tags": floor, "select": floor, "no_clobber": floor}
 
+    # Chosen by age: each tag's manifest and config are read for its age, and that GET already says what
+    # the tag points at: a chosen tag is not resolved at the source again, only at the destination.
+    marks = src.mark(), dest.mark()
+    run = run_playbook(tasks=[task("by age", src=app, dest=f"{dest.host}/lib/app",
+                                   select={"newest": 2, "newest_by": "age"})])
+    assert not run.task("by age").failed and not run.task("by age").changed, run.explain()
+    assert kinds(src.requests_since(marks[0]), "lib/app") == {"GET tags": 1, "GET manifest": tags, "GET blob": tags}
+    assert kinds(dest.requests_since(marks[1]), "lib/app") == {"HEAD manifest": 2}
+
 
 def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in

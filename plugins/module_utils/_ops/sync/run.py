@@ -55,6 +55,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.failures im
     SHOWN_CAUSES,
     summarize_failures,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Descriptor,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
     is_lease_tag,
@@ -344,6 +347,8 @@ class _PairState:
     lease_notes: list[str] = field(default_factory=list)
     #: Tag -> the digest a removal found it at (the diff's "before"), where it was read.
     prune_digests: dict[str, str] = field(default_factory=dict)
+    #: Tag -> the source manifest's descriptor where reading its age fetched it (the copy does not HEAD it again).
+    sources: dict[str, Descriptor] = field(default_factory=dict)
 
 
 def _unwritable(path: str, reason: str) -> InvalidInputError:
@@ -573,15 +578,21 @@ def _read_ages(run: _Run) -> None:
     def one(job: tuple[_PairState, str]) -> None:
         state, tag = job
         if run.may_continue():
-            state.created[tag] = _created(state.src, tag, run.now)
+            state.created[tag] = _created(state.src, tag, run.now, state.sources)
 
     run.each(one, jobs)
 
 
-def _created(repo: Repository, tag: str, now: datetime) -> datetime | None:
-    """The image's config ``created`` time; for an index, its first image's. None when unknown."""
+def _created(repo: Repository, tag: str, now: datetime, sources: dict[str, Descriptor]) -> datetime | None:
+    """The image's config ``created`` time; for an index, its first image's. None when unknown.
+
+    The tag's manifest, fetched for it, also says what the tag points at: its descriptor goes to
+    ``sources``, where the copy of a selected tag finds it instead of resolving the tag again.
+    """
     try:
         manifest = repo.fetch_manifest(tag)
+        if not manifest.is_schema1:  # schema 1 is signed per fetch: its digest is the registry's to say
+            sources[tag] = Descriptor(manifest.media_type, manifest.digest, manifest.size)
         if manifest.is_index:
             children = manifest.children()
             if not children:
@@ -619,10 +630,11 @@ def _copy_one(run: _Run, state: _PairState, tag: str) -> None:
 
 def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
     options = run.options
-    read: dict[str, Any] = {}
+    known = state.sources.get(tag)
+    read: dict[str, Any] = {"source": known} if known is not None else {}
     try:
         if options.no_clobber:
-            source, present = state.src.resolve(tag), state.dest.resolve(tag)
+            source, present = known or state.src.resolve(tag), state.dest.resolve(tag)
             if source is not None and present is not None and present.digest != source.digest:
                 return {"status": DRIFT, "source_digest": source.digest, "dest_digest": present.digest,
                         "reason": f"{state.pair.dest}:{tag} points at {present.digest}, the source at "
