@@ -282,6 +282,23 @@ def test_prune_missing_reads_a_removed_tags_digest_only_for_a_diff(src, registry
         [digest_of(dest, runs[True, True], tag) for tag in ("gone1", "gone2")]
 
 
+def test_an_exact_mirror_does_not_look_up_the_tags_its_listing_lacks(src, registry_factory, run_playbook):
+    """prune_missing lists the destination's tags: a tag not in that list is known to be absent, and is
+    copied without a HEAD of it first (each manifest by digest is still looked for: another tag may hold it)."""
+    dest = registry_factory()
+    seed(dest, "exact/tool", ["gone"])
+    mark = dest.mark()
+    run = run_playbook(tasks=[task("exact", src=f"{src.host}/lib/tool", dest=f"{dest.host}/exact/tool", select={},
+                                   prune_missing=True)])
+    result = run.task("exact")
+    assert not result.failed and result["repositories"][0]["copied"] == ["v1.0", "v1.1"], run.explain()
+    logged = dest.requests_since(mark)
+    by_tag = [r for r in logged if r.method == "HEAD" and "/manifests/" in r.path and "sha256:" not in r.path]
+    # The removal's own placeholder untag reads the removed tag's digest (Distribution 2.8 has no DELETE by tag).
+    assert [r.path for r in by_tag] == ["/v2/exact/tool/manifests/gone"], logged
+    assert tags_of(dest, "exact/tool") == ["v1.0", "v1.1"]
+
+
 def test_prune_missing_without_diff_sends_only_the_delete_by_tag(src, registry_factory, run_playbook):
     """A fake DELETE by tag, because Distribution 2.8 has none (it refuses it): a proxy in front of the real
     destination answers it 202 (the tag stays upstream; only the requests sent are checked here).

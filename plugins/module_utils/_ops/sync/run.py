@@ -330,6 +330,8 @@ class _PairState:
     dest: Any = None
     src_tags: list[str] | None = None
     dest_tags: list[str] | None = None
+    #: ``dest_tags`` as a set: a tag not in it is absent, no HEAD needed to learn so.
+    listed: frozenset[str] | None = None
     created: dict[str, datetime | None] = field(default_factory=dict)
     selection: Selection | None = None
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -560,6 +562,8 @@ def _list_tags(run: _Run) -> None:
             state.dest_tags = []  # a destination that does not exist yet has nothing to remove
         except RegistryError as exc:
             state.exception, state.error = exc, error_record(exc, run.options)
+            return
+        state.listed = frozenset(state.dest_tags)
 
     if run.options.prune_missing:
         run.each(destination, [state for state in run.states if state.error is None])
@@ -631,10 +635,14 @@ def _copy_one(run: _Run, state: _PairState, tag: str) -> None:
 def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
     options = run.options
     known = state.sources.get(tag)
+    # The destination's listing (read for prune_missing) already says which tags it lacks.
+    absent = state.listed is not None and tag not in state.listed
     read: dict[str, Any] = {"source": known} if known is not None else {}
+    if absent:
+        read["dest_before"] = {tag: None}
     try:
         if options.no_clobber:
-            source, present = known or state.src.resolve(tag), state.dest.resolve(tag)
+            source, present = known or state.src.resolve(tag), None if absent else state.dest.resolve(tag)
             if source is not None and present is not None and present.digest != source.digest:
                 return {"status": DRIFT, "source_digest": source.digest, "dest_digest": present.digest,
                         "reason": f"{state.pair.dest}:{tag} points at {present.digest}, the source at "
