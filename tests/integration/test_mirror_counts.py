@@ -258,3 +258,18 @@ def test_the_children_a_failed_index_wrote_count_as_copied(registry_factory, spe
     assert manifests == {child.digest for child in MULTI.children}  # both images, not the index
     assert (done["copied"]["manifests"], done["copied"]["blobs"]) == (len(manifests), len(blobs))
     assert done["already_present"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+
+
+def test_a_tag_pointed_at_a_manifest_already_there_counts_it_present(registry_factory):
+    """The destination holds the image under one tag; the mirror adds a second tag for it: that PUT
+    writes a tag, not a manifest, so the manifest counts already present, not copied."""
+    src, dest = registry_factory(), registry_factory()
+    for tag in ("a", "b"):
+        RawPusher.for_registry(src).push("again/app", ONE, tag=tag)
+    RawPusher.for_registry(dest).push("again/app", ONE, tag="a")
+    factory = ClientFactory({"plain_http": True})
+    pairs = expand_spec([{"src": f"{src.host}/again/app", "dest": f"{dest.host}/again/app", "naming": "exact"}])
+    done = run_sync(pairs, lambda host, _side: factory.registry(host), SyncOptions())
+    assert done["repositories"][0]["copied"] == ["b"] and not done["failed"], done
+    assert done["copied"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+    assert done["already_present"]["manifests"] == 1

@@ -449,7 +449,7 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
     for tag in stale:
         if not options.check_mode:
             dest.push_manifest(tag, root.raw, root.media_type)
-            if options.in_flight is not None:
+            if options.in_flight is not None and not root.present:  # as copied_digests counts it
                 options.in_flight.manifest_pushed(dest, root.digest)
             result.written.append(Written(tag, root.digest, root.raw, root.media_type, children))
         result.changed = True
