@@ -20,7 +20,14 @@ repositories and layouts for ``tags``. The phases:
 4. copy every selected tag with the copy engine (:func:`~.copying.image.copy_image`), which
    stops after two HEADs when the destination tag already holds the source digest;
 5. ``prune_missing``: remove destination tags whose source tag is gone, within ``max_deletions``
-   (check mode lists them and removes nothing).
+   (check mode lists them and removes nothing). A removed tag's digest is read only for a diff
+   (``SyncOptions.diff``) or where the untag needs it; the first removal per registry, then per
+   repository, runs alone, so that what it teaches the client (no DELETE by tag, the placeholder's
+   blob in place) is learnt once.
+
+What one phase read, a later one does not ask again: a tag's manifest fetched for its age says
+what the copy copies, the destination listing says which tags are absent, and ``no_clobber``'s
+two digests are the copy's.
 
 Copy failures are reported per tag, never raised: the caller decides how to fail. With
 ``keep_going`` off (the ``tags`` spelling's default), the first failure stops the run from starting
