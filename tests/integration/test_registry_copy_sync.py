@@ -224,8 +224,8 @@ def kinds(requests, repository):
         if not path.startswith(f"/v2/{repository}/"):
             continue
         what = path[len(f"/v2/{repository}/"):].split("/", 2)
-        kind = {"tags": "tags", "manifests": "manifest"}.get(what[0], "blob upload" if what[1:2] == ["uploads"]
-                                                              else "blob")
+        blob = "blob upload" if what[1:2] == ["uploads"] else "blob"
+        kind = {"tags": "tags", "manifests": "manifest"}.get(what[0], blob)
         status = "" if request.status in (200, 201, 202) else f" {request.status}"
         name = f"{request.method} {kind}{status}"
         counted[name] = counted.get(name, 0) + 1
@@ -361,8 +361,8 @@ def test_a_no_op_mirror_is_at_its_floor_in_both_spellings(src, registry_factory,
         run = run_playbook(tasks=[task(spelling, src=app, dest=f"{dest.host}/lib/app", **choice)])
         result = run.task(spelling)
         assert not result.failed and not result.changed, run.explain()
-        counts[spelling] = kinds(src.requests_since(marks[0]), "lib/app"), kinds(dest.requests_since(marks[1]),
-                                                                                    "lib/app")
+        counts[spelling] = (kinds(src.requests_since(marks[0]), "lib/app"),
+                            kinds(dest.requests_since(marks[1]), "lib/app"))
         # Every request is one of the repository's: no ping, no token, nothing of another repository.
         assert sum(counts[spelling][0].values()) == len(src.requests_since(marks[0])), spelling
         assert sum(counts[spelling][1].values()) == len(dest.requests_since(marks[1])), spelling
