@@ -860,7 +860,8 @@ def run_mirror_spec(task: RegistryTask) -> None:
             prune_missing=params["prune_missing"], max_deletions=params["max_deletions"],
             no_clobber=params["no_clobber"], min_remaining=params["min_remaining"],
             max_requests_per_second=params["max_requests_per_second"], progress_file=params["progress_file"],
-            verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"], describe=task.describe)
+            verify=task.verifier(params["verify"]), prune_lease=params["prune_lease"], describe=task.describe,
+            diff=module._diff)  # pylint: disable=protected-access
         data = run_sync(pairs, lambda host, side: factory.registry(
             host, params["src_auth"] if side == "src" else params["dest_auth"], side=side), options)
     if params["select"] is not None:

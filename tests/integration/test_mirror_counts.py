@@ -28,6 +28,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.spec imp
     expand_spec,
 )
 
+from tests.rig.fault_proxy import FaultProxy, Reply
 from tests.rig.images import RawPusher, iter_content, make_image, make_index, make_layer
 
 BASE = [make_layer("counts-base-0", 3000), make_layer("counts-base-1", 2000)]
@@ -226,3 +227,49 @@ def test_what_a_failed_tag_wrote_counts_as_copied_at_any_concurrency(registry_fa
         assert done["summary"]["bytes"] == done["repositories"][0]["bytes"] == done["copied"]["bytes"]
         totals[concurrency] = done["copied"], done["already_present"]
     assert totals[1] == totals[8]
+
+
+def _denied(_request):
+    """A registry that refuses one tag (a policy on the tag's name, as a registry's immutable-tag rule)."""
+    body = b'{"errors": [{"code": "DENIED", "message": "tag multi is protected", "detail": null}]}'
+    return Reply(403, [("Content-Type", "application/json")], body)
+
+
+@pytest.mark.parametrize("spelling", ["tags", "mirror_spec"])
+def test_the_children_a_failed_index_wrote_count_as_copied(registry_factory, spelling):
+    """An index whose tag the destination refuses: its children were written before the refusal. A fake
+    in front of the real destination refuses the PUT of the tag (Distribution has no such rule)."""
+    src, dest = registry_factory(), registry_factory()
+    RawPusher.for_registry(src).push("idx/app", MULTI, tag="multi")
+    factory = ClientFactory({"plain_http": True, "retries": 1, "timeout": 30})
+    with FaultProxy.for_registry(dest) as proxy:
+        proxy.add("respond", method="PUT", path=r"/manifests/multi$", times=None, handler=_denied)
+        mark = dest.mark()
+        if spelling == "tags":
+            def open_repository(reference, _side):
+                return factory.registry(reference.registry).repository(reference.repository)
+            done = run_transfer(f"{src.host}/idx/app", f"{proxy.host}/idx/app", CopyOptions(), open_repository,
+                                tag_patterns=[".*"], keep_going=True).mirror.to_dict()
+        else:
+            pairs = expand_spec([{"src": f"{src.host}/idx/app", "dest": f"{proxy.host}/idx/app", "naming": "exact"}])
+            done = run_sync(pairs, lambda host, _side: factory.registry(host), SyncOptions())
+    manifests, blobs = written(dest, mark, {})
+    assert [name.rpartition(":")[2] for name in done["failed_tags"]] == ["multi"], done
+    assert manifests == {child.digest for child in MULTI.children}  # both images, not the index
+    assert (done["copied"]["manifests"], done["copied"]["blobs"]) == (len(manifests), len(blobs))
+    assert done["already_present"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+
+
+def test_a_tag_pointed_at_a_manifest_already_there_counts_it_present(registry_factory):
+    """The destination holds the image under one tag; the mirror adds a second tag for it: that PUT
+    writes a tag, not a manifest, so the manifest counts already present, not copied."""
+    src, dest = registry_factory(), registry_factory()
+    for tag in ("a", "b"):
+        RawPusher.for_registry(src).push("again/app", ONE, tag=tag)
+    RawPusher.for_registry(dest).push("again/app", ONE, tag="a")
+    factory = ClientFactory({"plain_http": True})
+    pairs = expand_spec([{"src": f"{src.host}/again/app", "dest": f"{dest.host}/again/app", "naming": "exact"}])
+    done = run_sync(pairs, lambda host, _side: factory.registry(host), SyncOptions())
+    assert done["repositories"][0]["copied"] == ["b"] and not done["failed"], done
+    assert done["copied"] == {"manifests": 0, "blobs": 0, "bytes": 0}
+    assert done["already_present"]["manifests"] == 1

@@ -215,6 +215,171 @@ def test_an_exact_mirror_counts_a_removal_already_gone_as_removed(src, registry_
     assert ", 0 failed, " in done["repositories"][0]["line"] and ", 2 removed," in done["repositories"][0]["line"]
 
 
+def kinds(requests, repository):
+    """The requests sent for ``repository``, counted by what they were: ``GET tags``, ``HEAD manifest``,
+    ``DELETE manifest 400`` (a status is named where it is not the success), ``PUT blob upload``..."""
+    counted = {}
+    for request in requests:
+        path = request.path.split("?", 1)[0]
+        if not path.startswith(f"/v2/{repository}/"):
+            continue
+        what = path[len(f"/v2/{repository}/"):].split("/", 2)
+        blob = "blob upload" if what[1:2] == ["uploads"] else "blob"
+        kind = {"tags": "tags", "manifests": "manifest"}.get(what[0], blob)
+        status = "" if request.status in (200, 201, 202) else f" {request.status}"
+        name = f"{request.method} {kind}{status}"
+        counted[name] = counted.get(name, 0) + 1
+    return counted
+
+
+def test_prune_missing_reads_a_removed_tags_digest_only_for_a_diff(src, registry_factory, run_playbook):
+    """The destination's requests for two removals, with and without --diff, in check mode and for real.
+
+    A removed tag's digest is read for the diff alone: without --diff, check mode sends nothing for its
+    removals, and a registry with DELETE by tag sends that DELETE alone. Distribution 2.8 has no DELETE
+    by tag: there the placeholder untag needs the digest anyway (it is read once either way), the refused
+    DELETE by tag is sent once per registry, and the placeholder's empty blob looked for once per
+    repository, however many removals run at once.
+    """
+    dest = registry_factory()
+    tool = f"{src.host}/lib/tool"
+    runs = {(check, diff): f"{'check' if check else 'real'}-{'diff' if diff else 'plain'}/tool"
+            for check in (True, False) for diff in (True, False)}
+    setup = run_playbook(tasks=[task(f"mirror {name}", src=tool, dest=f"{dest.host}/{name}", select={})
+                                for name in runs.values()])
+    assert not any(setup.task(f"mirror {name}").failed for name in runs.values()), setup.explain()
+    for name in runs.values():
+        seed(dest, name, ["gone1", "gone2"])
+    mark = dest.mark()
+
+    def prune(check, diff):
+        entry = task(f"prune {runs[check, diff]}", check=check, src=tool, dest=f"{dest.host}/{runs[check, diff]}",
+                     select={}, prune_missing=True)
+        return {**entry, "diff": diff}
+
+    run = run_playbook(tasks=[prune(check, diff) for check, diff in runs])
+    logged = dest.requests_since(mark)
+    for (check, diff), name in runs.items():
+        result = run.task(f"prune {name}")
+        assert not result.failed and result.changed, run.explain()
+        assert sorted(result["repositories"][0]["pruned"]) == ["gone1", "gone2"]
+        assert bool(result.diff) is diff
+    # The listing and one HEAD per source tag are the mirror's own (its floor with nothing to copy).
+    listed = {"GET tags": 1, "HEAD manifest": 2}
+    assert kinds(logged, runs[True, False]) == listed
+    assert kinds(logged, runs[True, True]) == {"GET tags": 1, "HEAD manifest": 2 + 2}
+    # Each removal: the digest (HEAD), the placeholder (PUT) and its removal (DELETE); once per registry the
+    # refused DELETE by tag, once per repository the empty blob's HEAD and upload.
+    untag = {"GET tags": 1, "HEAD manifest": 2 + 2, "DELETE manifest 400": 1, "HEAD blob 404": 1,
+             "POST blob upload": 1, "PUT blob upload": 1, "PUT manifest": 2, "DELETE manifest": 2}
+    assert kinds(logged, runs[False, False]) == untag
+    assert kinds(logged, runs[False, True]) == untag
+    for name in runs.values():
+        if name.startswith("real"):
+            assert tags_of(dest, name) == ["v1.0", "v1.1"], name
+    before = run.task(f"prune {runs[True, True]}").diff["before"]
+    assert [before[f"{dest.host}/{runs[True, True]}:{tag}"] for tag in ("gone1", "gone2")] == \
+        [digest_of(dest, runs[True, True], tag) for tag in ("gone1", "gone2")]
+
+
+def test_an_exact_mirror_does_not_look_up_the_tags_its_listing_lacks(src, registry_factory, run_playbook):
+    """prune_missing lists the destination's tags: a tag not in that list is known to be absent, and is
+    copied without a HEAD of it first (each manifest by digest is still looked for: another tag may hold it)."""
+    dest = registry_factory()
+    seed(dest, "exact/tool", ["gone"])
+    mark = dest.mark()
+    run = run_playbook(tasks=[task("exact", src=f"{src.host}/lib/tool", dest=f"{dest.host}/exact/tool", select={},
+                                   prune_missing=True)])
+    result = run.task("exact")
+    assert not result.failed and result["repositories"][0]["copied"] == ["v1.0", "v1.1"], run.explain()
+    logged = dest.requests_since(mark)
+    by_tag = [r for r in logged if r.method == "HEAD" and "/manifests/" in r.path and "sha256:" not in r.path]
+    # The removal's own placeholder untag reads the removed tag's digest (Distribution 2.8 has no DELETE by tag).
+    assert [r.path for r in by_tag] == ["/v2/exact/tool/manifests/gone"], logged
+    assert tags_of(dest, "exact/tool") == ["v1.0", "v1.1"]
+
+
+def test_prune_missing_without_diff_sends_only_the_delete_by_tag(src, registry_factory, run_playbook):
+    """A fake DELETE by tag, because Distribution 2.8 has none (it refuses it): a proxy in front of the real
+    destination answers it 202 (the tag stays upstream; only the requests sent are checked here).
+    Without --diff each removal is that one DELETE; with it, a HEAD reads the digest first."""
+    dest = registry_factory()
+    tool = f"{src.host}/lib/tool"
+    with FaultProxy.for_registry(dest) as proxy:
+        proxy.add("respond", method="DELETE", path=r"/manifests/gone", times=None,
+                  handler=lambda request: Reply(202, [("Content-Length", "0")], b""))
+        for name in ("plain/tool", "diff/tool"):
+            seed(dest, name, ["gone1", "gone2"])
+        setup = run_playbook(tasks=[task(f"mirror {name}", src=tool, dest=f"{proxy.host}/{name}", select={})
+                                    for name in ("plain/tool", "diff/tool")])
+        assert not setup.task("mirror plain/tool").failed, setup.explain()
+        start = len(proxy.requests)
+        run = run_playbook(tasks=[
+            {**task("plain", src=tool, dest=f"{proxy.host}/plain/tool", select={}, prune_missing=True), "diff": False},
+            {**task("diff", src=tool, dest=f"{proxy.host}/diff/tool", select={}, prune_missing=True), "diff": True},
+        ])
+        logged = proxy.requests[start:]
+    for name in ("plain", "diff"):
+        result = run.task(name)
+        assert not result.failed and sorted(result["prune"]["removed"][f"{proxy.host}/{name}/tool"]) == \
+            ["gone1", "gone2"], run.explain()
+    listed = {"GET tags": 1, "HEAD manifest": 2}
+    assert kinds(logged, "plain/tool") == {**listed, "DELETE manifest": 2}
+    assert kinds(logged, "diff/tool") == {**listed, "HEAD manifest": 2 + 2, "DELETE manifest": 2}
+
+
+def test_a_mirror_that_fails_before_copying_still_warns(src, registry_factory, run_playbook):
+    """A source repository that does not exist fails a mirror at its first request; what the registry warned
+    of up to there (a ``Warning: 299`` header, which Distribution does not send: a proxy adds it) is still
+    told, in every spelling."""
+    dest = registry_factory()
+    with FaultProxy.for_registry(src) as proxy:
+        proxy.add("rewrite", times=None,
+                  handler=lambda request, reply: reply.with_header("Warning", '299 - "this mirror is read-only"'))
+        run = run_playbook(tasks=[
+            task("tags", src=f"{proxy.host}/lib/nothing", dest=f"{dest.host}/tags", tags=[".*"]),
+            task("select", src=f"{proxy.host}/lib/nothing", dest=f"{dest.host}/select", select={}),
+        ])
+    for name in ("tags", "select"):
+        result = run.task(name)
+        assert result.failed and "lib/nothing" in result["msg"], run.explain()
+        assert "this mirror is read-only" in result.result.get("warnings", []), (name, result.result)
+
+
+def test_a_no_op_mirror_is_at_its_floor_in_both_spellings(src, registry_factory, run_playbook):
+    """A mirror with nothing to copy: the source's tag list, then per tag one HEAD at each side (the two
+    digests compared). Nothing else, whether spelled ``tags: ['.*']`` or ``select: {}``, and with
+    ``no_clobber``, whose drift check compares the same two digests the copy does."""
+    dest = registry_factory()
+    app = f"{src.host}/lib/app"
+    first = run_playbook(tasks=[task("fill", src=app, dest=f"{dest.host}/lib/app", select={})])
+    assert not first.task("fill").failed, first.explain()
+    counts = {}
+    for spelling, choice in (("tags", {"tags": [".*"]}), ("select", {"select": {}}),
+                             ("no_clobber", {"select": {}, "no_clobber": True})):
+        marks = src.mark(), dest.mark()
+        run = run_playbook(tasks=[task(spelling, src=app, dest=f"{dest.host}/lib/app", **choice)])
+        result = run.task(spelling)
+        assert not result.failed and not result.changed, run.explain()
+        counts[spelling] = (kinds(src.requests_since(marks[0]), "lib/app"),
+                            kinds(dest.requests_since(marks[1]), "lib/app"))
+        # Every request is one of the repository's: no ping, no token, nothing of another repository.
+        assert sum(counts[spelling][0].values()) == len(src.requests_since(marks[0])), spelling
+        assert sum(counts[spelling][1].values()) == len(dest.requests_since(marks[1])), spelling
+    tags = len(APP_TAGS)
+    floor = ({"GET tags": 1, "HEAD manifest": tags}, {"HEAD manifest": tags})
+    assert counts == {"tags": floor, "select": floor, "no_clobber": floor}
+
+    # Chosen by age: each tag's manifest and config are read for its age, and that GET already says what
+    # the tag points at: a chosen tag is not resolved at the source again, only at the destination.
+    marks = src.mark(), dest.mark()
+    run = run_playbook(tasks=[task("by age", src=app, dest=f"{dest.host}/lib/app",
+                                   select={"newest": 2, "newest_by": "age"})])
+    assert not run.task("by age").failed and not run.task("by age").changed, run.explain()
+    assert kinds(src.requests_since(marks[0]), "lib/app") == {"GET tags": 1, "GET manifest": tags, "GET blob": tags}
+    assert kinds(dest.requests_since(marks[1]), "lib/app") == {"HEAD manifest": 2}
+
+
 def test_rate_limit_stop(src, registry_factory, run_playbook):
     # A fake: Distribution 2.8 sends no RateLimit-* headers (only Docker Hub does), so a proxy in
     # front of the real source adds them, counting down one per request as Docker Hub does per pull.

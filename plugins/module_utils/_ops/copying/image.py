@@ -111,14 +111,16 @@ class BlobsInFlight:
     destination writes it; the others wait for that write, then find the blob present (and, if
     that write failed, write it themselves).
 
-    It also keeps every blob written through it, as the write ends (:meth:`written`): a copy that
-    fails after writing a shared layer wrote it all the same, and a mirror counts it as copied.
+    It also keeps every blob written through it, as the write ends (:meth:`written`), and every
+    manifest pushed (:meth:`manifests_written`): a copy that fails after writing a shared layer, or
+    an index's children, wrote them all the same, and a mirror counts them as copied.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._writing: dict[tuple[int, str], threading.Event] = {}
         self._written: dict[int, dict[str, tuple[str, int]]] = {}
+        self._manifests: dict[int, set[str]] = {}
 
     @staticmethod
     def _key(dest: Any, digest: str) -> tuple[int, str]:
@@ -150,6 +152,16 @@ class BlobsInFlight:
         """Digest -> ``(action, size)`` of every blob written through ``dest`` (this store object) so far."""
         with self._lock:
             return dict(self._written.get(id(dest), {}))
+
+    def manifest_pushed(self, dest: Any, digest: str) -> None:
+        """A copy pushed the manifest ``digest`` to ``dest`` (by digest or under a tag)."""
+        with self._lock:
+            self._manifests.setdefault(id(dest), set()).add(digest)
+
+    def manifests_written(self, dest: Any) -> set[str]:
+        """The digests of every manifest pushed to ``dest`` (this store object) so far."""
+        with self._lock:
+            return set(self._manifests.get(id(dest), set()))
 
 
 @dataclass
@@ -275,23 +287,30 @@ def _missing_source(src: Any, src_ref: str) -> NotFoundError:
 
 
 def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Sequence[str],
-               options: CopyOptions) -> CopyResult:
+               options: CopyOptions, *, source: Descriptor | None = None,
+               dest_before: Mapping[str, str | None] | None = None) -> CopyResult:
     """Copy the image ``src_ref`` (tag or digest) of ``src`` to ``dest`` under ``dest_tags``.
 
     ``src`` and ``dest`` are :class:`~.store.ImageStore` objects (registry repositories or layouts). With no
     ``dest_tags`` the manifest is pushed by digest only. Raises a
     :class:`RegistryError` subclass on failure; a failure never leaves a tag
     written that points at an incomplete graph.
+
+    ``source`` (what ``src_ref`` resolves to) and ``dest_before`` (each destination tag's digest, None
+    where absent) are what a caller has just read itself (a mirror's ``no_clobber`` check): they are
+    not read again.
     """
     started = time.monotonic()
     dest_tags = list(dict.fromkeys(dest_tags))
     platforms = _check_options(dest_tags, options)
-    source = src.resolve(src_ref)
+    source = source or src.resolve(src_ref)
     if source is None:
         raise _missing_source(src, src_ref)
     # The gate reads the source only, before the destination is even looked at: a failure writes nothing.
     verified = options.verify(src, source.digest) if options.verify is not None else None
-    dest_before = {tag: _digest_of(dest.resolve(tag)) for tag in dest_tags}
+    known_before = dest_before or {}
+    dest_before = {tag: known_before[tag] if tag in known_before else _digest_of(dest.resolve(tag))
+                   for tag in dest_tags}
     if platforms is None and not options.referrers and not options.to_oci:
         # The fast path: one HEAD per side, see the module docstring for why it is enough.
         if tag_targets(dest_before, source.digest):
@@ -416,6 +435,8 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
             continue
         if not options.check_mode:
             dest.push_manifest(node.digest, node.raw, node.media_type)
+            if options.in_flight is not None:
+                options.in_flight.manifest_pushed(dest, node.digest)
         result.copied_digests.manifests.add(node.digest)
         result.changed = True
     root = graph.root
@@ -428,6 +449,8 @@ def _push_manifests(dest: Any, graph: CopyGraph, dest_tags: Sequence[str], optio
     for tag in stale:
         if not options.check_mode:
             dest.push_manifest(tag, root.raw, root.media_type)
+            if options.in_flight is not None and not root.present:  # as copied_digests counts it
+                options.in_flight.manifest_pushed(dest, root.digest)
             result.written.append(Written(tag, root.digest, root.raw, root.media_type, children))
         result.changed = True
 

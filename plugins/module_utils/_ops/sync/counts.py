@@ -52,10 +52,13 @@ class MirrorCounts:
         into.present.blobs.update(outcome.present_digests.blobs)
         into.mounted.update(outcome.mounted)
 
-    def add_written(self, destination: Hashable, written: Mapping[str, tuple[str, int]]) -> None:
-        """Count the blobs the run wrote into ``destination`` (digest -> ``("copied" | "mounted", size)``),
-        a failed tag's among them: what a tag wrote before it failed was written by the run all the same."""
+    def add_written(self, destination: Hashable, written: Mapping[str, tuple[str, int]],
+                    manifests: Iterable[str] = ()) -> None:
+        """Count the blobs the run wrote into ``destination`` (digest -> ``("copied" | "mounted", size)``)
+        and the ``manifests`` it pushed there, a failed tag's among them: what a tag wrote before it
+        failed (a shared layer, an index's children) was written by the run all the same."""
         into = self._destinations.setdefault(destination, _Destination())
+        into.copied.manifests.update(manifests)
         for digest, (action, size) in written.items():
             if action == "mounted":
                 into.mounted.add(digest)

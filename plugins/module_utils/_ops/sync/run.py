@@ -20,7 +20,14 @@ repositories and layouts for ``tags``. The phases:
 4. copy every selected tag with the copy engine (:func:`~.copying.image.copy_image`), which
    stops after two HEADs when the destination tag already holds the source digest;
 5. ``prune_missing``: remove destination tags whose source tag is gone, within ``max_deletions``
-   (check mode lists them and removes nothing).
+   (check mode lists them and removes nothing). A removed tag's digest is read only for a diff
+   (``SyncOptions.diff``) or where the untag needs it; the first removal per registry, then per
+   repository, runs alone, so that what it teaches the client (no DELETE by tag, the placeholder's
+   blob in place) is learnt once.
+
+What one phase read, a later one does not ask again: a tag's manifest fetched for its age says
+what the copy copies, the destination listing says which tags are absent, and ``no_clobber``'s
+two digests are the copy's.
 
 Copy failures are reported per tag, never raised: the caller decides how to fail. With
 ``keep_going`` off (the ``tags`` spelling's default), the first failure stops the run from starting
@@ -54,6 +61,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.failures import (
     SHOWN_CAUSES,
     summarize_failures,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Descriptor,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
@@ -148,6 +158,9 @@ class SyncOptions:
     #: How a failure is told in the result (default: the error's own message). A caller that knows
     #: its option names words the advice with them (the Ansible glue's ``describe``).
     describe: Callable[[RegistryError], str] | None = None
+    #: The caller shows a diff: read the digest each removed tag held (its "before"). Off, a removal
+    #: reads it only where the untag itself needs it (a registry without DELETE by tag).
+    diff: bool = False
 
     def check(self) -> None:
         """Raise InvalidInputError with one line per bad value."""
@@ -324,6 +337,8 @@ class _PairState:
     dest: Any = None
     src_tags: list[str] | None = None
     dest_tags: list[str] | None = None
+    #: ``dest_tags`` as a set: a tag not in it is absent, no HEAD needed to learn so.
+    listed: frozenset[str] | None = None
     created: dict[str, datetime | None] = field(default_factory=dict)
     selection: Selection | None = None
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -341,6 +356,8 @@ class _PairState:
     lease_notes: list[str] = field(default_factory=list)
     #: Tag -> the digest a removal found it at (the diff's "before"), where it was read.
     prune_digests: dict[str, str] = field(default_factory=dict)
+    #: Tag -> the source manifest's descriptor where reading its age fetched it (the copy does not HEAD it again).
+    sources: dict[str, Descriptor] = field(default_factory=dict)
 
 
 def _unwritable(path: str, reason: str) -> InvalidInputError:
@@ -552,6 +569,8 @@ def _list_tags(run: _Run) -> None:
             state.dest_tags = []  # a destination that does not exist yet has nothing to remove
         except RegistryError as exc:
             state.exception, state.error = exc, error_record(exc, run.options)
+            return
+        state.listed = frozenset(state.dest_tags)
 
     if run.options.prune_missing:
         run.each(destination, [state for state in run.states if state.error is None])
@@ -570,15 +589,21 @@ def _read_ages(run: _Run) -> None:
     def one(job: tuple[_PairState, str]) -> None:
         state, tag = job
         if run.may_continue():
-            state.created[tag] = _created(state.src, tag, run.now)
+            state.created[tag] = _created(state.src, tag, run.now, state.sources)
 
     run.each(one, jobs)
 
 
-def _created(repo: Repository, tag: str, now: datetime) -> datetime | None:
-    """The image's config ``created`` time; for an index, its first image's. None when unknown."""
+def _created(repo: Repository, tag: str, now: datetime, sources: dict[str, Descriptor]) -> datetime | None:
+    """The image's config ``created`` time; for an index, its first image's. None when unknown.
+
+    The tag's manifest, fetched for it, also says what the tag points at: its descriptor goes to
+    ``sources``, where the copy of a selected tag finds it instead of resolving the tag again.
+    """
     try:
         manifest = repo.fetch_manifest(tag)
+        if not manifest.is_schema1:  # schema 1 is signed per fetch: its digest is the registry's to say
+            sources[tag] = Descriptor(manifest.media_type, manifest.digest, manifest.size)
         if manifest.is_index:
             children = manifest.children()
             if not children:
@@ -616,14 +641,22 @@ def _copy_one(run: _Run, state: _PairState, tag: str) -> None:
 
 def _copy_checked(run: _Run, state: _PairState, tag: str) -> dict[str, Any]:
     options = run.options
+    known = state.sources.get(tag)
+    # The destination's listing (read for prune_missing) already says which tags it lacks.
+    absent = state.listed is not None and tag not in state.listed
+    read: dict[str, Any] = {"source": known} if known is not None else {}
+    if absent:
+        read["dest_before"] = {tag: None}
     try:
         if options.no_clobber:
-            source, present = state.src.resolve(tag), state.dest.resolve(tag)
+            source, present = known or state.src.resolve(tag), None if absent else state.dest.resolve(tag)
             if source is not None and present is not None and present.digest != source.digest:
                 return {"status": DRIFT, "source_digest": source.digest, "dest_digest": present.digest,
                         "reason": f"{state.pair.dest}:{tag} points at {present.digest}, the source at "
                                   f"{source.digest}; no_clobber leaves it"}
-        outcome = copy_image(state.src, tag, state.dest, [tag], run.copy_options)
+            # The copy compares the same two digests: it is handed them, not left to read them again.
+            read = {"source": source, "dest_before": {tag: present.digest if present is not None else None}}
+        outcome = copy_image(state.src, tag, state.dest, [tag], run.copy_options, **read)
     except RegistryError as exc:
         return {"status": FAILED, "error": error_record(exc, options)}
     with run._lock:
@@ -675,21 +708,27 @@ def _prune(run: _Run) -> dict[str, Any]:
     by_dest = {state.pair.dest: state for state in run.states}
     jobs = [(dest, tag) for dest, tags in planned.items() for tag in tags]
     if run.options.check_mode:
-        run.each(lambda job: _read_prune_digest(run, by_dest[job[0]], job[1]), jobs)
+        if run.options.diff:  # nothing else reads the digest a removal would take a tag from
+            run.each(lambda job: _read_prune_digest(run, by_dest[job[0]], job[1]), jobs)
         return {"planned": planned, "removed": {}, "refused": refused, "already_gone": {}}
 
     def one(job: tuple[str, str]) -> None:
         dest, tag = job
         state = by_dest[dest]
         try:
-            # The digest is what the diff shows before; a registry without DELETE by tag reads it
-            # anyway to untag, and is handed it (the same requests, in another order).
-            current = state.dest.resolve(tag)
-            if current is None:
-                raise NotFoundError(f"tag {tag} is gone", status=404)
-            with run._lock:
-                state.prune_digests[tag] = current.digest
-            state.dest.delete_tag(tag, current=current.digest)
+            if run.options.diff:
+                # The digest is what the diff shows before; a registry without DELETE by tag reads it
+                # anyway to untag, and is handed it (the same requests, in another order).
+                current = state.dest.resolve(tag)
+                if current is None:
+                    raise NotFoundError(f"tag {tag} is gone", status=404)
+                with run._lock:
+                    state.prune_digests[tag] = current.digest
+                state.dest.delete_tag(tag, current=current.digest)
+            else:
+                # Without a diff nobody reads the digest: a DELETE by tag needs none, and the
+                # placeholder untag (no DELETE by tag) reads it itself.
+                state.dest.delete_tag(tag)
         except NotFoundError:
             # The one rule for "already gone" (Repository.delete_manifest, missing_ok): the tag this
             # removal meant to remove is not there any more, so it counts as removed, and says so.
@@ -703,9 +742,38 @@ def _prune(run: _Run) -> dict[str, Any]:
             removed.setdefault(dest, []).append(tag)
             state.pruned.append(tag)
 
-    run.each(one, jobs)
+    for phase in _removal_phases(jobs, by_dest):
+        run.each(one, phase)
     return {"planned": planned, "removed": {d: sorted(t) for d, t in removed.items()}, "refused": refused,
             "already_gone": {d: sorted(t) for d, t in already_gone.items()}}
+
+
+def _removal_phases(jobs: Sequence[tuple[str, str]], by_dest: dict[str, _PairState]) -> list[list[tuple[str, str]]]:
+    """The removals in three waves, each run on the pool: one per registry, then one per further
+    repository, then the rest.
+
+    A registry client learns from its first tag removal whether DELETE by tag works (else each
+    removal pushes a placeholder), and a repository handle from its first placeholder that the
+    placeholder's empty blob is there. Removals sent all at once would each find that out anew:
+    the refused DELETE and the empty blob's HEAD and upload once per tag instead of once.
+    """
+    first_of_registry: list[tuple[str, str]] = []
+    first_of_repository: list[tuple[str, str]] = []
+    rest: list[tuple[str, str]] = []
+    registries: set[int] = set()
+    repositories: set[str] = set()
+    for dest, tag in jobs:
+        if dest in repositories:
+            rest.append((dest, tag))
+            continue
+        repositories.add(dest)
+        registry = id(getattr(by_dest[dest].dest, "registry", None) or by_dest[dest].dest)
+        if registry in registries:
+            first_of_repository.append((dest, tag))
+        else:
+            registries.add(registry)
+            first_of_registry.append((dest, tag))
+    return [phase for phase in (first_of_registry, first_of_repository, rest) if phase]
 
 
 def _read_prune_digest(run: _Run, state: _PairState, tag: str) -> None:
@@ -868,7 +936,7 @@ def _result(run: _Run, prune: dict[str, Any], seconds: float) -> MirrorResult:
                 result.failed[label + tag] = record["error"]
             elif record.get("status") == NOT_ATTEMPTED:
                 result.not_attempted.append(label + tag)
-        counts.add_written(_destination(state.dest), _written(run, state))
+        counts.add_written(_destination(state.dest), _written(run, state), _manifests_written(run, state))
         for tag, record in sorted(state.outcomes.items()):
             if tag.startswith("prune:") and record["status"] == FAILED:
                 result.failed[label + tag] = record["error"]
@@ -886,6 +954,12 @@ def _written(run: _Run, state: _PairState) -> dict[str, tuple[str, int]]:
     """The blobs the run's copies wrote to ``state``'s destination, those of tags that then failed too."""
     in_flight = run.copy_options.in_flight
     return in_flight.written(state.dest) if in_flight is not None else {}
+
+
+def _manifests_written(run: _Run, state: _PairState) -> set[str]:
+    """The manifests the run's copies pushed to ``state``'s destination, a failed tag's index children too."""
+    in_flight = run.copy_options.in_flight
+    return in_flight.manifests_written(state.dest) if in_flight is not None else set()
 
 
 def _destination(store: Any) -> Hashable:

@@ -77,3 +77,13 @@ def test_a_copy_result_counts_its_digests_and_refuses_a_bare_counter() -> None:
     assert result.to_dict()["already_present"] == {"manifests": 1, "blobs": 0, "bytes": 0}
     with pytest.raises(TypeError):  # a counter bumped without its digest would be lost
         result.copied["blobs"] += 1  # type: ignore[index]
+
+
+def test_the_children_a_failed_index_pushed_count_as_copied_not_present() -> None:
+    # The failed tag pushed child "c1" (and its blob) before its index was refused; a later tag found c1 in place.
+    later = copy(Digests({"idx2"}, {}), Digests({"c1"}, {"layer": 7}))
+    counts = MirrorCounts()
+    counts.add("dest", later)
+    counts.add_written("dest", {"layer": ("copied", 7)}, manifests={"c1"})
+    assert counts.copied() == {"manifests": 2, "blobs": 1, "bytes": 7}
+    assert counts.already_present() == {"manifests": 0, "blobs": 0, "bytes": 0}

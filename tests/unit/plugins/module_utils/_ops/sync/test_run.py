@@ -1,9 +1,11 @@
 """failure_message: what a failed sync says in msg, from the result data alone (pure)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync.run import (
+    _removal_phases,
     failure_message,
 )
 
@@ -83,3 +85,16 @@ def test_the_tags_spelling_counts_every_selected_tag_and_says_one_tag() -> None:
     assert message == "1 of 4 tags failed to mirror: b1: push m/app:b1 failed; 1 not attempted: c1"
     message = failure_message(tags_result({"b1": "push m/app:b1 failed"}, [], []), per_tag=True)
     assert message == "1 of 1 tag failed to mirror: b1: push m/app:b1 failed"
+
+
+def test_removals_run_one_per_registry_then_one_per_repository_then_the_rest() -> None:
+    # What a registry client and a repository handle learn from their first removal (DELETE by tag
+    # refused, the placeholder's blob present) is learnt once, not by every removal sent at once.
+    hub, quay = SimpleNamespace(), SimpleNamespace()
+    states = {dest: SimpleNamespace(dest=SimpleNamespace(registry=registry))
+              for dest, registry in (("hub/a", hub), ("hub/b", hub), ("quay/c", quay))}
+    jobs = [("hub/a", "1"), ("hub/a", "2"), ("hub/b", "3"), ("quay/c", "4"), ("quay/c", "5"), ("hub/b", "6")]
+    assert _removal_phases(jobs, states) == [[("hub/a", "1"), ("quay/c", "4")], [("hub/b", "3")],
+                                             [("hub/a", "2"), ("quay/c", "5"), ("hub/b", "6")]]
+    assert _removal_phases([("hub/a", "1")], states) == [[("hub/a", "1")]]
+    assert _removal_phases([], states) == []
