@@ -213,7 +213,8 @@ def test_what_a_failed_tag_wrote_counts_as_copied_at_any_concurrency(registry_fa
         pusher.push("fail/app", content, tag=tag)
     corrupt(src, BROKEN.layers[1].digest)
     tag_digests = {tag: content.digest for tag, content in GOOD.items()}
-    totals = {}
+    # No comparison of the two runs' totals: what the broken tag writes before its corrupt layer fails depends
+    # on timing at concurrency 8 (its other blobs may or may not be out), so only each run against its own log.
     for concurrency in (1, 8):
         dest = registry_factory()  # fresh: nothing was there before the run
         mark = dest.mark()
@@ -225,8 +226,6 @@ def test_what_a_failed_tag_wrote_counts_as_copied_at_any_concurrency(registry_fa
         assert (done["copied"]["manifests"], done["copied"]["blobs"]) == (len(manifests), len(blobs)), concurrency
         assert done["already_present"] == {"manifests": 0, "blobs": 0, "bytes": 0}, concurrency
         assert done["summary"]["bytes"] == done["repositories"][0]["bytes"] == done["copied"]["bytes"]
-        totals[concurrency] = done["copied"], done["already_present"]
-    assert totals[1] == totals[8]
 
 
 def _denied(_request):
