@@ -60,6 +60,8 @@ except ImportError:  # pragma: no cover - ansible-test sanity imports without re
     _Session = HTTPAdapter = object  # type: ignore[assignment,misc]
     cookiejar_from_dict = merge_cookies = extract_cookies_to_jar = None  # type: ignore[assignment]
 
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import Headers, send_kept_alive
+
 
 def keep_headers(request: Any) -> Any:
     """The session's ``auth``: hands the request back, so requests never applies ~/.netrc over our header."""
@@ -144,11 +146,14 @@ class RegistrySession(_Session):
         }
 
     def send_direct(self, method: str, url: str, headers: Mapping[str, str], params: Mapping[str, Any] | None,
-                    data: Any, timeout: tuple[float, float], verify: bool | str, cert: Any) -> Response | None:
+                    data: Any, timeout: tuple[float, float], verify: bool | str, cert: Any,
+                    whole: bool = False) -> Response | None:
         """Send one request on the adapter's pool, as ``request(..., stream=True, allow_redirects=False)`` would.
 
         Same request on the wire (URL, headers, body, TLS settings, pool) and the same response and exception
-        types; None when this session's state needs requests' full path (see the module docstring).
+        types; None when this session's state needs requests' full path (see the module docstring). ``whole``
+        says the caller reads the whole body at once (a HEAD, a capped document): then a GET or HEAD on a
+        kept-alive connection is sent and read with http.client below urllib3's ``urlopen`` (:mod:`.wire`).
         """
         if not (data is None or isinstance(data, bytes)) or self.proxies or self.params or self.hooks["response"] \
                 or self.auth not in (None, keep_headers) or len(self.cookies) \
@@ -194,13 +199,19 @@ class RegistrySession(_Session):
         if pool_timeout is None:
             # urllib3 clones a Timeout for each request, so one per value serves them all.
             pool_timeout = self._timeouts.setdefault(timeout, Timeout(connect=timeout[0], read=timeout[1]))
+        retries = adapter.max_retries
         try:
-            # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
-            # the same call requests' adapter makes, without the adapter's per-request set-up.
-            raw = pool.request(
-                prepared.method, path_url, body=prepared.body, headers=prepared.headers,
-                redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
-                retries=adapter.max_retries, timeout=pool_timeout, chunked=False)
+            raw = None
+            if whole and fast is not None and prepared.body is None:
+                # A path urllib3 sends unchanged (see _fast_url); None when urllib3 must send it (see .wire).
+                raw, retries = send_kept_alive(pool, method.upper(), path_url, prepared.headers, timeout, retries)
+            if raw is None:
+                # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
+                # the same call requests' adapter makes, without the adapter's per-request set-up.
+                raw = pool.request(
+                    prepared.method, path_url, body=prepared.body, headers=prepared.headers,
+                    redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
+                    retries=retries, timeout=pool_timeout, chunked=False)
         except (ProtocolError, OSError) as err:
             raise RequestsConnectionError(err, request=prepared) from err
         except HTTPError as err:
@@ -212,8 +223,13 @@ class RegistrySession(_Session):
             raise mapped from err
         response = Response()
         response.status_code = raw.status
-        # What CaseInsensitiveDict(raw.headers) holds (repeated fields joined with ", "), without a lookup per name.
-        response.headers = CaseInsensitiveDict(raw.headers.itermerged())
+        store = getattr(response.headers, "_store", None)
+        if type(raw.headers) is Headers and type(store) is OrderedDict:  # pylint: disable=unidiomatic-typecheck
+            # The store CaseInsensitiveDict(raw.headers) would hold, built in one pass (see wire.Headers.merged).
+            store.update(raw.headers.merged())
+        else:
+            # What CaseInsensitiveDict(raw.headers) holds (repeated fields joined with ", "), without a lookup per name.
+            response.headers = CaseInsensitiveDict(raw.headers.itermerged())
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
         response.reason = raw.reason
