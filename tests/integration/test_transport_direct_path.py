@@ -21,6 +21,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.credential
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import body
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import session as session_module
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import wire
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import RegistrySession
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TooLargeError, TransportError
@@ -181,6 +182,7 @@ def kept_alive(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return answered
 
 
+@pytest.mark.skipif(not wire.SUPPORTED, reason="urllib3 other than 2.x: the path is declined")
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_kept_alive_requests_go_out_below_urlopen(plain_registry: Any, tls_registry: Any, kept_alive: list[str],
                                                   scheme: str) -> None:
@@ -204,6 +206,7 @@ def test_a_tls_registry_is_refused_without_its_ca_after_a_verified_connection(tl
         client(tls_registry.host, plain_http=None).repository("src/app").resolve("v1")
 
 
+@pytest.mark.skipif(not wire.SUPPORTED, reason="urllib3 other than 2.x: the path is declined")
 def test_a_pooled_connection_closed_meanwhile_is_opened_again(plain_registry: Any, kept_alive: list[str]) -> None:
     # Distribution keeps idle connections for minutes, so the test ends the pooled connection itself: it shuts
     # the socket down (both directions), which is what a connection the server closed looks like to the client.
