@@ -179,7 +179,8 @@ class RegistrySession(_Session):
             prepared.method = method.upper()
             full_url, scheme, netloc, path_url = fast
             prepared.url = full_url
-        self._prepare_headers(prepared, _merged_headers(headers, self.headers))
+        plain_headers = _merged_headers(headers, self.headers)
+        self._prepare_headers(prepared, plain_headers)
         if data is not None or prepared.method not in ("GET", "HEAD"):
             prepared.prepare_body(data, None, None)
         # else: what prepare_body(None, None, None) gives a GET or HEAD: no body, no Content-Length.
@@ -204,7 +205,8 @@ class RegistrySession(_Session):
             raw = None
             if whole and fast is not None and prepared.body is None:
                 # A path urllib3 sends unchanged (see _fast_url); None when urllib3 must send it (see .wire).
-                raw, retries = send_kept_alive(pool, method.upper(), path_url, prepared.headers, timeout, retries)
+                # The headers as the plain dict prepared.headers was built from (same names, values and order).
+                raw, retries = send_kept_alive(pool, method.upper(), path_url, plain_headers, timeout, retries)
             if raw is None:
                 # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
                 # the same call requests' adapter makes, without the adapter's per-request set-up.

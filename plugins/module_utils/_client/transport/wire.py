@@ -341,7 +341,10 @@ def _response(pool: Any, conn: Any, original: http.client.HTTPResponse, method: 
     """The response object for ``original``: light for a plain body of known length, else urllib3's own."""
     msg = original.msg
     items = msg.items()
-    if not original.chunked and original.length is not None and not msg.defects and not msg.get_payload():
+    # Text after the header block (unparsed data, as urllib3's assert_header_parsing calls it); the attribute
+    # email.message keeps it in, read without get_payload's header lookups (anything else: urllib3's way).
+    unparsed = getattr(msg, "_payload", True)
+    if not original.chunked and original.length is not None and not msg.defects and not unparsed:
         fields = index_fields(items)
         if fields is not None and "transfer-encoding" not in fields and "content-encoding" not in fields:
             return KeptAliveResponse(original, Headers(fields), pool, conn, retries)

@@ -213,7 +213,9 @@ def test_a_body_cut_short_is_requests_chunked_encoding_error(serve: Callable[...
     (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
      % (len(gzip.compress(b"{}")), gzip.compress(b"{}")), b"{}"),
     (b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}", b"{}"),
-])
+    # A line that is no header: http.client keeps it and what follows as unparsed data; urllib3 logs it.
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nno header here\r\nX-After: 1\r\n\r\n{}", b"{}"),
+], ids=["chunked", "gzip", "folded", "unparsed"])
 def test_an_answer_that_is_not_plain_is_urllib3s_response(serve: Callable[..., RawServer], answer: bytes,
                                                            body: bytes) -> None:
     server = serve(lambda i, _r: (OK if i == 0 else answer, KEEP))
