@@ -48,6 +48,7 @@ try:
     from urllib3.response import HTTPResponse
     from urllib3.util.connection import is_connection_dropped
     from urllib3.util.response import assert_header_parsing
+    from urllib3.util.retry import Retry
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     urllib3 = None  # type: ignore[assignment]
 
@@ -250,7 +251,7 @@ def send_kept_alive(pool: Any, method: str, target: str, headers: Any, timeout: 
     raises it. ``target`` must be a path (and query) urllib3 would send unchanged.
     """
     if not SUPPORTED or type(pool) not in _POOLS or pool.proxy is not None or pool.proxy_headers \
-            or pool.block or method not in ("GET", "HEAD"):
+            or pool.block or method not in ("GET", "HEAD") or not isinstance(retries, Retry):
         return None, retries
     slots = pool.pool
     if slots is None:  # closed: urlopen raises ClosedPoolError
