@@ -27,6 +27,9 @@ dispatch, redirect resolution, and the pool-key and URL parsing repeated for
 every request. Whenever one of those could matter (a proxy for the target, a
 cookie kept from an earlier answer, hooks, a streamed or form body, another
 adapter) it answers None and the caller sends through ``request`` as before.
+Below it, a GET or HEAD read whole at once on a connection the pool holds open
+goes out through :mod:`.wire` (http.client on urllib3's own connection) instead
+of urllib3's ``urlopen``.
 """
 from __future__ import annotations
 
