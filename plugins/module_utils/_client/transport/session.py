@@ -159,7 +159,7 @@ class RegistrySession(_Session):
         kept-alive connection is sent and read with http.client below urllib3's ``urlopen`` (:mod:`.wire`).
         """
         if not (data is None or isinstance(data, bytes)) or self.proxies or self.params or self.hooks["response"] \
-                or self.auth not in (None, keep_headers) or len(self.cookies) \
+                or self.auth not in (None, keep_headers) or _has_cookies(self.cookies) \
                 or (self._env_proxies and self.environ_proxies(url)):
             return None
         adapter: Any = self.get_adapter(url)
@@ -337,10 +337,23 @@ _merge_cookies: Callable[..., Any] = merge_cookies
 _extract_cookies: Callable[..., Any] = extract_cookies_to_jar
 
 
+def _has_cookies(jar: Any) -> bool:
+    """``len(jar) > 0``, answered from the jar's domain map when that is empty (``len`` walks the jar under its lock)."""
+    domains = getattr(jar, "_cookies", None)
+    if type(domains) is dict and not domains:  # pylint: disable=unidiomatic-typecheck
+        return False
+    return len(jar) > 0
+
+
 def _merged_headers(request_headers: Mapping[str, Any], session_headers: Mapping[str, Any]) -> dict[str, Any]:
     """The headers requests' merge gives (case-insensitive, the request's win in the session's place, None
     drops), as a plain dict for ``prepare_headers``: one pass instead of two ``CaseInsensitiveDict`` copies."""
-    store = {key.lower(): (key, value) for key, value in session_headers.items()}
+    kept = getattr(session_headers, "_store", None)
+    if type(session_headers) is CaseInsensitiveDict and type(kept) is OrderedDict:  # pylint: disable=unidiomatic-typecheck
+        # A session's CaseInsensitiveDict keeps lower-cased name -> (name, value): its items without a lookup each.
+        store = dict(kept)
+    else:
+        store = {key.lower(): (key, value) for key, value in session_headers.items()}
     for key, value in request_headers.items():
         store[key.lower()] = (key, value)
     return {key: value for key, value in store.values() if value is not None}

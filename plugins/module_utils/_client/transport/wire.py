@@ -36,6 +36,7 @@ import logging
 import queue
 import sys
 from collections.abc import Iterator
+from email.policy import compat32
 from socket import timeout as SocketTimeout
 from ssl import SSLError as BaseSSLError
 from typing import Any
@@ -337,11 +338,23 @@ def _exchange(pool: Any, conn: Any, method: str, target: str, headers: Any, time
     return response, retries
 
 
+def _fields_of(msg: Any) -> list[tuple[str, str]]:
+    """``msg.items()`` of a head http.client parsed, without the policy's per-field pass where it changes nothing.
+
+    http.client decodes the head as ISO-8859-1, so no value holds a surrogate, and the compat32 policy's
+    ``header_fetch_parse`` then hands every stored (name, value) back unchanged: the stored list is the answer.
+    """
+    stored = getattr(msg, "_headers", None)
+    if type(stored) is not list or getattr(msg, "policy", None) is not compat32:  # pylint: disable=unidiomatic-typecheck
+        stored = msg.items()
+    return list(stored)
+
+
 def _response(pool: Any, conn: Any, original: http.client.HTTPResponse, method: str, target: str, retries: Any,
               shutdown: Any) -> Any:
     """The response object for ``original``: light for a plain body of known length, else urllib3's own."""
     msg = original.msg
-    items = msg.items()
+    items = _fields_of(msg)
     # Text after the header block (unparsed data, as urllib3's assert_header_parsing calls it); the attribute
     # email.message keeps it in, read without get_payload's header lookups (anything else: urllib3's way).
     unparsed = getattr(msg, "_payload", True)

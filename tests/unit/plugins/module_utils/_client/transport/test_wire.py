@@ -7,6 +7,8 @@ never answers, on cue. Distribution does none of these on demand.
 from __future__ import annotations
 
 import gzip
+import http.client
+import io
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +18,11 @@ import requests
 import urllib3
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import wire
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import read_whole
-from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import RegistrySession
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
+    RegistrySession,
+    _has_cookies,
+    _merged_headers,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import KeptAliveResponse
 # The autouse fixture that clears the proxy environment for every test here.
 from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401  # pylint: disable=unused-import
@@ -262,3 +268,25 @@ def test_a_closed_response_gives_back_a_closed_connection(serve: Callable[..., R
     unread.close()
     assert read_whole(send(ours, "GET", url)) == b"{}"
     assert server.connections == 2
+
+
+@pytest.mark.parametrize("head", [
+    b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+    b"Warning: 299 - \"a\"\r\nwarning: 299 - \"b\"\r\nX-Latin: caf\xe9 \xff\r\n\r\n",
+    b"X-Folded: a\r\n b\r\nX-Empty:\r\n\r\n",
+])
+def test_the_fields_read_are_the_fields_email_gives(head: bytes) -> None:
+    message = http.client.parse_headers(io.BytesIO(head))
+    assert wire._fields_of(message) == message.items()  # pylint: disable=protected-access
+
+
+def test_a_session_header_merge_reads_the_session_store_as_items() -> None:
+    ours = session()
+    ours.headers["X-Mixed-Case"] = "1"
+    assert _merged_headers({"accept": "a", "User-Agent": None}, ours.headers) == \
+        _merged_headers({"accept": "a", "User-Agent": None}, dict(ours.headers.items()))
+    assert not _has_cookies(ours.cookies)
+    ours.cookies.set("lb", "1")
+    assert _has_cookies(ours.cookies)
+    ours.cookies.clear()
+    assert not _has_cookies(ours.cookies)
