@@ -128,10 +128,10 @@ def test_a_kept_alive_request_is_the_same_bytes_as_requests_sends(serve: Callabl
     url = server.url("/v2/a/manifests/t")
     ours = session()
     first = send(ours, method, url, params=params)
-    assert type(first.raw) is urllib3.HTTPResponse  # a new connection: urllib3 opens it
+    assert isinstance(first.raw, urllib3.HTTPResponse)  # a new connection: urllib3 opens it
     read_whole(first)
     second = send(ours, method, url, params=params)
-    assert type(second.raw) is KeptAliveResponse  # the kept-alive connection: below urlopen
+    assert isinstance(second.raw, KeptAliveResponse)  # the kept-alive connection: below urlopen
     assert read_whole(second) == (b"" if method == "HEAD" else b"{}")
     theirs = requests.Session()
     theirs.trust_env = False
@@ -152,7 +152,7 @@ def test_the_response_reads_as_requests_and_urllib3s_do(serve: Callable[..., Raw
     read_whole(send(ours, "GET", server.url("/v2/a/tags/list")))
     ours.cookies.clear()  # a kept cookie would send the next request through requests' full path
     ours_response = send(ours, "GET", server.url("/v2/a/tags/list"))
-    assert type(ours_response.raw) is KeptAliveResponse
+    assert isinstance(ours_response.raw, KeptAliveResponse)
     theirs = requests.Session()
     theirs.trust_env = False
     plain = theirs.get(server.url("/v2/a/tags/list"), stream=True, timeout=5)
@@ -204,7 +204,7 @@ def test_a_body_cut_short_is_requests_chunked_encoding_error(serve: Callable[...
     ours = session()
     read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
     response = send(ours, "GET", server.url("/v2/a/manifests/t"))
-    assert type(response.raw) is KeptAliveResponse
+    assert isinstance(response.raw, KeptAliveResponse)
     with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
         if read == "whole":
             read_whole(response)
@@ -223,12 +223,12 @@ def test_a_body_cut_short_is_requests_chunked_encoding_error(serve: Callable[...
     (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nno header here\r\nX-After: 1\r\n\r\n{}", b"{}"),
 ], ids=["chunked", "gzip", "folded", "unparsed"])
 def test_an_answer_that_is_not_plain_is_urllib3s_response(serve: Callable[..., RawServer], answer: bytes,
-                                                           body: bytes) -> None:
+                                                          body: bytes) -> None:
     server = serve(lambda i, _r: (OK if i == 0 else answer, KEEP))
     ours = session()
     read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
     response = send(ours, "GET", server.url("/v2/a/manifests/t"))
-    assert type(response.raw) is urllib3.HTTPResponse  # built as urllib3's getresponse builds it
+    assert isinstance(response.raw, urllib3.HTTPResponse)  # built as urllib3's getresponse builds it
     assert response.content == body
     theirs = requests.Session()
     theirs.trust_env = False
@@ -239,17 +239,17 @@ def test_an_answer_that_is_not_plain_is_urllib3s_response(serve: Callable[..., R
 
 
 def test_a_stream_a_body_and_unsupported_urllib3_are_left_to_urlopen(serve: Callable[..., RawServer],
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     server = serve(lambda _i, _r: (OK, KEEP))
     ours = session()
     url = server.url("/v2/a/manifests/t")
     read_whole(send(ours, "GET", url))
     streamed = send(ours, "GET", url, whole=False)  # a caller that streams: urllib3's response
-    assert type(streamed.raw) is urllib3.HTTPResponse
+    assert isinstance(streamed.raw, urllib3.HTTPResponse)
     streamed.close()
     read_whole(send(ours, "GET", url))
     monkeypatch.setattr(wire, "SUPPORTED", False)  # as with urllib3 1.26
-    assert type(send(ours, "GET", url).raw) is urllib3.HTTPResponse
+    assert isinstance(send(ours, "GET", url).raw, urllib3.HTTPResponse)
 
 
 def test_only_urllib3_2_is_supported() -> None:
@@ -264,7 +264,7 @@ def test_a_closed_response_gives_back_a_closed_connection(serve: Callable[..., R
     url = server.url("/v2/a/manifests/t")
     read_whole(send(ours, "GET", url))
     unread = send(ours, "GET", url)
-    assert type(unread.raw) is KeptAliveResponse
+    assert isinstance(unread.raw, KeptAliveResponse)
     unread.close()
     assert read_whole(send(ours, "GET", url)) == b"{}"
     assert server.connections == 2
