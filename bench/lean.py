@@ -151,7 +151,29 @@ def profile_cpu(host: str, repo: str, tag: str, count: int, limit: int = 25) -> 
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(limit)
-    return out.getvalue()
+    return out.getvalue() + call_counts(host, repo, tag, count)
+
+
+def call_counts(host: str, repo: str, tag: str, count: int) -> str:
+    """Python function calls per request, per client and operation (cProfile's count: load does not change it)."""
+    import cProfile
+    import pstats
+
+    lines = ["Python function calls per request (cProfile):", "",
+             "| client | HEAD manifest | GET manifest | GET tag list |", "|---|---:|---:|---:|"]
+    for client, ops in cpu_clients(host, repo, tag).items():
+        row = []
+        for call in ops.values():
+            for _warm in range(3):
+                call()
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _request in range(count):
+                call()
+            profiler.disable()
+            row.append(f"{pstats.Stats(profiler).total_calls / count:,.0f}")  # type: ignore[attr-defined]
+        lines.append(f"| {client} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --- start-up -------------------------------------------------------------------------------------

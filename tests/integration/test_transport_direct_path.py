@@ -8,6 +8,7 @@ after 503, a body cut midway, a redirect, TLS with a private CA and the manifest
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,11 @@ from werkzeug import Request, Response
 from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import Credentials
 from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import Registry
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import body
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import session as session_module
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import wire
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import TransportOptions
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import RegistrySession
-from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TooLargeError
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TooLargeError, TransportError
 from tests.rig import images
 from tests.rig.fault_proxy import FaultProxy, ProxyRequest, Reply, proxy_pool
 from tests.rig.images import RawPusher
@@ -162,3 +165,61 @@ def test_the_manifest_cap_holds_on_the_direct_path(plain_registry: Any, paths: P
         repository.fetch_manifest(IMAGE.digest)
     assert len(plain_registry.requests_since(mark)) == 1  # refused, not retried
     assert paths.whole == 0 and paths.full_to(plain_registry.host) == []
+
+
+@pytest.fixture
+def kept_alive(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The type of each response ``wire.send_kept_alive`` answered (None: left to urllib3's urlopen)."""
+    answered: list[str] = []
+    send = session_module.send_kept_alive
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        raw, retries = send(*args, **kwargs)
+        answered.append(type(raw).__name__)
+        return raw, retries
+
+    monkeypatch.setattr(session_module, "send_kept_alive", recording)
+    return answered
+
+
+@pytest.mark.skipif(not wire.SUPPORTED, reason="urllib3 other than 2.x: the path is declined")
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_kept_alive_requests_go_out_below_urlopen(plain_registry: Any, tls_registry: Any, kept_alive: list[str],
+                                                  scheme: str) -> None:
+    registry_server = plain_registry if scheme == "http" else tls_registry
+    RawPusher.for_registry(registry_server).push("src/app", IMAGE, tag="v1")
+    options = {} if scheme == "http" else {"plain_http": None, "ca_path": registry_server.ca_path}
+    registry = client(registry_server.host, **options)
+    mark = registry_server.mark()
+    read_all(registry.repository("src/app"))
+    assert registry.transport.base_url.startswith(f"{scheme}://")
+    assert len(registry_server.requests_since(mark)) == 6
+    # The first opens the connection through urllib3 (with its TLS set-up); the other five reuse it below urlopen.
+    assert kept_alive == ["NoneType"] + ["KeptAliveResponse"] * 5
+
+
+def test_a_tls_registry_is_refused_without_its_ca_after_a_verified_connection(tls_registry: Any) -> None:
+    # A connection verified with the CA is kept by that client's pool only: a client without the CA is refused.
+    RawPusher.for_registry(tls_registry).push("src/app", IMAGE, tag="v1")
+    read_all(client(tls_registry.host, plain_http=None, ca_path=tls_registry.ca_path).repository("src/app"))
+    with pytest.raises(TransportError, match=f"TLS certificate verify failed for {re.escape(tls_registry.host)}"):
+        client(tls_registry.host, plain_http=None).repository("src/app").resolve("v1")
+
+
+@pytest.mark.skipif(not wire.SUPPORTED, reason="urllib3 other than 2.x: the path is declined")
+def test_a_pooled_connection_closed_meanwhile_is_opened_again(plain_registry: Any, kept_alive: list[str]) -> None:
+    # Distribution keeps idle connections for minutes, so the test ends the pooled connection itself: it shuts
+    # the socket down (both directions), which is what a connection the server closed looks like to the client.
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    registry = client(plain_registry.host, retries=0)
+    repository = registry.repository("src/app")
+    read_all(repository)
+    pooled = [conn for pool in registry.transport.session._pools.values()  # pylint: disable=protected-access
+              for conn in list(pool.pool.queue) if conn is not None and conn.sock is not None]
+    assert len(pooled) == 1
+    pooled[0].sock.shutdown(socket.SHUT_RDWR)
+    kept_alive.clear()
+    mark = plain_registry.mark()
+    read_all(repository)  # no error, no retry (retries=0 would fail on one)
+    assert len(plain_registry.requests_since(mark)) == 6
+    assert kept_alive == ["NoneType"] + ["KeptAliveResponse"] * 5  # found dropped, opened again by urllib3

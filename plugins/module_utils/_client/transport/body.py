@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - ansible-test sanity imports without re
     ChunkedEncodingError = RequestException = RequestsConnectionError = OSError  # type: ignore[assignment,misc]
     Urllib3Response = None  # type: ignore[assignment,misc]
 
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import KeptAliveResponse
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     TooLargeError,
     TransportError,
@@ -141,10 +142,11 @@ def read_whole(response: Response) -> bytes | None:
 
     Only for a body whose size is known to be small (a HEAD's, or a declared length checked against a cap):
     ``read()`` without a size holds the whole body at once. The same content, the same connection release and
-    the same requests exceptions as ``response.content``, without its chunk generators.
+    the same requests exceptions as ``response.content``, without its chunk generators. The raw response is
+    urllib3's or a :class:`.wire.KeptAliveResponse` (which reads and raises as urllib3's does).
     """
     raw = response.raw
-    if Urllib3Response is None or type(raw) is not Urllib3Response \
+    if Urllib3Response is None or type(raw) not in (Urllib3Response, KeptAliveResponse) \
             or getattr(response, "_content", None) is not False or getattr(response, "_content_consumed", True):  # pylint: disable=unidiomatic-typecheck
         return None
     # requests' iter_content maps urllib3's errors thus (requests.models.Response.iter_content.generate).

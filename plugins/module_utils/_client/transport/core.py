@@ -400,7 +400,8 @@ class Transport:
             if self.before_request is not None:
                 self.before_request()
             try:
-                response, sent_auth = self._send(method, url, auth, headers, params, data, replayable)
+                response, sent_auth = self._send(method, url, auth, headers, params, data, replayable,
+                                                 whole=method == "HEAD" or not stream)
             except requests.exceptions.SSLError as exc:
                 if not downgraded and self._scheme.downgrade_after(exc, getattr(exc, "failed_url", url)):
                     downgraded = True
@@ -466,8 +467,12 @@ class Transport:
         params: Mapping[str, Any] | None,
         data: Any,
         replayable: bool,
+        whole: bool = False,
     ) -> tuple[requests.Response, str | None]:
-        """Send, following redirects by hand; return the final response and the auth header sent to it."""
+        """Send, following redirects by hand; return the final response and the auth header sent to it.
+
+        ``whole``: the caller reads the whole body at once (a HEAD, a capped document), never a stream.
+        """
         for _hop in range(_MAX_REDIRECTS + 1):
             sent = dict(headers or {})
             auth_value = None
@@ -478,7 +483,7 @@ class Transport:
             try:
                 # The pool directly when nothing needs requests' full path (see RegistrySession.send_direct).
                 response = self.session.send_direct(method, url, sent, params, data, self.options.timeouts,
-                                                    self.options.verify, self.options.cert)
+                                                    self.options.verify, self.options.cert, whole=whole)
                 if response is None:
                     response = self.session.request(
                         method, url, headers=sent, params=params, data=data, stream=True,

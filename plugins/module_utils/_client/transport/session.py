@@ -27,6 +27,9 @@ dispatch, redirect resolution, and the pool-key and URL parsing repeated for
 every request. Whenever one of those could matter (a proxy for the target, a
 cookie kept from an earlier answer, hooks, a streamed or form body, another
 adapter) it answers None and the caller sends through ``request`` as before.
+Below it, a GET or HEAD read whole at once on a connection the pool holds open
+goes out through :mod:`.wire` (http.client on urllib3's own connection) instead
+of urllib3's ``urlopen``.
 """
 from __future__ import annotations
 
@@ -59,6 +62,8 @@ try:
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     _Session = HTTPAdapter = object  # type: ignore[assignment,misc]
     cookiejar_from_dict = merge_cookies = extract_cookies_to_jar = None  # type: ignore[assignment]
+
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import Headers, send_kept_alive
 
 
 def keep_headers(request: Any) -> Any:
@@ -144,14 +149,17 @@ class RegistrySession(_Session):
         }
 
     def send_direct(self, method: str, url: str, headers: Mapping[str, str], params: Mapping[str, Any] | None,
-                    data: Any, timeout: tuple[float, float], verify: bool | str, cert: Any) -> Response | None:
+                    data: Any, timeout: tuple[float, float], verify: bool | str, cert: Any,
+                    whole: bool = False) -> Response | None:
         """Send one request on the adapter's pool, as ``request(..., stream=True, allow_redirects=False)`` would.
 
         Same request on the wire (URL, headers, body, TLS settings, pool) and the same response and exception
-        types; None when this session's state needs requests' full path (see the module docstring).
+        types; None when this session's state needs requests' full path (see the module docstring). ``whole``
+        says the caller reads the whole body at once (a HEAD, a capped document): then a GET or HEAD on a
+        kept-alive connection is sent and read with http.client below urllib3's ``urlopen`` (:mod:`.wire`).
         """
         if not (data is None or isinstance(data, bytes)) or self.proxies or self.params or self.hooks["response"] \
-                or self.auth not in (None, keep_headers) or len(self.cookies) \
+                or self.auth not in (None, keep_headers) or _has_cookies(self.cookies) \
                 or (self._env_proxies and self.environ_proxies(url)):
             return None
         adapter: Any = self.get_adapter(url)
@@ -174,7 +182,8 @@ class RegistrySession(_Session):
             prepared.method = method.upper()
             full_url, scheme, netloc, path_url = fast
             prepared.url = full_url
-        self._prepare_headers(prepared, _merged_headers(headers, self.headers))
+        plain_headers = _merged_headers(headers, self.headers)
+        self._prepare_headers(prepared, plain_headers)
         if data is not None or prepared.method not in ("GET", "HEAD"):
             prepared.prepare_body(data, None, None)
         # else: what prepare_body(None, None, None) gives a GET or HEAD: no body, no Content-Length.
@@ -194,13 +203,20 @@ class RegistrySession(_Session):
         if pool_timeout is None:
             # urllib3 clones a Timeout for each request, so one per value serves them all.
             pool_timeout = self._timeouts.setdefault(timeout, Timeout(connect=timeout[0], read=timeout[1]))
+        retries = adapter.max_retries
         try:
-            # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
-            # the same call requests' adapter makes, without the adapter's per-request set-up.
-            raw = pool.request(
-                prepared.method, path_url, body=prepared.body, headers=prepared.headers,
-                redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
-                retries=adapter.max_retries, timeout=pool_timeout, chunked=False)
+            raw = None
+            if whole and fast is not None and prepared.body is None:
+                # A path urllib3 sends unchanged (see _fast_url); None when urllib3 must send it (see .wire).
+                # The headers as the plain dict prepared.headers was built from (same names, values and order).
+                raw, retries = send_kept_alive(pool, method.upper(), path_url, plain_headers, timeout, retries)
+            if raw is None:
+                # The pool's request() hands everything below to its urlopen unchanged (headers copied once):
+                # the same call requests' adapter makes, without the adapter's per-request set-up.
+                raw = pool.request(
+                    prepared.method, path_url, body=prepared.body, headers=prepared.headers,
+                    redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
+                    retries=retries, timeout=pool_timeout, chunked=False)
         except (ProtocolError, OSError) as err:
             raise RequestsConnectionError(err, request=prepared) from err
         except HTTPError as err:
@@ -212,8 +228,13 @@ class RegistrySession(_Session):
             raise mapped from err
         response = Response()
         response.status_code = raw.status
-        # What CaseInsensitiveDict(raw.headers) holds (repeated fields joined with ", "), without a lookup per name.
-        response.headers = CaseInsensitiveDict(raw.headers.itermerged())
+        store = getattr(response.headers, "_store", None)
+        if type(raw.headers) is Headers and type(store) is OrderedDict:  # pylint: disable=unidiomatic-typecheck
+            # The store CaseInsensitiveDict(raw.headers) would hold, built in one pass (see wire.Headers.merged).
+            store.update(raw.headers.merged())
+        else:
+            # What CaseInsensitiveDict(raw.headers) holds (repeated fields joined with ", "), without a lookup per name.
+            response.headers = CaseInsensitiveDict(raw.headers.itermerged())
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
         response.reason = raw.reason
@@ -316,10 +337,23 @@ _merge_cookies: Callable[..., Any] = merge_cookies
 _extract_cookies: Callable[..., Any] = extract_cookies_to_jar
 
 
+def _has_cookies(jar: Any) -> bool:
+    """``len(jar) > 0``, answered from the jar's domain map when that is empty (``len`` walks the jar under its lock)."""
+    domains = getattr(jar, "_cookies", None)
+    if type(domains) is dict and not domains:  # pylint: disable=unidiomatic-typecheck
+        return False
+    return len(jar) > 0
+
+
 def _merged_headers(request_headers: Mapping[str, Any], session_headers: Mapping[str, Any]) -> dict[str, Any]:
     """The headers requests' merge gives (case-insensitive, the request's win in the session's place, None
     drops), as a plain dict for ``prepare_headers``: one pass instead of two ``CaseInsensitiveDict`` copies."""
-    store = {key.lower(): (key, value) for key, value in session_headers.items()}
+    kept = getattr(session_headers, "_store", None)
+    if type(session_headers) is CaseInsensitiveDict and type(kept) is OrderedDict:  # pylint: disable=unidiomatic-typecheck
+        # A session's CaseInsensitiveDict keeps lower-cased name -> (name, value): its items without a lookup each.
+        store = dict(kept)
+    else:
+        store = {key.lower(): (key, value) for key, value in session_headers.items()}
     for key, value in request_headers.items():
         store[key.lower()] = (key, value)
     return {key: value for key, value in store.values() if value is not None}

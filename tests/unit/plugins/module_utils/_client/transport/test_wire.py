@@ -1,0 +1,292 @@
+"""wire: a GET or HEAD on a kept-alive pooled connection, sent and read with http.client below urllib3's urlopen.
+
+Why a raw socket server and not Distribution: these tests compare the exact bytes each sender writes, and
+need a server that closes a kept-alive connection, cuts a body short, answers chunked or gzip-encoded, or
+never answers, on cue. Distribution does none of these on demand.
+"""
+from __future__ import annotations
+
+import gzip
+import http.client
+import io
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+import urllib3
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import wire
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import read_whole
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
+    RegistrySession,
+    _has_cookies,
+    _merged_headers,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import KeptAliveResponse
+# The autouse fixture that clears the proxy environment for every test here.
+from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401  # pylint: disable=unused-import
+    clean_environment,
+)
+
+#: The tests that check the path itself; with urllib3 1.x (Debian 12's) the path is declined as a whole.
+needs_wire = pytest.mark.skipif(not wire.SUPPORTED, reason="urllib3 other than 2.x: the path is declined")
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+#: What an answer does after it is written: keep the connection, close it, or go silent.
+KEEP, CLOSE = "keep", "close"
+
+
+class RawServer:
+    """An HTTP/1.1 server on a socket: records each request's bytes and answers each from ``script``.
+
+    ``script(index, request)`` gives the bytes to write (None: write nothing and wait for the client to go)
+    and whether to close the connection afterwards. ``connections`` counts accepted connections.
+    """
+
+    def __init__(self, script: Callable[[int, bytes], tuple[bytes | None, str]]) -> None:
+        self.script = script
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.closed = threading.Semaphore(0)  # released each time the server closes a connection
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _addr = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        chunk = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not chunk:
+                        return
+                    buffer += chunk
+                request, _sep, buffer = buffer.partition(b"\r\n\r\n")
+                self.requests.append(request + b"\r\n\r\n")
+                answer, then = self.script(len(self.requests) - 1, request)
+                if answer is None:
+                    conn.recv(1)  # silent: until the client gives up and closes
+                    return
+                conn.sendall(answer)
+                if then == CLOSE:
+                    conn.close()
+                    self.closed.release()
+                    return
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(script: Callable[[int, bytes], tuple[bytes | None, str]]) -> RawServer:
+        servers.append(RawServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def session() -> RegistrySession:
+    ours = RegistrySession()
+    ours.headers["User-Agent"] = "ua"
+    return ours
+
+
+def send(ours: RegistrySession, method: str, url: str, *, whole: bool = True, timeout: tuple[float, float] = (5.0, 5.0),
+         params: dict[str, object] | None = None) -> requests.Response:
+    response = ours.send_direct(method, url, {"Accept": "application/json"}, params, None, timeout, True, None,
+                                whole=whole)
+    assert response is not None
+    return response
+
+
+@needs_wire
+@pytest.mark.parametrize("method, params", [("GET", {"n": 20, "last": "v1.2"}), ("HEAD", None), ("GET", None)])
+def test_a_kept_alive_request_is_the_same_bytes_as_requests_sends(serve: Callable[..., RawServer], method: str,
+                                                                  params: dict[str, object] | None) -> None:
+    server = serve(lambda _i, _r: (OK, KEEP))
+    url = server.url("/v2/a/manifests/t")
+    ours = session()
+    first = send(ours, method, url, params=params)
+    assert isinstance(first.raw, urllib3.HTTPResponse)  # a new connection: urllib3 opens it
+    read_whole(first)
+    second = send(ours, method, url, params=params)
+    assert isinstance(second.raw, KeptAliveResponse)  # the kept-alive connection: below urlopen
+    assert read_whole(second) == (b"" if method == "HEAD" else b"{}")
+    theirs = requests.Session()
+    theirs.trust_env = False
+    theirs.headers["User-Agent"] = "ua"
+    for _time in range(2):
+        theirs.request(method, url, headers={"Accept": "application/json"}, params=params, stream=True,
+                       allow_redirects=False, timeout=5).content
+    assert server.requests[1] == server.requests[0] == server.requests[3] == server.requests[2]
+    assert server.connections == 2  # one each, kept alive
+
+
+@needs_wire
+def test_the_response_reads_as_requests_and_urllib3s_do(serve: Callable[..., RawServer]) -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nWarning: 299 - \"a\"\r\n"
+              b"warning: 299 - \"b\"\r\nSet-Cookie: lb=1; Path=/\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+    server = serve(lambda _i, _r: (answer, KEEP))
+    ours = session()
+    read_whole(send(ours, "GET", server.url("/v2/a/tags/list")))
+    ours.cookies.clear()  # a kept cookie would send the next request through requests' full path
+    ours_response = send(ours, "GET", server.url("/v2/a/tags/list"))
+    assert isinstance(ours_response.raw, KeptAliveResponse)
+    theirs = requests.Session()
+    theirs.trust_env = False
+    plain = theirs.get(server.url("/v2/a/tags/list"), stream=True, timeout=5)
+    assert dict(ours_response.headers) == dict(plain.headers)
+    assert ours_response.raw.headers.getlist("WARNING") == plain.raw.headers.getlist("WARNING")
+    assert "set-cookie" in ours_response.raw.headers and "nope" not in ours_response.raw.headers
+    assert (ours_response.status_code, ours_response.reason, ours_response.encoding, ours_response.raw.version) == \
+        (plain.status_code, plain.reason, plain.encoding, plain.raw.version)
+    assert ours_response.json() == plain.json() == {"a": 1}
+    assert ours.cookies.get("lb") == "1"  # kept, as requests keeps it
+
+
+def test_a_kept_alive_connection_the_server_closed_is_opened_again(serve: Callable[..., RawServer]) -> None:
+    # The server closes each connection after its answer (without saying so): the pooled connection is dropped
+    # when the next request comes, and that request goes out on a new one without an error.
+    server = serve(lambda _i, _r: (OK, CLOSE))
+    ours = session()
+    url = server.url("/v2/a/manifests/t")
+    for _time in range(3):
+        assert read_whole(send(ours, "GET", url)) == b"{}"
+        assert server.closed.acquire(timeout=5)  # closed by the server before the next request is sent
+    assert len(server.requests) == 3 and server.connections == 3
+
+
+def test_a_connection_lost_after_the_request_is_requests_connection_error(serve: Callable[..., RawServer]) -> None:
+    # Closed after the request arrived, before any answer: as urllib3 raises it (requests' Retry(0, read=False)).
+    server = serve(lambda i, _r: (b"", CLOSE) if i == 1 else (OK, KEEP))
+    ours = session()
+    read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
+    with pytest.raises(requests.exceptions.ConnectionError, match="Connection aborted"):
+        send(ours, "GET", server.url("/v2/a/manifests/t"))
+    # The slot went back to the pool: the next request opens a new connection.
+    assert read_whole(send(ours, "GET", server.url("/v2/a/manifests/t"))) == b"{}"
+
+
+def test_no_answer_on_a_kept_connection_is_requests_read_timeout(serve: Callable[..., RawServer]) -> None:
+    server = serve(lambda i, _r: (OK, KEEP) if i == 0 else (None, KEEP))
+    ours = session()
+    read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
+    with pytest.raises(requests.exceptions.ReadTimeout, match="Read timed out"):
+        send(ours, "GET", server.url("/v2/a/manifests/t"), timeout=(5.0, 0.2))
+
+
+@needs_wire
+@pytest.mark.parametrize("read", ["whole", "iter_content"])
+def test_a_body_cut_short_is_requests_chunked_encoding_error(serve: Callable[..., RawServer], read: str) -> None:
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":"
+    server = serve(lambda i, _r: (cut, CLOSE) if i == 1 else (OK, KEEP))
+    ours = session()
+    read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
+    response = send(ours, "GET", server.url("/v2/a/manifests/t"))
+    assert isinstance(response.raw, KeptAliveResponse)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+        if read == "whole":
+            read_whole(response)
+        else:
+            b"".join(response.iter_content(8))
+    assert read_whole(send(ours, "GET", server.url("/v2/a/manifests/t"))) == b"{}"  # a new connection
+
+
+@needs_wire
+@pytest.mark.parametrize("answer, body", [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", b"{}"),
+    (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+     % (len(gzip.compress(b"{}")), gzip.compress(b"{}")), b"{}"),
+    (b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}", b"{}"),
+    # A line that is no header: http.client keeps it and what follows as unparsed data; urllib3 logs it.
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nno header here\r\nX-After: 1\r\n\r\n{}", b"{}"),
+], ids=["chunked", "gzip", "folded", "unparsed"])
+def test_an_answer_that_is_not_plain_is_urllib3s_response(serve: Callable[..., RawServer], answer: bytes,
+                                                          body: bytes) -> None:
+    server = serve(lambda i, _r: (OK if i == 0 else answer, KEEP))
+    ours = session()
+    read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
+    response = send(ours, "GET", server.url("/v2/a/manifests/t"))
+    assert isinstance(response.raw, urllib3.HTTPResponse)  # built as urllib3's getresponse builds it
+    assert response.content == body
+    theirs = requests.Session()
+    theirs.trust_env = False
+    plain = theirs.get(server.url("/v2/a/manifests/t"), stream=True, timeout=5)
+    assert dict(response.headers) == dict(plain.headers) and plain.content == body
+    assert read_whole(send(ours, "GET", server.url("/v2/a/manifests/t"))) == b"{}"
+    assert server.connections == 2  # ours kept its connection throughout
+
+
+def test_a_stream_a_body_and_unsupported_urllib3_are_left_to_urlopen(serve: Callable[..., RawServer],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve(lambda _i, _r: (OK, KEEP))
+    ours = session()
+    url = server.url("/v2/a/manifests/t")
+    read_whole(send(ours, "GET", url))
+    streamed = send(ours, "GET", url, whole=False)  # a caller that streams: urllib3's response
+    assert isinstance(streamed.raw, urllib3.HTTPResponse)
+    streamed.close()
+    read_whole(send(ours, "GET", url))
+    monkeypatch.setattr(wire, "SUPPORTED", False)  # as with urllib3 1.26
+    assert isinstance(send(ours, "GET", url).raw, urllib3.HTTPResponse)
+
+
+def test_only_urllib3_2_is_supported() -> None:
+    assert wire.SUPPORTED is urllib3.__version__.startswith("2.")
+
+
+@needs_wire
+def test_a_closed_response_gives_back_a_closed_connection(serve: Callable[..., RawServer]) -> None:
+    # Closing before the body is read closes the connection (its rest is unread); the next request opens one.
+    server = serve(lambda _i, _r: (OK, KEEP))
+    ours = session()
+    url = server.url("/v2/a/manifests/t")
+    read_whole(send(ours, "GET", url))
+    unread = send(ours, "GET", url)
+    assert isinstance(unread.raw, KeptAliveResponse)
+    unread.close()
+    assert read_whole(send(ours, "GET", url)) == b"{}"
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("head", [
+    b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+    b"Warning: 299 - \"a\"\r\nwarning: 299 - \"b\"\r\nX-Latin: caf\xe9 \xff\r\n\r\n",
+    b"X-Folded: a\r\n b\r\nX-Empty:\r\n\r\n",
+])
+def test_the_fields_read_are_the_fields_email_gives(head: bytes) -> None:
+    message = http.client.parse_headers(io.BytesIO(head))
+    assert wire._fields_of(message) == message.items()  # pylint: disable=protected-access
+
+
+def test_a_session_header_merge_reads_the_session_store_as_items() -> None:
+    ours = session()
+    ours.headers["X-Mixed-Case"] = "1"
+    assert _merged_headers({"accept": "a", "User-Agent": None}, ours.headers) == \
+        _merged_headers({"accept": "a", "User-Agent": None}, dict(ours.headers.items()))
+    assert not _has_cookies(ours.cookies)
+    ours.cookies.set("lb", "1")
+    assert _has_cookies(ours.cookies)
+    ours.cookies.clear()
+    assert not _has_cookies(ours.cookies)
