@@ -279,8 +279,8 @@ class _Reader:
         known.update(self.config_cache.get_many(d for d in wanted if d not in known))
         names = sorted(set(wanted) - set(known))
         # Every worker of by_tags has returned, so nothing is being read: each name is read here, once.
-        read = self.map(lambda name: self._config(wanted[name]) or ({}, None), names)
-        known.update(zip(names, read))
+        facts = self.map(lambda name: self._config(wanted[name]) or ({}, None), names)
+        known.update(zip(names, facts))
         return known
 
 
