@@ -26,7 +26,11 @@ Parts (``--only`` picks some):
   ``skopeo inspect --raw``;
 * ``plan``: ``registry_prune`` in check mode over 2,000 tags (1,600
   digests, ``keep_latest: 10``), run directly, vs ``skopeo inspect --no-tags``
-  per tag over an evenly spaced sample, scaled to every tag;
+  per tag over an evenly spaced sample, scaled to every tag; the registry
+  process's CPU during our runs is reported beside them (both share the
+  machine's cores). ``--timeline`` adds one run under ``bench/plan_timeline.py``:
+  its phases, and every quarter second the CPU of each process and the requests
+  in flight; with ``--profile`` a CPU profile of every thread of that run;
 * ``W1``: bench/run.py's W1 (4 layers of ``--layer-mib`` MiB across
   registries), ``worker-copy`` vs ``skopeo copy``, with peak RSS.
 
@@ -369,19 +373,32 @@ def bench_w5(source: Any, tags: Sequence[str], rounds: int) -> dict[str, list[fl
     return out
 
 
-def bench_plan(source: Any, tags: Sequence[str], workdir: Path, rounds: int, sample: int) -> dict[str, Any]:
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_plan(source: Any, tags: Sequence[str], workdir: Path, rounds: int, sample: int,
+               timeline: bool = False, profile: bool = False) -> dict[str, Any]:
+    """The plan against the skopeo loop; with ``timeline`` one more run of ours under bench/plan_timeline.py
+    (with ``profile``, a cProfile of every thread of it too)."""
     args = {"ANSIBLE_MODULE_ARGS": {"repository": f"{source.host}/plan/app", "keep_latest": 10,
                                     "max_delete_ratio": 1.0, "max_deletions": 10 ** 6, "plain_http": True,
                                     "_ansible_check_mode": True}}
     step = max(1, len(tags) // sample)
     picked = [f"plan/app:{t}" for t in list(tags)[::step][:sample]]
     out: dict[str, Any] = {"ours": [], "skopeo per tag": [], "requests": [], "sample": len(picked), "ours cpu": [],
-                           "skopeo cpu per tag": []}
+                           "skopeo cpu per tag": [], "registry cpu": []}
+    registry_pid = source._proc.pid  # pylint: disable=protected-access - the rig's own registry process
     for rnd in range(rounds):
         for tool in base.rotated(["ours", "skopeo"], rnd):
             if tool == "ours":
                 mark = source.mark()
+                served = process_cpu(registry_pid)
                 (wall, _first, result), cpu = with_cpu(lambda: run_module("registry_prune", args, workdir))
+                out["registry cpu"].append(process_cpu(registry_pid) - served)
                 out["requests"].append(len(source.requests_since(mark)))
                 out["ours"].append(wall)
                 out["ours cpu"].append(cpu)
@@ -390,7 +407,64 @@ def bench_plan(source: Any, tags: Sequence[str], workdir: Path, rounds: int, sam
                 wall, cpu = with_cpu(lambda: skopeo_inspect_loop(source.host, picked, raw=False))
                 out["skopeo per tag"].append(wall / len(picked))
                 out["skopeo cpu per tag"].append(cpu / len(picked))
+    if timeline:
+        out["timeline"] = plan_timeline(args, workdir, registry_pid, profile)
     return out
+
+
+def plan_timeline(args: dict[str, Any], workdir: Path, registry_pid: int, profile: bool) -> dict[str, Any]:
+    """One run of ``registry_prune`` under bench/plan_timeline.py: its phases, CPU samples and (``profile``)
+    the top of a CPU profile of every thread."""
+    args_file, out_file, profile_file = workdir / "plan-args.json", workdir / "timeline.json", workdir / "plan.prof"
+    args_file.write_text(json.dumps(args))
+    argv = [sys.executable, str(HERE / "plan_timeline.py"), str(out_file), str(registry_pid),
+            "ansible_collections.ocireg.registry.plugins.modules.registry_prune", str(args_file)]
+    if profile:
+        argv.append(str(profile_file))
+    env = {**os.environ, "PYTHONPATH": collections_path()}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)  # noqa: S603 - fixed
+    if proc.returncode != 0:
+        raise RuntimeError(f"plan timeline failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    found = json.loads(out_file.read_text())
+    if profile:
+        import io
+        import pstats
+
+        text = io.StringIO()
+        stats = pstats.Stats(str(profile_file), stream=text)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(40)
+        found["profile"] = text.getvalue()
+    return found
+
+
+def plan_cpu_floor(plan: dict[str, Any]) -> float:
+    """The least wall time the plan can take here: our CPU and the registry's (medians) spread over every core."""
+    return (med(plan["ours cpu"]) + med(plan["registry cpu"])) / (os.cpu_count() or 1)
+
+
+def timeline_text(found: dict[str, Any], width: float = 0.25) -> str:
+    """The plan's phases (start, end, wall, CPU) and, per ``width`` seconds, the CPU of each process and the
+    requests in flight."""
+    lines = ["Plan timeline (one run under bench/plan_timeline.py; s from the module process's start):", "",
+             "| phase | from s | to s | wall s | client CPU s |", "|---|---:|---:|---:|---:|"]
+    for name, start, end, cpu_start, cpu_end in sorted(found["phases"], key=lambda row: (row[1], -row[2])):
+        lines.append(f"| {name} | {start:.3f} | {end:.3f} | {end - start:.3f} | {cpu_end - cpu_start:.3f} |")
+    lines += ["", f"Requests sent: {found['requests']}.", "",
+              "| from s | to s | client CPU (cores) | registry CPU (cores) | requests in flight (mean) |",
+              "|---:|---:|---:|---:|---:|"]
+    samples = found["samples"]
+    first, batch = samples[0], []
+    for row in samples[1:]:
+        batch.append(row)
+        if row[0] - first[0] >= width or row is samples[-1]:
+            span = row[0] - first[0]
+            lines.append(f"| {first[0]:.2f} | {row[0]:.2f} | {(row[1] - first[1]) / span:.2f} | "
+                         f"{(row[2] - first[2]) / span:.2f} | {sum(b[3] for b in batch) / len(batch):.1f} |")
+            first, batch = row, []
+    if "profile" in found:
+        lines += ["", "```", found["profile"].rstrip(), "```"]
+    return "\n".join(lines) + "\n"
 
 
 def bench_w1(source: Any, rounds: int, layer_mib: int, workdir: Path) -> dict[str, list[float]]:
@@ -476,7 +550,8 @@ def report(figures: dict[str, Any], argv: Sequence[str], load: tuple[Any, Any]) 
                     f"({plan['sample']} tags timed, scaled) | {ratio:.3f}× | ≤ {GOALS['plan']:g}× "
                     f"({'met' if ratio <= GOALS['plan'] else 'NOT met'}) | "
                     f"{cpu_ratio(plan['ours cpu'], [c * figures['plan_tags'] for c in plan['skopeo cpu per tag']])} | "
-                    f"{max(plan['requests'])} requests |")
+                    f"{max(plan['requests'])} requests, registry CPU {med(plan['registry cpu']):.2f} s; both "
+                    f"processes' CPU over {os.cpu_count()} cores: {plan_cpu_floor(plan):.2f} s |")
     if "W1" in figures:
         w1 = figures["W1"]
         ratio = med(w1["ours"]) / med(w1["skopeo"])
@@ -502,7 +577,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plan-tags", type=int, default=2000, help="plan: tags (default 2000, over 0.8 × digests)")
     parser.add_argument("--sample", type=int, default=100, help="plan: tags in the skopeo loop (default 100)")
     parser.add_argument("--layer-mib", type=int, default=64, help="W1 layer size in MiB (default 64)")
-    parser.add_argument("--profile", action="store_true", help="also print cProfile of Repository's requests")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print cProfile of Repository's requests (cpu; plan with --timeline)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="plan: one more run with a timeline of its phases and both processes' CPU "
+                             "(with --profile, a cProfile of every thread of it)")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args(argv)
     collections_path()
@@ -547,12 +626,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"plan: seeding {args.plan_tags} tags")
             with ThreadPoolExecutor(16) as pool:
                 tags = seeder.seed("plan/app", args.plan_tags, args.plan_tags * 4 // 5, pool)
-            figures["plan"] = bench_plan(source, tags, workdir, args.rounds, args.sample)
+            figures["plan"] = bench_plan(source, tags, workdir, args.rounds, args.sample, args.timeline,
+                                         args.profile)
     finally:
         source.stop()
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
     text = report(figures, argv, (load_before, os.getloadavg()))
     print(text)
+    if "timeline" in figures.get("plan", {}):
+        print(timeline_text(figures["plan"]["timeline"]))
     if "importtime" in figures:
         for module, rows in figures["importtime"].items():
             print(f"{module} imports (cumulative s): " + ", ".join(f"{n} {t:.3f}" for n, t in rows[:8]))

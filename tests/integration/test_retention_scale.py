@@ -112,6 +112,40 @@ def test_snapshot_reads_each_tag_once_with_get_and_nothing_twice(plain_registry:
     assert len(sent) <= len(tags) + distinct + len(by_digest) + len(multi.children) + 3
 
 
+def test_a_check_mode_plan_sends_exactly_its_floor_with_config_reads_beside_the_tag_reads(
+        plain_registry: RigRegistry) -> None:
+    # A whole plan (prune() in check mode, as registry_prune runs it): 24 images, every third under a
+    # second tag (the two tags of one digest may be read at once: its config is still read once), one
+    # cosign signature (an attached tag: read as a tag, its config never).
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention.prune import prune
+
+    pusher = RawPusher.for_registry(plain_registry)
+    tags: dict[str, str] = {}
+    for n in range(24):
+        image = make_image(f"floor-{n}", created=f"2025-01-{n + 1:02d}T00:00:00Z")
+        for tag in [f"b{n}", f"ci{n}"] if n % 3 == 0 else [f"b{n}"]:
+            tags[tag] = pusher.push_image(REPO, image, tag=tag).digest
+    signature = pusher.push_cosign_signature(REPO, image)
+    registry = Registry(plain_registry.host, TransportOptions(sleep=lambda _s: None))
+    mark = plain_registry.mark()
+    outcome = prune(registry, build_policy({"keep_latest": 3, "grace_period": "0s"}), [REPO], check_mode=True,
+                    max_concurrency=4, now=NOW)
+    sent = plain_registry.requests_since(mark)
+
+    assert outcome.failed == [] and outcome.to_result()["summary"]["delete"] == 21
+    # The floor: the tag list, a GET per tag, a GET per distinct image config whose age matters, and the
+    # referrers probe with its fallback-tag read (a 404: Distribution 2.8 has no referrers API).
+    all_tags = len(tags) + 1
+    assert len(sent) == 1 + all_tags + len(set(tags.values())) + 2, Counter(r.path for r in sent)
+    assert Counter(r.path for r in sent).most_common(1)[0][1] == 1  # nothing read twice
+    blobs = [r.path.rsplit("/", 1)[1] for r in sent if "/blobs/" in r.path]
+    assert signature.config_digest not in blobs and len(blobs) == len(set(tags.values()))
+    # Configs are read while tags are still being read (4 workers, 33 tags), not after the last of them.
+    order = [i for i, r in enumerate(sent) if "/blobs/" in r.path]
+    tag_reads = [i for i, r in enumerate(sent) if r.path.rsplit("/", 1)[1] in tags]
+    assert order[0] < tag_reads[-1], [r.path for r in sent]
+
+
 def test_check_mode_re_resolves_nothing(plain_registry: RigRegistry) -> None:
     seed(plain_registry)
     repo = client(plain_registry)

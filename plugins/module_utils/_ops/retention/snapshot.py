@@ -7,6 +7,8 @@
 tag** (the answer gives the digest and the manifest at once), one GET per index child or referrer
 that no tag already gave, one config read per distinct image config whose age matters, and the
 referrers API once per subject only where the registry has it. Nothing is read twice in a run.
+A normal tag's config is read by the worker that read the tag, right after it, so the config reads
+overlap the tag reads rather than wait for the last of them.
 Parsed manifests are reduced to :class:`ManifestRecord` at once, so their bytes are not held.
 
 :func:`live_tags_for_apply` is the apply step's re-resolution scope (see its docstring).
@@ -188,26 +190,38 @@ class _Reader:
         self.pool = pool
         self.config_cache = config_cache if config_cache is not None else ConfigCache()
         self.reads: dict[str, _Read] = {}
+        #: Config facts this snapshot read or looked up, an unreadable config's ``({}, None)`` included (read once).
+        self.config_facts: dict[str, ConfigFacts] = {}
+        #: Configs a worker has taken on (read or being read): another worker leaves them alone.
+        self._configs_taken: set[str] = set()
         self._lock = threading.Lock()
 
     def map(self, function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
         """Fan out on the shared pool when there is one, else on this snapshot's own bounded threads."""
         return map_bounded(function, items, self.max_concurrency, pool=self.pool)
 
-    def _keep(self, manifest: Manifest) -> str:
+    def _keep(self, manifest: Manifest) -> _Read:
         read = _reduce(manifest)
         with self._lock:
-            self.reads.setdefault(read.record.digest, read)
-        return read.record.digest
+            return self.reads.setdefault(read.record.digest, read)
 
     def by_tags(self, tags: Sequence[str]) -> dict[str, str]:
         """``{tag: digest}``: one GET per tag gives both the digest and the manifest (verified against
-        the registry's ``Docker-Content-Digest``). Tags that vanished meanwhile are left out."""
+        the registry's ``Docker-Content-Digest``). Tags that vanished meanwhile are left out.
+
+        A normal tag's image config is read by the same worker right after the tag (the first tag of a
+        digest to arrive reads it; see :meth:`configs`): its age will be needed (:func:`_timed`), and
+        reading it now keeps every worker busy to the end instead of waiting for the slowest tag
+        before the first config read starts.
+        """
         def one(tag: str) -> str | None:
             try:
-                return self._keep(self.repo.fetch_manifest(tag))
+                read = self._keep(self.repo.fetch_manifest(tag))
             except NotFoundError:
                 return None
+            if read.config is not None and attached_subject(tag) is None:
+                self._config(read.config)
+            return read.record.digest
 
         found = self.map(one, list(tags))
         return {tag: digest for tag, digest in zip(tags, found) if digest is not None}
@@ -224,32 +238,49 @@ class _Reader:
 
         self.map(one, wanted)
 
+    def _config(self, descriptor: Descriptor) -> ConfigFacts | None:
+        """Read the facts of one image config unless this snapshot has (or another worker is reading) them.
+
+        Answers the facts it read, None when it left the config to the worker that took it.
+        """
+        digest = descriptor.digest
+        with self._lock:
+            if digest in self._configs_taken:
+                return None
+            self._configs_taken.add(digest)
+        facts = self.config_cache.read(digest, lambda: self._load_config(descriptor))
+        with self._lock:
+            self.config_facts[digest] = facts
+        return facts
+
+    def _load_config(self, descriptor: Descriptor) -> ConfigFacts | None:
+        """One config GET: ``(labels, created)``; None when missing, too large or unparsable (not cached)."""
+        try:
+            config = fetch_config_of(self.repo, descriptor)
+        except (NotFoundError, TooLargeError, ManifestError):
+            # Not cached: a config missing here may be readable in another repository.
+            return None
+        return (dict(config.get("labels") or {}), config.get("created")) if config else None
+
     def configs(self, timed: Iterable[str]) -> dict[str, tuple[dict[str, str], str | None]]:
         """``{config digest: (labels, created)}`` for the image configs of ``timed`` digests, each read once.
 
-        A config that is missing, too large or unparsable gives no labels and
-        no time: the age is *unknown* and the planner keeps the digest rather than guess.
+        Configs the tag reads already fetched (:meth:`by_tags`) are not read again; the rest (those of
+        index children, found later) are read here. A config that is missing, too large or unparsable
+        gives no labels and no time: the age is *unknown* and the planner keeps the digest rather than guess.
         """
         wanted: dict[str, Descriptor] = {}
         for digest in timed:
             read = self.reads.get(digest)
             if read is not None and read.config is not None:
                 wanted.setdefault(read.config.digest, read.config)
-        known = self.config_cache.get_many(wanted)
+        with self._lock:
+            known = {d: self.config_facts[d] for d in wanted if d in self.config_facts}
+        known.update(self.config_cache.get_many(d for d in wanted if d not in known))
         names = sorted(set(wanted) - set(known))
-
-        def load(config_digest: str) -> ConfigFacts | None:
-            try:
-                config = fetch_config_of(self.repo, wanted[config_digest])
-            except (NotFoundError, TooLargeError, ManifestError):
-                # Not cached: a config missing here may be readable in another repository.
-                return None
-            return (dict(config.get("labels") or {}), config.get("created")) if config else None
-
-        def one(config_digest: str) -> ConfigFacts:
-            return self.config_cache.read(config_digest, lambda: load(config_digest))
-
-        known.update(zip(names, self.map(one, names)))
+        # Every worker of by_tags has returned, so nothing is being read: each name is read here, once.
+        facts = self.map(lambda name: self._config(wanted[name]) or ({}, None), names)
+        known.update(zip(names, facts))
         return known
 
 
