@@ -41,9 +41,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
     is_non_distributable,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.referrers import (
-    entries_refusal,
-)
 
 # buildx stores provenance / SBOM attestations as index children with this
 # annotation and an "unknown/unknown" platform; they belong to the image whose
@@ -223,6 +220,11 @@ class _Walker:
         return node
 
     def visit_referrers(self, subject: str) -> None:
+        # Loaded here: only a copy with referrers walks them (start-up compiles less).
+        from ansible_collections.ocireg.registry.plugins.module_utils._model.referrers import (
+            entries_refusal,
+        )
+
         if self.referrers is None:
             raise RuntimeError("visit_referrers needs a referrers source (internal error)")
         listed = [self._fetch(d) for d in self.referrers(subject) if d.digest not in self.graph.nodes]
