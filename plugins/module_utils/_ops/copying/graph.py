@@ -58,21 +58,6 @@ ListReferrers = Callable[[str], Sequence[Descriptor]]
 IsPresent = Callable[[Descriptor], bool]
 
 
-def parse_platforms(values: Iterable[str] | str | None) -> tuple[Platform, ...] | None:
-    """The platforms a user asked for; ``None`` (also for ``all`` or an empty list) means every one."""
-    if values is None or values == "all":
-        return None
-    if isinstance(values, str):
-        values = [values]
-    items = [v for v in values if v is not None]
-    if not items or (len(items) == 1 and str(items[0]).strip().lower() == "all"):
-        return None
-    if any(str(v).strip().lower() == "all" for v in items):
-        raise InvalidInputError(
-            f"platforms {items!r} mixes 'all' with a list: give either 'all' or a list of os/arch[/variant]")
-    return tuple(Platform.parse(v) for v in items)
-
-
 @dataclass(frozen=True)
 class PlatformSelection:
     """Which children of an index a platform filter keeps."""

@@ -45,6 +45,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     Descriptor,
     Platform,
+    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_tag,
@@ -62,7 +63,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.conve
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     CopyGraph,
     build_graph,
-    parse_platforms,
     select_children,
     tag_targets,
 )

@@ -20,11 +20,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     InvalidInputError,
     NotFoundError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    parse_platforms,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
-    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     ABSENT,

@@ -55,6 +55,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.failures im
     SHOWN_CAUSES,
     summarize_failures,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    parse_platforms,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
     is_lease_tag,
@@ -70,9 +73,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps 
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
     unmatched_regexes,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
-    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,

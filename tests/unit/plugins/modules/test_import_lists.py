@@ -13,7 +13,7 @@ the challenge parser and token flows (``_client.auth.challenge``, ``.token``) be
 and what only some runs reach (:data:`ON_DEMAND`): pagination where no list is read, the referrers code where
 no referrer is read or written, the 405 advice and the option advice before anything is refused or fails, tag
 ordering where no tag is listed, the lease code without ``prune_lease``, attached artifacts without
-``referrers``.
+``referrers``, the copy graph where nothing is copied.
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ REFERRERS = (UTILS + "_client.referrer_index", UTILS + "_model.referrers")  # re
 ADVICE = (UTILS + "_client.transport.refusals", UTILS + "_glue.advice")  # a 405 answered; a failure worded
 TAG_ORDER = UTILS + "_model.tag_order"  # tags listed, filtered and sorted
 ATTACHED = UTILS + "_ops.copying.attached"  # a copy with referrers
+GRAPH = UTILS + "_ops.copying.graph"  # a copy's graph walk (a promotion in one repository reads no graph)
 ON_DEMAND = (PAGINATION, *REFERRERS, *ADVICE)
 
 NOT_LOADED = {
@@ -78,8 +79,8 @@ RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = 
                        *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE, *ON_DEMAND, TAG_ORDER)),
     "tag": ("registry_tag", {"repository": IMAGE, "source": ":1", "tags": ["2"]},
             (UTILS + "_ops.promotion.apply",),
-            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
-             *ARTIFACT, *WRITES, *CHALLENGE, *ON_DEMAND)),
+            (COPY_ENGINE, GRAPH, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER,
+             *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE, *ON_DEMAND)),
     "copy one image": ("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1"},
                        (COPY_ENGINE, TRANSFER),
                        (*MIRROR_ENGINE, LEASE, ATTACHED, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
