@@ -56,10 +56,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying import (  # blobs in flight: the default
     DEFAULT_CONCURRENCY,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
-    Conversion,
-    convert_to_oci,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     CopyGraph,
     build_graph,
@@ -68,6 +64,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph
 )
 
 if TYPE_CHECKING:  # a protocol for the type checker only
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+        Conversion,
+    )
     from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.store import (
         ImageStore,
     )
@@ -322,6 +321,11 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     )
     conversion = None
     if options.to_oci:
+        # Loaded here: only format: oci converts (start-up compiles less).
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+            convert_to_oci,
+        )
+
         graph, conversion = convert_to_oci(graph)
         for node in graph.nodes.values():
             node.present = present(node.digest)

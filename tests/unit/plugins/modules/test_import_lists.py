@@ -13,7 +13,7 @@ the challenge parser and token flows (``_client.auth.challenge``, ``.token``) be
 and what only some runs reach (:data:`ON_DEMAND`): pagination where no list is read, the referrers code where
 no referrer is read or written, the 405 advice and the option advice before anything is refused or fails, tag
 ordering where no tag is listed, the lease code without ``prune_lease``, attached artifacts without
-``referrers``, the copy graph where nothing is copied.
+``referrers``, the copy graph where nothing is copied, the conversion to OCI without ``format: oci``.
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ ADVICE = (UTILS + "_client.transport.refusals", UTILS + "_glue.advice")  # a 405
 TAG_ORDER = UTILS + "_model.tag_order"  # tags listed, filtered and sorted
 ATTACHED = UTILS + "_ops.copying.attached"  # a copy with referrers
 GRAPH = UTILS + "_ops.copying.graph"  # a copy's graph walk (a promotion in one repository reads no graph)
+CONVERT = UTILS + "_ops.copying.convert"  # format: oci, and the Docker-types warning of a local layout
 ON_DEMAND = (PAGINATION, *REFERRERS, *ADVICE)
 
 NOT_LOADED = {
@@ -83,7 +84,7 @@ RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = 
              *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE, *ON_DEMAND)),
     "copy one image": ("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1"},
                        (COPY_ENGINE, TRANSFER),
-                       (*MIRROR_ENGINE, LEASE, ATTACHED, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
+                       (*MIRROR_ENGINE, LEASE, ATTACHED, CONVERT, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
                         *ARTIFACT, *CHALLENGE, *ON_DEMAND)),
     "mirror with tags": ("registry_copy", {"src": IMAGE, "dest": f"{HOST}/mirror/app", "tags": [".*"]},
                          (COPY_ENGINE, *MIRROR_ENGINE),
