@@ -22,7 +22,7 @@ Two facts about registries the walk relies on:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
