@@ -1,13 +1,14 @@
 """Run one module as Ansible does and write when it first connects to a registry (for bench/lean.py).
 
-    python bench/first_request.py STAMP_FILE MODULE ARGS_FILE [PAYLOAD_ZIP]
+    python bench/first_request.py STAMP_FILE MODULE ARGS_FILE
+    python bench/first_request.py STAMP_FILE ANSIBALLZ_FILE
 
 Runs ``MODULE`` (``ansible_collections.ocireg.registry.plugins.modules.X``) as
-``__main__`` with ``ARGS_FILE`` as its argument, like a module run directly.
-With ``PAYLOAD_ZIP`` (bench/lean.py builds it like Ansible's AnsiballZ payload:
-``ansible.module_utils`` and the collection's plugins as sources) the module and
-its module_utils are imported from that zip first, as on a managed host: no
-``.pyc`` there, so every file imported is compiled on every run.
+``__main__`` with ``ARGS_FILE`` as its argument, like a module run directly;
+or runs ``ANSIBALLZ_FILE`` (an ``AnsiballZ_x.py`` kept from an Ansible run, its
+arguments inside) as ``python ANSIBALLZ_FILE`` does, as on a managed host:
+Ansible's wrapper imports everything of its zip from sources, so every file
+imported is compiled on every run.
 The first ``socket.connect`` of the process writes ``time.time()`` and
 ``time.process_time()`` to ``STAMP_FILE``: start-up is that stamp minus the
 moment the parent spawned this process (Python start, imports and argument
@@ -19,9 +20,7 @@ import socket
 import sys
 import time
 
-_stamp, _module, _args = sys.argv[1:4]
-if len(sys.argv) > 4:
-    sys.path.insert(0, sys.argv[4])
+_stamp = sys.argv[1]
 _connect = socket.socket.connect
 
 
@@ -33,5 +32,9 @@ def _first_connect(self, address):  # type: ignore[no-untyped-def]
 
 
 socket.socket.connect = _first_connect  # type: ignore[method-assign]
-sys.argv = [_module, _args]
-runpy.run_module(_module, run_name="__main__", alter_sys=True)
+if len(sys.argv) == 3:
+    sys.argv = [sys.argv[2]]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+else:
+    sys.argv = sys.argv[2:4]
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)

@@ -14,12 +14,12 @@ Parts (``--only`` picks some):
   ``Repository`` (``resolve`` / ``fetch_manifest`` / ``tags``), a plain
   ``requests.Session``, a urllib3 ``PoolManager`` and ``http.client``;
 * ``startup``: ``registry_manifest_info``, ``registry_tag`` and
-  ``registry_copy`` run directly as Ansible runs a module (``python`` +
-  the module file + an args file), timed from the spawn to the first
-  ``connect`` of the process (``bench/first_request.py``): Python start,
-  imports and argument parsing; once with ``.pyc`` caches (a checkout) and
-  once from a zip of sources laid out as Ansible's AnsiballZ payload, as on
-  a managed host, where every file imported is compiled on every run;
+  ``registry_copy``, timed from the spawn to the first ``connect`` of the
+  process (``bench/first_request.py``): Python start, imports and argument
+  parsing. Once run directly from the checkout with ``.pyc`` caches, and once
+  as the AnsiballZ file the installed ansible-core (the ``ansible`` beside this
+  Python) sends to a managed host, run as ``python AnsiballZ_x.py``: its zip
+  holds sources only, so every file imported from it is compiled on every run;
 * ``W4``: a no-op re-copy (the W1 image is already at the destination):
   ``registry_copy`` run directly vs ``skopeo copy``;
 * ``W5``: resolve 500 tags (``bench/run.py worker-resolve``) vs a loop of
@@ -192,38 +192,66 @@ def module_args(module: str, host: str, extra: dict[str, Any] | None = None) -> 
     return {"ANSIBLE_MODULE_ARGS": {**args, "plain_http": True, **(extra or {})}}
 
 
-def payload_zip(workdir: Path) -> Path:
-    """A zip of sources laid out as Ansible's AnsiballZ payload: ``ansible.module_utils`` (the installed
-    ansible-core's) and this checkout's modules and module_utils, as ``.py`` only. Imported from it, every
-    file is compiled on every run, as on a managed host (zipimport neither reads nor writes ``.pyc``)."""
-    import zipfile
+#: A module with nothing of ours: Ansible's module base, ``requests``, the same argument parsing, one connect.
+FLOOR_MODULE = '''#!/usr/bin/python
+import socket
 
-    import ansible
+import requests  # noqa: F401 - imported as every module of ours imports it
+from ansible.module_utils.basic import AnsibleModule
 
-    target = workdir / "payload.zip"
-    ansible_root = Path(ansible.__file__).parent
-    collection = "ansible_collections/ocireg/registry"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        out.writestr("ansible/__init__.py", "from pkgutil import extend_path\n__path__=extend_path(__path__,__name__)\n")
-        for path in sorted((ansible_root / "module_utils").rglob("*.py")):
-            out.write(path, f"ansible/{path.relative_to(ansible_root).as_posix()}")
-        for package in ("ansible_collections", "ansible_collections/ocireg", collection, f"{collection}/plugins"):
-            out.writestr(f"{package}/__init__.py", "")
-        for kind in ("modules", "module_utils"):
-            for path in sorted((ROOT / "plugins" / kind).rglob("*.py")):
-                out.write(path, f"{collection}/plugins/{path.relative_to(ROOT / 'plugins').as_posix()}")
-            top = ROOT / "plugins" / kind
-            folders = {top, *(parent for path in top.rglob("*.py") for parent in path.parents
-                              if parent.is_relative_to(top))}
-            for folder in sorted(f for f in folders if not (f / "__init__.py").exists()):
-                # Ansible's payload gives every package folder an __init__.py (zipimport has no namespaces).
-                out.writestr(f"{collection}/plugins/{folder.relative_to(ROOT / 'plugins').as_posix()}/__init__.py", "")
-    return target
+
+def main():
+    module = AnsibleModule(argument_spec={"host": {"type": "str"}, "port": {"type": "int"}})
+    try:
+        socket.create_connection((module.params["host"], module.params["port"]), timeout=5).close()
+    except OSError:
+        pass
+    module.exit_json(changed=False)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def ansiballz(module: str, args: dict[str, Any], workdir: Path) -> Path:
+    """The AnsiballZ file the installed ansible-core (the ``ansible`` beside this Python) sends to a managed host
+    for ``module`` with ``args``, kept with ``ANSIBLE_KEEP_REMOTE_FILES`` from one ad-hoc run on localhost with
+    this Python as the interpreter. Run as ``python AnsiballZ_x.py``, it is what a managed host runs: the
+    wrapper decodes the zip (sources only, no bytecode) to a temporary file, puts it first on ``sys.path``,
+    imports Ansible's loader and runs the module with ``runpy``, so every file it imports from the zip is
+    compiled on every run (zipimport neither reads nor writes ``.pyc`` for sources). ``module`` is a name
+    in this collection, or ``floor`` for :data:`FLOOR_MODULE`."""
+    collections = workdir / "collections"
+    if not collections.exists():
+        floor = collections / "ansible_collections" / "ocireg_bench" / "floor"
+        (floor / "plugins" / "modules").mkdir(parents=True)
+        (floor / "meta").mkdir()
+        (floor / "galaxy.yml").write_text("namespace: ocireg_bench\nname: floor\nversion: 1.0.0\nreadme: x\n"
+                                          "authors: [bench]\n")
+        (floor / "meta" / "runtime.yml").write_text("requires_ansible: '>=2.15'\n")
+        (floor / "plugins" / "modules" / "floor.py").write_text(FLOOR_MODULE)
+        (collections / "ansible_collections" / "ocireg").symlink_to(
+            Path(collections_path()) / "ansible_collections" / "ocireg")
+    remote = workdir / f"remote-{module}"
+    fqcn = "ocireg_bench.floor.floor" if module == "floor" else f"ocireg.registry.{module}"
+    env = {**os.environ, "ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_REMOTE_TMP": str(remote),
+           "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-local"), "ANSIBLE_COLLECTIONS_PATH": str(collections),
+           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+    ansible_bin = Path(sys.executable).parent / "ansible"
+    proc = subprocess.run([str(ansible_bin), "localhost", "-i", "localhost,", "-c", "local", "-m", fqcn,  # noqa: S603
+                           "-a", json.dumps(args), "-e", f"ansible_python_interpreter={sys.executable}"],
+                          capture_output=True, text=True, env=env, check=False)
+    found = sorted(remote.rglob("AnsiballZ_*.py"))
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"ansible -m {fqcn} failed ({proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return found[-1]
 
 
 def startup_env(mode: str, workdir: Path) -> dict[str, str]:
     """The environment of a start-up run. ``cached``: ``.pyc`` files written once to a private cache and read
-    from then on (a developer's checkout); ``zip``: nothing of ours or of ``ansible.module_utils`` cached."""
+    from then on (a developer's checkout); ``ansiballz``: the same, but Ansible's wrapper imports ours and
+    ``ansible.module_utils`` from its zip, where nothing is cached."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
     if mode == "cached":
@@ -232,19 +260,21 @@ def startup_env(mode: str, workdir: Path) -> dict[str, str]:
 
 
 def run_module(module: str, args: dict[str, Any], workdir: Path, *, stamp: bool = False,
-               payload: Path | None = None, env: dict[str, str] | None = None,
+               script: Path | None = None, env: dict[str, str] | None = None,
                ) -> tuple[float, tuple[float, float] | None, dict[str, Any]]:
     """Run a module directly; return its wall time, its start-up (spawn to first connect: wall and CPU s) and
-    its result. ``payload``: import the module and module_utils from that zip (:func:`payload_zip`)."""
+    its result. ``script``: run that AnsiballZ file (:func:`ansiballz`, its arguments inside) instead."""
     args_file = workdir / f"{module}.json"
     args_file.write_text(json.dumps(args))
     stamp_file = workdir / "stamp"
     stamp_file.unlink(missing_ok=True)
     dotted = f"ansible_collections.ocireg.registry.plugins.modules.{module}"
-    argv = ([sys.executable, str(HERE / "first_request.py"), str(stamp_file), dotted, str(args_file)] if stamp
-            else [sys.executable, "-m", dotted, str(args_file)])
-    if payload is not None:
-        argv.append(str(payload))
+    if script is not None:
+        argv = [sys.executable, str(HERE / "first_request.py"), str(stamp_file), str(script)]
+    elif stamp:
+        argv = [sys.executable, str(HERE / "first_request.py"), str(stamp_file), dotted, str(args_file)]
+    else:
+        argv = [sys.executable, "-m", dotted, str(args_file)]
     env = env or {**os.environ, "PYTHONPATH": collections_path()}
     spawned = time.time()
     started = time.perf_counter()
@@ -254,43 +284,50 @@ def run_module(module: str, args: dict[str, Any], workdir: Path, *, stamp: bool 
     if result.get("failed") or proc.returncode != 0:
         raise RuntimeError(f"{module} failed ({proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     first = None
-    if stamp and stamp_file.exists():
+    if (stamp or script is not None) and stamp_file.exists():
         at, cpu = (float(part) for part in stamp_file.read_text().split())
         first = (at - spawned, cpu)
     return wall, first, result
 
 
 #: How the start-up is measured: from a checkout with ``.pyc`` caches, and as Ansible ships a module.
-STARTUP_MODES = ("cached", "zip")
+STARTUP_MODES = ("cached", "ansiballz")
+#: Per mode, the row no module of ours can go under.
+FLOORS = {"cached": "python + ansible basic + requests", "ansiballz": "floor module: AnsibleModule + requests"}
 
 
 def bench_startup(host: str, workdir: Path, rounds: int) -> dict[str, tuple[float, float]]:
-    """Per process and mode: median wall s and median CPU s, spawn to first connect (floors: to exit)."""
-    payload = payload_zip(workdir)
+    """Per process and mode: median wall s and median CPU s, spawn to first connect (``-c`` floors: to exit)."""
+    hostname, _colon, port = host.rpartition(":")
+    scripts = {module: ansiballz(module, module_args(module, host)["ANSIBLE_MODULE_ARGS"], workdir)
+               for module in MODULES}
+    scripts[FLOORS["ansiballz"]] = ansiballz("floor", {"host": hostname, "port": int(port)}, workdir)
     samples: dict[str, list[tuple[float, float]]] = {}
     # What every module pays before any of our code: Python, then Ansible's module base and requests.
-    floors = {"python -c pass": "pass", "python + ansible basic + requests": FLOOR_IMPORTS}
+    floors = {"python -c pass": "pass", FLOORS["cached"]: FLOOR_IMPORTS}
     for mode in STARTUP_MODES:
         env = startup_env(mode, workdir)
-        path = [str(payload)] if mode == "zip" else []
-        for name, code in floors.items():  # one run to fill the cache in cached mode
-            subprocess.run([sys.executable, "-c", f"import sys; sys.path[:0] = {path!r}; {code}"], check=True, env=env)
-        for module in MODULES:
-            run_module(module, module_args(module, host), workdir, stamp=True, env=env,
-                       payload=payload if mode == "zip" else None)
+        # name -> (module, AnsiballZ script); in cached mode the module runs from the checkout.
+        runs: dict[str, tuple[str, Path | None]] = (
+            {name: (name, None) for name in MODULES} if mode == "cached"
+            else {name: (name if name in MODULES else "floor", script) for name, script in scripts.items()})
+        mode_floors = floors if mode == "cached" else {}
+        for name, code in mode_floors.items():  # one run to fill the cache
+            subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        for name, (module, script) in runs.items():  # fills the cache of what is not in Ansible's zip
+            run_module(module, module_args(module, host), workdir, stamp=True, script=script, env=env)
         for rnd in range(rounds):
-            for name, code in floors.items():
+            for name, code in mode_floors.items():
                 started = time.perf_counter()
-                out = subprocess.run([sys.executable, "-c", f"import sys; sys.path[:0] = {path!r}; {code}; "
-                                      "import time; print(time.process_time())"],
+                out = subprocess.run([sys.executable, "-c", f"{code}; import time; print(time.process_time())"],
                                      check=True, capture_output=True, text=True, env=env).stdout
                 samples.setdefault(f"{name} ({mode})", []).append((time.perf_counter() - started, float(out)))
-            for module in base.rotated(list(MODULES), rnd):
-                first = run_module(module, module_args(module, host), workdir, stamp=True, env=env,
-                                   payload=payload if mode == "zip" else None)[1]
+            for name in base.rotated(list(runs), rnd):
+                module, script = runs[name]
+                first = run_module(module, module_args(module, host), workdir, stamp=True, script=script, env=env)[1]
                 if first is None:
-                    raise RuntimeError(f"{module} sent no request")
-                samples.setdefault(f"{module} ({mode})", []).append(first)
+                    raise RuntimeError(f"{name} sent no request")
+                samples.setdefault(f"{name} ({mode})", []).append(first)
     return {name: (statistics.median(w for w, _c in v), statistics.median(c for _w, c in v))
             for name, v in samples.items()}
 
@@ -512,21 +549,23 @@ def report(figures: dict[str, Any], argv: Sequence[str], load: tuple[Any, Any]) 
     if "startup" in figures:
         start = figures["startup"]
         lines += ["Module start-up, spawn to first connect (medians; CPU = the process's user + system time, what "
-                  "the wall time is on an idle machine). *cached*: `.pyc` files of a checkout; *zip*: imported from "
-                  "a payload laid out as Ansible's AnsiballZ (`ansible.module_utils` and ours as sources), so every "
-                  "file imported is compiled on every run, as on a managed host:", "",
+                  "the wall time is on an idle machine). *cached*: run from a checkout with `.pyc` files; *ansiballz*: "
+                  "the AnsiballZ file this ansible-core sends to a managed host, run as `python AnsiballZ_x.py` "
+                  "(its zip holds sources only, so every file of ours and of `ansible.module_utils` is compiled "
+                  "on every run); the floor there is a module of the same shape with nothing of ours "
+                  "(AnsibleModule, `requests`, one connect):", "",
                   "| process | mode | wall s | CPU s | CPU above the floor s |", "|---|---|---:|---:|---:|"]
         for name, (wall, cpu) in start.items():
             process, _space, mode = name.rpartition(" (")
-            floor = start[f"python + ansible basic + requests ({mode}"][1]
+            floor = start[f"{FLOORS[mode.rstrip(')')]} ({mode}"][1]
             lines.append(f"| {process} | {mode.rstrip(')')} | {wall:.3f} | {cpu:.3f} | {cpu - floor:+.3f} |")
         for mode in STARTUP_MODES:
             worst = max(cpu for k, (_w, cpu) in start.items() if k.rpartition(" (")[0] in MODULES
                         and k.endswith(f"({mode})"))
-            floor = start[f"python + ansible basic + requests ({mode})"][1]
+            floor = start[f"{FLOORS[mode]} ({mode})"][1]
             lines.append(f"\nGoal ({mode}): at most {GOALS['startup']} s: worst CPU {worst:.3f} s "
-                         f"({'met' if worst <= GOALS['startup'] else 'NOT met'}); the floor (Python, Ansible's "
-                         f"module base and requests) alone takes {floor:.3f} s.")
+                         f"({'met' if worst <= GOALS['startup'] else 'NOT met'}); the floor ({FLOORS[mode]}) "
+                         f"alone takes {floor:.3f} s.")
         lines.append("")
     rows = []
     if "W4" in figures:

@@ -20,7 +20,6 @@ This module knows HTTP and the distribution spec, nothing of Ansible.
 """
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
@@ -37,11 +36,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.auth.scope
     REGISTRY_CATALOG_SCOPE,
     scope_for,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination import (
-    MAX_PAGE_SIZE,
-    follow_link,
-    paginate,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import (
     RateLimit,
     Transport,
@@ -50,13 +44,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
     mediatypes as mt,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model import (
-    referrers as refs,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
-    CHUNK,
-    skip_bytes,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
     Hasher,
@@ -67,14 +54,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     AuthenticationError,
     DigestMismatchError,
     InvalidInputError,
-    ManifestError,
     NotFoundError,
     RegistryError,
     TransportError,
     UnsupportedError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.json_documents import (
-    json_object,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     EMPTY_DESCRIPTOR,
@@ -90,9 +73,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.reference i
     normalize_registry,
     validate_repository,
     validate_tag,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
-    referrers_tag,
 )
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -271,9 +251,15 @@ class Registry:
                 "check the host name and port", status=exc.status) from None
         return True
 
-    def catalog(self, page_size: int = MAX_PAGE_SIZE) -> Iterator[str]:
-        """Every repository name of ``GET /v2/_catalog``, following pagination (page size <= 1000)."""
-        return paginate(self.transport, "/v2/_catalog", "repositories", size=page_size,
+    def catalog(self, page_size: int | None = None) -> Iterator[str]:
+        """Every repository name of ``GET /v2/_catalog``, following pagination (page size <= 1000, the default)."""
+        from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination import (
+            MAX_PAGE_SIZE,
+            paginate,
+        )
+
+        return paginate(self.transport, "/v2/_catalog", "repositories",
+                        size=MAX_PAGE_SIZE if page_size is None else page_size,
                         scopes=(REGISTRY_CATALOG_SCOPE,), operation="list repositories (catalog)")
 
     def repository(self, name: str, *, for_write: bool = False) -> Repository:
@@ -402,6 +388,8 @@ class Repository:
         if update_referrers and b'"subject"' in raw:
             manifest = parse_manifest(raw, media_type, digest=digest)
             if manifest.subject is not None and not self._subject_processed(response, manifest.subject.digest):
+                from ansible_collections.ocireg.registry.plugins.module_utils._model import referrers as refs
+
                 self.put_referrer_fallback(manifest.subject.digest, refs.referrer_descriptor(manifest))
         return digest
 
@@ -435,8 +423,10 @@ class Repository:
         if not response.headers.get("OCI-Subject"):
             return False
         if self.registry._referrers_api is None:
+            from ansible_collections.ocireg.registry.plugins.module_utils._client import referrer_index
+
             try:
-                self._referrers_from_api(subject, None)
+                referrer_index.probe_api(self, subject)
             except RegistryError:
                 # The push itself succeeded; an unreadable probe only means a fallback tag (harmless) is written.
                 return False
@@ -480,6 +470,10 @@ class Repository:
         were tags (ggcr #681, skopeo #2346); a tag cannot hold ':', so those
         entries are not tags and are left out.
         """
+        from ansible_collections.ocireg.registry.plugins.module_utils._client.pagination import (
+            paginate,
+        )
+
         return [tag for tag in paginate(self.transport, self._path("tags", "list"), "tags", scopes=self._pull,
                                         operation=f"list tags of {self.name}")
                 if not _LISTED_DIGEST.fullmatch(tag)]
@@ -590,6 +584,10 @@ class Repository:
         byte); the first ``offset`` bytes are just not handed out. Closing the
         generator ends the download.
         """
+        from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+            skip_bytes,
+        )
+
         with self.fetch_blob(digest, size) as chunks:
             yield from skip_bytes(chunks, offset)
 
@@ -660,7 +658,7 @@ class Repository:
         self.transport.request("DELETE", self._path("blobs", digest), scopes=self._delete, ok=(202,),
                                operation=f"delete blob {self._display(digest)}")
 
-    # -- referrers -----------------------------------------------------------------------------
+    # -- referrers (the code: _client/referrer_index.py, loaded by the runs that read or write referrers) --------
     def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
         """Manifests whose ``subject`` is ``digest``, optionally of one ``artifact_type``.
 
@@ -668,91 +666,21 @@ class Repository:
         fallback index (``sha256-<hex>``). Filtering is done here when the
         registry did not apply it.
         """
-        validate_digest(digest)
-        if self.registry._referrers_api is not False:
-            found = self._referrers_from_api(digest, artifact_type)
-            if found is not None:
-                return found
-        document = self._fallback_index(digest)
-        entries = [] if document is None else document.get("manifests") or []
-        return refs.filter_referrers(_descriptors(entries, f"referrers index {referrers_tag(digest)}"),
-                                     artifact_type)
+        from ansible_collections.ocireg.registry.plugins.module_utils._client import referrer_index
 
-    def _referrers_from_api(self, digest: str, artifact_type: str | None) -> list[Descriptor] | None:
-        what = f"list referrers of {self._display(digest)}"
-        params = {"artifactType": artifact_type} if artifact_type else None
-        url: str | None = self._path("referrers", digest)
-        found: list[Descriptor] = []
-        visited: set[str] = set()
-        while url:
-            response = self.transport.request(
-                "GET", url, params=params, headers={"Accept": mt.OCI_INDEX}, scopes=self._pull, ok=(200, 404, 406),
-                max_body=self.registry.options.max_manifest_bytes, operation=what)
-            document = _referrers_page(response)
-            if document is None:
-                # 404, 406 (Artifactory), or a 200 that is not an OCI index (Artifact Registry's HTML login
-                # page): no referrers API here, the tag schema is used (oras-go does the same).
-                if visited:
-                    raise ManifestError(f"{what} on {self.registry.host}: a next page is not a referrers index "
-                                        f"(HTTP {response.status_code})")
-                self.registry._learn("_referrers_api", False)
-                return None
-            self.registry._learn("_referrers_api", True)
-            visited.add(response.url)
-            page = _descriptors(document.get("manifests") or [], what)
-            applied = {f.strip() for f in response.headers.get("OCI-Filters-Applied", "").split(",")}
-            found.extend(page if "artifactType" in applied else refs.filter_referrers(page, artifact_type))
-            url, params = follow_link(response, visited, f"{what} on {self.registry.host}"), None
-        return found
-
-    def _fallback_index(self, subject: str) -> dict[str, Any] | None:
-        """The fallback index document for ``subject``; None when the tag is absent or holds no referrers index.
-
-        A registry that resolves the missing tag to the subject itself (GitLab) answers with the subject:
-        an index subject would list its own children as its referrers (:func:`~.referrers.fallback_refusal`).
-        """
-        try:
-            manifest = self.fetch_manifest(referrers_tag(subject))
-        except NotFoundError:
-            return None
-        if refs.fallback_refusal(subject, manifest.digest, manifest.is_index) is not None:
-            return None
-        return _json_object(manifest.raw, f"referrers index {referrers_tag(subject)}")
+        return referrer_index.referrers(self, digest, artifact_type)
 
     def put_referrer_fallback(self, subject_digest: str, descriptor: Descriptor) -> bool:
         """Add ``descriptor`` to the fallback index of ``subject_digest``; True if the index changed."""
-        validate_digest(subject_digest)
-        tag = referrers_tag(subject_digest)
-        try:
-            current = self.fetch_manifest(tag)
-        except NotFoundError:
-            current = None
-        if current is not None and current.digest == subject_digest:
-            # The registry resolved the missing tag to the subject (GitLab): there is no index yet, and the
-            # subject's own bytes must not become one (its children would pass for referrers).
-            current = None
-        if current is not None and not current.is_index:
-            raise ManifestError(
-                f"tag {self._display(tag)} holds a {current.media_type}, not a referrers index; refusing to "
-                "overwrite it (something else uses the referrers tag name)")
-        document = refs.empty_index() if current is None else _json_object(current.raw, f"referrers index {tag}")
-        updated = refs.with_referrer(document, descriptor)
-        if updated is None:
-            return False
-        self.push_manifest(tag, refs.encode_index(updated), mt.OCI_INDEX, update_referrers=False)
-        return True
+        from ansible_collections.ocireg.registry.plugins.module_utils._client import referrer_index
+
+        return referrer_index.put_fallback(self, subject_digest, descriptor)
 
     def remove_referrer_fallback(self, subject_digest: str, referrer_digest: str) -> bool:
         """Remove ``referrer_digest`` from the fallback index of ``subject_digest``; True if it changed."""
-        validate_digest(subject_digest)
-        validate_digest(referrer_digest)
-        document = self._fallback_index(subject_digest)
-        updated = None if document is None else refs.without_referrer(document, referrer_digest)
-        if updated is None:
-            return False
-        self.push_manifest(referrers_tag(subject_digest), refs.encode_index(updated), mt.OCI_INDEX,
-                           update_referrers=False)
-        return True
+        from ansible_collections.ocireg.registry.plugins.module_utils._client import referrer_index
+
+        return referrer_index.remove_fallback(self, subject_digest, referrer_digest)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -797,37 +725,6 @@ def _trusted_head(response: Response, reference: str) -> Descriptor | None:
     return Descriptor(media_type, digest, int(length))
 
 
-def _referrers_page(response: Response) -> dict[str, Any] | None:
-    """A referrers API answer as a document, or None when it is no referrers index (no API).
-
-    The spec's answer is an OCI index (``Content-Type`` of the index type); an
-    answer that is not a JSON object with a ``manifests`` list is not one,
-    whatever its status (a login page, a 404, a 406).
-    """
-    if response.status_code != 200:
-        return None
-    content_type = mt.base_type(response.headers.get("Content-Type"))
-    if content_type and content_type not in (mt.OCI_INDEX, "application/json"):
-        return None
-    try:
-        document = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
-        return None
-    return document
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    return json_object(raw, lambda found: ManifestError(f"{what}: the registry answered with {found}"))
-
-
-def _descriptors(entries: Any, what: str) -> list[Descriptor]:
-    if not isinstance(entries, list):
-        raise ManifestError(f"{what}: 'manifests' is not a list")
-    return [Descriptor.from_dict(entry) for entry in entries]
-
-
 class _BlobReader:
     """Streams one blob with Range resume and verification (see :meth:`Repository.fetch_blob`)."""
 
@@ -855,6 +752,11 @@ class _BlobReader:
         return offset
 
     def chunks(self) -> Iterator[bytes]:
+        from ansible_collections.ocireg.registry.plugins.module_utils._model.chunks import (
+            CHUNK,
+            skip_bytes,
+        )
+
         options = self.repository.transport.options
         hasher = Hasher(self.digest, expected_size=self.size)
         skip = self._open(0)

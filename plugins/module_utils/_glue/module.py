@@ -28,9 +28,6 @@ else:
 from ansible_collections.ocireg.registry.plugins.module_utils._client.credentials import (
     scrub,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._glue.advice import (
-    advised,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._glue.options import (
     connection_argument_spec,
     side_auth_argument_spec,
@@ -49,6 +46,11 @@ def describe(err: RegistryError, factory: Any = None) -> str:
     (:meth:`.clients.ClientFactory.explain`); any other hint gets its option advice (:func:`.advice.advised`).
     Both read the error's fields (host, status, hint), never its text.
     """
+    # Loaded here: only a failure is worded (start-up compiles less).
+    from ansible_collections.ocireg.registry.plugins.module_utils._glue.advice import (
+        advised,
+    )
+
     if factory is not None:
         err = factory.explain(err)
     return advised(err)

@@ -17,7 +17,7 @@ import binascii
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model import (
@@ -136,6 +136,21 @@ class Platform:
             other = Platform.parse(other)
         mine, theirs = self.normalized(), other.normalized()
         return (mine.os, mine.architecture, mine.variant) == (theirs.os, theirs.architecture, theirs.variant)
+
+
+def parse_platforms(values: Iterable[str] | str | None) -> tuple[Platform, ...] | None:
+    """The platforms a user asked for; ``None`` (also for ``all`` or an empty list) means every one."""
+    if values is None or values == "all":
+        return None
+    if isinstance(values, str):
+        values = [values]
+    items = [v for v in values if v is not None]
+    if not items or (len(items) == 1 and str(items[0]).strip().lower() == "all"):
+        return None
+    if any(str(v).strip().lower() == "all" for v in items):
+        raise InvalidInputError(
+            f"platforms {items!r} mixes 'all' with a list: give either 'all' or a list of os/arch[/variant]")
+    return tuple(Platform.parse(v) for v in items)
 
 
 # --- descriptors -------------------------------------------------------------------------------

@@ -63,9 +63,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
     read_error_body,
     release_connection,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.refusals import (
-    explain_405,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.retry import (
     NO_RETRY,
     RetryPolicy,
@@ -584,6 +581,11 @@ class Transport:
         if status == 404 or any(c.endswith("_UNKNOWN") for c in codes):
             return NotFoundError("not found", advice="check the repository name and the tag or digest", **fields)
         if status == 405 or "UNSUPPORTED" in codes:
+            # Loaded here: only a refused request needs the per-method advice (start-up compiles less).
+            from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.refusals import (
+                explain_405,
+            )
+
             method = response.request.method if response.request is not None else None
             advice = explain_405(method or what.partition(" ")[0], self.host, codes,
                                  hub_rate_limits_seen=self.rate_limit is not None and bool(self.rate_limit.source))

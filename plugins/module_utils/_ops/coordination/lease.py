@@ -47,6 +47,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.
     to_restore,
     wait_deadline,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.written import (
+    Written,
+)
 
 if TYPE_CHECKING:  # annotations only: registry.py needs requests at import time
     from ansible_collections.ocireg.registry.plugins.module_utils._client.registry import (
@@ -161,17 +164,6 @@ def _delete_by_tag(repo: Repository, tag: str) -> bool:
         return False
     _delete_digest(repo, descriptor.digest)
     return True
-
-
-@dataclass(frozen=True)
-class Written:
-    """A tag a writer wrote, with the bytes to write it again: ``children`` (digest, raw, media type) first."""
-
-    tag: str
-    digest: str
-    raw: bytes
-    media_type: str
-    children: tuple[tuple[str, bytes, str], ...] = ()
 
 
 @dataclass

@@ -22,7 +22,7 @@ Two facts about registries the walk relies on:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ansible_collections.ocireg.registry.plugins.module_utils._model.digest import (
@@ -41,9 +41,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.mediatypes import (
     is_non_distributable,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.referrers import (
-    entries_refusal,
-)
 
 # buildx stores provenance / SBOM attestations as index children with this
 # annotation and an "unknown/unknown" platform; they belong to the image whose
@@ -59,21 +56,6 @@ ROLE_REFERRER = "referrer"
 FetchManifest = Callable[[Descriptor], Manifest]
 ListReferrers = Callable[[str], Sequence[Descriptor]]
 IsPresent = Callable[[Descriptor], bool]
-
-
-def parse_platforms(values: Iterable[str] | str | None) -> tuple[Platform, ...] | None:
-    """The platforms a user asked for; ``None`` (also for ``all`` or an empty list) means every one."""
-    if values is None or values == "all":
-        return None
-    if isinstance(values, str):
-        values = [values]
-    items = [v for v in values if v is not None]
-    if not items or (len(items) == 1 and str(items[0]).strip().lower() == "all"):
-        return None
-    if any(str(v).strip().lower() == "all" for v in items):
-        raise InvalidInputError(
-            f"platforms {items!r} mixes 'all' with a list: give either 'all' or a list of os/arch[/variant]")
-    return tuple(Platform.parse(v) for v in items)
 
 
 @dataclass(frozen=True)
@@ -223,6 +205,11 @@ class _Walker:
         return node
 
     def visit_referrers(self, subject: str) -> None:
+        # Loaded here: only a copy with referrers walks them (start-up compiles less).
+        from ansible_collections.ocireg.registry.plugins.module_utils._model.referrers import (
+            entries_refusal,
+        )
+
         if self.referrers is None:
             raise RuntimeError("visit_referrers needs a referrers source (internal error)")
         listed = [self._fetch(d) for d in self.referrers(subject) if d.digest not in self.graph.nodes]

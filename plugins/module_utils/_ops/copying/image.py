@@ -45,33 +45,28 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     Descriptor,
     Platform,
+    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     validate_tag,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.written import (
     Written,
-    honour_leases,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying import (  # blobs in flight: the default
     DEFAULT_CONCURRENCY,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.attached import (
-    copy_attached,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
-    Conversion,
-    convert_to_oci,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
     CopyGraph,
     build_graph,
-    parse_platforms,
     select_children,
     tag_targets,
 )
 
 if TYPE_CHECKING:  # a protocol for the type checker only
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+        Conversion,
+    )
     from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.store import (
         ImageStore,
     )
@@ -345,6 +340,11 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     )
     conversion = None
     if options.to_oci:
+        # Loaded here: only format: oci converts (start-up compiles less).
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+            convert_to_oci,
+        )
+
         graph, conversion = convert_to_oci(graph)
         for node in graph.nodes.values():
             node.present = present(node.digest)
@@ -359,6 +359,11 @@ def copy_image(src: ImageStore, src_ref: str, dest: ImageStore, dest_tags: Seque
     try:
         _transfer_blobs(src, dest, graph.blobs.values(), options, result)
         if options.referrers:
+            # Loaded here: only a copy with its referrers copies attached artifacts (start-up compiles less).
+            from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.attached import (
+                copy_attached,
+            )
+
             # Before the tags: when the image's tag appears, its signatures are already there.
             # Cosign's tags name a digest: those of converted manifests name one the copy does not write.
             unconverted = [d for d in graph.nodes if conversion is None or d not in conversion.mapping.values()]
@@ -398,6 +403,11 @@ def _note_conversion(conversion: Conversion, referrers: bool, result: CopyResult
 def check_leases(dest: Any, written: Sequence[Written], restored: list[str], notes: list[str]) -> None:
     """Once a writer's tags are in a registry repository, honour a prune's lease there (_ops/coordination)."""
     if written and not getattr(dest, "local", False):
+        # Loaded here: only the opt-in prune_lease checks for leases (start-up compiles less).
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
+            honour_leases,
+        )
+
         report = honour_leases(dest, written)
         restored.extend(report.restored)
         notes.extend(report.warnings)

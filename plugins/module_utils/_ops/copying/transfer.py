@@ -43,9 +43,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.transport_r
     parse_local_ref,
     split_name,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
-    is_docker_typed,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     CopyOptions,
     CopyResult,
@@ -184,6 +181,11 @@ def docker_in_layout_warning(target: LocalRef, named: Sequence[tuple[str, str]])
     """
     if target.transport == DOCKER_ARCHIVE:
         return None
+    # Loaded here: only a run that writes a local layout asks (start-up compiles less).
+    from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.convert import (
+        is_docker_typed,
+    )
+
     docker = [f"{name} ({media_type})" for name, media_type in named if is_docker_typed(media_type)]
     if not docker:
         return None

@@ -22,17 +22,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest im
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
-    is_attached_tag,
-    is_lease_tag,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
-    TAG_SORTS,
-    compile_full_match,
-    keep_matching,
-    sort_tags,
-    under_prefix,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.facts.options import (
     check_include,
     check_platform,
@@ -164,6 +153,18 @@ def list_tags(repo: Repository, pattern: str | None = None, order: str = "lexica
     image of their own: cosign's ``sha256-<hex>.sig`` / ``.att`` / ``.sbom``, the referrers
     fallback ``sha256-<hex>`` and the prune lease ``ocireg-prune-lease-…`` (``_model/tag_schemes``).
     """
+    # Loaded here: only a run that lists tags filters and orders them (start-up compiles less).
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
+        TAG_SORTS,
+        compile_full_match,
+        keep_matching,
+        sort_tags,
+    )
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
+        is_attached_tag,
+        is_lease_tag,
+    )
+
     if order not in TAG_SORTS:
         raise InvalidInputError(f"sort: unknown order {order!r}: use one of {', '.join(TAG_SORTS)}")
     regex = compile_full_match(pattern)  # before any request: a bad regex fails fast
@@ -182,6 +183,12 @@ def list_repositories(registry: Registry, prefix: str = "", pattern: str | None 
     The catalog endpoint is optional in the distribution spec and many hosted
     registries refuse it; that surfaces as the registry's error.
     """
+    from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_order import (
+        compile_full_match,
+        keep_matching,
+        under_prefix,
+    )
+
     regex = compile_full_match(pattern)
     found = [name for name in registry.catalog() if under_prefix(name, prefix)]
     return sorted(keep_matching(found, regex))

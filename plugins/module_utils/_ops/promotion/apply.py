@@ -20,11 +20,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     InvalidInputError,
     NotFoundError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    parse_platforms,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._model.reference import (
     Reference,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
-    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.promotion.plan import (
     ABSENT,
@@ -533,8 +533,10 @@ def promote(
         # The opt-in prune lease: wait, then restore what a prune took (its code is loaded only then).
         # pylint: disable=import-outside-toplevel
         from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.lease import (
-            Written,
             honour_leases,
+        )
+        from ansible_collections.ocireg.registry.plugins.module_utils._ops.coordination.written import (
+            Written,
         )
 
         lease = honour_leases(repository, [Written(t, manifest.digest, manifest.raw, manifest.media_type)

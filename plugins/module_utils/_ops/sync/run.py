@@ -64,6 +64,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.failures im
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
     Descriptor,
+    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_schemes import (
     is_attached_tag,
@@ -80,9 +81,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.timestamps 
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.tag_patterns import (
     unmatched_regexes,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph import (
-    parse_platforms,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.image import (
     DEFAULT_CONCURRENCY,

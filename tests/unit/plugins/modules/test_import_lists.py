@@ -9,7 +9,11 @@ engine where nothing is copied, the mirror engine where one image is copied, the
 ``tarfile``) where no archive is named, signature verification and ``cryptography`` unless ``verify`` is
 set (``_glue.module.verifier`` imports them then; ``verify``'s argument spec alone is ``_ops.verify.spec``),
 unpacking and artifacts outside their own modules, blob uploads and the relink retry where nothing is written,
-and the challenge parser and token flows (``_client.auth.challenge``, ``.token``) before a registry answers 401.
+the challenge parser and token flows (``_client.auth.challenge``, ``.token``) before a registry answers 401,
+and what only some runs reach (:data:`ON_DEMAND`): pagination where no list is read, the referrers code where
+no referrer is read or written, the 405 advice and the option advice before anything is refused or fails, tag
+ordering where no tag is listed, the lease code without ``prune_lease``, attached artifacts without
+``referrers``, the copy graph where nothing is copied, the conversion to OCI without ``format: oci``.
 """
 from __future__ import annotations
 
@@ -40,6 +44,16 @@ WRITES = (UTILS + "_client.uploads", UTILS + "_client.relink")
 #: The challenge parser and the token flows: a client loads them only when a registry answers 401 (see the last
 #: test); every request's scopes come from ``_client.auth.scopes``.
 CHALLENGE = (UTILS + "_client.auth.challenge", UTILS + "_client.auth.token")
+#: What the runs below do not reach before their first request, and none of them at all in these runs: each is
+#: imported by the function that needs it (a module's payload is compiled on every run under Ansible).
+PAGINATION = UTILS + "_client.pagination"  # tag and catalog lists (Repository.tags, Registry.catalog)
+REFERRERS = (UTILS + "_client.referrer_index", UTILS + "_model.referrers")  # referrers read or written
+ADVICE = (UTILS + "_client.transport.refusals", UTILS + "_glue.advice")  # a 405 answered; a failure worded
+TAG_ORDER = UTILS + "_model.tag_order"  # tags listed, filtered and sorted
+ATTACHED = UTILS + "_ops.copying.attached"  # a copy with referrers
+GRAPH = UTILS + "_ops.copying.graph"  # a copy's graph walk (a promotion in one repository reads no graph)
+CONVERT = UTILS + "_ops.copying.convert"  # format: oci, and the Docker-types warning of a local layout
+ON_DEMAND = (PAGINATION, *REFERRERS, *ADVICE)
 
 NOT_LOADED = {
     "registry_manifest_info": (COPY_ENGINE, UTILS + "_ops.sync.run", UTILS + "_ops.retention.prune",
@@ -63,14 +77,15 @@ RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = 
     "manifest_info": ("registry_manifest_info", {"reference": f"{IMAGE}:1"},
                       (UTILS + "_ops.facts.describe",),
                       (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, UTILS + "_ops.promotion.apply", LAYOUT, *ARCHIVES,
-                       *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE)),
+                       *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE, *ON_DEMAND, TAG_ORDER)),
     "tag": ("registry_tag", {"repository": IMAGE, "source": ":1", "tags": ["2"]},
             (UTILS + "_ops.promotion.apply",),
-            (COPY_ENGINE, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
-             *ARTIFACT, *WRITES, *CHALLENGE)),
+            (COPY_ENGINE, GRAPH, TRANSFER, *MIRROR_ENGINE, LEASE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER,
+             *UNPACK, *ARTIFACT, *WRITES, *CHALLENGE, *ON_DEMAND)),
     "copy one image": ("registry_copy", {"src": f"{IMAGE}:1", "dest": f"{HOST}/mirror/app:1"},
                        (COPY_ENGINE, TRANSFER),
-                       (*MIRROR_ENGINE, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *CHALLENGE)),
+                       (*MIRROR_ENGINE, LEASE, ATTACHED, CONVERT, LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK,
+                        *ARTIFACT, *CHALLENGE, *ON_DEMAND)),
     "mirror with tags": ("registry_copy", {"src": IMAGE, "dest": f"{HOST}/mirror/app", "tags": [".*"]},
                          (COPY_ENGINE, *MIRROR_ENGINE),
                          (LAYOUT, *ARCHIVES, *VERIFY, *VERIFY_PARSER, *UNPACK, *ARTIFACT, *CHALLENGE)),

@@ -17,12 +17,15 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.copying.graph
     ROLE_REFERRER,
     ROLE_ROOT,
     build_graph,
-    parse_platforms,
     rewrite_index,
     select_children,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import InvalidInputError, ManifestError
-from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import Platform, parse_manifest
+from ansible_collections.ocireg.registry.plugins.module_utils._model.manifest import (
+    Platform,
+    parse_manifest,
+    parse_platforms,
+)
 from tests.rig import images
 
 
