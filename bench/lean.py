@@ -428,7 +428,7 @@ def bench_plan(source: Any, tags: Sequence[str], workdir: Path, rounds: int, sam
     picked = [f"plan/app:{t}" for t in list(tags)[::step][:sample]]
     out: dict[str, Any] = {"ours": [], "skopeo per tag": [], "requests": [], "sample": len(picked), "ours cpu": [],
                            "skopeo cpu per tag": [], "registry cpu": []}
-    registry_pid = source._proc.pid  # pylint: disable=protected-access - the rig's own registry process
+    registry_pid = source._proc.pid  # pylint: disable=protected-access  # the rig's own registry process
     for rnd in range(rounds):
         for tool in base.rotated(["ours", "skopeo"], rnd):
             if tool == "ours":

@@ -29,7 +29,7 @@ cookie kept from an earlier answer, hooks, a streamed or form body, another
 adapter) it answers None and the caller sends through ``request`` as before.
 Below it, a GET or HEAD read whole at once on a connection the pool holds open
 goes out through :mod:`.wire` (http.client on urllib3's own connection) instead
-of urllib3's ``urlopen``.
+of urllib3's request loop (the pool's open-URL method).
 """
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ class RegistrySession(_Session):
         Same request on the wire (URL, headers, body, TLS settings, pool) and the same response and exception
         types; None when this session's state needs requests' full path (see the module docstring). ``whole``
         says the caller reads the whole body at once (a HEAD, a capped document): then a GET or HEAD on a
-        kept-alive connection is sent and read with http.client below urllib3's ``urlopen`` (:mod:`.wire`).
+        kept-alive connection is sent and read with http.client below urllib3's request loop (:mod:`.wire`).
         """
         if not (data is None or isinstance(data, bytes)) or self.proxies or self.params or self.hooks["response"] \
                 or self.auth not in (None, keep_headers) or _has_cookies(self.cookies) \

@@ -4,7 +4,7 @@
 """A GET or HEAD on a kept-alive connection of urllib3's pool, sent and read with http.client itself.
 
 Below ``RegistrySession.send_direct`` a request otherwise goes through urllib3's
-``urlopen``, which profiles at 61 to 69 % of a hot request's CPU; about a third of
+request loop (the pool's open-URL method), which profiles at 61 to 69 % of a hot request's CPU; about a third of
 that is urllib3's own bookkeeping and its ``HTTPResponse`` / ``HTTPHeaderDict``
 built for every answer. :func:`send_kept_alive` takes urllib3's connection out of
 the pool's queue (the connection requests configured: TLS context, certificate
@@ -25,7 +25,7 @@ one, with its TLS set-up and errors), a proxy, a blocking pool, a urllib3 other
 than 2.x (1.26's connection and pool differ), a pool or connection of another
 class. A failure after the request was written takes urllib3's own path: the
 connection is discarded, the pool's ``Retry`` decides (with requests' defaults:
-the same exception urllib3 raises), and a retry it allows is sent by ``urlopen``.
+the same exception urllib3 raises), and a retry it allows is sent by that loop.
 """
 from __future__ import annotations
 
@@ -247,7 +247,7 @@ def send_kept_alive(pool: Any, method: str, target: str, headers: Any, timeout: 
     Returns ``(response, retries)``: the response (a :class:`KeptAliveResponse` or
     urllib3's ``HTTPResponse``), or None with nothing sent when urllib3 must send it
     (see the module docstring), or None with the ``Retry`` urllib3's ``increment``
-    gave after a failure it allows to retry (then ``urlopen`` sends it with that
+    gave after a failure it allows to retry (then urllib3's request loop sends it with that
     object, as urllib3 would). A failure it does not allow is raised as urllib3
     raises it. ``target`` must be a path (and query) urllib3 would send unchanged.
     """
@@ -284,7 +284,7 @@ def _give_back(pool: Any, conn: Any) -> None:
 
 def _exchange(pool: Any, conn: Any, method: str, target: str, headers: Any, timeout: tuple[float, float],
               retries: Any) -> tuple[Any, Any]:
-    """urllib3's ``_make_request`` and ``urlopen`` error handling on an open connection, with http.client's I/O."""
+    """urllib3's ``_make_request`` and request-loop error handling on an open connection, with http.client's I/O."""
     connect_timeout, read_timeout = timeout
     pool.num_requests += 1
     clean = False
