@@ -47,6 +47,8 @@ options:
   validate_certs:
     description:
       - Verify the registry's TLS certificate.
+      - V(false) is taken as asked for, without a warning printed for each unverified request
+        (as C(skopeo --tls-verify=false)); prefer O(ca_path) with the registry's CA.
     type: bool
     default: true
   ca_path:

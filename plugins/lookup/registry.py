@@ -192,6 +192,7 @@ _list:
   elements: raw
 """
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -236,6 +237,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.pool import (
 try:
     # Probed so that a controller without requests gets a clear message, not a traceback.
     import requests  # noqa: F401  # pylint: disable=unused-import
+    from urllib3.exceptions import InsecureRequestWarning
 except ImportError:
     HAS_REQUESTS = False
 else:
@@ -284,7 +286,12 @@ class LookupModule(LookupBase):
         except RegistryError as err:  # a malformed registry_auth: says what, never a secret
             raise AnsibleError(f"ocireg.registry.registry lookup: {describe(err)}") from None
         try:
-            answers = self._answer(factory, query, [str(term) for term in terms])
+            with warnings.catch_warnings():
+                # urllib3 warns on every unverified request, and only then: the user asked for it with
+                # validate_certs: false, so say nothing (as skopeo --tls-verify=false does). Unfiltered,
+                # the warning goes raw to the worker's stderr, which Ansible prints as "errantly sent".
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                answers = self._answer(factory, query, [str(term) for term in terms])
         except RegistryError as err:
             raise AnsibleError(f"ocireg.registry.registry lookup (query={query}): "
                                f"{scrub(describe(err, factory), factory.secrets())}") from None

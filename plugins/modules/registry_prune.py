@@ -678,6 +678,9 @@ applied:
     - C(quarantined) is where a deletion's quarantine copy is (O(quarantine)), C(DEST:REPOSITORY:TAG) or C(DEST:TAG)
       for an image, C(DEST@DIGEST) for what came with it (children, referrers); V(null) without O(quarantine) and for
       untags.
+    - C(method) is V(manifest_delete) for a deletion (in check mode too). For an untag it is how the tag was removed,
+      V(tag_delete) or V(dummy_manifest); in check mode, where the registry is not asked, the O(tag_delete_method)
+      asked for (V(auto) by default).
     - C(already_gone) is V(true) for a deletion whose C(DELETE) found the manifest already gone (deleted by
       someone else since the plan was made). It counts as removed, as in every path of this collection that
       deletes.

@@ -313,3 +313,24 @@ def test_tls_options_reach_the_lookup(tls_registry, run_playbook):
     assert msg(run, "ca") == image.digest
     assert msg(run, "no verify") is True
     assert run.task("no ca").failed and "ca_path" in run.task("no ca")["msg"]
+
+
+def test_validate_certs_false_prints_no_insecure_request_warning(tls_registry, run_playbook):
+    """The user asked for unverified TLS: like skopeo --tls-verify=false, say nothing about it on stderr,
+    neither from the lookup (controller) nor from a module."""
+    image = make_image("lookup-tls-quiet")
+    RawPusher.for_registry(tls_registry).push("secure/quiet", image, tag="v1")
+    ref = f"{tls_registry.host}/secure/quiet:v1"
+    run = run_playbook(tasks=[
+        debug("lookup", f"lookup('{LOOKUP}', '{ref}', validate_certs=false)"),
+        debug("lookup many", f"query('{LOOKUP}', '{ref}', '{ref}', query='tags', validate_certs=false)"),
+        {"name": "module", "ocireg.registry.registry_manifest_info": {"reference": ref, "validate_certs": False}},
+        {"name": "module missing tag",
+         "ocireg.registry.registry_manifest_info": {"reference": f"{ref}-missing", "validate_certs": False}},
+    ])
+    assert msg(run, "lookup") == image.digest
+    assert msg(run, "lookup many") == ["v1", "v1"]
+    assert run.task("module").status == "ok", run.explain()
+    assert run.task("module missing tag").status == "ok", run.explain()
+    printed = run.output
+    assert "InsecureRequestWarning" not in printed and "Unverified HTTPS" not in printed, run.explain()

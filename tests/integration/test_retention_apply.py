@@ -158,6 +158,8 @@ def test_check_mode_walks_the_same_path_without_writing(plain_registry: RigRegis
     assert strip(checked.applied) == strip(applied.applied)
     assert [(a["action"], a["tags"]) for a in applied.applied] == [("delete", ["dev-gone"]), ("untag", ["dev-shared"])]
     assert applied.applied[1]["method"] == "dummy_manifest" and checked.applied[1]["method"] == "auto"
+    # What registry_prune.md says: a deletion is manifest_delete in check mode too.
+    assert applied.applied[0]["method"] == checked.applied[0]["method"] == "manifest_delete"
     assert sorted(RawPuller.for_registry(plain_registry).tags(REPO)) == ["release"]
     assert head(plain_registry, "release") == shared.digest  # the sibling tag keeps its digest
 

@@ -53,6 +53,8 @@ _HOST = re.compile(
     rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 )
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
+# https://, http://, and skopeo's docker:// (oci:// etc. too): a pasted URL or transport, not a reference.
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _bad_reference(text: object, reason: str) -> InvalidReferenceError:
@@ -249,6 +251,9 @@ class Reference:
             raise _bad_reference(text, "it contains whitespace")
         if _IMAGE_ID.fullmatch(text):
             raise _bad_reference(text, "a 64-character hex string is an image ID, not a repository name")
+        scheme = _URL_SCHEME.match(text)
+        if scheme:
+            raise _bad_reference(text, f"a reference has no URL scheme: write {text[scheme.end():]!r}")
         name, tag, digest = _split_tag_digest(text, text)
 
         first, slash, remainder = name.partition("/")

@@ -178,7 +178,8 @@ def _guard_message(change: TagChange, expected: str) -> str:
                 "<other tag>: <its digest>}, or promote it in its own task")
     if expected == ABSENT:
         return (f"tag {change.tag!r} already exists and points to {change.before}, but expected_digest is absent "
-                f"({will}); someone created it since: read it again and decide before retrying")
+                f"({will}); it existed before this run or was created since expected_digest was decided: read it "
+                "again and decide before retrying")
     return (f"tag {change.tag!r} points to {change.before}, but expected_digest is {expected} ({will}); someone "
             "else moved it since the expected digest was read: read the current digest again and decide before "
             "retrying")

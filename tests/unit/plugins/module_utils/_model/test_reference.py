@@ -190,7 +190,11 @@ class TestParseErrors:
             ("r.example:/a", "invalid registry host 'r.example:'"),
             ("[::1/a", "invalid registry host"),
             ("[zz::1]:5000/a", "invalid registry host '[zz::1]:5000'"),
-            ("https://r.example/a", "invalid registry host 'https:'"),
+            ("https://r.example/a", "a reference has no URL scheme: write 'r.example/a'"),
+            ("https://127.0.0.1:5650/team/app:v1",
+             "a reference has no URL scheme: write '127.0.0.1:5650/team/app:v1'"),
+            ("HTTP://r.example/a@sha256:" + "a" * 64, "no URL scheme: write 'r.example/a@sha256:"),
+            ("oci://r.example/a", "a reference has no URL scheme: write 'r.example/a'"),
             ("r.example/a:b:c", "invalid repository path component 'a:b'"),
         ],
     )

@@ -93,6 +93,10 @@ def test_guard_absent_allows_only_new_tags() -> None:
     plan = plan_promotion({"prod": D2}, source_digest=D1, expected_digest=ABSENT)
     assert plan.blocked
     assert "points to " + D2 in plan.violations[0] and "expected_digest is absent" in plan.violations[0]
+    # The tag may have existed all along (a guard written wrong), not only been created by someone since:
+    # the plan cannot tell, so the message claims neither.
+    assert "someone created it since" not in plan.violations[0]
+    assert "existed before this run or was created since" in plan.violations[0]
 
 
 def test_missing_tag_violates_a_digest_guard_and_says_it_does_not_exist_yet() -> None:
@@ -113,7 +117,7 @@ def test_expected_digest_per_tag_moves_one_and_creates_another() -> None:
     plan = plan_promotion({"prod": D3, "stable": D1}, source_digest=D2,
                           expected_digest={"prod": D1, "stable": ABSENT})
     assert len(plan.violations) == 2
-    assert "someone else moved it" in plan.violations[0] and "someone created it" in plan.violations[1]
+    assert "someone else moved it" in plan.violations[0] and "already exists" in plan.violations[1]
     # Tags the mapping leaves out are not guarded.
     assert not plan_promotion({"prod": D1, "stable": D3}, source_digest=D2, expected_digest={"prod": D1}).blocked
 
