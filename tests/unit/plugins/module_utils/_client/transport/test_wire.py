@@ -296,3 +296,48 @@ def test_a_session_header_merge_reads_the_session_store_as_items() -> None:
     assert _has_cookies(ours.cookies)
     ours.cookies.clear()
     assert not _has_cookies(ours.cookies)
+
+
+def outcomes(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch, answer: bytes, supported: bool,
+             adapter: requests.adapters.HTTPAdapter | None = None) -> tuple[list[object], tuple[int, ...]]:
+    """Three GETs, the second answered with ``answer``, with the wire path on or off: what each gave, and the
+    connections the server accepted, the requests it read and the pool's request and connection counts."""
+    monkeypatch.setattr(wire, "SUPPORTED", supported)
+    server = serve(lambda i, _r: (answer if i == 1 else OK, KEEP))
+    ours = session()
+    if adapter is not None:
+        ours.mount("http://", adapter)
+    seen: list[object] = []
+    for _time in range(3):
+        try:
+            response = send(ours, "GET", server.url("/v2/a/manifests/t"))
+            seen.append((response.status_code, read_whole(response), dict(response.headers)))
+        except requests.RequestException as exc:
+            seen.append((type(exc).__name__, str(exc)))
+    pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+    return seen, (server.connections, len(server.requests), pool.num_requests, pool.num_connections)
+
+
+@needs_wire
+def test_differing_content_lengths_are_refused_as_urllib3_refuses_them(serve: Callable[..., RawServer],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # http.client takes the first Content-Length; urllib3 refuses differing ones (a response that cannot be
+    # framed): the wire path must not read a body urllib3 would never hand over.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x"
+    ours = outcomes(serve, monkeypatch, answer, True)
+    assert ours == outcomes(serve, monkeypatch, answer, False)
+    assert ours[0][1] == ("InvalidHeader", "Content-Length contained multiple unmatching values (2, 3)")
+    same = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
+    assert outcomes(serve, monkeypatch, same, True) == outcomes(serve, monkeypatch, same, False)
+
+
+@needs_wire
+def test_a_retry_on_status_is_left_to_urlopen(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    # An adapter whose Retry sends again on a 503 with Retry-After (requests' HTTPAdapter(max_retries=2) does):
+    # urlopen retries it; the wire path, which has no status retry, leaves such a pool's requests to urlopen.
+    answer = b"HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n"
+    for retry in (urllib3.Retry(total=2, read=False), urllib3.Retry(total=2, status_forcelist=[503])):
+        ours = outcomes(serve, monkeypatch, answer, True, requests.adapters.HTTPAdapter(max_retries=retry))
+        assert ours == outcomes(serve, monkeypatch, answer, False, requests.adapters.HTTPAdapter(max_retries=retry))
+        assert [entry[0] for entry in ours[0]] == [200, 200, 200]  # type: ignore[index]
+        assert ours[1] == (1, 4, 4, 1)  # the 503 sent again on the same connection
