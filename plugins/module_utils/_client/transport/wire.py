@@ -24,10 +24,10 @@ connection not yet open (or found closed by the server: urllib3 then opens a new
 one, with its TLS set-up and errors), a proxy, a blocking pool, a urllib3 other
 than 2.x (1.26's connection and pool differ), a pool or connection of another
 class, a ``Retry`` that may send again on an answer's status (``status_forcelist``,
-``Retry-After``: urlopen's work). A failure after the request was written takes
-urllib3's own path: the connection is discarded, the pool's ``Retry`` decides
-(with requests' defaults: the same exception urllib3 raises), and a retry it
-allows is sent by ``urlopen``.
+``Retry-After``: urlopen's work), headers without a User-Agent (urllib3 adds its
+own). A failure after the request was written takes urllib3's own path: the
+connection is discarded, the pool's ``Retry`` decides (with requests' defaults:
+the same exception urllib3 raises), and a retry it allows is sent by ``urlopen``.
 """
 from __future__ import annotations
 
@@ -261,6 +261,8 @@ def send_kept_alive(pool: Any, method: str, target: str, headers: Any, timeout: 
         # The last two: a Retry that may send again on the answer's status (Retry.is_retry), which urlopen does;
         # a subclass may decide otherwise.
         return None, retries
+    if "User-Agent" not in headers and not any(name.lower() in ("user-agent", b"user-agent") for name in headers):
+        return None, retries  # urllib3's request() adds its own User-Agent where none is given
     slots = pool.pool
     if slots is None:  # closed: urlopen raises ClosedPoolError
         return None, retries

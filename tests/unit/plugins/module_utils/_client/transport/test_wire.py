@@ -341,3 +341,27 @@ def test_a_retry_on_status_is_left_to_urlopen(serve: Callable[..., RawServer], m
         assert ours == outcomes(serve, monkeypatch, answer, False, requests.adapters.HTTPAdapter(max_retries=retry))
         assert [entry[0] for entry in ours[0]] == [200, 200, 200]  # type: ignore[index]
         assert ours[1] == (1, 4, 4, 1)  # the 503 sent again on the same connection
+
+
+@needs_wire
+@pytest.mark.parametrize("dropped", ["session", "request"])
+def test_without_a_user_agent_the_request_is_urllib3s(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch,
+                                                      dropped: str) -> None:
+    # urllib3's request() adds its own User-Agent when the headers have none; http.client alone would send none.
+    sent: dict[bool, list[bytes]] = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = serve(lambda _i, _r: (OK, KEEP))
+        ours = session()
+        headers: dict[str, str | None] = {"Accept": "application/json"}
+        if dropped == "session":
+            del ours.headers["User-Agent"]
+        else:
+            headers["user-agent"] = None  # requests' way to drop a session header for one request
+        for _time in range(2):
+            response = ours.send_direct("GET", server.url("/v2/a/manifests/t"), headers, None, None,  # type: ignore[arg-type]
+                                        (5.0, 5.0), True, None, whole=True)
+            assert response is not None and read_whole(response) == b"{}"
+        sent[supported] = [request.replace(b"%d" % server.port, b"PORT") for request in server.requests]
+    assert sent[True] == sent[False]
+    assert all(b"\r\nUser-Agent: python-urllib3/" in request for request in sent[True])
