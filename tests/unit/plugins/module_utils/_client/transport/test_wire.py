@@ -2,7 +2,8 @@
 
 Why a raw socket server and not Distribution: these tests compare the exact bytes each sender writes, and
 need a server that closes a kept-alive connection, cuts a body short, answers chunked or gzip-encoded, or
-never answers, on cue. Distribution does none of these on demand.
+never answers, on cue. Distribution does none of these on demand. Many tests run the same exchange twice,
+below urlopen and through it (``wire.SUPPORTED`` off), and compare what each gave.
 """
 from __future__ import annotations
 
@@ -10,20 +11,26 @@ import gzip
 import http.client
 import io
 import socket
+import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+import trustme
 import urllib3
+import urllib3.connectionpool
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import wire
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import read_whole
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import Transport, TransportOptions
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
     RegistrySession,
     _has_cookies,
     _merged_headers,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import KeptAliveResponse
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TransportError
 # The autouse fixture that clears the proxy environment for every test here.
 from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401  # pylint: disable=unused-import
     clean_environment,
@@ -299,22 +306,34 @@ def test_a_session_header_merge_reads_the_session_store_as_items() -> None:
 
 
 def outcomes(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch, answer: bytes, supported: bool,
-             adapter: requests.adapters.HTTPAdapter | None = None) -> tuple[list[object], tuple[int, ...]]:
-    """Three GETs, the second answered with ``answer``, with the wire path on or off: what each gave, and the
-    connections the server accepted, the requests it read and the pool's request and connection counts."""
+             adapter: requests.adapters.HTTPAdapter | None = None, then: str = KEEP,
+             method: str = "GET") -> tuple[list[object], tuple[int, ...]]:
+    """Three GETs, the second (a ``method``) answered with ``answer``, with the wire path on or off: what each
+    gave, and the connections the server accepted, the requests it read and the pool's request and connection
+    counts. With the path on (and requests' own Retry), the second must go out below urlopen."""
     monkeypatch.setattr(wire, "SUPPORTED", supported)
-    server = serve(lambda i, _r: (answer if i == 1 else OK, KEEP))
+    below = 0
+    exchange = wire._exchange  # pylint: disable=protected-access
+
+    def counted(*args: object) -> tuple[object, object]:
+        nonlocal below
+        below += 1
+        return exchange(*args)
+
+    monkeypatch.setattr(wire, "_exchange", counted)
+    server = serve(lambda i, _r: (answer, then) if i == 1 else (OK, KEEP))
     ours = session()
     if adapter is not None:
         ours.mount("http://", adapter)
     seen: list[object] = []
-    for _time in range(3):
+    for index in range(3):
         try:
-            response = send(ours, "GET", server.url("/v2/a/manifests/t"))
+            response = send(ours, method if index == 1 else "GET", server.url("/v2/a/manifests/t"))
             seen.append((response.status_code, read_whole(response), dict(response.headers)))
         except requests.RequestException as exc:
             seen.append((type(exc).__name__, str(exc)))
     pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+    assert below >= 1 if supported and adapter is None else below == 0  # the second went out below urlopen
     return seen, (server.connections, len(server.requests), pool.num_requests, pool.num_connections)
 
 
@@ -365,3 +384,147 @@ def test_without_a_user_agent_the_request_is_urllib3s(serve: Callable[..., RawSe
         sent[supported] = [request.replace(b"%d" % server.port, b"PORT") for request in server.requests]
     assert sent[True] == sent[False]
     assert all(b"\r\nUser-Agent: python-urllib3/" in request for request in sent[True])
+
+
+@needs_wire
+@pytest.mark.parametrize("answer, then, method", [
+    (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK, KEEP, "GET"),  # http.client's final answer: the 103
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}EXTRA", KEEP, "GET"),  # the rest: the connection is dropped
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", CLOSE, "GET"),
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", CLOSE, "GET"),
+    (b"HTTP/1.1 204 No Content\r\n\r\n", KEEP, "GET"),
+    (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n", KEEP, "GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", KEEP, "HEAD"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}", CLOSE, "GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", KEEP, "GET"),
+    (b"", CLOSE, "GET"),  # a stale connection: closed on the status line
+    (b"XTTP/1.1 200 OK\r\n\r\n", CLOSE, "GET"),
+], ids=["103", "longer-than-length", "http-1.0", "connection-close", "204", "304", "head", "negative-length",
+        "chunked-and-length", "closed", "bad-status-line"])
+def test_an_answer_gives_what_urlopen_gives(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch,
+                                            answer: bytes, then: str, method: str) -> None:
+    # The same answers, exceptions, connections opened and pool counts as urllib3's own path.
+    ours = outcomes(serve, monkeypatch, answer, True, then=then, method=method)
+    assert ours == outcomes(serve, monkeypatch, answer, False, then=then, method=method)
+
+
+@needs_wire
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_connection_closed_after_the_dropped_check_is_the_transports_retry(monkeypatch: pytest.MonkeyPatch,
+                                                                             retries: int) -> None:
+    # The server's close arrives between the pool's dropped-connection check and the write (forced here by
+    # answering that check "open"): the write succeeds, the status line is missing. urllib3 with requests'
+    # Retry(0, read=False) raises ProtocolError, requests' ConnectionError; the transport's retry policy sends
+    # the GET again on a new connection, or says the registry cannot be reached. The same on both paths.
+    monkeypatch.setattr(wire, "is_connection_dropped", lambda _conn: False)
+    monkeypatch.setattr(urllib3.connectionpool, "is_connection_dropped", lambda _conn: False)
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = RawServer(lambda i, _r: (OK, CLOSE if i == 0 else KEEP))
+        try:
+            transport = Transport(f"127.0.0.1:{server.port}",
+                                  TransportOptions(plain_http=True, retries=retries, sleep=lambda _s: None))
+            transport.request("GET", "/v2/a/manifests/t")
+            assert server.closed.acquire(timeout=5)
+            try:
+                got: object = transport.request("GET", "/v2/a/manifests/t").content
+            except TransportError as exc:
+                got = str(exc).replace(str(server.port), "PORT")
+            seen[supported] = (got, server.connections, len(server.requests))
+        finally:
+            server.close()
+    assert seen[True] == seen[False]
+    if retries:
+        assert seen[True] == (b"{}", 2, 2)
+    else:
+        assert "cannot reach 127.0.0.1:PORT (('Connection aborted.', RemoteDisconnected(" in str(seen[True][0])
+
+
+@needs_wire
+def test_eight_threads_share_the_pool_as_with_urlopen(serve: Callable[..., RawServer],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = serve(lambda _i, _r: (OK, KEEP))
+        ours = session()
+        failures: list[BaseException] = []
+        kept: list[bool] = []
+
+        def work() -> None:
+            try:
+                for _time in range(50):
+                    response = send(ours, "GET", server.url("/v2/a/manifests/t"))  # pylint: disable=cell-var-from-loop
+                    kept.append(isinstance(response.raw, KeptAliveResponse))  # pylint: disable=cell-var-from-loop
+                    assert read_whole(response) == b"{}"
+            except BaseException as exc:  # pylint: disable=broad-except
+                failures.append(exc)  # pylint: disable=cell-var-from-loop
+
+        threads = [threading.Thread(target=work) for _thread in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+        slots = list(pool.pool.queue)
+        open_ = sum(1 for conn in slots if conn is not None and conn.sock is not None)
+        # How many connections 8 threads open depends on their timing; each one opened is back in the pool, open.
+        assert server.connections == pool.num_connections == open_ <= 8
+        counts[supported] = (len(server.requests), pool.num_requests, len(slots))
+        assert any(kept) is supported
+    assert counts[True] == counts[False] == (400, 400, 10)  # every request counted, every slot back
+
+
+class TlsServer(RawServer):
+    """:class:`RawServer` behind TLS, with a certificate of a throwaway CA (nothing here trusts it)."""
+
+    def __init__(self, script: Callable[[int, bytes], tuple[bytes | None, str]]) -> None:
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(self.context)
+        super().__init__(script)
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def _talk(self, conn: socket.socket) -> None:
+        try:
+            conn = self.context.wrap_socket(conn, server_side=True)
+        except OSError:
+            return
+        super()._talk(conn)
+
+
+@needs_wire
+def test_an_unverified_https_request_warns_as_urllib3_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # InsecureRequestWarning for every request on an unverified connection, kept-alive ones included, from
+    # urllib3's own _validate_conn; raised as an error, it discards the connection as urlopen does.
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = TlsServer(lambda _i, _r: (OK, KEEP))
+        try:
+            ours = session()
+            kinds = []
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for _time in range(3):
+                    response = ours.send_direct("GET", server.url("/v2/a/manifests/t"), {}, None, None, (5.0, 5.0),
+                                                False, None, whole=True)
+                    assert response is not None and read_whole(response) == b"{}"
+                    kinds.append(type(response.raw).__name__)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", urllib3.exceptions.InsecureRequestWarning)
+                with pytest.raises(urllib3.exceptions.InsecureRequestWarning):
+                    ours.send_direct("GET", server.url("/v2/a/manifests/t"), {}, None, None, (5.0, 5.0), False, None,
+                                     whole=True)
+            pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+            seen[supported] = ([(w.category, w.filename, w.lineno) for w in caught], server.connections,
+                               [conn is not None and conn.sock is not None for conn in pool.pool.queue])
+            assert ("KeptAliveResponse" in kinds) is supported
+        finally:
+            server.close()
+    assert seen[True] == seen[False]
+    assert [entry[0] for entry in seen[True][0]] == [urllib3.exceptions.InsecureRequestWarning] * 3
+    assert not any(seen[True][2])  # the connection the error interrupted was closed, its slot given back
