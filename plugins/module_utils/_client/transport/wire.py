@@ -25,7 +25,7 @@ one, with its TLS set-up and errors), a proxy, a blocking pool, a urllib3 other
 than 2.x (1.26's connection and pool differ), a pool or connection of another
 class, a ``Retry`` that may send again on an answer's status (``status_forcelist``,
 ``Retry-After``: urlopen's work), headers without a User-Agent (urllib3 adds its
-own). A failure after the request was written takes urllib3's own path: the
+own) or with a Transfer-Encoding (urllib3 sends the last chunk). A failure after the request was written takes urllib3's own path: the
 connection is discarded, the pool's ``Retry`` decides (with requests' defaults:
 the same exception urllib3 raises), and a retry it allows is sent by ``urlopen``.
 """
@@ -261,8 +261,14 @@ def send_kept_alive(pool: Any, method: str, target: str, headers: Any, timeout: 
         # The last two: a Retry that may send again on the answer's status (Retry.is_retry), which urlopen does;
         # a subclass may decide otherwise.
         return None, retries
-    if "User-Agent" not in headers and not any(name.lower() in ("user-agent", b"user-agent") for name in headers):
-        return None, retries  # urllib3's request() adds its own User-Agent where none is given
+    try:
+        names = frozenset(map(str.lower, headers))  # urllib3's request() reads the names so
+    except TypeError:  # a bytes name, which urllib3 decodes first
+        return None, retries
+    if "user-agent" not in names or "transfer-encoding" in names:
+        # urllib3's request() adds its own User-Agent where none is given, and ends a body declared chunked
+        # (none here) with its last chunk; http.client alone does neither.
+        return None, retries
     slots = pool.pool
     if slots is None:  # closed: urlopen raises ClosedPoolError
         return None, retries

@@ -363,27 +363,34 @@ def test_a_retry_on_status_is_left_to_urlopen(serve: Callable[..., RawServer], m
 
 
 @needs_wire
-@pytest.mark.parametrize("dropped", ["session", "request"])
-def test_without_a_user_agent_the_request_is_urllib3s(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch,
-                                                      dropped: str) -> None:
-    # urllib3's request() adds its own User-Agent when the headers have none; http.client alone would send none.
+@pytest.mark.parametrize("headers", ["session-without-user-agent", "request-without-user-agent",
+                                     "transfer-encoding"])
+def test_headers_urllib3_adds_to_are_urllib3s(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch,
+                                              headers: str) -> None:
+    # urllib3's request() adds its own User-Agent when the headers have none, and sends the last chunk of a
+    # body declared chunked (a GET's empty one too); http.client alone does neither.
     sent: dict[bool, list[bytes]] = {}
     for supported in (True, False):
         monkeypatch.setattr(wire, "SUPPORTED", supported)
         server = serve(lambda _i, _r: (OK, KEEP))
         ours = session()
-        headers: dict[str, str | None] = {"Accept": "application/json"}
-        if dropped == "session":
+        sending: dict[str, str | None] = {"Accept": "application/json"}
+        if headers == "session-without-user-agent":
             del ours.headers["User-Agent"]
+        elif headers == "request-without-user-agent":
+            sending["user-agent"] = None  # requests' way to drop a session header for one request
         else:
-            headers["user-agent"] = None  # requests' way to drop a session header for one request
+            sending["transfer-encoding"] = "chunked"
         for _time in range(2):
-            response = ours.send_direct("GET", server.url("/v2/a/manifests/t"), headers, None, None,  # type: ignore[arg-type]
+            response = ours.send_direct("GET", server.url("/v2/a/manifests/t"), sending, None, None,  # type: ignore[arg-type]
                                         (5.0, 5.0), True, None, whole=True)
             assert response is not None and read_whole(response) == b"{}"
         sent[supported] = [request.replace(b"%d" % server.port, b"PORT") for request in server.requests]
     assert sent[True] == sent[False]
-    assert all(b"\r\nUser-Agent: python-urllib3/" in request for request in sent[True])
+    if headers == "transfer-encoding":
+        assert sent[True][1::2] == [b"0\r\n\r\n"] * 2  # the last chunk after each (read as a head here)
+    else:
+        assert all(b"\r\nUser-Agent: python-urllib3/" in request for request in sent[True])
 
 
 @needs_wire
