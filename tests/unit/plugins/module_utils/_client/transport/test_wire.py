@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import io
+import os
 import socket
 import ssl
 import threading
@@ -570,3 +571,52 @@ def test_a_closed_pool_is_closed_on_both_paths(serve: Callable[..., RawServer], 
                            server.connections, len(server.requests))
     assert seen[True] == seen[False] == (b"{}", True, "HTTPConnectionPool(host='127.0.0.1', port=PORT): Pool is closed.",
                                          1, 2)
+
+
+class GarblingTlsServer(TlsServer):
+    """Answers the first request on a connection, then writes a TLS record that fails the client's check."""
+
+    def _talk(self, conn: socket.socket) -> None:
+        try:
+            conn = self.context.wrap_socket(conn, server_side=True)
+        except OSError:
+            return
+        with conn:
+            for index in range(2):
+                if not conn.recv(65536):
+                    return
+                self.requests.append(b"")
+                if index == 0:
+                    conn.sendall(OK)
+                else:  # past the TLS layer: an application-data record of noise
+                    os.write(conn.fileno(), b"\x17\x03\x03\x00\x10" + b"\x00" * 16)
+
+
+@needs_wire
+def test_a_tls_failure_on_a_kept_connection_is_requests_ssl_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # urllib3 wraps it (SSLError), its Retry gives up at once (MaxRetryError), requests says SSLError; the
+    # connection is closed and its slot given back. The same on both paths.
+    seen = {}
+    below: list[object] = []
+    exchange = wire._exchange  # pylint: disable=protected-access
+    monkeypatch.setattr(wire, "_exchange", lambda *args: below.append(args) or exchange(*args))
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = GarblingTlsServer(lambda _i, _r: (OK, KEEP))
+        try:
+            ours = session()
+            url = server.url("/v2/a/manifests/t")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                first = ours.send_direct("GET", url, {}, None, None, (5.0, 5.0), False, None, whole=True)
+                assert first is not None and read_whole(first) == b"{}"
+                with pytest.raises(requests.exceptions.SSLError) as failed:
+                    ours.send_direct("GET", url, {}, None, None, (5.0, 5.0), False, None, whole=True)
+            pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+            seen[supported] = (str(failed.value).replace(str(server.port), "PORT"), pool.pool.qsize(),
+                               any(conn is not None and conn.sock is not None for conn in pool.pool.queue))
+        finally:
+            server.close()
+    assert len(below) == 1  # the second request with the path on went out below urlopen
+    assert seen[True] == seen[False]
+    assert "Max retries exceeded" in seen[True][0] and seen[True][1:] == (10, False)
