@@ -620,3 +620,28 @@ def test_a_tls_failure_on_a_kept_connection_is_requests_ssl_error(monkeypatch: p
     assert len(below) == 1  # the second request with the path on went out below urlopen
     assert seen[True] == seen[False]
     assert "Max retries exceeded" in seen[True][0] and seen[True][1:] == (10, False)
+
+
+@needs_wire
+def test_each_request_on_a_kept_connection_has_its_own_read_timeout(serve: Callable[..., RawServer],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The socket's timeout is set again for every request on the reused connection (urllib3's _make_request):
+    # a short one before does not cut a slow answer with a longer one, and a short one now times out.
+    plan = [((5.0, 5.0), 0.0), ((5.0, 0.2), 0.0), ((5.0, 3.0), 0.5), ((5.0, 0.2), 1.0)]
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = serve(lambda i, _r: (time.sleep(plan[i][1] if i < len(plan) else 0) or OK, KEEP))
+        ours = session()
+        got: list[object] = []
+        for timeout, _delay in plan:
+            try:
+                response = send(ours, "GET", server.url("/v2/a/manifests/t"), timeout=timeout)
+                got.append((type(response.raw) is KeptAliveResponse, read_whole(response)))
+            except requests.exceptions.ReadTimeout as exc:
+                got.append(str(exc).replace(str(server.port), "PORT"))
+        seen[supported] = got
+    assert seen[True][:3] == [(False, b"{}"), (True, b"{}"), (True, b"{}")]
+    assert seen[True][3] == seen[False][3] == \
+        "HTTPConnectionPool(host='127.0.0.1', port=PORT): Read timed out. (read timeout=0.2)"
+    assert [entry[1] for entry in seen[False][:3]] == [b"{}"] * 3  # type: ignore[index]
