@@ -637,7 +637,7 @@ def test_each_request_on_a_kept_connection_has_its_own_read_timeout(serve: Calla
         for timeout, _delay in plan:
             try:
                 response = send(ours, "GET", server.url("/v2/a/manifests/t"), timeout=timeout)
-                got.append((type(response.raw) is KeptAliveResponse, read_whole(response)))
+                got.append((isinstance(response.raw, KeptAliveResponse), read_whole(response)))
             except requests.exceptions.ReadTimeout as exc:
                 got.append(str(exc).replace(str(server.port), "PORT"))
         seen[supported] = got
