@@ -23,7 +23,9 @@ It declines (answers None, nothing sent) whenever urllib3 must do the work: a
 connection not yet open (or found closed by the server: urllib3 then opens a new
 one, with its TLS set-up and errors), a proxy, a blocking pool, a urllib3 other
 than 2.x (1.26's connection and pool differ), a pool or connection of another
-class. A failure after the request was written takes urllib3's own path: the
+class, a ``Retry`` that may send again on an answer's status (``status_forcelist``,
+``Retry-After``: urlopen's work), headers without a User-Agent (urllib3 adds its
+own) or with a Transfer-Encoding (urllib3 sends the last chunk). A failure after the request was written takes urllib3's own path: the
 connection is discarded, the pool's ``Retry`` decides (with requests' defaults:
 the same exception urllib3 raises), and a retry it allows is sent by that loop.
 """
@@ -76,6 +78,8 @@ SUPPORTED = _supported()
 _POOLS = (HTTPConnectionPool, HTTPSConnectionPool) if SUPPORTED else ()
 _CONNECTIONS = (HTTPConnection, HTTPSConnection) if SUPPORTED else ()
 _SOCK_SHUTDOWN = SUPPORTED and "sock_shutdown" in inspect.signature(HTTPResponse.__init__).parameters
+#: What ``index_fields`` holds for a field given once (stands in for a missing Content-Length).
+_ONE_VALUE: tuple[str, list[str]] = ("", [""])
 #: urllib3's own header normalisation (obsolete line folding), where its version has one.
 _NORMALIZE = getattr(sys.modules.get("urllib3.connection"), "_normalize_header_values", None)
 
@@ -252,7 +256,18 @@ def send_kept_alive(pool: Any, method: str, target: str, headers: Any, timeout: 
     raises it. ``target`` must be a path (and query) urllib3 would send unchanged.
     """
     if not SUPPORTED or type(pool) not in _POOLS or pool.proxy is not None or pool.proxy_headers \
-            or pool.block or method not in ("GET", "HEAD") or not isinstance(retries, Retry):
+            or pool.block or method not in ("GET", "HEAD") or type(retries) is not Retry \
+            or retries.status_forcelist or (retries.total and retries.respect_retry_after_header):  # pylint: disable=unidiomatic-typecheck
+        # The last two: a Retry that may send again on the answer's status (Retry.is_retry), which urlopen does;
+        # a subclass may decide otherwise.
+        return None, retries
+    try:
+        names = frozenset(map(str.lower, headers))  # urllib3's request() reads the names so
+    except TypeError:  # a bytes name, which urllib3 decodes first
+        return None, retries
+    if "user-agent" not in names or "transfer-encoding" in names:
+        # urllib3's request() adds its own User-Agent where none is given, and ends a body declared chunked
+        # (none here) with its last chunk; http.client alone does neither.
         return None, retries
     slots = pool.pool
     if slots is None:  # closed: urlopen raises ClosedPoolError
@@ -360,7 +375,10 @@ def _response(pool: Any, conn: Any, original: http.client.HTTPResponse, method: 
     unparsed = getattr(msg, "_payload", True)
     if not original.chunked and original.length is not None and not msg.defects and not unparsed:
         fields = index_fields(items)
-        if fields is not None and "transfer-encoding" not in fields and "content-encoding" not in fields:
+        # Content-Length more than once: urllib3 refuses differing values (InvalidHeader) where http.client
+        # takes the first one, so its HTTPResponse decides.
+        if fields is not None and "transfer-encoding" not in fields and "content-encoding" not in fields \
+                and len(fields.get("content-length", _ONE_VALUE)[1]) == 1:
             return KeptAliveResponse(original, Headers(fields), pool, conn, retries)
     # What urllib3's HTTPConnection.getresponse builds, and _make_request completes, for any other answer.
     try:

@@ -2,28 +2,37 @@
 
 Why a raw socket server and not Distribution: these tests compare the exact bytes each sender writes, and
 need a server that closes a kept-alive connection, cuts a body short, answers chunked or gzip-encoded, or
-never answers, on cue. Distribution does none of these on demand.
+never answers, on cue. Distribution does none of these on demand. Many tests run the same exchange twice,
+below urlopen and through it (``wire.SUPPORTED`` off), and compare what each gave.
 """
 from __future__ import annotations
 
 import gzip
 import http.client
 import io
+import os
 import socket
+import ssl
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+import trustme
 import urllib3
+import urllib3.connectionpool
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport import wire
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import read_whole
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.core import Transport, TransportOptions
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.session import (
     RegistrySession,
     _has_cookies,
     _merged_headers,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import KeptAliveResponse
+from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import TransportError
 # The autouse fixture that clears the proxy environment for every test here.
 from tests.unit.plugins.module_utils._client.transport.test_session import (  # noqa: F401  # pylint: disable=unused-import
     clean_environment,
@@ -253,13 +262,16 @@ def test_a_stream_a_body_and_unsupported_urllib3_are_left_to_urlopen(serve: Call
 
 
 def test_only_urllib3_2_is_supported() -> None:
-    # 1.x is declined; so is an early 2.x whose HTTPResponse lacks a parameter the path hands it (2.0 has no
-    # version_string); from 2.3 (what Debian 13 ships) on, the path is taken (checked on 2.3.0 and 2.8.0).
+    # 1.x is declined; so is an early 2.x whose HTTPResponse lacks a parameter the path hands it (2.0 and 2.1
+    # have no version_string); from 2.2 on, the path is taken (this file passes on 2.2.3, 2.3.0 (what Debian 13
+    # ships) and 2.8.0; 2.2 differs only in HTTPResponse's missing sock_shutdown, which the path leaves out).
     major, minor = (int(part) for part in urllib3.__version__.split(".")[:2])
     if major != 2:
         assert wire.SUPPORTED is False
-    elif minor >= 3:
+    elif minor >= 2:
         assert wire.SUPPORTED is True
+    else:
+        assert wire.SUPPORTED is False
 
 
 @needs_wire
@@ -296,3 +308,340 @@ def test_a_session_header_merge_reads_the_session_store_as_items() -> None:
     assert _has_cookies(ours.cookies)
     ours.cookies.clear()
     assert not _has_cookies(ours.cookies)
+
+
+def outcomes(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch, answer: bytes, supported: bool,
+             adapter: requests.adapters.HTTPAdapter | None = None, then: str = KEEP,
+             method: str = "GET") -> tuple[list[object], tuple[int, ...]]:
+    """Three GETs, the second (a ``method``) answered with ``answer``, with the wire path on or off: what each
+    gave, and the connections the server accepted, the requests it read and the pool's request and connection
+    counts. With the path on (and requests' own Retry), the second must go out below urlopen."""
+    monkeypatch.setattr(wire, "SUPPORTED", supported)
+    below = 0
+    exchange = wire._exchange  # pylint: disable=protected-access
+
+    def counted(*args: object) -> tuple[object, object]:
+        nonlocal below
+        below += 1
+        return exchange(*args)
+
+    monkeypatch.setattr(wire, "_exchange", counted)
+    server = serve(lambda i, _r: (answer, then) if i == 1 else (OK, KEEP))
+    ours = session()
+    if adapter is not None:
+        ours.mount("http://", adapter)
+    seen: list[object] = []
+    for index in range(3):
+        try:
+            response = send(ours, method if index == 1 else "GET", server.url("/v2/a/manifests/t"))
+            seen.append((response.status_code, read_whole(response), dict(response.headers)))
+        except requests.RequestException as exc:
+            seen.append((type(exc).__name__, str(exc)))
+    pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+    assert below >= 1 if supported and adapter is None else below == 0  # the second went out below urlopen
+    return seen, (server.connections, len(server.requests), pool.num_requests, pool.num_connections)
+
+
+@needs_wire
+def test_differing_content_lengths_are_refused_as_urllib3_refuses_them(serve: Callable[..., RawServer],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # http.client takes the first Content-Length; urllib3 refuses differing ones (a response that cannot be
+    # framed): the wire path must not read a body urllib3 would never hand over.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x"
+    ours = outcomes(serve, monkeypatch, answer, True)
+    assert ours == outcomes(serve, monkeypatch, answer, False)
+    assert ours[0][1] == ("InvalidHeader", "Content-Length contained multiple unmatching values (2, 3)")
+    same = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
+    assert outcomes(serve, monkeypatch, same, True) == outcomes(serve, monkeypatch, same, False)
+
+
+@needs_wire
+def test_a_retry_on_status_is_left_to_urlopen(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    # An adapter whose Retry sends again on a 503 with Retry-After (requests' HTTPAdapter(max_retries=2) does):
+    # urlopen retries it; the wire path, which has no status retry, leaves such a pool's requests to urlopen.
+    answer = b"HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n"
+    for retry in (urllib3.Retry(total=2, read=False), urllib3.Retry(total=2, status_forcelist=[503])):
+        ours = outcomes(serve, monkeypatch, answer, True, requests.adapters.HTTPAdapter(max_retries=retry))
+        assert ours == outcomes(serve, monkeypatch, answer, False, requests.adapters.HTTPAdapter(max_retries=retry))
+        assert [entry[0] for entry in ours[0]] == [200, 200, 200]  # type: ignore[index]
+        assert ours[1] == (1, 4, 4, 1)  # the 503 sent again on the same connection
+
+
+@needs_wire
+@pytest.mark.parametrize("headers", ["session-without-user-agent", "request-without-user-agent",
+                                     "transfer-encoding"])
+def test_headers_urllib3_adds_to_are_urllib3s(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch,
+                                              headers: str) -> None:
+    # urllib3's request() adds its own User-Agent when the headers have none, and sends the last chunk of a
+    # body declared chunked (a GET's empty one too); http.client alone does neither.
+    sent: dict[bool, list[bytes]] = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        # A last chunk reads as a head here: it gets no answer (b"": nothing written, the connection kept).
+        server = serve(lambda _i, request: (OK if request.startswith(b"GET ") else b"", KEEP))
+        ours = session()
+        sending: dict[str, str | None] = {"Accept": "application/json"}
+        if headers == "session-without-user-agent":
+            del ours.headers["User-Agent"]
+        elif headers == "request-without-user-agent":
+            sending["user-agent"] = None  # requests' way to drop a session header for one request
+        else:
+            sending["transfer-encoding"] = "chunked"
+        for _time in range(2):
+            response = ours.send_direct("GET", server.url("/v2/a/manifests/t"), sending, None, None,  # type: ignore[arg-type]
+                                        (5.0, 5.0), True, None, whole=True)
+            assert response is not None and read_whole(response) == b"{}"
+        expected = 4 if headers == "transfer-encoding" else 2
+        for _wait in range(200):  # the last chunk may reach the server after the answer reached the client
+            if len(server.requests) >= expected:
+                break
+            time.sleep(0.01)
+        sent[supported] = [request.replace(b"%d" % server.port, b"PORT") for request in server.requests]
+    assert sent[True] == sent[False]
+    if headers == "transfer-encoding":
+        assert sent[True][1::2] == [b"0\r\n\r\n"] * 2  # the last chunk after each
+    else:
+        assert all(b"\r\nUser-Agent: python-urllib3/" in request for request in sent[True])
+
+
+@needs_wire
+@pytest.mark.parametrize("answer, then, method", [
+    (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK, KEEP, "GET"),  # http.client's final answer: the 103
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}EXTRA", KEEP, "GET"),  # the rest: the connection is dropped
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", CLOSE, "GET"),
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", CLOSE, "GET"),
+    (b"HTTP/1.1 204 No Content\r\n\r\n", KEEP, "GET"),
+    (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n", KEEP, "GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", KEEP, "HEAD"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}", CLOSE, "GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", KEEP, "GET"),
+    (b"", CLOSE, "GET"),  # a stale connection: closed on the status line
+    (b"XTTP/1.1 200 OK\r\n\r\n", CLOSE, "GET"),
+], ids=["103", "longer-than-length", "http-1.0", "connection-close", "204", "304", "head", "negative-length",
+        "chunked-and-length", "closed", "bad-status-line"])
+def test_an_answer_gives_what_urlopen_gives(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch,
+                                            answer: bytes, then: str, method: str) -> None:
+    # The same answers, exceptions, connections opened and pool counts as urllib3's own path.
+    ours = outcomes(serve, monkeypatch, answer, True, then=then, method=method)
+    assert ours == outcomes(serve, monkeypatch, answer, False, then=then, method=method)
+
+
+@needs_wire
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_connection_closed_after_the_dropped_check_is_the_transports_retry(monkeypatch: pytest.MonkeyPatch,
+                                                                             retries: int) -> None:
+    # The server's close arrives between the pool's dropped-connection check and the write (forced here by
+    # answering that check "open"): the write succeeds, the status line is missing. urllib3 with requests'
+    # Retry(0, read=False) raises ProtocolError, requests' ConnectionError; the transport's retry policy sends
+    # the GET again on a new connection, or says the registry cannot be reached. The same on both paths.
+    monkeypatch.setattr(wire, "is_connection_dropped", lambda _conn: False)
+    monkeypatch.setattr(urllib3.connectionpool, "is_connection_dropped", lambda _conn: False)
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = RawServer(lambda i, _r: (OK, CLOSE if i == 0 else KEEP))
+        try:
+            transport = Transport(f"127.0.0.1:{server.port}",
+                                  TransportOptions(plain_http=True, retries=retries, sleep=lambda _s: None))
+            transport.request("GET", "/v2/a/manifests/t")
+            assert server.closed.acquire(timeout=5)
+            try:
+                got: object = transport.request("GET", "/v2/a/manifests/t").content
+            except TransportError as exc:
+                got = str(exc).replace(str(server.port), "PORT")
+            seen[supported] = (got, server.connections, len(server.requests))
+        finally:
+            server.close()
+    assert seen[True] == seen[False]
+    if retries:
+        assert seen[True] == (b"{}", 2, 2)
+    else:
+        assert "cannot reach 127.0.0.1:PORT (('Connection aborted.', RemoteDisconnected(" in str(seen[True][0])
+
+
+@needs_wire
+def test_eight_threads_share_the_pool_as_with_urlopen(serve: Callable[..., RawServer],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = serve(lambda _i, _r: (OK, KEEP))
+        ours = session()
+        failures: list[BaseException] = []
+        kept: list[bool] = []
+
+        def work() -> None:
+            try:
+                for _time in range(50):
+                    response = send(ours, "GET", server.url("/v2/a/manifests/t"))  # pylint: disable=cell-var-from-loop
+                    kept.append(isinstance(response.raw, KeptAliveResponse))  # pylint: disable=cell-var-from-loop
+                    assert read_whole(response) == b"{}"
+            except BaseException as exc:  # pylint: disable=broad-except
+                failures.append(exc)  # pylint: disable=cell-var-from-loop
+
+        threads = [threading.Thread(target=work) for _thread in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+        slots = list(pool.pool.queue)
+        open_ = sum(1 for conn in slots if conn is not None and conn.sock is not None)
+        # How many connections 8 threads open depends on their timing; each one opened is back in the pool, open.
+        assert server.connections == pool.num_connections == open_ <= 8
+        counts[supported] = (len(server.requests), pool.num_requests, len(slots))
+        assert any(kept) is supported
+    assert counts[True] == counts[False] == (400, 400, 10)  # every request counted, every slot back
+
+
+class TlsServer(RawServer):
+    """:class:`RawServer` behind TLS, with a certificate of a throwaway CA (nothing here trusts it)."""
+
+    def __init__(self, script: Callable[[int, bytes], tuple[bytes | None, str]]) -> None:
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(self.context)
+        super().__init__(script)
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def _talk(self, conn: socket.socket) -> None:
+        try:
+            conn = self.context.wrap_socket(conn, server_side=True)
+        except OSError:
+            return
+        super()._talk(conn)
+
+
+@needs_wire
+def test_an_unverified_https_request_warns_as_urllib3_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # InsecureRequestWarning for every request on an unverified connection, kept-alive ones included, from
+    # urllib3's own _validate_conn; raised as an error, it discards the connection as urlopen does.
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = TlsServer(lambda _i, _r: (OK, KEEP))
+        try:
+            ours = session()
+            kinds = []
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for _time in range(3):
+                    response = ours.send_direct("GET", server.url("/v2/a/manifests/t"), {}, None, None, (5.0, 5.0),
+                                                False, None, whole=True)
+                    assert response is not None and read_whole(response) == b"{}"
+                    kinds.append(type(response.raw).__name__)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", urllib3.exceptions.InsecureRequestWarning)
+                with pytest.raises(urllib3.exceptions.InsecureRequestWarning):
+                    ours.send_direct("GET", server.url("/v2/a/manifests/t"), {}, None, None, (5.0, 5.0), False, None,
+                                     whole=True)
+            pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+            seen[supported] = ([(w.category, w.filename, w.lineno) for w in caught], server.connections,
+                               [conn is not None and conn.sock is not None for conn in pool.pool.queue])
+            assert ("KeptAliveResponse" in kinds) is supported
+        finally:
+            server.close()
+    assert seen[True] == seen[False]
+    assert [entry[0] for entry in seen[True][0]] == [urllib3.exceptions.InsecureRequestWarning] * 3
+    assert not any(seen[True][2])  # the connection the error interrupted was closed, its slot given back
+
+
+@needs_wire
+def test_a_closed_pool_is_closed_on_both_paths(serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pool closed under a response still being read: the connection is closed when the response gives it
+    # back (urllib3's _put_conn), and the next request is refused as urlopen refuses it.
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = serve(lambda _i, _r: (OK, KEEP))
+        ours = session()
+        read_whole(send(ours, "GET", server.url("/v2/a/manifests/t")))
+        unread = send(ours, "GET", server.url("/v2/a/manifests/t"))
+        assert isinstance(unread.raw, KeptAliveResponse) is supported
+        pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+        connection = unread.raw._connection  # pylint: disable=protected-access
+        pool.close()
+        assert pool.pool is None
+        body = read_whole(unread)
+        with pytest.raises(requests.exceptions.ConnectionError) as refused:
+            send(ours, "GET", server.url("/v2/a/manifests/t"))
+        seen[supported] = (body, connection.sock is None, str(refused.value).replace(str(server.port), "PORT"),
+                           server.connections, len(server.requests))
+    assert seen[True] == seen[False] == (b"{}", True, "HTTPConnectionPool(host='127.0.0.1', port=PORT): Pool is closed.",
+                                         1, 2)
+
+
+class GarblingTlsServer(TlsServer):
+    """Answers the first request on a connection, then writes a TLS record that fails the client's check."""
+
+    def _talk(self, conn: socket.socket) -> None:
+        try:
+            conn = self.context.wrap_socket(conn, server_side=True)
+        except OSError:
+            return
+        with conn:
+            for index in range(2):
+                if not conn.recv(65536):
+                    return
+                self.requests.append(b"")
+                if index == 0:
+                    conn.sendall(OK)
+                else:  # past the TLS layer: an application-data record of noise
+                    os.write(conn.fileno(), b"\x17\x03\x03\x00\x10" + b"\x00" * 16)
+
+
+@needs_wire
+def test_a_tls_failure_on_a_kept_connection_is_requests_ssl_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # urllib3 wraps it (SSLError), its Retry gives up at once (MaxRetryError), requests says SSLError; the
+    # connection is closed and its slot given back. The same on both paths.
+    seen = {}
+    below: list[object] = []
+    exchange = wire._exchange  # pylint: disable=protected-access
+    monkeypatch.setattr(wire, "_exchange", lambda *args: below.append(args) or exchange(*args))
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = GarblingTlsServer(lambda _i, _r: (OK, KEEP))
+        try:
+            ours = session()
+            url = server.url("/v2/a/manifests/t")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                first = ours.send_direct("GET", url, {}, None, None, (5.0, 5.0), False, None, whole=True)
+                assert first is not None and read_whole(first) == b"{}"
+                with pytest.raises(requests.exceptions.SSLError) as failed:
+                    ours.send_direct("GET", url, {}, None, None, (5.0, 5.0), False, None, whole=True)
+            pool = next(iter(ours._pools.values()))  # pylint: disable=protected-access
+            seen[supported] = (str(failed.value).replace(str(server.port), "PORT"), pool.pool.qsize(),
+                               any(conn is not None and conn.sock is not None for conn in pool.pool.queue))
+        finally:
+            server.close()
+    assert len(below) == 1  # the second request with the path on went out below urlopen
+    assert seen[True] == seen[False]
+    assert "Max retries exceeded" in seen[True][0] and seen[True][1:] == (10, False)
+
+
+@needs_wire
+def test_each_request_on_a_kept_connection_has_its_own_read_timeout(serve: Callable[..., RawServer],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The socket's timeout is set again for every request on the reused connection (urllib3's _make_request):
+    # a short one before does not cut a slow answer with a longer one, and a short one now times out.
+    plan = [((5.0, 5.0), 0.0), ((5.0, 0.2), 0.0), ((5.0, 3.0), 0.5), ((5.0, 0.2), 1.0)]
+    seen = {}
+    for supported in (True, False):
+        monkeypatch.setattr(wire, "SUPPORTED", supported)
+        server = serve(lambda i, _r: (time.sleep(plan[i][1] if i < len(plan) else 0) or OK, KEEP))
+        ours = session()
+        got: list[object] = []
+        for timeout, _delay in plan:
+            try:
+                response = send(ours, "GET", server.url("/v2/a/manifests/t"), timeout=timeout)
+                got.append((isinstance(response.raw, KeptAliveResponse), read_whole(response)))
+            except requests.exceptions.ReadTimeout as exc:
+                got.append(str(exc).replace(str(server.port), "PORT"))
+        seen[supported] = got
+    assert seen[True][:3] == [(False, b"{}"), (True, b"{}"), (True, b"{}")]
+    assert seen[True][3] == seen[False][3] == \
+        "HTTPConnectionPool(host='127.0.0.1', port=PORT): Read timed out. (read timeout=0.2)"
+    assert [entry[1] for entry in seen[False][:3]] == [b"{}"] * 3  # type: ignore[index]
