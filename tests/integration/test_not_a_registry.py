@@ -174,3 +174,33 @@ def test_a_timeout_says_how_many_attempts_were_made() -> None:
             registry.repository("team/app").resolve("v1")
     message = str(caught.value)
     assert f"on {host} timed out (connect 0.2 s, read 0.2 s; 3 attempts)" in message, message
+
+
+def test_every_module_and_the_lookup_fail_with_one_clear_line(file_server: FileServer, plain_registry: RigRegistry,
+                                                               run_playbook: Any) -> None:
+    """One playbook: each module and the lookup against the file server (registry_copy *to* it, from a real
+    registry), each task failing with the one line that names the host and port."""
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    fs = file_server.host
+    lookup = f"{{{{ lookup('ocireg.registry.registry', '{fs}/team/app:v1') }}}}"
+    tasks = {
+        "info": {"ocireg.registry.registry_manifest_info": {"reference": f"{fs}/team/app:v1"}},
+        "lookup": {"ansible.builtin.debug": {"msg": lookup}},
+        "tag": {"ocireg.registry.registry_tag": {"repository": f"{fs}/team/app", "tags": ["v2"], "source": ":v1"}},
+        "prune": {"ocireg.registry.registry_prune": {"repository": f"{fs}/team/app", "keep_latest": 1,
+                                                     "missing_repository": "warn"}},
+        "copy": {"ocireg.registry.registry_copy": {"src": f"{plain_registry.host}/src/app:v1",
+                                                   "dest": f"{fs}/dst/app:v1"}},
+    }
+    run = run_playbook.run(tasks=[{"name": name, "ignore_errors": True, **task} for name, task in tasks.items()])
+    for name in tasks:
+        task = run.task(name)
+        assert task.failed, f"{name} did not fail: {task.result}"
+        message = str(task.get("msg", ""))
+        assert f"{fs} answered 404 for /v2/: it is not a container registry (or not at this address)" in message, \
+            f"{name}: {message}"
+        assert "check the host name and port" in message and "\n" not in message, f"{name}: {message}"
+        assert "does not exist" not in message and "retry" not in message, f"{name}: {message}"
+    assert "Traceback" not in run.output
+    # Each task is its own run (a process of its own): one GET /v2/ each, at most.
+    assert file_server.pings() <= len(tasks), file_server.requests
