@@ -109,8 +109,9 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Answers a web server that is not a registry gives to registry paths (a file server's 404, its 501 or
 #: 405 to a write): from a host that did not identify itself as a registry they may not mean "missing".
 _UNIDENTIFIED_STATUSES = frozenset({404, 405, 501})
-#: The header every Distribution-API registry sends on every answer (Distribution sets it before routing;
-#: Docker Hub, GHCR, Harbor, Quay, ECR, GAR, Artifactory and Zot send it too).
+#: The header Distribution sends on every answer (its app sets it before routing, so a router 404 has it too),
+#: as registries built on it do (Harbor, GitLab) and others (ACR's error answers carry it). A registry that sends
+#: it only on /v2/ (some small implementations) pays one GET /v2/ on its first miss, nothing more.
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 _MAX_REDIRECTS = 10
 # The spec caps warning data at 4096 bytes from all headers combined; keeping
