@@ -202,5 +202,7 @@ def test_every_module_and_the_lookup_fail_with_one_clear_line(file_server: FileS
         assert "check the host name and port" in message and "\n" not in message, f"{name}: {message}"
         assert "does not exist" not in message and "retry" not in message, f"{name}: {message}"
     assert "Traceback" not in run.output
+    # registry_copy failed on reading the destination, before any write was sent.
+    assert not [r for r in file_server.requests if r[0] in ("PUT", "POST", "PATCH", "DELETE")], file_server.requests
     # Each task is its own run (a process of its own): one GET /v2/ each, at most.
     assert file_server.pings() <= len(tasks), file_server.requests
