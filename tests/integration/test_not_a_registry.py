@@ -176,8 +176,8 @@ def test_a_timeout_says_how_many_attempts_were_made() -> None:
     assert f"on {host} timed out (connect 0.2 s, read 0.2 s; 3 attempts)" in message, message
 
 
-def test_every_module_and_the_lookup_fail_with_one_clear_line(file_server: FileServer, plain_registry: RigRegistry,
-                                                               run_playbook: Any) -> None:
+def test_every_module_and_the_lookup_fail_with_one_clear_line(
+        file_server: FileServer, plain_registry: RigRegistry, run_playbook: Any) -> None:
     """One playbook: each module and the lookup against the file server (registry_copy *to* it, from a real
     registry), each task failing with the one line that names the host and port."""
     RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
