@@ -237,7 +237,8 @@ class Registry:
 
         False when it requires authentication and no credentials were given;
         rejected credentials raise :class:`AuthenticationError`. A host that
-        answers 404 is not a registry (:class:`NotFoundError`).
+        answers 404 without a registry's API version header is not a registry
+        (the transport raises :class:`NotARegistryError`); a 404 that carries it, :class:`NotFoundError`.
         """
         try:
             self.transport.request("GET", "/v2/", operation="ping")

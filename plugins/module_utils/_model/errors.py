@@ -189,6 +189,14 @@ class NotFoundError(RegistryError):
     """The repository, manifest, tag or blob does not exist (404 / *_UNKNOWN)."""
 
 
+class NotARegistryError(RegistryError):
+    """The host answered, but not as a registry: a miss without a registry's evidence, and ``GET /v2/`` failed.
+
+    Neither a :class:`NotFoundError` (callers treat those as "absent") nor a :class:`TransportError`
+    (callers retry those): the host and port are wrong, and asking again will not change that.
+    """
+
+
 class AuthenticationError(RegistryError):
     """The registry or its token service rejected the credentials (401)."""
 

@@ -82,6 +82,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._model.errors impo
     AuthenticationError,
     AuthorizationError,
     DigestMismatchError,
+    NotARegistryError,
     NotFoundError,
     OciError,
     RateLimitedError,
@@ -105,6 +106,13 @@ DEFAULT_MAX_TOKEN_BYTES = 1 * MiB
 DEFAULT_CHUNK_SIZE = 5 * MiB
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Answers a web server that is not a registry gives to registry paths (a file server's 404, its 501 or
+#: 405 to a write): from a host that did not identify itself as a registry they may not mean "missing".
+_UNIDENTIFIED_STATUSES = frozenset({404, 405, 501})
+#: The header Distribution sends on every answer (its app sets it before routing, so a router 404 has it too),
+#: as registries built on it do (Harbor, GitLab) and others (ACR's error answers carry it). A registry that sends
+#: it only on /v2/ (some small implementations) pays one GET /v2/ on its first miss, nothing more.
+API_VERSION_HEADER = "Docker-Distribution-API-Version"
 _MAX_REDIRECTS = 10
 # The spec caps warning data at 4096 bytes from all headers combined; keeping
 # more than that would only let a misbehaving registry grow our memory.
@@ -313,6 +321,10 @@ class Transport:
         self._warnings: list[str] = []
         self._warning_bytes = 0
         self.rate_limit: RateLimit | None = None
+        # Whether GET /v2/ said this host is a registry: None until a miss from a host that did not identify
+        # itself made us ask (at most once per transport), then the answer's status (None: no answer).
+        self._identity_lock = threading.Lock()
+        self._identity: tuple[bool, int | None] | None = None
         #: Called (no arguments) before every attempt of every request, retries included; may block.
         #: A caller's hook, e.g. a shared request-rate ceiling; None (the default) costs nothing.
         self.before_request: Callable[[], None] | None = None
@@ -409,9 +421,9 @@ class Transport:
                     requests.exceptions.ChunkedEncodingError) as exc:
                 delay = policy.delay_after(attempt)
                 if delay is None:
-                    raise TransportError(self._connection_message(exc, what)) from None
+                    raise TransportError(self._connection_message(exc, what, attempt + 1)) from None
                 if not replayable:
-                    raise ReplayRequired(self._connection_message(exc, what)) from None
+                    raise ReplayRequired(self._connection_message(exc, what, attempt + 1)) from None
                 self.options.sleep(delay)
                 attempt += 1
                 continue
@@ -439,7 +451,10 @@ class Transport:
                         f"{what} on {self.host} failed: HTTP 401 although the token service granted access: the "
                         "repository does not exist, or this account cannot see it (registries such as Docker Hub "
                         "and GHCR answer 401 for a missing repository); check the repository name", status=401)
-                raise self.error_for(response, what, retried=attempt)
+                error = self.error_for(response, what, retried=attempt)
+                if status in _UNIDENTIFIED_STATUSES:
+                    self._check_identity(response, bool(error.errors), what)
+                raise error
             if method == "HEAD":
                 release_connection(response)
             elif not stream:
@@ -449,10 +464,14 @@ class Transport:
                     # The answer broke after its headers; a GET can simply be asked again.
                     delay = policy.delay_after(attempt) if method == "GET" else None
                     if delay is None:
-                        raise TransportError(self._connection_message(exc.cause, what)) from None
+                        raise TransportError(self._connection_message(exc.cause, what, attempt + 1)) from None
                     self.options.sleep(delay)
                     attempt += 1
                     continue
+            if status in _UNIDENTIFIED_STATUSES:
+                # An expected miss (a HEAD's 404 is "absent"): only a registry's miss means that.
+                body_says = method != "HEAD" and not stream and bool(parse_oci_errors(response.content))
+                self._check_identity(response, body_says, what)
             return response
 
     def _send(
@@ -603,13 +622,56 @@ class Transport:
             return TransportError("unexpected redirect for this request", **fields)
         return RegistryError("the registry refused the request", **fields)
 
-    def _connection_message(self, exc: BaseException, what: str) -> str:
+    # -- is it a registry at all -------------------------------------------------------
+    def _check_identity(self, response: requests.Response, body_says: bool, what: str) -> None:
+        """Raise :class:`NotARegistryError` when a miss came from a host that is not a registry.
+
+        A registry's 404 (405, 501) carries evidence: the API version header, or (a GET's) OCI error
+        body. Without either, ``GET /v2/`` is asked, once per transport: 200 or 401 means a registry
+        (the miss stands), anything else means the host and port are wrong. A registry that sends the
+        header never pays this request, and nothing is asked on a success.
+        """
+        if body_says or API_VERSION_HEADER in response.headers or not self.is_registry_origin(response.url):
+            # A miss from storage a registry redirected to (a blob on S3) says nothing about the registry.
+            return
+        if _describe_url(response.url) == "/v2/":
+            # The answer to /v2/ itself (Registry.ping): it already said what asking again would.
+            identity: tuple[bool, int | None] = (False, response.status_code)
+        else:
+            identity = self._identify()
+        is_registry, answered = identity
+        if is_registry or answered is None:
+            return
+        raise NotARegistryError(
+            f"{self.host} answered {answered} for /v2/: it is not a container registry (or not at this address)",
+            advice="check the host name and port", host=self.host, operation=what, status=response.status_code)
+
+    def _identify(self) -> tuple[bool, int | None]:
+        """Ask ``GET /v2/`` once (anonymously, never retried): (a registry?, the status; None: no answer)."""
+        with self._identity_lock:
+            if self._identity is None:
+                try:
+                    if self.before_request is not None:
+                        self.before_request()
+                    probe, _sent = self._send("GET", self.url_for("/v2/"), AuthStep(self.host, None, ()),
+                                              None, None, None, True, whole=True)
+                except (requests.exceptions.RequestException, TransportError):
+                    # No answer now: the miss keeps its meaning (the registry may be flaky, not absent).
+                    self._identity = (False, None)
+                else:
+                    release_connection(probe)
+                    status = probe.status_code
+                    self._identity = (status in (200, 401) or API_VERSION_HEADER in probe.headers, status)
+            return self._identity
+
+    def _connection_message(self, exc: BaseException, what: str, attempts: int = 1) -> str:
+        sent = f"{attempts} attempts" if attempts != 1 else "1 attempt"
         if isinstance(exc, requests.exceptions.Timeout):
             connect, read = self.options.timeouts
-            return (f"{what} on {self.host} timed out (connect {connect:g} s, read {read:g} s): raise "
+            return (f"{what} on {self.host} timed out (connect {connect:g} s, read {read:g} s; {sent}): raise "
                     "timeout or check the network path to the registry")
-        return (f"{what}: cannot reach {self.host} ({reason_of(exc)}); check the host name and port, that "
-                "the registry is running, and any proxy settings")
+        return (f"{what}: cannot reach {self.host} ({reason_of(exc)}; {sent}); check the host name and port, "
+                "that the registry is running, and any proxy settings")
 
 
 def _after(retried: int) -> str:
