@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import socket
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import urllib3.connection
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -223,3 +225,45 @@ def test_a_pooled_connection_closed_meanwhile_is_opened_again(plain_registry: An
     read_all(repository)  # no error, no retry (retries=0 would fail on one)
     assert len(plain_registry.requests_since(mark)) == 6
     assert kept_alive == ["NoneType"] + ["KeptAliveResponse"] * 5  # found dropped, opened again by urllib3
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every TCP connect the client's transport makes (urllib3 re-opens a closed pooled connection without a new
+    object, so its pool counters miss them); the rig's own requests (pushes, access-log syncs) are left out."""
+    made: list[str] = []
+    original = urllib3.connection.HTTPConnection.connect
+
+    def counting(self: Any) -> None:
+        if any("/_client/transport/" in frame.filename for frame in traceback.extract_stack()):
+            made.append(f"{self.host}:{self.port}")
+        original(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counting)
+    return made
+
+
+def test_a_retried_503_keeps_its_connection(plain_registry: Any, proxies: Callable[..., FaultProxy],
+                                            connects: list[str]) -> None:
+    # The 503's small body is read before the retry, not dropped with its connection: the retry goes out on the
+    # same connection (no new TCP or TLS handshake for an answer the client only waits out).
+    RawPusher.for_registry(plain_registry).push("src/app", IMAGE, tag="v1")
+    proxy = proxies(plain_registry)
+    proxy.add("503", method="GET", path=r"/manifests/", times=1)
+    registry = client(proxy.host)
+    assert registry.repository("src/app").fetch_manifest("v1").raw == IMAGE.data
+    assert [i.kind for i in proxy.injected] == ["503"]
+    assert connects.count(proxy.host) == 1
+
+
+def test_the_challenge_answer_keeps_its_connection(token_registry: Any, connects: list[str]) -> None:
+    # A 401's small body is read, not dropped with its connection: the request sent again with the token goes
+    # out on the same connection, so the auth step costs no new TCP (or TLS) handshake.
+    RawPusher.for_registry(token_registry).push("src/app", IMAGE, tag="v1")
+    registry = client(token_registry.host, token_registry)
+    mark = token_registry.mark()
+    repository = registry.repository("src/app")
+    assert repository.fetch_manifest("v1").raw == IMAGE.data  # a GET: its 401 carries a JSON body
+    read_all(repository)
+    assert [(r.method, r.status) for r in token_registry.requests_since(mark)][:2] == [("GET", 401), ("GET", 200)]
+    assert connects.count(token_registry.host) == 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import discard
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
     AuthenticationError,
     RegistryError,
@@ -120,14 +121,14 @@ class AuthStep:
                 self.answered_challenge = True
                 if authenticator.authorize(self.host, challenges, self.scopes) is not None:
                     self.authorized = True
-                    response.close()
+                    discard(response)
                     return FRESH_CREDENTIALS
         if (status == 403 and sent_auth and not self.refreshed_token
                 and sent_auth.lower().startswith("bearer ")):
             self.refreshed_token = True
             self.answered_challenge = False
             authenticator.invalidate(self.host, self.scopes)
-            response.close()
+            discard(response)
             return FRESH_TOKEN
         return None
 

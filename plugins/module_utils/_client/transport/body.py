@@ -10,6 +10,7 @@ while it is read; an error body is cut at its cap and read no further.
 """
 from __future__ import annotations
 
+from http.client import HTTPException
 from typing import TYPE_CHECKING, Protocol
 
 try:
@@ -17,11 +18,13 @@ try:
     from requests.exceptions import ConnectionError as RequestsConnectionError
     from requests.exceptions import SSLError as RequestsSSLError
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import HTTPError as Urllib3HTTPError
     from urllib3.exceptions import SSLError as Urllib3SSLError
     from urllib3.response import HTTPResponse as Urllib3Response
 except ImportError:  # pragma: no cover - ansible-test sanity imports without requests
     ChunkedEncodingError = RequestException = RequestsConnectionError = OSError  # type: ignore[assignment,misc]
     Urllib3Response = None  # type: ignore[assignment,misc]
+    Urllib3HTTPError = OSError  # type: ignore[assignment,misc]
 
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.wire import KeptAliveResponse
 from ansible_collections.ocireg.registry.plugins.module_utils._model.errors import (
@@ -125,6 +128,35 @@ def read_error_body(response: ChunkSource, cap: int) -> bytes:
     finally:
         response.close()
     return bytes(body[:cap])
+
+
+#: An unneeded answer body up to this declared length is read to its end rather than dropped with its connection:
+#: reading a few KiB on loopback or a WAN costs less than the new TCP (and TLS) handshake a closed one needs.
+DISCARD_READ = 64 * KiB
+
+
+def discard(response: Response) -> None:
+    """Let go of an answer nobody reads (a challenge answered, a retried error, a redirect), keeping its connection.
+
+    A body-less answer (a HEAD's, 204, 304) or a declared body of at most
+    :data:`DISCARD_READ` bytes, neither compressed nor chunked, is read to its
+    end so the connection goes back to the pool; anything else, or a read that
+    fails, closes the connection as ``response.close()`` does. Never raises.
+    """
+    headers = response.headers
+    declared = headers.get("Content-Length") or ""
+    method = response.request.method if response.request is not None else None
+    small = method == "HEAD" or response.status_code in (204, 304) or (
+        declared.isdigit() and int(declared) <= DISCARD_READ
+        and not headers.get("Content-Encoding") and not headers.get("Transfer-Encoding"))
+    try:
+        if small:
+            # urllib3 (and the wire path's response) give the connection back once the body is read to its end.
+            response.raw.read(decode_content=False)
+    except (Urllib3HTTPError, HTTPException, OSError):
+        pass  # a failed read costs only the connection, which close() below drops
+    finally:
+        response.close()
 
 
 def release_connection(response: Response) -> bytes:

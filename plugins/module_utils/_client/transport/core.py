@@ -59,6 +59,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._client.transport.body import (
     BodyCut,
+    discard,
     read_document,
     read_error_body,
     release_connection,
@@ -439,7 +440,7 @@ class Transport:
             if status not in ok:
                 delay = policy.delay_after(attempt, status, response.headers.get("Retry-After"))
                 if delay is not None:
-                    response.close()
+                    discard(response)
                     if not replayable:
                         raise ReplayRequired(f"{what} on {self.host} answered HTTP {status}; it must be sent again")
                     self.options.sleep(delay)
@@ -515,7 +516,7 @@ class Transport:
             follow = method in ("GET", "HEAD") or (response.status_code in (307, 308) and replayable)
             if not follow:
                 return response, auth_value
-            response.close()
+            discard(response)
             url = urljoin(response.url, location)
             params = None  # the Location carries its own query
             if response.status_code == 303 and method != "HEAD":
@@ -556,7 +557,11 @@ class Transport:
         fields; its reason and advice name no module option (``hint`` says which kind of fix).
         """
         status = response.status_code
-        body = b"" if response.request is not None and response.request.method == "HEAD" else self.read_error_body(response)
+        if response.request is not None and response.request.method == "HEAD":
+            discard(response)  # no body; its connection goes back to the pool
+            body = b""
+        else:
+            body = self.read_error_body(response)
         oci = parse_oci_errors(body)
         codes = {entry.code for entry in oci}
         challenge = response.headers.get("WWW-Authenticate", "")
