@@ -24,7 +24,7 @@ connection not yet open (or found closed by the server: urllib3 then opens a new
 one, with its TLS set-up and errors), a proxy, a blocking pool, a urllib3 other
 than 2.x (1.26's connection and pool differ), a pool or connection of another
 class, a ``Retry`` that may send again on an answer's status (``status_forcelist``,
-``Retry-After``: urlopen's work), headers without a User-Agent (urllib3 adds its
+``Retry-After``: the request loop's work), headers without a User-Agent (urllib3 adds its
 own) or with a Transfer-Encoding (urllib3 sends the last chunk). A failure after the request was written takes urllib3's own path: the
 connection is discarded, the pool's ``Retry`` decides (with requests' defaults:
 the same exception urllib3 raises), and a retry it allows is sent by that loop.
