@@ -253,7 +253,7 @@ class Reference:
             raise _bad_reference(text, "a 64-character hex string is an image ID, not a repository name")
         scheme = _URL_SCHEME.match(text)
         if scheme:
-            raise _bad_reference(text, f"a reference has no URL scheme: write {text[scheme.end():]!r}")
+            raise _bad_reference(text, f"an image reference takes no URL scheme: write {text[scheme.end():]!r}")
         name, tag, digest = _split_tag_digest(text, text)
 
         first, slash, remainder = name.partition("/")
